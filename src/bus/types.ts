@@ -1,0 +1,24 @@
+import type { DeviceEventKind, StoredReading } from '../store/types.js';
+
+/** What crosses between nodes. Readings are already stored when they are published. */
+export type BusEvent =
+  | { type: 'readings'; deviceId: string; readings: StoredReading[] }
+  | { type: 'device'; deviceId: string; kind: DeviceEventKind };
+
+/**
+ * Routes events between the nodes of a cluster. Interest-based: a node receives a device's events only
+ * while it has subscribed to that device, and never its own publications (the node delivers those locally).
+ * Per device, events arrive in the order one node published them.
+ * The contract tests in test/bus-contract.ts describe what every implementation must do.
+ */
+export interface Bus {
+  readonly kind: string;
+  publish(event: BusEvent): Promise<void>;
+  /** Idempotent; the node holds one interest per device however many connections it has. */
+  subscribe(deviceId: string): void;
+  unsubscribe(deviceId: string): void;
+  /** The single receiver of events from other nodes. */
+  onEvent(handler: (event: BusEvent) => void): void;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+
+/**
+ * Every setting is declared once here: its flag, its environment variable, its default and its check.
+ * The server, the CLI and the README's config table all read this list.
+ */
+export interface OptionSpec<T> {
+  flag: string;
+  env: string;
+  default: T;
+  description: string;
+  parse: z.ZodType<T>;
+  /** Shown in docs in place of the default where the default depends on other settings. */
+  defaultText?: string;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+
+/** "30d", "12h", "15m", "45s", "500ms" or a number of milliseconds; 0 means off. */
+export const duration = z.union([z.number(), z.string()]).transform((input, ctx) => {
+  if (typeof input === 'number') return input;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(input);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `"${input}" is not a duration; use e.g. 500ms, 30s, 15m, 12h or 30d` });
+    return z.NEVER;
+  }
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+});
+
+const store = z.string().refine((s) => s === 'sqlite' || /^sqlite:/.test(s) || /^postgres(ql)?:\/\//.test(s), {
+  message: 'use "sqlite" (a file under the data dir), "sqlite:/path/to/file.db" or "postgres://user@host:5432/db"',
+});
+const bus = z.string().refine((s) => s === 'memory' || /^nats:\/\//.test(s), {
+  message: 'use "memory" (one node) or "nats://host:4222" (several nodes)',
+});
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+export const OPTIONS = {
+  port: { flag: 'port', env: 'PORT', default: 8888, parse: port, description: 'HTTP and WebSocket port (0 picks a free one)' },
+  host: { flag: 'host', env: 'IOTC_HOST', default: '0.0.0.0', parse: z.string().min(1), description: 'Address to listen on' },
+  dataDir: { flag: 'data-dir', env: 'IOTC_DATA_DIR', default: './data', parse: z.string().min(1), description: 'Folder for the embedded SQLite database' },
+  store: { flag: 'store', env: 'IOTC_STORE', default: 'sqlite', parse: store, description: 'Where data is kept: sqlite (under the data dir), sqlite:FILE, or a postgres:// URL' },
+  bus: { flag: 'bus', env: 'IOTC_BUS', default: 'memory', parse: bus, description: 'How nodes route readings: memory (one node) or a nats:// URL' },
+  nodeId: { flag: 'node-id', env: 'IOTC_NODE_ID', default: '', parse: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, 'letters, digits, _ and - only'), description: 'Name of this node in a cluster', defaultText: 'random' },
+  logLevel: { flag: 'log-level', env: 'IOTC_LOG_LEVEL', default: 'info', parse: logLevel, description: 'fatal, error, warn, info, debug, trace or silent' },
+  maxFrameBytes: { flag: 'max-frame', env: 'IOTC_MAX_FRAME', default: 65536, parse: positiveInt, description: 'Largest accepted message in bytes' },
+  rateLimit: { flag: 'rate-limit', env: 'IOTC_RATE_LIMIT', default: 200, parse: nonNegativeInt, description: 'Messages per second one connection may send (0 = unlimited)' },
+  rateBurst: { flag: 'rate-burst', env: 'IOTC_RATE_BURST', default: 400, parse: positiveInt, description: 'Messages a connection may send at once above the rate' },
+  maxConnectionsPerDevice: { flag: 'max-connections-per-device', env: 'IOTC_MAX_CONNECTIONS_PER_DEVICE', default: 32, parse: positiveInt, description: 'Open connections allowed per device and side' },
+  sendQueueBytes: { flag: 'send-queue', env: 'IOTC_SEND_QUEUE', default: 1_048_576, parse: positiveInt, description: 'Bytes queued to a slow receiver before it is disconnected' },
+  pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration, description: 'Keep-alive ping period; a peer silent for two periods is dropped' },
+  retentionCount: { flag: 'retention-count', env: 'IOTC_RETENTION_COUNT', default: 10_000, parse: nonNegativeInt, description: 'Readings kept per device; the latest of each sensor is always kept (0 = no limit)' },
+  retentionAge: { flag: 'retention-age', env: 'IOTC_RETENTION_AGE', default: 30 * 86_400_000, parse: duration, description: 'Age after which readings are pruned (0 = keep forever)', defaultText: '30d' },
+  pruneInterval: { flag: 'prune-interval', env: 'IOTC_PRUNE_INTERVAL', default: 60_000, parse: duration, description: 'How often retention pruning runs', defaultText: '1m' },
+  shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
+} satisfies Record<string, OptionSpec<any>>;
+
+type Options = typeof OPTIONS;
+export type Config = { [K in keyof Options]: Options[K]['default'] };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Builds the config from flags (highest), then environment, then defaults, and checks every value.
+ * `flags` holds raw strings keyed by flag name, as util.parseArgs gives them.
+ */
+export function loadConfig(
+  flags: Record<string, string | boolean | undefined> = {},
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Config> = {},
+): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
+    let raw: unknown;
+    let source: string;
+    if (key in overrides && (overrides as Record<string, unknown>)[key] !== undefined) {
+      raw = (overrides as Record<string, unknown>)[key];
+      source = key;
+    } else if (flags[spec.flag] !== undefined && typeof flags[spec.flag] === 'string') {
+      raw = flags[spec.flag];
+      source = `--${spec.flag}`;
+    } else if (env[spec.env] !== undefined && env[spec.env] !== '') {
+      raw = env[spec.env];
+      source = spec.env;
+    } else {
+      out[key] = spec.default;
+      continue;
+    }
+    const parsed = spec.parse.safeParse(raw);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${source}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  return out as Config;
+}
+
+/** parseArgs option table for every config flag, so each command accepts them all. */
+export function configFlags(): Record<string, { type: 'string' }> {
+  return Object.fromEntries(Object.values(OPTIONS).map((o) => [o.flag, { type: 'string' as const }]));
+}
+
+/** Markdown table of every option, for the README. */
+export function configTable(): string {
+  const rows = Object.values(OPTIONS).map((o: OptionSpec<unknown>) => {
+    const def = o.defaultText ?? (o.default === '' ? '' : String(o.default));
+    return `| \`--${o.flag}\` | \`${o.env}\` | ${def === '' ? '' : `\`${def}\``} | ${o.description} |`;
+  });
+  return ['| Flag | Environment | Default | Meaning |', '| --- | --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { IotcError } from './errors.js';
+import { describeIssues } from './messages.js';
+import { hashPassword, hashSecret, newDeviceId, newDeviceKey, verifyPassword } from './secrets.js';
+import type { Relay } from './relay.js';
+import type { Device, DeviceStatus, Store, User } from '../store/types.js';
+
+export const signUpInput = z.object({
+  name: z.string({ error: 'name is required' }).trim().min(1, 'name is required').max(100, 'name must be at most 100 characters'),
+  email: z.string({ error: 'email is required' }).trim().toLowerCase().max(254, 'email is too long').email('email is not a valid address'),
+  password: z.string({ error: 'password is required' }).min(8, 'password must be at least 8 characters').max(1024, 'password is too long'),
+});
+export const deviceName = z.string({ error: 'name is required' }).trim().min(1, 'name is required').max(100, 'name must be at most 100 characters');
+
+/** A device as its owner sees it: never the key hash. */
+export interface DeviceInfo {
+  id: string;
+  name: string;
+  createdAt: number;
+  lastSeen: number | null;
+  online: boolean;
+  clients: number;
+}
+
+export interface NewDevice extends DeviceInfo {
+  /** Shown once: only its hash is kept. */
+  key: string;
+}
+
+function check<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new IotcError('E_VALIDATION', describeIssues(parsed.error));
+  return parsed.data;
+}
+
+const info = (d: Device | DeviceStatus): DeviceInfo => ({
+  id: d.id,
+  name: d.name,
+  createdAt: d.createdAt,
+  lastSeen: d.lastSeen,
+  online: 'online' in d ? d.online : false,
+  clients: 'clients' in d ? d.clients : 0,
+});
+
+/** Users and their devices. Every device operation takes the acting user and answers E_NOT_FOUND for another user's device. */
+export class Accounts {
+  constructor(private readonly store: Store, private readonly relay: Relay | null) {}
+
+  async signUp(input: unknown): Promise<User> {
+    const { name, email, password } = check(signUpInput, input);
+    return this.store.createUser({ name, email, passwordHash: await hashPassword(password) });
+  }
+
+  /** Null for an unknown email or a wrong password alike. */
+  async logIn(email: string, password: string): Promise<User | null> {
+    const user = await this.store.getUserByEmail(String(email).trim().toLowerCase());
+    if (!user) {
+      // Spend the same time as a real check, so response times do not reveal which emails exist.
+      await verifyPassword(password, DUMMY_HASH);
+      return null;
+    }
+    return (await verifyPassword(password, user.passwordHash)) ? user : null;
+  }
+
+  async userByEmail(email: string): Promise<User> {
+    const user = await this.store.getUserByEmail(String(email).trim().toLowerCase());
+    if (!user) throw new IotcError('E_NOT_FOUND', `No user with email ${email}`);
+    return user;
+  }
+
+  async createDevice(userId: number, name: unknown): Promise<NewDevice> {
+    const clean = check(deviceName, name);
+    const key = newDeviceKey();
+    // 36^20 ids make a collision practically impossible; retry anyway rather than fail a user on one.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const device = await this.store.createDevice({ id: newDeviceId(), userId, name: clean, keyHash: hashSecret(key) });
+        return { ...info(device), key };
+      } catch (err) {
+        if (!(err instanceof IotcError && err.code === 'E_CONFLICT') || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  async listDevices(userId: number): Promise<DeviceInfo[]> {
+    return (await this.store.listDevices(userId)).map(info);
+  }
+
+  async getDevice(userId: number, deviceId: string): Promise<DeviceInfo> {
+    await this.owned(userId, deviceId);
+    const status = (await this.store.listDevices(userId)).find((d) => d.id === deviceId);
+    if (!status) throw new IotcError('E_NOT_FOUND', 'No such device');
+    return info(status);
+  }
+
+  /** Null user = an administrator (the CLI on the server's own machine). */
+  async owned(userId: number | null, deviceId: string): Promise<Device> {
+    const device = await this.store.getDevice(String(deviceId));
+    if (!device || (userId !== null && device.userId !== userId)) throw new IotcError('E_NOT_FOUND', 'No such device');
+    return device;
+  }
+
+  /** New key at once; connections holding the old one are closed on every node. */
+  async rotateKey(userId: number | null, deviceId: string): Promise<NewDevice> {
+    const device = await this.owned(userId, deviceId);
+    const key = newDeviceKey();
+    await this.store.setDeviceKey(device.id, hashSecret(key));
+    await this.relay?.deviceChanged(device.id, 'rotated');
+    return { ...info(device), key };
+  }
+
+  async renameDevice(userId: number | null, deviceId: string, name: unknown): Promise<void> {
+    const device = await this.owned(userId, deviceId);
+    await this.store.renameDevice(device.id, check(deviceName, name));
+  }
+
+  /** Removes the device and all its readings; its connections are closed on every node. */
+  async deleteDevice(userId: number | null, deviceId: string): Promise<void> {
+    const device = await this.owned(userId, deviceId);
+    await this.store.deleteDevice(device.id);
+    await this.relay?.deviceChanged(device.id, 'deleted');
+  }
+}
+
+const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';

@@ -1,0 +1,48 @@
+import crypto from 'node:crypto';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { createBus } from '../bus/index.js';
+import type { Bus } from '../bus/types.js';
+import { createStore } from '../store/index.js';
+import type { Store } from '../store/types.js';
+import { Accounts } from './accounts.js';
+import { Relay } from './relay.js';
+import { RetentionJob } from './retention.js';
+
+/** Everything a node runs except its doors: the store, the bus, the relay and the account service. */
+export interface Hub {
+  config: Config;
+  log: Logger;
+  nodeId: string;
+  store: Store;
+  bus: Bus;
+  relay: Relay;
+  accounts: Accounts;
+  close(): Promise<void>;
+}
+
+export async function createHub(config: Config, log: Logger): Promise<Hub> {
+  const nodeId = config.nodeId || `node-${crypto.randomBytes(4).toString('hex')}`;
+  const store = await createStore(config);
+  let bus: Bus;
+  try {
+    bus = await createBus(config, nodeId);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice });
+  await relay.start();
+  const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
+  retention.start();
+  const accounts = new Accounts(store, relay);
+  return {
+    config, log, nodeId, store, bus, relay, accounts,
+    async close() {
+      await retention.stop();
+      await relay.close();
+      await bus.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { z } from 'zod';
+import { IotcError } from './errors.js';
+
+/** Schemas of the JSON protocol, shared by every door that speaks it. Checked before any side effect. */
+export const sensorName = z
+  .string({ error: 'sensor must be a string' })
+  .min(1, 'sensor must not be empty')
+  .max(64, 'sensor must be at most 64 characters');
+
+/** Any JSON value; `undefined` (a missing field) is not one. */
+export const jsonValue = z.custom<unknown>((v) => v !== undefined, { message: 'value is required (any JSON: number, string, boolean, object, array or null)' });
+
+export const requestId = z.union([z.string().max(64, 'id must be at most 64 characters'), z.number()]).optional();
+export const sideName = z.enum(['device', 'client'], { error: 'write must be "device" or "client"' });
+
+export const sensorWrite = z.object({ sensor: sensorName, value: jsonValue });
+export const MAX_BATCH = 500;
+
+/** A time bound: ms since epoch, or an ISO 8601 string. */
+export const timeBound = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  const ms = typeof v === 'number' ? v : Date.parse(v);
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a time: use ms since epoch or an ISO 8601 date` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const historyLimit = z.coerce.number().int('limit must be a whole number').min(1, 'limit must be at least 1').max(10_000, 'limit must be at most 10000');
+
+const put = z.object({
+  method: z.literal('put'),
+  id: requestId,
+  status: z.union([sensorWrite, z.array(sensorWrite).min(1, 'a batch needs at least one reading').max(MAX_BATCH, `a batch holds at most ${MAX_BATCH} readings`)], {
+    error: 'status must be {"sensor":…,"value":…} or an array of them',
+  }),
+});
+const gets = z.object({ method: z.literal('gets'), id: requestId, sensor: sensorName, write: sideName.optional() });
+const history = z.object({
+  method: z.literal('history'),
+  id: requestId,
+  sensor: sensorName,
+  limit: historyLimit.optional(),
+  from: timeBound.optional(),
+  to: timeBound.optional(),
+  write: sideName.optional(),
+});
+const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional() });
+const ping = z.object({ method: z.literal('ping'), id: requestId });
+
+export const request = z.discriminatedUnion('method', [put, gets, history, sensors, ping]);
+export type Request = z.infer<typeof request>;
+export const METHODS = ['put', 'gets', 'history', 'sensors', 'ping'] as const;
+
+/** Human-readable summary of a zod failure: "status.sensor: sensor must not be empty". */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+/** Parses one text frame into a request, or throws an IotcError that says what is wrong. */
+export function parseRequest(text: string): Request {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new IotcError('E_BAD_MESSAGE', 'Message is not valid JSON');
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new IotcError('E_BAD_MESSAGE', 'Message must be a JSON object with a "method"');
+  }
+  const method = (data as { method?: unknown }).method;
+  if (typeof method !== 'string') throw new IotcError('E_BAD_MESSAGE', `"method" is required: one of ${METHODS.join(', ')}`);
+  if (!(METHODS as readonly string[]).includes(method)) {
+    throw new IotcError('E_BAD_MESSAGE', `Unknown method "${method.slice(0, 32)}": use one of ${METHODS.join(', ')}`);
+  }
+  const parsed = request.safeParse(data);
+  if (!parsed.success) throw new IotcError('E_VALIDATION', describeIssues(parsed.error));
+  return parsed.data;
+}
+
+/** The request's id, if it has a usable one, so an error reply can still echo it. */
+export function peekId(text: string): string | number | undefined {
+  try {
+    const id = (JSON.parse(text) as { id?: unknown }).id;
+    return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}

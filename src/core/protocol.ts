@@ -1,0 +1,107 @@
+import { IotcError, toIotcError } from './errors.js';
+import { parseRequest, peekId } from './messages.js';
+import type { Request } from './messages.js';
+import { TokenBucket } from './rate-limit.js';
+import { readingView } from './relay.js';
+import type { Attachment, Relay } from './relay.js';
+import type { Logger } from '../log.js';
+
+export interface ProtocolLimits {
+  rateLimit: number;
+  rateBurst: number;
+}
+
+/**
+ * The JSON text protocol of one connection, independent of the socket carrying it. A door feeds it
+ * frames and gives it a way to reply and to close; all requests of a connection share its device and side.
+ */
+export class ProtocolSession {
+  private readonly bucket: TokenBucket;
+  /** Rejected-for-rate messages in a row; a client that keeps flooding is closed. */
+  private floodStrikes = 0;
+  /** The connection's last write; reads wait for it so a client reads what it just wrote. */
+  private lastWrite: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly relay: Relay,
+    private readonly attachment: Attachment,
+    private readonly reply: (text: string) => void,
+    private readonly close: (err: IotcError) => void,
+    private readonly log: Logger,
+    limits: ProtocolLimits,
+  ) {
+    this.bucket = new TokenBucket(limits.rateLimit, limits.rateBurst);
+  }
+
+  async handle(text: string): Promise<void> {
+    if (!this.bucket.take()) {
+      if (++this.floodStrikes > 100) {
+        this.close(new IotcError('E_RATE_LIMITED', 'Message flood: connection closed'));
+        return;
+      }
+      this.fail(new IotcError('E_RATE_LIMITED', `Too many messages: slow down (retry in ${this.bucket.waitSeconds()}s)`), peekId(text));
+      return;
+    }
+    this.floodStrikes = 0;
+    let req: Request;
+    try {
+      req = parseRequest(text);
+    } catch (err) {
+      this.fail(toIotcError(err), peekId(text));
+      return;
+    }
+    try {
+      await this.dispatch(req);
+    } catch (err) {
+      const e = toIotcError(err);
+      if (e.code === 'E_INTERNAL') this.log.error({ err, deviceId: this.attachment.device.id }, 'request failed');
+      this.fail(e, req.id);
+    }
+  }
+
+  private async dispatch(req: Request): Promise<void> {
+    const { device, side } = this.attachment;
+    if (req.method !== 'put') await this.lastWrite;
+    switch (req.method) {
+      case 'put': {
+        const writes = Array.isArray(req.status) ? req.status : [req.status];
+        const written = this.relay.put(device.id, side, writes);
+        this.lastWrite = written.catch(() => undefined);
+        const stored = await written;
+        this.ok(req.id, Array.isArray(req.status) ? { count: stored.length, time: stored[0].time } : { time: stored[0].time });
+        return;
+      }
+      case 'gets': {
+        const r = await this.relay.gets(device.id, req.sensor, req.write);
+        if (!r) throw new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`);
+        this.ok(req.id, readingView(r));
+        return;
+      }
+      case 'history': {
+        const rows = await this.relay.history(device.id, req.sensor, {
+          limit: req.limit ?? 100, from: req.from, to: req.to, side: req.write,
+        });
+        this.ok(req.id, { sensor: req.sensor, readings: rows.map(readingView) });
+        return;
+      }
+      case 'sensors': {
+        const rows = await this.relay.sensors(device.id, req.write);
+        this.ok(req.id, { sensors: rows.map(readingView) });
+        return;
+      }
+      case 'ping':
+        this.ok(req.id, { time: Date.now() });
+        return;
+    }
+  }
+
+  private ok(id: string | number | undefined, body: object): void {
+    this.reply(JSON.stringify(id === undefined ? { ok: true, ...body } : { ok: true, id, ...body }));
+  }
+
+  private fail(err: IotcError, id: string | number | undefined): void {
+    const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code };
+    if (id !== undefined) body.id = id;
+    this.reply(JSON.stringify(body));
+  }
+}

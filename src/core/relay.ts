@@ -1,0 +1,275 @@
+import { IotcError } from './errors.js';
+import { WriteBatcher } from './write-batcher.js';
+import { PresenceTracker } from './presence.js';
+import { secretMatches } from './secrets.js';
+import type { Bus, BusEvent } from '../bus/types.js';
+import type { Logger } from '../log.js';
+import { otherSide } from '../store/types.js';
+import type { Device, HistoryQuery, NewReading, Side, Store, StoredReading } from '../store/types.js';
+
+/** One open connection of any door, as the relay sees it. */
+export interface Receiver {
+  readonly side: Side;
+  /** Hands over a reading the other side wrote; `json` is its wire form, shared by every receiver. */
+  deliver(reading: StoredReading, json: string): void;
+  /** The device's key was rotated or the device deleted: the door closes the connection with this error. */
+  revoked(err: IotcError): void;
+}
+
+export interface Attachment {
+  readonly device: Device;
+  readonly side: Side;
+  detach(): void;
+}
+
+export interface SensorWrite {
+  sensor: string;
+  value: unknown;
+}
+
+export interface RelayOptions {
+  store: Store;
+  bus: Bus;
+  log: Logger;
+  nodeId: string;
+  maxConnectionsPerDevice: number;
+  /** How often the store's device events are read, to catch rotations made by the CLI or another node. */
+  deviceEventPollMs?: number;
+}
+
+interface LocalReceivers {
+  device: Set<Receiver>;
+  client: Set<Receiver>;
+  /** The key hash each receiver authenticated with, so a rotation closes exactly the old ones. */
+  keyHashes: Map<Receiver, string>;
+}
+
+/** The wire form of a reading as every door delivers it. */
+export function readingJson(r: StoredReading, extra?: Record<string, unknown>): string {
+  return JSON.stringify({ sensor: r.sensor, value: r.value, time: r.time, write: r.side, ...extra });
+}
+
+export function readingView(r: StoredReading): { sensor: string; value: unknown; time: number; write: Side } {
+  return { sensor: r.sensor, value: r.value, time: r.time, write: r.side };
+}
+
+/**
+ * The relay core: authenticates devices, stores readings and routes them to the other side, on this node
+ * and (through the bus) on others. It knows nothing of sockets: every door talks to it through Receiver.
+ */
+export class Relay {
+  readonly store: Store;
+  readonly bus: Bus;
+  readonly nodeId: string;
+  readonly presence: PresenceTracker;
+  readonly counters = { readingsIn: 0, readingsOut: 0 };
+  private readonly log: Logger;
+  private readonly batcher: WriteBatcher;
+  private readonly local = new Map<string, LocalReceivers>();
+  private readonly maxConnectionsPerDevice: number;
+  private readonly deviceEventPollMs: number;
+  private lastDeviceEvent = 0;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private polling: Promise<void> = Promise.resolve();
+  private accepting = true;
+
+  constructor(opts: RelayOptions) {
+    this.store = opts.store;
+    this.bus = opts.bus;
+    this.log = opts.log;
+    this.nodeId = opts.nodeId;
+    this.maxConnectionsPerDevice = opts.maxConnectionsPerDevice;
+    this.deviceEventPollMs = opts.deviceEventPollMs ?? 1000;
+    this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
+    this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
+    this.bus.onEvent((event) => this.fromBus(event));
+  }
+
+  async start(): Promise<void> {
+    this.lastDeviceEvent = await this.store.lastDeviceEventSeq();
+    this.presence.start();
+    this.pollTimer = setInterval(() => void this.pollDeviceEvents(), this.deviceEventPollMs);
+    this.pollTimer.unref();
+  }
+
+  get connections(): { device: number; client: number } {
+    let device = 0;
+    let client = 0;
+    for (const r of this.local.values()) {
+      device += r.device.size;
+      client += r.client.size;
+    }
+    return { device, client };
+  }
+
+  /** Checks id and key. The same refusal for an unknown id and a wrong key, so ids cannot be probed. */
+  async authenticate(deviceId: string, key: string): Promise<Device> {
+    if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
+    const device = await this.store.getDevice(deviceId);
+    if (!device || !secretMatches(key, device.keyHash)) throw new IotcError('E_AUTH');
+    return device;
+  }
+
+  /**
+   * Registers a live connection, then sends it what the other side wrote since this side was last
+   * connected (each reading marked `"sync":true`). Registering first means nothing falls between the two.
+   */
+  async attach(device: Device, receiver: Receiver): Promise<Attachment> {
+    if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
+    const side = receiver.side;
+    let entry = this.local.get(device.id);
+    if (entry && entry[side].size >= this.maxConnectionsPerDevice) {
+      throw new IotcError('E_TOO_MANY_CONNECTIONS', `At most ${this.maxConnectionsPerDevice} ${side} connections per device`);
+    }
+    if (!entry) {
+      entry = { device: new Set(), client: new Set(), keyHashes: new Map() };
+      this.local.set(device.id, entry);
+      this.bus.subscribe(device.id);
+    }
+    entry[side].add(receiver);
+    entry.keyHashes.set(receiver, device.keyHash);
+    this.presence.change(device.id, side, +1);
+
+    let detached = false;
+    const attachment: Attachment = {
+      device,
+      side,
+      detach: () => {
+        if (detached) return;
+        detached = true;
+        this.remove(device.id, receiver);
+      },
+    };
+
+    const cursor = await this.store.getCursor(device.id, side);
+    const missed = await this.store.latestSince(device.id, otherSide(side), cursor);
+    if (!detached) {
+      for (const r of missed) receiver.deliver(r, readingJson(r, { sync: true }));
+    }
+    return attachment;
+  }
+
+  private remove(deviceId: string, receiver: Receiver): void {
+    const entry = this.local.get(deviceId);
+    if (!entry || !entry[receiver.side].delete(receiver)) return;
+    entry.keyHashes.delete(receiver);
+    const left = this.presence.change(deviceId, receiver.side, -1);
+    if (left === 0) {
+      // This side has now seen everything up to here: a later connection syncs only what comes after.
+      this.store.advanceCursor(deviceId, receiver.side).catch((err) => this.log.warn({ err, deviceId }, 'could not save sync cursor'));
+    }
+    if (entry.device.size === 0 && entry.client.size === 0) {
+      this.local.delete(deviceId);
+      this.bus.unsubscribe(deviceId);
+    }
+  }
+
+  /** Stores the readings (one transaction per event-loop turn) and resolves once they are committed. */
+  put(deviceId: string, side: Side, writes: SensorWrite[]): Promise<StoredReading[]> {
+    if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
+    const time = Date.now();
+    const readings: NewReading[] = writes.map((w) => ({ deviceId, sensor: w.sensor, value: w.value, side, time }));
+    this.counters.readingsIn += readings.length;
+    return this.batcher.write(readings);
+  }
+
+  gets(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> {
+    return this.store.latest(deviceId, sensor, side);
+  }
+
+  sensors(deviceId: string, side?: Side): Promise<StoredReading[]> {
+    return this.store.latestAll(deviceId, side);
+  }
+
+  history(deviceId: string, sensor: string, query: HistoryQuery): Promise<StoredReading[]> {
+    return this.store.history(deviceId, sensor, query);
+  }
+
+  /**
+   * A device's key or existence changed (here, on another node, or by the CLI): close the connections
+   * that authenticated with a key that no longer holds, and tell the other nodes.
+   */
+  async deviceChanged(deviceId: string, kind: 'rotated' | 'deleted', announce = true): Promise<void> {
+    await this.recheckDevice(deviceId);
+    if (announce) {
+      await this.bus.publish({ type: 'device', deviceId, kind }).catch((err) => this.log.warn({ err, deviceId }, 'could not announce device change; other nodes will see it in the store'));
+    }
+  }
+
+  private async recheckDevice(deviceId: string): Promise<void> {
+    const entry = this.local.get(deviceId);
+    if (!entry) return;
+    const current = await this.store.getDevice(deviceId);
+    for (const receiver of [...entry.keyHashes.keys()]) {
+      if (!current) receiver.revoked(new IotcError('E_DEVICE_DELETED'));
+      else if (entry.keyHashes.get(receiver) !== current.keyHash) receiver.revoked(new IotcError('E_KEY_ROTATED'));
+      else continue;
+      this.remove(deviceId, receiver);
+    }
+  }
+
+  private pollDeviceEvents(): Promise<void> {
+    this.polling = this.polling.then(async () => {
+      try {
+        const events = await this.store.deviceEventsSince(this.lastDeviceEvent);
+        for (const e of events) {
+          this.lastDeviceEvent = e.seq;
+          await this.recheckDevice(e.deviceId);
+        }
+      } catch (err) {
+        this.log.warn({ err }, 'could not read device events; will retry');
+      }
+    });
+    return this.polling;
+  }
+
+  private committed(stored: StoredReading[]): void {
+    let start = 0;
+    // Readings arrive grouped by writer more often than not; publish one bus event per run of a device.
+    for (let i = 1; i <= stored.length; i++) {
+      if (i === stored.length || stored[i].deviceId !== stored[start].deviceId) {
+        const run = stored.slice(start, i);
+        this.deliverLocal(run);
+        this.bus.publish({ type: 'readings', deviceId: run[0].deviceId, readings: run }).catch((err) =>
+          this.log.error({ err, deviceId: run[0].deviceId }, 'could not publish readings to other nodes'),
+        );
+        start = i;
+      }
+    }
+  }
+
+  private deliverLocal(readings: StoredReading[]): void {
+    const entry = this.local.get(readings[0].deviceId);
+    if (!entry) return;
+    for (const r of readings) {
+      const receivers = entry[otherSide(r.side)];
+      if (receivers.size === 0) continue;
+      const json = readingJson(r);
+      for (const receiver of receivers) receiver.deliver(r, json);
+      this.counters.readingsOut += receivers.size;
+    }
+  }
+
+  private fromBus(event: BusEvent): void {
+    if (event.type === 'readings') this.deliverLocal(event.readings);
+    else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
+  }
+
+  /** Refuses new work; what is already queued is still committed by drain(). */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
+  /** Commits every queued write. */
+  drain(): Promise<void> {
+    return this.batcher.drain();
+  }
+
+  async close(): Promise<void> {
+    this.stopAccepting();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    await this.drain();
+    await this.polling;
+    await this.presence.stop();
+  }
+}

@@ -1,0 +1,191 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket } from 'ws';
+import { IotcError, closeReason, toIotcError } from '../core/errors.js';
+import { ProtocolSession } from '../core/protocol.js';
+import type { Attachment, Receiver, Relay } from '../core/relay.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Side } from '../store/types.js';
+
+export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval'>;
+
+interface Peer {
+  socket: WebSocket;
+  alive: boolean;
+}
+
+/** Credentials from the query string, checked for shape before any lookup. */
+function readCredentials(url: URL): { deviceId: string; key: string; side: Side } {
+  const deviceId = url.searchParams.get('device') ?? '';
+  const key = url.searchParams.get('key') ?? '';
+  const side = url.searchParams.get('side') ?? 'device';
+  if (!deviceId || !key) throw new IotcError('E_AUTH', 'The URL needs ?device=ID&key=KEY');
+  if (side !== 'device' && side !== 'client') throw new IotcError('E_VALIDATION', 'side must be "device" or "client"');
+  return { deviceId, key, side };
+}
+
+/**
+ * The WebSocket door: `/ws?device=ID&key=KEY&side=device|client`, one JSON text frame per message.
+ * It owns sockets, keep-alive and send queues; everything else is the relay's.
+ */
+export class WebSocketDoor {
+  private readonly wss: WebSocketServer;
+  private readonly peers = new Set<Peer>();
+  private readonly pinger: NodeJS.Timeout;
+  private open = true;
+
+  constructor(
+    private readonly relay: Relay,
+    private readonly config: WsDoorConfig,
+    private readonly log: Logger,
+  ) {
+    // No permessage-deflate: readings are tiny, and compression costs more CPU than it saves bytes.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    this.pinger = setInterval(() => this.pingAll(), config.pingInterval);
+    this.pinger.unref();
+  }
+
+  get connectionCount(): number {
+    return this.peers.size;
+  }
+
+  /** Called by the server for an upgrade request to /ws. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    if (!this.open) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    let creds: ReturnType<typeof readCredentials>;
+    try {
+      creds = readCredentials(url);
+    } catch (err) {
+      this.refuse(req, socket, head, toIotcError(err));
+      return;
+    }
+    // Authenticate before completing the handshake: the client's first frames wait in the TCP buffer meanwhile.
+    this.relay.authenticate(creds.deviceId, creds.key).then(
+      (device) => {
+        if (socket.destroyed) return;
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, device, creds.side));
+      },
+      (err) => {
+        const e = toIotcError(err);
+        if (e.code === 'E_AUTH') this.log.info({ deviceId: creds.deviceId.slice(0, 20), remote: req.socket.remoteAddress }, 'websocket refused: wrong device id or key');
+        else this.log.error({ err }, 'websocket authentication failed');
+        this.refuse(req, socket, head, e);
+      },
+    );
+  }
+
+  /** Completes the handshake only to close with a code and reason a browser can read, which a bare HTTP 401 is not. */
+  private refuse(req: IncomingMessage, socket: Duplex, head: Buffer, err: IotcError): void {
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(JSON.stringify({ ok: false, error: err.message, code: err.code }));
+      ws.close(err.closeCode, closeReason(err.message));
+    });
+  }
+
+  private accept(ws: WebSocket, device: Attachment['device'], side: Side): void {
+    const peer: Peer = { socket: ws, alive: true };
+    this.peers.add(peer);
+    let session: ProtocolSession | null = null;
+    let early: string[] | null = [];
+    let attachment: Attachment | null = null;
+    let closed = false;
+
+    const closeWith = (err: IotcError) => {
+      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+        ws.close(err.closeCode, closeReason(err.message));
+        // A peer that does not read will never take the close frame from behind its full queue.
+        setTimeout(() => ws.terminate(), 2000).unref();
+      }
+    };
+
+    const receiver: Receiver = {
+      side,
+      deliver: (_reading, json) => {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (ws.bufferedAmount + json.length > this.config.sendQueueBytes) {
+          this.log.warn({ deviceId: device.id, side }, 'closing slow receiver: send queue full');
+          closeWith(new IotcError('E_SLOW_CONSUMER'));
+          return;
+        }
+        ws.send(json);
+      },
+      revoked: (err) => closeWith(err),
+    };
+
+    ws.on('pong', () => (peer.alive = true));
+    ws.on('message', (data, isBinary) => {
+      peer.alive = true;
+      const text = isBinary || typeof data !== 'string' ? data.toString() : data;
+      if (early) early.push(text);
+      else void session!.handle(text);
+    });
+    ws.on('error', (err) => {
+      // ws reports oversize frames and protocol violations here, then closes with 1009 / 1002.
+      this.log.info({ deviceId: device.id, side, err: err.message }, 'websocket error');
+    });
+    ws.on('close', () => {
+      closed = true;
+      this.peers.delete(peer);
+      attachment?.detach();
+    });
+
+    this.relay.attach(device, receiver).then(
+      (att) => {
+        attachment = att;
+        if (closed) {
+          att.detach();
+          return;
+        }
+        session = new ProtocolSession(this.relay, att, (text) => ws.readyState === WebSocket.OPEN && ws.send(text), closeWith, this.log, this.config);
+        const queued = early!;
+        early = null;
+        for (const text of queued) void session.handle(text);
+      },
+      (err) => {
+        const e = toIotcError(err);
+        if (e.code === 'E_INTERNAL') this.log.error({ err }, 'could not attach connection');
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ ok: false, error: e.message, code: e.code }));
+        closeWith(e);
+      },
+    );
+  }
+
+  private pingAll(): void {
+    for (const peer of this.peers) {
+      if (!peer.alive) {
+        // Silent for a whole period: the peer is gone without a close (power cut, lost Wi-Fi).
+        peer.socket.terminate();
+        continue;
+      }
+      peer.alive = false;
+      peer.socket.ping();
+    }
+  }
+
+  /** Stops taking connections. */
+  stopAccepting(): void {
+    this.open = false;
+  }
+
+  /** Closes every connection with 1001 and waits (up to `timeoutMs`) for them to go. */
+  async close(timeoutMs: number): Promise<void> {
+    this.open = false;
+    clearInterval(this.pinger);
+    const closing = [...this.peers].map(
+      (peer) =>
+        new Promise<void>((resolve) => {
+          if (peer.socket.readyState === WebSocket.CLOSED) return resolve();
+          peer.socket.once('close', () => resolve());
+          peer.socket.close(1001, 'Server is shutting down');
+        }),
+    );
+    await Promise.race([Promise.all(closing), new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    for (const peer of this.peers) peer.socket.terminate();
+    this.wss.close();
+  }
+}

@@ -1,0 +1,91 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { createHub } from './core/hub.js';
+import type { Hub } from './core/hub.js';
+import { WebSocketDoor } from './doors/ws.js';
+import type { Logger } from './log.js';
+import { describeStore } from './store/index.js';
+
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
+
+export interface RunningServer {
+  hub: Hub;
+  app: FastifyInstance;
+  /** The port actually bound (useful with port 0). */
+  port: number;
+  url: string;
+  /** Stops taking connections, commits every accepted write, closes connections and the store. */
+  close(): Promise<void>;
+}
+
+/** Builds and starts a node: the hub, the HTTP app and every door, listening on config.port. */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const hub = await createHub(config, log);
+  const app = Fastify({
+    loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.maxFrameBytes,
+  }) as unknown as FastifyInstance;
+  const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }));
+  const upgrades = new Map<string, UpgradeHandler>([['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)]]);
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await Promise.all([hub.store.ping(), hub.bus.ping()]);
+      return { ok: true, store: hub.store.kind, bus: hub.bus.kind };
+    } catch (err) {
+      return reply.code(503).send({ error: 'E_UNAVAILABLE', message: `Not ready: ${(err as Error).message}` });
+    }
+  });
+
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const handler = upgrades.get(url.pathname);
+    if (!handler) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 31\r\n\r\nNo WebSocket endpoint here: /ws');
+      return;
+    }
+    handler(req, socket, head, url);
+  });
+
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await hub.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`Port ${config.port} is already in use: stop what runs there or pick another with --port / PORT`);
+    }
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log.info({ port, node: hub.nodeId, store: describeStore(config), bus: hub.bus.kind }, `IOTcommunicate listening on port ${port}`);
+
+  let closing: Promise<void> | null = null;
+  return {
+    hub,
+    app,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close() {
+      closing ??= (async () => {
+        wsDoor.stopAccepting();
+        hub.relay.stopAccepting();
+        const httpClosed = app.close();
+        // Commit what was accepted, let its acknowledgements go out, then say goodbye.
+        await hub.relay.drain();
+        await new Promise((r) => setImmediate(r));
+        await wsDoor.close(config.shutdownTimeout);
+        await httpClosed;
+        await hub.close();
+        log.info('IOTcommunicate stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,338 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { IotcError } from '../core/errors.js';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import type {
+  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
+} from './types.js';
+
+interface ReadingRow { seq: number; device_id: string; sensor: string; side: Side; value: string; time: number }
+interface DeviceRow { id: string; user_id: number; name: string; key_hash: string; created_at: number; last_seen: number | null }
+interface UserRow { id: number; email: string; name: string; password_hash: string; created_at: number }
+
+interface TokenRow { id: number; user_id: number; name: string; token_hash: string; created_at: number; last_used: number | null }
+
+const toToken = (r: TokenRow): ApiToken => ({
+  id: r.id, userId: r.user_id, name: r.name, tokenHash: r.token_hash, createdAt: r.created_at, lastUsed: r.last_used,
+});
+const toReading = (r: ReadingRow): StoredReading => ({
+  seq: r.seq, deviceId: r.device_id, sensor: r.sensor, side: r.side, value: JSON.parse(r.value), time: r.time,
+});
+const toDevice = (r: DeviceRow): Device => ({
+  id: r.id, userId: r.user_id, name: r.name, keyHash: r.key_hash, createdAt: r.created_at, lastSeen: r.last_seen,
+});
+const toUser = (r: UserRow): User => ({
+  id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, createdAt: r.created_at,
+});
+
+/** Applies pending migrations in one transaction; refuses a database written by a newer IOTcommunicate. */
+export function migrateSqlite(db: Database.Database, file: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const known = SQLITE_MIGRATIONS.length;
+  if (current > known) {
+    throw new Error(
+      `The database ${file} is at schema version ${current}, but this IOTcommunicate knows only up to ${known}. ` +
+        'It was written by a newer version: upgrade IOTcommunicate, or point --data-dir/IOTC_STORE at another database.',
+    );
+  }
+  if (current === known) return;
+  db.transaction(() => {
+    for (let v = current; v < known; v++) db.exec(SQLITE_MIGRATIONS[v]);
+    db.pragma(`user_version = ${known}`);
+  }).immediate();
+}
+
+/** The embedded default store: one SQLite file in WAL mode. Calls are synchronous underneath, so they run in order. */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly stmt;
+  private readonly appendTx: Database.Transaction<(readings: NewReading[]) => StoredReading[]>;
+
+  constructor(file: string) {
+    this.file = file;
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.db = new Database(file);
+    // WAL keeps readers off the writer's back; NORMAL syncs at checkpoints only, which loses nothing
+    // on a process crash (the WAL is in the OS already), so "ack after commit" holds for crashes.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrateSqlite(this.db, file);
+    const db = this.db;
+    const readingCols = 'seq, device_id, sensor, side, value, time';
+    this.stmt = {
+      insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
+      userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
+      userById: db.prepare('SELECT * FROM users WHERE id = ?'),
+      insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, key_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *'),
+      deviceById: db.prepare('SELECT * FROM devices WHERE id = ?'),
+      devicesByUser: db.prepare(`
+        SELECT d.*,
+          (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > ?) AS device_conns,
+          (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'client' AND p.expires_at > ?) AS client_conns
+        FROM devices d WHERE d.user_id = ? ORDER BY d.created_at, d.id`),
+      setKey: db.prepare('UPDATE devices SET key_hash = ? WHERE id = ?'),
+      rename: db.prepare('UPDATE devices SET name = ? WHERE id = ?'),
+      deleteDevice: db.prepare('DELETE FROM devices WHERE id = ?'),
+      deleteReadings: db.prepare('DELETE FROM readings WHERE device_id = ?'),
+      deleteLatest: db.prepare('DELETE FROM latest WHERE device_id = ?'),
+      deleteCursors: db.prepare('DELETE FROM cursors WHERE device_id = ?'),
+      deletePresence: db.prepare('DELETE FROM presence WHERE device_id = ?'),
+      insertReading: db.prepare('INSERT INTO readings (device_id, sensor, side, value, time) VALUES (?, ?, ?, ?, ?)'),
+      upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`),
+      latestAny: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT 1`),
+      latestSide: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND sensor = ? AND side = ?`),
+      latestAllAny: db.prepare(`SELECT ${readingCols} FROM latest l WHERE device_id = ?
+        AND seq = (SELECT MAX(seq) FROM latest m WHERE m.device_id = l.device_id AND m.sensor = l.sensor) ORDER BY sensor`),
+      latestAllSide: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND side = ? ORDER BY sensor`),
+      latestSince: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND side = ? AND seq > ? ORDER BY seq`),
+      getCursor: db.prepare('SELECT seq FROM cursors WHERE device_id = ? AND side = ?'),
+      advanceCursor: db.prepare(`INSERT INTO cursors (device_id, side, seq)
+        VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = ?))
+        ON CONFLICT (device_id, side) DO UPDATE SET seq = MAX(cursors.seq, excluded.seq)`),
+      upsertPresence: db.prepare(`INSERT INTO presence (node_id, device_id, side, connections, expires_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (device_id, side, node_id) DO UPDATE SET connections = excluded.connections, expires_at = excluded.expires_at`),
+      deletePresenceEntry: db.prepare('DELETE FROM presence WHERE node_id = ? AND device_id = ? AND side = ?'),
+      touchDevice: db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?'),
+      refreshPresence: db.prepare('UPDATE presence SET expires_at = ? WHERE node_id = ?'),
+      touchNodeDevices: db.prepare('UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ?)'),
+      clearPresence: db.prepare('DELETE FROM presence WHERE node_id = ?'),
+      dropExpiredPresence: db.prepare('DELETE FROM presence WHERE expires_at <= ?'),
+      pruneAge: db.prepare(`DELETE FROM readings WHERE time < ? AND seq NOT IN (SELECT seq FROM latest)`),
+      devicesOverCount: db.prepare(`SELECT device_id FROM readings GROUP BY device_id HAVING COUNT(*) > ?`),
+      pruneCount: db.prepare(`DELETE FROM readings WHERE device_id = ?
+        AND seq <= (SELECT seq FROM readings WHERE device_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)
+        AND seq NOT IN (SELECT seq FROM latest WHERE device_id = ?)`),
+      insertEvent: db.prepare('INSERT INTO device_events (device_id, kind, at) VALUES (?, ?, ?)'),
+      eventsSince: db.prepare('SELECT seq, device_id, kind, at FROM device_events WHERE seq > ? ORDER BY seq LIMIT 1000'),
+      lastEvent: db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM device_events'),
+      pruneEvents: db.prepare('DELETE FROM device_events WHERE at < ?'),
+      insertSession: db.prepare('INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      getSession: db.prepare('SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?'),
+      deleteSession: db.prepare('DELETE FROM web_sessions WHERE id_hash = ?'),
+      pruneSessions: db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
+      insertToken: db.prepare('INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
+      tokensByUser: db.prepare('SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at, id'),
+      useToken: db.prepare('UPDATE api_tokens SET last_used = ? WHERE token_hash = ? RETURNING *'),
+      deleteToken: db.prepare('DELETE FROM api_tokens WHERE user_id = ? AND id = ?'),
+      ping: db.prepare('SELECT 1'),
+    };
+
+    this.appendTx = db.transaction((readings: NewReading[]): StoredReading[] => {
+      const out: StoredReading[] = new Array(readings.length);
+      // Only the last write of a sensor in this batch needs to reach the latest table.
+      const lastOfKey = new Map<string, number>();
+      for (let i = 0; i < readings.length; i++) {
+        const r = readings[i];
+        const json = JSON.stringify(r.value);
+        const seq = Number(this.stmt.insertReading.run(r.deviceId, r.sensor, r.side, json, r.time).lastInsertRowid);
+        out[i] = { seq, deviceId: r.deviceId, sensor: r.sensor, side: r.side, value: r.value, time: r.time };
+        lastOfKey.set(`${r.deviceId}\u0000${r.sensor}\u0000${r.side}`, i);
+      }
+      for (const i of lastOfKey.values()) {
+        const r = out[i];
+        this.stmt.upsertLatest.run(r.deviceId, r.sensor, r.side, r.seq, JSON.stringify(r.value), r.time);
+      }
+      return out;
+    });
+  }
+
+  async createUser(u: { email: string; name: string; passwordHash: string }): Promise<User> {
+    try {
+      return toUser(this.stmt.insertUser.get(u.email, u.name, u.passwordHash, Date.now()) as UserRow);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new IotcError('E_CONFLICT', 'An account with this email already exists');
+      }
+      throw err;
+    }
+  }
+
+  async getUserByEmail(email: string): Promise<User | null> {
+    const row = this.stmt.userByEmail.get(email) as UserRow | undefined;
+    return row ? toUser(row) : null;
+  }
+
+  async getUser(id: number): Promise<User | null> {
+    const row = this.stmt.userById.get(id) as UserRow | undefined;
+    return row ? toUser(row) : null;
+  }
+
+  async createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> {
+    try {
+      return toDevice(this.stmt.insertDevice.get(d.id, d.userId, d.name, d.keyHash, Date.now()) as DeviceRow);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new IotcError('E_CONFLICT', 'A device with this id already exists');
+      if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new IotcError('E_NOT_FOUND', 'No such user');
+      throw err;
+    }
+  }
+
+  async getDevice(id: string): Promise<Device | null> {
+    const row = this.stmt.deviceById.get(id) as DeviceRow | undefined;
+    return row ? toDevice(row) : null;
+  }
+
+  async listDevices(userId: number): Promise<DeviceStatus[]> {
+    const now = Date.now();
+    const rows = this.stmt.devicesByUser.all(now, now, userId) as (DeviceRow & { device_conns: number; client_conns: number })[];
+    return rows.map((r) => ({ ...toDevice(r), online: r.device_conns > 0, clients: r.client_conns }));
+  }
+
+  async setDeviceKey(id: string, keyHash: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const changed = this.stmt.setKey.run(keyHash, id).changes > 0;
+      if (changed) this.stmt.insertEvent.run(id, 'rotated', Date.now());
+      return changed;
+    }).immediate();
+  }
+
+  async renameDevice(id: string, name: string): Promise<boolean> {
+    return this.stmt.rename.run(name, id).changes > 0;
+  }
+
+  async deleteDevice(id: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.stmt.deleteReadings.run(id);
+      this.stmt.deleteLatest.run(id);
+      this.stmt.deleteCursors.run(id);
+      this.stmt.deletePresence.run(id);
+      const deleted = this.stmt.deleteDevice.run(id).changes > 0;
+      if (deleted) this.stmt.insertEvent.run(id, 'deleted', Date.now());
+      return deleted;
+    }).immediate();
+  }
+
+  async deviceEventsSince(afterSeq: number): Promise<DeviceEvent[]> {
+    const rows = this.stmt.eventsSince.all(afterSeq) as { seq: number; device_id: string; kind: DeviceEventKind; at: number }[];
+    return rows.map((r) => ({ seq: r.seq, deviceId: r.device_id, kind: r.kind, at: r.at }));
+  }
+
+  async lastDeviceEventSeq(): Promise<number> {
+    return (this.stmt.lastEvent.get() as { seq: number }).seq;
+  }
+
+  async createSession(s: WebSession): Promise<void> {
+    this.stmt.insertSession.run(s.idHash, s.userId, s.csrfToken, s.createdAt, s.expiresAt);
+  }
+
+  async getSession(idHash: string, now: number): Promise<WebSession | null> {
+    const r = this.stmt.getSession.get(idHash, now) as
+      | { id_hash: string; user_id: number; csrf_token: string; created_at: number; expires_at: number }
+      | undefined;
+    return r ? { idHash: r.id_hash, userId: r.user_id, csrfToken: r.csrf_token, createdAt: r.created_at, expiresAt: r.expires_at } : null;
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    this.stmt.deleteSession.run(idHash);
+  }
+
+  async pruneSessions(now: number): Promise<number> {
+    return this.stmt.pruneSessions.run(now).changes;
+  }
+
+  async createApiToken(t: { userId: number; name: string; tokenHash: string }): Promise<ApiToken> {
+    return toToken(this.stmt.insertToken.get(t.userId, t.name, t.tokenHash, Date.now()) as TokenRow);
+  }
+
+  async listApiTokens(userId: number): Promise<ApiToken[]> {
+    return (this.stmt.tokensByUser.all(userId) as TokenRow[]).map(toToken);
+  }
+
+  async useApiToken(tokenHash: string, now: number): Promise<ApiToken | null> {
+    const row = this.stmt.useToken.get(now, tokenHash) as TokenRow | undefined;
+    return row ? toToken(row) : null;
+  }
+
+  async deleteApiToken(userId: number, id: number): Promise<boolean> {
+    return this.stmt.deleteToken.run(userId, id).changes > 0;
+  }
+
+  async appendReadings(readings: NewReading[]): Promise<StoredReading[]> {
+    if (readings.length === 0) return [];
+    return this.appendTx.immediate(readings);
+  }
+
+  async latest(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> {
+    const row = (side ? this.stmt.latestSide.get(deviceId, sensor, side) : this.stmt.latestAny.get(deviceId, sensor)) as
+      | ReadingRow
+      | undefined;
+    return row ? toReading(row) : null;
+  }
+
+  async latestAll(deviceId: string, side?: Side): Promise<StoredReading[]> {
+    const rows = (side ? this.stmt.latestAllSide.all(deviceId, side) : this.stmt.latestAllAny.all(deviceId)) as ReadingRow[];
+    return rows.map(toReading);
+  }
+
+  async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> {
+    return (this.stmt.latestSince.all(deviceId, side, afterSeq) as ReadingRow[]).map(toReading);
+  }
+
+  async history(deviceId: string, sensor: string, q: HistoryQuery): Promise<StoredReading[]> {
+    const where = ['device_id = ?', 'sensor = ?'];
+    const params: unknown[] = [deviceId, sensor];
+    if (q.from !== undefined) (where.push('time >= ?'), params.push(q.from));
+    if (q.to !== undefined) (where.push('time <= ?'), params.push(q.to));
+    if (q.side !== undefined) (where.push('side = ?'), params.push(q.side));
+    // A range reads forward from its start; a bare limit means "the most recent N".
+    const newestFirst = q.from === undefined;
+    const sql = `SELECT seq, device_id, sensor, side, value, time FROM readings WHERE ${where.join(' AND ')}
+      ORDER BY time ${newestFirst ? 'DESC' : 'ASC'}, seq ${newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
+    const rows = (this.db.prepare(sql).all(...params, q.limit) as ReadingRow[]).map(toReading);
+    return newestFirst ? rows.reverse() : rows;
+  }
+
+  async getCursor(deviceId: string, side: Side): Promise<number> {
+    const row = this.stmt.getCursor.get(deviceId, side) as { seq: number } | undefined;
+    return row?.seq ?? 0;
+  }
+
+  async advanceCursor(deviceId: string, side: Side): Promise<void> {
+    this.stmt.advanceCursor.run(deviceId, side, deviceId);
+  }
+
+  async savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const e of entries) {
+        if (e.connections > 0) this.stmt.upsertPresence.run(nodeId, e.deviceId, e.side, e.connections, expiresAt);
+        else this.stmt.deletePresenceEntry.run(nodeId, e.deviceId, e.side);
+        this.stmt.touchDevice.run(now, e.deviceId);
+      }
+      this.stmt.refreshPresence.run(expiresAt, nodeId);
+      this.stmt.touchNodeDevices.run(now, nodeId);
+      this.stmt.dropExpiredPresence.run(now);
+    }).immediate();
+  }
+
+  async clearPresence(nodeId: string): Promise<void> {
+    this.stmt.clearPresence.run(nodeId);
+  }
+
+  async prune(policy: RetentionPolicy, now: number): Promise<number> {
+    let removed = 0;
+    if (policy.maxAgeMs > 0) removed += this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
+    if (policy.maxCount > 0) {
+      const over = this.stmt.devicesOverCount.all(policy.maxCount) as { device_id: string }[];
+      for (const { device_id } of over) {
+        removed += this.stmt.pruneCount.run(device_id, device_id, policy.maxCount, device_id).changes;
+      }
+    }
+    this.stmt.pruneEvents.run(now - 86_400_000);
+    return removed;
+  }
+
+  async ping(): Promise<void> {
+    this.stmt.ping.get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

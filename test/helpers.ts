@@ -1,0 +1,194 @@
+/** Shared test helpers: real servers on port 0, real SQLite files in temp dirs, real WebSocket clients. */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
+import { loadConfig } from '../src/config.js';
+import type { Config } from '../src/config.js';
+import { createLogger } from '../src/log.js';
+import { startServer } from '../src/server.js';
+import type { RunningServer } from '../src/server.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A fresh temp dir, removed by the returned cleanup. */
+export function tempDir(prefix = 'iotc-test-'): { dir: string; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function testConfig(overrides: Partial<Config> = {}, dataDir?: string): Config {
+  return loadConfig({}, {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', dataDir, ...overrides });
+}
+
+export interface TestServer extends RunningServer {
+  wsUrl: string;
+  dataDir: string;
+  /** Stops the server and removes its data dir (unless keepData). */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+/** Starts a real server on a free port with its own SQLite file. */
+export async function startTestServer(overrides: Partial<Config> = {}, dataDir?: string): Promise<TestServer> {
+  const tmp = dataDir ? null : tempDir();
+  const dir = dataDir ?? tmp!.dir;
+  const config = testConfig(overrides, dir);
+  const server = await startServer(config, createLogger(config.logLevel));
+  return Object.assign(server, {
+    wsUrl: `ws://127.0.0.1:${server.port}`,
+    dataDir: dir,
+    async stop(opts?: { keepData?: boolean }) {
+      await server.close();
+      if (tmp && !opts?.keepData) tmp.cleanup();
+    },
+  });
+}
+
+let userCounter = 0;
+/** A user with one device, made through the same account service the web app and CLI use. */
+export async function makeDevice(server: RunningServer, name = 'Lamp'): Promise<{ userId: number; email: string; id: string; key: string }> {
+  const email = `user${++userCounter}-${Date.now()}@example.com`;
+  const user = await server.hub.accounts.signUp({ name: 'Test User', email, password: 'correct horse battery' });
+  const device = await server.hub.accounts.createDevice(user.id, name);
+  return { userId: user.id, email, id: device.id, key: device.key };
+}
+
+export interface Message {
+  [k: string]: any;
+}
+
+/** A WebSocket client that queues what arrives, so tests can await the next message in order. */
+export class TestClient {
+  readonly ws: WebSocket;
+  private readonly inbox: Message[] = [];
+  private waiters: { pred: (m: Message) => boolean; resolve: (m: Message) => void }[] = [];
+  private nextId = 1;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  constructor(url: string) {
+    this.ws = new WebSocket(url);
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.ws.on('error', () => {});
+    this.ws.on('message', (data) => {
+      const m = JSON.parse(data.toString());
+      const i = this.waiters.findIndex((w) => w.pred(m));
+      if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
+      else this.inbox.push(m);
+    });
+  }
+
+  static async connect(base: string, device: string, key: string, side?: 'device' | 'client'): Promise<TestClient> {
+    const q = new URLSearchParams({ device, key, ...(side ? { side } : {}) });
+    const c = new TestClient(`${base}/ws?${q}`);
+    await c.opened;
+    return c;
+  }
+
+  /** The next message matching `pred` (already arrived or yet to come). */
+  next(pred: (m: Message) => boolean = () => true, timeoutMs = 5000): Promise<Message> {
+    const i = this.inbox.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const waiter = { pred, resolve: (m: Message) => (clearTimeout(timer), resolve(m)) };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`no matching message within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 500)}`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** The next delivered reading (a message without "ok"). */
+  reading(timeoutMs?: number): Promise<Message> {
+    return this.next((m) => !('ok' in m), timeoutMs);
+  }
+
+  /** Sends a request with a fresh id and resolves with the reply carrying that id. */
+  request(body: Message, timeoutMs?: number): Promise<Message> {
+    const id = this.nextId++;
+    this.ws.send(JSON.stringify({ ...body, id }));
+    return this.next((m) => m.id === id, timeoutMs);
+  }
+
+  send(raw: string | Message): void {
+    this.ws.send(typeof raw === 'string' ? raw : JSON.stringify(raw));
+  }
+
+  /** Messages that arrived and were not taken. */
+  get pending(): Message[] {
+    return [...this.inbox];
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
+    return this.closed;
+  }
+}
+
+/** Resolves after `ms`. */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `check` until it returns a truthy value or the time runs out. */
+export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** Runs the CLI from source in a child process. */
+export function runCli(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, IOTC_LOG_LEVEL: 'silent', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`iotc ${args.join(' ')} timed out; stdout: ${stdout} stderr: ${stderr}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/**
+ * Whether a service answers on host:port. Absent: tests skip with a printed notice, or fail when
+ * IOTC_REQUIRE_SERVICES=1 (as CI sets it).
+ */
+export async function serviceAvailable(name: string, port: number, host = '127.0.0.1'): Promise<boolean> {
+  const up = await new Promise<boolean>((resolve) => {
+    const sock = net.connect({ port, host });
+    sock.setTimeout(1000);
+    sock.once('connect', () => (sock.destroy(), resolve(true)));
+    sock.once('error', () => resolve(false));
+    sock.once('timeout', () => (sock.destroy(), resolve(false)));
+  });
+  if (!up) {
+    if (process.env.IOTC_REQUIRE_SERVICES === '1') throw new Error(`${name} is required (IOTC_REQUIRE_SERVICES=1) but not reachable at ${host}:${port}`);
+    console.log(`# notice: ${name} not reachable at ${host}:${port}; skipping tests that need it`);
+  }
+  return up;
+}
