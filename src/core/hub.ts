@@ -8,6 +8,7 @@ import type { Store } from '../store/types.js';
 import { Accounts } from './accounts.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
+import { ApiTokens } from './tokens.js';
 
 /** Everything a node runs except its doors: the store, the bus, the relay and the account service. */
 export interface Hub {
@@ -18,6 +19,7 @@ export interface Hub {
   bus: Bus;
   relay: Relay;
   accounts: Accounts;
+  tokens: ApiTokens;
   close(): Promise<void>;
 }
 
@@ -36,8 +38,9 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
   retention.start();
   const accounts = new Accounts(store, relay);
+  const tokens = new ApiTokens(store);
   return {
-    config, log, nodeId, store, bus, relay, accounts,
+    config, log, nodeId, store, bus, relay, accounts, tokens,
     async close() {
       await retention.stop();
       await relay.close();
