@@ -51,7 +51,7 @@ export const OPTIONS = {
   rateBurst: { flag: 'rate-burst', env: 'IOTC_RATE_BURST', default: 400, parse: positiveInt, description: 'Messages a connection may send at once above the rate' },
   maxConnectionsPerDevice: { flag: 'max-connections-per-device', env: 'IOTC_MAX_CONNECTIONS_PER_DEVICE', default: 32, parse: positiveInt, description: 'Open connections allowed per device and side' },
   sendQueueBytes: { flag: 'send-queue', env: 'IOTC_SEND_QUEUE', default: 1_048_576, parse: positiveInt, description: 'Bytes queued to a slow receiver before it is disconnected' },
-  pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration, description: 'Keep-alive ping period; a peer silent for two periods is dropped' },
+  pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration, description: 'Keep-alive ping period; a peer silent for two periods is dropped', defaultText: '25s' },
   retentionCount: { flag: 'retention-count', env: 'IOTC_RETENTION_COUNT', default: 10_000, parse: nonNegativeInt, description: 'Readings kept per device; the latest of each sensor is always kept (0 = no limit)' },
   retentionAge: { flag: 'retention-age', env: 'IOTC_RETENTION_AGE', default: 30 * 86_400_000, parse: duration, description: 'Age after which readings are pruned (0 = keep forever)', defaultText: '30d' },
   pruneInterval: { flag: 'prune-interval', env: 'IOTC_PRUNE_INTERVAL', default: 60_000, parse: duration, description: 'How often retention pruning runs', defaultText: '1m' },
