@@ -141,8 +141,14 @@ export class Relay {
       },
     };
 
-    const cursor = await this.store.getCursor(device.id, side);
-    const missed = await this.store.latestSince(device.id, otherSide(side), cursor);
+    let missed: StoredReading[];
+    try {
+      const cursor = await this.store.getCursor(device.id, side);
+      missed = await this.store.latestSince(device.id, otherSide(side), cursor);
+    } catch (err) {
+      attachment.detach();
+      throw err;
+    }
     if (!detached) {
       for (const r of missed) receiver.deliver(r, readingJson(r, { sync: true }));
     }
