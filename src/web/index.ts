@@ -353,7 +353,9 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   // ---- Devices ----
 
   async function withLatest(devices: DeviceInfo[]): Promise<DeviceWithLatest[]> {
-    return Promise.all(devices.map(async (d) => ({ ...d, latest: await relay.sensors(d.id) })));
+    // Most recently updated first: what moved is what the list shows.
+    const byRecency = (a: StoredReading, b: StoredReading) => b.time - a.time || a.sensor.localeCompare(b.sensor);
+    return Promise.all(devices.map(async (d) => ({ ...d, latest: (await relay.sensors(d.id)).sort(byRecency) })));
   }
 
   app.get('/devices', async (req, reply) => {

@@ -7,6 +7,7 @@
   if (!root) return;
   const deviceId = root.dataset.device;
   const grid = root.querySelector('[data-sensor-grid]');
+  const chartGrid = root.querySelector('[data-chart-grid]');
   const empty = root.querySelector('[data-empty]');
   const livePill = root.querySelector('[data-live]');
   const liveError = root.querySelector('[data-live-error]');
@@ -48,19 +49,18 @@
     const el = document.createElement('article');
     el.className = 'card sensor';
     el.dataset.sensor = name;
-    const head = document.createElement('header');
     const title = document.createElement('h3');
     title.textContent = name;
-    const meta = document.createElement('span');
-    meta.className = 'meta';
-    head.append(title, meta);
     const value = document.createElement('div');
     value.className = 'value';
     value.dataset.value = '';
-    el.append(head, value);
-    s = { name, el, meta, value, reading: null, chart: null, chartBox: null, data: [[], []], toggle: null, kind: null };
+    const meta = document.createElement('p');
+    meta.className = 'meta';
+    el.append(title, value, meta);
+    el.addEventListener('animationend', () => el.classList.remove('flash'));
+    s = { name, el, meta, value, reading: null, chart: null, chartCard: null, chartBox: null, data: [[], []], toggle: null, kind: null };
     sensors.set(name, s);
-    // Keep cards in name order, as the server lists sensors.
+    // Keep tiles in name order, as the server lists sensors.
     const after = [...sensors.keys()].sort().find((n) => n > name && sensors.get(n).el.isConnected);
     grid.insertBefore(el, after ? sensors.get(after).el : null);
     empty.hidden = true;
@@ -86,7 +86,7 @@
 
   function setMeta(s, r) {
     const by = document.createElement('span');
-    by.textContent = (r.write === 'client' ? 'from app' : 'from device') + ' · ';
+    by.textContent = (r.write === 'client' ? 'sent from app' : 'from device') + ' · ';
     const t = document.createElement('time');
     t.dateTime = new Date(r.time).toISOString();
     t.title = new Date(r.time).toLocaleString();
@@ -110,7 +110,7 @@
     label.className = 'muted small';
     label.textContent = 'Tap to switch';
     row.append(button, label);
-    s.el.append(row);
+    s.el.insertBefore(row, s.meta);
     s.toggle = button;
     button.addEventListener('click', async () => {
       if (button.classList.contains('pending')) return;
@@ -152,12 +152,24 @@
 
   function ensureChart(s) {
     if (s.chart) return;
-    s.el.classList.add('sensor-numeric');
+    const chartCard = document.createElement('article');
+    chartCard.className = 'card chart-card';
+    chartCard.dataset.chartCard = s.name;
+    const head = document.createElement('header');
+    const title = document.createElement('h3');
+    title.textContent = s.name;
+    const count = document.createElement('span');
+    count.className = 'muted small';
+    head.append(title, count);
     const box = document.createElement('div');
     box.className = 'chart';
     box.dataset.chart = s.name;
-    s.el.append(box);
+    chartCard.append(head, box);
+    const after = [...sensors.keys()].sort().find((n) => n > s.name && sensors.get(n).chartCard);
+    chartGrid.insertBefore(chartCard, after ? sensors.get(after).chartCard : null);
+    s.chartCard = chartCard;
     s.chartBox = box;
+    s.chartCount = count;
     const accent = cssVar('--accent') || '#0f766e';
     const muted = cssVar('--muted') || '#5f6b7a';
     const line = cssVar('--line') || '#e1e6ec';
@@ -181,10 +193,13 @@
     }).observe(box);
   }
 
+  /** A chart once a sensor has two numeric points: one point is a value, not a trend. */
   function redraw(s) {
+    if (s.data[0].length < 2 && !s.chart) return;
     ensureChart(s);
     s.chart.setData(s.data);
     s.chartBox.dataset.points = String(s.data[0].length);
+    s.chartCount.textContent = 'last ' + s.data[0].length + ' readings';
   }
 
   function addPoint(s, time, value) {

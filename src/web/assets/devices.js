@@ -47,13 +47,12 @@
     pill.classList.toggle('pill-on', d.online);
     pill.classList.toggle('pill-off', !d.online);
     pill.querySelector('[data-status-text]').textContent = d.online ? 'Online' : 'Offline';
-    const seen = card.querySelector('[data-last-seen]');
     if (d.lastSeen) {
       const t = document.createElement('time');
       t.dateTime = new Date(d.lastSeen).toISOString();
       t.setAttribute('data-ago', String(d.lastSeen));
       t.textContent = window.iotcAgo ? window.iotcAgo(d.lastSeen) : t.dateTime;
-      seen.replaceChildren(t);
+      card.querySelector('[data-seen-line]').replaceChildren('Last seen ', t);
     }
     card.querySelector('[data-chips]').replaceChildren(chips(d.latest));
   }

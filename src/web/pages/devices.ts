@@ -52,7 +52,7 @@ export function devicesPage(viewer: Viewer, devices: DeviceWithLatest[], notice?
           (d) => html`<li class="card device-card" data-device="${d.id}">
   <a class="device-link" href="/devices/${d.id}">
     <div class="device-card-head"><h2>${d.name}</h2>${statusPill(d)}</div>
-    <p class="muted small">Last seen <span data-last-seen>${timeAgo(d.lastSeen)}</span></p>
+    <p class="muted small" data-seen-line>${d.lastSeen === null ? 'Never connected' : html`Last seen <span data-last-seen>${timeAgo(d.lastSeen)}</span>`}</p>
     <div data-chips>${chips(d.latest)}</div>
   </a>
 </li>`,
@@ -149,6 +149,7 @@ ${notice ? alert('success', notice) : ''}
 
 <section class="sensors" aria-label="Sensors">
   <div class="sensor-grid" data-sensor-grid></div>
+  <div class="chart-grid" data-chart-grid></div>
   <div class="card empty" data-empty ${initial.length ? raw('hidden') : ''}>
     <h2>Waiting for the first reading</h2>
     <p>Connect your device with its URL (below) and its readings appear here the moment they arrive.</p>

@@ -7,14 +7,14 @@ import { alert, copyButton, layout } from './layout.js';
 import type { Viewer } from './layout.js';
 
 /** Escapes the code, then turns each key mark into a slot the docs script fills from the URL fragment. */
-function codeBlock(id: string, code: string, deviceId: string | null): Html {
+function codeBlock(id: string, code: string, deviceId: string | null, label = ''): Html {
   const slot = `<span class="key-slot"${deviceId ? ` data-device="${escapeHtml(deviceId)}"` : ''}>${KEY_PLACEHOLDER}</span>`;
   const body = escapeHtml(code).split(KEY_MARK).join(slot);
-  return html`<div class="code"><div class="code-bar">${copyButton(id)}</div><pre><code id="${id}">${raw(body)}</code></pre></div>`;
+  return html`<div class="code"><div class="code-bar"><span>${label}</span>${copyButton(id)}</div><pre><code id="${id}">${raw(body)}</code></pre></div>`;
 }
 
 function inlineCode(code: string, deviceId: string | null, id: string): Html {
-  return codeBlock(id, code, deviceId);
+  return codeBlock(id, code, deviceId, 'URL');
 }
 
 const PROTOCOL: [string, string, string][] = [
@@ -95,7 +95,7 @@ ${list.map(
   (e) => html`<section class="tab-panel" id="panel-${e.id}" role="tabpanel" aria-labelledby="tab-${e.id}" data-panel="${e.id}">
   <h3>${e.title}</h3>
   <p>${e.intro}</p>
-  ${codeBlock(`ex-${e.id}`, e.code, deviceId)}
+  ${codeBlock(`ex-${e.id}`, e.code, deviceId, e.file)}
 </section>`,
 )}
 </section>
