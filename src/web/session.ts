@@ -78,7 +78,9 @@ export function originAllowed(req: IncomingMessage, trustProxy: boolean): boolea
   const origin = req.headers.origin;
   if (origin === undefined) return true;
   try {
-    return new URL(origin).host.toLowerCase() === requestHost(req, trustProxy).toLowerCase();
+    const from = new URL(origin);
+    // Parsed with the origin's scheme, so an explicit default port (Host: example.com:80) compares equal.
+    return from.host === new URL(`${from.protocol}//${requestHost(req, trustProxy)}`).host;
   } catch {
     return false; // "null" (sandboxed frames, privacy redirects) and garbage
   }
