@@ -40,9 +40,10 @@ after(async () => {
 
 const skip = () => (available ? false : 'Chromium not installed');
 
-async function shot(p: Page, name: string): Promise<void> {
-  await p.evaluate(() => window.scrollTo(0, 0));
-  await p.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+async function shot(p: Page, name: string, opts: { scrollTo?: string } = {}): Promise<void> {
+  if (opts.scrollTo) await p.evaluate((sel) => document.querySelector(sel)!.scrollIntoView(), opts.scrollTo);
+  else await p.evaluate(() => window.scrollTo(0, 0));
+  await p.screenshot({ path: path.join(SHOTS, name), fullPage: !opts.scrollTo });
   assert.ok(fs.statSync(path.join(SHOTS, name)).size > 10_000, `${name} looks empty`);
 }
 
@@ -125,7 +126,12 @@ test('the docs carry the device id and, from the new-device page, its key', { sk
   await page.click('[data-tab=python]');
   assert.equal(await page.isVisible('#panel-python'), true);
   await page.click('[data-tab=arduino]');
-  await shot(page, 'docs.png');
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  await shot(page, 'docs.png', { scrollTo: '#examples' });
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `docs: no sideways scrolling on a phone (${overflow}px too wide)`);
+  await page.setViewportSize({ width: 1280, height: 860 });
 });
 
 test('a device connected with the URL from the page shows up live, on its chart, and gets the switch and values', { skip: skip() }, async () => {
@@ -211,6 +217,7 @@ test('the Python example from the docs page runs as the device: readings on the 
   // Debian's python3-websocket lives in the system Python, which a version manager's python3 may shadow.
   const python = ['python3', '/usr/bin/python3'].find((bin) => spawnSync(bin, ['-c', 'import websocket'], { stdio: 'ignore' }).status === 0);
   if (!python) {
+    if (process.env.IOTC_REQUIRE_SERVICES === '1') throw new Error('python3 with websocket-client is required (IOTC_REQUIRE_SERVICES=1): apt-get install python3-websocket');
     console.log('# notice: python3 with websocket-client (apt-get install python3-websocket) not found; skipping the Python example run');
     t.skip('python3-websocket not installed');
     return;

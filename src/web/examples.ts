@@ -14,6 +14,8 @@ export interface ExampleTarget {
 export interface Example {
   id: string;
   title: string;
+  /** Short label for its tab. */
+  tab: string;
   /** What to install or where to put it. */
   intro: string;
   language: string;
@@ -253,11 +255,11 @@ mosquitto_sub -h ${host} -p 1883 -u ${t.id} -P ${KEY_MARK} -t 'devices/${t.id}/+
 
 export function examples(t: ExampleTarget): Example[] {
   return [
-    { id: 'arduino', title: 'Arduino (ESP32 / ESP8266)', language: 'cpp', file: 'iotc_lamp.ino', intro: 'Install the “WebSockets” library by Markus Sattler and “ArduinoJson” from the Library Manager, set your Wi-Fi, upload, and open the Serial Monitor at 115200 baud.', code: arduino(t) },
-    { id: 'python', title: 'Python', language: 'python', file: 'device.py', intro: 'Needs websocket-client (pip install websocket-client). Save as device.py and run python3 device.py: it sends a temperature every 2 seconds and prints “lamp ON” when you flip the switch on the device page.', code: python(t) },
-    { id: 'browser', title: 'JavaScript (browser)', language: 'html', file: 'lamp.html', intro: 'Save as lamp.html and open it: it shows the temperature and switches the lamp. It connects as the client side, like the device page does.', code: browser(t) },
-    { id: 'node', title: 'JavaScript (Node.js)', language: 'javascript', file: 'app.mjs', intro: 'An app on the client side: prints every reading and sends the lamp switch when you type on or off.', code: node(t) },
-    { id: 'http', title: 'HTTP', language: 'shell', file: 'shell', intro: 'For boards or tools that only speak HTTP: each request stores one reading, which reaches connected apps live.', code: http(t) },
-    { id: 'mqtt', title: 'MQTT', language: 'shell', file: 'shell', intro: 'For MQTT devices and tools: topic devices/ID/SENSOR, the device id as user name and the key as password.', code: mqtt(t) },
+    { id: 'arduino', tab: 'Arduino', title: 'Arduino (ESP32 / ESP8266)', language: 'cpp', file: 'iotc_lamp.ino', intro: 'Install the “WebSockets” library by Markus Sattler and “ArduinoJson” from the Library Manager, set your Wi-Fi, upload, and open the Serial Monitor at 115200 baud.', code: arduino(t) },
+    { id: 'python', tab: 'Python', title: 'Python', language: 'python', file: 'device.py', intro: 'Needs websocket-client (pip install websocket-client). Save as device.py and run python3 device.py: it sends a temperature every 2 seconds and prints “lamp ON” when you flip the switch on the device page.', code: python(t) },
+    { id: 'browser', tab: 'Browser JS', title: 'JavaScript (browser)', language: 'html', file: 'lamp.html', intro: 'Save as lamp.html and open it: it shows the temperature and switches the lamp. It connects as the client side, like the device page does.', code: browser(t) },
+    { id: 'node', tab: 'Node.js', title: 'JavaScript (Node.js)', language: 'javascript', file: 'app.mjs', intro: 'An app on the client side: prints every reading and sends the lamp switch when you type on or off.', code: node(t) },
+    { id: 'http', tab: 'HTTP', title: 'HTTP', language: 'shell', file: 'shell', intro: 'For boards or tools that only speak HTTP: each request stores one reading, which reaches connected apps live.', code: http(t) },
+    { id: 'mqtt', tab: 'MQTT', title: 'MQTT', language: 'shell', file: 'shell', intro: 'For MQTT devices and tools: topic devices/ID/SENSOR, the device id as user name and the key as password.', code: mqtt(t) },
   ];
 }

@@ -90,7 +90,7 @@ ${hostHint}
 <section id="examples">
 <h2>Examples</h2>
 <p>Each one is complete: copy it, fill in your Wi-Fi where asked, run it, and watch the device page.</p>
-<div class="tabs" role="tablist" data-tabs>${list.map((e, i) => html`<button type="button" role="tab" class="tab" id="tab-${e.id}" aria-controls="panel-${e.id}" aria-selected="${i === 0 ? 'true' : 'false'}" data-tab="${e.id}">${e.title}</button>`)}</div>
+<div class="tabs" role="tablist" data-tabs>${list.map((e, i) => html`<button type="button" role="tab" class="tab" id="tab-${e.id}" aria-controls="panel-${e.id}" aria-selected="${i === 0 ? 'true' : 'false'}" data-tab="${e.id}">${e.tab}</button>`)}</div>
 ${list.map(
   (e) => html`<section class="tab-panel" id="panel-${e.id}" role="tabpanel" aria-labelledby="tab-${e.id}" data-panel="${e.id}">
   <h3>${e.title}</h3>
