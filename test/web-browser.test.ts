@@ -179,6 +179,7 @@ test('a device connected with the URL from the page shows up live, on its chart,
   await device.request({ method: 'put', status: { sensor: 'led', value: true } });
   await device.request({ method: 'put', status: { sensor: 'temp', value: 23.9 } });
   await page.waitForSelector('[data-sensor=temp] .value:text-is("23.9")');
+  await sleep(1000); // let the arrival highlight fade
   await shot(page, 'device.png');
 
   await page.setViewportSize({ width: 390, height: 844 });
