@@ -34,4 +34,6 @@ fi
 # Clients and the browser the tests drive.
 command -v mosquitto_pub >/dev/null || need_pkg mosquitto-clients
 command -v chromium >/dev/null || need_pkg chromium
+# The web test runs the docs page's Python example, which needs websocket-client in the system Python.
+/usr/bin/python3 -c 'import websocket' 2>/dev/null || need_pkg python3-websocket
 exit 0

@@ -36,6 +36,15 @@ const store = z.string().refine((s) => s === 'sqlite' || /^sqlite:/.test(s) || /
 const bus = z.string().refine((s) => s === 'memory' || /^nats:\/\//.test(s), {
   message: 'use "memory" (one node) or "nats://host:4222" (several nodes)',
 });
+/** true/false, yes/no, on/off or 1/0, as environment variables spell them. */
+export const flag = z.union([z.boolean(), z.string()]).transform((input, ctx) => {
+  if (typeof input === 'boolean') return input;
+  const v = input.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  ctx.addIssue({ code: 'custom', message: `"${input}" is not a yes/no value; use true or false` });
+  return z.NEVER;
+});
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 
 export const OPTIONS = {
@@ -55,6 +64,8 @@ export const OPTIONS = {
   retentionCount: { flag: 'retention-count', env: 'IOTC_RETENTION_COUNT', default: 10_000, parse: nonNegativeInt, description: 'Readings kept per device; the latest of each sensor is always kept (0 = no limit)' },
   retentionAge: { flag: 'retention-age', env: 'IOTC_RETENTION_AGE', default: 30 * 86_400_000, parse: duration, description: 'Age after which readings are pruned (0 = keep forever)', defaultText: '30d' },
   pruneInterval: { flag: 'prune-interval', env: 'IOTC_PRUNE_INTERVAL', default: 60_000, parse: duration, description: 'How often retention pruning runs', defaultText: '1m' },
+  trustProxy: { flag: 'trust-proxy', env: 'IOTC_TRUST_PROXY', default: false, parse: flag, description: 'Behind a reverse proxy: believe its X-Forwarded-For/-Proto/-Host headers (client IP, Secure cookies)' },
+  sessionTtl: { flag: 'session-ttl', env: 'IOTC_SESSION_TTL', default: 30 * 86_400_000, parse: duration.pipe(z.number().min(60_000, 'a session must last at least 1m')), description: 'How long a web app login lasts', defaultText: '30d' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

@@ -8,6 +8,7 @@ import type { Hub } from './core/hub.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
 import { describeStore } from './store/index.js';
+import { sessionUpgradeAuthenticator, webApp } from './web/index.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
@@ -28,8 +29,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.maxFrameBytes,
+    trustProxy: config.trustProxy,
   }) as unknown as FastifyInstance;
-  const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }));
+  const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config) });
   const upgrades = new Map<string, UpgradeHandler>([['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)]]);
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -54,6 +56,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
 
   try {
+    await app.register(webApp, { hub, config });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await hub.close();

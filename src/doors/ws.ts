@@ -6,9 +6,20 @@ import { ProtocolSession } from '../core/protocol.js';
 import type { Attachment, Receiver, Relay } from '../core/relay.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import type { Side } from '../store/types.js';
+import type { Device, Side } from '../store/types.js';
 
 export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval'>;
+
+/**
+ * Authenticates an upgrade that carries no key by other means (the web app's login cookie); such a
+ * connection is always the client side. Resolves null when the request carries no such credentials,
+ * rejects (E_AUTH) when it carries bad ones.
+ */
+export type UpgradeAuthenticator = (req: IncomingMessage, deviceId: string) => Promise<Device | null>;
+
+export interface WsDoorOptions {
+  authenticateRequest?: UpgradeAuthenticator;
+}
 
 interface Peer {
   socket: WebSocket;
@@ -16,14 +27,16 @@ interface Peer {
 }
 
 /** Credentials from the query string, checked for shape before any lookup. */
-function readCredentials(url: URL): { deviceId: string; key: string; side: Side } {
+function readCredentials(url: URL, keyOptional: boolean): { deviceId: string; key: string; side: Side } {
   const deviceId = url.searchParams.get('device') ?? '';
   const key = url.searchParams.get('key') ?? '';
   const side = url.searchParams.get('side') ?? 'device';
-  if (!deviceId || !key) throw new IotcError('E_AUTH', 'The URL needs ?device=ID&key=KEY');
+  if (!deviceId || (!key && !keyOptional)) throw new IotcError('E_AUTH', 'The URL needs ?device=ID&key=KEY');
   if (side !== 'device' && side !== 'client') throw new IotcError('E_VALIDATION', 'side must be "device" or "client"');
   return { deviceId, key, side };
 }
+
+const NEEDS_KEY = 'The URL needs ?device=ID&key=KEY';
 
 /**
  * The WebSocket door: `/ws?device=ID&key=KEY&side=device|client`, one JSON text frame per message.
@@ -39,6 +52,7 @@ export class WebSocketDoor {
     private readonly relay: Relay,
     private readonly config: WsDoorConfig,
     private readonly log: Logger,
+    private readonly options: WsDoorOptions = {},
   ) {
     // No permessage-deflate: readings are tiny, and compression costs more CPU than it saves bytes.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
@@ -57,17 +71,25 @@ export class WebSocketDoor {
       return;
     }
     let creds: ReturnType<typeof readCredentials>;
+    const viaRequest = this.options.authenticateRequest;
     try {
-      creds = readCredentials(url);
+      creds = readCredentials(url, viaRequest !== undefined);
     } catch (err) {
       this.refuse(req, socket, head, toIotcError(err));
       return;
     }
+    // Without a key only the request's own credentials (a login cookie) can open the client side.
+    const authenticated: Promise<{ device: Device; side: Side }> = creds.key
+      ? this.relay.authenticate(creds.deviceId, creds.key).then((device) => ({ device, side: creds.side }))
+      : viaRequest!(req, creds.deviceId).then((device) => {
+          if (!device) throw new IotcError('E_AUTH', NEEDS_KEY);
+          return { device, side: 'client' as const };
+        });
     // Authenticate before completing the handshake: the client's first frames wait in the TCP buffer meanwhile.
-    this.relay.authenticate(creds.deviceId, creds.key).then(
-      (device) => {
+    authenticated.then(
+      ({ device, side }) => {
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, device, creds.side));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, device, side));
       },
       (err) => {
         const e = toIotcError(err);

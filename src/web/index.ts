@@ -1,0 +1,505 @@
+import formbody from '@fastify/formbody';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { deviceName, signUpInput } from '../core/accounts.js';
+import type { DeviceInfo } from '../core/accounts.js';
+import { readingsToCsv } from '../core/csv.js';
+import { IotcError, toIotcError } from '../core/errors.js';
+import type { Hub } from '../core/hub.js';
+import { historyLimit, sensorName } from '../core/messages.js';
+import { DEVICE_ID_PATTERN } from '../core/secrets.js';
+import type { UpgradeAuthenticator } from '../doors/ws.js';
+import type { StoredReading, User, WebSession } from '../store/types.js';
+import { serverAddress, validHost } from './address.js';
+import { assetDirs, VENDOR_FILES } from './assets.js';
+import type { Html } from './html.js';
+import { waitText, webLimits } from './limits.js';
+import { emptyForm, landingPage, logInPage, signUpPage } from './pages/auth.js';
+import type { FormState } from './pages/auth.js';
+import { confirmPage, deviceListJson, devicePage, devicesPage, keyPage, messagePage, newDevicePage } from './pages/devices.js';
+import type { DeviceWithLatest, RenameState } from './pages/devices.js';
+import { docsPage } from './pages/docs.js';
+import type { Viewer } from './pages/layout.js';
+import { FORM_COOKIE, newToken, originAllowed, parseCookies, serializeCookie, SESSION_COOKIE, tokensEqual, WebSessions } from './session.js';
+import { isSecureRequest } from './session.js';
+
+export interface WebAppOptions {
+  hub: Hub;
+  config: Pick<Config, 'trustProxy' | 'sessionTtl'>;
+}
+
+/**
+ * Lets the device page open its live connection without the device key (only its hash is stored):
+ * `/ws?device=ID&side=client` with the owner's login cookie, from a page of this server.
+ */
+export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['config']): UpgradeAuthenticator {
+  const sessions = new WebSessions(hub.store, config.sessionTtl, hub.log);
+  return async (req, deviceId) => {
+    const session = await sessions.fromCookieHeader(req.headers.cookie);
+    if (!session) return null;
+    // A page on another site can make the browser send our cookie with a WebSocket: only our own pages may.
+    if (!originAllowed(req, config.trustProxy)) throw new IotcError('E_AUTH', 'Cross-site WebSocket refused');
+    try {
+      return await hub.accounts.owned(session.userId, deviceId);
+    } catch (err) {
+      if (err instanceof IotcError && err.code === 'E_NOT_FOUND') throw new IotcError('E_AUTH');
+      throw err;
+    }
+  };
+}
+
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "object-src 'none'",
+].join('; ');
+
+interface Signed {
+  session: WebSession;
+  user: User;
+  viewer: Viewer;
+}
+
+type Body = Record<string, unknown> | undefined;
+
+/** A form field as one string: repeated fields take the first, anything else is empty. */
+function str(body: unknown, name: string): string {
+  const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined;
+  const s = Array.isArray(v) ? v[0] : v;
+  return typeof s === 'string' ? s : typeof s === 'number' || typeof s === 'boolean' ? String(s) : '';
+}
+
+/** Field errors from a zod failure, first message per field. */
+function fieldErrors(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    const key = String(issue.path[0] ?? '_');
+    out[key] ??= issue.message.charAt(0).toUpperCase() + issue.message.slice(1) + '.';
+  }
+  return out;
+}
+
+/** Only a path on this site: never `//evil.example` or `/\evil.example`. */
+function safeNext(next: string): string | undefined {
+  return /^\/(?![/\\])[^\s]*$/.test(next) && next.length < 512 ? next : undefined;
+}
+
+const csvQuery = z.object({
+  sensor: sensorName.optional(),
+  limit: historyLimit.optional(),
+  from: z.string().optional(),
+  to: z.string().optional(),
+});
+
+function parseTime(text: string | undefined, name: string): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new IotcError('E_VALIDATION', `${name}: "${text.slice(0, 40)}" is not a time: use ms since epoch or an ISO 8601 date`);
+  return ms;
+}
+
+function fileSlug(text: string): string {
+  return text.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'device';
+}
+
+/** The web app: pages, their assets, and the JSON the pages poll. Registered as an encapsulated plugin. */
+export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise<void> {
+  const { hub, config } = opts;
+  const { accounts, relay, store } = hub;
+  const log = hub.log.child({ component: 'web' });
+  const sessions = new WebSessions(store, config.sessionTtl, log);
+  const limits = webLimits();
+  sessions.startPruning();
+  app.addHook('onClose', async () => sessions.stopPruning());
+
+  if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
+
+  const dirs = assetDirs();
+  await app.register(fastifyStatic, {
+    root: [dirs.own, dirs.vendor],
+    prefix: `/assets/${dirs.version}/`,
+    decorateReply: false,
+    index: false,
+    list: false,
+    dotfiles: 'deny',
+    // The version in the path changes with any file, so a browser may keep each URL for good.
+    immutable: true,
+    maxAge: '365d',
+    allowedPath: (pathName, root) => root !== dirs.vendor || VENDOR_FILES.includes(pathName.replace(/^\//, '')),
+  });
+
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Referrer-Policy', 'same-origin');
+    const type = String(reply.getHeader('content-type') ?? '');
+    if (type.startsWith('text/html')) {
+      reply.header('Content-Security-Policy', CSP);
+      reply.header('X-Frame-Options', 'DENY');
+    }
+    return payload;
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const e =
+      err instanceof IotcError
+        ? err
+        : err.statusCode && err.statusCode < 500
+          ? Object.assign(new IotcError(err.statusCode === 413 ? 'E_TOO_LARGE' : 'E_VALIDATION', err.message), { status: err.statusCode })
+          : toIotcError(err);
+    if (e.code === 'E_INTERNAL') log.error({ err, url: req.url }, 'web request failed');
+    if (wantsJson(req)) return reply.code(e.status).send({ error: e.code, message: e.message });
+    return sendPage(reply, messagePage(null, e.status === 404 ? 'Not found' : 'Something went wrong', e.status >= 500 ? 'The server could not do that. Please try again.' : e.message), e.status);
+  });
+
+  const secure = (req: FastifyRequest) => isSecureRequest(req.raw, config.trustProxy);
+  const wantsJson = (req: FastifyRequest) => req.url.split('?')[0].endsWith('.json') || !String(req.headers.accept ?? '').includes('text/html');
+
+  function sendPage(reply: FastifyReply, page: Html, status = 200) {
+    return reply.code(status).header('Content-Type', 'text/html; charset=utf-8').header('Cache-Control', 'no-store').send(page.text);
+  }
+
+  const signedCache = new WeakMap<FastifyRequest, Promise<Signed | null>>();
+  function signedIn(req: FastifyRequest): Promise<Signed | null> {
+    let p = signedCache.get(req);
+    if (!p) {
+      p = (async () => {
+        const session = await sessions.fromCookieHeader(req.headers.cookie);
+        const user = session ? await store.getUser(session.userId) : null;
+        if (!session || !user) return null;
+        return { session, user, viewer: { name: user.name, email: user.email, csrf: session.csrfToken } };
+      })();
+      signedCache.set(req, p);
+    }
+    return p;
+  }
+
+  /** The signed-in user, or a redirect to the login page (a 401 for JSON). */
+  async function needUser(req: FastifyRequest, reply: FastifyReply): Promise<Signed | null> {
+    const signed = await signedIn(req);
+    if (signed) return signed;
+    if (wantsJson(req) && req.method === 'GET') {
+      await reply.code(401).send({ error: 'E_AUTH', message: 'Log in first' });
+    } else {
+      await reply.redirect(req.method === 'GET' ? `/login?${new URLSearchParams({ next: req.url })}` : '/login', 303);
+    }
+    return null;
+  }
+
+  /** Every state-changing request: from a page of ours (Origin) carrying the session's CSRF token. */
+  function csrfOk(req: FastifyRequest, expected: string): boolean {
+    if (!originAllowed(req.raw, config.trustProxy)) return false;
+    const sent = str(req.body, '_csrf') || String(req.headers['x-csrf-token'] ?? '');
+    return tokensEqual(sent, expected);
+  }
+
+  async function guarded(req: FastifyRequest, reply: FastifyReply): Promise<Signed | null> {
+    const signed = await needUser(req, reply);
+    if (!signed) return null;
+    if (!csrfOk(req, signed.session.csrfToken)) {
+      log.info({ url: req.url, ip: req.ip }, 'refused: missing or wrong CSRF token or foreign origin');
+      await sendPage(reply, messagePage(signed.viewer, 'This form has expired', 'It was opened before you logged in again, or it came from another site. Go back, reload the page and try again.'), 403);
+      return null;
+    }
+    return signed;
+  }
+
+  /** The device if it is the user's; a 404 page otherwise, the same for another user's device and none at all. */
+  async function ownDevice(signed: Signed, id: string, reply: FastifyReply, json = false): Promise<DeviceInfo | null> {
+    try {
+      if (!DEVICE_ID_PATTERN.test(id)) throw new IotcError('E_NOT_FOUND', 'No such device');
+      return await accounts.getDevice(signed.user.id, id);
+    } catch (err) {
+      if (!(err instanceof IotcError && err.code === 'E_NOT_FOUND')) throw err;
+      if (json) await reply.code(404).send({ error: 'E_NOT_FOUND', message: 'No such device' });
+      else await sendPage(reply, messagePage(signed.viewer, 'Device not found', 'There is no such device in your account. It may have been deleted.'), 404);
+      return null;
+    }
+  }
+
+  /** Logged-out forms: a random token in a cookie and in the form must match (double submit). */
+  function formToken(req: FastifyRequest, reply: FastifyReply): string {
+    const existing = parseCookies(req.headers.cookie)[FORM_COOKIE];
+    if (existing && /^[A-Za-z0-9_-]{43}$/.test(existing)) return existing;
+    const token = newToken();
+    reply.header('Set-Cookie', serializeCookie(FORM_COOKIE, token, { secure: secure(req), maxAgeSeconds: 86_400 }));
+    return token;
+  }
+
+  function formCsrfOk(req: FastifyRequest): boolean {
+    return originAllowed(req.raw, config.trustProxy) && tokensEqual(str(req.body, '_csrf'), parseCookies(req.headers.cookie)[FORM_COOKIE]);
+  }
+
+  async function startSession(req: FastifyRequest, reply: FastifyReply, user: User): Promise<void> {
+    const old = await signedIn(req);
+    if (old) await sessions.destroy(old.session);
+    const { cookieValue } = await sessions.create(user.id);
+    reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookieValue, { secure: secure(req), maxAgeSeconds: config.sessionTtl / 1000 }));
+  }
+
+  const tooMany = (what: string, seconds: number) => `Too many ${what}. Please wait ${waitText(seconds)} and try again.`;
+
+  // ---- Accounts ----
+
+  app.get('/', async (req, reply) => {
+    if (await signedIn(req)) return reply.redirect('/devices', 303);
+    return sendPage(reply, landingPage());
+  });
+
+  app.get('/signup', async (req, reply) => {
+    if (await signedIn(req)) return reply.redirect('/devices', 303);
+    return sendPage(reply, signUpPage(formToken(req, reply), emptyForm()));
+  });
+
+  app.post('/signup', async (req, reply) => {
+    const body = req.body as Body;
+    const form: FormState = { values: { name: str(body, 'name'), email: str(body, 'email') }, errors: {} };
+    const again = (status: number) => sendPage(reply, signUpPage(formToken(req, reply), form), status);
+    if (!formCsrfOk(req)) {
+      form.message = 'This form expired. Please send it again.';
+      return again(403);
+    }
+    const byIp = limits.signUpPerIp.take(req.ip);
+    if (!byIp.ok) {
+      reply.header('Retry-After', String(byIp.retryAfter));
+      form.message = tooMany('sign-ups from your network', byIp.retryAfter);
+      return again(429);
+    }
+    const parsed = signUpInput.safeParse({ name: form.values.name, email: form.values.email, password: str(body, 'password') });
+    if (!parsed.success) {
+      form.errors = fieldErrors(parsed.error);
+      return again(400);
+    }
+    const byAccount = limits.signUpPerAccount.take(parsed.data.email);
+    if (!byAccount.ok) {
+      reply.header('Retry-After', String(byAccount.retryAfter));
+      form.message = tooMany('attempts for this email', byAccount.retryAfter);
+      return again(429);
+    }
+    let user: User;
+    try {
+      user = await accounts.signUp(parsed.data);
+    } catch (err) {
+      if (!(err instanceof IotcError && err.code === 'E_CONFLICT')) throw err;
+      form.errors.email = 'An account with this email already exists. Log in instead?';
+      return again(409);
+    }
+    log.info({ userId: user.id }, 'user signed up');
+    await startSession(req, reply, user);
+    return reply.redirect('/devices?welcome=1', 303);
+  });
+
+  app.get('/login', async (req, reply) => {
+    const q = req.query as Record<string, string>;
+    if (await signedIn(req)) return reply.redirect(safeNext(q.next ?? '') ?? '/devices', 303);
+    const notice = q.bye !== undefined ? 'You have logged out.' : q.next ? 'Please log in to continue.' : undefined;
+    return sendPage(reply, logInPage(formToken(req, reply), emptyForm(), safeNext(q.next ?? ''), notice));
+  });
+
+  app.post('/login', async (req, reply) => {
+    const body = req.body as Body;
+    const next = safeNext(str(body, 'next'));
+    const form: FormState = { values: { email: str(body, 'email') }, errors: {} };
+    const again = (status: number) => sendPage(reply, logInPage(formToken(req, reply), form, next), status);
+    if (!formCsrfOk(req)) {
+      form.message = 'This form expired. Please log in again.';
+      return again(403);
+    }
+    const byIp = limits.loginPerIp.take(req.ip);
+    if (!byIp.ok) {
+      reply.header('Retry-After', String(byIp.retryAfter));
+      form.message = tooMany('log-in attempts from your network', byIp.retryAfter);
+      return again(429);
+    }
+    const email = form.values.email.trim().toLowerCase();
+    const password = str(body, 'password');
+    if (!email) form.errors.email = 'Enter your email.';
+    if (!password) form.errors.password = 'Enter your password.';
+    if (email.length > 254) form.errors.email = 'Email is too long.';
+    if (password.length > 1024) form.errors.password = 'Password is too long.';
+    if (Object.keys(form.errors).length) return again(400);
+    const byAccount = limits.loginPerAccount.take(email);
+    if (!byAccount.ok) {
+      reply.header('Retry-After', String(byAccount.retryAfter));
+      form.message = tooMany('log-in attempts for this account', byAccount.retryAfter);
+      return again(429);
+    }
+    const user = await accounts.logIn(email, password);
+    if (!user) {
+      log.info({ ip: req.ip }, 'log-in refused: wrong email or password');
+      form.message = 'Wrong email or password.';
+      return again(401);
+    }
+    await startSession(req, reply, user);
+    return reply.redirect(next ?? '/devices', 303);
+  });
+
+  app.post('/logout', async (req, reply) => {
+    const signed = await signedIn(req);
+    if (!signed) return reply.redirect('/login', 303);
+    if (!csrfOk(req, signed.session.csrfToken)) return sendPage(reply, messagePage(signed.viewer, 'This form has expired', 'Reload the page and log out again.'), 403);
+    await sessions.destroy(signed.session);
+    reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, '', { secure: secure(req), maxAgeSeconds: 0 }));
+    return reply.redirect('/login?bye', 303);
+  });
+
+  // ---- Devices ----
+
+  async function withLatest(devices: DeviceInfo[]): Promise<DeviceWithLatest[]> {
+    // Most recently updated first: what moved is what the list shows.
+    const byRecency = (a: StoredReading, b: StoredReading) => b.time - a.time || a.sensor.localeCompare(b.sensor);
+    return Promise.all(devices.map(async (d) => ({ ...d, latest: (await relay.sensors(d.id)).sort(byRecency) })));
+  }
+
+  app.get('/devices', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    const q = req.query as Record<string, string>;
+    const devices = await withLatest(await accounts.listDevices(signed.user.id));
+    const notice =
+      q.welcome !== undefined ? `Welcome, ${signed.user.name}! Create a device to get its connection URL.` : q.deleted !== undefined ? 'The device was deleted.' : undefined;
+    return sendPage(reply, devicesPage(signed.viewer, devices, notice));
+  });
+
+  app.get('/devices.json', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    reply.header('Cache-Control', 'no-store');
+    return { devices: deviceListJson(await withLatest(await accounts.listDevices(signed.user.id))) };
+  });
+
+  app.get('/devices/new', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    return sendPage(reply, newDevicePage(signed.viewer, emptyForm()));
+  });
+
+  app.post('/devices/new', async (req, reply) => {
+    const signed = await guarded(req, reply);
+    if (!signed) return reply;
+    const name = str(req.body, 'name');
+    const parsed = deviceName.safeParse(name);
+    if (!parsed.success) {
+      return sendPage(reply, newDevicePage(signed.viewer, { values: { name }, errors: { name: fieldErrors(parsed.error)._ ?? 'Enter a name.' } }), 400);
+    }
+    const device = await accounts.createDevice(signed.user.id, parsed.data);
+    log.info({ userId: signed.user.id, deviceId: device.id }, 'device created');
+    return sendPage(reply, keyPage(signed.viewer, device, device.key, serverAddress(req.raw, config.trustProxy), 'created'), 201);
+  });
+
+  app.get<{ Params: { id: string } }>('/devices/:id', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply);
+    if (!device) return reply;
+    const q = req.query as Record<string, string>;
+    return sendPage(reply, devicePage(signed.viewer, device, await relay.sensors(device.id), serverAddress(req.raw, config.trustProxy), q.renamed !== undefined ? 'Renamed.' : undefined));
+  });
+
+  app.get<{ Params: { id: string } }>('/devices/:id/status.json', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply, true);
+    if (!device) return reply;
+    reply.header('Cache-Control', 'no-store');
+    return { id: device.id, name: device.name, online: device.online, lastSeen: device.lastSeen, clients: device.clients };
+  });
+
+  app.get<{ Params: { id: string } }>('/devices/:id/history.csv', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply, true);
+    if (!device) return reply;
+    const raw = Object.fromEntries(Object.entries(req.query as Record<string, string>).filter(([, v]) => v !== ''));
+    const parsed = csvQuery.safeParse(raw);
+    if (!parsed.success) throw new IotcError('E_VALIDATION', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    const limit = parsed.data.limit ?? 10_000;
+    const query = { limit, from: parseTime(parsed.data.from, 'from'), to: parseTime(parsed.data.to, 'to') };
+    const sensors = parsed.data.sensor ? [parsed.data.sensor] : (await relay.sensors(device.id)).map((r) => r.sensor);
+    let readings: StoredReading[] = (await Promise.all(sensors.map((s) => relay.history(device.id, s, query)))).flat();
+    readings.sort((a, b) => a.seq - b.seq);
+    if (readings.length > limit) readings = readings.slice(readings.length - limit);
+    const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '').replace('T', '-');
+    const filename = `${fileSlug(device.name)}-${parsed.data.sensor ? fileSlug(parsed.data.sensor) : 'all'}-${stamp}.csv`;
+    return reply
+      .header('Content-Type', 'text/csv; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="${filename}"`)
+      .header('Cache-Control', 'no-store')
+      .send(readingsToCsv(readings));
+  });
+
+  app.post<{ Params: { id: string } }>('/devices/:id/rename', async (req, reply) => {
+    const signed = await guarded(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply);
+    if (!device) return reply;
+    const name = str(req.body, 'name');
+    const parsed = deviceName.safeParse(name);
+    if (!parsed.success) {
+      const rename: RenameState = { value: name, error: fieldErrors(parsed.error)._ ?? 'Enter a name.' };
+      return sendPage(reply, devicePage(signed.viewer, device, await relay.sensors(device.id), serverAddress(req.raw, config.trustProxy), undefined, rename), 400);
+    }
+    await accounts.renameDevice(signed.user.id, device.id, parsed.data);
+    return reply.redirect(`/devices/${device.id}?renamed`, 303);
+  });
+
+  for (const action of ['rotate', 'delete'] as const) {
+    app.get<{ Params: { id: string } }>(`/devices/:id/${action}`, async (req, reply) => {
+      const signed = await needUser(req, reply);
+      if (!signed) return reply;
+      const device = await ownDevice(signed, req.params.id, reply);
+      if (!device) return reply;
+      return sendPage(reply, confirmPage(signed.viewer, device, action));
+    });
+  }
+
+  app.post<{ Params: { id: string } }>('/devices/:id/rotate', async (req, reply) => {
+    const signed = await guarded(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply);
+    if (!device) return reply;
+    const rotated = await accounts.rotateKey(signed.user.id, device.id);
+    log.info({ userId: signed.user.id, deviceId: device.id }, 'device key rotated');
+    return sendPage(reply, keyPage(signed.viewer, device, rotated.key, serverAddress(req.raw, config.trustProxy), 'rotated'));
+  });
+
+  app.post<{ Params: { id: string } }>('/devices/:id/delete', async (req, reply) => {
+    const signed = await guarded(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply);
+    if (!device) return reply;
+    const typed = str(req.body, 'confirm');
+    if (typed.trim() !== device.name) return sendPage(reply, confirmPage(signed.viewer, device, 'delete', `Type “${device.name}” to confirm.`, typed), 400);
+    await accounts.deleteDevice(signed.user.id, device.id);
+    log.info({ userId: signed.user.id, deviceId: device.id }, 'device deleted');
+    return reply.redirect('/devices?deleted', 303);
+  });
+
+  // ---- Documentation ----
+
+  app.get('/docs', async (req, reply) => {
+    const q = req.query as Record<string, string>;
+    const signed = await signedIn(req);
+    const hostOverride = typeof q.host === 'string' && validHost(q.host) ? q.host : undefined;
+    const addr = serverAddress(req.raw, config.trustProxy, hostOverride);
+    let devices: DeviceInfo[] = [];
+    let selected: DeviceInfo | null = null;
+    if (signed) {
+      devices = await accounts.listDevices(signed.user.id);
+      if (q.device) {
+        selected = await ownDevice(signed, String(q.device), reply);
+        if (!selected) return reply;
+      } else {
+        selected = devices.at(-1) ?? null;
+      }
+    }
+    return sendPage(reply, docsPage(signed?.viewer ?? null, addr, devices, selected, hostOverride));
+  });
+}
