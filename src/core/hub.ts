@@ -28,7 +28,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const store = await createStore(config, log);
   let bus: Bus;
   try {
-    bus = await createBus(config, nodeId);
+    bus = await createBus(config, nodeId, log);
   } catch (err) {
     await store.close();
     throw err;
