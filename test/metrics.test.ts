@@ -3,22 +3,13 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { makeDevice, startTestServer, TestClient } from './helpers.js';
 import type { TestServer } from './helpers.js';
+import { sample } from './prom.js';
 
 let server: TestServer;
 before(async () => {
   server = await startTestServer();
 });
 after(() => server.stop());
-
-/** The value of one sample, e.g. `iotc_connections{door="ws",side="device"}`; undefined when absent. */
-export function sample(text: string, name: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    if (line.slice(0, at) === name) return Number(line.slice(at + 1));
-  }
-  return undefined;
-}
 
 async function scrape(): Promise<string> {
   const res = await fetch(`${server.url}/metrics`);
