@@ -3,11 +3,12 @@
  * and NATS are used by other tests at the same time and are never touched. Also: spawning real server
  * processes for cluster tests.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { ROOT, sleep, tempDir, waitFor } from './helpers.js';
 
 /** A port free right now on 127.0.0.1. */
@@ -30,6 +31,16 @@ async function portOpen(port: number): Promise<boolean> {
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((r) => child.once('exit', () => r()));
+}
+
+/** Runs a command without blocking the event loop (other tests' timers keep running); rejects with its output on failure. */
+async function run(cmd: string, args: string[]): Promise<void> {
+  try {
+    await promisify(execFile)(cmd, args, { encoding: 'utf8' });
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`${cmd} ${args.slice(0, 4).join(' ')} failed: ${e.stderr || e.stdout || e.message}`);
+  }
 }
 
 export const NATS_SERVER = '/usr/sbin/nats-server';
@@ -93,11 +104,12 @@ export class ThrowawayPostgres {
     fs.chmodSync(tmp.dir, 0o755);
     const data = path.join(tmp.dir, 'data');
     fs.mkdirSync(data);
-    spawnSync('chown', ['-R', 'postgres:postgres', tmp.dir]);
-    const init = spawnSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync'], { encoding: 'utf8' });
-    if (init.status !== 0) {
+    try {
+      await run('chown', ['-R', 'postgres:postgres', tmp.dir]);
+      await run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    } catch (err) {
       tmp.cleanup();
-      throw new Error(`initdb failed: ${init.stderr}`);
+      throw err;
     }
     const pgInstance = new ThrowawayPostgres(await freePort(), tmp.dir, tmp.cleanup);
     await pgInstance.start();
@@ -108,25 +120,24 @@ export class ThrowawayPostgres {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
   }
 
-  private ctl(...args: string[]): void {
-    const r = spawnSync('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(this.dir, 'data'), ...args], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`pg_ctl ${args[0]} failed: ${r.stderr}${r.stdout}`);
+  private ctl(...args: string[]): Promise<void> {
+    return run('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', path.join(this.dir, 'data'), ...args]);
   }
 
   async start(): Promise<void> {
     const opts = `-p ${this.port} -k ${this.dir} -h 127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=50 -c shared_buffers=16MB`;
-    this.ctl('start', '-w', '-t', '30', '-l', path.join(this.dir, 'log'), '-o', opts);
+    await this.ctl('start', '-w', '-t', '30', '-l', path.join(this.dir, 'log'), '-o', opts);
     await waitFor(() => portOpen(this.port), 10_000, 'throwaway PostgreSQL');
   }
 
   /** A fast shutdown: open connections are cut, as in a restart or failover. */
   async stop(): Promise<void> {
-    this.ctl('stop', '-w', '-m', 'fast');
+    await this.ctl('stop', '-w', '-m', 'fast');
   }
 
   async destroy(): Promise<void> {
     try {
-      this.ctl('stop', '-w', '-m', 'immediate');
+      await this.ctl('stop', '-w', '-m', 'immediate');
     } catch {
       // already stopped
     }
@@ -175,5 +186,41 @@ export class NodeProcess {
     this.child.kill(signal);
     await Promise.race([exited(this.child), sleep(15_000).then(() => this.child.kill('SIGKILL'))]);
     await exited(this.child);
+  }
+}
+
+/** A TCP relay to a local port whose connections can be cut and refused, to fail one client's link only. */
+export class TcpProxy {
+  private server: net.Server | null = null;
+  private readonly sockets = new Set<net.Socket>();
+  private constructor(readonly port: number, private readonly target: number) {}
+
+  static async start(target: number): Promise<TcpProxy> {
+    const p = new TcpProxy(await freePort(), target);
+    await p.resume();
+    return p;
+  }
+
+  resume(): Promise<void> {
+    this.server = net.createServer((inbound) => {
+      const outbound = net.connect({ port: this.target, host: '127.0.0.1' });
+      for (const s of [inbound, outbound]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => {});
+      }
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+    return new Promise((r) => this.server!.listen(this.port, '127.0.0.1', () => r()));
+  }
+
+  /** Drops every connection through the proxy and refuses new ones until resume(). */
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise((r) => server.close(r));
   }
 }
