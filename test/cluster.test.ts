@@ -78,6 +78,21 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
     assert.deepEqual(device.pending, []);
   });
 
+  test('a sensor name PostgreSQL cannot store is refused at the edge, and writes sharing its batch are kept', async () => {
+    const [d1, d2] = [await newDevice(), await newDevice()];
+    const bad = await open(a, d1, 'device');
+    const good = await open(a, d2, 'device');
+    // Sent in the same instant, so a store batch would hold both if the bad one got through.
+    const [refused, ok] = await Promise.all([
+      bad.request({ method: 'put', status: { sensor: 'a\u0000b', value: 1 } }),
+      good.request({ method: 'put', status: { sensor: 'temp', value: 2 } }),
+    ]);
+    assert.deepEqual([refused.ok, refused.code], [false, 'E_VALIDATION']);
+    assert.match(refused.error, /NUL/);
+    assert.equal(ok.ok, true);
+    assert.equal((await good.request({ method: 'gets', sensor: 'temp' })).value, 2);
+  });
+
   test('gets, sensors, history and sync-on-connect answer the same from any node', async () => {
     const d = await newDevice();
     const device = await open(a, d, 'device');
