@@ -244,15 +244,11 @@ export class PostgresStore implements Store {
 
   async listDevices(userId: number): Promise<DeviceStatus[]> {
     const { rows } = await this.q<DeviceRow & { device_conns: number; client_conns: number }>(
-      `SELECT d.*, COALESCE(p.device_conns, 0) AS device_conns, COALESCE(p.client_conns, 0) AS client_conns
-       FROM devices d
-       LEFT JOIN (
-         SELECT device_id,
-           SUM(connections) FILTER (WHERE side = 'device') AS device_conns,
-           SUM(connections) FILTER (WHERE side = 'client') AS client_conns
-         FROM presence WHERE expires_at > $2 GROUP BY device_id
-       ) p ON p.device_id = d.id
-       WHERE d.user_id = $1 ORDER BY d.created_at, d.id`,
+      // Counts per device through the presence key (device_id, side, node_id): only this user's devices are read.
+      `SELECT d.*,
+         (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > $2) AS device_conns,
+         (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'client' AND p.expires_at > $2) AS client_conns
+       FROM devices d WHERE d.user_id = $1 ORDER BY d.created_at, d.id`,
       [userId, Date.now()],
     );
     return rows.map((r) => ({ ...toDevice(r), online: r.device_conns > 0, clients: r.client_conns }));
