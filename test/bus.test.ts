@@ -15,6 +15,9 @@ import { serviceAvailable, sleep, waitFor } from './helpers.js';
 import { busContract } from './bus-contract.js';
 import { freePort, natsServerInstalled, ThrowawayNats } from './services.js';
 
+// Checked before any test is declared: tests start running at once.
+const natsUp = await serviceAvailable('NATS', 4222);
+
 busContract('memory', {
   async network() {
     const hub = new MemoryBusHub();
@@ -44,7 +47,6 @@ function natsNetwork(url: string) {
   };
 }
 
-const natsUp = await serviceAvailable('NATS', 4222);
 busContract('nats', { network: natsNetwork('nats://127.0.0.1:4222') }, { skip: !natsUp && 'NATS not reachable' });
 
 const newDeviceId = () => crypto.randomBytes(10).toString('hex').toUpperCase();

@@ -41,6 +41,9 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
   const open = async (node: NodeProcess, d: { id: string; key: string }, side: 'device' | 'client') => {
     const c = await TestClient.connect(node.wsUrl, d.id, d.key, side);
     clients.push(c);
+    // Requests are answered once the connection is attached (and its sync sent), so after this reply a
+    // reading written elsewhere arrives live, never also as a sync.
+    assert.equal((await c.request({ method: 'ping' })).ok, true);
     return c;
   };
 

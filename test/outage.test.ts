@@ -15,6 +15,11 @@ import { natsServerInstalled, postgresInstalled, TcpProxy, ThrowawayNats, Throwa
 // Checked before any test starts: tests begin running as soon as they are declared.
 const pgUp = await serviceAvailable('PostgreSQL', 5432);
 
+/** Requests are answered once a connection is attached and synced: after this, readings arrive live only. */
+async function attached(...conns: TestClient[]): Promise<void> {
+  for (const c of conns) assert.equal((await c.request({ method: 'ping' })).ok, true);
+}
+
 async function readyz(server: TestServer): Promise<{ status: number; body: any }> {
   const res = await fetch(`${server.url}/readyz`);
   return { status: res.status, body: await res.json() };
@@ -47,6 +52,7 @@ describe('PostgreSQL outage', { skip: !requireBinaries('PostgreSQL (server binar
     const device = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
     const client = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
     clients.push(device, client);
+    await attached(device, client);
     assert.equal((await device.request({ method: 'put', status: { sensor: 'temp', value: 1 } })).ok, true);
     assert.equal((await client.reading()).value, 1);
 
@@ -123,6 +129,7 @@ describe('NATS outage', { skip: (!pgUp && 'PostgreSQL not reachable') || (!requi
     const device = await TestClient.connect(a.wsUrl, d.id, d.key, 'device');
     const client = await TestClient.connect(b.wsUrl, d.id, d.key, 'client');
     clients.push(device, client);
+    await attached(device, client);
     assert.equal((await device.request({ method: 'put', status: { sensor: 'temp', value: 'before' } })).ok, true);
     assert.equal((await client.reading()).value, 'before');
 
@@ -157,6 +164,7 @@ describe('NATS outage', { skip: (!pgUp && 'PostgreSQL not reachable') || (!requi
     const device = await TestClient.connect(a.wsUrl, d.id, d.key, 'device');
     const client = await TestClient.connect(c.wsUrl, d.id, d.key, 'client');
     clients.push(device, client);
+    await attached(device, client);
     assert.equal((await device.request({ method: 'put', status: { sensor: 'temp', value: 1 } })).ok, true);
     assert.equal((await client.reading()).value, 1);
 

@@ -19,6 +19,10 @@ import { createTestDatabase } from './pg-helpers.js';
 import type { TestDatabase } from './pg-helpers.js';
 import { storeContract } from './store-contract.js';
 
+// Checked before any test is declared: tests start running at once, and SQLite's synchronous calls would
+// hold up the check's timer.
+const pgUp = await serviceAvailable('PostgreSQL', 5432);
+
 storeContract('sqlite', {
   async fresh() {
     const tmp = tempDir('iotc-store-');
@@ -27,7 +31,6 @@ storeContract('sqlite', {
   },
 });
 
-const pgUp = await serviceAvailable('PostgreSQL', 5432);
 let db: TestDatabase | null = null;
 if (pgUp) {
   db = await createTestDatabase();
