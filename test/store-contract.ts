@@ -395,20 +395,17 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
       test('presence expires unless the node keeps it alive; a heartbeat with no changes refreshes it', () =>
         withStore(async (store) => {
           const { user, device } = await userWithDevice(store);
-          const { device: d2 } = await userWithDevice(store, 'two@example.com');
+          const { user: u2, device: d2 } = await userWithDevice(store, 'two@example.com');
           let now = Date.now();
-          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 1 }], now, now + 300);
-          await store.savePresence('node-dead', [{ deviceId: d2.id, side: 'device', connections: 1 }], now, now + 300);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 1 }], now, now + 1000);
+          await store.savePresence('node-dead', [{ deviceId: d2.id, side: 'device', connections: 1 }], now, now + 1000);
           assert.equal((await store.listDevices(user.id))[0].online, true);
-          await sleep(150);
+          await sleep(500);
           now = Date.now();
           await store.savePresence('node-a', [], now, now + 60_000);
-          await sleep(250);
+          await sleep(700);
           assert.equal((await store.listDevices(user.id))[0].online, true, 'refreshed by the heartbeat');
-          const other = await store.getDevice(d2.id);
-          assert.ok(other);
-          const owner = other.userId;
-          assert.equal((await store.listDevices(owner))[0].online, false, "the dead node's count expired");
+          assert.equal((await store.listDevices(u2.id))[0].online, false, "the dead node's count expired");
         }));
 
       test('saving presence records when a device was last seen, for changed devices and on every heartbeat', () =>
