@@ -52,6 +52,7 @@ export const OPTIONS = {
   host: { flag: 'host', env: 'IOTC_HOST', default: '0.0.0.0', parse: z.string().min(1), description: 'Address to listen on' },
   dataDir: { flag: 'data-dir', env: 'IOTC_DATA_DIR', default: './data', parse: z.string().min(1), description: 'Folder for the embedded SQLite database' },
   store: { flag: 'store', env: 'IOTC_STORE', default: 'sqlite', parse: store, description: 'Where data is kept: sqlite (under the data dir), sqlite:FILE, or a postgres:// URL' },
+  storePool: { flag: 'store-pool', env: 'IOTC_STORE_POOL', default: 10, parse: positiveInt, description: 'Most connections one node opens to PostgreSQL' },
   bus: { flag: 'bus', env: 'IOTC_BUS', default: 'memory', parse: bus, description: 'How nodes route readings: memory (one node) or a nats:// URL' },
   nodeId: { flag: 'node-id', env: 'IOTC_NODE_ID', default: '', parse: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, 'letters, digits, _ and - only'), description: 'Name of this node in a cluster', defaultText: 'random' },
   logLevel: { flag: 'log-level', env: 'IOTC_LOG_LEVEL', default: 'info', parse: logLevel, description: 'fatal, error, warn, info, debug, trace or silent' },

@@ -7,6 +7,7 @@ import { createHub } from './core/hub.js';
 import type { Hub } from './core/hub.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
+import { createMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
 import { sessionUpgradeAuthenticator, webApp } from './web/index.js';
 
@@ -34,14 +35,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config) });
   const upgrades = new Map<string, UpgradeHandler>([['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)]]);
 
+  const metrics = createMetrics(hub);
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
+
   app.get('/healthz', async () => ({ ok: true }));
+  // Ready = this node can serve: its store and its bus both answer, each within 2 s.
   app.get('/readyz', async (_req, reply) => {
-    try {
-      await Promise.all([hub.store.ping(), hub.bus.ping()]);
-      return { ok: true, store: hub.store.kind, bus: hub.bus.kind };
-    } catch (err) {
-      return reply.code(503).send({ error: 'E_UNAVAILABLE', message: `Not ready: ${(err as Error).message}` });
-    }
+    const check = (what: string, ping: () => Promise<void>) =>
+      Promise.race([ping(), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 2 s')), 2000).unref())]).then(
+        () => null,
+        (err: Error) => `${what} (${what === 'store' ? hub.store.kind : hub.bus.kind}): ${err.message}`,
+      );
+    const problems = (await Promise.all([check('store', () => hub.store.ping()), check('bus', () => hub.bus.ping())])).filter(Boolean);
+    if (problems.length === 0) return { ok: true, store: hub.store.kind, bus: hub.bus.kind };
+    return reply.code(503).send({ error: 'E_UNAVAILABLE', message: `Not ready: ${problems.join('; ')}` });
   });
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -1,11 +1,14 @@
 import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
 import { MemoryBusHub } from './memory.js';
+import { NatsBus } from './nats.js';
 import type { Bus } from './types.js';
 
 export type { Bus, BusEvent } from './types.js';
 
 /** The one place a bus is chosen from config. */
-export async function createBus(config: Pick<Config, 'bus'>, _nodeId: string): Promise<Bus> {
+export async function createBus(config: Pick<Config, 'bus'>, nodeId: string, log?: Logger): Promise<Bus> {
   if (config.bus === 'memory') return new MemoryBusHub().connect();
-  throw new Error(`Bus "${config.bus}" is not supported by this build; use "memory"`);
+  if (/^nats:\/\//.test(config.bus)) return NatsBus.connect({ url: config.bus, nodeId, log: log?.child({ component: 'nats' }) });
+  throw new Error(`Bus "${config.bus}" is not supported; use "memory" or "nats://host:4222"`);
 }

@@ -19,6 +19,13 @@ export interface Bus {
   unsubscribe(deviceId: string): void;
   /** The single receiver of events from other nodes. */
   onEvent(handler: (event: BusEvent) => void): void;
+  /**
+   * Called after the node's link to the others came back from an outage: events may have been missed
+   * meanwhile, so the relay re-reads from the store what its connections should have received.
+   * Optional: a bus that cannot lose its link (the in-process one) has nothing to report.
+   */
+  onReconnect?(handler: () => void): void;
+  /** A round trip; once it resolves, earlier subscribe/unsubscribe calls are in effect. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

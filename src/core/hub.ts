@@ -25,10 +25,10 @@ export interface Hub {
 
 export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const nodeId = config.nodeId || `node-${crypto.randomBytes(4).toString('hex')}`;
-  const store = await createStore(config);
+  const store = await createStore(config, log);
   let bus: Bus;
   try {
-    bus = await createBus(config, nodeId);
+    bus = await createBus(config, nodeId, log);
   } catch (err) {
     await store.close();
     throw err;

@@ -5,7 +5,9 @@ import { IotcError } from './errors.js';
 export const sensorName = z
   .string({ error: 'sensor must be a string' })
   .min(1, 'sensor must not be empty')
-  .max(64, 'sensor must be at most 64 characters');
+  .max(64, 'sensor must be at most 64 characters')
+  // PostgreSQL text cannot hold NUL; refusing it here keeps one bad name from failing a shared store batch.
+  .refine((s) => !s.includes('\u0000'), 'sensor must not contain NUL characters');
 
 /** Any JSON value; `undefined` (a missing field) is not one. */
 export const jsonValue = z.custom<unknown>((v) => v !== undefined, { message: 'value is required (any JSON: number, string, boolean, object, array or null)' });

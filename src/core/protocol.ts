@@ -100,6 +100,7 @@ export class ProtocolSession {
   }
 
   private fail(err: IotcError, id: string | number | undefined): void {
+    this.relay.countError(err.code);
     const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code };
     if (id !== undefined) body.id = id;
     this.reply(JSON.stringify(body));

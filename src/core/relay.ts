@@ -10,6 +10,8 @@ import type { Device, HistoryQuery, NewReading, Side, Store, StoredReading } fro
 /** One open connection of any door, as the relay sees it. */
 export interface Receiver {
   readonly side: Side;
+  /** Which door the connection came through ('ws', 'mqtt', 'http'...), for metrics. */
+  readonly door?: string;
   /** Hands over a reading the other side wrote; `json` is its wire form, shared by every receiver. */
   deliver(reading: StoredReading, json: string): void;
   /** The device's key was rotated or the device deleted: the door closes the connection with this error. */
@@ -37,9 +39,23 @@ export interface RelayOptions {
   deviceEventPollMs?: number;
 }
 
+/** Hooks for metrics; each is optional and must not throw. */
+export interface RelayObserver {
+  /** A store transaction of `size` readings took `seconds`; `ok` is false if it failed. */
+  batch?(size: number, seconds: number, ok: boolean): void;
+  /** Readings arrived from another node `seconds` after they were written. */
+  busLag?(seconds: number, count: number): void;
+  /** Publishing to other nodes failed. */
+  busPublishFailed?(): void;
+  /** A door answered or closed a connection with this error code. */
+  error?(code: string): void;
+}
+
 interface LocalReceivers {
   device: Set<Receiver>;
   client: Set<Receiver>;
+  /** Highest sequence number delivered to each side's connections, so a resync sends only what they missed. */
+  seen: { device: number; client: number };
   /** The key hash each receiver authenticated with, so a rotation closes exactly the old ones. */
   keyHashes: Map<Receiver, string>;
 }
@@ -72,6 +88,8 @@ export class Relay {
   private pollTimer: NodeJS.Timeout | null = null;
   private polling: Promise<void> = Promise.resolve();
   private accepting = true;
+  private resyncing: Promise<void> = Promise.resolve();
+  observer: RelayObserver = {};
 
   constructor(opts: RelayOptions) {
     this.store = opts.store;
@@ -82,7 +100,9 @@ export class Relay {
     this.deviceEventPollMs = opts.deviceEventPollMs ?? 1000;
     this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
     this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
+    this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
     this.bus.onEvent((event) => this.fromBus(event));
+    this.bus.onReconnect?.(() => void this.resync());
   }
 
   async start(): Promise<void> {
@@ -100,6 +120,32 @@ export class Relay {
       client += r.client.size;
     }
     return { device, client };
+  }
+
+  /** Open connections per door and side, for metrics. */
+  connectionsByDoor(): Map<string, { device: number; client: number }> {
+    const out = new Map<string, { device: number; client: number }>();
+    for (const entry of this.local.values()) {
+      for (const side of ['device', 'client'] as const) {
+        for (const r of entry[side]) {
+          const door = r.door ?? 'other';
+          let counts = out.get(door);
+          if (!counts) out.set(door, (counts = { device: 0, client: 0 }));
+          counts[side]++;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Readings accepted but not yet committed: the store's backlog. */
+  get pendingWrites(): number {
+    return this.batcher.pending;
+  }
+
+  /** Doors report every error they send or close with, so errors can be counted by code. */
+  countError(code: string): void {
+    this.observer.error?.(code);
   }
 
   /** Checks id and key. The same refusal for an unknown id and a wrong key, so ids cannot be probed. */
@@ -122,7 +168,7 @@ export class Relay {
       throw new IotcError('E_TOO_MANY_CONNECTIONS', `At most ${this.maxConnectionsPerDevice} ${side} connections per device`);
     }
     if (!entry) {
-      entry = { device: new Set(), client: new Set(), keyHashes: new Map() };
+      entry = { device: new Set(), client: new Set(), keyHashes: new Map(), seen: { device: 0, client: 0 } };
       this.local.set(device.id, entry);
       this.bus.subscribe(device.id);
     }
@@ -151,6 +197,7 @@ export class Relay {
     }
     if (!detached) {
       for (const r of missed) receiver.deliver(r, readingJson(r, { sync: true }));
+      entry.seen[side] = Math.max(entry.seen[side], cursor, ...missed.map((r) => r.seq));
     }
     return attachment;
   }
@@ -236,9 +283,10 @@ export class Relay {
       if (i === stored.length || stored[i].deviceId !== stored[start].deviceId) {
         const run = stored.slice(start, i);
         this.deliverLocal(run);
-        this.bus.publish({ type: 'readings', deviceId: run[0].deviceId, readings: run }).catch((err) =>
-          this.log.error({ err, deviceId: run[0].deviceId }, 'could not publish readings to other nodes'),
-        );
+        this.bus.publish({ type: 'readings', deviceId: run[0].deviceId, readings: run }).catch((err) => {
+          this.observer.busPublishFailed?.();
+          this.log.error({ err, deviceId: run[0].deviceId }, 'could not publish readings to other nodes; they are stored, and other nodes catch up when the bus returns');
+        });
         start = i;
       }
     }
@@ -248,17 +296,52 @@ export class Relay {
     const entry = this.local.get(readings[0].deviceId);
     if (!entry) return;
     for (const r of readings) {
-      const receivers = entry[otherSide(r.side)];
+      const to = otherSide(r.side);
+      const receivers = entry[to];
       if (receivers.size === 0) continue;
       const json = readingJson(r);
       for (const receiver of receivers) receiver.deliver(r, json);
       this.counters.readingsOut += receivers.size;
+      if (r.seq > entry.seen[to]) entry.seen[to] = r.seq;
     }
   }
 
+  /**
+   * The bus came back after an outage: what other nodes published meanwhile may never have arrived.
+   * Each connection gets, as a sync, the newest value of every sensor the other side wrote since the last
+   * reading its side was given, the same rule as sync-on-connect.
+   */
+  private resync(): Promise<void> {
+    this.resyncing = this.resyncing.then(async () => {
+      let sent = 0;
+      for (const [deviceId, entry] of [...this.local]) {
+        for (const side of ['device', 'client'] as const) {
+          if (entry[side].size === 0) continue;
+          try {
+            const missed = (await this.store.latestSince(deviceId, otherSide(side), entry.seen[side])).filter((r) => r.seq > entry.seen[side]);
+            for (const r of missed) {
+              const json = readingJson(r, { sync: true });
+              for (const receiver of entry[side]) receiver.deliver(r, json);
+              entry.seen[side] = Math.max(entry.seen[side], r.seq);
+              sent += entry[side].size;
+            }
+          } catch (err) {
+            this.log.warn({ err, deviceId }, 'could not resync a device after the bus returned');
+          }
+        }
+      }
+      this.counters.readingsOut += sent;
+      if (sent > 0) this.log.info({ readings: sent }, 'resynced connections after the bus returned');
+    });
+    return this.resyncing;
+  }
+
   private fromBus(event: BusEvent): void {
-    if (event.type === 'readings') this.deliverLocal(event.readings);
-    else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
+    if (event.type === 'readings') {
+      const r = event.readings;
+      this.observer.busLag?.(Math.max(0, Date.now() - r[r.length - 1].time) / 1000, r.length);
+      this.deliverLocal(r);
+    } else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
   }
 
   /** Refuses new work; what is already queued is still committed by drain(). */
@@ -276,6 +359,7 @@ export class Relay {
     if (this.pollTimer) clearInterval(this.pollTimer);
     await this.drain();
     await this.polling;
+    await this.resyncing;
     await this.presence.stop();
   }
 }

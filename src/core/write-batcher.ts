@@ -16,6 +16,8 @@ export class WriteBatcher {
   private queuedReadings = 0;
   private flushing: Promise<void> | null = null;
   private scheduled = false;
+  /** Told about every transaction: how many readings, how long it took, whether it committed (for metrics). */
+  onBatch: ((size: number, seconds: number, ok: boolean) => void) | null = null;
 
   constructor(
     private readonly store: Store,
@@ -61,8 +63,10 @@ export class WriteBatcher {
     this.queue = [];
     this.queuedReadings = 0;
     const all = batch.length === 1 ? batch[0].readings : batch.flatMap((p) => p.readings);
+    const started = performance.now();
     this.flushing = this.store.appendReadings(all).then(
       (stored) => {
+        this.onBatch?.(all.length, (performance.now() - started) / 1000, true);
         let at = 0;
         for (const p of batch) {
           p.resolve(stored.slice(at, at + p.readings.length));
@@ -71,6 +75,7 @@ export class WriteBatcher {
         this.onCommitted(stored);
       },
       (err) => {
+        this.onBatch?.(all.length, (performance.now() - started) / 1000, false);
         const failure = new IotcError('E_UNAVAILABLE', 'The store could not save the reading; it was not kept', { cause: err, retryAfterSeconds: 1 });
         for (const p of batch) p.reject(failure);
       },

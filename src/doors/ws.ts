@@ -103,6 +103,7 @@ export class WebSocketDoor {
   /** Completes the handshake only to close with a code and reason a browser can read, which a bare HTTP 401 is not. */
   private refuse(req: IncomingMessage, socket: Duplex, head: Buffer, err: IotcError): void {
     if (socket.destroyed) return;
+    this.relay.countError(err.code);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send(JSON.stringify({ ok: false, error: err.message, code: err.code }));
       ws.close(err.closeCode, closeReason(err.message));
@@ -119,6 +120,7 @@ export class WebSocketDoor {
 
     const closeWith = (err: IotcError) => {
       if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
+        this.relay.countError(err.code);
         ws.close(err.closeCode, closeReason(err.message));
         // A peer that does not read will never take the close frame from behind its full queue.
         setTimeout(() => ws.terminate(), 2000).unref();
@@ -127,6 +129,7 @@ export class WebSocketDoor {
 
     const receiver: Receiver = {
       side,
+      door: 'ws',
       deliver: (_reading, json) => {
         if (ws.readyState !== WebSocket.OPEN) return;
         if (ws.bufferedAmount + json.length > this.config.sendQueueBytes) {

@@ -1,27 +1,24 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { PostgresStore, redactUrl } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
 export type { Store } from './types.js';
 
 /** The one place a store is chosen from config. */
-export async function createStore(config: Pick<Config, 'store' | 'dataDir'>): Promise<Store> {
+export async function createStore(config: Pick<Config, 'store' | 'dataDir'> & Partial<Pick<Config, 'storePool'>>, log?: Logger): Promise<Store> {
   const url = config.store;
   if (url === 'sqlite') return new SqliteStore(path.join(config.dataDir, 'iotc.db'));
   if (url.startsWith('sqlite:')) return new SqliteStore(url.slice('sqlite:'.length));
-  throw new Error(`Store "${url}" is not supported by this build; use "sqlite" or "sqlite:FILE"`);
+  if (/^postgres(ql)?:\/\//.test(url)) return PostgresStore.open(url, { poolSize: config.storePool, log: log?.child({ component: 'postgres' }) });
+  throw new Error(`Store "${url}" is not supported; use "sqlite", "sqlite:FILE" or "postgres://user@host:5432/db"`);
 }
 
 /** Where the store keeps its data, for logs, without credentials. */
 export function describeStore(config: Pick<Config, 'store' | 'dataDir'>): string {
   if (config.store === 'sqlite') return path.resolve(config.dataDir, 'iotc.db');
   if (config.store.startsWith('sqlite:')) return path.resolve(config.store.slice('sqlite:'.length));
-  try {
-    const u = new URL(config.store);
-    u.password = '';
-    return u.toString();
-  } catch {
-    return 'store';
-  }
+  return redactUrl(config.store);
 }

@@ -1,0 +1,211 @@
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { IotcError } from '../core/errors.js';
+import type { Logger } from '../log.js';
+import type { Bus, BusEvent } from './types.js';
+
+export interface NatsBusOptions {
+  /** One or more `nats://[user:pass@]host:port` URLs, comma-separated. */
+  url: string;
+  nodeId: string;
+  log?: Logger;
+  /** Subject prefix; each device gets `<prefix>.<deviceId>`. */
+  prefix?: string;
+  /** Bytes of events held while NATS is unreachable; beyond it, publishing fails (the readings are stored anyway). */
+  maxBufferedBytes?: number;
+}
+
+/** The URLs with passwords hidden, for messages and logs. */
+export function redactNatsUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/g, '//$1:***@');
+}
+
+const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const DEVICE_KINDS = new Set(['rotated', 'deleted']);
+
+/** Events come from the network: anything that is not one of ours is dropped rather than handed to the relay. */
+function isBusEvent(e: unknown, deviceId: string): e is BusEvent {
+  const ev = e as BusEvent;
+  if (!ev || typeof ev !== 'object' || ev.deviceId !== deviceId) return false;
+  if (ev.type === 'device') return DEVICE_KINDS.has(ev.kind);
+  if (ev.type !== 'readings' || !Array.isArray(ev.readings) || ev.readings.length === 0) return false;
+  return ev.readings.every(
+    (r) => r && r.deviceId === deviceId && typeof r.sensor === 'string' && (r.side === 'device' || r.side === 'client') && typeof r.seq === 'number' && typeof r.time === 'number' && 'value' in r,
+  );
+}
+
+const timeout = (ms: number, what: string) =>
+  new Promise<never>((_, reject) => setTimeout(() => reject(new IotcError('E_UNAVAILABLE', `${what} did not answer within ${ms} ms`)), ms).unref());
+
+/**
+ * The bus between nodes over core NATS. Interest-based: a node subscribes to a device's subject only while
+ * the device has connections on it, so the NATS server forwards a reading only to nodes that need it.
+ * One subject per device and one connection per node keep each device's events in publication order.
+ * `noEcho` keeps a node's own publications from coming back to it.
+ */
+export class NatsBus implements Bus {
+  readonly kind = 'nats';
+  private readonly subs = new Map<string, Subscription>();
+  private handler: (event: BusEvent) => void = () => {};
+  private readonly reconnectHandlers: (() => void)[] = [];
+  private connected = true;
+  private closed = false;
+  /** Bytes published since the connection dropped; the client holds them and sends them on reconnect. */
+  private bufferedBytes = 0;
+  private readonly prefix: string;
+  private readonly maxBufferedBytes: number;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly opts: NatsBusOptions,
+  ) {
+    this.prefix = opts.prefix ?? 'iotc.dev';
+    this.maxBufferedBytes = opts.maxBufferedBytes ?? 8 * 1024 * 1024;
+    void this.watchStatus();
+  }
+
+  /** Connects (failing fast with a clear message if NATS is unreachable now); afterwards it reconnects forever. */
+  static async connect(opts: NatsBusOptions): Promise<NatsBus> {
+    const servers: string[] = [];
+    let user: string | undefined;
+    let pass: string | undefined;
+    for (const raw of opts.url.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const u = new URL(raw);
+      if (u.username) {
+        user = decodeURIComponent(u.username);
+        pass = decodeURIComponent(u.password);
+      }
+      servers.push(`${u.hostname}:${u.port || 4222}`);
+    }
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers,
+        name: `iotcommunicate-${opts.nodeId}`,
+        noEcho: true,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        timeout: 5000,
+        pingInterval: 10_000,
+        maxPingOut: 3,
+        ...(user !== undefined ? (pass ? { user, pass } : { token: user }) : {}),
+      });
+    } catch (err) {
+      throw new Error(`Cannot reach NATS at ${redactNatsUrl(opts.url)}: ${(err as Error).message}`, { cause: err });
+    }
+    return new NatsBus(nc, opts);
+  }
+
+  private async watchStatus(): Promise<void> {
+    const log = this.opts.log;
+    for await (const s of this.nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          if (this.closed) break;
+          this.connected = false;
+          this.bufferedBytes = 0;
+          log?.warn({ server: s.server }, 'NATS connection lost: reconnecting; readings are still stored, and other nodes catch up when it returns');
+          break;
+        case 'reconnect':
+          this.connected = true;
+          this.bufferedBytes = 0;
+          log?.info({ server: s.server }, 'NATS connection restored');
+          for (const h of this.reconnectHandlers) h();
+          break;
+        case 'error':
+          log?.error({ err: s.error.message }, 'NATS error');
+          break;
+        case 'slowConsumer':
+          log?.warn({ pending: s.pending }, 'NATS: this node is reading events too slowly');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private subject(deviceId: string): string {
+    if (!DEVICE_ID.test(deviceId)) throw new IotcError('E_VALIDATION', 'A device id for the bus must be letters, digits, _ or -');
+    return `${this.prefix}.${deviceId}`;
+  }
+
+  async publish(event: BusEvent): Promise<void> {
+    if (this.closed) throw new IotcError('E_UNAVAILABLE', 'The bus is closed');
+    const subject = this.subject(event.deviceId);
+    const max = Math.max(1024, (this.nc.info?.max_payload ?? 1_048_576) - 512);
+    const parts = [event];
+    while (parts.length > 0) {
+      const part = parts.shift()!;
+      const payload = Buffer.from(JSON.stringify(part));
+      if (payload.length > max) {
+        // A large run of readings goes in several messages, in order.
+        if (part.type !== 'readings' || part.readings.length < 2) throw new IotcError('E_TOO_LARGE', `A bus event of ${payload.length} bytes exceeds the NATS limit of ${max}`);
+        const half = Math.ceil(part.readings.length / 2);
+        parts.unshift({ ...part, readings: part.readings.slice(0, half) }, { ...part, readings: part.readings.slice(half) });
+        continue;
+      }
+      if (!this.connected) {
+        if (this.bufferedBytes + payload.length > this.maxBufferedBytes) {
+          throw new IotcError('E_UNAVAILABLE', 'NATS is unreachable and the reconnect buffer is full: other nodes will read these readings from the store');
+        }
+        this.bufferedBytes += payload.length;
+      }
+      this.nc.publish(subject, payload);
+    }
+  }
+
+  subscribe(deviceId: string): void {
+    if (this.closed || this.subs.has(deviceId)) return;
+    const sub = this.nc.subscribe(this.subject(deviceId), {
+      callback: (err, msg) => {
+        if (err) {
+          this.opts.log?.warn({ err: err.message, deviceId }, 'NATS subscription error');
+          return;
+        }
+        let event: unknown;
+        try {
+          event = msg.json();
+        } catch {
+          event = null;
+        }
+        if (!isBusEvent(event, deviceId)) {
+          this.opts.log?.warn({ subject: msg.subject }, 'dropped a malformed bus event');
+          return;
+        }
+        this.handler(event);
+      },
+    });
+    this.subs.set(deviceId, sub);
+  }
+
+  unsubscribe(deviceId: string): void {
+    const sub = this.subs.get(deviceId);
+    if (!sub) return;
+    this.subs.delete(deviceId);
+    sub.unsubscribe();
+  }
+
+  onEvent(handler: (event: BusEvent) => void): void {
+    this.handler = handler;
+  }
+
+  onReconnect(handler: () => void): void {
+    this.reconnectHandlers.push(handler);
+  }
+
+  /** A round trip to the server: also guarantees that earlier subscribe/unsubscribe calls have reached it. */
+  async ping(): Promise<void> {
+    if (this.closed) throw new IotcError('E_UNAVAILABLE', 'The bus is closed');
+    if (!this.connected) throw new IotcError('E_UNAVAILABLE', 'NATS is unreachable; reconnecting');
+    await Promise.race([this.nc.flush(), timeout(2000, 'NATS')]);
+  }
+
+  /** Sends what is queued, then disconnects. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.subs.clear();
+    if (this.connected) await Promise.race([this.nc.drain(), timeout(2000, 'NATS drain')]).catch(() => {});
+    if (!this.nc.isClosed()) await this.nc.close().catch(() => {});
+  }
+}

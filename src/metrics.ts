@@ -1,0 +1,102 @@
+import client from 'prom-client';
+import type { Hub } from './core/hub.js';
+
+/**
+ * Prometheus metrics of one node, in a registry of its own (several nodes may share a process in tests).
+ * Counts the relay keeps are read when scraped; events (store batches, bus lag, errors) are observed as they happen.
+ */
+export function createMetrics(hub: Hub): client.Registry {
+  const register = new client.Registry();
+  const { relay } = hub;
+  // The standard process_* and nodejs_* names, so stock dashboards work.
+  client.collectDefaultMetrics({ register });
+
+  new client.Gauge({
+    name: 'iotc_node_info',
+    help: 'This node: its id and the store and bus it uses (always 1)',
+    labelNames: ['node', 'store', 'bus'] as const,
+    registers: [register],
+    collect() {
+      this.set({ node: hub.nodeId, store: hub.store.kind, bus: hub.bus.kind }, 1);
+    },
+  });
+
+  new client.Gauge({
+    name: 'iotc_connections',
+    help: 'Open connections on this node, by door and side',
+    labelNames: ['door', 'side'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const [door, counts] of relay.connectionsByDoor()) {
+        this.set({ door, side: 'device' }, counts.device);
+        this.set({ door, side: 'client' }, counts.client);
+      }
+    },
+  });
+
+  // Counters the relay keeps as plain numbers, exposed as Prometheus counters when scraped.
+  const mirrored = (name: string, help: string, read: () => number) =>
+    new client.Counter({
+      name,
+      help,
+      registers: [register],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  mirrored('iotc_readings_in_total', 'Readings accepted from connections on this node', () => relay.counters.readingsIn);
+  mirrored('iotc_readings_out_total', 'Readings delivered to connections on this node (one per receiving connection)', () => relay.counters.readingsOut);
+
+  new client.Gauge({
+    name: 'iotc_store_pending_readings',
+    help: 'Readings accepted and waiting for the store to commit them',
+    registers: [register],
+    collect() {
+      this.set(relay.pendingWrites);
+    },
+  });
+
+  const batchSize = new client.Histogram({
+    name: 'iotc_store_batch_size',
+    help: 'Readings per store transaction',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+    registers: [register],
+  });
+  const batchSeconds = new client.Histogram({
+    name: 'iotc_store_batch_seconds',
+    help: 'Time to commit one store transaction of readings',
+    labelNames: ['outcome'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [register],
+  });
+  const busLag = new client.Histogram({
+    name: 'iotc_bus_lag_seconds',
+    help: 'Time from a reading being written on another node to its arrival here',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [register],
+  });
+  const busPublishErrors = new client.Counter({
+    name: 'iotc_bus_publish_errors_total',
+    help: 'Failed publications to other nodes (the readings are stored; other nodes catch up when the bus returns)',
+    registers: [register],
+  });
+  const errors = new client.Counter({
+    name: 'iotc_errors_total',
+    help: 'Errors answered to or closing connections, by code',
+    labelNames: ['code'] as const,
+    registers: [register],
+  });
+
+  relay.observer = {
+    batch(size, seconds, ok) {
+      batchSize.observe(size);
+      batchSeconds.observe({ outcome: ok ? 'committed' : 'failed' }, seconds);
+    },
+    busLag: (seconds) => busLag.observe(seconds),
+    busPublishFailed: () => busPublishErrors.inc(),
+    error: (code) => errors.inc({ code }),
+  };
+  return register;
+}

@@ -1,0 +1,548 @@
+/**
+ * The Store contract: what every store implementation must do, written once and run against each
+ * (test/store.test.ts). Every test gets a fresh, empty database from the fixture.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { IotcError } from '../src/core/errors.js';
+import type { NewReading, Side, Store, StoredReading } from '../src/store/types.js';
+import { sleep } from './helpers.js';
+
+/** A place a store keeps its data: opened (and reopened) as many times as a test likes. */
+export interface StoreLocation {
+  open(): Promise<Store>;
+  /** Removes the data; called once, after every store opened on it is closed. */
+  destroy(): Promise<void>;
+}
+
+export interface StoreFixture {
+  /** A fresh, empty location, not shared with any other test. */
+  fresh(): Promise<StoreLocation>;
+}
+
+const DAY = 86_400_000;
+
+async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void> {
+  await assert.rejects(p, (err: unknown) => {
+    assert.ok(err instanceof IotcError, `expected an IotcError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    return true;
+  });
+}
+
+const view = (r: StoredReading) => ({ sensor: r.sensor, value: r.value, side: r.side, time: r.time });
+
+/** Registers the contract tests for one implementation. */
+export function storeContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
+  /** Runs `fn` on a store over a fresh location, then closes and removes everything. */
+  async function withStore(fn: (store: Store, loc: StoreLocation) => Promise<void>): Promise<void> {
+    const loc = await fixture.fresh();
+    const store = await loc.open();
+    try {
+      await fn(store, loc);
+    } finally {
+      await store.close();
+      await loc.destroy();
+    }
+  }
+
+  let deviceCounter = 0;
+  /** A user and a device of theirs; ids are unique within the test run and sort in creation order. */
+  async function userWithDevice(store: Store, email = `owner${deviceCounter}@example.com`) {
+    const user = await store.createUser({ email, name: 'Owner', passwordHash: 'scrypt$hash' });
+    const device = await store.createDevice({ id: newId(), userId: user.id, name: 'Lamp', keyHash: 'hash-1' });
+    return { user, device };
+  }
+  const newId = () => `DEV${String(++deviceCounter).padStart(6, '0')}${'X'.repeat(11)}`;
+
+  const reading = (deviceId: string, sensor: string, value: unknown, side: Side, time: number): NewReading => ({ deviceId, sensor, value, side, time });
+
+  describe(`Store contract: ${name}`, { skip: opts.skip }, () => {
+    describe('users', () => {
+      test('createUser returns the user with an id and a creation time; getUser and getUserByEmail find it', () =>
+        withStore(async (store) => {
+          const before = Date.now();
+          const u = await store.createUser({ email: 'ann@example.com', name: 'Ann', passwordHash: 'scrypt$abc' });
+          assert.equal(typeof u.id, 'number');
+          assert.equal(u.email, 'ann@example.com');
+          assert.equal(u.name, 'Ann');
+          assert.equal(u.passwordHash, 'scrypt$abc');
+          assert.ok(u.createdAt >= before && u.createdAt <= Date.now() + 1);
+          assert.deepEqual(await store.getUser(u.id), u);
+          assert.deepEqual(await store.getUserByEmail('ann@example.com'), u);
+          const other = await store.createUser({ email: 'bob@example.com', name: 'Bob', passwordHash: 'scrypt$def' });
+          assert.notEqual(other.id, u.id);
+          assert.equal((await store.getUser(other.id))?.name, 'Bob');
+        }));
+
+      test('email lookups ignore ASCII case', () =>
+        withStore(async (store) => {
+          const u = await store.createUser({ email: 'Ann@Example.com', name: 'Ann', passwordHash: 'h' });
+          assert.equal((await store.getUserByEmail('ann@example.com'))?.id, u.id);
+          assert.equal((await store.getUserByEmail('ANN@EXAMPLE.COM'))?.id, u.id);
+        }));
+
+      test('a duplicate email is refused with E_CONFLICT, also when only the case differs', () =>
+        withStore(async (store) => {
+          await store.createUser({ email: 'ann@example.com', name: 'Ann', passwordHash: 'h' });
+          await rejectsWithCode(store.createUser({ email: 'ann@example.com', name: 'Other', passwordHash: 'h2' }), 'E_CONFLICT');
+          await rejectsWithCode(store.createUser({ email: 'ANN@example.com', name: 'Other', passwordHash: 'h2' }), 'E_CONFLICT');
+          assert.equal((await store.getUserByEmail('ann@example.com'))?.name, 'Ann');
+        }));
+
+      test('unknown users are null', () =>
+        withStore(async (store) => {
+          assert.equal(await store.getUser(987654), null);
+          assert.equal(await store.getUserByEmail('nobody@example.com'), null);
+        }));
+    });
+
+    describe('devices', () => {
+      test('createDevice returns the device, never seen; getDevice finds it; unknown is null', () =>
+        withStore(async (store) => {
+          const user = await store.createUser({ email: 'a@example.com', name: 'A', passwordHash: 'h' });
+          const before = Date.now();
+          const id = newId();
+          const d = await store.createDevice({ id, userId: user.id, name: 'Lamp', keyHash: 'kh' });
+          assert.deepEqual({ ...d, createdAt: 0 }, { id, userId: user.id, name: 'Lamp', keyHash: 'kh', createdAt: 0, lastSeen: null });
+          assert.ok(d.createdAt >= before && d.createdAt <= Date.now() + 1);
+          assert.deepEqual(await store.getDevice(id), d);
+          assert.equal(await store.getDevice('NOSUCHDEVICE00000000'), null);
+        }));
+
+      test('a duplicate device id is E_CONFLICT; an unknown user is E_NOT_FOUND', () =>
+        withStore(async (store) => {
+          const { user, device } = await userWithDevice(store);
+          await rejectsWithCode(store.createDevice({ id: device.id, userId: user.id, name: 'Again', keyHash: 'x' }), 'E_CONFLICT');
+          await rejectsWithCode(store.createDevice({ id: newId(), userId: 987654, name: 'Orphan', keyHash: 'x' }), 'E_NOT_FOUND');
+          assert.equal((await store.getDevice(device.id))?.name, 'Lamp');
+        }));
+
+      test("listDevices gives the user's devices oldest first, offline, and nobody else's", () =>
+        withStore(async (store) => {
+          const a = await store.createUser({ email: 'a@example.com', name: 'A', passwordHash: 'h' });
+          const b = await store.createUser({ email: 'b@example.com', name: 'B', passwordHash: 'h' });
+          const ids = [newId(), newId(), newId()];
+          for (const [i, id] of ids.entries()) await store.createDevice({ id, userId: a.id, name: `D${i}`, keyHash: 'h' });
+          await store.createDevice({ id: newId(), userId: b.id, name: 'Theirs', keyHash: 'h' });
+          const list = await store.listDevices(a.id);
+          assert.deepEqual(list.map((d) => d.id), ids);
+          assert.deepEqual(list.map((d) => d.name), ['D0', 'D1', 'D2']);
+          for (const d of list) assert.deepEqual([d.online, d.clients, d.userId], [false, 0, a.id]);
+          assert.deepEqual(await store.listDevices(987654), []);
+        }));
+
+      test('renameDevice changes the name; an unknown device is false', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          assert.equal(await store.renameDevice(device.id, 'Desk lamp'), true);
+          assert.equal((await store.getDevice(device.id))?.name, 'Desk lamp');
+          assert.equal(await store.renameDevice('NOSUCHDEVICE00000000', 'x'), false);
+        }));
+
+      test("setDeviceKey replaces the key hash and records a 'rotated' event; an unknown device records nothing", () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          assert.equal(await store.lastDeviceEventSeq(), 0);
+          assert.deepEqual(await store.deviceEventsSince(0), []);
+          const before = Date.now();
+          assert.equal(await store.setDeviceKey(device.id, 'hash-2'), true);
+          assert.equal((await store.getDevice(device.id))?.keyHash, 'hash-2');
+          const events = await store.deviceEventsSince(0);
+          assert.equal(events.length, 1);
+          assert.equal(events[0].deviceId, device.id);
+          assert.equal(events[0].kind, 'rotated');
+          assert.ok(events[0].at >= before && events[0].at <= Date.now() + 1);
+          assert.equal(await store.lastDeviceEventSeq(), events[0].seq);
+          assert.equal(await store.setDeviceKey('NOSUCHDEVICE00000000', 'x'), false);
+          assert.equal((await store.deviceEventsSince(0)).length, 1);
+        }));
+
+      test('device events come oldest first with increasing numbers, and only those after the given number', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'second@example.com');
+          await store.setDeviceKey(device.id, 'h2');
+          await store.setDeviceKey(other.id, 'h2');
+          await store.setDeviceKey(device.id, 'h3');
+          await store.deleteDevice(other.id);
+          const all = await store.deviceEventsSince(0);
+          assert.deepEqual(all.map((e) => [e.deviceId, e.kind]), [
+            [device.id, 'rotated'], [other.id, 'rotated'], [device.id, 'rotated'], [other.id, 'deleted'],
+          ]);
+          for (let i = 1; i < all.length; i++) assert.ok(all[i].seq > all[i - 1].seq);
+          assert.deepEqual(await store.deviceEventsSince(all[1].seq), all.slice(2));
+          assert.deepEqual(await store.deviceEventsSince(all[3].seq), []);
+          assert.equal(await store.lastDeviceEventSeq(), all[3].seq);
+        }));
+
+      test("deleteDevice removes the device with its readings, latest values, cursors and presence, records 'deleted', and leaves other devices alone", () =>
+        withStore(async (store) => {
+          const { user, device } = await userWithDevice(store);
+          const keep = await store.createDevice({ id: newId(), userId: user.id, name: 'Keep', keyHash: 'h' });
+          const now = Date.now();
+          await store.appendReadings([
+            reading(device.id, 'temp', 1, 'device', now), reading(device.id, 'cmd', 'on', 'client', now),
+            reading(keep.id, 'temp', 2, 'device', now),
+          ]);
+          await store.advanceCursor(device.id, 'client');
+          await store.advanceCursor(keep.id, 'client');
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 1 }, { deviceId: keep.id, side: 'device', connections: 1 }], now, now + 60_000);
+
+          assert.equal(await store.deleteDevice(device.id), true);
+          assert.equal(await store.getDevice(device.id), null);
+          assert.equal(await store.latest(device.id, 'temp'), null);
+          assert.deepEqual(await store.latestAll(device.id), []);
+          assert.deepEqual(await store.history(device.id, 'temp', { limit: 10 }), []);
+          assert.deepEqual(await store.latestSince(device.id, 'device', 0), []);
+          assert.equal(await store.getCursor(device.id, 'client'), 0);
+          const events = await store.deviceEventsSince(0);
+          assert.deepEqual(events.map((e) => [e.deviceId, e.kind]), [[device.id, 'deleted']]);
+
+          const list = await store.listDevices(user.id);
+          assert.deepEqual(list.map((d) => [d.id, d.online]), [[keep.id, true]]);
+          assert.equal((await store.latest(keep.id, 'temp'))?.value, 2);
+          assert.equal((await store.history(keep.id, 'temp', { limit: 10 })).length, 1);
+          assert.ok((await store.getCursor(keep.id, 'client')) > 0);
+
+          assert.equal(await store.deleteDevice(device.id), false);
+          assert.equal((await store.deviceEventsSince(0)).length, 1);
+        }));
+    });
+
+    describe('readings', () => {
+      test('appendReadings returns the readings in order, values intact, with sequence numbers increasing across calls', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          assert.deepEqual(await store.appendReadings([]), []);
+          const values: unknown[] = [
+            20, -0.5, 0.1, 1e300, Number.MAX_SAFE_INTEGER, 'text with "quotes", \\ and ünïcödé ✓ 😀', '', null, true, false,
+            { nested: { list: [1, 'two', null, { three: 3 }] }, 'key with space': 'x' }, [], {},
+            "{ \"a\": 1 } is just a string; so is '1'", '\u0000 escaped NUL in a value',
+          ];
+          const input = values.map((v, i) => reading(device.id, `s${i}`, v, i % 2 ? 'client' : 'device', 1_700_000_000_000 + i));
+          const stored = await store.appendReadings(input);
+          assert.equal(stored.length, input.length);
+          stored.forEach((s, i) => {
+            assert.deepEqual(view(s), view({ ...input[i], seq: 0 }));
+            assert.equal(s.deviceId, device.id);
+            assert.equal(typeof s.seq, 'number');
+            if (i > 0) assert.ok(s.seq > stored[i - 1].seq, 'sequence numbers increase in input order');
+          });
+          for (const [i, v] of values.entries()) {
+            const [h] = await store.history(device.id, `s${i}`, { limit: 1 });
+            assert.deepEqual(h.value, v, `value ${i} round-trips`);
+            assert.equal(h.seq, stored[i].seq);
+          }
+          const more = await store.appendReadings([reading(device.id, 'later', 1, 'device', 1_700_000_001_000)]);
+          assert.ok(more[0].seq > stored[stored.length - 1].seq);
+        }));
+
+      test('the same sensor written several times in one batch: history has all, latest has the last', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          const stored = await store.appendReadings([1, 2, 3, 4, 5].map((v) => reading(device.id, 'temp', v, 'device', t)));
+          assert.deepEqual((await store.history(device.id, 'temp', { limit: 10 })).map((r) => r.value), [1, 2, 3, 4, 5]);
+          const latest = await store.latest(device.id, 'temp');
+          assert.equal(latest?.value, 5);
+          assert.equal(latest?.seq, stored[4].seq);
+        }));
+
+      test('latest gives the newest value of a sensor from either side, or from the side asked; null when none', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          await store.appendReadings([reading(device.id, 'lamp', 'off', 'device', t)]);
+          await store.appendReadings([reading(device.id, 'lamp', 'on', 'client', t + 1)]);
+          assert.deepEqual(view((await store.latest(device.id, 'lamp'))!), { sensor: 'lamp', value: 'on', side: 'client', time: t + 1 });
+          assert.equal((await store.latest(device.id, 'lamp', 'device'))?.value, 'off');
+          assert.equal((await store.latest(device.id, 'lamp', 'client'))?.value, 'on');
+          await store.appendReadings([reading(device.id, 'lamp', 'dim', 'device', t + 2)]);
+          assert.equal((await store.latest(device.id, 'lamp'))?.value, 'dim');
+          assert.equal((await store.latest(device.id, 'lamp', 'client'))?.value, 'on');
+          assert.equal(await store.latest(device.id, 'nothing'), null);
+          assert.equal(await store.latest(device.id, 'lamp'.toUpperCase()), null);
+          assert.equal(await store.latest('NOSUCHDEVICE00000000', 'lamp'), null);
+        }));
+
+      test('latestAll gives one reading per sensor, newest of either side or of the side asked, ordered by sensor name', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'other@example.com');
+          const t = 1_700_000_000_000;
+          await store.appendReadings([
+            reading(device.id, 'b', 1, 'device', t), reading(device.id, 'a', 2, 'device', t),
+            reading(device.id, 'B', 3, 'client', t), reading(device.id, 'a', 4, 'client', t + 1),
+            reading(device.id, 'b', 5, 'device', t + 2), reading(other.id, 'a', 99, 'device', t),
+          ]);
+          // Byte order, as a programmer expects: upper case before lower case.
+          assert.deepEqual((await store.latestAll(device.id)).map((r) => [r.sensor, r.value, r.side]), [
+            ['B', 3, 'client'], ['a', 4, 'client'], ['b', 5, 'device'],
+          ]);
+          assert.deepEqual((await store.latestAll(device.id, 'device')).map((r) => [r.sensor, r.value]), [['a', 2], ['b', 5]]);
+          assert.deepEqual((await store.latestAll(device.id, 'client')).map((r) => [r.sensor, r.value]), [['B', 3], ['a', 4]]);
+          assert.deepEqual(await store.latestAll('NOSUCHDEVICE00000000'), []);
+        }));
+
+      test('latestSince gives the newest value of each sensor one side wrote after a sequence number, oldest first', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          const first = await store.appendReadings([reading(device.id, 'x', 1, 'device', t), reading(device.id, 'y', 1, 'device', t)]);
+          const mark = first[1].seq;
+          await store.appendReadings([
+            reading(device.id, 'y', 2, 'device', t + 1), reading(device.id, 'cmd', 'go', 'client', t + 1),
+            reading(device.id, 'z', 1, 'device', t + 2), reading(device.id, 'y', 3, 'device', t + 3),
+          ]);
+          const since = await store.latestSince(device.id, 'device', mark);
+          assert.deepEqual(since.map((r) => [r.sensor, r.value]), [['z', 1], ['y', 3]]);
+          assert.ok(since[0].seq < since[1].seq);
+          assert.deepEqual((await store.latestSince(device.id, 'device', 0)).map((r) => [r.sensor, r.value]), [['x', 1], ['z', 1], ['y', 3]]);
+          assert.deepEqual((await store.latestSince(device.id, 'client', 0)).map((r) => [r.sensor, r.value]), [['cmd', 'go']]);
+          assert.deepEqual(await store.latestSince(device.id, 'device', since[1].seq), []);
+        }));
+
+      test('history with only a limit gives the most recent N, oldest first; without a limit hit, all', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          await store.appendReadings(Array.from({ length: 20 }, (_, i) => reading(device.id, 'temp', i, 'device', t + i * 1000)));
+          await store.appendReadings([reading(device.id, 'other', 'x', 'device', t)]);
+          assert.deepEqual((await store.history(device.id, 'temp', { limit: 5 })).map((r) => r.value), [15, 16, 17, 18, 19]);
+          const all = await store.history(device.id, 'temp', { limit: 100 });
+          assert.deepEqual(all.map((r) => r.value), Array.from({ length: 20 }, (_, i) => i));
+          assert.ok(all.every((r) => r.sensor === 'temp' && r.deviceId === device.id));
+          assert.deepEqual(await store.history(device.id, 'none', { limit: 5 }), []);
+        }));
+
+      test('history over a range reads forward from its start, bounds included, up to the limit', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          await store.appendReadings(Array.from({ length: 20 }, (_, i) => reading(device.id, 'temp', i, 'device', t + i * 1000)));
+          const range = await store.history(device.id, 'temp', { from: t + 5000, to: t + 9000, limit: 100 });
+          assert.deepEqual(range.map((r) => r.value), [5, 6, 7, 8, 9]);
+          const capped = await store.history(device.id, 'temp', { from: t + 5000, to: t + 9000, limit: 2 });
+          assert.deepEqual(capped.map((r) => r.value), [5, 6]);
+          const fromOnly = await store.history(device.id, 'temp', { from: t + 17_000, limit: 100 });
+          assert.deepEqual(fromOnly.map((r) => r.value), [17, 18, 19]);
+          const toOnly = await store.history(device.id, 'temp', { to: t + 2000, limit: 2 });
+          assert.deepEqual(toOnly.map((r) => r.value), [1, 2], 'with only an upper bound: the most recent N before it');
+          assert.deepEqual(await store.history(device.id, 'temp', { from: t + 50_000, limit: 10 }), []);
+        }));
+
+      test('history can keep only one side, and orders equal times by sequence', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          await store.appendReadings([
+            reading(device.id, 'lamp', 'a', 'device', t), reading(device.id, 'lamp', 'b', 'client', t),
+            reading(device.id, 'lamp', 'c', 'device', t), reading(device.id, 'lamp', 'd', 'client', t),
+          ]);
+          assert.deepEqual((await store.history(device.id, 'lamp', { limit: 10 })).map((r) => r.value), ['a', 'b', 'c', 'd']);
+          assert.deepEqual((await store.history(device.id, 'lamp', { limit: 10, side: 'client' })).map((r) => r.value), ['b', 'd']);
+          assert.deepEqual((await store.history(device.id, 'lamp', { limit: 1, side: 'device' })).map((r) => r.value), ['c']);
+          assert.deepEqual((await store.history(device.id, 'lamp', { from: t, limit: 3 })).map((r) => r.value), ['a', 'b', 'c']);
+        }));
+    });
+
+    describe('sync cursors', () => {
+      test('a cursor starts at 0, advances to the newest stored sequence number, per side', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'other@example.com');
+          assert.equal(await store.getCursor(device.id, 'client'), 0);
+          await store.advanceCursor(device.id, 'client');
+          assert.equal(await store.getCursor(device.id, 'client'), 0, 'nothing stored yet');
+          const t = Date.now();
+          const stored = await store.appendReadings([reading(device.id, 'a', 1, 'device', t), reading(device.id, 'b', 2, 'client', t)]);
+          await store.appendReadings([reading(other.id, 'a', 1, 'device', t)]);
+          await store.advanceCursor(device.id, 'client');
+          assert.equal(await store.getCursor(device.id, 'client'), stored[1].seq);
+          assert.equal(await store.getCursor(device.id, 'device'), 0, 'the other side is separate');
+          const later = await store.appendReadings([reading(device.id, 'a', 3, 'device', t + 1)]);
+          assert.equal(await store.getCursor(device.id, 'client'), stored[1].seq, 'stays until advanced');
+          await store.advanceCursor(device.id, 'client');
+          await store.advanceCursor(device.id, 'client');
+          assert.equal(await store.getCursor(device.id, 'client'), later[0].seq);
+          // What the client missed since its cursor: nothing now; one reading after a new write.
+          assert.deepEqual(await store.latestSince(device.id, 'device', await store.getCursor(device.id, 'client')), []);
+        }));
+    });
+
+    describe('presence', () => {
+      test('connection counts from several nodes add up in listDevices; a count of 0 removes a node\'s entry', () =>
+        withStore(async (store) => {
+          const { user, device } = await userWithDevice(store);
+          const now = Date.now();
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 1 }], now, now + 60_000);
+          let [d] = await store.listDevices(user.id);
+          assert.deepEqual([d.online, d.clients], [true, 0]);
+          await store.savePresence('node-b', [{ deviceId: device.id, side: 'client', connections: 2 }], now, now + 60_000);
+          await store.savePresence('node-c', [{ deviceId: device.id, side: 'client', connections: 3 }], now, now + 60_000);
+          [d] = await store.listDevices(user.id);
+          assert.deepEqual([d.online, d.clients], [true, 5]);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 0 }], now, now + 60_000);
+          await store.savePresence('node-b', [{ deviceId: device.id, side: 'client', connections: 1 }], now, now + 60_000);
+          [d] = await store.listDevices(user.id);
+          assert.deepEqual([d.online, d.clients], [false, 4]);
+          await store.clearPresence('node-c');
+          [d] = await store.listDevices(user.id);
+          assert.deepEqual([d.online, d.clients], [false, 1]);
+        }));
+
+      test('presence expires unless the node keeps it alive; a heartbeat with no changes refreshes it', () =>
+        withStore(async (store) => {
+          const { user, device } = await userWithDevice(store);
+          const { user: u2, device: d2 } = await userWithDevice(store, 'two@example.com');
+          let now = Date.now();
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 1 }], now, now + 1000);
+          await store.savePresence('node-dead', [{ deviceId: d2.id, side: 'device', connections: 1 }], now, now + 1000);
+          assert.equal((await store.listDevices(user.id))[0].online, true);
+          await sleep(500);
+          now = Date.now();
+          await store.savePresence('node-a', [], now, now + 60_000);
+          await sleep(700);
+          assert.equal((await store.listDevices(user.id))[0].online, true, 'refreshed by the heartbeat');
+          assert.equal((await store.listDevices(u2.id))[0].online, false, "the dead node's count expired");
+        }));
+
+      test('saving presence records when a device was last seen, for changed devices and on every heartbeat', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t0 = Date.now();
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 1 }], t0, t0 + 60_000);
+          assert.equal((await store.getDevice(device.id))?.lastSeen, t0);
+          await store.savePresence('node-a', [], t0 + 1000, t0 + 61_000);
+          assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 1000);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 0 }], t0 + 2000, t0 + 62_000);
+          assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 2000, 'the moment it left is the last time it was seen');
+          await store.savePresence('node-a', [], t0 + 3000, t0 + 63_000);
+          assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 2000, 'not seen after it left');
+        }));
+    });
+
+    describe('web sessions', () => {
+      test('a session is found until it expires, can be deleted, and pruning drops only expired ones', () =>
+        withStore(async (store) => {
+          const { user } = await userWithDevice(store);
+          const now = Date.now();
+          const live = { idHash: 'hash-live', userId: user.id, csrfToken: 'csrf-1', createdAt: now, expiresAt: now + 60_000 };
+          const old = { idHash: 'hash-old', userId: user.id, csrfToken: 'csrf-2', createdAt: now - 120_000, expiresAt: now - 1 };
+          const gone = { idHash: 'hash-gone', userId: user.id, csrfToken: 'csrf-3', createdAt: now, expiresAt: now + 60_000 };
+          for (const s of [live, old, gone]) await store.createSession(s);
+          assert.deepEqual(await store.getSession('hash-live', now), live);
+          assert.equal(await store.getSession('hash-live', now + 60_000), null, 'expired at its expiry time');
+          assert.equal(await store.getSession('hash-old', now), null);
+          assert.equal(await store.getSession('nope', now), null);
+          await store.deleteSession('hash-gone');
+          assert.equal(await store.getSession('hash-gone', now), null);
+          assert.equal(await store.pruneSessions(now), 1);
+          assert.deepEqual(await store.getSession('hash-live', now), live);
+          assert.equal(await store.pruneSessions(now), 0);
+        }));
+    });
+
+    describe('API tokens', () => {
+      test('tokens are listed per user, looked up by hash with their use recorded, and deleted only by their owner', () =>
+        withStore(async (store) => {
+          const { user } = await userWithDevice(store);
+          const { user: other } = await userWithDevice(store, 'other@example.com');
+          const before = Date.now();
+          const t1 = await store.createApiToken({ userId: user.id, name: 'script', tokenHash: 'th-1' });
+          const t2 = await store.createApiToken({ userId: user.id, name: 'phone', tokenHash: 'th-2' });
+          const t3 = await store.createApiToken({ userId: other.id, name: 'theirs', tokenHash: 'th-3' });
+          assert.equal(typeof t1.id, 'number');
+          assert.deepEqual({ ...t1, id: 0, createdAt: 0 }, { id: 0, userId: user.id, name: 'script', tokenHash: 'th-1', createdAt: 0, lastUsed: null });
+          assert.ok(t1.createdAt >= before);
+          assert.deepEqual((await store.listApiTokens(user.id)).map((t) => t.name), ['script', 'phone']);
+          const used = await store.useApiToken('th-2', before + 5);
+          assert.deepEqual(used, { ...t2, lastUsed: before + 5 });
+          assert.equal((await store.listApiTokens(user.id))[1].lastUsed, before + 5);
+          assert.equal(await store.useApiToken('th-unknown', before), null);
+          assert.equal(await store.deleteApiToken(user.id, t3.id), false, "another user's token");
+          assert.equal(await store.deleteApiToken(user.id, t1.id), true);
+          assert.equal(await store.deleteApiToken(user.id, t1.id), false);
+          assert.equal(await store.useApiToken('th-1', before), null);
+          assert.deepEqual((await store.listApiTokens(user.id)).map((t) => t.id), [t2.id]);
+          assert.deepEqual((await store.listApiTokens(other.id)).map((t) => t.id), [t3.id]);
+        }));
+    });
+
+    describe('retention', () => {
+      test('pruning by count keeps the newest N per device, plus the latest of every sensor and side', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: small } = await userWithDevice(store, 'small@example.com');
+          const t = Date.now() - 1000;
+          await store.appendReadings([reading(device.id, 'rare', 'kept', 'device', t), reading(device.id, 'cmd', 'on', 'client', t)]);
+          await store.appendReadings(Array.from({ length: 10 }, (_, i) => reading(device.id, 'temp', i, 'device', t + i)));
+          await store.appendReadings([reading(small.id, 'temp', 1, 'device', t)]);
+          const removed = await store.prune({ maxCount: 3, maxAgeMs: 0 }, Date.now());
+          assert.equal(removed, 7);
+          assert.deepEqual((await store.history(device.id, 'temp', { limit: 100 })).map((r) => r.value), [7, 8, 9]);
+          assert.deepEqual((await store.history(device.id, 'rare', { limit: 100 })).map((r) => r.value), ['kept']);
+          assert.deepEqual((await store.history(device.id, 'cmd', { limit: 100 })).map((r) => r.value), ['on']);
+          assert.equal((await store.history(small.id, 'temp', { limit: 100 })).length, 1);
+          assert.equal(await store.prune({ maxCount: 3, maxAgeMs: 0 }, Date.now()), 0);
+        }));
+
+      test('pruning by age drops old readings but never the latest of a sensor and side', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const now = Date.now();
+          const old = now - 10 * DAY;
+          await store.appendReadings([
+            reading(device.id, 'temp', 1, 'device', old), reading(device.id, 'temp', 2, 'device', old + 1),
+            reading(device.id, 'temp', 3, 'client', old + 2), reading(device.id, 'temp', 4, 'device', now - 1000),
+            reading(device.id, 'stale', 'only', 'device', old),
+          ]);
+          const removed = await store.prune({ maxCount: 0, maxAgeMs: DAY }, now);
+          assert.equal(removed, 2);
+          assert.deepEqual((await store.history(device.id, 'temp', { limit: 100 })).map((r) => r.value), [3, 4]);
+          assert.deepEqual((await store.history(device.id, 'stale', { limit: 100 })).map((r) => r.value), ['only']);
+          assert.equal((await store.latest(device.id, 'temp', 'client'))?.value, 3);
+        }));
+
+      test('a policy of zeros removes no reading; device events older than a day are dropped', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          await store.appendReadings(Array.from({ length: 5 }, (_, i) => reading(device.id, 'temp', i, 'device', 1000 + i)));
+          await store.setDeviceKey(device.id, 'h2');
+          assert.equal(await store.prune({ maxCount: 0, maxAgeMs: 0 }, Date.now()), 0);
+          assert.equal((await store.deviceEventsSince(0)).length, 1, 'a fresh event stays');
+          assert.equal(await store.prune({ maxCount: 0, maxAgeMs: 0 }, Date.now() + 2 * DAY), 0);
+          assert.deepEqual(await store.deviceEventsSince(0), []);
+          assert.equal((await store.history(device.id, 'temp', { limit: 10 })).length, 5);
+        }));
+    });
+
+    describe('lifecycle', () => {
+      test('ping answers; reopening the same database keeps everything and migrates nothing twice', async () => {
+        const loc = await fixture.fresh();
+        try {
+          const first = await loc.open();
+          await first.ping();
+          const { user, device } = await userWithDevice(first);
+          const [r] = await first.appendReadings([reading(device.id, 'temp', 21.5, 'device', Date.now())]);
+          await first.close();
+          const second = await loc.open();
+          try {
+            await second.ping();
+            assert.equal((await second.getUser(user.id))?.email, user.email);
+            assert.deepEqual(await second.latest(device.id, 'temp'), r);
+            const [next] = await second.appendReadings([reading(device.id, 'temp', 22, 'device', Date.now())]);
+            assert.ok(next.seq > r.seq, 'sequence numbers continue after a reopen');
+          } finally {
+            await second.close();
+          }
+          const third = await loc.open();
+          await third.close();
+        } finally {
+          await loc.destroy();
+        }
+      });
+    });
+  });
+}
