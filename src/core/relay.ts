@@ -188,8 +188,9 @@ export class Relay {
     };
 
     let missed: StoredReading[];
+    let cursor: number;
     try {
-      const cursor = await this.store.getCursor(device.id, side);
+      cursor = await this.store.getCursor(device.id, side);
       missed = await this.store.latestSince(device.id, otherSide(side), cursor);
     } catch (err) {
       attachment.detach();
@@ -197,7 +198,7 @@ export class Relay {
     }
     if (!detached) {
       for (const r of missed) receiver.deliver(r, readingJson(r, { sync: true }));
-      entry.seen[side] = Math.max(entry.seen[side], cursor, ...missed.map((r) => r.seq));
+      entry.seen[side] = missed.reduce((max, r) => Math.max(max, r.seq), Math.max(entry.seen[side], cursor));
     }
     return attachment;
   }
