@@ -149,12 +149,12 @@ export class Relay {
     return attachment;
   }
 
-  private remove(deviceId: string, receiver: Receiver): void {
+  private remove(deviceId: string, receiver: Receiver, deviceDeleted = false): void {
     const entry = this.local.get(deviceId);
     if (!entry || !entry[receiver.side].delete(receiver)) return;
     entry.keyHashes.delete(receiver);
     const left = this.presence.change(deviceId, receiver.side, -1);
-    if (left === 0) {
+    if (left === 0 && !deviceDeleted) {
       // This side has now seen everything up to here: a later connection syncs only what comes after.
       this.store.advanceCursor(deviceId, receiver.side).catch((err) => this.log.warn({ err, deviceId }, 'could not save sync cursor'));
     }
@@ -204,7 +204,13 @@ export class Relay {
       if (!current) receiver.revoked(new IotcError('E_DEVICE_DELETED'));
       else if (entry.keyHashes.get(receiver) !== current.keyHash) receiver.revoked(new IotcError('E_KEY_ROTATED'));
       else continue;
-      this.remove(deviceId, receiver);
+      this.remove(deviceId, receiver, !current);
+    }
+    if (!current) {
+      // Until this node heard of the deletion (made by the CLI or another node), its connections kept writing:
+      // commit what they queued, then remove it, so nothing of the device outlives it.
+      await this.drain();
+      await this.store.deleteDevice(deviceId);
     }
   }
 
