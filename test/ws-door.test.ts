@@ -49,7 +49,8 @@ describe('refused connections', () => {
 
   test('missing device or key: E_AUTH 4401 saying what the URL needs', async () => {
     const d = await makeDevice(server);
-    for (const query of [{ device: d.id }, { key: d.key }, {}, { device: '', key: d.key }]) {
+    const queries: Record<string, string>[] = [{ device: d.id }, { key: d.key }, {}, { device: '', key: d.key }];
+    for (const query of queries) {
       const r = await refused(server, query);
       assert.deepEqual(r.messages, [{ ok: false, error: 'The URL needs ?device=ID&key=KEY', code: 'E_AUTH' }], JSON.stringify(query));
       assert.deepEqual(r.closed, { code: 4401, reason: 'The URL needs ?device=ID&key=KEY' });
