@@ -61,7 +61,13 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    migrateSqlite(this.db, file);
+    try {
+      migrateSqlite(this.db, file);
+    } catch (err) {
+      // A refused or failed database must not stay open behind the error (the caller may retry or move the file).
+      this.db.close();
+      throw err;
+    }
     const db = this.db;
     const readingCols = 'seq, device_id, sensor, side, value, time';
     this.stmt = {
