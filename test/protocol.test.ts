@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseRequest } from '../src/core/messages.js';
-import { makeDevice, sleep, startTestServer, TestClient } from './helpers.js';
+import { makeDevice, sleep, startTestServer, TestClient, within } from './helpers.js';
 import type { Message, TestServer } from './helpers.js';
 
 const METHODS = 'put, gets, history, sensors, ping';
@@ -132,7 +132,7 @@ describe('size and rate limits', () => {
     dev.send(JSON.stringify({ method: 'put', status: { sensor: 'big', value: 'v'.repeat(1024 - fits.length) }, id: 1 }));
     assert.equal((await dev.next((m) => m.id === 1)).ok, true);
     dev.send(JSON.stringify({ method: 'put', status: { sensor: 'big', value: 'v'.repeat(2000) }, id: 2 }));
-    const closed = await dev.closed;
+    const closed = await within(dev.closed, 5000, 'the socket to close');
     assert.equal(closed.code, 1009);
     assert.equal((await app.reading()).value.length, 1024 - fits.length, 'only the fitting reading arrived');
     assert.equal((await app.request({ method: 'gets', sensor: 'big' })).value.length, 1024 - fits.length);
@@ -164,7 +164,7 @@ describe('size and rate limits', () => {
     const dev = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
     const app = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
     for (let i = 1; i <= 300; i++) dev.send({ method: 'ping', id: i });
-    const closed = await dev.closed;
+    const closed = await within(dev.closed, 5000, 'the socket to close');
     assert.deepEqual(closed, { code: 4429, reason: 'Message flood: connection closed' });
     const limited = dev.pending.filter((m) => m.code === 'E_RATE_LIMITED');
     assert.ok(limited.length >= 100, `${limited.length} E_RATE_LIMITED replies before the close`);

@@ -1,7 +1,7 @@
 /** The relay end to end over real sockets: delivery, reads, batches, sync on connect, limits, restart. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { makeDevice, sleep, startTestServer, tempDir, TestClient, waitFor } from './helpers.js';
+import { makeDevice, sleep, startTestServer, tempDir, TestClient, within, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -309,7 +309,7 @@ describe('limits', () => {
     const extra = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
     const msg = await extra.next();
     assert.deepEqual(msg, { ok: false, error: 'At most 3 device connections per device', code: 'E_TOO_MANY_CONNECTIONS' });
-    const closed = await extra.closed;
+    const closed = await within(extra.closed, 5000, 'the socket to close');
     assert.equal(closed.code, 4429);
     assert.equal(closed.reason, 'At most 3 device connections per device');
     // The other side has its own allowance, and the open ones still work.

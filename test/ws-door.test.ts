@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import path from 'node:path';
-import { LogCapture, makeDevice, runCli, sleep, startTestServer, TestClient, waitFor } from './helpers.js';
+import { LogCapture, makeDevice, runCli, sleep, startTestServer, TestClient, within, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
 let server: TestServer;
@@ -21,7 +21,7 @@ async function refused(s: TestServer, query: Record<string, string>) {
   const c = new TestClient(wsUrl(s, query));
   await c.opened;
   c.send({ method: 'put', status: { sensor: 'sneaky', value: 1 }, id: 1 });
-  const closed = await c.closed;
+  const closed = await within(c.closed, 5000, 'the socket to close');
   return { closed, messages: c.pending };
 }
 
@@ -94,7 +94,7 @@ describe('key rotation', () => {
     const rotated = await server.hub.accounts.rotateKey(d.userId, d.id);
     assert.match(rotated.key, /^[A-Z0-9]{15}$/);
     assert.notEqual(rotated.key, d.key);
-    for (const c of [dev, app]) assert.deepEqual(await c.closed, { code: 4401, reason: 'The device key was rotated' });
+    for (const c of [dev, app]) assert.deepEqual(await within(c.closed, 5000, 'the socket to close'), { code: 4401, reason: 'The device key was rotated' });
     assert.equal((await bystander.request({ method: 'ping' })).ok, true, 'another device is untouched');
 
     const old = await refused(server, { device: d.id, key: d.key, side: 'device' });
@@ -118,7 +118,7 @@ describe('key rotation', () => {
     assert.equal(printed.id, d.id);
     assert.match(printed.key, /^[A-Z0-9]{15}$/);
 
-    for (const c of [dev, app]) assert.deepEqual(await c.closed, { code: 4401, reason: 'The device key was rotated' });
+    for (const c of [dev, app]) assert.deepEqual(await within(c.closed, 5000, 'the socket to close'), { code: 4401, reason: 'The device key was rotated' });
     const took = Date.now() - cliDone;
     assert.ok(took < 2000, `closed ${took} ms after the CLI finished`);
 
@@ -144,7 +144,7 @@ describe('device deletion', () => {
 
     await assert.rejects(server.hub.accounts.deleteDevice(keep.userId, d.id), { code: 'E_NOT_FOUND' });
     await server.hub.accounts.deleteDevice(d.userId, d.id);
-    for (const c of [dev, app]) assert.deepEqual(await c.closed, { code: 4404, reason: 'The device was deleted' });
+    for (const c of [dev, app]) assert.deepEqual(await within(c.closed, 5000, 'the socket to close'), { code: 4404, reason: 'The device was deleted' });
 
     assert.equal(await server.hub.store.getDevice(d.id), null);
     assert.deepEqual(await server.hub.store.latestAll(d.id), []);
@@ -184,7 +184,7 @@ describe('device deletion', () => {
     const r = await runCli(['device', 'delete', d.id], { env: { IOTC_DATA_DIR: server.dataDir } });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), `deleted device ${d.id}`);
-    for (const c of [dev, app]) assert.deepEqual(await c.closed, { code: 4404, reason: 'The device was deleted' });
+    for (const c of [dev, app]) assert.deepEqual(await within(c.closed, 5000, 'the socket to close'), { code: 4404, reason: 'The device was deleted' });
     writing = false;
     await writer;
     acked = dev.pending.filter((m) => m.ok).length;
@@ -226,7 +226,7 @@ describe('keep-alive', () => {
       await waitFor(async () => !(await status()).online, 2500, 'offline in listDevices');
       assert.ok((await status()).lastSeen! >= paused - 1500);
       dev.resumeSocket();
-      assert.equal((await dev.closed).code, 1006, 'dropped without a close handshake');
+      assert.equal((await within(dev.closed, 5000, 'the socket to close')).code, 1006, 'dropped without a close handshake');
 
       // The client kept answering and is still there.
       assert.equal((await app.request({ method: 'ping' })).ok, true);
@@ -260,7 +260,7 @@ describe('slow consumer', () => {
       }
       assert.ok(slowClosing(), `no slow-receiver close after ${sent} readings of 30 kB`);
       slow.resumeSocket();
-      assert.deepEqual(await slow.closed, { code: 4008, reason: 'Receiver too slow: its send queue is full' });
+      assert.deepEqual(await within(slow.closed, 5000, 'the socket to close'), { code: 4008, reason: 'Receiver too slow: its send queue is full' });
 
       // The device is still served, and the receiver that kept reading got every reading, in order.
       const last = await dev.request({ method: 'put', status: { sensor: 'blob', value: 'done' } });
@@ -284,17 +284,17 @@ describe('logs', () => {
       const d = await makeDevice(s);
       const wrongKey = 'WRONGKEY1234567';
       const bad = new TestClient(`${s.wsUrl}/ws?device=${d.id}&key=${wrongKey}&side=device`);
-      assert.equal((await bad.closed).code, 4401);
+      assert.equal((await within(bad.closed, 5000, 'the socket to close')).code, 4401);
       const dev = await TestClient.connect(s.wsUrl, d.id, d.key, 'device');
       await dev.request({ method: 'put', status: { sensor: 'temp', value: 1 } });
       dev.send('not json');
       const extra = await TestClient.connect(s.wsUrl, d.id, d.key, 'device');
-      assert.equal((await extra.closed).code, 4429);
+      assert.equal((await within(extra.closed, 5000, 'the socket to close')).code, 4429);
       const huge = await TestClient.connect(s.wsUrl, d.id, d.key, 'client');
       huge.send('x'.repeat(5000));
-      assert.equal((await huge.closed).code, 1009);
+      assert.equal((await within(huge.closed, 5000, 'the socket to close')).code, 1009);
       const rotated = await s.hub.accounts.rotateKey(d.userId, d.id);
-      assert.equal((await dev.closed).code, 4401);
+      assert.equal((await within(dev.closed, 5000, 'the socket to close')).code, 4401);
       await s.stop();
 
       const text = logs.text;
