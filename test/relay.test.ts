@@ -1,6 +1,8 @@
 /** The relay end to end over real sockets: delivery, reads, batches, sync on connect, limits, restart. */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
 import { makeDevice, sleep, startTestServer, tempDir, TestClient, within, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
@@ -350,6 +352,34 @@ describe('restart', () => {
       }
     } finally {
       cleanup();
+    }
+  });
+});
+
+describe('store failure while connecting', () => {
+  test('a connection whose sync lookup fails is refused and not left registered: no phantom presence, no lost slot', async () => {
+    const s = await startTestServer({ maxConnectionsPerDevice: 1 });
+    const other = new Database(path.join(s.dataDir, 'iotc.db'));
+    try {
+      const d = await makeDevice(s);
+      // A real store failure between authentication and sync: the cursors table is gone for a moment.
+      other.exec('ALTER TABLE cursors RENAME TO cursors_away');
+      const failed = await TestClient.connect(s.wsUrl, d.id, d.key, 'device');
+      assert.deepEqual(await failed.next(), { ok: false, error: 'Internal error', code: 'E_INTERNAL' });
+      assert.equal((await within(failed.closed, 5000, 'the socket to close')).code, 1011);
+      other.exec('ALTER TABLE cursors_away RENAME TO cursors');
+
+      assert.deepEqual(s.hub.relay.connections, { device: 0, client: 0 });
+      assert.equal(s.hub.relay.presence.count(d.id, 'device'), 0);
+      await sleep(1100); // a presence flush
+      assert.equal((await s.hub.accounts.listDevices(d.userId))[0].online, false);
+      // The only slot is free again.
+      const dev = await TestClient.connect(s.wsUrl, d.id, d.key, 'device');
+      assert.equal((await dev.request({ method: 'ping' })).ok, true);
+      await dev.close();
+    } finally {
+      other.close();
+      await s.stop();
     }
   });
 });
