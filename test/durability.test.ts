@@ -78,8 +78,17 @@ async function storedValues(deviceId: string): Promise<number[]> {
 async function runUntil(signal: 'SIGTERM' | 'SIGKILL') {
   const devices = await makeDevices();
   serve = await spawnServe({ IOTC_DATA_DIR: tmp.dir, IOTC_RATE_LIMIT: '0' });
-  const writers: Writer[] = [];
-  for (const d of devices) writers.push(startWriting(await TestClient.connect(serve.wsUrl, d.id, d.key, 'device'), d.id));
+  const clients = [];
+  for (const d of devices) clients.push(await TestClient.connect(serve.wsUrl, d.id, d.key, 'device'));
+  // Let the server record the devices as online first, so a clean stop has presence to clear.
+  const look = new SqliteStore(path.join(tmp.dir, 'iotc.db'));
+  try {
+    const user = await look.getUserByEmail('durable@example.com');
+    await waitFor(async () => (await look.listDevices(user!.id)).every((d) => d.online), 5000, 'devices online');
+  } finally {
+    await look.close();
+  }
+  const writers = clients.map((c, i) => startWriting(c, devices[i].id));
   const totalAcked = () => writers.reduce((sum, w) => sum + acked(w).length, 0);
   await waitFor(() => totalAcked() >= 1500, 20_000, '1500 acknowledged puts');
   serve.child.kill(signal);
@@ -95,6 +104,15 @@ test('SIGTERM mid-stream: every acknowledged put is in the store, nothing unackn
   for (const c of closes) assert.deepEqual(c, { code: 1001, reason: 'Server is shutting down' });
   assert.match(serve!.stdout, /"msg":"shutting down: draining connections and writes"/);
   assert.match(serve!.stdout, /"msg":"IOTcommunicate stopped"/);
+
+  // A clean stop takes this node's presence with it: nothing shows online afterwards.
+  const store = new SqliteStore(path.join(tmp.dir, 'iotc.db'));
+  try {
+    const user = await store.getUserByEmail('durable@example.com');
+    assert.deepEqual((await store.listDevices(user!.id)).map((d) => d.online), Array(DEVICES).fill(false));
+  } finally {
+    await store.close();
+  }
 
   let total = 0;
   for (const w of writers) {

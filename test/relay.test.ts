@@ -356,7 +356,30 @@ describe('restart', () => {
   });
 });
 
-describe('store failure while connecting', () => {
+describe('store failures', () => {
+  test('a put the store cannot save is answered E_UNAVAILABLE, not delivered, and the connection recovers', async () => {
+    const s = await startTestServer();
+    const other = new Database(path.join(s.dataDir, 'iotc.db'));
+    try {
+      const d = await makeDevice(s);
+      const dev = await TestClient.connect(s.wsUrl, d.id, d.key, 'device');
+      const app = await TestClient.connect(s.wsUrl, d.id, d.key, 'client');
+      other.exec('ALTER TABLE readings RENAME TO readings_away');
+      const failed = await dev.request({ method: 'put', status: { sensor: 't', value: 'lost' } });
+      assert.deepEqual(failed, { ok: false, error: 'The store could not save the reading; it was not kept', code: 'E_UNAVAILABLE', id: failed.id });
+      other.exec('ALTER TABLE readings_away RENAME TO readings');
+      const ack = await dev.request({ method: 'put', status: { sensor: 't', value: 'kept' } });
+      assert.equal(ack.ok, true);
+      assert.equal((await app.reading()).value, 'kept', 'the failed reading was never delivered');
+      assert.deepEqual((await app.request({ method: 'history', sensor: 't' })).readings.map((r: any) => r.value), ['kept']);
+      await Promise.all([dev.close(), app.close()]);
+    } finally {
+      other.close();
+      await s.stop();
+    }
+  });
+
+
   test('a connection whose sync lookup fails is refused and not left registered: no phantom presence, no lost slot', async () => {
     const s = await startTestServer({ maxConnectionsPerDevice: 1 });
     const other = new Database(path.join(s.dataDir, 'iotc.db'));
