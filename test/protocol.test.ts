@@ -1,6 +1,7 @@
 /** Every kind of bad input gets a clear {ok:false} reply and harms nobody; floods and oversize frames end the connection. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { closeReason } from '../src/core/errors.js';
 import { parseRequest } from '../src/core/messages.js';
 import { makeDevice, sleep, startTestServer, TestClient, within } from './helpers.js';
 import type { Message, TestServer } from './helpers.js';
@@ -171,5 +172,20 @@ describe('size and rate limits', () => {
     assert.ok(dev.pending.length < 300, 'the server stopped answering once it closed the connection');
     assert.equal((await app.request({ method: 'ping' })).ok, true);
     await app.close();
+  });
+});
+
+describe('close reasons', () => {
+  test('fit the 123 bytes RFC 6455 allows, without splitting a character', () => {
+    assert.equal(closeReason('Wrong device id or key'), 'Wrong device id or key');
+    const ascii = closeReason('x'.repeat(200));
+    assert.equal(ascii, 'x'.repeat(120) + '...');
+    const wide = closeReason('é'.repeat(100)); // 2 bytes each
+    assert.ok(Buffer.byteLength(wide) <= 123, `${Buffer.byteLength(wide)} bytes`);
+    assert.equal(wide, 'é'.repeat(60) + '...');
+    const odd = closeReason('a' + '€'.repeat(60)); // 1 + 3n bytes: byte 120 falls inside a character
+    assert.ok(Buffer.byteLength(odd) <= 123);
+    assert.ok(!odd.includes('\uFFFD'), 'no half character');
+    assert.equal(odd, 'a' + '€'.repeat(39) + '...');
   });
 });
