@@ -242,7 +242,7 @@ export interface ServeProcess {
   /** Everything the process printed so far. */
   readonly stdout: string;
   readonly stderr: string;
-  /** Resolves when the process has exited. */
+  /** Resolves once the process has exited and its output is all read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -259,7 +259,7 @@ export function spawnServe(env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<
   let stdout = '';
   let stderr = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
+    child.on('close', (code, signal) => resolve({ code, signal })),
   );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
