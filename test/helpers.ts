@@ -5,6 +5,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { WebSocket } from 'ws';
 import { loadConfig } from '../src/config.js';
 import type { Config } from '../src/config.js';
@@ -31,12 +33,15 @@ export interface TestServer extends RunningServer {
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
-/** Starts a real server on a free port with its own SQLite file. */
-export async function startTestServer(overrides: Partial<Config> = {}, dataDir?: string): Promise<TestServer> {
+/**
+ * Starts a real server on a free port with its own SQLite file. Logs go nowhere unless `logs` is given
+ * (then at the `logLevel` override, or info).
+ */
+export async function startTestServer(overrides: Partial<Config> = {}, dataDir?: string, opts: { logs?: LogCapture } = {}): Promise<TestServer> {
   const tmp = dataDir ? null : tempDir();
   const dir = dataDir ?? tmp!.dir;
-  const config = testConfig(overrides, dir);
-  const server = await startServer(config, createLogger(config.logLevel));
+  const config = testConfig({ ...(opts.logs ? { logLevel: 'info' } : {}), ...overrides }, dir);
+  const server = await startServer(config, createLogger(config.logLevel, opts.logs));
   return Object.assign(server, {
     wsUrl: `ws://127.0.0.1:${server.port}`,
     dataDir: dir,
@@ -118,6 +123,15 @@ export class TestClient {
     return this.next((m) => m.id === id, timeoutMs);
   }
 
+  /** Stops reading from the socket, as a peer that hangs or cannot keep up would (pongs stop too). */
+  pauseSocket(): void {
+    (this.ws as unknown as { _socket: net.Socket })._socket.pause();
+  }
+
+  resumeSocket(): void {
+    (this.ws as unknown as { _socket: net.Socket })._socket.resume();
+  }
+
   send(raw: string | Message): void {
     this.ws.send(typeof raw === 'string' ? raw : JSON.stringify(raw));
   }
@@ -135,6 +149,15 @@ export class TestClient {
 
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `promise`, or a rejection naming `what` if it takes longer than `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what = 'result'): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /** Polls `check` until it returns a truthy value or the time runs out. */
 export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, what = 'condition'): Promise<T> {
@@ -191,4 +214,77 @@ export async function serviceAvailable(name: string, port: number, host = '127.0
     console.log(`# notice: ${name} not reachable at ${host}:${port}; skipping tests that need it`);
   }
   return up;
+}
+
+/** A pino destination that keeps every log line, for tests that read what the server logged. */
+export class LogCapture extends Writable {
+  private chunks: string[] = [];
+
+  override _write(chunk: Buffer | string, _enc: BufferEncoding, done: () => void): void {
+    this.chunks.push(chunk.toString());
+    done();
+  }
+
+  get text(): string {
+    return this.chunks.join('');
+  }
+
+  /** Every line that parses as JSON. */
+  get entries(): Message[] {
+    return this.text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+}
+
+export interface ServeProcess {
+  child: ChildProcessWithoutNullStreams;
+  port: number;
+  wsUrl: string;
+  /** Everything the process printed so far. */
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Resolves once the process has exited and its output is all read. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Runs the real `iotc serve` from source in a child process on a free port and resolves once it listens
+ * (the port is read from its "listening on port N" log line). The caller ends it with a signal.
+ */
+export function spawnServe(env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<ServeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', IOTC_HOST: '127.0.0.1', IOTC_LOG_LEVEL: 'info', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`iotc serve did not start within ${timeoutMs} ms; stdout: ${stdout} stderr: ${stderr}`));
+    }, timeoutMs);
+    let started = false;
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const m = /IOTcommunicate listening on port (\d+)/.exec(stdout);
+      if (m && !started) {
+        started = true;
+        clearTimeout(timer);
+        const port = Number(m[1]);
+        resolve({
+          child, port, wsUrl: `ws://127.0.0.1:${port}`, exited,
+          get stdout() { return stdout; },
+          get stderr() { return stderr; },
+        });
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`iotc serve exited (${code ?? signal}) before listening; stdout: ${stdout} stderr: ${stderr}`));
+    });
+  });
 }

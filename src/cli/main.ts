@@ -83,7 +83,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
     const { positionals, flags } = parse(argv);
     const [cmd, sub, arg] = positionals;
     if (flags.help || cmd === 'help' || cmd === undefined) {
-      out(cmd === 'device' && sub === 'run' ? SIMULATOR_HELP : HELP);
+      out((cmd === 'device' || cmd === 'client') && sub === 'run' ? SIMULATOR_HELP : HELP);
       return cmd === undefined && !flags.help ? 2 : 0;
     }
     const config = loadConfig(flags, io.env);

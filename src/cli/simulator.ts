@@ -110,7 +110,8 @@ export function runSimulator(opts: SimulatorOptions, io: CliIo): Promise<number>
     });
     ws.on('close', (code, reason) => {
       rl?.close();
-      if (code !== 1000 && code !== 1005) {
+      // A connection that never opened was already explained by the error handler.
+      if (rl && code !== 1000 && code !== 1005) {
         io.stderr.write(`connection closed: ${code} ${reason.toString()}\n`);
         exitCode = 1;
       }

@@ -3,7 +3,7 @@ import { IotcError } from './errors.js';
 
 /** Schemas of the JSON protocol, shared by every door that speaks it. Checked before any side effect. */
 export const sensorName = z
-  .string({ error: 'sensor must be a string' })
+  .string({ error: (iss) => (iss.input === undefined ? 'sensor is required' : 'sensor must be a string') })
   .min(1, 'sensor must not be empty')
   .max(64, 'sensor must be at most 64 characters')
   // PostgreSQL text cannot hold NUL; refusing it here keeps one bad name from failing a shared store batch.
@@ -12,14 +12,31 @@ export const sensorName = z
 /** Any JSON value; `undefined` (a missing field) is not one. */
 export const jsonValue = z.custom<unknown>((v) => v !== undefined, { message: 'value is required (any JSON: number, string, boolean, object, array or null)' });
 
-export const requestId = z.union([z.string().max(64, 'id must be at most 64 characters'), z.number()]).optional();
+export const requestId = z.union([z.string().max(64, 'id must be at most 64 characters'), z.number()], { error: 'id must be a string or a number' }).optional();
 export const sideName = z.enum(['device', 'client'], { error: 'write must be "device" or "client"' });
 
-export const sensorWrite = z.object({ sensor: sensorName, value: jsonValue });
+export const sensorWrite = z.object({ sensor: sensorName, value: jsonValue }, { error: 'a reading is {"sensor":…,"value":…}' });
 export const MAX_BATCH = 500;
+const sensorBatch = z.array(sensorWrite).min(1, 'a batch needs at least one reading').max(MAX_BATCH, `a batch holds at most ${MAX_BATCH} readings`);
+
+/**
+ * One reading or a batch of them. Picked by shape first: a z.union failure would only say that neither form
+ * matched, hiding what is actually wrong (a missing value, a batch too big, a bad sensor in reading 3).
+ */
+export const putStatus = z.unknown().transform((input, ctx): z.infer<typeof sensorWrite> | z.infer<typeof sensorWrite>[] => {
+  if (typeof input !== 'object' || input === null) {
+    ctx.addIssue({ code: 'custom', message: 'status must be {"sensor":…,"value":…} or an array of them' });
+    return z.NEVER;
+  }
+  const parsed = (Array.isArray(input) ? sensorBatch : sensorWrite).safeParse(input);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  return z.NEVER;
+});
 
 /** A time bound: ms since epoch, or an ISO 8601 string. */
-export const timeBound = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+const TIME_SHAPE = 'a time is ms since epoch (0 or more) or an ISO 8601 date';
+export const timeBound = z.union([z.number().int(TIME_SHAPE).nonnegative(TIME_SHAPE), z.string()], { error: TIME_SHAPE }).transform((v, ctx) => {
   const ms = typeof v === 'number' ? v : Date.parse(v);
   if (Number.isNaN(ms)) {
     ctx.addIssue({ code: 'custom', message: `"${v}" is not a time: use ms since epoch or an ISO 8601 date` });
@@ -28,14 +45,12 @@ export const timeBound = z.union([z.number().int().nonnegative(), z.string()]).t
   return ms;
 });
 
-export const historyLimit = z.coerce.number().int('limit must be a whole number').min(1, 'limit must be at least 1').max(10_000, 'limit must be at most 10000');
+export const historyLimit = z.coerce.number({ error: 'limit must be a number' }).int('limit must be a whole number').min(1, 'limit must be at least 1').max(10_000, 'limit must be at most 10000');
 
 const put = z.object({
   method: z.literal('put'),
   id: requestId,
-  status: z.union([sensorWrite, z.array(sensorWrite).min(1, 'a batch needs at least one reading').max(MAX_BATCH, `a batch holds at most ${MAX_BATCH} readings`)], {
-    error: 'status must be {"sensor":…,"value":…} or an array of them',
-  }),
+  status: putStatus,
 });
 const gets = z.object({ method: z.literal('gets'), id: requestId, sensor: sensorName, write: sideName.optional() });
 const history = z.object({

@@ -193,7 +193,10 @@ export class Relay {
       cursor = await this.store.getCursor(device.id, side);
       missed = await this.store.latestSince(device.id, otherSide(side), cursor);
     } catch (err) {
-      attachment.detach();
+      // The caller gets no attachment to detach: unregister here, or the slot and its presence leak for good.
+      // The side saw nothing, so its sync cursor stays where it was.
+      detached = true;
+      this.remove(device.id, receiver, false);
       throw err;
     }
     if (!detached) {
@@ -203,12 +206,12 @@ export class Relay {
     return attachment;
   }
 
-  private remove(deviceId: string, receiver: Receiver): void {
+  private remove(deviceId: string, receiver: Receiver, saveCursor = true): void {
     const entry = this.local.get(deviceId);
     if (!entry || !entry[receiver.side].delete(receiver)) return;
     entry.keyHashes.delete(receiver);
     const left = this.presence.change(deviceId, receiver.side, -1);
-    if (left === 0) {
+    if (left === 0 && saveCursor) {
       // This side has now seen everything up to here: a later connection syncs only what comes after.
       this.store.advanceCursor(deviceId, receiver.side).catch((err) => this.log.warn({ err, deviceId }, 'could not save sync cursor'));
     }
@@ -258,7 +261,14 @@ export class Relay {
       if (!current) receiver.revoked(new IotcError('E_DEVICE_DELETED'));
       else if (entry.keyHashes.get(receiver) !== current.keyHash) receiver.revoked(new IotcError('E_KEY_ROTATED'));
       else continue;
-      this.remove(deviceId, receiver);
+      // A deleted device keeps no cursor.
+      this.remove(deviceId, receiver, current !== null);
+    }
+    if (!current) {
+      // Until this node heard of the deletion (made by the CLI or another node), its connections kept writing:
+      // commit what they queued, then remove it, so nothing of the device outlives it.
+      await this.drain();
+      await this.store.deleteDevice(deviceId);
     }
   }
 

@@ -117,8 +117,11 @@ export class WebSocketDoor {
     let early: string[] | null = [];
     let attachment: Attachment | null = null;
     let closed = false;
+    /** Set once the server decides to close: nothing more this peer sends is acted on (a revoked key must not write). */
+    let closing = false;
 
     const closeWith = (err: IotcError) => {
+      closing = true;
       if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
         this.relay.countError(err.code);
         ws.close(err.closeCode, closeReason(err.message));
@@ -145,6 +148,7 @@ export class WebSocketDoor {
     ws.on('pong', () => (peer.alive = true));
     ws.on('message', (data, isBinary) => {
       peer.alive = true;
+      if (closing) return;
       const text = isBinary || typeof data !== 'string' ? data.toString() : data;
       if (early) early.push(text);
       else void session!.handle(text);

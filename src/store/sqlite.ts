@@ -61,7 +61,13 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    migrateSqlite(this.db, file);
+    try {
+      migrateSqlite(this.db, file);
+    } catch (err) {
+      // A refused or failed database must not stay open behind the error (the caller may retry or move the file).
+      this.db.close();
+      throw err;
+    }
     const db = this.db;
     const readingCols = 'seq, device_id, sensor, side, value, time';
     this.stmt = {
@@ -111,7 +117,9 @@ export class SqliteStore implements Store {
       insertEvent: db.prepare('INSERT INTO device_events (device_id, kind, at) VALUES (?, ?, ?)'),
       eventsSince: db.prepare('SELECT seq, device_id, kind, at FROM device_events WHERE seq > ? ORDER BY seq LIMIT 1000'),
       lastEvent: db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM device_events'),
-      pruneEvents: db.prepare('DELETE FROM device_events WHERE at < ?'),
+      // The newest event always stays: SQLite numbers a new row max(seq)+1, so emptying the table would restart
+      // seq at 1 and running servers, which poll for events after the last seq they saw, would miss the next ones.
+      pruneEvents: db.prepare('DELETE FROM device_events WHERE at < ? AND seq < (SELECT MAX(seq) FROM device_events)'),
       insertSession: db.prepare('INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
       getSession: db.prepare('SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?'),
       deleteSession: db.prepare('DELETE FROM web_sessions WHERE id_hash = ?'),
