@@ -26,7 +26,7 @@ function inspect(): { version: number; tables: string[] } {
   try {
     return {
       version: db.pragma('user_version', { simple: true }) as number,
-      tables: (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name),
+      tables: (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name),
     };
   } finally {
     db.close();

@@ -516,6 +516,19 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.deepEqual(await store.deviceEventsSince(0), []);
           assert.equal((await store.history(device.id, 'temp', { limit: 10 })).length, 5);
         }));
+
+      test('event numbers keep growing after pruning empties the events, so a node reading "after N" misses none', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          await store.setDeviceKey(device.id, 'h2');
+          const [first] = await store.deviceEventsSince(0);
+          await store.prune({ maxCount: 0, maxAgeMs: 0 }, Date.now() + 2 * DAY);
+          assert.deepEqual(await store.deviceEventsSince(0), []);
+          await store.setDeviceKey(device.id, 'h3');
+          const after = await store.deviceEventsSince(first.seq);
+          assert.equal(after.length, 1, 'the event after the pruned one is seen by a reader that stopped at it');
+          assert.ok(after[0].seq > first.seq);
+        }));
     });
 
     describe('lifecycle', () => {

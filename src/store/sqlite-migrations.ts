@@ -75,8 +75,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     last_used INTEGER
   );
   CREATE INDEX api_tokens_by_user ON api_tokens(user_id);
+  -- AUTOINCREMENT: numbers are never reused, even after pruning empties the table, so a node that read up to N
+  -- never misses the next event.
   CREATE TABLE device_events (
-    seq INTEGER PRIMARY KEY,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
     device_id TEXT NOT NULL,
     kind TEXT NOT NULL,
     at INTEGER NOT NULL

@@ -116,10 +116,11 @@ export class SqliteStore implements Store {
         AND seq NOT IN (SELECT seq FROM latest WHERE device_id = ?)`),
       insertEvent: db.prepare('INSERT INTO device_events (device_id, kind, at) VALUES (?, ?, ?)'),
       eventsSince: db.prepare('SELECT seq, device_id, kind, at FROM device_events WHERE seq > ? ORDER BY seq LIMIT 1000'),
-      lastEvent: db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM device_events'),
+      // The highest number ever issued, which pruning does not lower.
+      lastEvent: db.prepare("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'device_events'), 0) AS seq"),
       // The newest event always stays: SQLite numbers a new row max(seq)+1, so emptying the table would restart
       // seq at 1 and running servers, which poll for events after the last seq they saw, would miss the next ones.
-      pruneEvents: db.prepare('DELETE FROM device_events WHERE at < ? AND seq < (SELECT MAX(seq) FROM device_events)'),
+      pruneEvents: db.prepare('DELETE FROM device_events WHERE at < ?'),
       insertSession: db.prepare('INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
       getSession: db.prepare('SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?'),
       deleteSession: db.prepare('DELETE FROM web_sessions WHERE id_hash = ?'),
