@@ -89,6 +89,12 @@ export class Relay {
   private polling: Promise<void> = Promise.resolve();
   private accepting = true;
   private resyncing: Promise<void> = Promise.resolve();
+  /**
+   * Live readings for connections still being set up are held here until their sync is sent, so each reading
+   * reaches a new connection once, sync first. A reading written elsewhere while the sync query runs would
+   * otherwise arrive twice (live, then again as sync) or live before older sync readings.
+   */
+  private readonly settingUp = new Map<Receiver, [StoredReading, string][]>();
   observer: RelayObserver = {};
 
   constructor(opts: RelayOptions) {
@@ -172,6 +178,7 @@ export class Relay {
       this.local.set(device.id, entry);
       this.bus.subscribe(device.id);
     }
+    this.settingUp.set(receiver, []);
     entry[side].add(receiver);
     entry.keyHashes.set(receiver, device.keyHash);
     this.presence.change(device.id, side, +1);
@@ -193,14 +200,22 @@ export class Relay {
       cursor = await this.store.getCursor(device.id, side);
       missed = await this.store.latestSince(device.id, otherSide(side), cursor);
     } catch (err) {
+      this.settingUp.delete(receiver);
       // The caller gets no attachment to detach: unregister here, or the slot and its presence leak for good.
       // The side saw nothing, so its sync cursor stays where it was.
       detached = true;
       this.remove(device.id, receiver, false);
       throw err;
     }
+    const held = this.settingUp.get(receiver) ?? [];
+    this.settingUp.delete(receiver);
     if (!detached) {
-      for (const r of missed) receiver.deliver(r, readingJson(r, { sync: true }));
+      const synced = new Set<number>();
+      for (const r of missed) {
+        receiver.deliver(r, readingJson(r, { sync: true }));
+        synced.add(r.seq);
+      }
+      for (const [r, json] of held) if (!synced.has(r.seq)) receiver.deliver(r, json);
       entry.seen[side] = missed.reduce((max, r) => Math.max(max, r.seq), Math.max(entry.seen[side], cursor));
     }
     return attachment;
@@ -311,10 +326,16 @@ export class Relay {
       const receivers = entry[to];
       if (receivers.size === 0) continue;
       const json = readingJson(r);
-      for (const receiver of receivers) receiver.deliver(r, json);
+      for (const receiver of receivers) this.send(receiver, r, json);
       this.counters.readingsOut += receivers.size;
       if (r.seq > entry.seen[to]) entry.seen[to] = r.seq;
     }
+  }
+
+  private send(receiver: Receiver, r: StoredReading, json: string): void {
+    const held = this.settingUp.size > 0 ? this.settingUp.get(receiver) : undefined;
+    if (held) held.push([r, json]);
+    else receiver.deliver(r, json);
   }
 
   /**
@@ -332,7 +353,7 @@ export class Relay {
             const missed = (await this.store.latestSince(deviceId, otherSide(side), entry.seen[side])).filter((r) => r.seq > entry.seen[side]);
             for (const r of missed) {
               const json = readingJson(r, { sync: true });
-              for (const receiver of entry[side]) receiver.deliver(r, json);
+              for (const receiver of entry[side]) this.send(receiver, r, json);
               entry.seen[side] = Math.max(entry.seen[side], r.seq);
               sent += entry[side].size;
             }
