@@ -406,3 +406,68 @@ describe('store failures', () => {
     }
   });
 });
+
+describe('sync racing live delivery', () => {
+  test('a reading written on another node while a connection is being set up reaches it once, after its sync', async () => {
+    const { MemoryBusHub } = await import('../src/bus/memory.js');
+    const { Relay } = await import('../src/core/relay.js');
+    const { SqliteStore } = await import('../src/store/sqlite.js');
+    const { createLogger } = await import('../src/log.js');
+    const { hashSecret } = await import('../src/core/secrets.js');
+    const tmp = tempDir();
+    // Both nodes share one SQLite file; node A's sync lookup waits on a gate so node B can write meanwhile.
+    let openGate!: () => void;
+    const gate = new Promise<void>((r) => (openGate = r));
+    let lookupStarted!: () => void;
+    const started = new Promise<void>((r) => (lookupStarted = r));
+    class GatedStore extends SqliteStore {
+      override async latestSince(...args: Parameters<SqliteStore['latestSince']>) {
+        const rows = await super.latestSince(...args);
+        lookupStarted();
+        await gate;
+        return rows;
+      }
+    }
+    const file = path.join(tmp.dir, 'shared.db');
+    const storeA = new GatedStore(file);
+    const storeB = new SqliteStore(file);
+    const hub = new MemoryBusHub();
+    const log = createLogger('silent');
+    const relayA = new Relay({ store: storeA, bus: hub.connect(), log, nodeId: 'a', maxConnectionsPerDevice: 5 });
+    const relayB = new Relay({ store: storeB, bus: hub.connect(), log, nodeId: 'b', maxConnectionsPerDevice: 5 });
+    try {
+      const user = await storeB.createUser({ email: 'race@example.com', name: 'R', passwordHash: 'x' });
+      const device = await storeB.createDevice({ id: 'RACE0000000000000001', userId: user.id, name: 'd', keyHash: hashSecret('k') });
+      await relayB.put(device.id, 'client', [{ sensor: 'cmd', value: 'before' }]);
+
+      const got: { value: unknown; sync: boolean }[] = [];
+      const attaching = relayA.attach(device, {
+        side: 'device',
+        deliver: (_r, json) => {
+          const m = JSON.parse(json);
+          got.push({ value: m.value, sync: m.sync === true });
+        },
+        revoked: () => {},
+      });
+      await started;
+      // Written after A's sync lookup read the store, while A is subscribed: it travels live over the bus.
+      await relayB.put(device.id, 'client', [{ sensor: 'cmd', value: 'during' }]);
+      await sleep(20);
+      assert.deepEqual(got, [], 'nothing is delivered before the sync is sent');
+      openGate();
+      const attachment = await attaching;
+      assert.deepEqual(got, [
+        { value: 'before', sync: true },
+        { value: 'during', sync: false },
+      ]);
+      attachment.detach();
+    } finally {
+      openGate();
+      await relayA.close();
+      await relayB.close();
+      await storeA.close();
+      await storeB.close();
+      tmp.cleanup();
+    }
+  });
+});
