@@ -5,6 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { createHub } from './core/hub.js';
 import type { Hub } from './core/hub.js';
+import { registerHttpApi } from './doors/http/routes.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
 import { describeStore } from './store/index.js';
@@ -31,6 +32,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }) as unknown as FastifyInstance;
   const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }));
   const upgrades = new Map<string, UpgradeHandler>([['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)]]);
+
+  registerHttpApi(app, { hub, config, log: log.child({ component: 'api' }) });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {

@@ -21,7 +21,8 @@ export function tempDir(prefix = 'iotc-test-'): { dir: string; cleanup: () => vo
 }
 
 export function testConfig(overrides: Partial<Config> = {}, dataDir?: string): Config {
-  return loadConfig({}, {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', dataDir, ...overrides });
+  // mqttPort 0: the MQTT listener stays off unless a test asks for one (1883 belongs to the system broker).
+  return loadConfig({}, {}, { port: 0, mqttPort: 0, host: '127.0.0.1', logLevel: 'silent', dataDir, ...overrides });
 }
 
 export interface TestServer extends RunningServer {
@@ -131,6 +132,18 @@ export class TestClient {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
     return this.closed;
   }
+}
+
+/** A port that was free a moment ago, for listeners where 0 means "off" rather than "any" (the MQTT door). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Resolves after `ms`. */
