@@ -222,6 +222,9 @@ export class MqttDoor {
     session.ready = true;
     const early = [...session.early.values()].sort((a, b) => a.seq - b.seq);
     session.early.clear();
+    // A clean session has no subscription from before: what it missed reaches it as the retained
+    // latest values when it subscribes. A persistent session gets it now, through its restored subscriptions.
+    if (client.clean) return;
     for (const r of early) this.send(session, client, r, false);
   }
 
