@@ -5,7 +5,8 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import { makeDevice, runCli, startTestServer, tempDir, TestClient } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
-const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module;
+// ajv is CommonJS: under ESM its class is the default export's `default`.
+const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as unknown as typeof Ajv2020Module.default;
 
 let server: TestServer;
 let api: string;
