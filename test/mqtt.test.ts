@@ -136,6 +136,36 @@ describe('mqtt npm client', () => {
     assert.equal(await server.hub.relay.gets(b.id, 'x'), null);
   });
 
+  test('QoS 2 publishes are stored once; a QoS 2 subscription receives readings at QoS 1', async () => {
+    const d = await makeDevice(server);
+    const c = await mqttConnect(mqttUrl, { username: d.id, password: d.key, protocolVersion: 5 });
+    await c.publishAsync(`devices/${d.id}/exact`, '42', { qos: 2 });
+    const history = await server.hub.relay.history(d.id, 'exact', { limit: 10 });
+    assert.deepEqual(history.map((r) => r.value), [42]);
+    const inbox = new Inbox(c);
+    const granted = await c.subscribeAsync(`devices/${d.id}/+`, { qos: 2 });
+    assert.equal(granted[0].qos, 2);
+    await server.hub.relay.put(d.id, 'client', [{ sensor: 'cmd', value: 1 }]);
+    const m = await inbox.next();
+    assert.deepEqual([m.topic, m.qos], [`devices/${d.id}/cmd`, 1]);
+    await c.endAsync();
+  });
+
+  test('a connection publishing faster than the rate limit is refused (MQTT 5: PUBACK quota exceeded)', async () => {
+    const limited = await startTestServer({ mqttPort: await freePort(), rateLimit: 1, rateBurst: 2 });
+    try {
+      const d = await makeDevice(limited);
+      const c = await mqttConnect(`mqtt://127.0.0.1:${limited.mqttPort}`, { username: d.id, password: d.key, protocolVersion: 5 });
+      const results = await Promise.allSettled([1, 2, 3, 4].map((i) => c.publishAsync(`devices/${d.id}/n`, String(i), { qos: 1 })));
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'rejected']);
+      assert.equal((results[3] as PromiseRejectedResult).reason.code, 0x97);
+      assert.equal((await limited.hub.relay.history(d.id, 'n', { limit: 10 })).length, 2);
+      await c.endAsync();
+    } finally {
+      await limited.stop();
+    }
+  });
+
   test('wrong credentials are refused at CONNECT with the right return code', async () => {
     const d = await makeDevice(server);
     await assert.rejects(mqttConnect(mqttUrl, { username: d.id, password: 'WRONG', protocolVersion: 4 }), (err: any) => err.code === 4);

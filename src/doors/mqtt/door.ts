@@ -282,8 +282,8 @@ export class MqttDoor {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: sub.topic.slice(0, 100) }, 'mqtt subscribe refused: filter outside devices/ID/ of this device');
       return done(null, null);
     }
-    // Deliveries are at most QoS 1: readings are latest values, and a newer one supersedes a lost duplicate.
-    done(null, { ...sub, qos: Math.min(sub.qos, 1) as 0 | 1 });
+    // Any QoS is granted; readings are published at QoS 1 (see send), and MQTT delivers at the lower of the two.
+    done(null, sub);
   }
 
   private authorizeForward(client: Client, packet: { topic: string }): any {
@@ -335,6 +335,7 @@ export class MqttDoor {
       this.closeSession(session, client, REASON.quotaExceeded, new IotcError('E_SLOW_CONSUMER').message);
       return;
     }
+    // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
     const packet = { cmd: 'publish', topic, payload: valuePayload(r.value), qos: Math.min(qos, 1), retain, dup: false } as PublishPacket;
     client.publish(packet, () => {});
   }

@@ -193,7 +193,10 @@ export class MqttWire extends Duplex {
         return { cmd: 'publish', topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.messageId };
       }
       case 'subscribe':
-        for (const s of p.subscriptions) this.retainHandlingByTopic.set(s.topic, s.rh ?? 0);
+        for (const s of p.subscriptions) {
+          if (s.rh) this.retainHandlingByTopic.set(s.topic, s.rh);
+          else this.retainHandlingByTopic.delete(s.topic);
+        }
         return { cmd: 'subscribe', messageId: p.messageId, subscriptions: p.subscriptions.map((s: Pkt) => ({ topic: s.topic, qos: s.qos })) };
       case 'unsubscribe':
         this.unsubscribeCounts.set(p.messageId, p.unsubscriptions.length);
