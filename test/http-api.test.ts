@@ -298,6 +298,16 @@ describe('account side', () => {
   });
 });
 
+test('browser apps on other origins may call the API: preflight and CORS header', async () => {
+  const pre = await fetch(`${api}/devices`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+  assert.match(pre.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+  const res = await call('GET', '/devices', { headers: { origin: 'https://app.example' } });
+  assert.equal(res.status, 401);
+  assert.equal(res.headers.get('access-control-allow-origin'), '*', 'errors carry it too, so the app can read them');
+});
+
 test('rate limits per key and per token answer 429 with Retry-After; others are unaffected', async () => {
   const limited = await startTestServer({ apiRateLimit: 1, apiRateBurst: 3 });
   try {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { freePort, makeDevice, sleep, startTestServer, TestClient, waitFor } from './helpers.js';
+import { createLogger } from '../src/log.js';
+import { startServer } from '../src/server.js';
+import { freePort, makeDevice, sleep, startTestServer, tempDir, TestClient, testConfig, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { closedWith, Inbox, mosquittoAvailable, mosquittoPub, MosquittoSub, mqttConnect } from './mqtt-clients.js';
 
@@ -330,4 +332,35 @@ describe('listener', () => {
       await new Promise((r) => blocker.close(r));
     }
   });
+});
+
+test('refusals on the MQTT and HTTP doors are logged, and no log line holds a key, password or token', async () => {
+  const lines: string[] = [];
+  const tmp = tempDir();
+  const s = await startServer(testConfig({ mqttPort: await freePort(), logLevel: 'debug' }, tmp.dir), createLogger('debug', { write: (line: string) => void lines.push(line) }));
+  try {
+    const a = await makeDevice(s);
+    const b = await makeDevice(s);
+    const url = `mqtt://127.0.0.1:${s.mqttPort}`;
+    const token = (await s.hub.tokens.create(a.userId, 'log check')).token;
+    await assert.rejects(mqttConnect(url, { username: a.id, password: `${a.key}X`, protocolVersion: 4 }));
+    const c = await mqttConnect(url, { username: a.id, password: a.key, protocolVersion: 5 });
+    await c.publishAsync(`devices/${a.id}/ok`, '1', { qos: 1 });
+    await assert.rejects(c.publishAsync(`devices/${b.id}/t`, '1', { qos: 1 }));
+    await assert.rejects(c.subscribeAsync(`devices/${b.id}/+`));
+    await c.endAsync();
+    await fetch(`${s.url}/api/v1/update?device=${a.id}&key=${a.key}&t=1`);
+    await fetch(`${s.url}/api/v1/update?device=${b.id}&key=${a.key}&t=1`);
+    await fetch(`${s.url}/api/v1/devices/${b.id}/latest`, { headers: { authorization: `Bearer ${token}` } });
+    await fetch(`${s.url}/api/v1/devices`, { headers: { authorization: `Bearer ${token}x` } });
+    const log = lines.join('');
+    assert.match(log, /mqtt refused: wrong device id or key/);
+    assert.match(log, /mqtt publish refused/);
+    assert.match(log, /mqtt subscribe refused/);
+    assert.match(log, /api request refused/);
+    for (const secret of [a.key, b.key, token, 'correct horse battery']) assert.ok(!log.includes(secret), 'a secret reached the log');
+  } finally {
+    await s.close();
+    tmp.cleanup();
+  }
 });
