@@ -168,7 +168,8 @@ export function runCli(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
       cwd: ROOT,
-      env: { ...process.env, IOTC_LOG_LEVEL: 'silent', ...opts.env },
+      // IOTC_MQTT_PORT=0: a `serve` started by a test must not reach for 1883 (the system broker's port).
+      env: { ...process.env, IOTC_LOG_LEVEL: 'silent', IOTC_MQTT_PORT: '0', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
