@@ -115,6 +115,8 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
             out(`  id:  ${d.id}`);
             out(`  key: ${d.key}   (shown only now: keep it)`);
             out(`  url: ws://HOST:${config.port}/ws?device=${d.id}&key=${d.key}`);
+            out(`  http: curl 'http://HOST:${config.port}/api/v1/update?device=${d.id}&key=${d.key}&temp=21.5'`);
+            if (config.mqttPort !== 0) out(`  mqtt: host HOST port ${config.mqttPort}, username ${d.id}, password the key, topics devices/${d.id}/SENSOR`);
           }
           return 0;
         });
