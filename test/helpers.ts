@@ -37,7 +37,13 @@ export async function startTestServer(overrides: Partial<Config> = {}, dataDir?:
   const tmp = dataDir ? null : tempDir();
   const dir = dataDir ?? tmp!.dir;
   const config = testConfig(overrides, dir);
-  const server = await startServer(config, createLogger(config.logLevel));
+  let server: RunningServer;
+  try {
+    server = await startServer(config, createLogger(config.logLevel));
+  } catch (err) {
+    tmp?.cleanup();
+    throw err;
+  }
   return Object.assign(server, {
     wsUrl: `ws://127.0.0.1:${server.port}`,
     dataDir: dir,
