@@ -49,6 +49,7 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 
 export const OPTIONS = {
   port: { flag: 'port', env: 'PORT', default: 8888, parse: port, description: 'HTTP and WebSocket port (0 picks a free one)' },
+  mqttPort: { flag: 'mqtt-port', env: 'IOTC_MQTT_PORT', default: 1883, parse: port, description: 'MQTT port (0 turns the MQTT listener off; MQTT over WebSocket at /mqtt stays on the HTTP port)' },
   host: { flag: 'host', env: 'IOTC_HOST', default: '0.0.0.0', parse: z.string().min(1), description: 'Address to listen on' },
   dataDir: { flag: 'data-dir', env: 'IOTC_DATA_DIR', default: './data', parse: z.string().min(1), description: 'Folder for the embedded SQLite database' },
   store: { flag: 'store', env: 'IOTC_STORE', default: 'sqlite', parse: store, description: 'Where data is kept: sqlite (under the data dir), sqlite:FILE, or a postgres:// URL' },
@@ -59,6 +60,8 @@ export const OPTIONS = {
   maxFrameBytes: { flag: 'max-frame', env: 'IOTC_MAX_FRAME', default: 65536, parse: positiveInt, description: 'Largest accepted message in bytes' },
   rateLimit: { flag: 'rate-limit', env: 'IOTC_RATE_LIMIT', default: 200, parse: nonNegativeInt, description: 'Messages per second one connection may send (0 = unlimited)' },
   rateBurst: { flag: 'rate-burst', env: 'IOTC_RATE_BURST', default: 400, parse: positiveInt, description: 'Messages a connection may send at once above the rate' },
+  apiRateLimit: { flag: 'api-rate-limit', env: 'IOTC_API_RATE_LIMIT', default: 20, parse: nonNegativeInt, description: 'HTTP API requests per second per device key, API token or (for log-in) address (0 = unlimited)' },
+  apiRateBurst: { flag: 'api-rate-burst', env: 'IOTC_API_RATE_BURST', default: 60, parse: positiveInt, description: 'HTTP API requests allowed at once above the rate' },
   maxConnectionsPerDevice: { flag: 'max-connections-per-device', env: 'IOTC_MAX_CONNECTIONS_PER_DEVICE', default: 32, parse: positiveInt, description: 'Open connections allowed per device and side' },
   sendQueueBytes: { flag: 'send-queue', env: 'IOTC_SEND_QUEUE', default: 1_048_576, parse: positiveInt, description: 'Bytes queued to a slow receiver before it is disconnected' },
   pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration, description: 'Keep-alive ping period; a peer silent for two periods is dropped', defaultText: '25s' },

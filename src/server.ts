@@ -5,6 +5,8 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { createHub } from './core/hub.js';
 import type { Hub } from './core/hub.js';
+import { registerHttpApi } from './doors/http/routes.js';
+import { MqttDoor } from './doors/mqtt/door.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics.js';
@@ -18,6 +20,8 @@ export interface RunningServer {
   app: FastifyInstance;
   /** The port actually bound (useful with port 0). */
   port: number;
+  /** The MQTT port bound, or null when the MQTT listener is off (MQTT over WebSocket at /mqtt is always on). */
+  mqttPort: number | null;
   url: string;
   /** Stops taking connections, commits every accepted write, closes connections and the store. */
   close(): Promise<void>;
@@ -33,7 +37,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     trustProxy: config.trustProxy,
   }) as unknown as FastifyInstance;
   const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config) });
-  const upgrades = new Map<string, UpgradeHandler>([['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)]]);
+  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }));
+  const upgrades = new Map<string, UpgradeHandler>([
+    ['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)],
+    ['/mqtt', (req, socket, head) => mqttDoor.handleUpgrade(req, socket, head)],
+  ]);
+
+  registerHttpApi(app, { hub, config, log: log.child({ component: 'api' }) });
 
   const metrics = createMetrics(hub);
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
@@ -56,41 +66,55 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handler = upgrades.get(url.pathname);
     if (!handler) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 31\r\n\r\nNo WebSocket endpoint here: /ws');
+      const text = 'No WebSocket endpoint here: use /ws or /mqtt';
+      socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
       return;
     }
     handler(req, socket, head, url);
   });
 
+  let mqttPort: number | null;
   try {
     await app.register(webApp, { hub, config });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
+    await mqttDoor.close();
     await hub.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new Error(`Port ${config.port} is already in use: stop what runs there or pick another with --port / PORT`);
     }
     throw err;
   }
+  try {
+    mqttPort = await mqttDoor.listen();
+  } catch (err) {
+    await mqttDoor.close();
+    await app.close();
+    await hub.close();
+    throw err;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  log.info({ port, node: hub.nodeId, store: describeStore(config), bus: hub.bus.kind }, `IOTcommunicate listening on port ${port}`);
+  log.info({ port, mqttPort, node: hub.nodeId, store: describeStore(config), bus: hub.bus.kind }, `IOTcommunicate listening on port ${port}`);
 
   let closing: Promise<void> | null = null;
   return {
     hub,
     app,
     port,
+    mqttPort,
     url: `http://127.0.0.1:${port}`,
     close() {
       closing ??= (async () => {
         wsDoor.stopAccepting();
+        mqttDoor.stopAccepting();
         hub.relay.stopAccepting();
         const httpClosed = app.close();
         // Commit what was accepted, let its acknowledgements go out, then say goodbye.
         await hub.relay.drain();
         await new Promise((r) => setImmediate(r));
         await wsDoor.close(config.shutdownTimeout);
+        await mqttDoor.close();
         await httpClosed;
         await hub.close();
         log.info('IOTcommunicate stopped');

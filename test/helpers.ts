@@ -23,7 +23,8 @@ export function tempDir(prefix = 'iotc-test-'): { dir: string; cleanup: () => vo
 }
 
 export function testConfig(overrides: Partial<Config> = {}, dataDir?: string): Config {
-  return loadConfig({}, {}, { port: 0, host: '127.0.0.1', logLevel: 'silent', dataDir, ...overrides });
+  // mqttPort 0: the MQTT listener stays off unless a test asks for one (1883 belongs to the system broker).
+  return loadConfig({}, {}, { port: 0, mqttPort: 0, host: '127.0.0.1', logLevel: 'silent', dataDir, ...overrides });
 }
 
 export interface TestServer extends RunningServer {
@@ -41,7 +42,13 @@ export async function startTestServer(overrides: Partial<Config> = {}, dataDir?:
   const tmp = dataDir ? null : tempDir();
   const dir = dataDir ?? tmp!.dir;
   const config = testConfig({ ...(opts.logs ? { logLevel: 'info' } : {}), ...overrides }, dir);
-  const server = await startServer(config, createLogger(config.logLevel, opts.logs));
+  let server: RunningServer;
+  try {
+    server = await startServer(config, createLogger(config.logLevel, opts.logs));
+  } catch (err) {
+    tmp?.cleanup();
+    throw err;
+  }
   return Object.assign(server, {
     wsUrl: `ws://127.0.0.1:${server.port}`,
     dataDir: dir,
@@ -147,6 +154,18 @@ export class TestClient {
   }
 }
 
+/** A port that was free a moment ago, for listeners where 0 means "off" rather than "any" (the MQTT door). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /** Resolves after `ms`. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -178,7 +197,8 @@ export function runCli(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
       cwd: ROOT,
-      env: { ...process.env, IOTC_LOG_LEVEL: 'silent', ...opts.env },
+      // IOTC_MQTT_PORT=0: a `serve` started by a test must not reach for 1883 (the system broker's port).
+      env: { ...process.env, IOTC_LOG_LEVEL: 'silent', IOTC_MQTT_PORT: '0', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

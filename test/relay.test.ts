@@ -421,8 +421,8 @@ describe('sync racing live delivery', () => {
     let lookupStarted!: () => void;
     const started = new Promise<void>((r) => (lookupStarted = r));
     class GatedStore extends SqliteStore {
-      override async latestSince(...args: Parameters<SqliteStore['latestSince']>) {
-        const rows = await super.latestSince(...args);
+      override async latestSince(deviceId: string, side: 'device' | 'client', afterSeq: number) {
+        const rows = await super.latestSince(deviceId, side, afterSeq);
         lookupStarted();
         await gate;
         return rows;

@@ -6,6 +6,7 @@ import { ConfigError, configFlags, configTable, loadConfig } from '../config.js'
 import type { Config } from '../config.js';
 import { Accounts } from '../core/accounts.js';
 import { IotcError } from '../core/errors.js';
+import { ApiTokens } from '../core/tokens.js';
 import { createLogger } from '../log.js';
 import { startServer } from '../server.js';
 import { createStore } from '../store/index.js';
@@ -23,6 +24,9 @@ Usage:
   iotc device list --email E [--json]                  list a user's devices
   iotc device rotate ID [--json]                       give a device a new key; the old one stops at once
   iotc device delete ID                                delete a device and everything stored for it
+  iotc token add --email E --name N [--json]           create a personal API token for the HTTP API (shown once)
+  iotc token list --email E [--json]                   list a user's API tokens (never their text)
+  iotc token revoke --email E ID                       revoke an API token
   iotc device run --device ID --key KEY [--url URL]    interactive device simulator
   iotc client run --device ID --key KEY [--url URL]    interactive client (app) simulator
   iotc config [--markdown]                             show the settings and where they come from
@@ -111,6 +115,8 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
             out(`  id:  ${d.id}`);
             out(`  key: ${d.key}   (shown only now: keep it)`);
             out(`  url: ws://HOST:${config.port}/ws?device=${d.id}&key=${d.key}`);
+            out(`  http: curl 'http://HOST:${config.port}/api/v1/update?device=${d.id}&key=${d.key}&temp=21.5'`);
+            if (config.mqttPort !== 0) out(`  mqtt: host HOST port ${config.mqttPort}, username ${d.id}, password the key, topics devices/${d.id}/SENSOR`);
           }
           return 0;
         });
@@ -140,6 +146,40 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
           if (!arg) throw new UsageError('give the device id: iotc device delete ID');
           await accounts.deleteDevice(null, arg);
           out(`deleted device ${arg}`);
+          return 0;
+        });
+      case 'token add':
+        return await withStore(config, async (store, accounts) => {
+          const user = await accounts.userByEmail(need(flags, 'email'));
+          const t = await new ApiTokens(store).create(user.id, need(flags, 'name'));
+          if (flags.json) out(JSON.stringify({ id: t.id, name: t.name, token: t.token }));
+          else {
+            out(`token "${t.name}" created (id ${t.id})`);
+            out(`  ${t.token}   (shown only now: keep it)`);
+            out(`  use: curl -H "Authorization: Bearer ${t.token}" http://HOST:${config.port}/api/v1/devices`);
+          }
+          return 0;
+        });
+      case 'token list':
+        return await withStore(config, async (store, accounts) => {
+          const user = await accounts.userByEmail(need(flags, 'email'));
+          const list = await new ApiTokens(store).list(user.id);
+          if (flags.json) out(JSON.stringify(list));
+          else if (list.length === 0) out('no tokens');
+          else {
+            for (const t of list) {
+              const used = t.lastUsed ? new Date(t.lastUsed).toISOString() : 'never';
+              out(`${String(t.id).padStart(4)}  created ${new Date(t.createdAt).toISOString()}  last used ${used}  ${t.name}`);
+            }
+          }
+          return 0;
+        });
+      case 'token revoke':
+        return await withStore(config, async (store, accounts) => {
+          const user = await accounts.userByEmail(need(flags, 'email'));
+          if (!arg || !/^\d+$/.test(arg)) throw new UsageError('give the token id: iotc token revoke --email E ID (see iotc token list)');
+          await new ApiTokens(store).revoke(user.id, Number(arg));
+          out(`revoked token ${arg}`);
           return 0;
         });
       case 'device run':

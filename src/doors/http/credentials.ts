@@ -1,0 +1,90 @@
+import type { FastifyRequest } from 'fastify';
+import { IotcError } from '../../core/errors.js';
+import type { Hub } from '../../core/hub.js';
+import { hashSecret } from '../../core/secrets.js';
+import type { Device, Side, User } from '../../store/types.js';
+import type { RateLimits } from './rate-limits.js';
+
+/** Who is calling, once checked: a device key (either side) or the owner's API token (the client side). */
+export interface Caller {
+  device: Device;
+  side: Side;
+  via: 'key' | 'token';
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function queryParam(req: FastifyRequest, name: string): string | undefined {
+  const v = (req.query as Record<string, unknown> | undefined)?.[name];
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
+}
+
+/** The bearer token, if the request carries one; a malformed Authorization header is an error, not "absent". */
+export function bearerToken(req: FastifyRequest): string | null {
+  const auth = header(req, 'authorization');
+  if (auth === undefined) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+  if (!m) throw new IotcError('E_AUTH', 'Authorization must be "Bearer <API token>"');
+  return m[1];
+}
+
+/** The side a device-key caller writes as: the device unless `side=client` or `X-Device-Side: client`. */
+function requestedSide(req: FastifyRequest): Side {
+  const side = queryParam(req, 'side') ?? header(req, 'x-device-side') ?? 'device';
+  if (side !== 'device' && side !== 'client') throw new IotcError('E_VALIDATION', 'side must be "device" or "client"');
+  return side;
+}
+
+/** Checks credentials and rate limits; every route that touches a device goes through here first. */
+export class CallerAuth {
+  constructor(
+    private readonly hub: Hub,
+    private readonly limits: RateLimits,
+  ) {}
+
+  /** The token's user, rate-limited per token. */
+  async user(req: FastifyRequest): Promise<User> {
+    const token = bearerToken(req);
+    if (token === null) throw new IotcError('E_AUTH', 'This route needs "Authorization: Bearer <API token>"');
+    const user = await this.hub.tokens.authenticate(token);
+    // Keyed by the token's hash: the map never holds a usable secret.
+    this.limits.take(`token:${hashSecret(token)}`);
+    return user;
+  }
+
+  /**
+   * A device key (X-Device-Key header or `key` query, for the device in the path or the `device` query)
+   * or the owner's token. A key for one device used on another device's path is refused.
+   */
+  async caller(req: FastifyRequest, pathDeviceId?: string): Promise<Caller> {
+    const key = header(req, 'x-device-key') ?? queryParam(req, 'key');
+    const token = key === undefined ? bearerToken(req) : null;
+    if (key === undefined && token === null) {
+      throw new IotcError('E_AUTH', 'Give the device key (X-Device-Key header or key query parameter) or "Authorization: Bearer <API token>"');
+    }
+    const queryDevice = queryParam(req, 'device');
+    if (pathDeviceId !== undefined && queryDevice !== undefined && queryDevice !== pathDeviceId) {
+      throw new IotcError('E_FORBIDDEN', 'The device in the query is not the device in the path: a key opens only its own device');
+    }
+    const deviceId = pathDeviceId ?? queryDevice;
+    if (token !== null) {
+      const user = await this.user(req);
+      if (!deviceId) throw new IotcError('E_VALIDATION', 'Give the device id (device query parameter)');
+      const device = await this.hub.accounts.owned(user.id, deviceId);
+      return { device, side: 'client', via: 'token' };
+    }
+    if (!deviceId) throw new IotcError('E_AUTH', 'Give the device id (device query parameter)');
+    const side = requestedSide(req);
+    const device = await this.hub.relay.authenticate(deviceId.slice(0, 64), key!);
+    this.limits.take(`key:${device.id}`);
+    return { device, side, via: 'key' };
+  }
+
+  /** For routes open to anyone (sign-up, log-in): limited per address, so passwords cannot be guessed quickly. */
+  anonymous(req: FastifyRequest): void {
+    this.limits.take(`ip:${req.ip}`, 'attempts from this address');
+  }
+}

@@ -1,0 +1,204 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../../config.js';
+import { IotcError } from '../../core/errors.js';
+import type { Hub } from '../../core/hub.js';
+import { readingsToCsv } from '../../core/csv.js';
+import { readingView } from '../../core/relay.js';
+import type { SensorWrite } from '../../core/relay.js';
+import type { Logger } from '../../log.js';
+import { otherSide } from '../../store/types.js';
+import type { StoredReading, User } from '../../store/types.js';
+import { CallerAuth } from './credentials.js';
+import { installErrorHandling } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { RateLimits } from './rate-limits.js';
+import {
+  check, deviceIdParam, historyQuery, latestQuery, loginBody, nameBody, readingsBody, sensorParams, sensorsQuery,
+  signUpBody, tokenBody, tokenIdParam, updateWrites,
+} from './schemas.js';
+
+export interface HttpApiOptions {
+  hub: Hub;
+  config: Config;
+  log: Logger;
+}
+
+/** A body sent as text/plain or a form (curl -d's default) is still read as the JSON it holds. */
+function jsonBody(body: unknown): unknown {
+  if (body === undefined || body === null || body === '') throw new IotcError('E_VALIDATION', 'A JSON body is required');
+  if (typeof body !== 'string') return body;
+  try {
+    return JSON.parse(body);
+  } catch {
+    throw new IotcError('E_BAD_MESSAGE', 'The body is not valid JSON');
+  }
+}
+
+const written = (stored: StoredReading[]) => ({ ok: true as const, count: stored.length, time: stored[0].time });
+const userView = (u: User) => ({ id: u.id, email: u.email, name: u.name });
+
+function wantsCsv(req: FastifyRequest, format: 'json' | 'csv' | undefined): boolean {
+  if (format) return format === 'csv';
+  const accept = String(req.headers.accept ?? '');
+  return /\btext\/csv\b/i.test(accept) && !/\bapplication\/json\b/i.test(accept);
+}
+
+/**
+ * The HTTP API under /api/v1: the device side (device id + key) and the account side (personal API
+ * tokens). Every write goes through the relay, so it reaches WebSocket and MQTT connections alike.
+ */
+export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions): Promise<void> {
+  const { hub, config, log } = opts;
+  const { relay, accounts, tokens } = hub;
+  const auth = new CallerAuth(hub, new RateLimits(config.apiRateLimit, config.apiRateBurst));
+  installErrorHandling(app, log, config.maxFrameBytes);
+
+  // Small devices send what curl -d sends (a form content type) or text/plain; both are read as JSON text.
+  if (app.hasContentTypeParser('application/x-www-form-urlencoded')) app.removeContentTypeParser('application/x-www-form-urlencoded');
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  // Token-authenticated calls carry no cookie, so any origin may make them (browser apps of app developers).
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('access-control-allow-origin', '*');
+    if (req.method === 'OPTIONS') {
+      reply
+        .header('access-control-allow-methods', 'GET, POST, PATCH, DELETE, OPTIONS')
+        .header('access-control-allow-headers', 'Authorization, Content-Type, X-Device-Key, X-Device-Side, Accept')
+        .header('access-control-max-age', '600')
+        .code(204)
+        .send();
+    }
+  });
+  app.options('/*', async (_req, reply) => reply.code(204).send());
+
+  // ---- device side ----
+
+  app.get('/update', async (req) => {
+    const caller = await auth.caller(req);
+    const writes = updateWrites(req.query as Record<string, unknown>);
+    return written(await relay.put(caller.device.id, caller.side, writes));
+  });
+
+  app.post('/devices/:id/readings', async (req, reply) => {
+    const { id } = check(deviceIdParam, req.params);
+    const caller = await auth.caller(req, id);
+    const body = check(readingsBody, jsonBody(req.body));
+    const writes: SensorWrite[] = Array.isArray(body) ? body : [body];
+    const stored = await relay.put(caller.device.id, caller.side, writes);
+    return reply.code(201).send(written(stored));
+  });
+
+  app.get('/devices/:id/latest', async (req) => {
+    const { id } = check(deviceIdParam, req.params);
+    const caller = await auth.caller(req, id);
+    const q = check(latestQuery, req.query);
+    // What the other side wrote: a sleepy device polls its commands here, an app its device's readings.
+    let rows = await relay.sensors(caller.device.id, otherSide(caller.side));
+    if (q.sensor !== undefined) rows = rows.filter((r) => r.sensor === q.sensor);
+    if (q.since !== undefined) rows = rows.filter((r) => r.time > q.since!);
+    return { readings: rows.map(readingView), values: Object.fromEntries(rows.map((r) => [r.sensor, r.value])) };
+  });
+
+  app.get('/devices/:id/sensors', async (req) => {
+    const { id } = check(deviceIdParam, req.params);
+    const caller = await auth.caller(req, id);
+    const q = check(sensorsQuery, req.query);
+    return { sensors: (await relay.sensors(caller.device.id, q.write)).map(readingView) };
+  });
+
+  app.get('/devices/:id/sensors/:sensor/history', async (req, reply) => {
+    const { id, sensor } = check(sensorParams, req.params);
+    const caller = await auth.caller(req, id);
+    const q = check(historyQuery, req.query);
+    const rows = await relay.history(caller.device.id, sensor, { limit: q.limit ?? 100, from: q.from, to: q.to, side: q.write });
+    if (wantsCsv(req, q.format)) {
+      const file = `${caller.device.id}-${sensor}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${file}.csv"`).send(readingsToCsv(rows));
+    }
+    return { sensor, readings: rows.map(readingView) };
+  });
+
+  // ---- account side ----
+
+  app.get('/devices', async (req) => {
+    const user = await auth.user(req);
+    return { devices: await accounts.listDevices(user.id) };
+  });
+
+  app.post('/devices', async (req, reply) => {
+    const user = await auth.user(req);
+    const { name } = check(nameBody, jsonBody(req.body));
+    return reply.code(201).send(await accounts.createDevice(user.id, name));
+  });
+
+  app.get('/devices/:id', async (req) => {
+    const { id } = check(deviceIdParam, req.params);
+    const user = await auth.user(req);
+    return accounts.getDevice(user.id, id);
+  });
+
+  app.patch('/devices/:id', async (req) => {
+    const { id } = check(deviceIdParam, req.params);
+    const user = await auth.user(req);
+    const { name } = check(nameBody, jsonBody(req.body));
+    await accounts.renameDevice(user.id, id, name);
+    return accounts.getDevice(user.id, id);
+  });
+
+  app.delete('/devices/:id', async (req, reply) => {
+    const { id } = check(deviceIdParam, req.params);
+    const user = await auth.user(req);
+    await accounts.deleteDevice(user.id, id);
+    return reply.code(204).send();
+  });
+
+  app.post('/devices/:id/rotate', async (req) => {
+    const { id } = check(deviceIdParam, req.params);
+    const user = await auth.user(req);
+    return accounts.rotateKey(user.id, id);
+  });
+
+  app.get('/tokens', async (req) => {
+    const user = await auth.user(req);
+    return { tokens: await tokens.list(user.id) };
+  });
+
+  app.post('/tokens', async (req, reply) => {
+    const user = await auth.user(req);
+    const { name } = check(tokenBody, jsonBody(req.body));
+    return reply.code(201).send(await tokens.create(user.id, name));
+  });
+
+  app.delete('/tokens/:tokenId', async (req, reply) => {
+    const { tokenId } = check(tokenIdParam, req.params);
+    const user = await auth.user(req);
+    await tokens.revoke(user.id, tokenId);
+    return reply.code(204).send();
+  });
+
+  app.post('/auth/signup', async (req, reply) => {
+    auth.anonymous(req);
+    const body = check(signUpBody, jsonBody(req.body));
+    const user = await accounts.signUp(body);
+    const token = await tokens.create(user.id, body.tokenName ?? 'sign-up');
+    return reply.code(201).send({ user: userView(user), token: token.token, tokenId: token.id });
+  });
+
+  app.post('/auth/login', async (req) => {
+    auth.anonymous(req);
+    const body = check(loginBody, jsonBody(req.body));
+    const user = await accounts.logIn(body.email, body.password);
+    if (!user) throw new IotcError('E_AUTH', 'Wrong email or password');
+    const token = await tokens.create(user.id, body.tokenName ?? `log-in ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`);
+    return { user: userView(user), token: token.token, tokenId: token.id };
+  });
+}
+
+/** Mounts the API under /api/v1 and its OpenAPI document at /api/openapi.json. */
+export function registerHttpApi(app: FastifyInstance, opts: HttpApiOptions): void {
+  app.register(httpApiRoutes, { prefix: '/api/v1', ...opts });
+  const doc = JSON.stringify(openApiDocument());
+  app.get('/api/openapi.json', async (_req, reply: FastifyReply) =>
+    reply.header('access-control-allow-origin', '*').type('application/json; charset=utf-8').send(doc),
+  );
+}

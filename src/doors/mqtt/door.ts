@@ -1,0 +1,371 @@
+import net from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Aedes } from 'aedes';
+import type { AuthenticateError, Client, PublishPacket, Subscription } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Config } from '../../config.js';
+import { IotcError, toIotcError } from '../../core/errors.js';
+import { sensorName } from '../../core/messages.js';
+import { TokenBucket } from '../../core/rate-limit.js';
+import type { Attachment, Receiver, Relay } from '../../core/relay.js';
+import type { Logger } from '../../log.js';
+import { otherSide } from '../../store/types.js';
+import type { Device, Side, StoredReading } from '../../store/types.js';
+import { filterAllowed, filterMatches, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
+import { MqttWire, REASON } from './wire.js';
+
+export type MqttDoorConfig = Pick<Config, 'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes'>;
+
+/** Where a publish goes once the relay has stored it: a topic nobody may subscribe to, so the broker routes it nowhere. */
+const CONSUMED_TOPIC = '$IOTC/consumed';
+/** Slack above the largest value for the topic and MQTT headers of a PUBLISH. */
+const PACKET_OVERHEAD = 1024;
+
+/** One MQTT connection: its wire, its device once authenticated, and the relay's view of it. */
+interface Session {
+  wire: MqttWire;
+  remote: string;
+  transport: 'tcp' | 'websocket';
+  device: Device | null;
+  side: Side;
+  attachment: Attachment | null;
+  receiver: Receiver;
+  /** True once the broker has restored the session and sent CONNACK: deliveries can be matched to subscriptions. */
+  ready: boolean;
+  /** Readings handed over before `ready`: the latest per sensor. */
+  early: Map<string, StoredReading>;
+  /** The newest sequence number sent per sensor, so a late retained or sync copy never overtakes a live one. */
+  sent: Map<string, number>;
+  bucket: TokenBucket;
+  revoked: boolean;
+  closed: boolean;
+  willTopic: string | null;
+}
+
+/** `ID` is the device side; `ID:client` (or `ID:device`) names the side explicitly. */
+function parseUsername(username: string | undefined): { deviceId: string; side: Side } | null {
+  if (!username) return null;
+  const m = /^([^:]{1,64})(?::(device|client))?$/.exec(username);
+  return m ? { deviceId: m[1], side: (m[2] as Side | undefined) ?? 'device' } : null;
+}
+
+function authError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+const subscriptionsOf = (client: Client) => (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions;
+
+/**
+ * The MQTT door: an embedded aedes broker whose every decision is the relay's. Publishes are stored
+ * through relay.put (the PUBACK waits for the commit) and never routed by the broker itself; each
+ * connection is a relay Receiver, so what the other side writes reaches it like any WebSocket.
+ */
+export class MqttDoor {
+  private readonly sessions = new WeakMap<Client, Session>();
+  private readonly live = new Set<Session>();
+  private readonly wss: WebSocketServer;
+  private server: net.Server | null = null;
+  private accepting = true;
+
+  private constructor(
+    private readonly broker: Aedes,
+    private readonly relay: Relay,
+    private readonly config: MqttDoorConfig,
+    private readonly log: Logger,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.maxFrameBytes + PACKET_OVERHEAD,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
+    });
+  }
+
+  static async create(relay: Relay, config: MqttDoorConfig, log: Logger): Promise<MqttDoor> {
+    let door!: MqttDoor;
+    const broker = await Aedes.createBroker({
+      connectTimeout: 10_000,
+      drainTimeout: 30_000,
+      // Client ids are prefixed with their device (see preConnect), so 3.1's 23-character limit cannot hold.
+      maxClientsIdLength: 256,
+      maxTopicLevels: 32,
+      preConnect: (client, packet, done) => door.preConnect(client, packet, done),
+      authenticate: (client, username, password, done) => door.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => door.authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => door.authorizeSubscribe(client, sub, done),
+      authorizeForward: (client, packet) => door.authorizeForward(client, packet),
+    });
+    door = new MqttDoor(broker, relay, config, log);
+    broker.on('clientReady', (client) => door.ready(client));
+    broker.on('subscribe', (subs, client) => void door.sendRetained(client, subs));
+    broker.on('clientError', (client, err) => log.debug({ deviceId: door.sessions.get(client)?.device?.id, err: err.message }, 'mqtt client error'));
+    broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'));
+    return door;
+  }
+
+  /** Listens on config.mqttPort (0 = no TCP listener); resolves to the bound port or null. */
+  async listen(): Promise<number | null> {
+    if (this.config.mqttPort === 0) return null;
+    const server = net.createServer((socket) => {
+      socket.setNoDelay(true);
+      this.handleStream(socket, socket.remoteAddress ?? '?', 'tcp');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(err.code === 'EADDRINUSE'
+          ? new Error(`MQTT port ${this.config.mqttPort} is already in use: stop what runs there, pick another with --mqtt-port / IOTC_MQTT_PORT, or 0 to turn the MQTT listener off`)
+          : err),
+      );
+      server.listen(this.config.mqttPort, this.config.host, () => resolve());
+    });
+    this.server = server;
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /** MQTT over WebSocket: the server routes upgrades of /mqtt here. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!this.accepting) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => stream.destroy());
+      this.handleStream(stream, req.socket.remoteAddress ?? '?', 'websocket');
+    });
+  }
+
+  get connectionCount(): number {
+    return this.live.size;
+  }
+
+  private handleStream(raw: Duplex, remote: string, transport: Session['transport']): void {
+    if (!this.accepting) {
+      raw.destroy();
+      return;
+    }
+    const wire = new MqttWire(raw, { maxPacketBytes: this.config.maxFrameBytes + PACKET_OVERHEAD });
+    const session: Session = {
+      wire, remote, transport, device: null, side: 'device', attachment: null, ready: false,
+      early: new Map(), sent: new Map(), bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
+      revoked: false, closed: false, willTopic: null,
+      receiver: {
+        get side() {
+          return session.side;
+        },
+        deliver: (reading) => this.deliver(session, client, reading),
+        revoked: (err) => this.revoke(session, client, err),
+      },
+    };
+    const client = this.broker.handle(wire);
+    this.sessions.set(client, session);
+    this.live.add(session);
+    wire.once('close', () => {
+      session.closed = true;
+      this.live.delete(session);
+      session.attachment?.detach();
+    });
+    wire.on('error', (err) => this.log.debug({ remote, err: err.message }, 'mqtt stream error'));
+  }
+
+  // ---- broker hooks ----
+
+  private preConnect(client: Client, packet: { clientId: string; username?: string; will?: { topic: string } }, done: (err: Error | null, ok: boolean) => void): void {
+    const session = this.sessions.get(client);
+    if (!session || !this.accepting) return done(new Error('not accepting connections'), false);
+    session.willTopic = packet.will?.topic ?? null;
+    // Client ids live in one broker for every user: prefix them with the device, so two users' sketches
+    // that both call themselves "ESP8266Client" cannot take each other's sessions over.
+    const who = parseUsername(packet.username);
+    if (who && packet.clientId) packet.clientId = `${who.deviceId}:${who.side}/${packet.clientId}`;
+    done(null, true);
+  }
+
+  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void {
+    const session = this.sessions.get(client);
+    if (!session) return done(authError(3, 'no session'), null);
+    const who = parseUsername(username);
+    if (!who || !password || password.length === 0) {
+      this.log.info({ remote: session.remote }, 'mqtt refused: username must be the device id (ID or ID:client) and password the key');
+      return done(authError(4, 'username = device id, password = device key'), null);
+    }
+    this.relay.authenticate(who.deviceId, password.toString('utf8')).then(async (device) => {
+      if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null) {
+        this.log.info({ deviceId: device.id, remote: session.remote, topic: session.willTopic.slice(0, 100) }, 'mqtt refused: will topic outside the device\'s own topics');
+        return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device'), null);
+      }
+      session.device = device;
+      session.side = who.side;
+      try {
+        const attachment = await this.relay.attach(device, session.receiver);
+        if (session.closed) attachment.detach();
+        else session.attachment = attachment;
+      } catch (err) {
+        const e = toIotcError(err);
+        this.log.info({ deviceId: device.id, code: e.code }, 'mqtt refused: could not attach');
+        return done(authError(3, e.message), null);
+      }
+      done(null, true);
+    }, (err) => {
+      const e = toIotcError(err);
+      if (e.code === 'E_AUTH') this.log.info({ deviceId: who.deviceId.slice(0, 20), remote: session.remote }, 'mqtt refused: wrong device id or key');
+      else if (e.code === 'E_INTERNAL') this.log.error({ err }, 'mqtt authentication failed');
+      done(authError(e.code === 'E_AUTH' ? 4 : 3, e.message), null);
+    });
+  }
+
+  private ready(client: Client): void {
+    const session = this.sessions.get(client);
+    if (!session || session.closed) return;
+    session.ready = true;
+    const early = [...session.early.values()].sort((a, b) => a.seq - b.seq);
+    session.early.clear();
+    // A clean session has no subscription from before: what it missed reaches it as the retained
+    // latest values when it subscribes. A persistent session gets it now, through its restored subscriptions.
+    if (client.clean) return;
+    for (const r of early) this.send(session, client, r, false);
+  }
+
+  private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    const session = client ? this.sessions.get(client) : undefined;
+    const device = session?.device;
+    if (!session || !device || session.revoked) return done(new Error('not authenticated'));
+    const sensor = sensorFromTopic(packet.topic, device.id);
+    if (sensor === null || !sensorName.safeParse(sensor).success) {
+      this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: packet.topic.slice(0, 100) }, 'mqtt publish refused: topic outside devices/ID/SENSOR of this device');
+      return this.refusePublish(session, packet, REASON.notAuthorized, 'publish only to devices/ID/SENSOR of your own device', done);
+    }
+    if (!session.bucket.take()) {
+      this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: rate limit');
+      return this.refusePublish(session, packet, REASON.quotaExceeded, `at most ${this.config.rateLimit} messages a second`, done);
+    }
+    this.relay.put(device.id, session.side, [{ sensor, value: payloadValue(packet.payload) }]).then(
+      () => {
+        this.consume(packet);
+        done(null);
+      },
+      (err) => {
+        const e = toIotcError(err);
+        if (e.code === 'E_INTERNAL') this.log.error({ err, deviceId: device.id }, 'mqtt publish failed');
+        // No acknowledgement: the connection closes and a QoS 1 client sends the message again after reconnecting.
+        done(e);
+      },
+    );
+  }
+
+  /** The relay is the only router: a publish it has stored goes nowhere inside the broker, and is never retained there. */
+  private consume(packet: PublishPacket): void {
+    packet.topic = CONSUMED_TOPIC;
+    packet.retain = false;
+  }
+
+  /**
+   * MQTT 5 answers a refused QoS 1/2 publish with a reason code and keeps the connection; 3.1.1 has no
+   * negative acknowledgement, so its connection is closed (MQTT-3.3.5-2) and the device's log shows why.
+   */
+  private refusePublish(session: Session, packet: PublishPacket, reason: number, text: string, done: (err?: Error | null) => void): void {
+    if (session.wire.version === 5) {
+      if (packet.qos > 0 && packet.messageId !== undefined) session.wire.refuseAck(packet.messageId, reason);
+      this.consume(packet);
+      return done(null);
+    }
+    done(new Error(text));
+  }
+
+  private authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {
+    const session = this.sessions.get(client);
+    const device = session?.device;
+    if (!session || !device) return done(new Error('not authenticated'));
+    if (!filterAllowed(sub.topic, device.id)) {
+      this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: sub.topic.slice(0, 100) }, 'mqtt subscribe refused: filter outside devices/ID/ of this device');
+      return done(null, null);
+    }
+    // Any QoS is granted; readings are published at QoS 1 (see send), and MQTT delivers at the lower of the two.
+    done(null, sub);
+  }
+
+  private authorizeForward(client: Client, packet: { topic: string }): any {
+    const device = this.sessions.get(client)?.device;
+    return device && sensorFromTopic(packet.topic, device.id) !== null ? packet : null;
+  }
+
+  // ---- delivery ----
+
+  private deliver(session: Session, client: Client, reading: StoredReading): void {
+    if (session.closed) return;
+    if (!session.ready) {
+      const had = session.early.get(reading.sensor);
+      if (!had || had.seq < reading.seq) session.early.set(reading.sensor, reading);
+      return;
+    }
+    this.send(session, client, reading, false);
+  }
+
+  /** A new subscription gets the latest value of each matching sensor the other side wrote, as a retained message. */
+  private async sendRetained(client: Client, subs: { topic: string; qos: number }[]): Promise<void> {
+    const session = this.sessions.get(client);
+    if (!session?.device || session.closed) return;
+    const filters = subs.filter((s) => s.qos !== 128 && session.wire.retainHandling(s.topic) !== 2).map((s) => s.topic);
+    if (filters.length === 0) return;
+    try {
+      const latest = await this.relay.sensors(session.device.id, otherSide(session.side));
+      for (const r of latest) {
+        const topic = sensorTopic(r.deviceId, r.sensor);
+        if (filters.some((f) => filterMatches(f, topic))) this.send(session, client, r, true);
+      }
+    } catch (err) {
+      this.log.warn({ err, deviceId: session.device.id }, 'could not send retained values');
+    }
+  }
+
+  private send(session: Session, client: Client, r: StoredReading, retain: boolean): void {
+    if (session.closed || unpublishableSensor(r.sensor)) return;
+    const topic = sensorTopic(r.deviceId, r.sensor);
+    let qos = -1;
+    for (const [filter, sub] of Object.entries(subscriptionsOf(client))) {
+      if (filterMatches(filter, topic)) qos = Math.max(qos, sub.qos);
+    }
+    if (qos < 0) return;
+    if ((session.sent.get(r.sensor) ?? 0) >= r.seq) return;
+    session.sent.set(r.sensor, r.seq);
+    if (session.wire.queuedBytes > this.config.sendQueueBytes) {
+      this.log.warn({ deviceId: r.deviceId, side: session.side }, 'closing slow mqtt receiver: send queue full');
+      this.closeSession(session, client, REASON.quotaExceeded, new IotcError('E_SLOW_CONSUMER').message);
+      return;
+    }
+    // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
+    const packet = { cmd: 'publish', topic, payload: valuePayload(r.value), qos: Math.min(qos, 1), retain, dup: false } as PublishPacket;
+    client.publish(packet, () => {});
+  }
+
+  private revoke(session: Session, client: Client, err: IotcError): void {
+    session.revoked = true;
+    this.log.info({ deviceId: session.device?.id, side: session.side, code: err.code }, 'closing mqtt connection: device key no longer valid');
+    this.closeSession(session, client, REASON.notAuthorized, err.message);
+  }
+
+  private closeSession(session: Session, client: Client, reason: number, text: string): void {
+    if (session.closed) return;
+    session.wire.disconnect(reason, text);
+    client.close();
+  }
+
+  stopAccepting(): void {
+    this.accepting = false;
+    this.server?.close();
+  }
+
+  /** Closes every MQTT connection (MQTT 5 clients are told the server is shutting down) and the broker. */
+  async close(): Promise<void> {
+    this.stopAccepting();
+    for (const session of this.live) {
+      if (session.wire.version === 5) session.wire.disconnect(REASON.serverShuttingDown, 'Server is shutting down');
+    }
+    await new Promise<void>((resolve) => this.broker.close(() => resolve()));
+    for (const session of this.live) session.wire.destroy();
+    this.wss.close();
+    if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+  }
+}
