@@ -189,6 +189,12 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, 
   }
 }
 
+/**
+ * Environment for a server or CLI a test starts as a process: loopback only, and no MQTT listener unless a
+ * test asks for one (1883 is the system broker's port).
+ */
+export const SERVE_ENV = { IOTC_HOST: '127.0.0.1', IOTC_MQTT_PORT: '0' } as const;
+
 /** Runs the CLI from source in a child process. */
 export function runCli(
   args: string[],
@@ -197,8 +203,7 @@ export function runCli(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
       cwd: ROOT,
-      // IOTC_MQTT_PORT=0: a `serve` started by a test must not reach for 1883 (the system broker's port).
-      env: { ...process.env, IOTC_LOG_LEVEL: 'silent', IOTC_MQTT_PORT: '0', ...opts.env },
+      env: { ...process.env, ...SERVE_ENV, IOTC_LOG_LEVEL: 'silent', ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -273,7 +278,7 @@ export interface ServeProcess {
 export function spawnServe(env: NodeJS.ProcessEnv, timeoutMs = 20_000): Promise<ServeProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', IOTC_HOST: '127.0.0.1', IOTC_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, ...SERVE_ENV, PORT: '0', IOTC_LOG_LEVEL: 'info', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

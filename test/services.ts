@@ -9,16 +9,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, sleep, tempDir, waitFor } from './helpers.js';
+import { freePort, ROOT, SERVE_ENV, sleep, tempDir, waitFor } from './helpers.js';
 
-/** A port free right now on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+export { freePort };
 
 async function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -154,7 +147,7 @@ export class NodeProcess {
     const port = await freePort();
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve'], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(port), IOTC_HOST: '127.0.0.1', IOTC_NODE_ID: name, IOTC_LOG_LEVEL: 'warn', ...env },
+      env: { ...process.env, ...SERVE_ENV, PORT: String(port), IOTC_NODE_ID: name, IOTC_LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const node = new NodeProcess(child, port, name);
