@@ -5,13 +5,15 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { createHub } from './core/hub.js';
 import type { Hub } from './core/hub.js';
+import { IotcError } from './core/errors.js';
+import { httpError, sendError } from './doors/http/errors.js';
 import { registerHttpApi } from './doors/http/routes.js';
 import { MqttDoor } from './doors/mqtt/door.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
-import { sessionUpgradeAuthenticator, webApp } from './web/index.js';
+import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
@@ -44,6 +46,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   ]);
 
   registerHttpApi(app, { hub, config, log: log.child({ component: 'api' }) });
+
+  // Outside the API and the web app's own routes: the same error shapes, a page for browsers, JSON for the rest.
+  app.setErrorHandler((raw, _req, reply) => {
+    const err = httpError(raw, config.maxFrameBytes);
+    if (err.status >= 500) log.error({ err: raw }, 'request failed');
+    return sendError(reply, err);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = (req.url.split('?')[0] ?? '').slice(0, 200);
+    if (String(req.headers.accept ?? '').includes('text/html')) {
+      return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(path).text);
+    }
+    return sendError(reply, new IotcError('E_NOT_FOUND', `Nothing at ${req.method} ${path}`));
+  });
 
   const metrics = createMetrics(hub);
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));

@@ -517,3 +517,18 @@ describe('cookie parsing', () => {
     assert.deepEqual(parseCookies(undefined), {});
   });
 });
+
+describe('addresses nothing answers', () => {
+  test('a browser gets an HTML not-found page that escapes the path; other clients get the JSON error shape', async () => {
+    const page = await server.app.inject({ method: 'GET', url: '/no/<b>such</b>', headers: { accept: 'text/html' } });
+    assert.equal(page.statusCode, 404);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.body, /Not found/);
+    assert.ok(page.body.includes('There is no page at /no/%3Cb%3Esuch%3C/b%3E.'), 'the page names the path as requested');
+    assert.ok(!page.body.includes('<b>such</b>'), 'markup in the path is never rendered');
+
+    const json = await server.app.inject({ method: 'DELETE', url: '/no/such', headers: { accept: 'application/json' } });
+    assert.equal(json.statusCode, 404);
+    assert.deepEqual(json.json(), { error: 'E_NOT_FOUND', message: 'Nothing at DELETE /no/such' });
+  });
+});

@@ -6,7 +6,8 @@ import type { Config } from '../config.js';
 import { deviceName, signUpInput } from '../core/accounts.js';
 import type { DeviceInfo } from '../core/accounts.js';
 import { readingsToCsv } from '../core/csv.js';
-import { IotcError, toIotcError } from '../core/errors.js';
+import { IotcError } from '../core/errors.js';
+import { httpError } from '../doors/http/errors.js';
 import type { Hub } from '../core/hub.js';
 import { historyLimit, sensorName } from '../core/messages.js';
 import { DEVICE_ID_PATTERN } from '../core/secrets.js';
@@ -27,7 +28,7 @@ import { isSecureRequest } from './session.js';
 
 export interface WebAppOptions {
   hub: Hub;
-  config: Pick<Config, 'trustProxy' | 'sessionTtl'>;
+  config: Pick<Config, 'trustProxy' | 'sessionTtl' | 'maxFrameBytes'>;
 }
 
 /**
@@ -111,6 +112,11 @@ function fileSlug(text: string): string {
 }
 
 /** The web app: pages, their assets, and the JSON the pages poll. Registered as an encapsulated plugin. */
+/** The page for an address nothing answers, for browsers. */
+export function notFoundPage(path: string): Html {
+  return messagePage(null, 'Not found', `There is no page at ${path}.`);
+}
+
 export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise<void> {
   const { hub, config } = opts;
   const { accounts, relay, store } = hub;
@@ -148,12 +154,7 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
-    const e =
-      err instanceof IotcError
-        ? err
-        : err.statusCode && err.statusCode < 500
-          ? Object.assign(new IotcError(err.statusCode === 413 ? 'E_TOO_LARGE' : 'E_VALIDATION', err.message), { status: err.statusCode })
-          : toIotcError(err);
+    const e = httpError(err, config.maxFrameBytes);
     if (e.code === 'E_INTERNAL') log.error({ err, url: req.url }, 'web request failed');
     if (wantsJson(req)) return reply.code(e.status).send({ error: e.code, message: e.message });
     return sendPage(reply, messagePage(null, e.status === 404 ? 'Not found' : 'Something went wrong', e.status >= 500 ? 'The server could not do that. Please try again.' : e.message), e.status);

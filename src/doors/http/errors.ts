@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { IotcError, toIotcError } from '../../core/errors.js';
+import type { ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../log.js';
 
 /** Fastify's own failures, named by the catalogue: the client sees the same codes as for ours. */
@@ -16,9 +17,16 @@ function fromFastify(err: FastifyError, bodyLimit: number): IotcError | null {
   }
   if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return new IotcError('E_BAD_MESSAGE', 'The body is not valid JSON');
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
-    return new IotcError(err.statusCode === 413 ? 'E_TOO_LARGE' : 'E_BAD_MESSAGE', err.message);
+    const byStatus: Record<number, ErrorCode> = { 401: 'E_AUTH', 403: 'E_FORBIDDEN', 404: 'E_NOT_FOUND', 413: 'E_TOO_LARGE', 429: 'E_RATE_LIMITED' };
+    return new IotcError(byStatus[err.statusCode] ?? 'E_BAD_MESSAGE', err.message);
   }
   return null;
+}
+
+/** Any error thrown while serving HTTP, as a catalogue error: ours as they are, fastify's by their meaning. */
+export function httpError(raw: unknown, bodyLimit: number): IotcError {
+  if (raw instanceof IotcError) return raw;
+  return fromFastify(raw as FastifyError, bodyLimit) ?? toIotcError(raw);
 }
 
 export function sendError(reply: FastifyReply, err: IotcError): FastifyReply {
@@ -32,7 +40,7 @@ export function sendError(reply: FastifyReply, err: IotcError): FastifyReply {
  */
 export function installErrorHandling(app: FastifyInstance, log: Logger, bodyLimit: number): void {
   app.setErrorHandler((raw: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    const err = raw instanceof IotcError ? raw : (fromFastify(raw, bodyLimit) ?? toIotcError(raw));
+    const err = httpError(raw, bodyLimit);
     const route = `${req.method} ${req.routeOptions.url ?? '?'}`;
     if (err.status >= 500) log.error({ err: raw, route }, 'api request failed');
     else if (err.status === 401 || err.status === 403) log.info({ route, code: err.code, remote: req.ip }, 'api request refused');
