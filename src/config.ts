@@ -90,6 +90,7 @@ export function loadConfig(
   overrides: Partial<Config> = {},
 ): Config {
   const out: Record<string, unknown> = {};
+  const defaulted: Record<string, true> = {};
   const problems: string[] = [];
   for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
     let raw: unknown;
@@ -105,6 +106,7 @@ export function loadConfig(
       source = spec.env;
     } else {
       out[key] = spec.default;
+      defaulted[key] = true;
       continue;
     }
     const parsed = spec.parse.safeParse(raw);
@@ -112,7 +114,16 @@ export function loadConfig(
     else problems.push(`${source}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
-  return out as Config;
+  const config = out as Config;
+  explicitKeys.set(config, new Set(Object.keys(OPTIONS).filter((k) => !(k in defaulted)) as (keyof Config)[]));
+  return config;
+}
+
+const explicitKeys = new WeakMap<Config, Set<keyof Config>>();
+
+/** Whether the user chose this setting (flag, environment or override) rather than leaving the default. */
+export function isExplicit(config: Config, key: keyof Config): boolean {
+  return explicitKeys.get(config)?.has(key) ?? true;
 }
 
 /** parseArgs option table for every config flag, so each command accepts them all. */

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { isExplicit } from './config.js';
 import type { Config } from './config.js';
 import { createHub } from './core/hub.js';
 import type { Hub } from './core/hub.js';
@@ -104,10 +105,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   try {
     mqttPort = await mqttDoor.listen();
   } catch (err) {
-    await mqttDoor.close();
-    await app.close();
-    await hub.close();
-    throw err;
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && !isExplicit(config, 'mqttPort')) {
+      // The default port is often held by a broker already on the machine: the hub still runs, with MQTT over
+      // WebSocket at /mqtt, and says how to get the TCP listener. A port the user chose must be had, or it stops.
+      log.warn(`${(err as Error).message}. Running without the MQTT TCP listener (MQTT over WebSocket at /mqtt is on).`);
+      mqttPort = null;
+    } else {
+      await mqttDoor.close();
+      await app.close();
+      await hub.close();
+      throw err;
+    }
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -3,7 +3,8 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
-import { freePort, makeDevice, sleep, startTestServer, tempDir, TestClient, testConfig, waitFor } from './helpers.js';
+import { loadConfig } from '../src/config.js';
+import { freePort, LogCapture, makeDevice, sleep, startTestServer, tempDir, TestClient, testConfig, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { closedWith, Inbox, mosquittoAvailable, mosquittoPub, MosquittoSub, mqttConnect } from './mqtt-clients.js';
 
@@ -319,6 +320,34 @@ describe('listener', () => {
       await c.endAsync();
     } finally {
       await s.stop();
+    }
+  });
+
+  test('the default port in use (a broker already on the machine) leaves the hub running without the TCP listener, and says so', async () => {
+    // Hold 1883 ourselves unless something (such as a local Mosquitto) already does.
+    const blocker = net.createServer();
+    const held = await new Promise<boolean>((resolve) => {
+      blocker.once('error', () => resolve(false));
+      blocker.listen(1883, '127.0.0.1', () => resolve(true));
+    });
+    const tmp = tempDir();
+    const logs = new LogCapture();
+    try {
+      const config = loadConfig({}, {}, { port: 0, host: '127.0.0.1', dataDir: tmp.dir, logLevel: 'warn' });
+      assert.equal(config.mqttPort, 1883, 'left at its default');
+      const s = await startServer(config, createLogger('warn', logs));
+      try {
+        assert.equal(s.mqttPort, null);
+        assert.match(logs.text, /MQTT port 1883 is already in use.*Running without the MQTT TCP listener/);
+        const d = await makeDevice(s);
+        const c = await mqttConnect(`ws://127.0.0.1:${s.port}/mqtt`, { username: d.id, password: d.key, protocolVersion: 4 });
+        await c.endAsync();
+      } finally {
+        await s.close();
+      }
+    } finally {
+      tmp.cleanup();
+      if (held) await new Promise((r) => blocker.close(r));
     }
   });
 

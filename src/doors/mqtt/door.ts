@@ -115,7 +115,7 @@ export class MqttDoor {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE'
-          ? new Error(`MQTT port ${this.config.mqttPort} is already in use: stop what runs there, pick another with --mqtt-port / IOTC_MQTT_PORT, or 0 to turn the MQTT listener off`)
+          ? Object.assign(new Error(`MQTT port ${this.config.mqttPort} is already in use: stop what runs there, pick another with --mqtt-port / IOTC_MQTT_PORT, or 0 to turn the MQTT listener off`), { code: 'EADDRINUSE' })
           : err),
       );
       server.listen(this.config.mqttPort, this.config.host, () => resolve());
