@@ -195,30 +195,43 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000, 
  */
 export const SERVE_ENV = { IOTC_HOST: '127.0.0.1', IOTC_MQTT_PORT: '0' } as const;
 
-/** Runs the CLI from source in a child process. */
-export function runCli(
+export interface ProcessResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion with its output captured; killed and rejected after `timeoutMs`. */
+export function runProcess(
+  cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number } = {},
+): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...SERVE_ENV, IOTC_LOG_LEVEL: 'silent', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`iotc ${args.join(' ')} timed out; stdout: ${stdout} stderr: ${stderr}`));
+      reject(new Error(`${path.basename(cmd)} ${args.join(' ')} timed out; stdout: ${stdout} stderr: ${stderr}`));
     }, opts.timeoutMs ?? 20_000);
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
     child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs the CLI from source in a child process. */
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
+  return runProcess(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...SERVE_ENV, IOTC_LOG_LEVEL: 'silent', ...opts.env },
+    input: opts.input,
+    timeoutMs: opts.timeoutMs,
   });
 }
 

@@ -3,6 +3,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
+import { runProcess } from './helpers.js';
+import type { ProcessResult } from './helpers.js';
 
 /** Whether Mosquitto's clients are installed; absent, tests skip with a notice (or fail under IOTC_REQUIRE_SERVICES=1). */
 export function mosquittoAvailable(): boolean {
@@ -19,22 +21,8 @@ export function mosquittoAvailable(): boolean {
 }
 
 /** Runs mosquitto_pub to completion (with QoS 1 it exits only after the PUBACK). */
-export function mosquittoPub(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('mosquitto_pub', args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mosquitto_pub ${args.join(' ')} timed out; stderr: ${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+export function mosquittoPub(args: string[], timeoutMs = 10_000): Promise<ProcessResult> {
+  return runProcess('mosquitto_pub', args, { timeoutMs });
 }
 
 /** A running mosquitto_sub printing "RETAIN TOPIC PAYLOAD" per message; lines are awaited in order. */

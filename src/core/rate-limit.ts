@@ -22,3 +22,36 @@ export class TokenBucket {
     return this.rate === 0 ? 0 : Math.max(1, Math.ceil((count - this.tokens) / this.rate));
   }
 }
+
+/**
+ * One token bucket per key (a device, a token, an address, an email), at most `maxKeys` of them: the least
+ * recently seen key is forgotten first, so a flood of distinct callers cannot grow memory. A forgotten key
+ * starts again with a full bucket, which only ever errs on the generous side.
+ */
+export class KeyedBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+    private readonly maxKeys = 10_000,
+  ) {}
+
+  /** Takes one from `key`'s bucket; when none is left, the whole seconds to wait. */
+  take(key: string, now = Date.now()): { ok: true } | { ok: false; retryAfter: number } {
+    if (this.rate === 0) return { ok: true };
+    let bucket = this.buckets.get(key);
+    if (bucket) {
+      this.buckets.delete(key);
+    } else {
+      bucket = new TokenBucket(this.rate, this.burst, now);
+      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
+    }
+    this.buckets.set(key, bucket);
+    return bucket.take(1, now) ? { ok: true } : { ok: false, retryAfter: bucket.waitSeconds() };
+  }
+
+  get size(): number {
+    return this.buckets.size;
+  }
+}

@@ -5,27 +5,9 @@ import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
+import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
+import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
-interface ReadingRow { seq: number; device_id: string; sensor: string; side: Side; value: string; time: number }
-interface DeviceRow { id: string; user_id: number; name: string; key_hash: string; created_at: number; last_seen: number | null }
-interface UserRow { id: number; email: string; name: string; password_hash: string; created_at: number }
-interface TokenRow { id: number; user_id: number; name: string; token_hash: string; created_at: number; last_used: number | null }
-interface SessionRow { id_hash: string; user_id: number; csrf_token: string; created_at: number; expires_at: number }
-
-const toReading = (r: ReadingRow): StoredReading => ({
-  seq: r.seq, deviceId: r.device_id, sensor: r.sensor, side: r.side, value: JSON.parse(r.value), time: r.time,
-});
-const toDevice = (r: DeviceRow): Device => ({
-  id: r.id, userId: r.user_id, name: r.name, keyHash: r.key_hash, createdAt: r.created_at, lastSeen: r.last_seen,
-});
-const toUser = (r: UserRow): User => ({
-  id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, createdAt: r.created_at,
-});
-const toToken = (r: TokenRow): ApiToken => ({
-  id: r.id, userId: r.user_id, name: r.name, tokenHash: r.token_hash, createdAt: r.created_at, lastUsed: r.last_used,
-});
-
-const READING_COLS = 'seq, device_id, sensor, side, value, time';
 const DAY_MS = 86_400_000;
 
 // Ids, sequence numbers and ms timestamps are BIGINT; they all fit a JS number exactly (< 2^53).
@@ -317,7 +299,7 @@ export class PostgresStore implements Store {
   async getSession(idHash: string, now: number): Promise<WebSession | null> {
     const { rows } = await this.q<SessionRow>('SELECT * FROM web_sessions WHERE id_hash = $1 AND expires_at > $2', [idHash, now]);
     const r = rows[0];
-    return r ? { idHash: r.id_hash, userId: r.user_id, csrfToken: r.csrf_token, createdAt: r.created_at, expiresAt: r.expires_at } : null;
+    return r ? toSession(r) : null;
   }
 
   async deleteSession(idHash: string): Promise<void> {

@@ -6,25 +6,8 @@ import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
-
-interface ReadingRow { seq: number; device_id: string; sensor: string; side: Side; value: string; time: number }
-interface DeviceRow { id: string; user_id: number; name: string; key_hash: string; created_at: number; last_seen: number | null }
-interface UserRow { id: number; email: string; name: string; password_hash: string; created_at: number }
-
-interface TokenRow { id: number; user_id: number; name: string; token_hash: string; created_at: number; last_used: number | null }
-
-const toToken = (r: TokenRow): ApiToken => ({
-  id: r.id, userId: r.user_id, name: r.name, tokenHash: r.token_hash, createdAt: r.created_at, lastUsed: r.last_used,
-});
-const toReading = (r: ReadingRow): StoredReading => ({
-  seq: r.seq, deviceId: r.device_id, sensor: r.sensor, side: r.side, value: JSON.parse(r.value), time: r.time,
-});
-const toDevice = (r: DeviceRow): Device => ({
-  id: r.id, userId: r.user_id, name: r.name, keyHash: r.key_hash, createdAt: r.created_at, lastSeen: r.last_seen,
-});
-const toUser = (r: UserRow): User => ({
-  id: r.id, email: r.email, name: r.name, passwordHash: r.password_hash, createdAt: r.created_at,
-});
+import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
+import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
 /** Applies pending migrations in one transaction; refuses a database written by a newer IOTcommunicate. */
 export function migrateSqlite(db: Database.Database, file: string): void {
@@ -69,7 +52,6 @@ export class SqliteStore implements Store {
       throw err;
     }
     const db = this.db;
-    const readingCols = 'seq, device_id, sensor, side, value, time';
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
@@ -91,12 +73,12 @@ export class SqliteStore implements Store {
       insertReading: db.prepare('INSERT INTO readings (device_id, sensor, side, value, time) VALUES (?, ?, ?, ?, ?)'),
       upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`),
-      latestAny: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT 1`),
-      latestSide: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND sensor = ? AND side = ?`),
-      latestAllAny: db.prepare(`SELECT ${readingCols} FROM latest l WHERE device_id = ?
+      latestAny: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT 1`),
+      latestSide: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND sensor = ? AND side = ?`),
+      latestAllAny: db.prepare(`SELECT ${READING_COLS} FROM latest l WHERE device_id = ?
         AND seq = (SELECT MAX(seq) FROM latest m WHERE m.device_id = l.device_id AND m.sensor = l.sensor) ORDER BY sensor`),
-      latestAllSide: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND side = ? ORDER BY sensor`),
-      latestSince: db.prepare(`SELECT ${readingCols} FROM latest WHERE device_id = ? AND side = ? AND seq > ? ORDER BY seq`),
+      latestAllSide: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? ORDER BY sensor`),
+      latestSince: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? AND seq > ? ORDER BY seq`),
       getCursor: db.prepare('SELECT seq FROM cursors WHERE device_id = ? AND side = ?'),
       advanceCursor: db.prepare(`INSERT INTO cursors (device_id, side, seq)
         VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = ?))
@@ -232,10 +214,8 @@ export class SqliteStore implements Store {
   }
 
   async getSession(idHash: string, now: number): Promise<WebSession | null> {
-    const r = this.stmt.getSession.get(idHash, now) as
-      | { id_hash: string; user_id: number; csrf_token: string; created_at: number; expires_at: number }
-      | undefined;
-    return r ? { idHash: r.id_hash, userId: r.user_id, csrfToken: r.csrf_token, createdAt: r.created_at, expiresAt: r.expires_at } : null;
+    const r = this.stmt.getSession.get(idHash, now) as SessionRow | undefined;
+    return r ? toSession(r) : null;
   }
 
   async deleteSession(idHash: string): Promise<void> {
@@ -292,7 +272,7 @@ export class SqliteStore implements Store {
     if (q.side !== undefined) (where.push('side = ?'), params.push(q.side));
     // A range reads forward from its start; a bare limit means "the most recent N".
     const newestFirst = q.from === undefined;
-    const sql = `SELECT seq, device_id, sensor, side, value, time FROM readings WHERE ${where.join(' AND ')}
+    const sql = `SELECT ${READING_COLS} FROM readings WHERE ${where.join(' AND ')}
       ORDER BY time ${newestFirst ? 'DESC' : 'ASC'}, seq ${newestFirst ? 'DESC' : 'ASC'} LIMIT ?`;
     const rows = (this.db.prepare(sql).all(...params, q.limit) as ReadingRow[]).map(toReading);
     return newestFirst ? rows.reverse() : rows;

@@ -1,30 +1,9 @@
-import { TokenBucket } from '../core/rate-limit.js';
+import { KeyedBuckets } from '../core/rate-limit.js';
 
-/** Token buckets by key (an IP, an email), at most `maxKeys` of them: the least recently used goes first. */
-export class KeyedLimiter {
-  private readonly buckets = new Map<string, TokenBucket>();
-
-  constructor(
-    private readonly perMinute: number,
-    private readonly burst: number,
-    private readonly maxKeys = 10_000,
-  ) {}
-
-  /** Takes one attempt; the seconds to wait when none is left. */
-  take(key: string, now = Date.now()): { ok: true } | { ok: false; retryAfter: number } {
-    let bucket = this.buckets.get(key);
-    if (bucket) {
-      this.buckets.delete(key);
-    } else {
-      bucket = new TokenBucket(this.perMinute / 60, this.burst, now);
-      if (this.buckets.size >= this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-    }
-    this.buckets.set(key, bucket);
-    return bucket.take(1, now) ? { ok: true } : { ok: false, retryAfter: bucket.waitSeconds() };
-  }
-
-  get size(): number {
-    return this.buckets.size;
+/** Attempts a minute per key, in bursts of `burst`. */
+export class KeyedLimiter extends KeyedBuckets {
+  constructor(perMinute: number, burst: number, maxKeys = 10_000) {
+    super(perMinute / 60, burst, maxKeys);
   }
 }
 
