@@ -18,7 +18,7 @@ import { finish, judge, renderTables } from './report.js';
 import type { Results, ScenarioResult } from './report.js';
 import { SCENARIO_TABLE, SCENARIOS } from './scenarios.js';
 import type { BenchParams, ScenarioName } from './scenarios.js';
-import { ALL_TARGETS, ROOT, ensureBuilt, killAllTargets } from './targets.js';
+import { ALL_TARGETS, ROOT, ensureBuilt, killAllTargets, serverNodeArgs, showServerOutput } from './targets.js';
 
 const HELP = `npm run bench -- [options]
 
@@ -37,6 +37,9 @@ const HELP = `npm run bench -- [options]
   --connect-rate R      connections opened per second, offered (default 4000)
   --out DIR             where results go (default bench/results)
   --name NAME           results file name without extension (default results; quick)
+  --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
+                        (summarise with: node --import tsx bench/profile-summary.ts DIR/*.cpuprofile)
+  --verbose             show the servers' own output
 `;
 
 function options() {
@@ -58,6 +61,8 @@ function options() {
       'connect-rate': { type: 'string' },
       out: { type: 'string' },
       name: { type: 'string' },
+      profile: { type: 'string' },
+      verbose: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -102,6 +107,8 @@ function options() {
     targets: pick(values.targets, ALL_TARGETS.map((t) => t.name), 'target'),
     out: path.resolve(values.out ?? path.join(ROOT, 'bench/results')),
     name: values.name ?? (quick ? 'quick' : 'results'),
+    profile: values.profile ? path.resolve(values.profile) : null,
+    verbose: values.verbose === true,
     params,
   };
 }
@@ -142,6 +149,12 @@ async function main(): Promise<void> {
     return !why;
   });
   if (runnable.some((t) => t.name === 'iotc')) ensureBuilt(say);
+  showServerOutput.on = opts.verbose;
+  if (opts.profile) {
+    fs.mkdirSync(opts.profile, { recursive: true });
+    serverNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.profile}`);
+    say(`profiling IOTcommunicate into ${opts.profile} (figures are slower under the profiler)`);
+  }
 
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotc-bench-'));
   let gen: Generator | null = null;

@@ -122,7 +122,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
         const s = sample(running.pids);
         rssPeak = Math.max(rssPeak, s.rss);
         const rate = (m.delivered - last.delivered) / ((m.at - last.at) / 1000);
-        ctx.status(`${Math.round(rate).toLocaleString('en-US')} msg/s  ${((performance.now() - end) / -1000).toFixed(1)}s left`);
+        ctx.status(`${Math.round(rate).toLocaleString('en-US')} msg/s  ${Math.max(0, (end - performance.now()) / 1000).toFixed(1)}s left`);
         last = m;
       }
       const s1 = sample(running.pids);

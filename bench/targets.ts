@@ -21,6 +21,11 @@ export interface Endpoint {
   port: number;
 }
 
+/** Extra node flags for the IOTcommunicate server, e.g. --cpu-prof (set by `npm run bench -- --profile DIR`). */
+export const serverNodeArgs: string[] = [];
+/** `--verbose`: pass the targets' own output through. */
+export const showServerOutput = { on: false };
+
 export interface StartOptions {
   /** A SQLite file with the bench's accounts, copied into the target's fresh data dir. */
   template?: string;
@@ -94,6 +99,7 @@ async function launch(cmd: string, args: string[], env: NodeJS.ProcessEnv, endpo
   let tail = '';
   const keep = (d: Buffer) => {
     tail = (tail + d.toString()).slice(-4000);
+    if (showServerOutput.on) process.stderr.write(d);
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
@@ -172,7 +178,7 @@ export const iotc: Target = {
       IOTC_RATE_LIMIT: '0',
       IOTC_MAX_CONNECTIONS_PER_DEVICE: String(opts.maxConnectionsPerDevice),
     });
-    return launch(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, { protocol: 'iotc', host: '127.0.0.1', port }, { dbFile });
+    return launch(process.execPath, [...serverNodeArgs, path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, { protocol: 'iotc', host: '127.0.0.1', port }, { dbFile });
   },
 };
 

@@ -67,7 +67,7 @@ export class WebSocketDoor {
     this.relay.authenticate(creds.deviceId, creds.key).then(
       (device) => {
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, device, creds.side));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, creds.side));
       },
       (err) => {
         const e = toIotcError(err);
@@ -87,8 +87,23 @@ export class WebSocketDoor {
     });
   }
 
-  private accept(ws: WebSocket, device: Attachment['device'], side: Side): void {
+  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side): void {
     const peer: Peer = { socket: ws, alive: true };
+    // Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one
+    // write: the socket is corked at the first and uncorked once the turn's callbacks and promises ran.
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      socket.uncork();
+    };
+    const send = (text: string) => {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
+      ws.send(text);
+    };
     this.peers.add(peer);
     let session: ProtocolSession | null = null;
     let early: string[] | null = [];
@@ -112,7 +127,7 @@ export class WebSocketDoor {
           closeWith(new IotcError('E_SLOW_CONSUMER'));
           return;
         }
-        ws.send(json);
+        send(json);
       },
       revoked: (err) => closeWith(err),
     };
@@ -141,7 +156,7 @@ export class WebSocketDoor {
           att.detach();
           return;
         }
-        session = new ProtocolSession(this.relay, att, (text) => ws.readyState === WebSocket.OPEN && ws.send(text), closeWith, this.log, this.config);
+        session = new ProtocolSession(this.relay, att, (text) => ws.readyState === WebSocket.OPEN && send(text), closeWith, this.log, this.config);
         const queued = early!;
         early = null;
         for (const text of queued) void session.handle(text);

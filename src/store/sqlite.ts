@@ -125,18 +125,19 @@ export class SqliteStore implements Store {
 
     this.appendTx = db.transaction((readings: NewReading[]): StoredReading[] => {
       const out: StoredReading[] = new Array(readings.length);
+      const jsons: string[] = new Array(readings.length);
       // Only the last write of a sensor in this batch needs to reach the latest table.
       const lastOfKey = new Map<string, number>();
       for (let i = 0; i < readings.length; i++) {
         const r = readings[i];
-        const json = JSON.stringify(r.value);
+        const json = (jsons[i] = JSON.stringify(r.value));
         const seq = Number(this.stmt.insertReading.run(r.deviceId, r.sensor, r.side, json, r.time).lastInsertRowid);
         out[i] = { seq, deviceId: r.deviceId, sensor: r.sensor, side: r.side, value: r.value, time: r.time };
         lastOfKey.set(`${r.deviceId}\u0000${r.sensor}\u0000${r.side}`, i);
       }
       for (const i of lastOfKey.values()) {
         const r = out[i];
-        this.stmt.upsertLatest.run(r.deviceId, r.sensor, r.side, r.seq, JSON.stringify(r.value), r.time);
+        this.stmt.upsertLatest.run(r.deviceId, r.sensor, r.side, r.seq, jsons[i], r.time);
       }
       return out;
     });
