@@ -8,6 +8,8 @@ import { nowUs } from './jobs.js';
 import type { ConnectJob, Counters, FromWorker, Job, StreamJob, ToWorker } from './jobs.js';
 import { openLink } from './links.js';
 import type { Link } from './links.js';
+import { openIdle } from './raw-connect.js';
+import type { IdleConnection } from './raw-connect.js';
 
 const send = (m: FromWorker) => process.send!(m);
 
@@ -43,7 +45,7 @@ interface Device {
   groupId: string;
 }
 
-let links: Link[] = [];
+let links: (Link | IdleConnection)[] = [];
 let devices: Device[] = [];
 let job: Job | null = null;
 let sending = false;
@@ -165,13 +167,7 @@ function startConnect(j: ConnectJob): void {
   const openOne = (i: number) => {
     pending++;
     const t0 = nowUs();
-    openLink(j.endpoint, 'device', j.creds[i], j.localAddresses[i % j.localAddresses.length], {
-      reading() {},
-      reply() {},
-      closed(code, expected) {
-        if (!expected) countError(code);
-      },
-    }).then(
+    openIdle(j.endpoint, j.creds[i], `i${process.pid}-${i}`, j.localAddresses[i % j.localAddresses.length], (why) => countError(why)).then(
       (link) => {
         pending--;
         links.push(link);

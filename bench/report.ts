@@ -104,7 +104,8 @@ const COLUMNS: Record<ScenarioName, Column[]> = {
     fig('connections', 'open', 0), fig('failed', 'failed', 0),
     fig('connectPerSec', 'conn/s'), vs('connectPerSec', 'bare'), vs('connectPerSec', 'mosquitto'),
     fig('rssPerConnKiB', 'KiB/conn'), vs('rssPerConnKiB', 'bare'), vs('rssPerConnKiB', 'mosquitto'),
-    fig('cpuUsPerConn', 'CPU µs/conn'), fig('connectP99Ms', 'connect p99 ms'), fig('rssMiB', 'RSS MiB'),
+    fig('cpuUsPerConn', 'CPU µs/conn'), vs('cpuUsPerConn', 'bare'), vs('cpuUsPerConn', 'mosquitto'),
+    fig('connectP99Ms', 'connect p99 ms'), fig('rssMiB', 'RSS MiB'), fig('genCpuUsPerConn', 'gen µs/conn'),
   ],
   durability: [
     fig('termAcknowledged', 'SIGTERM acked', 0), fig('termStored', 'stored', 0), fig('termLost', 'lost', 0), fig('termStoredNotAcknowledged', 'unacked', 0),

@@ -233,7 +233,7 @@ const connections: Scenario = {
   name: 'connections',
   title: 'idle connections',
   method: (p) =>
-    `${p.connections.toLocaleString('en-US')} authenticated idle connections (one device each) opened at ${p.connectRate.toLocaleString('en-US')}/s offered from ${p.connectWorkers} generator processes on distinct loopback source addresses; RSS per connection = (RSS after − RSS before) / connections, 2 s after the last opened`,
+    `${p.connections.toLocaleString('en-US')} authenticated idle connections (one device each) opened at ${p.connectRate.toLocaleString("en-US")}/s offered (at most 100 handshakes pending per process, below the listen backlog) from ${p.connectWorkers} generator processes on distinct loopback source addresses; RSS per connection = (RSS after − RSS before) / connections, 2 s after the last opened`,
   skip: () => null,
   devicesNeeded: (p) => p.connections,
   run: async (ctx) => {
@@ -252,10 +252,11 @@ const connections: Scenario = {
       const parts = split(all, p.connectWorkers);
       const addresses = nextAddresses(parts.length);
       const jobs: ConnectJob[] = parts.map((c, i) => ({
-        kind: 'connect', endpoint: running.endpoint, creds: c, rate: (p.connectRate * c.length) / count, maxPending: 1000, localAddresses: [addresses[i]],
+        kind: 'connect', endpoint: running.endpoint, creds: c, rate: (p.connectRate * c.length) / count, maxPending: 100, localAddresses: [addresses[i]],
       }));
       await ctx.gen.setup(jobs);
       try {
+        const g0 = sample(ctx.gen.pids);
         ctx.gen.start();
         const deadline = performance.now() + (count / p.connectRate) * 4000 + 30_000;
         let m = await ctx.gen.mark();
@@ -265,6 +266,7 @@ const connections: Scenario = {
           ctx.status(`${m.opened.toLocaleString('en-US')} open${m.failed ? `, ${m.failed} failed` : ''}`);
         }
         const s1 = sample(running.pids);
+        const g1 = sample(ctx.gen.pids);
         ctx.status('settling');
         await sleep(2000);
         const r1 = sample(running.pids);
@@ -277,6 +279,8 @@ const connections: Scenario = {
           connectPerSec: seconds > 0 ? m.opened / seconds : 0,
           rssPerConnKiB: (r1.rss - r0.rss) / Math.max(1, m.opened) / 1024,
           cpuUsPerConn: (s1.cpuUs - r0.cpuUs) / Math.max(1, m.opened),
+          genCpuUsPerConn: (g1.cpuUs - g0.cpuUs) / Math.max(1, m.opened),
+          serverCpuPct: ((s1.cpuUs - r0.cpuUs) / 1e6 / ((s1.at - r0.at) / 1000)) * 100,
           connectP50Ms: ms(m.connectLatency.quantile(0.5)),
           connectP99Ms: ms(m.connectLatency.quantile(0.99)),
           rssBaseMiB: r0.rss / 1048576,

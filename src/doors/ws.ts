@@ -133,11 +133,16 @@ export class WebSocketDoor {
     };
 
     ws.on('pong', () => (peer.alive = true));
+    // The session is made on the first message: most connections of a big fleet sit idle, and it counts per connection.
+    const handle = (text: string) => {
+      session ??= new ProtocolSession(this.relay, attachment!, (t) => ws.readyState === WebSocket.OPEN && send(t), closeWith, this.log, this.config);
+      void session.handle(text);
+    };
     ws.on('message', (data, isBinary) => {
       peer.alive = true;
       const text = isBinary || typeof data !== 'string' ? data.toString() : data;
       if (early) early.push(text);
-      else void session!.handle(text);
+      else handle(text);
     });
     ws.on('error', (err) => {
       // ws reports oversize frames and protocol violations here, then closes with 1009 / 1002.
@@ -156,10 +161,9 @@ export class WebSocketDoor {
           att.detach();
           return;
         }
-        session = new ProtocolSession(this.relay, att, (text) => ws.readyState === WebSocket.OPEN && send(text), closeWith, this.log, this.config);
         const queued = early!;
         early = null;
-        for (const text of queued) void session.handle(text);
+        for (const text of queued) handle(text);
       },
       (err) => {
         const e = toIotcError(err);
