@@ -3,8 +3,11 @@
  * scenario, made once through the real account service into a SQLite file that each round copies.
  */
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Accounts } from '../src/core/accounts.js';
+import { hashSecret } from '../src/core/secrets.js';
 import { SqliteStore } from '../src/store/sqlite.js';
+import type { Store } from '../src/store/types.js';
 
 export interface DeviceCreds {
   id: string;
@@ -33,6 +36,22 @@ export async function makeFixture(dir: string, count: number, progress: (done: n
     // Closing checkpoints the WAL into the main file, so copying that one file carries everything.
     await store.close();
   }
+}
+
+/**
+ * The same user and devices (same ids, same keys) in a database made by another build's own store code,
+ * so a baseline build runs on a schema it knows.
+ */
+export async function copyFixture(fixture: Fixture, distDir: string, file: string): Promise<Fixture> {
+  const { SqliteStore: OtherStore } = (await import(pathToFileURL(path.join(distDir, 'store/sqlite.js')).href)) as { SqliteStore: new (file: string) => Store };
+  const store = new OtherStore(file);
+  try {
+    const user = await store.createUser({ email: 'bench@example.com', name: 'Bench', passwordHash: 'none' });
+    for (const [i, d] of fixture.devices.entries()) await store.createDevice({ id: d.id, userId: user.id, name: `bench ${i}`, keyHash: hashSecret(d.key) });
+  } finally {
+    await store.close();
+  }
+  return { file, devices: fixture.devices };
 }
 
 /** Every reading stored per device (any sensor), read back through the store after the server stopped. */

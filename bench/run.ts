@@ -11,14 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderChart } from './chart.js';
-import { makeFixture } from './fixture.js';
+import { copyFixture, makeFixture } from './fixture.js';
 import { Generator } from './generator.js';
 import { clkTck, openFileLimit, procAvailable } from './proc.js';
 import { finish, judge, renderTables } from './report.js';
 import type { Results, ScenarioResult } from './report.js';
 import { SCENARIO_TABLE, SCENARIOS } from './scenarios.js';
 import type { BenchParams, ScenarioName } from './scenarios.js';
-import { ALL_TARGETS, ROOT, ensureBuilt, killAllTargets, serverNodeArgs, showServerOutput } from './targets.js';
+import { ALL_TARGETS, ROOT, baselineTarget, ensureBuilt, killAllTargets, serverNodeArgs, showServerOutput } from './targets.js';
 
 const HELP = `npm run bench -- [options]
 
@@ -40,6 +40,7 @@ const HELP = `npm run bench -- [options]
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
                         (summarise with: node --import tsx bench/profile-summary.ts DIR/*.cpuprofile)
   --verbose             show the servers' own output
+  --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline"
 `;
 
 function options() {
@@ -63,6 +64,7 @@ function options() {
       name: { type: 'string' },
       profile: { type: 'string' },
       verbose: { type: 'boolean' },
+      baseline: { type: 'string' },
     },
   });
   if (values.help) {
@@ -109,6 +111,7 @@ function options() {
     name: values.name ?? (quick ? 'quick' : 'results'),
     profile: values.profile ? path.resolve(values.profile) : null,
     verbose: values.verbose === true,
+    baseline: values.baseline ? path.resolve(values.baseline) : null,
     params,
   };
 }
@@ -139,6 +142,8 @@ async function main(): Promise<void> {
   const opts = options();
   if (!procAvailable()) throw new Error('the bench reads server CPU and memory from /proc: run it on Linux');
   const targets = ALL_TARGETS.filter((t) => opts.targets.includes(t.name));
+  // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.
+  if (opts.baseline) targets.splice(targets.findIndex((t) => t.name === 'iotc') + 1, 0, baselineTarget(opts.baseline));
   const skippedTargets: Record<string, string> = {};
   const runnable = targets.filter((t) => {
     const why = t.unavailable();
@@ -175,6 +180,10 @@ async function main(): Promise<void> {
     const started = performance.now();
     const fixture = await makeFixture(workDir, needed, (done) => status(`creating ${needed.toLocaleString('en-US')} devices: ${done.toLocaleString('en-US')}`));
     say(`created ${needed.toLocaleString('en-US')} bench devices in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const fixtures = new Map(runnable.map((t) => [t.name, fixture]));
+    if (opts.baseline && runnable.some((t) => t.name === 'baseline')) {
+      fixtures.set('baseline', await copyFixture(fixture, opts.baseline, path.join(workDir, 'baseline.db')));
+    }
     const wantsConnections = opts.scenarios.includes('connections');
     gen = await Generator.spawn(Math.max(opts.params.generators, wantsConnections ? opts.params.connectWorkers : 1));
 
@@ -217,7 +226,7 @@ async function main(): Promise<void> {
             const figures = await scenario.run({
               target,
               gen,
-              fixture,
+              fixture: fixtures.get(target.name) ?? fixture,
               params: opts.params,
               status: (text) => status(`${tag}: ${text}`),
               note: (text) => tr.notes.push(text),

@@ -27,6 +27,8 @@ export const serverNodeArgs: string[] = [];
 export const showServerOutput = { on: false };
 
 export interface StartOptions {
+  /** The server's entry script (default: this checkout's dist/cli/main.js). */
+  entry?: string;
   /** A SQLite file with the bench's accounts, copied into the target's fresh data dir. */
   template?: string;
   workDir: string;
@@ -178,7 +180,7 @@ export const iotc: Target = {
       IOTC_RATE_LIMIT: '0',
       IOTC_MAX_CONNECTIONS_PER_DEVICE: String(opts.maxConnectionsPerDevice),
     });
-    return launch(process.execPath, [...serverNodeArgs, path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, { protocol: 'iotc', host: '127.0.0.1', port }, { dbFile });
+    return launch(process.execPath, [...serverNodeArgs, opts.entry ?? path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, { protocol: 'iotc', host: '127.0.0.1', port }, { dbFile });
   },
 };
 
@@ -195,6 +197,25 @@ function findMosquitto(): string | null {
     mosquittoVersion = m ? m[1] : null;
   }
   return mosquittoVersion;
+}
+
+/**
+ * Another build of IOTcommunicate (the dist/ folder of an older checkout, say), run exactly like `iotc`,
+ * so a change can be measured against what it replaces in the same interleaved run: `--baseline DIR`.
+ */
+export function baselineTarget(distDir: string): Target {
+  const main = path.join(distDir, 'cli/main.js');
+  return {
+    ...iotc,
+    name: 'baseline',
+    label: 'IOTcommunicate (baseline build)',
+    unavailable: () => (fs.existsSync(main) ? null : `${main} not found: point --baseline at a built dist/ folder`),
+    describe: () => `${iotc.describe()}; built from ${distDir}`,
+    async start(opts) {
+      const running = await iotc.start({ ...opts, entry: main });
+      return running;
+    },
+  };
 }
 
 export const mosquitto: Target = {
