@@ -157,3 +157,26 @@ test('the store moves the journal on its own', async () => {
     cleanup();
   }
 });
+
+test('checkpoints run beside the writer, and a closed store leaves no WAL behind', async () => {
+  const { dir, cleanup } = tempDir();
+  const file = path.join(dir, 'f.db');
+  const store = new SqliteStore(file, { everyMs: 20, batch: 1000, checkpointMs: 20 });
+  try {
+    const id = await withDevice(store);
+    const fs = await import('node:fs');
+    const dbSize = () => fs.statSync(file).size;
+    const before = dbSize();
+    for (let i = 0; i < 20; i++) await store.appendReadings(Array.from({ length: 200 }, (_, k) => reading(id, `s${k % 7}`, { i, k }, i * 1000 + k)));
+    // The writer's own automatic checkpoint is off: only the worker copies the WAL into the database file.
+    const until = Date.now() + 5000;
+    while (dbSize() <= before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(dbSize() > before, 'the database file grew: the WAL was checkpointed into it');
+    assert.equal((await store.history(id, 's3', { limit: 10_000 })).length, 20 * Math.ceil((200 - 3) / 7));
+    await store.close();
+    assert.equal(fs.existsSync(`${file}-wal`), false, 'the last connection to close removed the WAL');
+  } finally {
+    await store.close();
+    cleanup();
+  }
+});

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { IotcError } from '../core/errors.js';
+import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
@@ -49,9 +50,13 @@ export interface JournalPolicy {
   everyMs: number;
   /** Rows moved per transaction: a bigger batch updates each index page once for more readings, but holds the writer longer. */
   batch: number;
+  /** How often the background checkpoint copies the WAL into the database. */
+  checkpointMs?: number;
 }
 
-const JOURNAL: JournalPolicy = { everyMs: 100, batch: 5000 };
+const JOURNAL: JournalPolicy = { everyMs: 100, batch: 5000, checkpointMs: 1000 };
+/** 16 384 frames of 4 KiB: 64 MiB of WAL before the writer's thread helps the WAL start over. */
+const WAL_RESTART_FRAMES = 16_384;
 
 /**
  * The embedded default store: one SQLite file in WAL mode. Calls are synchronous underneath, so they run in order.
@@ -70,6 +75,7 @@ export class SqliteStore implements Store {
   private readonly settleTx: Database.Transaction<(limit: number) => number>;
   private journaled = 0;
   private readonly journalTimer: NodeJS.Timeout;
+  private checkpointer: Checkpointer | null = null;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -191,8 +197,33 @@ export class SqliteStore implements Store {
   private settleSome(): void {
     try {
       this.settle();
+      this.watchWal();
     } catch {
       // Busy or failing disk: the readings stay in the journal, readable, and the next turn tries again.
+    }
+  }
+
+  /**
+   * Checkpoints run in a worker once readings flow (not for the CLI's short visits). A passive checkpoint
+   * beside a busy writer rarely finds the WAL fully copied, and only then can the WAL start over: when it
+   * has grown past WAL_RESTART_FRAMES, one checkpoint here, between two commits, lets it.
+   */
+  private startCheckpointer(): void {
+    if (this.checkpointer || this.file === ':memory:') return;
+    this.checkpointer = new Checkpointer(this.file, this.journal.checkpointMs ?? JOURNAL.checkpointMs!);
+    this.db.pragma('wal_autocheckpoint = 0');
+  }
+
+  private watchWal(): void {
+    const c = this.checkpointer;
+    if (!c) return;
+    if (c.failure) {
+      this.db.pragma('wal_autocheckpoint = 1000');
+      this.checkpointer = null;
+      void c.stop();
+    } else if (c.walFrames > WAL_RESTART_FRAMES) {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+      c.walFrames = 0;
     }
   }
 
@@ -313,6 +344,7 @@ export class SqliteStore implements Store {
     if (readings.length === 0) return [];
     const stored = this.appendTx.immediate(readings);
     this.journaled += stored.length;
+    if (!this.checkpointer) this.startCheckpointer();
     return stored;
   }
 
@@ -394,6 +426,8 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.journalTimer);
+    await this.checkpointer?.stop();
+    this.checkpointer = null;
     if (!this.db.open) return;
     try {
       while (this.settle() > 0);
