@@ -28,6 +28,8 @@ const BAD: [string, Message][] = [
   ['{"method":"put","status":{"sensor":"temp"},"id":8}', { error: 'status.value: value is required (any JSON: number, string, boolean, object, array or null)', code: 'E_VALIDATION', id: 8 }],
   ['{"method":"put","status":{"sensor":"","value":1},"id":9}', { error: 'status.sensor: sensor must not be empty', code: 'E_VALIDATION', id: 9 }],
   [JSON.stringify({ method: 'put', status: { sensor: 's'.repeat(65), value: 1 }, id: 10 }), { error: 'status.sensor: sensor must be at most 64 characters', code: 'E_VALIDATION', id: 10 }],
+  [JSON.stringify({ method: 'put', status: { sensor: 'a\u0000b', value: 1 }, id: 'nul' }), { error: 'status.sensor: sensor must not contain NUL characters', code: 'E_VALIDATION', id: 'nul' }],
+  [JSON.stringify({ method: 'put', status: [{ sensor: 'ok', value: 1 }, { sensor: '\u0000', value: 2 }], id: 'nul2' }), { error: 'status.1.sensor: sensor must not contain NUL characters', code: 'E_VALIDATION', id: 'nul2' }],
   ['{"method":"put","status":{"sensor":5,"value":1},"id":11}', { error: 'status.sensor: sensor must be a string', code: 'E_VALIDATION', id: 11 }],
   ['{"method":"put","status":[],"id":12}', { error: 'status: a batch needs at least one reading', code: 'E_VALIDATION', id: 12 }],
   [

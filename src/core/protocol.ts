@@ -3,7 +3,7 @@ import { parseRequest, peekId } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
 import { readingView } from './relay.js';
-import type { Attachment, Relay } from './relay.js';
+import type { Attachment, Relay, SensorWrite } from './relay.js';
 import type { Logger } from '../log.js';
 
 export interface ProtocolLimits {
@@ -19,7 +19,7 @@ export class ProtocolSession {
   private readonly bucket: TokenBucket;
   /** Rejected-for-rate messages in a row; a client that keeps flooding is closed. */
   private floodStrikes = 0;
-  /** The connection's last write; reads wait for it so a client reads what it just wrote. */
+  /** The connection's last write; reads wait for it (settled either way) so a client reads what it just wrote. */
   private lastWrite: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -61,14 +61,15 @@ export class ProtocolSession {
 
   private async dispatch(req: Request): Promise<void> {
     const { device, side } = this.attachment;
-    if (req.method !== 'put') await this.lastWrite;
+    if (req.method !== 'put') await this.lastWrite.then(settled, settled);
     switch (req.method) {
       case 'put': {
-        const writes = Array.isArray(req.status) ? req.status : [req.status];
-        const written = this.relay.put(device.id, side, writes);
-        this.lastWrite = written.catch(() => undefined);
+        const batch = Array.isArray(req.status);
+        const written = this.relay.put(device.id, side, batch ? (req.status as SensorWrite[]) : [req.status as SensorWrite]);
+        // Awaited just below, so a failed write is never an unhandled rejection.
+        this.lastWrite = written;
         const stored = await written;
-        this.ok(req.id, Array.isArray(req.status) ? { count: stored.length, time: stored[0].time } : { time: stored[0].time });
+        this.reply(putAck(req.id, stored[0].time, batch ? stored.length : undefined));
         return;
       }
       case 'gets': {
@@ -105,4 +106,11 @@ export class ProtocolSession {
     if (id !== undefined) body.id = id;
     this.reply(JSON.stringify(body));
   }
+}
+
+const settled = () => undefined;
+
+/** `{"ok":true,"id":…,"count":…,"time":…}`: what ok() would send for a put, written out directly as every put gets one. */
+function putAck(id: string | number | undefined, time: number, count: number | undefined): string {
+  return `{"ok":true${id === undefined ? '' : `,"id":${JSON.stringify(id)}`}${count === undefined ? '' : `,"count":${count}`},"time":${time}}`;
 }

@@ -89,7 +89,7 @@ export class WebSocketDoor {
     authenticated.then(
       ({ device, side }) => {
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, device, side));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side));
       },
       (err) => {
         const e = toIotcError(err);
@@ -110,8 +110,23 @@ export class WebSocketDoor {
     });
   }
 
-  private accept(ws: WebSocket, device: Attachment['device'], side: Side): void {
+  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side): void {
     const peer: Peer = { socket: ws, alive: true };
+    // Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one
+    // write: the socket is corked at the first and uncorked once the turn's callbacks and promises ran.
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      socket.uncork();
+    };
+    const send = (text: string) => {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
+      ws.send(text);
+    };
     this.peers.add(peer);
     let session: ProtocolSession | null = null;
     let early: string[] | null = [];
@@ -140,18 +155,23 @@ export class WebSocketDoor {
           closeWith(new IotcError('E_SLOW_CONSUMER'));
           return;
         }
-        ws.send(json);
+        send(json);
       },
       revoked: (err) => closeWith(err),
     };
 
     ws.on('pong', () => (peer.alive = true));
+    // The session is made on the first message: most connections of a big fleet sit idle, and it counts per connection.
+    const handle = (text: string) => {
+      session ??= new ProtocolSession(this.relay, attachment!, (t) => ws.readyState === WebSocket.OPEN && send(t), closeWith, this.log, this.config);
+      void session.handle(text);
+    };
     ws.on('message', (data, isBinary) => {
       peer.alive = true;
       if (closing) return;
       const text = isBinary || typeof data !== 'string' ? data.toString() : data;
       if (early) early.push(text);
-      else void session!.handle(text);
+      else handle(text);
     });
     ws.on('error', (err) => {
       // ws reports oversize frames and protocol violations here, then closes with 1009 / 1002.
@@ -170,10 +190,9 @@ export class WebSocketDoor {
           att.detach();
           return;
         }
-        session = new ProtocolSession(this.relay, att, (text) => ws.readyState === WebSocket.OPEN && ws.send(text), closeWith, this.log, this.config);
         const queued = early!;
         early = null;
-        for (const text of queued) void session.handle(text);
+        for (const text of queued) handle(text);
       },
       (err) => {
         const e = toIotcError(err);

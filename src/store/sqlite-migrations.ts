@@ -84,4 +84,18 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     at INTEGER NOT NULL
   );
   `,
+  // 2: new readings are appended to a journal without secondary indexes, so a commit writes a few pages
+  // however many devices it touches; the store moves them into readings (and its indexes) in bulk.
+  // AUTOINCREMENT, started above every existing reading, keeps seq unique once the journal empties.
+  `
+  CREATE TABLE readings_journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    side TEXT NOT NULL,
+    value TEXT NOT NULL,
+    time INTEGER NOT NULL
+  );
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'readings_journal', COALESCE(MAX(seq), 0) FROM readings;
+  `,
 ];

@@ -1,0 +1,264 @@
+/**
+ * `npm run bench`: one load generator, several targets, interleaved rounds (A B C A B C …), medians.
+ * Prints progress while it runs and a table at the end; writes JSON and an SVG chart under bench/results/.
+ *
+ *   npm run bench                       full run (a few minutes)
+ *   npm run bench -- --quick            short run while developing
+ *   npm run bench -- --scenarios p2p,latency --targets iotc,bare --rounds 5 --duration 10
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { renderChart } from './chart.js';
+import { copyFixture, makeFixture } from './fixture.js';
+import { Generator } from './generator.js';
+import { clkTck, openFileLimit, procAvailable } from './proc.js';
+import { finish, judge, renderTables } from './report.js';
+import type { Results, ScenarioResult } from './report.js';
+import { SCENARIO_TABLE, SCENARIOS } from './scenarios.js';
+import type { BenchParams, ScenarioName } from './scenarios.js';
+import { ALL_TARGETS, ROOT, baselineTarget, ensureBuilt, killAllTargets, serverNodeArgs, showServerOutput } from './targets.js';
+
+const HELP = `npm run bench -- [options]
+
+  --quick               short run (1 round, small loads, ~1 minute) written to bench/results/quick.*
+  --rounds N            interleaved rounds per scenario (default 3; quick 1)
+  --duration S          measured seconds per round (default 5; quick 1.5)
+  --warmup S            seconds of load before measuring (default 1; quick 0.5)
+  --scenarios a,b       any of ${SCENARIOS.join(', ')} (default all)
+  --targets x,y         any of ${ALL_TARGETS.map((t) => t.name).join(', ')} (default all that can run here)
+  --generators N        load-generator processes for the stream scenarios (default 1)
+  --pairs N             point-to-point pairs (default 100)
+  --window W            messages in flight per device (default 16)
+  --fan N               devices (fan-in) or clients (fan-out) (default 100)
+  --rate R              open-loop offered msg/s (default 10000)
+  --connections N       idle connections (default 20000)
+  --connect-rate R      connections opened per second, offered (default 4000)
+  --out DIR             where results go (default bench/results)
+  --name NAME           results file name without extension (default results; quick)
+  --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
+                        (summarise with: node --import tsx bench/profile-summary.ts DIR/*.cpuprofile)
+  --verbose             show the servers' own output
+  --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline"
+`;
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      quick: { type: 'boolean' },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      scenarios: { type: 'string' },
+      targets: { type: 'string' },
+      generators: { type: 'string' },
+      pairs: { type: 'string' },
+      window: { type: 'string' },
+      fan: { type: 'string' },
+      rate: { type: 'string' },
+      connections: { type: 'string' },
+      'connect-rate': { type: 'string' },
+      out: { type: 'string' },
+      name: { type: 'string' },
+      profile: { type: 'string' },
+      verbose: { type: 'boolean' },
+      baseline: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const quick = values.quick === true;
+  const num = (v: string | undefined, def: number, what: string) => {
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${what} must be a positive number, not "${v}"`);
+    return n;
+  };
+  const fan = num(values.fan, quick ? 20 : 100, 'fan');
+  const params: BenchParams = {
+    warmup: num(values.warmup, quick ? 0.5 : 1, 'warmup'),
+    duration: num(values.duration, quick ? 1.5 : 5, 'duration'),
+    generators: Math.round(num(values.generators, 1, 'generators')),
+    pairs: Math.round(num(values.pairs, quick ? 20 : 100, 'pairs')),
+    window: Math.round(num(values.window, 16, 'window')),
+    fanDevices: fan,
+    fanClients: fan,
+    fanWindow: Math.round(num(values.window, 16, 'window')),
+    rate: num(values.rate, 10_000, 'rate'),
+    latencyPairs: Math.round(num(values.pairs, quick ? 20 : 100, 'pairs')),
+    connections: Math.round(num(values.connections, quick ? 2000 : 20_000, 'connections')),
+    connectRate: num(values['connect-rate'], 4000, 'connect-rate'),
+    connectWorkers: 4,
+    durabilityDevices: quick ? 5 : 20,
+    durabilityWindow: 32,
+  };
+  const pick = <T extends string>(v: string | undefined, all: readonly T[], what: string): T[] => {
+    if (!v) return [...all];
+    const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const n of names) if (!all.includes(n as T)) throw new Error(`unknown ${what} "${n}": use ${all.join(', ')}`);
+    return names as T[];
+  };
+  return {
+    quick,
+    rounds: Math.round(num(values.rounds, quick ? 1 : 3, 'rounds')),
+    scenarios: pick(values.scenarios, SCENARIOS, 'scenario') as ScenarioName[],
+    targets: pick(values.targets, ALL_TARGETS.map((t) => t.name), 'target'),
+    out: path.resolve(values.out ?? path.join(ROOT, 'bench/results')),
+    name: values.name ?? (quick ? 'quick' : 'results'),
+    profile: values.profile ? path.resolve(values.profile) : null,
+    verbose: values.verbose === true,
+    baseline: values.baseline ? path.resolve(values.baseline) : null,
+    params,
+  };
+}
+
+const tty = process.stderr.isTTY;
+let lastStatusAt = 0;
+function status(text: string): void {
+  if (tty) process.stderr.write(`\r\x1b[K${text}`);
+  else if (performance.now() - lastStatusAt > 2000) {
+    lastStatusAt = performance.now();
+    process.stderr.write(`${text}\n`);
+  }
+}
+function say(text: string): void {
+  if (tty) process.stderr.write('\r\x1b[K');
+  process.stderr.write(`${text}\n`);
+}
+
+function summary(f: Record<string, number>): string {
+  const n = (v: number, d = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: d }) : '–');
+  if ('msgPerSec' in f) return `${n(f.msgPerSec)} msg/s, ${n(f.cpuUsPerMsg, 1)} µs CPU/msg, p99 ${n(f.p99Ms, 2)} ms, RSS ${n(f.rssPeakMiB)} MiB`;
+  if ('connections' in f) return `${n(f.connections)} open at ${n(f.connectPerSec)}/s, ${n(f.rssPerConnKiB, 1)} KiB/conn`;
+  if ('termAcknowledged' in f) return `SIGTERM ${n(f.termAcknowledged)} acked / ${n(f.termStored)} stored; SIGKILL ${n(f.killLost)} of ${n(f.killAcknowledged)} acked lost`;
+  return JSON.stringify(f);
+}
+
+async function main(): Promise<void> {
+  const opts = options();
+  if (!procAvailable()) throw new Error('the bench reads server CPU and memory from /proc: run it on Linux');
+  const targets = ALL_TARGETS.filter((t) => opts.targets.includes(t.name));
+  // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.
+  if (opts.baseline) targets.splice(targets.findIndex((t) => t.name === 'iotc') + 1, 0, baselineTarget(opts.baseline));
+  const skippedTargets: Record<string, string> = {};
+  const runnable = targets.filter((t) => {
+    const why = t.unavailable();
+    if (why) {
+      skippedTargets[t.name] = why;
+      say(`notice: ${t.label} skipped: ${why}`);
+    }
+    return !why;
+  });
+  if (runnable.some((t) => t.name === 'iotc')) ensureBuilt(say);
+  showServerOutput.on = opts.verbose;
+  if (opts.profile) {
+    fs.mkdirSync(opts.profile, { recursive: true });
+    serverNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.profile}`);
+    say(`profiling IOTcommunicate into ${opts.profile} (figures are slower under the profiler)`);
+  }
+
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotc-bench-'));
+  let gen: Generator | null = null;
+  const cleanup = async () => {
+    killAllTargets();
+    await gen?.exit();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    say('interrupted: stopping servers and generators');
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  try {
+    const scenarios = opts.scenarios.map((n) => SCENARIO_TABLE[n]);
+    const needed = Math.max(1, ...scenarios.map((s) => s.devicesNeeded(opts.params)));
+    say(`IOTcommunicate bench: ${opts.scenarios.join(', ')} × ${runnable.map((t) => t.name).join(', ')}, ${opts.rounds} round(s) each`);
+    const started = performance.now();
+    const fixture = await makeFixture(workDir, needed, (done) => status(`creating ${needed.toLocaleString('en-US')} devices: ${done.toLocaleString('en-US')}`));
+    say(`created ${needed.toLocaleString('en-US')} bench devices in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const fixtures = new Map(runnable.map((t) => [t.name, fixture]));
+    if (opts.baseline && runnable.some((t) => t.name === 'baseline')) {
+      fixtures.set('baseline', await copyFixture(fixture, opts.baseline, path.join(workDir, 'baseline.db')));
+    }
+    const wantsConnections = opts.scenarios.includes('connections');
+    gen = await Generator.spawn(Math.max(opts.params.generators, wantsConnections ? opts.params.connectWorkers : 1));
+
+    const results: Results = {
+      meta: {
+        date: new Date().toISOString(),
+        machine: `${os.cpus().length} × ${os.cpus()[0]?.model?.trim() ?? 'CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
+        node: process.version,
+        loadAverageAtStart: os.loadavg(),
+        openFileLimit: openFileLimit(),
+        clockTicksPerSecond: clkTck(),
+        rounds: opts.rounds,
+        params: opts.params,
+        targets: Object.fromEntries(runnable.map((t) => [t.name, t.describe()])),
+        skippedTargets,
+        method:
+          'Each round starts a fresh server process on a free loopback port (fresh copy of the accounts, empty store). ' +
+          'Rounds run interleaved (A B C A B C …); figures are medians over rounds. Server CPU = utime+stime of the server ' +
+          'process from /proc/PID/stat over the measured window, divided by the messages delivered in it; RSS = VmRSS. ' +
+          'The load generator runs in separate processes and its own CPU is reported separately (gen µs/msg).',
+      },
+      scenarios: [],
+      goals: [],
+    };
+
+    for (const scenario of scenarios) {
+      const sr: ScenarioResult = { name: scenario.name, title: scenario.title, method: scenario.method(opts.params), targets: {}, skipped: {} };
+      results.scenarios.push(sr);
+      const taking = runnable.filter((t) => {
+        const why = scenario.skip(t);
+        if (why) sr.skipped[t.name] = why;
+        return !why;
+      });
+      for (const t of taking) sr.targets[t.name] = { label: t.label, rounds: [], median: {}, notes: [] };
+      for (let round = 1; round <= opts.rounds; round++) {
+        for (const target of taking) {
+          const tag = `[${scenario.name} ${round}/${opts.rounds}] ${target.name}`;
+          const tr = sr.targets[target.name];
+          try {
+            const figures = await scenario.run({
+              target,
+              gen,
+              fixture: fixtures.get(target.name) ?? fixture,
+              params: opts.params,
+              status: (text) => status(`${tag}: ${text}`),
+              note: (text) => tr.notes.push(text),
+            });
+            tr.rounds.push(figures);
+            say(`${tag}: ${summary(figures)}`);
+          } catch (err) {
+            tr.notes.push(`round ${round} failed: ${(err as Error).message.slice(0, 300)}`);
+            say(`${tag}: FAILED ${(err as Error).message}`);
+            await gen.teardown().catch(() => {});
+          }
+        }
+      }
+      finish(sr);
+    }
+    results.goals = judge(results, opts.params.rate);
+    results.meta.seconds = Math.round((performance.now() - started) / 1000);
+
+    process.stdout.write(renderTables(results) + '\n');
+    fs.mkdirSync(opts.out, { recursive: true });
+    const json = path.join(opts.out, `${opts.name}.json`);
+    const svg = path.join(opts.out, `${opts.name}.svg`);
+    fs.writeFileSync(json, JSON.stringify(results, null, 1) + '\n');
+    fs.writeFileSync(svg, renderChart(results));
+    say(`\nwrote ${path.relative(process.cwd(), json) || json} and ${path.relative(process.cwd(), svg) || svg}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err) => {
+  say(`bench failed: ${(err as Error).stack ?? err}`);
+  killAllTargets();
+  process.exit(1);
+});
