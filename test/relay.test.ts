@@ -364,10 +364,11 @@ describe('store failures', () => {
       const d = await makeDevice(s);
       const dev = await TestClient.connect(s.wsUrl, d.id, d.key, 'device');
       const app = await TestClient.connect(s.wsUrl, d.id, d.key, 'client');
-      other.exec('ALTER TABLE readings RENAME TO readings_away');
+      // New readings go to the journal table first; without it no write can commit.
+      other.exec('ALTER TABLE readings_journal RENAME TO readings_away');
       const failed = await dev.request({ method: 'put', status: { sensor: 't', value: 'lost' } });
       assert.deepEqual(failed, { ok: false, error: 'The store could not save the reading; it was not kept', code: 'E_UNAVAILABLE', id: failed.id });
-      other.exec('ALTER TABLE readings_away RENAME TO readings');
+      other.exec('ALTER TABLE readings_away RENAME TO readings_journal');
       const ack = await dev.request({ method: 'put', status: { sensor: 't', value: 'kept' } });
       assert.equal(ack.ok, true);
       assert.equal((await app.reading()).value, 'kept', 'the failed reading was never delivered');

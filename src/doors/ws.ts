@@ -115,8 +115,11 @@ export class WebSocketDoor {
     // Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one
     // write: the socket is corked at the first and uncorked once the turn's callbacks and promises ran.
     let corked = false;
+    // Bytes queued while corked this turn: they count in bufferedAmount, but say nothing of whether the peer reads.
+    let corkedBytes = 0;
     const uncork = () => {
       corked = false;
+      corkedBytes = 0;
       socket.uncork();
     };
     const send = (text: string) => {
@@ -125,6 +128,7 @@ export class WebSocketDoor {
         socket.cork();
         process.nextTick(uncork);
       }
+      corkedBytes += text.length;
       ws.send(text);
     };
     this.peers.add(peer);
@@ -150,7 +154,8 @@ export class WebSocketDoor {
       door: 'ws',
       deliver: (_reading, json) => {
         if (ws.readyState !== WebSocket.OPEN) return;
-        if (ws.bufferedAmount + json.length > this.config.sendQueueBytes) {
+        // The backlog the peer left from earlier turns: a big burst in one turn is not a slow reader.
+        if (ws.bufferedAmount - corkedBytes + json.length > this.config.sendQueueBytes) {
           this.log.warn({ deviceId: device.id, side }, 'closing slow receiver: send queue full');
           closeWith(new IotcError('E_SLOW_CONSUMER'));
           return;

@@ -397,6 +397,8 @@ export class SqliteStore implements Store {
   }
 
   async prune(policy: RetentionPolicy, now: number): Promise<number> {
+    // Pruning reads and deletes in readings only: move the journal in first, so its readings count too.
+    while (this.settle() > 0);
     let removed = 0;
     if (policy.maxAgeMs > 0) removed += this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
     if (policy.maxCount > 0) {
