@@ -35,6 +35,7 @@ const HELP = `npm run bench -- [options]
   --rate R              open-loop offered msg/s (default 10000)
   --connections N       idle connections (default 20000)
   --connect-rate R      connections opened per second, offered (default 4000)
+  --settle S            seconds idle connections sit before their RSS is read (default 2)
   --out DIR             where results go (default bench/results)
   --name NAME           results file name without extension (default results; quick)
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
@@ -60,6 +61,7 @@ function options() {
       rate: { type: 'string' },
       connections: { type: 'string' },
       'connect-rate': { type: 'string' },
+      settle: { type: 'string' },
       out: { type: 'string' },
       name: { type: 'string' },
       profile: { type: 'string' },
@@ -93,6 +95,7 @@ function options() {
     connections: Math.round(num(values.connections, quick ? 2000 : 20_000, 'connections')),
     connectRate: num(values['connect-rate'], 4000, 'connect-rate'),
     connectWorkers: 4,
+    settle: num(values.settle, 2, 'settle'),
     durabilityDevices: quick ? 5 : 20,
     durabilityWindow: 32,
   };
@@ -222,6 +225,7 @@ async function main(): Promise<void> {
         for (const target of taking) {
           const tag = `[${scenario.name} ${round}/${opts.rounds}] ${target.name}`;
           const tr = sr.targets[target.name];
+          const roundStart = performance.now();
           try {
             const figures = await scenario.run({
               target,
@@ -232,7 +236,7 @@ async function main(): Promise<void> {
               note: (text) => tr.notes.push(text),
             });
             tr.rounds.push(figures);
-            say(`${tag}: ${summary(figures)}`);
+            say(`${tag}: ${summary(figures)}  (${((performance.now() - roundStart) / 1000).toFixed(1)} s)`);
           } catch (err) {
             tr.notes.push(`round ${round} failed: ${(err as Error).message.slice(0, 300)}`);
             say(`${tag}: FAILED ${(err as Error).message}`);
