@@ -41,7 +41,8 @@ const HELP = `npm run bench -- [options]
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
                         (summarise with: node --import tsx bench/profile-summary.ts DIR/*.cpuprofile)
   --verbose             show the servers' own output
-  --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline"
+  --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline";
+                        several as NAME=DIR,NAME=DIR (each a target of that name, in that order)
 `;
 
 function options() {
@@ -114,7 +115,10 @@ function options() {
     name: values.name ?? (quick ? 'quick' : 'results'),
     profile: values.profile ? path.resolve(values.profile) : null,
     verbose: values.verbose === true,
-    baseline: values.baseline ? path.resolve(values.baseline) : null,
+    baselines: (values.baseline ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((b) => (b.includes('=') ? { name: b.slice(0, b.indexOf('=')), dir: path.resolve(b.slice(b.indexOf('=') + 1)) } : { name: 'baseline', dir: path.resolve(b) })),
     params,
   };
 }
@@ -146,7 +150,8 @@ async function main(): Promise<void> {
   if (!procAvailable()) throw new Error('the bench reads server CPU and memory from /proc: run it on Linux');
   const targets = ALL_TARGETS.filter((t) => opts.targets.includes(t.name));
   // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.
-  if (opts.baseline) targets.splice(targets.findIndex((t) => t.name === 'iotc') + 1, 0, baselineTarget(opts.baseline));
+  const at = targets.findIndex((t) => t.name === 'iotc') + 1;
+  targets.splice(at, 0, ...opts.baselines.map((b) => baselineTarget(b.dir, b.name)));
   const skippedTargets: Record<string, string> = {};
   const runnable = targets.filter((t) => {
     const why = t.unavailable();
@@ -184,8 +189,8 @@ async function main(): Promise<void> {
     const fixture = await makeFixture(workDir, needed, (done) => status(`creating ${needed.toLocaleString('en-US')} devices: ${done.toLocaleString('en-US')}`));
     say(`created ${needed.toLocaleString('en-US')} bench devices in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const fixtures = new Map(runnable.map((t) => [t.name, fixture]));
-    if (opts.baseline && runnable.some((t) => t.name === 'baseline')) {
-      fixtures.set('baseline', await copyFixture(fixture, opts.baseline, path.join(workDir, 'baseline.db')));
+    for (const b of opts.baselines) {
+      if (runnable.some((t) => t.name === b.name)) fixtures.set(b.name, await copyFixture(fixture, b.dir, path.join(workDir, `${b.name}.db`)));
     }
     const wantsConnections = opts.scenarios.includes('connections');
     gen = await Generator.spawn(Math.max(opts.params.generators, wantsConnections ? opts.params.connectWorkers : 1));
