@@ -35,12 +35,14 @@ const HELP = `npm run bench -- [options]
   --rate R              open-loop offered msg/s (default 10000)
   --connections N       idle connections (default 20000)
   --connect-rate R      connections opened per second, offered (default 4000)
+  --settle S            seconds idle connections sit before their RSS is read (default 2)
   --out DIR             where results go (default bench/results)
   --name NAME           results file name without extension (default results; quick)
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
                         (summarise with: node --import tsx bench/profile-summary.ts DIR/*.cpuprofile)
   --verbose             show the servers' own output
-  --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline"
+  --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline";
+                        several as NAME=DIR,NAME=DIR (each a target of that name, in that order)
 `;
 
 function options() {
@@ -60,6 +62,7 @@ function options() {
       rate: { type: 'string' },
       connections: { type: 'string' },
       'connect-rate': { type: 'string' },
+      settle: { type: 'string' },
       out: { type: 'string' },
       name: { type: 'string' },
       profile: { type: 'string' },
@@ -93,6 +96,7 @@ function options() {
     connections: Math.round(num(values.connections, quick ? 2000 : 20_000, 'connections')),
     connectRate: num(values['connect-rate'], 4000, 'connect-rate'),
     connectWorkers: 4,
+    settle: num(values.settle, 2, 'settle'),
     durabilityDevices: quick ? 5 : 20,
     durabilityWindow: 32,
   };
@@ -111,7 +115,10 @@ function options() {
     name: values.name ?? (quick ? 'quick' : 'results'),
     profile: values.profile ? path.resolve(values.profile) : null,
     verbose: values.verbose === true,
-    baseline: values.baseline ? path.resolve(values.baseline) : null,
+    baselines: (values.baseline ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((b) => (b.includes('=') ? { name: b.slice(0, b.indexOf('=')), dir: path.resolve(b.slice(b.indexOf('=') + 1)) } : { name: 'baseline', dir: path.resolve(b) })),
     params,
   };
 }
@@ -143,7 +150,8 @@ async function main(): Promise<void> {
   if (!procAvailable()) throw new Error('the bench reads server CPU and memory from /proc: run it on Linux');
   const targets = ALL_TARGETS.filter((t) => opts.targets.includes(t.name));
   // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.
-  if (opts.baseline) targets.splice(targets.findIndex((t) => t.name === 'iotc') + 1, 0, baselineTarget(opts.baseline));
+  const at = targets.findIndex((t) => t.name === 'iotc') + 1;
+  targets.splice(at, 0, ...opts.baselines.map((b) => baselineTarget(b.dir, b.name)));
   const skippedTargets: Record<string, string> = {};
   const runnable = targets.filter((t) => {
     const why = t.unavailable();
@@ -181,8 +189,8 @@ async function main(): Promise<void> {
     const fixture = await makeFixture(workDir, needed, (done) => status(`creating ${needed.toLocaleString('en-US')} devices: ${done.toLocaleString('en-US')}`));
     say(`created ${needed.toLocaleString('en-US')} bench devices in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     const fixtures = new Map(runnable.map((t) => [t.name, fixture]));
-    if (opts.baseline && runnable.some((t) => t.name === 'baseline')) {
-      fixtures.set('baseline', await copyFixture(fixture, opts.baseline, path.join(workDir, 'baseline.db')));
+    for (const b of opts.baselines) {
+      if (runnable.some((t) => t.name === b.name)) fixtures.set(b.name, await copyFixture(fixture, b.dir, path.join(workDir, `${b.name}.db`)));
     }
     const wantsConnections = opts.scenarios.includes('connections');
     gen = await Generator.spawn(Math.max(opts.params.generators, wantsConnections ? opts.params.connectWorkers : 1));
@@ -222,6 +230,7 @@ async function main(): Promise<void> {
         for (const target of taking) {
           const tag = `[${scenario.name} ${round}/${opts.rounds}] ${target.name}`;
           const tr = sr.targets[target.name];
+          const roundStart = performance.now();
           try {
             const figures = await scenario.run({
               target,
@@ -232,7 +241,7 @@ async function main(): Promise<void> {
               note: (text) => tr.notes.push(text),
             });
             tr.rounds.push(figures);
-            say(`${tag}: ${summary(figures)}`);
+            say(`${tag}: ${summary(figures)}  (${((performance.now() - roundStart) / 1000).toFixed(1)} s)`);
           } catch (err) {
             tr.notes.push(`round ${round} failed: ${(err as Error).message.slice(0, 300)}`);
             say(`${tag}: FAILED ${(err as Error).message}`);

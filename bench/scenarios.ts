@@ -31,6 +31,8 @@ export interface BenchParams {
   connections: number;
   connectRate: number;
   connectWorkers: number;
+  /** Seconds connections sit idle before RSS is read (and the server idles before its baseline). */
+  settle: number;
   durabilityDevices: number;
   durabilityWindow: number;
 }
@@ -233,7 +235,7 @@ const connections: Scenario = {
   name: 'connections',
   title: 'idle connections',
   method: (p) =>
-    `${p.connections.toLocaleString('en-US')} authenticated idle connections (one device each) opened at ${p.connectRate.toLocaleString("en-US")}/s offered (at most 100 handshakes pending per process, below the listen backlog) from ${p.connectWorkers} generator processes on distinct loopback source addresses; RSS per connection = (RSS after − RSS before) / connections, 2 s after the last opened`,
+    `${p.connections.toLocaleString('en-US')} authenticated idle connections (one device each) opened at ${p.connectRate.toLocaleString("en-US")}/s offered (at most 100 handshakes pending per process, below the listen backlog) from ${p.connectWorkers} generator processes on distinct loopback source addresses; RSS per connection = (RSS after − RSS before) / connections, ${p.settle} s after the last opened`,
   skip: () => null,
   devicesNeeded: (p) => p.connections,
   run: async (ctx) => {
@@ -246,7 +248,7 @@ const connections: Scenario = {
       ctx.note(`open-file limit here is ${limit} (not raisable: no CAP_SYS_RESOURCE), so ${count} connections instead of ${p.connections}`);
     }
     return withTarget(ctx, 1, async (running) => {
-      await sleep(1000);
+      await sleep((p.settle * 1000) / 2);
       const r0 = sample(running.pids);
       const all = Array.from({ length: count }, (_, i) => (ctx.target.protocol === 'iotc' ? ctx.fixture.devices[i] : { id: `c${i}` }));
       const parts = split(all, p.connectWorkers);
@@ -268,7 +270,7 @@ const connections: Scenario = {
         const s1 = sample(running.pids);
         const g1 = sample(ctx.gen.pids);
         ctx.status('settling');
-        await sleep(2000);
+        await sleep(p.settle * 1000);
         const r1 = sample(running.pids);
         const last = await ctx.gen.mark();
         errorNote(ctx, last);

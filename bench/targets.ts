@@ -203,12 +203,12 @@ function findMosquitto(): string | null {
  * Another build of IOTcommunicate (the dist/ folder of an older checkout, say), run exactly like `iotc`,
  * so a change can be measured against what it replaces in the same interleaved run: `--baseline DIR`.
  */
-export function baselineTarget(distDir: string): Target {
+export function baselineTarget(distDir: string, name = 'baseline'): Target {
   const main = path.join(distDir, 'cli/main.js');
   return {
     ...iotc,
-    name: 'baseline',
-    label: 'IOTcommunicate (baseline build)',
+    name,
+    label: `IOTcommunicate (${name})`,
     unavailable: () => (fs.existsSync(main) ? null : `${main} not found: point --baseline at a built dist/ folder`),
     describe: () => `${iotc.describe()}; built from ${distDir}`,
     async start(opts) {

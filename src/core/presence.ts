@@ -43,7 +43,9 @@ export class PresenceTracker {
   flush(): Promise<void> {
     this.writing = this.writing.then(async () => {
       const now = Date.now();
-      if (this.dirty.size === 0 && now - this.lastHeartbeat < this.ttlMs / 3) return;
+      // Renewing every entry of the node costs as much as it has connections: only every third of the TTL.
+      const heartbeat = now - this.lastHeartbeat >= this.ttlMs / 3;
+      if (this.dirty.size === 0 && !heartbeat) return;
       const keys = [...this.dirty];
       this.dirty.clear();
       const entries: PresenceEntry[] = keys.map((k) => {
@@ -51,8 +53,8 @@ export class PresenceTracker {
         return { deviceId, side, connections: this.counts.get(k) ?? 0 };
       });
       try {
-        await this.store.savePresence(this.nodeId, entries, now, now + this.ttlMs);
-        this.lastHeartbeat = now;
+        await this.store.savePresence(this.nodeId, entries, now, now + this.ttlMs, heartbeat);
+        if (heartbeat) this.lastHeartbeat = now;
       } catch (err) {
         for (const k of keys) this.dirty.add(k);
         this.log.warn({ err }, 'could not save presence; will retry');

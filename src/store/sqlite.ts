@@ -379,16 +379,18 @@ export class SqliteStore implements Store {
     this.stmt.advanceCursor.run(deviceId, side, deviceId);
   }
 
-  async savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number): Promise<void> {
+  async savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number, heartbeat = true): Promise<void> {
     this.db.transaction(() => {
       for (const e of entries) {
         if (e.connections > 0) this.stmt.upsertPresence.run(nodeId, e.deviceId, e.side, e.connections, expiresAt);
         else this.stmt.deletePresenceEntry.run(nodeId, e.deviceId, e.side);
         this.stmt.touchDevice.run(now, e.deviceId);
       }
-      this.stmt.refreshPresence.run(expiresAt, nodeId);
-      this.stmt.touchNodeDevices.run(now, nodeId);
-      this.stmt.dropExpiredPresence.run(now);
+      if (heartbeat) {
+        this.stmt.refreshPresence.run(expiresAt, nodeId);
+        this.stmt.touchNodeDevices.run(now, nodeId);
+        this.stmt.dropExpiredPresence.run(now);
+      }
     }).immediate();
   }
 

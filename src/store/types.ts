@@ -146,8 +146,12 @@ export interface Store {
   /** Records that `side` has now seen everything stored for the device. */
   advanceCursor(deviceId: string, side: Side): Promise<void>;
 
-  /** Replaces this node's connection counts for the given devices and keeps the node's presence alive until `expiresAt`. */
-  savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number): Promise<void>;
+  /**
+   * Replaces this node's connection counts for the given devices. With `heartbeat` (the default) it also keeps
+   * all of the node's presence alive until `expiresAt` and marks its devices seen: work that grows with the
+   * node's connections, which the tracker asks for only every third of the TTL.
+   */
+  savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number, heartbeat?: boolean): Promise<void>;
   /** Forgets this node's presence (clean shutdown). */
   clearPresence(nodeId: string): Promise<void>;
 

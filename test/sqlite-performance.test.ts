@@ -180,3 +180,25 @@ test('checkpoints run beside the writer, and a closed store leaves no WAL behind
     cleanup();
   }
 });
+
+test('presence: a save between heartbeats writes only what changed; a heartbeat renews every entry of the node', async () => {
+  const { dir, cleanup } = tempDir();
+  const store = manualStore(path.join(dir, 'g.db'));
+  try {
+    const a = await withDevice(store, 'A'.repeat(20));
+    const user = await store.getUserByEmail(`${a}@example.com`);
+    await store.createDevice({ id: 'B'.repeat(20), userId: user!.id, name: 'b', keyHash: 'h' });
+    const online = async () => Object.fromEntries((await store.listDevices(user!.id)).map((d) => [d.id[0], d.online]));
+    const now = Date.now();
+    // A's entry written with an expiry already past, as if its node had stopped renewing it.
+    await store.savePresence('n1', [{ deviceId: a, side: 'device', connections: 1 }], now, now - 1, false);
+    assert.deepEqual(await online(), { A: false, B: false });
+    await store.savePresence('n1', [{ deviceId: 'B'.repeat(20), side: 'device', connections: 1 }], now, now + 60_000, false);
+    assert.deepEqual(await online(), { A: false, B: true }, 'no heartbeat: only B was written');
+    await store.savePresence('n1', [], now, now + 60_000, true);
+    assert.deepEqual(await online(), { A: true, B: true }, 'heartbeat: the node renewed all its entries');
+  } finally {
+    await store.close();
+    cleanup();
+  }
+});

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ROOT, tempDir } from './helpers.js';
+
+/** `npm run bench` on a tiny load (a few seconds a round), so the benchmark keeps working; the real run stays out of CI. */
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/run.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGINT');
+      reject(new Error(`bench timed out\n${stderr.slice(-2000)}`));
+    }, 170_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('the bench runs every scenario against every target and writes sane results', { timeout: 180_000 }, async () => {
+  const { dir, cleanup } = tempDir('iotc-bench-smoke-');
+  try {
+    const { code, stdout, stderr } = await runBench([
+      '--quick', '--rounds', '1', '--warmup', '0.2', '--duration', '0.5', '--settle', '0.3',
+      '--pairs', '4', '--fan', '4', '--rate', '500', '--connections', '200', '--connect-rate', '2000',
+      '--out', dir, '--name', 'smoke',
+    ]);
+    assert.equal(code, 0, stderr.slice(-3000));
+    const results = JSON.parse(fs.readFileSync(path.join(dir, 'smoke.json'), 'utf8'));
+    assert.match(fs.readFileSync(path.join(dir, 'smoke.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    for (const heading of ['POINT-TO-POINT', 'FAN-IN', 'FAN-OUT', 'OPEN-LOOP LATENCY', 'IDLE CONNECTIONS', 'DURABILITY', 'GOALS']) assert.ok(stdout.includes(heading), heading);
+
+    const mosquittoHere = !results.meta.skippedTargets.mosquitto;
+    if (!mosquittoHere) assert.match(stderr, /notice: Mosquitto skipped/);
+    const streamTargets = ['iotc', 'bare', ...(mosquittoHere ? ['mosquitto'] : [])].sort();
+    const byName = Object.fromEntries(results.scenarios.map((s: { name: string }) => [s.name, s]));
+    assert.deepEqual(Object.keys(byName).sort(), ['connections', 'durability', 'fanin', 'fanout', 'latency', 'p2p']);
+
+    for (const name of ['p2p', 'fanin', 'fanout', 'latency']) {
+      const s = byName[name];
+      assert.deepEqual(Object.keys(s.targets).sort(), streamTargets, name);
+      for (const [target, t] of Object.entries<any>(s.targets)) {
+        const where = `${name}/${target}: ${t.notes.join('; ')}`;
+        assert.equal(t.rounds.length, 1, where);
+        const m = t.median;
+        assert.ok(m.msgPerSec > 0, where);
+        assert.ok(m.cpuUsPerMsg > 0 && Number.isFinite(m.cpuUsPerMsg), where);
+        assert.ok(m.p50Ms > 0 && m.p50Ms <= m.p99Ms && m.p99Ms <= m.p999Ms, where);
+        assert.ok(m.rssPeakMiB > 1, where);
+        assert.equal(t.notes.filter((n: string) => /failed|errors/.test(n)).length, 0, where);
+      }
+      assert.ok(s.targets.iotc.median.ackedPerSec > 0, `${name}: IOTcommunicate acknowledged the puts`);
+      assert.ok(Number.isFinite(s.targets.iotc.vsBare.msgPerSec), `${name}: ratio to the bare relay`);
+      if (mosquittoHere) assert.ok(Number.isFinite(s.targets.iotc.vsMosquitto.cpuUsPerMsg), `${name}: ratio to Mosquitto`);
+    }
+    // Open loop: the offered rate is kept whatever the target does.
+    for (const t of Object.values<any>(byName.latency.targets)) assert.ok(t.median.sentPerSec > 400 && t.median.sentPerSec < 600, JSON.stringify(t.median));
+
+    for (const [target, t] of Object.entries<any>(byName.connections.targets)) {
+      const m = t.median;
+      assert.equal(m.connections, 200, `${target}: ${t.notes.join('; ')}`);
+      assert.equal(m.failed, 0, target);
+      assert.equal(m.droppedIdle, 0, target);
+      assert.ok(m.connectPerSec > 0 && Number.isFinite(m.rssPerConnKiB), target);
+    }
+
+    assert.deepEqual(Object.keys(byName.durability.targets), ['iotc']);
+    const d = byName.durability.targets.iotc.median;
+    assert.ok(d.termAcknowledged > 0 && d.killAcknowledged > 0, JSON.stringify(d));
+    assert.equal(d.termStored, d.termAcknowledged, 'SIGTERM: every acknowledged reading stored, nothing stored unacknowledged');
+    assert.equal(d.termLost, 0);
+    assert.equal(d.killLost, 0, 'SIGKILL: no acknowledged reading lost');
+    assert.ok(d.killStored >= d.killAcknowledged);
+
+    assert.ok(results.goals.length >= 5);
+    assert.ok(results.goals.some((g: { goal: string; met: boolean }) => g.goal.startsWith('durability') && g.met === true));
+  } finally {
+    cleanup();
+  }
+});
