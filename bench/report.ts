@@ -68,7 +68,7 @@ export function fmt(v: number | undefined, digits?: number): string {
   return v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 }
 
-const ratio = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(2)}×`);
+const ratio = (v: number | undefined, digits = 2) => (v === undefined || !Number.isFinite(v) ? '–' : `${v.toFixed(digits)}×`);
 
 interface Column {
   head: string;
@@ -142,7 +142,7 @@ export function judge(results: Results, offeredRate: number): Goal[] {
   const iotc = p2p?.targets.iotc;
   if (iotc?.vsBare) {
     const r = iotc.vsBare.msgPerSec;
-    goals.push({ goal: 'p2p throughput, every reading persisted ≥ 0.8 × bare relay', measured: `${ratio(r)} (${fmt(iotc.median.msgPerSec)} vs ${fmt(p2p!.targets.bare.median.msgPerSec)} msg/s)`, met: r >= 0.8 });
+    goals.push({ goal: 'p2p throughput, every reading persisted ≥ 0.8 × bare relay', measured: `${ratio(r, 3)} (${fmt(iotc.median.msgPerSec)} vs ${fmt(p2p!.targets.bare.median.msgPerSec)} msg/s)`, met: r >= 0.8 });
   }
   if (iotc && p2p?.targets.mosquitto) {
     const a = iotc.median.cpuUsPerMsg;
@@ -158,7 +158,12 @@ export function judge(results: Results, offeredRate: number): Goal[] {
   const conn = get('connections')?.targets.iotc;
   if (conn) {
     const m = conn.median;
-    goals.push({ goal: '20 000 idle authenticated connections', measured: `${fmt(m.connections, 0)} open, ${fmt(m.failed, 0)} failed`, met: m.connections >= 20_000 && m.failed === 0 });
+    const capped = conn.notes.some((n) => n.startsWith('open-file limit'));
+    goals.push({
+      goal: '20 000 idle authenticated connections',
+      measured: `${fmt(m.connections, 0)} open, ${fmt(m.failed, 0)} failed${capped ? ' (all this machine’s open-file limit allows)' : ''}`,
+      met: m.connections >= 20_000 && m.failed === 0,
+    });
     goals.push({ goal: '≤ 10 KiB RSS per idle connection', measured: `${fmt(m.rssPerConnKiB)} KiB`, met: m.rssPerConnKiB <= 10 });
     goals.push({ goal: 'connect rate ≥ 2 000/s', measured: `${fmt(m.connectPerSec)}/s`, met: m.connectPerSec >= 2000 });
   }

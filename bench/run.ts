@@ -41,6 +41,7 @@ const HELP = `npm run bench -- [options]
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
                         (summarise with: node --import tsx bench/profile-summary.ts DIR/*.cpuprofile)
   --verbose             show the servers' own output
+  --report FILE         print the tables and redraw the chart of an earlier results .json
   --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline";
                         several as NAME=DIR,NAME=DIR (each a target of that name, in that order)
 `;
@@ -68,6 +69,7 @@ function options() {
       profile: { type: 'string' },
       verbose: { type: 'boolean' },
       baseline: { type: 'string' },
+      report: { type: 'string' },
     },
   });
   if (values.help) {
@@ -120,7 +122,17 @@ function options() {
       .filter(Boolean)
       .map((b) => (b.includes('=') ? { name: b.slice(0, b.indexOf('=')), dir: path.resolve(b.slice(b.indexOf('=') + 1)) } : { name: 'baseline', dir: path.resolve(b) })),
     params,
+    report: values.report ? path.resolve(values.report) : null,
   };
+}
+
+/** `--report FILE`: the tables, goals and chart again from a results file, without running anything. */
+function rerender(file: string): void {
+  const results = JSON.parse(fs.readFileSync(file, 'utf8')) as Results;
+  results.goals = judge(results, (results.meta.params as BenchParams).rate);
+  process.stdout.write(renderTables(results) + '\n');
+  fs.writeFileSync(file, JSON.stringify(results, null, 1) + '\n');
+  fs.writeFileSync(file.replace(/\.json$/, '.svg'), renderChart(results));
 }
 
 const tty = process.stderr.isTTY;
@@ -147,6 +159,7 @@ function summary(f: Record<string, number>): string {
 
 async function main(): Promise<void> {
   const opts = options();
+  if (opts.report) return rerender(opts.report);
   if (!procAvailable()) throw new Error('the bench reads server CPU and memory from /proc: run it on Linux');
   const targets = ALL_TARGETS.filter((t) => opts.targets.includes(t.name));
   // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.

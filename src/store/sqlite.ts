@@ -181,7 +181,8 @@ export class SqliteStore implements Store {
   settle(limit = this.journal.batch): number {
     if (!this.db.open || this.journaled === 0) return 0;
     const moved = this.settleTx.immediate(limit);
-    this.journaled = Math.max(0, this.journaled - moved);
+    // Less than a batch means the journal is empty now, whatever the count said (the CLI may have deleted rows).
+    this.journaled = moved < limit ? 0 : Math.max(0, this.journaled - moved);
     return moved;
   }
 

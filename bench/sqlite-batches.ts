@@ -1,0 +1,87 @@
+/**
+ * What storing a reading costs in SQLite, by commit size and by how many devices a commit touches:
+ * the old layout (each reading indexed in readings at commit) against the journal the store uses now
+ * (append at commit, indexed later in bulk). CPU of this process and WAL bytes written, per reading.
+ *   node --import tsx bench/sqlite-batches.ts
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../src/store/sqlite.js';
+import type { NewReading } from '../src/store/types.js';
+
+const N = 100_000;
+const ids = (d: number) => Array.from({ length: d }, (_, i) => `BENCH${String(i).padStart(15, '0')}`);
+const value = (n: number, d: number) => ({ d, n, t: 123456789.123 });
+
+interface Result {
+  cpuUs: number;
+  walBytes: number;
+}
+
+/** The readings layout before the journal: each reading inserted into readings (and its two indexes) at commit. */
+async function direct(batch: number, devices: number, dir: string): Promise<Result> {
+  // Schema and statements as the store had them; checkpoints off so the WAL size counts every page written.
+  const store = new SqliteStore(path.join(dir, 'direct.db'));
+  await store.close();
+  const db = new Database(path.join(dir, 'direct.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('wal_autocheckpoint = 0');
+  const insert = db.prepare('INSERT INTO readings (device_id, sensor, side, value, time) VALUES (?, ?, ?, ?, ?)');
+  const latest = db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`);
+  const tx = db.transaction((rows: [string, string, number][]) => {
+    const last = new Map<string, [number, string, number]>();
+    for (const [id, v, t] of rows) last.set(id, [Number(insert.run(id, 'temp', 'device', v, t).lastInsertRowid), v, t]);
+    for (const [id, [seq, v, t]] of last) latest.run(id, 'temp', 'device', seq, v, t);
+  });
+  const devs = ids(devices);
+  const c0 = process.cpuUsage();
+  for (let n = 0; n < N; ) {
+    const rows: [string, string, number][] = [];
+    for (let i = 0; i < batch; i++, n++) rows.push([devs[n % devices], JSON.stringify(value(n, n % devices)), n]);
+    tx.immediate(rows);
+  }
+  const c = process.cpuUsage(c0);
+  const walBytes = fs.statSync(path.join(dir, 'direct.db-wal')).size;
+  db.close();
+  return { cpuUs: (c.user + c.system) / N, walBytes: walBytes / N };
+}
+
+/** The store as it is: appendReadings into the journal, settle() moving batches into readings. */
+async function journal(batch: number, devices: number, dir: string): Promise<Result> {
+  const file = path.join(dir, 'journal.db');
+  // Timers far off: this loop decides when the journal moves, and no background checkpoint runs.
+  const store = new SqliteStore(file, { everyMs: 3_600_000, batch: 5000, checkpointMs: 3_600_000 });
+  const devs = ids(devices);
+  const c0 = process.cpuUsage();
+  let pending = 0;
+  for (let n = 0; n < N; ) {
+    const rows: NewReading[] = [];
+    for (let i = 0; i < batch; i++, n++) rows.push({ deviceId: devs[n % devices], sensor: 'temp', side: 'device', value: value(n, n % devices), time: n });
+    await store.appendReadings(rows);
+    pending += batch;
+    if (pending >= 5000) pending -= store.settle();
+  }
+  while (store.settle() > 0);
+  const c = process.cpuUsage(c0);
+  const walBytes = fs.statSync(`${file}-wal`).size;
+  await store.close();
+  return { cpuUs: (c.user + c.system) / N, walBytes: walBytes / N };
+}
+
+const cases: [number, number][] = [[10, 100], [100, 100], [1000, 100], [10, 20], [300, 20]];
+console.log('readings per commit × devices: old layout (indexed at commit) vs journal (indexed in bulk), per reading');
+for (const [batch, devices] of cases) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotc-sqlite-batches-'));
+  try {
+    const a = await direct(batch, devices, dir);
+    const b = await journal(batch, devices, dir);
+    const kb = (x: number) => `${(x / 1024).toFixed(1)} KiB`;
+    console.log(`${String(batch).padStart(5)} × ${String(devices).padStart(3)}:  ${a.cpuUs.toFixed(1).padStart(5)} µs, ${kb(a.walBytes).padStart(9)} WAL  →  ${b.cpuUs.toFixed(1).padStart(5)} µs, ${kb(b.walBytes).padStart(9)} WAL`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
