@@ -1,27 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ROOT, tempDir } from './helpers.js';
+import { ROOT, runProcess, tempDir } from './helpers.js';
+import type { ProcessResult } from './helpers.js';
 
 /** `npm run bench` on a tiny load (a few seconds a round), so the benchmark keeps working; the real run stays out of CI. */
-function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/run.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill('SIGINT');
-      reject(new Error(`bench timed out\n${stderr.slice(-2000)}`));
-    }, 170_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runBench(args: string[]): Promise<ProcessResult> {
+  // SIGINT on a timeout, so the bench stops the servers it started.
+  return runProcess(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/run.ts'), ...args], { cwd: ROOT, timeoutMs: 170_000, killSignal: 'SIGINT' });
 }
 
 test('the bench runs every scenario against every target and writes sane results', { timeout: 180_000 }, async () => {

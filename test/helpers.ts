@@ -201,11 +201,11 @@ export interface ProcessResult {
   stderr: string;
 }
 
-/** Runs a command to completion with its output captured; killed and rejected after `timeoutMs`. */
+/** Runs a command to completion with its output captured; killed (SIGKILL unless `killSignal`) and rejected after `timeoutMs`. */
 export function runProcess(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number; killSignal?: NodeJS.Signals } = {},
 ): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -214,8 +214,8 @@ export function runProcess(
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${path.basename(cmd)} ${args.join(' ')} timed out; stdout: ${stdout} stderr: ${stderr}`));
+      child.kill(opts.killSignal ?? 'SIGKILL');
+      reject(new Error(`${path.basename(cmd)} ${args.join(' ')} timed out; stdout: ${stdout.slice(-2000)} stderr: ${stderr.slice(-2000)}`));
     }, opts.timeoutMs ?? 20_000);
     child.on('close', (code) => {
       clearTimeout(timer);
