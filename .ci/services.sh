@@ -36,4 +36,6 @@ command -v mosquitto_pub >/dev/null || need_pkg mosquitto-clients
 command -v chromium >/dev/null || need_pkg chromium
 # The web test runs the docs page's Python example, which needs websocket-client in the system Python.
 /usr/bin/python3 -c 'import websocket' 2>/dev/null || need_pkg python3-websocket
+# The original clients' tests speak MQTT from Python too.
+/usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || need_pkg python3-paho-mqtt
 exit 0
