@@ -4,6 +4,7 @@
  *   node --import tsx bench/profile-summary.ts PROFILE.cpuprofile [--top 30]
  */
 import fs from 'node:fs';
+import { parseArgs } from 'node:util';
 
 interface Node {
   id: number;
@@ -25,10 +26,10 @@ function where(url: string): string {
   return i >= 0 ? url.slice(i + 1) : url;
 }
 
-const args = process.argv.slice(2);
-const topAt = args.indexOf('--top');
-const top = topAt >= 0 ? Number(args[topAt + 1]) : 30;
-const files = args.filter((a, i) => !a.startsWith('--') && i !== topAt + 1);
+const { values, positionals: files } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' } } });
+const top = Number(values.top);
+if (!Number.isInteger(top) || top < 1) throw new Error(`--top must be a whole number of rows, got "${values.top}"`);
+if (files.length === 0) throw new Error('usage: profile-summary.ts PROFILE.cpuprofile [MORE.cpuprofile …] [--top 30]');
 const byFn = new Map<string, number>();
 const byFile = new Map<string, number>();
 let total = 0;
