@@ -42,8 +42,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     trustProxy: config.trustProxy,
     // A whole request (at most max-frame bytes) must arrive in good time; fastify's default is no limit at all.
     requestTimeout: Math.max(30_000, config.handshakeTimeout),
-    // Idle keep-alive connections: a proxy reuses its pool (keep them past common load balancers' 60 s), a direct client need not.
-    keepAliveTimeout: config.trustProxy ? 72_000 : 10_000,
+    // An idle keep-alive connection proves nothing: it gets the handshake timeout, unless it is a proxy's pool (kept past common load balancers' 60 s).
+    keepAliveTimeout: config.trustProxy ? 72_000 : config.handshakeTimeout,
     http: { connectionsCheckingInterval: Math.min(5000, config.handshakeTimeout) },
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = config.handshakeTimeout;
