@@ -64,6 +64,14 @@ describe('handshake timeout', () => {
     assert.match(noConnect.received.toString(), /^HTTP\/1.1 101/, 'the upgrade itself was answered');
   });
 
+  test('HTTP port: a keep-alive connection left idle after its request is closed within the timeout', async () => {
+    const s = await rawSocket(server.port, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await waitFor(() => s.received.includes('{"ok":true}'), 2000, 'the answer');
+    assert.match(s.received.toString(), /^HTTP\/1.1 200[^]*keep-alive/i);
+    const ms = await s.closedAfter;
+    assert.ok(ms >= 900 && ms < 2500, `closed after ${ms} ms`);
+  });
+
   test('MQTT port: no CONNECT, or half a CONNECT, is closed within the timeout', async () => {
     const silent = await rawSocket(server.mqttPort!);
     const half = await rawSocket(server.mqttPort!, connectPacket({}).subarray(0, 5));

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { freePort, LogCapture, makeDevice, sleep, startTestServer, TestClient } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import type { MqttClient } from 'mqtt';
-import { Inbox, mqttConnect } from './mqtt-clients.js';
+import { closedWith, Inbox, mqttConnect } from './mqtt-clients.js';
 
 /** Puts with ids from a second account and /healthz probes, for `ms`; returns their latencies. */
 async function victimWhile(server: TestServer, ms: number): Promise<{ acks: number[]; sent: number; health: number[]; failures: string[] }> {
@@ -127,6 +127,37 @@ describe('MQTT subscriptions', () => {
     await c.endAsync();
   });
 
+  test('SUBSCRIBE packets count against the message rate: a flood of them closes the connection (MQTT 5: 0x96)', async () => {
+    const a = await makeDevice(server);
+    const c = await mqttConnect(mqttUrl, { username: a.id, password: a.key, protocolVersion: 5 });
+    c.on('error', () => {});
+    const closed = closedWith(c, 10_000);
+    for (let i = 0; i < 1000 && c.connected; i++) c.subscribe(`devices/${a.id}/#`, { qos: 0 }, () => {});
+    assert.equal((await closed).reasonCode, 0x96);
+    assert.ok(logs.entries.some((e) => e.msg?.includes('subscriptions over the rate limit (--rate-limit')));
+  });
+
+  test('a persistent session keeps only the filters it was granted, and the cap holds after it is restored', async () => {
+    const a = await makeDevice(server);
+    const opts = { username: a.id, password: a.key, protocolVersion: 4 as const, clean: false, clientId: 'keeper' };
+    const first = await mqttConnect(mqttUrl, opts);
+    const granted = await suback(first, Array.from({ length: 150 }, (_, i) => `devices/${a.id}/k${i}`), 1);
+    assert.equal(granted.filter((g) => g === 1).length, 100);
+    await first.unsubscribeAsync(Array.from({ length: 10 }, (_, i) => `devices/${a.id}/k${i}`));
+    await first.endAsync();
+    const again = await mqttConnect(mqttUrl, opts);
+    const inbox = new Inbox(again);
+    await server.hub.relay.put(a.id, 'client', [{ sensor: 'k120', value: 'refused' }, { sensor: 'k105', value: 'refused' }, { sensor: 'k5', value: 'dropped' }, { sensor: 'k15', value: 'granted' }]);
+    const m = await inbox.next();
+    assert.deepEqual([m.topic, m.payload], [`devices/${a.id}/k15`, '"granted"']);
+    await sleep(100);
+    assert.equal(inbox.unread, 0, 'filters refused or given up before are not restored');
+    // 90 restored: room for exactly 10 more.
+    const more = await suback(again, Array.from({ length: 11 }, (_, i) => `devices/${a.id}/new${i}`), 1);
+    assert.deepEqual(more, [...Array(10).fill(1), 128]);
+    await again.endAsync();
+  });
+
   test('delivery follows the filters held: exact, + and #, highest QoS of overlapping filters, none after unsubscribe', async () => {
     const a = await makeDevice(server);
     const c = await mqttConnect(mqttUrl, { username: a.id, password: a.key, protocolVersion: 4 });
@@ -159,7 +190,7 @@ describe('retained values on SUBSCRIBE', () => {
   let mqttUrl: string;
   before(async () => {
     // A cap raised far above the default, so the cost of matching itself is what is measured.
-    server = await startTestServer({ mqttPort: await freePort(), mqttMaxSubscriptions: 5000 });
+    server = await startTestServer({ mqttPort: await freePort(), mqttMaxSubscriptions: 5000, rateBurst: 10_000 });
     mqttUrl = `mqtt://127.0.0.1:${server.mqttPort}`;
   });
   after(() => server.stop());

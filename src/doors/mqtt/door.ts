@@ -327,6 +327,14 @@ export class MqttDoor {
       );
       session.overCap = 0;
     }
+    // Each granted filter costs a look-up of retained values: it counts against the message rate like a publish.
+    const granted = subs.filter((s) => s.qos !== 128).length;
+    if (granted > 0 && !session.bucket.take(granted)) {
+      this.log.info({ deviceId: session.device.id, side: session.side, remote: session.remote }, 'closing mqtt connection: subscriptions over the rate limit (--rate-limit / IOTC_RATE_LIMIT)');
+      this.relay.countError('E_RATE_LIMITED');
+      this.closeSession(session, client, REASON.messageRateTooHigh, `at most ${this.config.rateLimit} messages (or filters subscribed) a second`);
+      return;
+    }
     void this.sendRetained(session, client, subs);
   }
 

@@ -29,6 +29,7 @@ export const REASON = {
   badAuthMethod: 0x8c,
   topicNameInvalid: 0x90,
   packetTooLarge: 0x95,
+  messageRateTooHigh: 0x96,
   quotaExceeded: 0x97,
   topicAliasInvalid: 0x94,
 } as const;
