@@ -14,7 +14,7 @@ import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import { HandshakeGuard, requestAddress } from '../handshake-guard.js';
 import type { PendingHandshake } from '../handshake-guard.js';
-import { FilterIndex, hasWildcard } from './subscriptions.js';
+import { FilterIndex, latestMatching, persistOnlyGranted } from './subscriptions.js';
 import { filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
 
@@ -110,7 +110,7 @@ export class MqttDoor {
       authorizeForward: (client, packet) => door.authorizeForward(client, packet),
     });
     door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)));
-    door.keepOnlyGrantedSubscriptions();
+    persistOnlyGranted(broker, (client) => door.sessions.get(client)?.filters);
     broker.on('clientReady', (client) => door.ready(client));
     broker.on('subscribe', (subs, client) => door.subscribed(client, subs));
     broker.on('unsubscribe', (topics, client) => door.unsubscribed(client, topics));
@@ -343,20 +343,6 @@ export class MqttDoor {
     if (session) for (const topic of topics) session.filters.delete(topic);
   }
 
-  /**
-   * A persistent session stores the SUBSCRIBE packet's whole list once any of its filters is granted, refused
-   * ones too; only granted filters may be kept, or refused filters would pile up in memory for the session.
-   */
-  private keepOnlyGrantedSubscriptions(): void {
-    const persistence = (this.broker as unknown as { persistence: unknown }).persistence as { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown> };
-    const add = persistence.addSubscriptions.bind(persistence);
-    persistence.addSubscriptions = (client, subs) => {
-      const filters = this.sessions.get(client)?.filters;
-      const granted = filters ? subs.filter((s) => filters.has(s.topic)) : subs;
-      return granted.length > 0 ? add(client, granted) : Promise.resolve(client);
-    };
-  }
-
   private authorizeForward(client: Client, packet: { topic: string }): any {
     const device = this.sessions.get(client)?.device;
     return device && sensorFromTopic(packet.topic, device.id) !== null ? packet : null;
@@ -374,27 +360,14 @@ export class MqttDoor {
     this.send(session, client, reading, false);
   }
 
-  /**
-   * A new subscription gets the latest value of each matching sensor the other side wrote, as a retained
-   * message. Literal filters are looked up by name; only wildcards read every sensor of the device, each
-   * matched once through an index of the packet's filters — never filters × sensors.
-   */
+  /** A new subscription gets the latest value of each matching sensor the other side wrote, as a retained message. */
   private async sendRetained(session: Session, client: Client, subs: { topic: string; qos: number }[]): Promise<void> {
     const device = session.device;
     if (!device || session.closed) return;
     const filters = subs.filter((s) => s.qos !== 128 && session.wire.retainHandling(s.topic) !== 2).map((s) => s.topic);
     if (filters.length === 0) return;
-    const side = otherSide(session.side);
     try {
-      let latest: StoredReading[];
-      if (filters.some(hasWildcard)) {
-        const wanted = new FilterIndex(filters.map((f) => [f, 0]));
-        latest = (await this.relay.sensors(device.id, side)).filter((r) => wanted.qosFor(sensorTopic(r.deviceId, r.sensor)) >= 0);
-      } else {
-        const sensors = filters.map((f) => sensorFromTopic(f, device.id)).filter((s): s is string => s !== null);
-        latest = (await Promise.all(sensors.map((sensor) => this.relay.gets(device.id, sensor, side)))).filter((r): r is StoredReading => r !== null);
-      }
-      for (const r of latest) this.send(session, client, r, true);
+      for (const r of await latestMatching(this.relay, device.id, otherSide(session.side), filters)) this.send(session, client, r, true);
     } catch (err) {
       this.log.warn({ err, deviceId: device.id }, 'could not send retained values');
     }

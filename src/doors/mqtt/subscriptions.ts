@@ -1,4 +1,8 @@
+import type { Aedes, Client } from 'aedes';
 import { Qlobber } from 'qlobber';
+import type { Relay } from '../../core/relay.js';
+import type { Side, StoredReading } from '../../store/types.js';
+import { sensorFromTopic, sensorTopic } from './topics.js';
 
 /** MQTT matching as the broker itself configures qlobber: `+` one level (which may be empty), `#` all the rest. */
 const MQTT_MATCHING = { separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true };
@@ -43,4 +47,35 @@ export class FilterIndex {
     for (const filter of this.trie.match(topic)) qos = Math.max(qos, this.qosByFilter.get(filter) ?? -1);
     return qos;
   }
+}
+
+/**
+ * The latest value of each sensor of `side` matching `filters`, for retained messages on SUBSCRIBE. Literal
+ * filters are looked up by sensor name; only a wildcard reads every sensor of the device, each matched once
+ * through an index of the filters. Matching every filter against every sensor froze the hub for a minute.
+ */
+export async function latestMatching(relay: Pick<Relay, 'gets' | 'sensors'>, deviceId: string, side: Side, filters: string[]): Promise<StoredReading[]> {
+  if (filters.some(hasWildcard)) {
+    const wanted = new FilterIndex(filters.map((f) => [f, 0]));
+    return (await relay.sensors(deviceId, side)).filter((r) => wanted.qosFor(sensorTopic(r.deviceId, r.sensor)) >= 0);
+  }
+  const sensors = filters.map((f) => sensorFromTopic(f, deviceId)).filter((s): s is string => s !== null);
+  const found = await Promise.all(sensors.map((sensor) => relay.gets(deviceId, sensor, side)));
+  return found.filter((r): r is StoredReading => r !== null);
+}
+
+/**
+ * A persistent session stores the SUBSCRIBE packet's whole list once any of its filters is granted, refused
+ * ones too. Only granted filters (those in the connection's index) may be kept, or refused ones would pile up
+ * in memory for the session and come back at every reconnection.
+ */
+export function persistOnlyGranted(broker: Aedes, grantedOf: (client: Client) => FilterIndex | undefined): void {
+  type Persistence = { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown> };
+  const persistence = (broker as unknown as { persistence: Persistence }).persistence;
+  const add = persistence.addSubscriptions.bind(persistence);
+  persistence.addSubscriptions = (client, subs) => {
+    const filters = grantedOf(client);
+    const granted = filters ? subs.filter((s) => filters.has(s.topic)) : subs;
+    return granted.length > 0 ? add(client, granted) : Promise.resolve(client);
+  };
 }
