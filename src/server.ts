@@ -59,7 +59,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     httpHandshakes.set(socket, handshake);
     socket.once('close', () => handshake.settle());
   });
-  app.server.on('request', (req: IncomingMessage) => httpHandshakes.get(req.socket)?.settle());
+  app.server.prependListener('request', (req: IncomingMessage) => httpHandshakes.get(req.socket)?.settle());
   const upgrades = new Map<string, UpgradeHandler>([
     ['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)],
     ['/mqtt', (req, socket, head) => mqttDoor.handleUpgrade(req, socket, head)],
@@ -81,7 +81,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     return sendError(reply, new IotcError('E_NOT_FOUND', `Nothing at ${req.method} ${path}`));
   });
 
-  const metrics = createMetrics(hub);
+  const metrics = createMetrics(hub, { handshakesPending: () => handshakes.pending });
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   app.get('/healthz', async () => ({ ok: true }));

@@ -130,6 +130,9 @@ describe('unauthenticated connections per address', () => {
       flood.push(await rawSocket(server.mqttPort!));
     }
     await waitFor(() => flood.filter((s) => !s.closed).length <= 20, 3000, 'the oldest idle sockets to be closed');
+    const during = await (await fetch(`${server.url}/metrics`)).text();
+    // This scrape's connection closed the oldest of the 20 (and its request ended its own handshake).
+    assert.match(during, /^iotc_handshakes_pending 19$/m);
     const d = await makeDevice(server);
     const ws = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
     assert.equal((await ws.request({ method: 'put', status: { sensor: 't', value: 1 } })).ok, true);
