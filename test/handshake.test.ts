@@ -81,13 +81,15 @@ describe('handshake timeout', () => {
     }
   });
 
-  test('an authenticated MQTT 3.1.1 connection asking for no keep-alive is dropped once silent for 1.5 × --mqtt-max-keepalive', async () => {
+  test('an authenticated MQTT 3.1.1 connection asking for no keep-alive, or a huge one, is dropped once silent for 1.5 × --mqtt-max-keepalive', async () => {
     const d = await makeDevice(server);
-    const s = await rawSocket(server.mqttPort!, connectPacket({ username: d.id, password: Buffer.from(d.key), keepalive: 0 }));
-    await waitFor(() => s.received.length >= 4, 2000, 'CONNACK');
-    assert.deepEqual([...s.received.subarray(0, 4)], [0x20, 0x02, 0x00, 0x00], 'accepted');
-    const ms = await s.closedAfter;
-    assert.ok(ms >= 1400 && ms < 3500, `closed after ${ms} ms`);
+    const sockets = await Promise.all([0, 65535].map((keepalive) => rawSocket(server.mqttPort!, connectPacket({ username: d.id, password: Buffer.from(d.key), keepalive, clientId: `idle-${keepalive}` }))));
+    for (const s of sockets) {
+      await waitFor(() => s.received.length >= 4, 2000, 'CONNACK');
+      assert.deepEqual([...s.received.subarray(0, 4)], [0x20, 0x02, 0x00, 0x00], 'accepted');
+      const ms = await s.closedAfter;
+      assert.ok(ms >= 1400 && ms < 3500, `closed after ${ms} ms`);
+    }
   });
 
   test('MQTT 5: a keep-alive of 0 or above the limit is replaced, and the CONNACK says so (Server Keep Alive)', async () => {
