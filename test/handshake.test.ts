@@ -176,3 +176,21 @@ describe('behind a trusted proxy', () => {
     for (const s of [...pool, ...a, b]) s.socket.destroy();
   });
 });
+
+describe('refused WebSocket upgrades', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ handshakeTimeout: 5000 });
+  });
+  after(() => server.stop());
+
+  test('a peer that is refused and never answers the close frame is dropped within seconds', async () => {
+    const wrongKey = await rawSocket(server.port, UPGRADE('/ws?device=AAAAAAAAAAAAAAAAAAAA&key=WRONGKEYWRONGKE'));
+    const noKey = await rawSocket(server.port, UPGRADE('/ws'));
+    for (const [name, s] of Object.entries({ wrongKey, noKey })) {
+      const ms = await s.closedAfter;
+      assert.match(s.received.toString(), /^HTTP\/1.1 101/, `${name}: refused inside the WebSocket, where a browser can read why`);
+      assert.ok(ms < 3500, `${name} closed after ${ms} ms`);
+    }
+  });
+});

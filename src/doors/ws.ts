@@ -75,6 +75,10 @@ export class WebSocketDoor {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // Until authenticated, the connection has the handshake timeout and counts among its address's
+    // unauthenticated connections; a refused one too, until it is gone.
+    const handshake = this.handshakes.admit(requestAddress(req, this.config.trustProxy), () => socket.destroy());
+    socket.once('close', () => handshake.settle());
     let creds: ReturnType<typeof readCredentials>;
     const viaRequest = this.options.authenticateRequest;
     try {
@@ -90,9 +94,6 @@ export class WebSocketDoor {
           if (!device) throw new IotcError('E_AUTH', NEEDS_KEY);
           return { device, side: 'client' as const };
         });
-    // Authentication must end within the handshake timeout, and counts among the address's unauthenticated connections.
-    const handshake = this.handshakes.admit(requestAddress(req, this.config.trustProxy), () => socket.destroy());
-    socket.once('close', () => handshake.settle());
     // Authenticate before completing the handshake: the client's first frames wait in the TCP buffer meanwhile.
     authenticated.then(
       ({ device, side }) => {
@@ -101,7 +102,6 @@ export class WebSocketDoor {
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side));
       },
       (err) => {
-        handshake.settle();
         const e = toIotcError(err);
         if (e.code === 'E_AUTH') this.log.info({ deviceId: creds.deviceId.slice(0, 20), remote: req.socket.remoteAddress }, 'websocket refused: wrong device id or key');
         else this.log.error({ err }, 'websocket authentication failed');
@@ -117,6 +117,8 @@ export class WebSocketDoor {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send(JSON.stringify({ ok: false, error: err.message, code: err.code }));
       ws.close(err.closeCode, closeReason(err.message));
+      // A peer that never answers the close would otherwise hold the socket for the library's 30 s.
+      setTimeout(() => ws.terminate(), 2000).unref();
     });
   }
 
