@@ -46,8 +46,9 @@ const UPGRADE = (path: string, extra = '') =>
 
 describe('handshake timeout', () => {
   let server: TestServer;
+  const logs = new LogCapture();
   before(async () => {
-    server = await startTestServer({ mqttPort: await freePort(), handshakeTimeout: 1000, mqttMaxKeepalive: 1000 });
+    server = await startTestServer({ mqttPort: await freePort(), handshakeTimeout: 1000, mqttMaxKeepalive: 1000 }, undefined, { logs });
   });
   after(() => server.stop());
 
@@ -90,6 +91,7 @@ describe('handshake timeout', () => {
       const ms = await s.closedAfter;
       assert.ok(ms >= 1400 && ms < 3500, `closed after ${ms} ms`);
     }
+    assert.ok(logs.entries.some((e) => e.deviceId === d.id && e.msg?.includes('--mqtt-max-keepalive')), 'the drop is logged, naming the setting');
   });
 
   test('MQTT 5: a keep-alive of 0 or above the limit is replaced, and the CONNACK says so (Server Keep Alive)', async () => {

@@ -121,6 +121,8 @@ describe('MQTT subscriptions', () => {
     assert.deepEqual(await suback(c, [`devices/${a.id}/+`, `devices/${a.id}/x`, `devices/${a.id}/y`], 1), [1, 0x97, 0x97]);
     await c.unsubscribeAsync([first[1], first[2]]);
     assert.deepEqual(await suback(c, [`devices/${a.id}/x`, `devices/${a.id}/y`, `devices/${a.id}/z`], 1), [1, 1, 0x97]);
+    const told = await new Promise<any>((resolve) => c.subscribe(`devices/${a.id}/w`, { qos: 0 }, (_err, _granted, packet) => resolve(packet)));
+    assert.match(told?.properties?.reasonString ?? '', /at most 100 subscriptions per connection \(--mqtt-max-subscriptions\)/);
     // A filter outside the device is still "not authorized", not a quota matter.
     assert.deepEqual(await suback(c, ['devices/+/temp'], 1), [0x87]);
     assert.equal(c.connected, true);

@@ -114,6 +114,13 @@ export class MqttDoor {
     broker.on('clientReady', (client) => door.ready(client));
     broker.on('subscribe', (subs, client) => door.subscribed(client, subs));
     broker.on('unsubscribe', (topics, client) => door.unsubscribed(client, topics));
+    broker.on('keepaliveTimeout', (client) => {
+      const session = door.sessions.get(client);
+      log.info(
+        { deviceId: session?.device?.id, side: session?.side, remote: session?.remote },
+        'closing mqtt connection: silent for 1.5 × its keep-alive (a keep-alive of 0 or above the limit gets --mqtt-max-keepalive / IOTC_MQTT_MAX_KEEPALIVE)',
+      );
+    });
     broker.on('clientError', (client, err) => log.debug({ deviceId: door.sessions.get(client)?.device?.id, err: err.message }, 'mqtt client error'));
     broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'));
     return door;
@@ -307,7 +314,7 @@ export class MqttDoor {
     }
     if (!session.filters.has(sub.topic) && session.filters.size >= this.config.mqttMaxSubscriptions) {
       session.overCap++;
-      session.wire.refuseSubscription(sub.topic, REASON.quotaExceeded);
+      session.wire.refuseSubscription(sub.topic, REASON.quotaExceeded, `at most ${this.config.mqttMaxSubscriptions} subscriptions per connection (--mqtt-max-subscriptions)`);
       return done(null, null);
     }
     // Any QoS is granted; readings are published at QoS 1 (see send), and MQTT delivers at the lower of the two.

@@ -56,8 +56,8 @@ export class MqttWire extends Duplex {
   private readonly retainHandlingByTopic = new Map<string, number>();
   /** Per SUBSCRIBE (by message id), its filters in the order the broker answers them. */
   private readonly subscribeTopics = new Map<number, string[]>();
-  /** Filters the door refused for a reason more precise than "not authorized". */
-  private readonly refusedSubscriptions = new Map<string, number>();
+  /** Filters the door refused for a reason more precise than "not authorized", with the reason's text. */
+  private readonly refusedSubscriptions = new Map<string, { reason: number; text: string }>();
   private topicAliasMax = 0;
   /** The keep-alive granted when it differs from the one asked for, told to MQTT 5 clients in the CONNACK. */
   private serverKeepAlive: number | undefined;
@@ -85,8 +85,8 @@ export class MqttWire extends Duplex {
   }
 
   /** MQTT 5: the SUBACK refusing this filter carries `reason` (e.g. quota exceeded) instead of "not authorized". */
-  refuseSubscription(topic: string, reason: number): void {
-    if (this.version === 5) this.refusedSubscriptions.set(topic, reason);
+  refuseSubscription(topic: string, reason: number, text: string): void {
+    if (this.version === 5) this.refusedSubscriptions.set(topic, { reason, text });
   }
 
   /** The keep-alive to hold a client to: the one it asked for, unless that is none or longer than allowed. */
@@ -275,9 +275,15 @@ export class MqttWire extends Duplex {
       case 'suback': {
         const topics = this.subscribeTopics.get(p.messageId) ?? [];
         this.subscribeTopics.delete(p.messageId);
-        const granted = p.granted.map((g: number, i: number) => (g === 128 ? this.refusedSubscriptions.get(topics[i]) ?? REASON.notAuthorized : g));
+        let text: string | undefined;
+        const granted = p.granted.map((g: number, i: number) => {
+          if (g !== 128) return g;
+          const refused = this.refusedSubscriptions.get(topics[i]);
+          text ??= refused?.text;
+          return refused?.reason ?? REASON.notAuthorized;
+        });
         for (const topic of topics) this.refusedSubscriptions.delete(topic);
-        return { cmd: 'suback', messageId: p.messageId, granted };
+        return { cmd: 'suback', messageId: p.messageId, granted, ...(text ? { properties: { reasonString: text.slice(0, 200) } } : {}) };
       }
       case 'unsuback': {
         const n = this.unsubscribeCounts.get(p.messageId) ?? 1;
