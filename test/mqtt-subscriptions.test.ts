@@ -103,7 +103,7 @@ describe('MQTT subscriptions', () => {
     assert.equal(result.acks.length, result.sent, 'every put of the other account acknowledged');
     assert.ok(p99(result.acks) < 500, `victim p99 ack ${p99(result.acks)} ms`);
     assert.ok(Math.max(...result.health) < 1000, `/healthz took up to ${Math.max(...result.health)} ms`);
-    assert.ok(batches > 100, `the attacker fed ${batches} batches`);
+    assert.ok(batches >= 30, `the attacker fed ${batches} batches`);
     assert.ok(inbox.messages.length > 0, 'the granted filters still deliver');
     assert.ok(inbox.messages.every((m) => /\/f\d+$/.test(m.topic) && Number(m.topic.split('/f')[1]) < 100));
     assert.ok(logs.entries.some((e) => e.msg?.includes('subscription refused') && e.msg.includes('mqtt-max-subscriptions')), 'the refusal is logged, naming the setting');
@@ -134,7 +134,9 @@ describe('MQTT subscriptions', () => {
     const c = await mqttConnect(mqttUrl, { username: a.id, password: a.key, protocolVersion: 5 });
     c.on('error', () => {});
     const closed = closedWith(c, 10_000);
-    for (let i = 0; i < 1000 && c.connected; i++) c.subscribe(`devices/${a.id}/#`, { qos: 0 }, () => {});
+    // 50 filters a packet (the same ones again: a filter held is granted again, and costs again).
+    const filters = Array.from({ length: 50 }, (_, i) => `devices/${a.id}/r${i}`);
+    for (let i = 0; i < 40 && c.connected; i++) c.subscribe(filters, { qos: 0 }, () => {});
     assert.equal((await closed).reasonCode, 0x96);
     assert.ok(logs.entries.some((e) => e.msg?.includes('subscriptions over the rate limit (--rate-limit')));
   });

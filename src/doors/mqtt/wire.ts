@@ -165,7 +165,7 @@ export class MqttWire extends Duplex {
   private onFrame(frame: Buffer): void {
     if (this.version === 0) {
       if (frame[0] >> 4 !== 1) throw new WireError('the first packet must be CONNECT');
-      const at = connectLevel(frame);
+      const at = connectLevelAt(frame);
       this.version = frame[at] & 0x7f;
       if (this.version === 5) this.startTranslating();
       else frame = this.withKeepalive(frame, at + 2);
@@ -350,7 +350,7 @@ export class MqttWire extends Duplex {
 }
 
 /** Where a CONNECT frame holds its protocol level (3 = 3.1, 4 = 3.1.1, 5 = 5.0; the bridge bit aside); the keep-alive is 2 bytes on. */
-function connectLevel(frame: Buffer): number {
+function connectLevelAt(frame: Buffer): number {
   let i = 1;
   while (i < frame.length && frame[i] & 0x80) i++;
   i++;
