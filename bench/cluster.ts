@@ -83,7 +83,7 @@ async function runOnce(nodeCount: number) {
   const nodes: NodeProcess[] = [];
   const sockets: WebSocket[] = [];
   try {
-    const env = { IOTC_STORE: db.url(), IOTC_BUS: 'nats://127.0.0.1:4222', IOTC_RATE_LIMIT: '0', IOTC_LOG_LEVEL: 'error' };
+    const env = { IOTC_STORE: db.url(), IOTC_BUS: 'nats://127.0.0.1:4222', IOTC_RATE_LIMIT: '0', IOTC_MAX_UNAUTH_PER_ADDRESS: '1000000', IOTC_LOG_LEVEL: 'error' };
     nodes.push(...(await Promise.all(Array.from({ length: nodeCount }, (_, i) => NodeProcess.start(`bench-${nodeCount}-${i}`, env)))));
     const accounts = new Accounts(store, null);
     const user = await accounts.signUp({ email: 'bench@example.com', name: 'Bench', password: 'correct horse battery' });

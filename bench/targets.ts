@@ -178,6 +178,9 @@ export const iotc: Target = {
       IOTC_LOG_LEVEL: 'warn',
       // The per-connection flood limit (200/s by default) would cap the load itself; unlimited is documented.
       IOTC_RATE_LIMIT: '0',
+      // The load generator opens up to 100 connections at once from each of its addresses: past the per-address
+      // cap on connections still in their handshake (64 by default), the hub would close its oldest.
+      IOTC_MAX_UNAUTH_PER_ADDRESS: '1000000',
       IOTC_MAX_CONNECTIONS_PER_DEVICE: String(opts.maxConnectionsPerDevice),
     });
     return launch(process.execPath, [...serverNodeArgs, opts.entry ?? path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, { protocol: 'iotc', host: '127.0.0.1', port }, { dbFile });

@@ -70,6 +70,10 @@ export const OPTIONS = {
   pruneInterval: { flag: 'prune-interval', env: 'IOTC_PRUNE_INTERVAL', default: 60_000, parse: duration, description: 'How often retention pruning runs', defaultText: '1m' },
   trustProxy: { flag: 'trust-proxy', env: 'IOTC_TRUST_PROXY', default: false, parse: flag, description: 'Behind a reverse proxy: believe its X-Forwarded-For/-Proto/-Host headers (client IP, Secure cookies)' },
   sessionTtl: { flag: 'session-ttl', env: 'IOTC_SESSION_TTL', default: 30 * 86_400_000, parse: duration.pipe(z.number().min(60_000, 'a session must last at least 1m')), description: 'How long a web app login lasts', defaultText: '30d' },
+  mqttMaxSubscriptions: { flag: 'mqtt-max-subscriptions', env: 'IOTC_MQTT_MAX_SUBSCRIPTIONS', default: 100, parse: positiveInt, description: 'Subscription filters one MQTT connection may hold; filters over it are refused in the SUBACK (MQTT 5: quota exceeded)' },
+  mqttMaxKeepalive: { flag: 'mqtt-max-keepalive', env: 'IOTC_MQTT_MAX_KEEPALIVE', default: 300_000, parse: duration.pipe(z.number().min(1000, 'at least 1s')), description: 'Longest MQTT keep-alive granted: a client asking for more (or 0 = none) is dropped after 1.5 × this of silence; MQTT 5 clients are told', defaultText: '5m' },
+  handshakeTimeout: { flag: 'handshake-timeout', env: 'IOTC_HANDSHAKE_TIMEOUT', default: 10_000, parse: duration.pipe(z.number().min(100, 'at least 100ms')), description: 'Time a new connection has to send its HTTP request, WebSocket upgrade or MQTT CONNECT and be authenticated', defaultText: '10s' },
+  maxUnauthPerAddress: { flag: 'max-unauth-per-address', env: 'IOTC_MAX_UNAUTH_PER_ADDRESS', default: 64, parse: positiveInt, description: 'Connections from one address still in their handshake, across doors; a newer one closes the oldest (the address is the proxy\'s X-Forwarded-For on the HTTP port with --trust-proxy)' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

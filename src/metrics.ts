@@ -5,7 +5,7 @@ import type { Hub } from './core/hub.js';
  * Prometheus metrics of one node, in a registry of its own (several nodes may share a process in tests).
  * Counts the relay keeps are read when scraped; events (store batches, bus lag, errors) are observed as they happen.
  */
-export function createMetrics(hub: Hub): client.Registry {
+export function createMetrics(hub: Hub, doors: { handshakesPending?: () => number } = {}): client.Registry {
   const register = new client.Registry();
   const { relay } = hub;
   // The standard process_* and nodejs_* names, so stock dashboards work.
@@ -34,6 +34,18 @@ export function createMetrics(hub: Hub): client.Registry {
       }
     },
   });
+
+  const { handshakesPending } = doors;
+  if (handshakesPending) {
+    new client.Gauge({
+      name: 'iotc_handshakes_pending',
+      help: 'Connections on this node not yet authenticated (HTTP before its first request, WebSocket, MQTT)',
+      registers: [register],
+      collect() {
+        this.set(handshakesPending());
+      },
+    });
+  }
 
   // Counters the relay keeps as plain numbers, exposed as Prometheus counters when scraped.
   const mirrored = (name: string, help: string, read: () => number) =>

@@ -7,6 +7,8 @@ import type { Config } from './config.js';
 import { createHub } from './core/hub.js';
 import type { Hub } from './core/hub.js';
 import { IotcError } from './core/errors.js';
+import { HandshakeGuard } from './doors/handshake-guard.js';
+import type { PendingHandshake } from './doors/handshake-guard.js';
 import { httpError, sendError } from './doors/http/errors.js';
 import { registerHttpApi } from './doors/http/routes.js';
 import { MqttDoor } from './doors/mqtt/door.js';
@@ -38,9 +40,26 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.maxFrameBytes,
     trustProxy: config.trustProxy,
+    // A whole request (at most max-frame bytes) must arrive in good time; fastify's default is no limit at all.
+    requestTimeout: Math.max(30_000, config.handshakeTimeout),
+    // An idle keep-alive connection proves nothing: it gets the handshake timeout, unless it is a proxy's pool (kept past common load balancers' 60 s).
+    keepAliveTimeout: config.trustProxy ? 72_000 : config.handshakeTimeout,
+    http: { connectionsCheckingInterval: Math.min(5000, config.handshakeTimeout) },
   }) as unknown as FastifyInstance;
-  const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config) });
-  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }));
+  app.server.headersTimeout = config.handshakeTimeout;
+  // One guard for every door: handshake timeout and unauthenticated connections per address.
+  const handshakes = new HandshakeGuard(config, log.child({ component: 'handshake' }), (code) => hub.relay.countError(code));
+  const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config), handshakes });
+  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes);
+  // A TCP connection to the HTTP port is in its handshake until its first request (or upgrade) has arrived.
+  // Behind a trusted proxy its peer is the proxy, so it is timed but not counted against an address.
+  const httpHandshakes = new WeakMap<Duplex, PendingHandshake>();
+  app.server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+    const handshake = handshakes.admit(config.trustProxy ? null : socket.remoteAddress ?? '?', () => socket.destroy());
+    httpHandshakes.set(socket, handshake);
+    socket.once('close', () => handshake.settle());
+  });
+  app.server.prependListener('request', (req: IncomingMessage) => httpHandshakes.get(req.socket)?.settle());
   const upgrades = new Map<string, UpgradeHandler>([
     ['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)],
     ['/mqtt', (req, socket, head) => mqttDoor.handleUpgrade(req, socket, head)],
@@ -62,7 +81,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     return sendError(reply, new IotcError('E_NOT_FOUND', `Nothing at ${req.method} ${path}`));
   });
 
-  const metrics = createMetrics(hub);
+  const metrics = createMetrics(hub, { handshakesPending: () => handshakes.pending });
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   app.get('/healthz', async () => ({ ok: true }));
@@ -79,6 +98,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    httpHandshakes.get(socket)?.settle();
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handler = upgrades.get(url.pathname);
@@ -140,6 +160,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await wsDoor.close(config.shutdownTimeout);
         await mqttDoor.close();
         await httpClosed;
+        handshakes.close();
         await hub.close();
         log.info('IOTcommunicate stopped');
       })();

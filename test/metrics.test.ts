@@ -1,7 +1,8 @@
 /** /metrics (Prometheus text), /healthz and /readyz on one node. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { makeDevice, startTestServer, TestClient } from './helpers.js';
+import { freePort, makeDevice, startTestServer, TestClient } from './helpers.js';
+import { mqttConnect } from './mqtt-clients.js';
 import type { TestServer } from './helpers.js';
 import { sample } from './prom.js';
 
@@ -63,4 +64,20 @@ test('/metrics counts connections by door and side, readings in and out, store b
   await Promise.all([device.close(), c1.close(), c2.close()]);
   const afterClose = await scrape();
   assert.equal(sample(afterClose, 'iotc_connections{door="ws",side="client"}'), undefined);
+});
+
+test('MQTT connections, over TCP and over WebSocket, count as door "mqtt"', async () => {
+  const node = await startTestServer({ mqttPort: await freePort() });
+  try {
+    const d = await makeDevice(node);
+    const tcp = await mqttConnect(`mqtt://127.0.0.1:${node.mqttPort}`, { username: d.id, password: d.key, protocolVersion: 4 });
+    const overWs = await mqttConnect(`ws://127.0.0.1:${node.port}/mqtt`, { username: `${d.id}:client`, password: d.key, protocolVersion: 5 });
+    const text = await (await fetch(`${node.url}/metrics`)).text();
+    assert.equal(sample(text, 'iotc_connections{door="mqtt",side="device"}'), 1);
+    assert.equal(sample(text, 'iotc_connections{door="mqtt",side="client"}'), 1);
+    assert.doesNotMatch(text, /iotc_connections\{door="other"/);
+    await Promise.all([tcp.endAsync(), overWs.endAsync()]);
+  } finally {
+    await node.stop();
+  }
 });

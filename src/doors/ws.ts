@@ -7,8 +7,9 @@ import type { Attachment, Receiver, Relay } from '../core/relay.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
+import { HandshakeGuard, requestAddress } from './handshake-guard.js';
 
-export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval'>;
+export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy'>;
 
 /**
  * Authenticates an upgrade that carries no key by other means (the web app's login cookie); such a
@@ -19,6 +20,8 @@ export type UpgradeAuthenticator = (req: IncomingMessage, deviceId: string) => P
 
 export interface WsDoorOptions {
   authenticateRequest?: UpgradeAuthenticator;
+  /** Shared with the other doors; without one the door keeps its own. */
+  handshakes?: HandshakeGuard;
 }
 
 interface Peer {
@@ -46,6 +49,7 @@ export class WebSocketDoor {
   private readonly wss: WebSocketServer;
   private readonly peers = new Set<Peer>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly handshakes: HandshakeGuard;
   private open = true;
 
   constructor(
@@ -58,6 +62,7 @@ export class WebSocketDoor {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
     this.pinger = setInterval(() => this.pingAll(), config.pingInterval);
     this.pinger.unref();
+    this.handshakes = options.handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code));
   }
 
   get connectionCount(): number {
@@ -70,6 +75,10 @@ export class WebSocketDoor {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // Until authenticated, the connection has the handshake timeout and counts among its address's
+    // unauthenticated connections; a refused one too, until it is gone.
+    const handshake = this.handshakes.admit(requestAddress(req, this.config.trustProxy), () => socket.destroy());
+    socket.once('close', () => handshake.settle());
     let creds: ReturnType<typeof readCredentials>;
     const viaRequest = this.options.authenticateRequest;
     try {
@@ -88,6 +97,7 @@ export class WebSocketDoor {
     // Authenticate before completing the handshake: the client's first frames wait in the TCP buffer meanwhile.
     authenticated.then(
       ({ device, side }) => {
+        handshake.settle();
         if (socket.destroyed) return;
         this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side));
       },
@@ -107,6 +117,8 @@ export class WebSocketDoor {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send(JSON.stringify({ ok: false, error: err.message, code: err.code }));
       ws.close(err.closeCode, closeReason(err.message));
+      // A peer that never answers the close would otherwise hold the socket for the library's 30 s.
+      setTimeout(() => ws.terminate(), 2000).unref();
     });
   }
 

@@ -12,10 +12,16 @@ import type { Attachment, Receiver, Relay } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
 import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
-import { filterAllowed, filterMatches, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
+import { HandshakeGuard, requestAddress } from '../handshake-guard.js';
+import type { PendingHandshake } from '../handshake-guard.js';
+import { FilterIndex, latestMatching, persistOnlyGranted } from './subscriptions.js';
+import { filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
 
-export type MqttDoorConfig = Pick<Config, 'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes'>;
+export type MqttDoorConfig = Pick<
+  Config,
+  'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'mqttMaxSubscriptions' | 'mqttMaxKeepalive' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy'
+>;
 
 /** Where a publish goes once the relay has stored it: a topic nobody may subscribe to, so the broker routes it nowhere. */
 const CONSUMED_TOPIC = '$IOTC/consumed';
@@ -41,6 +47,12 @@ interface Session {
   revoked: boolean;
   closed: boolean;
   willTopic: string | null;
+  /** The filters this connection holds (as granted, including those the broker is still adding), by topic level. */
+  filters: FilterIndex;
+  /** Filters refused over the cap since the last SUBACK, logged once per SUBSCRIBE. */
+  overCap: number;
+  /** Open until the connection is authenticated. */
+  handshake: PendingHandshake;
 }
 
 /** `ID` is the device side; `ID:client` (or `ID:device`) names the side explicitly. */
@@ -53,8 +65,6 @@ function parseUsername(username: string | undefined): { deviceId: string; side: 
 function authError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
-
-const subscriptionsOf = (client: Client) => (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions;
 
 /**
  * The MQTT door: an embedded aedes broker whose every decision is the relay's. Publishes are stored
@@ -73,6 +83,7 @@ export class MqttDoor {
     private readonly relay: Relay,
     private readonly config: MqttDoorConfig,
     private readonly log: Logger,
+    private readonly handshakes: HandshakeGuard,
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -83,10 +94,11 @@ export class MqttDoor {
     });
   }
 
-  static async create(relay: Relay, config: MqttDoorConfig, log: Logger): Promise<MqttDoor> {
+  /** `handshakes` is shared with the other doors; without one the door keeps its own. */
+  static async create(relay: Relay, config: MqttDoorConfig, log: Logger, handshakes?: HandshakeGuard): Promise<MqttDoor> {
     let door!: MqttDoor;
     const broker = await Aedes.createBroker({
-      connectTimeout: 10_000,
+      connectTimeout: config.handshakeTimeout,
       drainTimeout: 30_000,
       // Client ids are prefixed with their device (see preConnect), so 3.1's 23-character limit cannot hold.
       maxClientsIdLength: 256,
@@ -97,9 +109,18 @@ export class MqttDoor {
       authorizeSubscribe: (client, sub, done) => door.authorizeSubscribe(client, sub, done),
       authorizeForward: (client, packet) => door.authorizeForward(client, packet),
     });
-    door = new MqttDoor(broker, relay, config, log);
+    door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)));
+    persistOnlyGranted(broker, (client) => door.sessions.get(client)?.filters);
     broker.on('clientReady', (client) => door.ready(client));
-    broker.on('subscribe', (subs, client) => void door.sendRetained(client, subs));
+    broker.on('subscribe', (subs, client) => door.subscribed(client, subs));
+    broker.on('unsubscribe', (topics, client) => door.unsubscribed(client, topics));
+    broker.on('keepaliveTimeout', (client) => {
+      const session = door.sessions.get(client);
+      log.info(
+        { deviceId: session?.device?.id, side: session?.side, remote: session?.remote },
+        'closing mqtt connection: silent for 1.5 × its keep-alive (a keep-alive of 0 or above the limit gets --mqtt-max-keepalive / IOTC_MQTT_MAX_KEEPALIVE)',
+      );
+    });
     broker.on('clientError', (client, err) => log.debug({ deviceId: door.sessions.get(client)?.device?.id, err: err.message }, 'mqtt client error'));
     broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'));
     return door;
@@ -110,7 +131,8 @@ export class MqttDoor {
     if (this.config.mqttPort === 0) return null;
     const server = net.createServer((socket) => {
       socket.setNoDelay(true);
-      this.handleStream(socket, socket.remoteAddress ?? '?', 'tcp');
+      const remote = socket.remoteAddress ?? '?';
+      this.handleStream(socket, remote, 'tcp', this.handshakes.admit(remote, () => socket.destroy()));
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
@@ -130,10 +152,14 @@ export class MqttDoor {
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
+    // The WebSocket handshake and then the MQTT CONNECT must both be done within the handshake timeout.
+    const remote = requestAddress(req, this.config.trustProxy);
+    const handshake = this.handshakes.admit(remote, () => socket.destroy());
+    socket.once('close', () => handshake.settle());
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
-      this.handleStream(stream, req.socket.remoteAddress ?? '?', 'websocket');
+      this.handleStream(stream, remote, 'websocket', handshake);
     });
   }
 
@@ -141,20 +167,22 @@ export class MqttDoor {
     return this.live.size;
   }
 
-  private handleStream(raw: Duplex, remote: string, transport: Session['transport']): void {
+  private handleStream(raw: Duplex, remote: string, transport: Session['transport'], handshake: PendingHandshake): void {
     if (!this.accepting) {
+      handshake.settle();
       raw.destroy();
       return;
     }
-    const wire = new MqttWire(raw, { maxPacketBytes: this.config.maxFrameBytes + PACKET_OVERHEAD });
+    const wire = new MqttWire(raw, { maxPacketBytes: this.config.maxFrameBytes + PACKET_OVERHEAD, maxKeepaliveSeconds: Math.ceil(this.config.mqttMaxKeepalive / 1000) });
     const session: Session = {
       wire, remote, transport, device: null, side: 'device', attachment: null, ready: false,
       early: new Map(), sent: new Map(), bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
-      revoked: false, closed: false, willTopic: null,
+      revoked: false, closed: false, willTopic: null, filters: new FilterIndex(), overCap: 0, handshake,
       receiver: {
         get side() {
           return session.side;
         },
+        door: 'mqtt',
         deliver: (reading) => this.deliver(session, client, reading),
         revoked: (err) => this.revoke(session, client, err),
       },
@@ -164,6 +192,7 @@ export class MqttDoor {
     this.live.add(session);
     wire.once('close', () => {
       session.closed = true;
+      handshake.settle();
       this.live.delete(session);
       session.attachment?.detach();
     });
@@ -202,6 +231,7 @@ export class MqttDoor {
         const attachment = await this.relay.attach(device, session.receiver);
         if (session.closed) attachment.detach();
         else session.attachment = attachment;
+        session.handshake.settle();
       } catch (err) {
         const e = toIotcError(err);
         this.log.info({ deviceId: device.id, code: e.code }, 'mqtt refused: could not attach');
@@ -282,8 +312,42 @@ export class MqttDoor {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: sub.topic.slice(0, 100) }, 'mqtt subscribe refused: filter outside devices/ID/ of this device');
       return done(null, null);
     }
+    if (!session.filters.has(sub.topic) && session.filters.size >= this.config.mqttMaxSubscriptions) {
+      session.overCap++;
+      session.wire.refuseSubscription(sub.topic, REASON.quotaExceeded, `at most ${this.config.mqttMaxSubscriptions} subscriptions per connection (--mqtt-max-subscriptions)`);
+      return done(null, null);
+    }
     // Any QoS is granted; readings are published at QoS 1 (see send), and MQTT delivers at the lower of the two.
+    session.filters.set(sub.topic, sub.qos);
     done(null, sub);
+  }
+
+  /** A SUBSCRIBE was answered: log filters refused over the cap (once per packet), then send the retained values. */
+  private subscribed(client: Client, subs: { topic: string; qos: number }[]): void {
+    const session = this.sessions.get(client);
+    if (!session?.device) return;
+    if (session.overCap > 0) {
+      this.relay.countError('E_LIMIT');
+      this.log.info(
+        { deviceId: session.device.id, side: session.side, remote: session.remote, refused: session.overCap },
+        `mqtt subscription refused: more than ${this.config.mqttMaxSubscriptions} filters on one connection (--mqtt-max-subscriptions / IOTC_MQTT_MAX_SUBSCRIPTIONS)`,
+      );
+      session.overCap = 0;
+    }
+    // Each granted filter costs a look-up of retained values: it counts against the message rate like a publish.
+    const granted = subs.filter((s) => s.qos !== 128).length;
+    if (granted > 0 && !session.bucket.take(granted)) {
+      this.log.info({ deviceId: session.device.id, side: session.side, remote: session.remote }, 'closing mqtt connection: subscriptions over the rate limit (--rate-limit / IOTC_RATE_LIMIT)');
+      this.relay.countError('E_RATE_LIMITED');
+      this.closeSession(session, client, REASON.messageRateTooHigh, `at most ${this.config.rateLimit} messages (or filters subscribed) a second`);
+      return;
+    }
+    void this.sendRetained(session, client, subs);
+  }
+
+  private unsubscribed(client: Client, topics: string[]): void {
+    const session = this.sessions.get(client);
+    if (session) for (const topic of topics) session.filters.delete(topic);
   }
 
   private authorizeForward(client: Client, packet: { topic: string }): any {
@@ -304,29 +368,22 @@ export class MqttDoor {
   }
 
   /** A new subscription gets the latest value of each matching sensor the other side wrote, as a retained message. */
-  private async sendRetained(client: Client, subs: { topic: string; qos: number }[]): Promise<void> {
-    const session = this.sessions.get(client);
-    if (!session?.device || session.closed) return;
+  private async sendRetained(session: Session, client: Client, subs: { topic: string; qos: number }[]): Promise<void> {
+    const device = session.device;
+    if (!device || session.closed) return;
     const filters = subs.filter((s) => s.qos !== 128 && session.wire.retainHandling(s.topic) !== 2).map((s) => s.topic);
     if (filters.length === 0) return;
     try {
-      const latest = await this.relay.sensors(session.device.id, otherSide(session.side));
-      for (const r of latest) {
-        const topic = sensorTopic(r.deviceId, r.sensor);
-        if (filters.some((f) => filterMatches(f, topic))) this.send(session, client, r, true);
-      }
+      for (const r of await latestMatching(this.relay, device.id, otherSide(session.side), filters)) this.send(session, client, r, true);
     } catch (err) {
-      this.log.warn({ err, deviceId: session.device.id }, 'could not send retained values');
+      this.log.warn({ err, deviceId: device.id }, 'could not send retained values');
     }
   }
 
   private send(session: Session, client: Client, r: StoredReading, retain: boolean): void {
     if (session.closed || unpublishableSensor(r.sensor)) return;
     const topic = sensorTopic(r.deviceId, r.sensor);
-    let qos = -1;
-    for (const [filter, sub] of Object.entries(subscriptionsOf(client))) {
-      if (filterMatches(filter, topic)) qos = Math.max(qos, sub.qos);
-    }
+    const qos = session.filters.qosFor(topic);
     if (qos < 0) return;
     if ((session.sent.get(r.sensor) ?? 0) >= r.seq) return;
     session.sent.set(r.sensor, r.seq);

@@ -29,6 +29,7 @@ export const REASON = {
   badAuthMethod: 0x8c,
   topicNameInvalid: 0x90,
   packetTooLarge: 0x95,
+  messageRateTooHigh: 0x96,
   quotaExceeded: 0x97,
   topicAliasInvalid: 0x94,
 } as const;
@@ -45,6 +46,7 @@ export class MqttWire extends Duplex {
   version = 0;
   private pending: Buffer = Buffer.alloc(0);
   private readonly maxPacketBytes: number;
+  private readonly maxKeepaliveSeconds: number;
   // MQTT 5 only:
   private inParser: ReturnType<typeof mqttPacket.parser> | null = null;
   private outParser: ReturnType<typeof mqttPacket.parser> | null = null;
@@ -52,11 +54,19 @@ export class MqttWire extends Duplex {
   private readonly unsubscribeCounts = new Map<number, number>();
   private readonly refusedAcks = new Map<number, number>();
   private readonly retainHandlingByTopic = new Map<string, number>();
+  /** Per SUBSCRIBE (by message id), its filters in the order the broker answers them. */
+  private readonly subscribeTopics = new Map<number, string[]>();
+  /** Filters the door refused for a reason more precise than "not authorized", with the reason's text. */
+  private readonly refusedSubscriptions = new Map<string, { reason: number; text: string }>();
   private topicAliasMax = 0;
+  /** The keep-alive granted when it differs from the one asked for, told to MQTT 5 clients in the CONNACK. */
+  private serverKeepAlive: number | undefined;
 
-  constructor(readonly raw: Duplex, opts: { maxPacketBytes: number }) {
+  /** maxKeepaliveSeconds: a CONNECT asking for no keep-alive (0) or a longer one gets this one instead. */
+  constructor(readonly raw: Duplex, opts: { maxPacketBytes: number; maxKeepaliveSeconds?: number }) {
     super({ allowHalfOpen: false });
     this.maxPacketBytes = opts.maxPacketBytes;
+    this.maxKeepaliveSeconds = Math.min(opts.maxKeepaliveSeconds ?? 0xffff, 0xffff);
     raw.on('data', (chunk: Buffer) => this.fromClient(chunk));
     raw.on('end', () => this.push(null));
     raw.on('error', (err) => this.destroy(err));
@@ -72,6 +82,16 @@ export class MqttWire extends Duplex {
   /** MQTT 5: what the client asked for retained messages on this subscription (0 send, 1 only if new, 2 never). */
   retainHandling(topic: string): number {
     return this.retainHandlingByTopic.get(topic) ?? 0;
+  }
+
+  /** MQTT 5: the SUBACK refusing this filter carries `reason` (e.g. quota exceeded) instead of "not authorized". */
+  refuseSubscription(topic: string, reason: number, text: string): void {
+    if (this.version === 5) this.refusedSubscriptions.set(topic, { reason, text });
+  }
+
+  /** The keep-alive to hold a client to: the one it asked for, unless that is none or longer than allowed. */
+  private grantedKeepalive(asked: number): number {
+    return asked === 0 || asked > this.maxKeepaliveSeconds ? this.maxKeepaliveSeconds : asked;
   }
 
   /** MQTT 5: the broker's next PUBACK/PUBREC for this message id carries `reason` instead of success. */
@@ -128,11 +148,27 @@ export class MqttWire extends Duplex {
     return buf.subarray(0, total);
   }
 
+  /**
+   * A 3.1/3.1.1 CONNECT with its keep-alive (2 bytes at `at`) held to the limit: without one, a connection
+   * that goes silent would be kept forever (the broker times out only those that asked for a keep-alive).
+   */
+  private withKeepalive(frame: Buffer, at: number): Buffer {
+    if (at + 2 > frame.length) throw new WireError('CONNECT too short');
+    const asked = frame.readUInt16BE(at);
+    const granted = this.grantedKeepalive(asked);
+    if (granted === asked) return frame;
+    const copy = Buffer.from(frame);
+    copy.writeUInt16BE(granted, at);
+    return copy;
+  }
+
   private onFrame(frame: Buffer): void {
     if (this.version === 0) {
       if (frame[0] >> 4 !== 1) throw new WireError('the first packet must be CONNECT');
-      this.version = connectLevel(frame);
+      const at = connectLevelAt(frame);
+      this.version = frame[at] & 0x7f;
       if (this.version === 5) this.startTranslating();
+      else frame = this.withKeepalive(frame, at + 2);
     }
     if (this.version !== 5) {
       this.toBroker(frame);
@@ -175,8 +211,10 @@ export class MqttWire extends Duplex {
         // 3.1.1's "clean session off" is MQTT 5's session kept after the connection ends: a session
         // expiry interval above zero keeps it, zero (the default) ends it with the connection.
         const expiry = p.properties?.sessionExpiryInterval ?? 0;
+        const keepalive = this.grantedKeepalive(p.keepalive ?? 0);
+        if (keepalive !== p.keepalive) this.serverKeepAlive = keepalive;
         return {
-          cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: expiry === 0, clientId: p.clientId, keepalive: p.keepalive,
+          cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: expiry === 0, clientId: p.clientId, keepalive,
           username: p.username, password: p.password,
           will: p.will ? { topic: p.will.topic, payload: p.will.payload, qos: p.will.qos, retain: p.will.retain } : undefined,
         };
@@ -197,6 +235,8 @@ export class MqttWire extends Duplex {
           if (s.rh) this.retainHandlingByTopic.set(s.topic, s.rh);
           else this.retainHandlingByTopic.delete(s.topic);
         }
+        // The broker answers each distinct filter once, in the order it first appears.
+        this.subscribeTopics.set(p.messageId, [...new Set<string>(p.subscriptions.map((s: Pkt) => s.topic))]);
         return { cmd: 'subscribe', messageId: p.messageId, subscriptions: p.subscriptions.map((s: Pkt) => ({ topic: s.topic, qos: s.qos })) };
       case 'unsubscribe':
         this.unsubscribeCounts.set(p.messageId, p.unsubscriptions.length);
@@ -227,10 +267,24 @@ export class MqttWire extends Duplex {
     switch (p.cmd) {
       case 'connack':
         return p.returnCode === 0
-          ? { cmd: 'connack', sessionPresent: p.sessionPresent, reasonCode: 0, properties: { subscriptionIdentifiersAvailable: false, sharedSubscriptionAvailable: false, topicAliasMaximum: this.announceTopicAliases() } }
+          ? {
+              cmd: 'connack', sessionPresent: p.sessionPresent, reasonCode: 0,
+              properties: { subscriptionIdentifiersAvailable: false, sharedSubscriptionAvailable: false, topicAliasMaximum: this.announceTopicAliases(), ...(this.serverKeepAlive === undefined ? {} : { serverKeepAlive: this.serverKeepAlive }) },
+            }
           : { cmd: 'connack', sessionPresent: false, reasonCode: CONNACK_REASON[p.returnCode] ?? REASON.unspecified };
-      case 'suback':
-        return { cmd: 'suback', messageId: p.messageId, granted: p.granted.map((g: number) => (g === 128 ? REASON.notAuthorized : g)) };
+      case 'suback': {
+        const topics = this.subscribeTopics.get(p.messageId) ?? [];
+        this.subscribeTopics.delete(p.messageId);
+        let text: string | undefined;
+        const granted = p.granted.map((g: number, i: number) => {
+          if (g !== 128) return g;
+          const refused = this.refusedSubscriptions.get(topics[i]);
+          text ??= refused?.text;
+          return refused?.reason ?? REASON.notAuthorized;
+        });
+        for (const topic of topics) this.refusedSubscriptions.delete(topic);
+        return { cmd: 'suback', messageId: p.messageId, granted, ...(text ? { properties: { reasonString: text.slice(0, 200) } } : {}) };
+      }
       case 'unsuback': {
         const n = this.unsubscribeCounts.get(p.messageId) ?? 1;
         this.unsubscribeCounts.delete(p.messageId);
@@ -295,8 +349,8 @@ export class MqttWire extends Duplex {
   }
 }
 
-/** The protocol level of a CONNECT frame (3 = 3.1, 4 = 3.1.1, 5 = 5.0); the bridge bit is ignored. */
-function connectLevel(frame: Buffer): number {
+/** Where a CONNECT frame holds its protocol level (3 = 3.1, 4 = 3.1.1, 5 = 5.0; the bridge bit aside); the keep-alive is 2 bytes on. */
+function connectLevelAt(frame: Buffer): number {
   let i = 1;
   while (i < frame.length && frame[i] & 0x80) i++;
   i++;
@@ -304,5 +358,5 @@ function connectLevel(frame: Buffer): number {
   const nameLength = frame.readUInt16BE(i);
   const at = i + 2 + nameLength;
   if (at >= frame.length) throw new WireError('CONNECT too short');
-  return frame[at] & 0x7f;
+  return at;
 }

@@ -1,0 +1,81 @@
+import type { Aedes, Client } from 'aedes';
+import { Qlobber } from 'qlobber';
+import type { Relay } from '../../core/relay.js';
+import type { Side, StoredReading } from '../../store/types.js';
+import { sensorFromTopic, sensorTopic } from './topics.js';
+
+/** MQTT matching as the broker itself configures qlobber: `+` one level (which may be empty), `#` all the rest. */
+const MQTT_MATCHING = { separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true };
+
+export function hasWildcard(filter: string): boolean {
+  return filter.includes('+') || filter.includes('#');
+}
+
+/**
+ * Subscription filters indexed level by level (a trie), so finding those a topic matches costs the topic's
+ * depth, however many filters there are. A linear scan made every delivered reading cost one comparison per
+ * filter, and one connection holding thousands of filters stalled the whole hub.
+ */
+export class FilterIndex {
+  private readonly trie = new Qlobber<string>(MQTT_MATCHING);
+  private readonly qosByFilter = new Map<string, number>();
+
+  constructor(filters: Iterable<[string, number]> = []) {
+    for (const [filter, qos] of filters) this.set(filter, qos);
+  }
+
+  get size(): number {
+    return this.qosByFilter.size;
+  }
+
+  has(filter: string): boolean {
+    return this.qosByFilter.has(filter);
+  }
+
+  set(filter: string, qos: number): void {
+    if (!this.qosByFilter.has(filter)) this.trie.add(filter, filter);
+    this.qosByFilter.set(filter, qos);
+  }
+
+  delete(filter: string): void {
+    if (this.qosByFilter.delete(filter)) this.trie.remove(filter, filter);
+  }
+
+  /** The highest QoS among the filters matching `topic`, or -1 when none does. */
+  qosFor(topic: string): number {
+    let qos = -1;
+    for (const filter of this.trie.match(topic)) qos = Math.max(qos, this.qosByFilter.get(filter) ?? -1);
+    return qos;
+  }
+}
+
+/**
+ * The latest value of each sensor of `side` matching `filters`, for retained messages on SUBSCRIBE. Literal
+ * filters are looked up by sensor name; only a wildcard reads every sensor of the device, each matched once
+ * through an index of the filters. Matching every filter against every sensor froze the hub for a minute.
+ */
+export async function latestMatching(relay: Pick<Relay, 'gets' | 'sensors'>, deviceId: string, side: Side, filters: string[]): Promise<StoredReading[]> {
+  if (filters.some(hasWildcard)) {
+    const wanted = new FilterIndex(filters.map((f) => [f, 0]));
+    return (await relay.sensors(deviceId, side)).filter((r) => wanted.qosFor(sensorTopic(r.deviceId, r.sensor)) >= 0);
+  }
+  const sensors = filters.map((f) => sensorFromTopic(f, deviceId)).filter((s): s is string => s !== null);
+  const found = await Promise.all(sensors.map((sensor) => relay.gets(deviceId, sensor, side)));
+  return found.filter((r): r is StoredReading => r !== null);
+}
+
+/**
+ * A persistent session stores the SUBSCRIBE packet's whole list once any of its filters is granted, refused
+ * ones too. Only granted filters (those in the connection's index) may be kept, or refused ones would pile up
+ * in memory for the session and come back at every reconnection.
+ */
+export function persistOnlyGranted(broker: Aedes, grantedOf: (client: Client) => FilterIndex | undefined): void {
+  type Persistence = { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown> };
+  const persistence = (broker as unknown as { persistence: Persistence }).persistence;
+  const add = persistence.addSubscriptions.bind(persistence);
+  persistence.addSubscriptions = (client, subs) => {
+    const filters = grantedOf(client);
+    const granted = filters ? subs.filter((s) => filters.has(s.topic)) : subs;
+    return granted.length > 0 ? add(client, granted) : Promise.resolve(client);
+  };
+}
