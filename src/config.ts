@@ -70,6 +70,12 @@ export const OPTIONS = {
   pruneInterval: { flag: 'prune-interval', env: 'IOTC_PRUNE_INTERVAL', default: 60_000, parse: duration, description: 'How often retention pruning runs', defaultText: '1m' },
   trustProxy: { flag: 'trust-proxy', env: 'IOTC_TRUST_PROXY', default: false, parse: flag, description: 'Behind a reverse proxy: believe its X-Forwarded-For/-Proto/-Host headers (client IP, Secure cookies)' },
   sessionTtl: { flag: 'session-ttl', env: 'IOTC_SESSION_TTL', default: 30 * 86_400_000, parse: duration.pipe(z.number().min(60_000, 'a session must last at least 1m')), description: 'How long a web app login lasts', defaultText: '30d' },
+  maxDevicesPerUser: { flag: 'max-devices-per-user', env: 'IOTC_MAX_DEVICES_PER_USER', default: 100, parse: nonNegativeInt, description: 'Devices one account may have; then E_LIMIT (0 = unlimited)' },
+  maxTokensPerUser: { flag: 'max-tokens-per-user', env: 'IOTC_MAX_TOKENS_PER_USER', default: 50, parse: nonNegativeInt, description: 'API tokens one account may have (each API log-in makes one); then E_LIMIT (0 = unlimited)' },
+  loginFailuresPerAccount: { flag: 'login-failures-per-account', env: 'IOTC_LOGIN_FAILURES_PER_ACCOUNT', default: 10, parse: nonNegativeInt, description: 'Failed log-ins (and sign-ups of a taken email) per account in 10 minutes, from any address; then E_RATE_LIMITED / 429 (0 = unlimited)' },
+  keyFailuresPerAddress: { flag: 'key-failures-per-address', env: 'IOTC_KEY_FAILURES_PER_ADDRESS', default: 10, parse: nonNegativeInt, description: 'Wrong keys per device and address in a minute; then that address gets E_RATE_LIMITED for that device (0 = unlimited)' },
+  keyFailuresPerDevice: { flag: 'key-failures-per-device', env: 'IOTC_KEY_FAILURES_PER_DEVICE', default: 100, parse: nonNegativeInt, description: 'Wrong keys per device in a minute from all addresses; then each attempt on it waits 1 s (the right key still connects; 0 = never)' },
+  authFailuresPerAddress: { flag: 'auth-failures-per-address', env: 'IOTC_AUTH_FAILURES_PER_ADDRESS', default: 60, parse: nonNegativeInt, description: 'Wrong device keys or API tokens per address in a minute, any device; then E_RATE_LIMITED (0 = unlimited)' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

@@ -5,10 +5,11 @@ import { IotcError, closeReason, toIotcError } from '../core/errors.js';
 import { ProtocolSession } from '../core/protocol.js';
 import type { Attachment, Receiver, Relay } from '../core/relay.js';
 import type { Config } from '../config.js';
+import { clientAddress } from './client-address.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
 
-export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval'>;
+export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval'> & Partial<Pick<Config, 'trustProxy'>>;
 
 /**
  * Authenticates an upgrade that carries no key by other means (the web app's login cookie); such a
@@ -80,7 +81,7 @@ export class WebSocketDoor {
     }
     // Without a key only the request's own credentials (a login cookie) can open the client side.
     const authenticated: Promise<{ device: Device; side: Side }> = creds.key
-      ? this.relay.authenticate(creds.deviceId, creds.key).then((device) => ({ device, side: creds.side }))
+      ? this.relay.authenticate(creds.deviceId, creds.key, clientAddress(req, this.config.trustProxy ?? false)).then((device) => ({ device, side: creds.side }))
       : viaRequest!(req, creds.deviceId).then((device) => {
           if (!device) throw new IotcError('E_AUTH', NEEDS_KEY);
           return { device, side: 'client' as const };
@@ -93,7 +94,7 @@ export class WebSocketDoor {
       },
       (err) => {
         const e = toIotcError(err);
-        if (e.code === 'E_AUTH') this.log.info({ deviceId: creds.deviceId.slice(0, 20), remote: req.socket.remoteAddress }, 'websocket refused: wrong device id or key');
+        if (e.code === 'E_AUTH' || e.code === 'E_RATE_LIMITED') this.log.info({ deviceId: creds.deviceId.slice(0, 20), remote: req.socket.remoteAddress }, e.code === 'E_AUTH' ? 'websocket refused: wrong device id or key' : 'websocket refused: too many wrong keys');
         else this.log.error({ err }, 'websocket authentication failed');
         this.refuse(req, socket, head, e);
       },

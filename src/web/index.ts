@@ -16,7 +16,6 @@ import type { StoredReading, User, WebSession } from '../store/types.js';
 import { serverAddress, validHost } from './address.js';
 import { assetDirs, VENDOR_FILES } from './assets.js';
 import type { Html } from './html.js';
-import { waitText, webLimits } from './limits.js';
 import { emptyForm, landingPage, logInPage, signUpPage } from './pages/auth.js';
 import type { FormState } from './pages/auth.js';
 import { confirmPage, deviceListJson, devicePage, devicesPage, keyPage, messagePage, newDevicePage } from './pages/devices.js';
@@ -122,7 +121,6 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   const { accounts, relay, store } = hub;
   const log = hub.log.child({ component: 'web' });
   const sessions = new WebSessions(store, config.sessionTtl, log);
-  const limits = webLimits();
   sessions.startPruning();
   app.addHook('onClose', async () => sessions.stopPruning());
 
@@ -245,7 +243,13 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookieValue, { secure: secure(req), maxAgeSeconds: config.sessionTtl / 1000 }));
   }
 
-  const tooMany = (what: string, seconds: number) => `Too many ${what}. Please wait ${waitText(seconds)} and try again.`;
+  /** The form again, 429 with Retry-After and the limiter's words. */
+  function limited(reply: FastifyReply, form: FormState, err: unknown, again: (status: number) => unknown) {
+    if (!(err instanceof IotcError && err.code === 'E_RATE_LIMITED')) throw err;
+    reply.header('Retry-After', String(err.retryAfterSeconds ?? 60));
+    form.message = err.message;
+    return again(429);
+  }
 
   // ---- Accounts ----
 
@@ -267,28 +271,30 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
       form.message = 'This form expired. Please send it again.';
       return again(403);
     }
-    const byIp = limits.signUpPerIp.take(req.ip);
-    if (!byIp.ok) {
-      reply.header('Retry-After', String(byIp.retryAfter));
-      form.message = tooMany('sign-ups from your network', byIp.retryAfter);
-      return again(429);
+    try {
+      hub.authLimits.fromAddress('sign-up', req.ip);
+    } catch (err) {
+      return limited(reply, form, err, again);
     }
     const parsed = signUpInput.safeParse({ name: form.values.name, email: form.values.email, password: str(body, 'password') });
     if (!parsed.success) {
       form.errors = fieldErrors(parsed.error);
       return again(400);
     }
-    const byAccount = limits.signUpPerAccount.take(parsed.data.email);
-    if (!byAccount.ok) {
-      reply.header('Retry-After', String(byAccount.retryAfter));
-      form.message = tooMany('attempts for this email', byAccount.retryAfter);
-      return again(429);
-    }
-    let user: User;
+    let user: User | null;
     try {
-      user = await accounts.signUp(parsed.data);
+      user = await hub.authLimits.forAccount('sign-up', parsed.data.email, async () => {
+        try {
+          return await accounts.signUp(parsed.data);
+        } catch (err) {
+          if (err instanceof IotcError && err.code === 'E_CONFLICT') return null;
+          throw err;
+        }
+      });
     } catch (err) {
-      if (!(err instanceof IotcError && err.code === 'E_CONFLICT')) throw err;
+      return limited(reply, form, err, again);
+    }
+    if (!user) {
       form.errors.email = 'An account with this email already exists. Log in instead?';
       return again(409);
     }
@@ -313,11 +319,10 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
       form.message = 'This form expired. Please log in again.';
       return again(403);
     }
-    const byIp = limits.loginPerIp.take(req.ip);
-    if (!byIp.ok) {
-      reply.header('Retry-After', String(byIp.retryAfter));
-      form.message = tooMany('log-in attempts from your network', byIp.retryAfter);
-      return again(429);
+    try {
+      hub.authLimits.fromAddress('log-in', req.ip);
+    } catch (err) {
+      return limited(reply, form, err, again);
     }
     const email = form.values.email.trim().toLowerCase();
     const password = str(body, 'password');
@@ -326,13 +331,12 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     if (email.length > 254) form.errors.email = 'Email is too long.';
     if (password.length > 1024) form.errors.password = 'Password is too long.';
     if (Object.keys(form.errors).length) return again(400);
-    const byAccount = limits.loginPerAccount.take(email);
-    if (!byAccount.ok) {
-      reply.header('Retry-After', String(byAccount.retryAfter));
-      form.message = tooMany('log-in attempts for this account', byAccount.retryAfter);
-      return again(429);
+    let user: User | null;
+    try {
+      user = await hub.authLimits.forAccount('log-in', email, () => accounts.logIn(email, password));
+    } catch (err) {
+      return limited(reply, form, err, again);
     }
-    const user = await accounts.logIn(email, password);
     if (!user) {
       log.info({ ip: req.ip }, 'log-in refused: wrong email or password');
       form.message = 'Wrong email or password.';

@@ -10,12 +10,13 @@ import { sensorName } from '../../core/messages.js';
 import { TokenBucket } from '../../core/rate-limit.js';
 import type { Attachment, Receiver, Relay } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
+import { clientAddress } from '../client-address.js';
 import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import { filterAllowed, filterMatches, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
 
-export type MqttDoorConfig = Pick<Config, 'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes'>;
+export type MqttDoorConfig = Pick<Config, 'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes'> & Partial<Pick<Config, 'trustProxy'>>;
 
 /** Where a publish goes once the relay has stored it: a topic nobody may subscribe to, so the broker routes it nowhere. */
 const CONSUMED_TOPIC = '$IOTC/consumed';
@@ -133,7 +134,7 @@ export class MqttDoor {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
-      this.handleStream(stream, req.socket.remoteAddress ?? '?', 'websocket');
+      this.handleStream(stream, clientAddress(req, this.config.trustProxy ?? false), 'websocket');
     });
   }
 
@@ -191,7 +192,7 @@ export class MqttDoor {
       this.log.info({ remote: session.remote }, 'mqtt refused: username must be the device id (ID or ID:client) and password the key');
       return done(authError(4, 'username = device id, password = device key'), null);
     }
-    this.relay.authenticate(who.deviceId, password.toString('utf8')).then(async (device) => {
+    this.relay.authenticate(who.deviceId, password.toString('utf8'), session.remote).then(async (device) => {
       if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null) {
         this.log.info({ deviceId: device.id, remote: session.remote, topic: session.willTopic.slice(0, 100) }, 'mqtt refused: will topic outside the device\'s own topics');
         return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device'), null);
@@ -211,6 +212,7 @@ export class MqttDoor {
     }, (err) => {
       const e = toIotcError(err);
       if (e.code === 'E_AUTH') this.log.info({ deviceId: who.deviceId.slice(0, 20), remote: session.remote }, 'mqtt refused: wrong device id or key');
+      else if (e.code === 'E_RATE_LIMITED') this.log.info({ deviceId: who.deviceId.slice(0, 20), remote: session.remote }, `mqtt refused: ${e.message}`);
       else if (e.code === 'E_INTERNAL') this.log.error({ err }, 'mqtt authentication failed');
       done(authError(e.code === 'E_AUTH' ? 4 : 3, e.message), null);
     });

@@ -1,0 +1,138 @@
+import { IotcError } from './errors.js';
+import { KeyedBuckets } from './rate-limit.js';
+
+/** The settings behind these limits (see src/config.ts); 0 turns one off. */
+export interface AuthLimitSettings {
+  loginFailuresPerAccount: number;
+  keyFailuresPerAddress: number;
+  keyFailuresPerDevice: number;
+  authFailuresPerAddress: number;
+}
+
+const ACCOUNT_WINDOW_S = 600;
+const KEY_WINDOW_S = 60;
+/** How long every key attempt on a device under attack waits: slows a guesser, never refuses the right key. */
+export const DEVICE_SLOWDOWN_MS = 1000;
+/**
+ * Map sizes. A forgotten entry starts again full, so an attacker who could push a victim's entry out would win
+ * fresh guesses: each new account entry costs the attacker an scrypt check (~20-50 ms a core), so filling
+ * 100 000 entries takes far longer than the 10 minutes an entry needs to refill anyway.
+ */
+const MAX_ACCOUNTS = 100_000;
+const MAX_ADDRESSES = 50_000;
+
+export function waitText(seconds: number): string {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.ceil(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
+/** People read these on the log-in page, so the setting is named only where a developer reads it. */
+function limited(what: string, retryAfter: number, setting?: string): IotcError {
+  const text = `Too many ${what}. Please wait ${waitText(retryAfter)} and try again${setting ? ` (limit: ${setting})` : ''}.`;
+  return new IotcError('E_RATE_LIMITED', text, { retryAfterSeconds: retryAfter });
+}
+
+/** A bucket of `perWindow` attempts refilling evenly over `windowS` seconds; 0 = unlimited. */
+function buckets(perWindow: number, windowS: number, maxKeys: number): KeyedBuckets {
+  return new KeyedBuckets(perWindow / windowS, Math.max(1, perWindow), maxKeys);
+}
+
+/**
+ * Every log-in path's limits in one place, shared by the web app, the HTTP API and every door:
+ * - passwords: failures per account (the email), whatever the address, plus attempts per address;
+ * - device keys: failures per (device, address) refused for a while, failures per device from anywhere only
+ *   slow every attempt down (so a guesser elsewhere cannot lock the real device out), failures per address
+ *   across all devices and API tokens refused (spraying ids or tokens).
+ * Per node: a cluster of N nodes allows N times as much. Entries are capped (least recently seen forgotten first).
+ */
+export class AuthLimits {
+  private readonly accounts: KeyedBuckets;
+  private readonly loginAddresses = new KeyedBuckets(20 / 60, 30, MAX_ADDRESSES);
+  private readonly signUpAddresses = new KeyedBuckets(2 / 60, 10, MAX_ADDRESSES);
+  private readonly keyPairs: KeyedBuckets;
+  private readonly keyDevices: KeyedBuckets;
+  private readonly addresses: KeyedBuckets;
+
+  constructor(private readonly settings: AuthLimitSettings) {
+    this.accounts = buckets(settings.loginFailuresPerAccount, ACCOUNT_WINDOW_S, MAX_ACCOUNTS);
+    this.keyPairs = buckets(settings.keyFailuresPerAddress, KEY_WINDOW_S, MAX_ACCOUNTS);
+    this.keyDevices = buckets(settings.keyFailuresPerDevice, KEY_WINDOW_S, MAX_ACCOUNTS);
+    this.addresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, MAX_ADDRESSES);
+  }
+
+  /** Attempts per address, taken before anything is checked (even a form with errors counts). */
+  fromAddress(kind: 'log-in' | 'sign-up', address: string): void {
+    const taken = (kind === 'log-in' ? this.loginAddresses : this.signUpAddresses).take(address);
+    if (!taken.ok) throw limited(`${kind === 'log-in' ? 'log-in attempts' : 'sign-ups'} from your network`, taken.retryAfter);
+  }
+
+  /**
+   * A password check for `email`: refused when the account or the address has had too many; a failure (null)
+   * counts against the account, a success gives its attempt back. The account's attempt is taken before the
+   * (slow) check, so a burst of parallel guesses cannot overshoot.
+   */
+  async logIn<T>(email: string, address: string, check: () => Promise<T | null>): Promise<T | null> {
+    this.fromAddress('log-in', address);
+    return this.forAccount('log-in', email, check);
+  }
+
+  /** A sign-up: limited per address; an email already taken counts as a failure for that email (it tells the account exists). */
+  async signUp<T>(email: string, address: string, attempt: () => Promise<T | null>): Promise<T | null> {
+    this.fromAddress('sign-up', address);
+    return this.forAccount('sign-up', email, attempt);
+  }
+
+  /** The per-account half alone, for callers that took the address's attempt earlier. Null = a failure. */
+  async forAccount<T>(kind: 'log-in' | 'sign-up', email: string, attempt: () => Promise<T | null>): Promise<T | null> {
+    const key = email.trim().toLowerCase();
+    const taken = this.accounts.take(key);
+    if (!taken.ok) throw limited(kind === 'log-in' ? 'log-in attempts for this account' : 'attempts for this email', taken.retryAfter);
+    let result: T | null = null;
+    try {
+      result = await attempt();
+    } finally {
+      if (result !== null) this.accounts.refund(key);
+    }
+    return result;
+  }
+
+  /**
+   * A device key check. Refused (before any check) once this address has failed too often for this device or
+   * overall; slowed by a second once the device has failed too often from anywhere. Only failures count: a
+   * reconnect storm of a fleet behind one address with right keys is never refused.
+   */
+  async deviceKey<T>(deviceId: string, address: string, check: () => Promise<T>): Promise<T> {
+    const pair = `${deviceId}\n${address}`;
+    const byPair = this.keyPairs.check(pair);
+    if (!byPair.ok) throw limited(`wrong keys for device ${deviceId.slice(0, 20)} from your address`, byPair.retryAfter, `IOTC_KEY_FAILURES_PER_ADDRESS=${this.settings.keyFailuresPerAddress} a minute`);
+    this.refuseAddress(address);
+    if (!this.keyDevices.check(deviceId).ok) await new Promise((r) => setTimeout(r, DEVICE_SLOWDOWN_MS));
+    try {
+      return await check();
+    } catch (err) {
+      if (err instanceof IotcError && err.code === 'E_AUTH') {
+        this.keyPairs.take(pair);
+        this.keyDevices.take(deviceId);
+        this.addresses.take(address);
+      }
+      throw err;
+    }
+  }
+
+  /** An API token check: refused once this address has failed too often; failures count. */
+  async apiToken<T>(address: string, check: () => Promise<T>): Promise<T> {
+    this.refuseAddress(address);
+    try {
+      return await check();
+    } catch (err) {
+      if (err instanceof IotcError && err.code === 'E_AUTH') this.addresses.take(address);
+      throw err;
+    }
+  }
+
+  private refuseAddress(address: string): void {
+    const byAddress = this.addresses.check(address);
+    if (!byAddress.ok) throw limited('wrong device keys or API tokens from your address', byAddress.retryAfter, `IOTC_AUTH_FAILURES_PER_ADDRESS=${this.settings.authFailuresPerAddress} a minute`);
+  }
+}
