@@ -48,17 +48,21 @@ function buckets(perWindow: number, windowS: number, maxKeys: number): KeyedBuck
  */
 export class AuthLimits {
   private readonly accounts: KeyedBuckets;
-  private readonly loginAddresses = new KeyedBuckets(20 / 60, 30, MAX_ADDRESSES);
-  private readonly signUpAddresses = new KeyedBuckets(2 / 60, 10, MAX_ADDRESSES);
+  /** Log-in attempts per address (failed or not): 20 a minute, 30 at once. Sign-ups: 2 a minute, 10 at once. */
+  private readonly loginAddresses: KeyedBuckets;
+  private readonly signUpAddresses: KeyedBuckets;
   private readonly keyPairs: KeyedBuckets;
   private readonly keyDevices: KeyedBuckets;
   private readonly addresses: KeyedBuckets;
 
-  constructor(private readonly settings: AuthLimitSettings) {
-    this.accounts = buckets(settings.loginFailuresPerAccount, ACCOUNT_WINDOW_S, MAX_ACCOUNTS);
-    this.keyPairs = buckets(settings.keyFailuresPerAddress, KEY_WINDOW_S, MAX_ACCOUNTS);
-    this.keyDevices = buckets(settings.keyFailuresPerDevice, KEY_WINDOW_S, MAX_ACCOUNTS);
-    this.addresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, MAX_ADDRESSES);
+  /** `maxEntries` overrides every map's cap (tests). */
+  constructor(private readonly settings: AuthLimitSettings, maxEntries?: number) {
+    this.accounts = buckets(settings.loginFailuresPerAccount, ACCOUNT_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
+    this.keyPairs = buckets(settings.keyFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
+    this.keyDevices = buckets(settings.keyFailuresPerDevice, KEY_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
+    this.addresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ADDRESSES);
+    this.loginAddresses = new KeyedBuckets(20 / 60, 30, maxEntries ?? MAX_ADDRESSES);
+    this.signUpAddresses = new KeyedBuckets(2 / 60, 10, maxEntries ?? MAX_ADDRESSES);
   }
 
   /** Attempts per address, taken before anything is checked (even a form with errors counts). */
@@ -129,6 +133,12 @@ export class AuthLimits {
       if (err instanceof IotcError && err.code === 'E_AUTH') this.addresses.take(address);
       throw err;
     }
+  }
+
+  /** Entries held per map, to show memory stays bounded. */
+  sizes(): Record<string, number> {
+    const { accounts, loginAddresses, signUpAddresses, keyPairs, keyDevices, addresses } = this;
+    return { accounts: accounts.size, loginAddresses: loginAddresses.size, signUpAddresses: signUpAddresses.size, keyPairs: keyPairs.size, keyDevices: keyDevices.size, addresses: addresses.size };
   }
 
   private refuseAddress(address: string): void {
