@@ -87,9 +87,12 @@ function fieldErrors(error: z.ZodError): Record<string, string> {
   return out;
 }
 
-/** Only a path on this site: never `//evil.example` or `/\evil.example`. */
+/**
+ * Only a path on this site, in the characters a URL may hold as such (RFC 3986): never `//evil.example`,
+ * `/\evil.example`, control characters (a NUL or CR/LF makes the Location header invalid) or non-ASCII.
+ */
 function safeNext(next: string): string | undefined {
-  return /^\/(?![/\\])[^\s]*$/.test(next) && next.length < 512 ? next : undefined;
+  return next.length < 512 && /^\/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?#]*$/.test(next) ? next : undefined;
 }
 
 const csvQuery = z.object({
