@@ -16,7 +16,14 @@ export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBur
  * connection is always the client side. Resolves null when the request carries no such credentials,
  * rejects (E_AUTH) when it carries bad ones.
  */
-export type UpgradeAuthenticator = (req: IncomingMessage, deviceId: string) => Promise<Device | null>;
+export type UpgradeAuthenticator = (req: IncomingMessage, deviceId: string) => Promise<RequestGrant | null>;
+
+/** What request credentials open: the device, and how the credentials' owner closes the socket when they end (log-out). */
+export interface RequestGrant {
+  device: Device;
+  /** Called once the socket is open with a function that closes it; returns what to call when it closes by itself. */
+  watch?(close: (err: IotcError) => void): () => void;
+}
 
 export interface WsDoorOptions {
   authenticateRequest?: UpgradeAuthenticator;
@@ -80,17 +87,17 @@ export class WebSocketDoor {
       return;
     }
     // Without a key only the request's own credentials (a login cookie) can open the client side.
-    const authenticated: Promise<{ device: Device; side: Side }> = creds.key
+    const authenticated: Promise<{ device: Device; side: Side; watch?: RequestGrant['watch'] }> = creds.key
       ? this.relay.authenticate(creds.deviceId, creds.key, clientAddress(req, this.config.trustProxy ?? false)).then((device) => ({ device, side: creds.side }))
-      : viaRequest!(req, creds.deviceId).then((device) => {
-          if (!device) throw new IotcError('E_AUTH', NEEDS_KEY);
-          return { device, side: 'client' as const };
+      : viaRequest!(req, creds.deviceId).then((grant) => {
+          if (!grant) throw new IotcError('E_AUTH', NEEDS_KEY);
+          return { device: grant.device, side: 'client' as const, watch: grant.watch?.bind(grant) };
         });
     // Authenticate before completing the handshake: the client's first frames wait in the TCP buffer meanwhile.
     authenticated.then(
-      ({ device, side }) => {
+      ({ device, side, watch }) => {
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side, watch));
       },
       (err) => {
         const e = toIotcError(err);
@@ -111,7 +118,7 @@ export class WebSocketDoor {
     });
   }
 
-  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side): void {
+  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side, watch?: RequestGrant['watch']): void {
     const peer: Peer = { socket: ws, alive: true };
     // Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one
     // write: the socket is corked at the first and uncorked once the turn's callbacks and promises ran.
@@ -165,6 +172,7 @@ export class WebSocketDoor {
       },
       revoked: (err) => closeWith(err),
     };
+    const unwatch = watch?.(closeWith);
 
     ws.on('pong', () => (peer.alive = true));
     // The session is made on the first message: most connections of a big fleet sit idle, and it counts per connection.
@@ -185,6 +193,7 @@ export class WebSocketDoor {
     });
     ws.on('close', () => {
       closed = true;
+      unwatch?.();
       this.peers.delete(peer);
       attachment?.detach();
     });

@@ -24,6 +24,7 @@ import { docsPage } from './pages/docs.js';
 import type { Viewer } from './pages/layout.js';
 import { FORM_COOKIE, newToken, originAllowed, parseCookies, serializeCookie, SESSION_COOKIE, tokensEqual, WebSessions } from './session.js';
 import { isSecureRequest } from './session.js';
+import { sessionSockets } from './session-sockets.js';
 
 export interface WebAppOptions {
   hub: Hub;
@@ -36,13 +37,16 @@ export interface WebAppOptions {
  */
 export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['config']): UpgradeAuthenticator {
   const sessions = new WebSessions(hub.store, config.sessionTtl, hub.log);
+  const live = sessionSockets(hub.store, hub.log);
   return async (req, deviceId) => {
     const session = await sessions.fromCookieHeader(req.headers.cookie);
     if (!session) return null;
     // A page on another site can make the browser send our cookie with a WebSocket: only our own pages may.
     if (!originAllowed(req, config.trustProxy)) throw new IotcError('E_AUTH', 'Cross-site WebSocket refused');
     try {
-      return await hub.accounts.owned(session.userId, deviceId);
+      const device = await hub.accounts.owned(session.userId, deviceId);
+      // Logging out closes the page's socket: it must not outlive the login that opened it.
+      return { device, watch: (close) => live.watch(session.idHash, close) };
     } catch (err) {
       if (err instanceof IotcError && err.code === 'E_NOT_FOUND') throw new IotcError('E_AUTH');
       throw err;
@@ -124,8 +128,12 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   const { accounts, relay, store } = hub;
   const log = hub.log.child({ component: 'web' });
   const sessions = new WebSessions(store, config.sessionTtl, log);
+  const live = sessionSockets(store, hub.log);
   sessions.startPruning();
-  app.addHook('onClose', async () => sessions.stopPruning());
+  app.addHook('onClose', async () => {
+    sessions.stopPruning();
+    live.stop();
+  });
 
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
 
@@ -241,7 +249,10 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
 
   async function startSession(req: FastifyRequest, reply: FastifyReply, user: User): Promise<void> {
     const old = await signedIn(req);
-    if (old) await sessions.destroy(old.session);
+    if (old) {
+      await sessions.destroy(old.session);
+      live.end(old.session.idHash);
+    }
     const { cookieValue } = await sessions.create(user.id);
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookieValue, { secure: secure(req), maxAgeSeconds: config.sessionTtl / 1000 }));
   }
@@ -354,6 +365,7 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     if (!signed) return reply.redirect('/login', 303);
     if (!csrfOk(req, signed.session.csrfToken)) return sendPage(reply, messagePage(signed.viewer, 'This form has expired', 'Reload the page and log out again.'), 403);
     await sessions.destroy(signed.session);
+    live.end(signed.session.idHash);
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, '', { secure: secure(req), maxAgeSeconds: 0 }));
     return reply.redirect('/login?bye', 303);
   });
