@@ -33,8 +33,8 @@ export const duration = z.union([z.number(), z.string()]).transform((input, ctx)
 const store = z.string().refine((s) => s === 'sqlite' || /^sqlite:/.test(s) || /^postgres(ql)?:\/\//.test(s), {
   message: 'use "sqlite" (a file under the data dir), "sqlite:/path/to/file.db" or "postgres://user@host:5432/db"',
 });
-const bus = z.string().refine((s) => s === 'memory' || /^nats:\/\//.test(s), {
-  message: 'use "memory" (one node) or "nats://host:4222" (several nodes)',
+const bus = z.string().refine((s) => s === 'memory' || /^(nats|tls):\/\//.test(s), {
+  message: 'use "memory" (one node) or "nats://host:4222" (several nodes; tls://host:4222 for TLS)',
 });
 /** true/false, yes/no, on/off or 1/0, as environment variables spell them. */
 export const flag = z.union([z.boolean(), z.string()]).transform((input, ctx) => {
@@ -55,6 +55,10 @@ export const OPTIONS = {
   store: { flag: 'store', env: 'IOTC_STORE', default: 'sqlite', parse: store, description: 'Where data is kept: sqlite (under the data dir), sqlite:FILE, or a postgres:// URL' },
   storePool: { flag: 'store-pool', env: 'IOTC_STORE_POOL', default: 10, parse: positiveInt, description: 'Most connections one node opens to PostgreSQL' },
   bus: { flag: 'bus', env: 'IOTC_BUS', default: 'memory', parse: bus, description: 'How nodes route readings: memory (one node) or a nats:// URL' },
+  natsCreds: { flag: 'nats-creds', env: 'IOTC_NATS_CREDS', default: '', parse: z.string(), description: 'NATS credentials file (JWT + NKey seed) for the bus; a user and password or a token can go in the bus URL instead' },
+  natsTlsCa: { flag: 'nats-tls-ca', env: 'IOTC_NATS_TLS_CA', default: '', parse: z.string(), description: 'CA certificate (PEM) to verify the NATS server with; turns TLS on' },
+  natsTlsCert: { flag: 'nats-tls-cert', env: 'IOTC_NATS_TLS_CERT', default: '', parse: z.string(), description: 'This node\'s client certificate (PEM) for NATS mutual TLS' },
+  natsTlsKey: { flag: 'nats-tls-key', env: 'IOTC_NATS_TLS_KEY', default: '', parse: z.string(), description: 'The key (PEM) of the NATS client certificate' },
   nodeId: { flag: 'node-id', env: 'IOTC_NODE_ID', default: '', parse: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, 'letters, digits, _ and - only'), description: 'Name of this node in a cluster', defaultText: 'random' },
   logLevel: { flag: 'log-level', env: 'IOTC_LOG_LEVEL', default: 'info', parse: logLevel, description: 'fatal, error, warn, info, debug, trace or silent' },
   maxFrameBytes: { flag: 'max-frame', env: 'IOTC_MAX_FRAME', default: 65536, parse: positiveInt, description: 'Largest accepted message in bytes' },

@@ -97,7 +97,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
         return await serve(config);
       case 'config':
         if (flags.markdown) out(configTable());
-        else for (const [k, v] of Object.entries(config)) out(`${k} = ${JSON.stringify(k === 'store' ? String(v).replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') : v)}`);
+        else for (const [k, v] of Object.entries(config)) out(`${k} = ${JSON.stringify(k === 'store' || k === 'bus' ? String(v).replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') : v)}`);
         return 0;
       case 'user add':
         return await withStore(config, async (_s, accounts) => {
