@@ -79,7 +79,7 @@ export const OPTIONS = {
   loginFailuresPerAccount: { flag: 'login-failures-per-account', env: 'IOTC_LOGIN_FAILURES_PER_ACCOUNT', default: 10, parse: nonNegativeInt, description: 'Failed log-ins (and sign-ups of a taken email) per account in 10 minutes, from any address; then E_RATE_LIMITED / 429 (0 = unlimited)' },
   keyFailuresPerAddress: { flag: 'key-failures-per-address', env: 'IOTC_KEY_FAILURES_PER_ADDRESS', default: 10, parse: nonNegativeInt, description: 'Wrong keys per device and address in a minute; then that address gets E_RATE_LIMITED for that device (0 = unlimited)' },
   keyFailuresPerDevice: { flag: 'key-failures-per-device', env: 'IOTC_KEY_FAILURES_PER_DEVICE', default: 100, parse: nonNegativeInt, description: 'Wrong keys per device in a minute from all addresses; then each attempt on it waits 1 s (the right key still connects; 0 = never)' },
-  authFailuresPerAddress: { flag: 'auth-failures-per-address', env: 'IOTC_AUTH_FAILURES_PER_ADDRESS', default: 60, parse: nonNegativeInt, description: 'Wrong device keys or API tokens per address in a minute, any device; then E_RATE_LIMITED (0 = unlimited)' },
+  authFailuresPerAddress: { flag: 'auth-failures-per-address', env: 'IOTC_AUTH_FAILURES_PER_ADDRESS', default: 60, parse: nonNegativeInt, description: 'Wrong API tokens per address in a minute, then E_RATE_LIMITED; wrong device keys per address in a minute across all devices, then each key attempt from there waits 1 s (0 = unlimited)' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

@@ -41,9 +41,9 @@ function buckets(perWindow: number, windowS: number, maxKeys: number): KeyedBuck
 /**
  * Every log-in path's limits in one place, shared by the web app, the HTTP API and every door:
  * - passwords: failures per account (the email), whatever the address, plus attempts per address;
- * - device keys: failures per (device, address) refused for a while, failures per device from anywhere only
- *   slow every attempt down (so a guesser elsewhere cannot lock the real device out), failures per address
- *   across all devices and API tokens refused (spraying ids or tokens).
+ * - device keys: failures per (device, address) refused for a while; failures per device from anywhere, and per
+ *   address across all devices (spraying ids), only slow every attempt down, so no one can lock a real device out;
+ * - API tokens: failures per address refused for a while.
  * Per node: a cluster of N nodes allows N times as much. Entries are capped (least recently seen forgotten first).
  */
 export class AuthLimits {
@@ -53,14 +53,18 @@ export class AuthLimits {
   private readonly signUpAddresses: KeyedBuckets;
   private readonly keyPairs: KeyedBuckets;
   private readonly keyDevices: KeyedBuckets;
-  private readonly addresses: KeyedBuckets;
+  /** Wrong API tokens per address: refused when spent. */
+  private readonly tokenAddresses: KeyedBuckets;
+  /** Wrong keys per address across all devices (spraying ids): only slowed when spent, like keyDevices. */
+  private readonly keyAddresses: KeyedBuckets;
 
   /** `maxEntries` overrides every map's cap (tests). */
   constructor(private readonly settings: AuthLimitSettings, maxEntries?: number) {
     this.accounts = buckets(settings.loginFailuresPerAccount, ACCOUNT_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
     this.keyPairs = buckets(settings.keyFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
     this.keyDevices = buckets(settings.keyFailuresPerDevice, KEY_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
-    this.addresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ADDRESSES);
+    this.tokenAddresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ADDRESSES);
+    this.keyAddresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ADDRESSES);
     this.loginAddresses = new KeyedBuckets(20 / 60, 30, maxEntries ?? MAX_ADDRESSES);
     this.signUpAddresses = new KeyedBuckets(2 / 60, 10, maxEntries ?? MAX_ADDRESSES);
   }
@@ -102,23 +106,24 @@ export class AuthLimits {
   }
 
   /**
-   * A device key check. Refused (before any check) once this address has failed too often for this device or
-   * overall; slowed by a second once the device has failed too often from anywhere. Only failures count: a
-   * reconnect storm of a fleet behind one address with right keys is never refused.
+   * A device key check. Refused (before any check) once this address has failed too often for this device.
+   * Slowed by a second once the device has failed too often from anywhere, or this address too often across all
+   * devices (spraying ids): a slow-down, never a refusal, so neither a guesser elsewhere nor a broken device on
+   * the same network can lock a real device out. Only failures count: a fleet behind one address reconnecting
+   * with right keys is never held up.
    */
   async deviceKey<T>(deviceId: string, address: string, check: () => Promise<T>): Promise<T> {
     const pair = `${deviceId}\n${address}`;
     const byPair = this.keyPairs.check(pair);
     if (!byPair.ok) throw limited(`wrong keys for device ${deviceId.slice(0, 20)} from your address`, byPair.retryAfter, `IOTC_KEY_FAILURES_PER_ADDRESS=${this.settings.keyFailuresPerAddress} a minute`);
-    this.refuseAddress(address);
-    if (!this.keyDevices.check(deviceId).ok) await new Promise((r) => setTimeout(r, DEVICE_SLOWDOWN_MS));
+    if (!this.keyDevices.check(deviceId).ok || !this.keyAddresses.check(address).ok) await new Promise((r) => setTimeout(r, DEVICE_SLOWDOWN_MS));
     try {
       return await check();
     } catch (err) {
       if (err instanceof IotcError && err.code === 'E_AUTH') {
         this.keyPairs.take(pair);
         this.keyDevices.take(deviceId);
-        this.addresses.take(address);
+        this.keyAddresses.take(address);
       }
       throw err;
     }
@@ -126,23 +131,22 @@ export class AuthLimits {
 
   /** An API token check: refused once this address has failed too often; failures count. */
   async apiToken<T>(address: string, check: () => Promise<T>): Promise<T> {
-    this.refuseAddress(address);
+    const byAddress = this.tokenAddresses.check(address);
+    if (!byAddress.ok) throw limited('wrong API tokens from your address', byAddress.retryAfter, `IOTC_AUTH_FAILURES_PER_ADDRESS=${this.settings.authFailuresPerAddress} a minute`);
     try {
       return await check();
     } catch (err) {
-      if (err instanceof IotcError && err.code === 'E_AUTH') this.addresses.take(address);
+      if (err instanceof IotcError && err.code === 'E_AUTH') this.tokenAddresses.take(address);
       throw err;
     }
   }
 
   /** Entries held per map, to show memory stays bounded. */
   sizes(): Record<string, number> {
-    const { accounts, loginAddresses, signUpAddresses, keyPairs, keyDevices, addresses } = this;
-    return { accounts: accounts.size, loginAddresses: loginAddresses.size, signUpAddresses: signUpAddresses.size, keyPairs: keyPairs.size, keyDevices: keyDevices.size, addresses: addresses.size };
-  }
-
-  private refuseAddress(address: string): void {
-    const byAddress = this.addresses.check(address);
-    if (!byAddress.ok) throw limited('wrong device keys or API tokens from your address', byAddress.retryAfter, `IOTC_AUTH_FAILURES_PER_ADDRESS=${this.settings.authFailuresPerAddress} a minute`);
+    const { accounts, loginAddresses, signUpAddresses, keyPairs, keyDevices, keyAddresses, tokenAddresses } = this;
+    return {
+      accounts: accounts.size, loginAddresses: loginAddresses.size, signUpAddresses: signUpAddresses.size,
+      keyPairs: keyPairs.size, keyDevices: keyDevices.size, keyAddresses: keyAddresses.size, tokenAddresses: tokenAddresses.size,
+    };
   }
 }
