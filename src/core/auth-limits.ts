@@ -96,13 +96,15 @@ export class AuthLimits {
     const key = email.trim().toLowerCase();
     const taken = this.accounts.take(key);
     if (!taken.ok) throw limited(kind === 'log-in' ? 'log-in attempts for this account' : 'attempts for this email', taken.retryAfter);
-    let result: T | null = null;
+    // Only a wrong password (or a taken email) is a failure; success and errors of ours give the attempt back.
+    let failed = false;
     try {
-      result = await attempt();
+      const result = await attempt();
+      failed = result === null;
+      return result;
     } finally {
-      if (result !== null) this.accounts.refund(key);
+      if (!failed) this.accounts.refund(key);
     }
-    return result;
   }
 
   /**
