@@ -33,8 +33,8 @@ export const duration = z.union([z.number(), z.string()]).transform((input, ctx)
 const store = z.string().refine((s) => s === 'sqlite' || /^sqlite:/.test(s) || /^postgres(ql)?:\/\//.test(s), {
   message: 'use "sqlite" (a file under the data dir), "sqlite:/path/to/file.db" or "postgres://user@host:5432/db"',
 });
-const bus = z.string().refine((s) => s === 'memory' || /^nats:\/\//.test(s), {
-  message: 'use "memory" (one node) or "nats://host:4222" (several nodes)',
+const bus = z.string().refine((s) => s === 'memory' || /^(nats|tls):\/\//.test(s), {
+  message: 'use "memory" (one node) or "nats://host:4222" (several nodes; tls://host:4222 for TLS)',
 });
 /** true/false, yes/no, on/off or 1/0, as environment variables spell them. */
 export const flag = z.union([z.boolean(), z.string()]).transform((input, ctx) => {
@@ -55,6 +55,10 @@ export const OPTIONS = {
   store: { flag: 'store', env: 'IOTC_STORE', default: 'sqlite', parse: store, description: 'Where data is kept: sqlite (under the data dir), sqlite:FILE, or a postgres:// URL' },
   storePool: { flag: 'store-pool', env: 'IOTC_STORE_POOL', default: 10, parse: positiveInt, description: 'Most connections one node opens to PostgreSQL' },
   bus: { flag: 'bus', env: 'IOTC_BUS', default: 'memory', parse: bus, description: 'How nodes route readings: memory (one node) or a nats:// URL' },
+  natsCreds: { flag: 'nats-creds', env: 'IOTC_NATS_CREDS', default: '', parse: z.string(), description: 'NATS credentials file (JWT + NKey seed) for the bus; a user and password or a token can go in the bus URL instead' },
+  natsTlsCa: { flag: 'nats-tls-ca', env: 'IOTC_NATS_TLS_CA', default: '', parse: z.string(), description: 'CA certificate (PEM) to verify the NATS server with; turns TLS on' },
+  natsTlsCert: { flag: 'nats-tls-cert', env: 'IOTC_NATS_TLS_CERT', default: '', parse: z.string(), description: 'This node\'s client certificate (PEM) for NATS mutual TLS' },
+  natsTlsKey: { flag: 'nats-tls-key', env: 'IOTC_NATS_TLS_KEY', default: '', parse: z.string(), description: 'The key (PEM) of the NATS client certificate' },
   nodeId: { flag: 'node-id', env: 'IOTC_NODE_ID', default: '', parse: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, 'letters, digits, _ and - only'), description: 'Name of this node in a cluster', defaultText: 'random' },
   logLevel: { flag: 'log-level', env: 'IOTC_LOG_LEVEL', default: 'info', parse: logLevel, description: 'fatal, error, warn, info, debug, trace or silent' },
   maxFrameBytes: { flag: 'max-frame', env: 'IOTC_MAX_FRAME', default: 65536, parse: positiveInt, description: 'Largest accepted message in bytes' },
@@ -74,6 +78,12 @@ export const OPTIONS = {
   mqttMaxKeepalive: { flag: 'mqtt-max-keepalive', env: 'IOTC_MQTT_MAX_KEEPALIVE', default: 300_000, parse: duration.pipe(z.number().min(1000, 'at least 1s')), description: 'Longest MQTT keep-alive granted: a client asking for more (or 0 = none) is dropped after 1.5 × this of silence; MQTT 5 clients are told', defaultText: '5m' },
   handshakeTimeout: { flag: 'handshake-timeout', env: 'IOTC_HANDSHAKE_TIMEOUT', default: 10_000, parse: duration.pipe(z.number().min(100, 'at least 100ms')), description: 'Time a new connection has to send its HTTP request, WebSocket upgrade or MQTT CONNECT and be authenticated', defaultText: '10s' },
   maxUnauthPerAddress: { flag: 'max-unauth-per-address', env: 'IOTC_MAX_UNAUTH_PER_ADDRESS', default: 64, parse: positiveInt, description: 'Connections from one address still in their handshake, across doors; a newer one closes the oldest (the address is the proxy\'s X-Forwarded-For on the HTTP port with --trust-proxy)' },
+  maxDevicesPerUser: { flag: 'max-devices-per-user', env: 'IOTC_MAX_DEVICES_PER_USER', default: 100, parse: nonNegativeInt, description: 'Devices one account may have; then E_LIMIT (0 = unlimited)' },
+  maxTokensPerUser: { flag: 'max-tokens-per-user', env: 'IOTC_MAX_TOKENS_PER_USER', default: 50, parse: nonNegativeInt, description: 'API tokens one account may have (each API log-in makes one); then E_LIMIT (0 = unlimited)' },
+  loginFailuresPerAccount: { flag: 'login-failures-per-account', env: 'IOTC_LOGIN_FAILURES_PER_ACCOUNT', default: 10, parse: nonNegativeInt, description: 'Failed log-ins (and sign-ups of a taken email) per account in 10 minutes, from any address; then E_RATE_LIMITED / 429 (0 = unlimited)' },
+  keyFailuresPerAddress: { flag: 'key-failures-per-address', env: 'IOTC_KEY_FAILURES_PER_ADDRESS', default: 10, parse: nonNegativeInt, description: 'Wrong keys per device and address in a minute; then that address gets E_RATE_LIMITED for that device (0 = unlimited)' },
+  keyFailuresPerDevice: { flag: 'key-failures-per-device', env: 'IOTC_KEY_FAILURES_PER_DEVICE', default: 100, parse: nonNegativeInt, description: 'Wrong keys per device in a minute from all addresses; then each attempt on it waits 1 s (the right key still connects; 0 = never)' },
+  authFailuresPerAddress: { flag: 'auth-failures-per-address', env: 'IOTC_AUTH_FAILURES_PER_ADDRESS', default: 60, parse: nonNegativeInt, description: 'Wrong API tokens per address in a minute, then E_RATE_LIMITED; wrong device keys per address in a minute across all devices, then each key attempt from there waits 1 s (0 = unlimited)' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

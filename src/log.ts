@@ -2,13 +2,51 @@ import pino from 'pino';
 
 export type Logger = pino.Logger;
 
-/** Structured logs to stdout. Keys and passwords are redacted wherever they appear under these names. */
+/** Query parameters that carry a secret: the one-line update's key, a token, a password, a CSRF token. */
+const SECRET_QUERY = /([?&](?:key|token|access_token|password|_csrf)=)[^&#\s"]*/gi;
+
+/** A URL with the values of its secret query parameters replaced. */
+export function redactUrlSecrets(url: string): string {
+  return url.replace(SECRET_QUERY, '$1[redacted]');
+}
+
+/**
+ * Errors without the raw bytes some carry: node's HTTP parser puts the whole request (its key in the query,
+ * its cookie and Authorization headers) in `rawPacket`, which fastify logs at trace on a malformed request.
+ */
+function serializeError(err: unknown): unknown {
+  const out = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  const scrub = (o: Record<string, unknown>, depth: number) => {
+    delete o.rawPacket;
+    for (const [k, v] of Object.entries(o)) {
+      if (k === 'raw' && typeof v === 'object') delete o[k];
+      else if (typeof v === 'string' && k !== 'stack') o[k] = redactUrlSecrets(v);
+      else if (v && typeof v === 'object' && depth < 3) scrub(v as Record<string, unknown>, depth + 1);
+    }
+  };
+  if (out && typeof out === 'object') scrub(out, 0);
+  return out;
+}
+
+const SECRET_FIELDS = ['key', 'password', 'token', 'cookie', 'authorization', 'csrf', '_csrf', 'csrfToken', 'passwordHash', 'keyHash', 'tokenHash', 'rawPacket'];
+const SECRET_HEADERS = ['cookie', 'authorization', '["x-device-key"]', '["set-cookie"]'];
+
+/**
+ * Structured logs to stdout. Secrets are redacted wherever they appear under these names, at every level down
+ * to trace: keys, passwords, tokens, cookies and CSRF tokens as fields (top level or one down), request and
+ * response headers, secret query parameters in any `url`, and the raw request bytes some errors carry.
+ */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  const paths = [
+    ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]),
+    ...SECRET_HEADERS.flatMap((h) => [`req.headers.${h}`.replace('.[', '['), `headers.${h}`.replace('.[', '['), `*.headers.${h}`.replace('.[', '[')]),
+  ];
   return pino(
     {
       level,
       base: undefined,
-      redact: { paths: ['key', '*.key', 'password', '*.password', 'token', '*.token', 'req.headers.cookie', 'req.headers["x-device-key"]', 'req.headers.authorization'], censor: '[redacted]' },
+      serializers: { err: serializeError, error: serializeError, url: (u: unknown) => (typeof u === 'string' ? redactUrlSecrets(u) : u) },
+      redact: { paths, censor: '[redacted]' },
     },
     destination,
   );

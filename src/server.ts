@@ -39,7 +39,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.maxFrameBytes,
-    trustProxy: config.trustProxy,
+    // One trusted hop: request.ip is the last X-Forwarded-For entry, the one the proxy wrote, as the doors count it (client-address.ts).
+    trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     // A whole request (at most max-frame bytes) must arrive in good time; fastify's default is no limit at all.
     requestTimeout: Math.max(30_000, config.handshakeTimeout),
     // An idle keep-alive connection proves nothing: it gets the handshake timeout, unless it is a proxy's pool (kept past common load balancers' 60 s).

@@ -42,10 +42,11 @@ export const natsServerInstalled = () => fs.existsSync(NATS_SERVER);
 /** A nats-server of our own on a free port, with monitoring, that can be stopped and started again on the same port. */
 export class ThrowawayNats {
   private child: ChildProcess | null = null;
-  private constructor(readonly port: number, readonly monitorPort: number) {}
+  private constructor(readonly port: number, readonly monitorPort: number, private readonly args: string[] = []) {}
 
-  static async start(): Promise<ThrowawayNats> {
-    const n = new ThrowawayNats(await freePort(), await freePort());
+  /** `args`: more nats-server flags (e.g. --user/--pass, --tls…), for tests of NATS authentication. */
+  static async start(args: string[] = []): Promise<ThrowawayNats> {
+    const n = new ThrowawayNats(await freePort(), await freePort(), args);
     await n.start();
     return n;
   }
@@ -55,7 +56,7 @@ export class ThrowawayNats {
   }
 
   async start(): Promise<void> {
-    this.child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort)], { stdio: 'ignore' });
+    this.child = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(this.port), '-m', String(this.monitorPort), ...this.args], { stdio: 'ignore' });
     await waitFor(() => portOpen(this.port), 10_000, `nats-server on port ${this.port}`);
   }
 

@@ -235,7 +235,7 @@ describe('log in and log out', () => {
 
   test('log-in attempts are limited per account and per address', async () => {
     const b = await signUp();
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 10; i++) {
       const f = await formToken();
       assert.equal((await post('/login', { _csrf: f.token, email: b.email, password: 'wrong password' }, f)).statusCode, 401);
     }

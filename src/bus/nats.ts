@@ -1,6 +1,10 @@
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import fs from 'node:fs';
+import { z } from 'zod';
+import { credsAuthenticator } from '@nats-io/transport-node';
 import { IotcError } from '../core/errors.js';
+import { SENSOR_MAX } from '../core/messages.js';
 import type { Logger } from '../log.js';
 import type { Bus, BusEvent } from './types.js';
 
@@ -13,6 +17,12 @@ export interface NatsBusOptions {
   prefix?: string;
   /** Bytes of events held while NATS is unreachable; beyond it, publishing fails (the readings are stored anyway). */
   maxBufferedBytes?: number;
+  /** A NATS credentials file (JWT and NKey seed), as `nsc` makes them. */
+  credsFile?: string;
+  /** TLS: the CA that signed the server's certificate, and this node's own certificate and key (mutual TLS). */
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** The URLs with passwords hidden, for messages and logs. */
@@ -21,17 +31,33 @@ export function redactNatsUrl(url: string): string {
 }
 
 const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-const DEVICE_KINDS = new Set(['rotated', 'deleted']);
 
-/** Events come from the network: anything that is not one of ours is dropped rather than handed to the relay. */
-function isBusEvent(e: unknown, deviceId: string): e is BusEvent {
-  const ev = e as BusEvent;
-  if (!ev || typeof ev !== 'object' || ev.deviceId !== deviceId) return false;
-  if (ev.type === 'device') return DEVICE_KINDS.has(ev.kind);
-  if (ev.type !== 'readings' || !Array.isArray(ev.readings) || ev.readings.length === 0) return false;
-  return ev.readings.every(
-    (r) => r && r.deviceId === deviceId && typeof r.sensor === 'string' && (r.side === 'device' || r.side === 'client') && typeof r.seq === 'number' && typeof r.time === 'number' && 'value' in r,
-  );
+/** The most readings one bus message may carry: a relay batch is far smaller; more is not one of ours. */
+const MAX_READINGS = 10_000;
+const busReading = z.object({
+  deviceId: z.string(),
+  sensor: z.string().min(1).max(SENSOR_MAX),
+  value: z.unknown().refine((v) => v !== undefined, 'value is required'),
+  side: z.enum(['device', 'client']),
+  seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  time: z.number().int().nonnegative().max(8.64e15),
+});
+const busEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('readings'), deviceId: z.string().regex(DEVICE_ID), readings: z.array(busReading).min(1).max(MAX_READINGS) }),
+  z.object({ type: z.literal('device'), deviceId: z.string().regex(DEVICE_ID), kind: z.enum(['rotated', 'deleted']) }),
+]);
+
+/**
+ * Events come from the network: anything that is not one of ours, or that speaks of another device than its
+ * subject's, is dropped rather than handed to the relay. Null when it is fine, else what is wrong with it.
+ */
+export function busEventProblem(e: unknown, deviceId: string): string | null {
+  const parsed = busEvent.safeParse(e);
+  if (!parsed.success) return parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ');
+  const ev = parsed.data;
+  if (ev.deviceId !== deviceId) return 'device id is not the subject\'s';
+  if (ev.type === 'readings' && ev.readings.some((r) => r.deviceId !== deviceId)) return 'a reading of another device';
+  return null;
 }
 
 const timeout = (ms: number, what: string) =>
@@ -54,6 +80,9 @@ export class NatsBus implements Bus {
   private bufferedBytes = 0;
   private readonly prefix: string;
   private readonly maxBufferedBytes: number;
+  /** Messages dropped as not ours since start; logged at most every 10 s, so a flood cannot flood the log. */
+  droppedEvents = 0;
+  private lastDropLog = 0;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -77,9 +106,30 @@ export class NatsBus implements Bus {
       }
       servers.push(`${u.hostname}:${u.port || 4222}`);
     }
+    const readable = (file: string, what: string) => {
+      try {
+        fs.accessSync(file, fs.constants.R_OK);
+      } catch {
+        throw new Error(`Cannot read the NATS ${what} file ${file}: check the path and its permissions`);
+      }
+      return file;
+    };
+    const auth = opts.credsFile ? { authenticator: credsAuthenticator(fs.readFileSync(readable(opts.credsFile, 'credentials'))) } : {};
+    const wantsTls = Boolean(opts.tlsCa || opts.tlsCert || opts.tlsKey) || /^tls:\/\//.test(opts.url);
+    if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new Error('NATS TLS: give both the certificate (IOTC_NATS_TLS_CERT) and its key (IOTC_NATS_TLS_KEY), or neither');
+    const tls = wantsTls
+      ? {
+          tls: {
+            ...(opts.tlsCa ? { caFile: readable(opts.tlsCa, 'TLS CA') } : {}),
+            ...(opts.tlsCert ? { certFile: readable(opts.tlsCert, 'TLS certificate'), keyFile: readable(opts.tlsKey!, 'TLS key') } : {}),
+          },
+        }
+      : {};
     let nc: NatsConnection;
     try {
       nc = await connect({
+        ...auth,
+        ...tls,
         servers,
         name: `iotcommunicate-${opts.nodeId}`,
         noEcho: true,
@@ -122,6 +172,14 @@ export class NatsBus implements Bus {
           break;
       }
     }
+  }
+
+  private dropped(subject: string, problem: string): void {
+    this.droppedEvents++;
+    const now = Date.now();
+    if (now - this.lastDropLog < 10_000) return;
+    this.lastDropLog = now;
+    this.opts.log?.warn({ subject: subject.slice(0, 100), problem: problem.slice(0, 300), droppedTotal: this.droppedEvents }, 'dropped a bus message that is not a valid event (is something else publishing on this NATS?)');
   }
 
   private subject(deviceId: string): string {
@@ -168,11 +226,12 @@ export class NatsBus implements Bus {
         } catch {
           event = null;
         }
-        if (!isBusEvent(event, deviceId)) {
-          this.opts.log?.warn({ subject: msg.subject }, 'dropped a malformed bus event');
+        const problem = busEventProblem(event, deviceId);
+        if (problem !== null) {
+          this.dropped(msg.subject, problem);
           return;
         }
-        this.handler(event);
+        this.handler(event as BusEvent);
       },
     });
     this.subs.set(deviceId, sub);

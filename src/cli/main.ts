@@ -74,7 +74,7 @@ async function withStore<T>(config: Config, fn: (store: Store, accounts: Account
   const store = await createStore(config);
   try {
     // No relay here: a server running beside the CLI sees rotations and deletions in the store's device events.
-    return await fn(store, new Accounts(store, null));
+    return await fn(store, new Accounts(store, null, config));
   } finally {
     await store.close();
   }
@@ -97,7 +97,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
         return await serve(config);
       case 'config':
         if (flags.markdown) out(configTable());
-        else for (const [k, v] of Object.entries(config)) out(`${k} = ${JSON.stringify(k === 'store' ? String(v).replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') : v)}`);
+        else for (const [k, v] of Object.entries(config)) out(`${k} = ${JSON.stringify(k === 'store' || k === 'bus' ? String(v).replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') : v)}`);
         return 0;
       case 'user add':
         return await withStore(config, async (_s, accounts) => {
@@ -151,7 +151,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       case 'token add':
         return await withStore(config, async (store, accounts) => {
           const user = await accounts.userByEmail(need(flags, 'email'));
-          const t = await new ApiTokens(store).create(user.id, need(flags, 'name'));
+          const t = await new ApiTokens(store, config).create(user.id, need(flags, 'name'));
           if (flags.json) out(JSON.stringify({ id: t.id, name: t.name, token: t.token }));
           else {
             out(`token "${t.name}" created (id ${t.id})`);
@@ -163,7 +163,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       case 'token list':
         return await withStore(config, async (store, accounts) => {
           const user = await accounts.userByEmail(need(flags, 'email'));
-          const list = await new ApiTokens(store).list(user.id);
+          const list = await new ApiTokens(store, config).list(user.id);
           if (flags.json) out(JSON.stringify(list));
           else if (list.length === 0) out('no tokens');
           else {
@@ -178,7 +178,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
         return await withStore(config, async (store, accounts) => {
           const user = await accounts.userByEmail(need(flags, 'email'));
           if (!arg || !/^\d+$/.test(arg)) throw new UsageError('give the token id: iotc token revoke --email E ID (see iotc token list)');
-          await new ApiTokens(store).revoke(user.id, Number(arg));
+          await new ApiTokens(store, config).revoke(user.id, Number(arg));
           out(`revoked token ${arg}`);
           return 0;
         });

@@ -42,9 +42,34 @@ const info = (d: Device | DeviceStatus): DeviceInfo => ({
   clients: 'clients' in d ? d.clients : 0,
 });
 
+/** Limits the account service enforces; 0 or absent = unlimited. */
+export interface AccountLimits {
+  maxDevicesPerUser?: number;
+}
+
+/**
+ * Runs `fn` after every earlier call for the same user has finished, so "count, then create" cannot be raced
+ * by a burst of parallel requests on this node (across nodes a burst can overshoot by at most one per node).
+ */
+export class PerUserQueue {
+  private readonly tails = new Map<number, Promise<unknown>>();
+
+  run<T>(userId: number, fn: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(userId) ?? Promise.resolve()).then(fn, fn);
+    const tail = result.catch(() => undefined);
+    this.tails.set(userId, tail);
+    void tail.then(() => {
+      if (this.tails.get(userId) === tail) this.tails.delete(userId);
+    });
+    return result;
+  }
+}
+
 /** Users and their devices. Every device operation takes the acting user and answers E_NOT_FOUND for another user's device. */
 export class Accounts {
-  constructor(private readonly store: Store, private readonly relay: Relay | null) {}
+  private readonly creating = new PerUserQueue();
+
+  constructor(private readonly store: Store, private readonly relay: Relay | null, private readonly limits: AccountLimits = {}) {}
 
   async signUp(input: unknown): Promise<User> {
     const { name, email, password } = check(signUpInput, input);
@@ -68,8 +93,19 @@ export class Accounts {
     return user;
   }
 
+  /** E_LIMIT once the user has IOTC_MAX_DEVICES_PER_USER devices. */
   async createDevice(userId: number, name: unknown): Promise<NewDevice> {
     const clean = check(deviceName, name);
+    return this.creating.run(userId, async () => {
+      const max = this.limits.maxDevicesPerUser ?? 0;
+      if (max > 0 && (await this.store.listDevices(userId)).length >= max) {
+        throw new IotcError('E_LIMIT', `This account has reached its limit of ${max} devices (set by --max-devices-per-user / IOTC_MAX_DEVICES_PER_USER): delete a device you no longer use first`);
+      }
+      return this.insertDevice(userId, clean);
+    });
+  }
+
+  private async insertDevice(userId: number, clean: string): Promise<NewDevice> {
     const key = newDeviceKey();
     // 36^20 ids make a collision practically impossible; retry anyway rather than fail a user on one.
     for (let attempt = 0; ; attempt++) {

@@ -6,6 +6,7 @@ import type { Bus } from '../bus/types.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { Accounts } from './accounts.js';
+import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
 import { ApiTokens } from './tokens.js';
@@ -20,6 +21,8 @@ export interface Hub {
   relay: Relay;
   accounts: Accounts;
   tokens: ApiTokens;
+  /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
+  authLimits: AuthLimits;
   close(): Promise<void>;
 }
 
@@ -33,14 +36,15 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     await store.close();
     throw err;
   }
-  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice });
+  const authLimits = new AuthLimits(config);
+  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits });
   await relay.start();
   const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
   retention.start();
-  const accounts = new Accounts(store, relay);
-  const tokens = new ApiTokens(store);
+  const accounts = new Accounts(store, relay, config);
+  const tokens = new ApiTokens(store, config);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens,
+    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits,
     async close() {
       await retention.stop();
       await relay.close();

@@ -17,6 +17,21 @@ export class TokenBucket {
     return true;
   }
 
+  /** Puts back what an attempt took, never above the burst: a right password does not count as a failure. */
+  give(count = 1, now = Date.now()): void {
+    if (this.rate === 0) return;
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate + count);
+    this.last = now;
+  }
+
+  /** Whether `count` tokens are there now, without taking them. */
+  has(count = 1, now = Date.now()): boolean {
+    if (this.rate === 0) return true;
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    return this.tokens >= count;
+  }
+
   /** Seconds until `count` tokens are there. */
   waitSeconds(count = 1): number {
     return this.rate === 0 ? 0 : Math.max(1, Math.ceil((count - this.tokens) / this.rate));
@@ -49,6 +64,18 @@ export class KeyedBuckets {
     }
     this.buckets.set(key, bucket);
     return bucket.take(1, now) ? { ok: true } : { ok: false, retryAfter: bucket.waitSeconds() };
+  }
+
+  /** Whether `key` could take one now, without taking it or remembering the key. */
+  check(key: string, now = Date.now()): { ok: true } | { ok: false; retryAfter: number } {
+    const bucket = this.buckets.get(key);
+    if (this.rate === 0 || !bucket || bucket.has(1, now)) return { ok: true };
+    return { ok: false, retryAfter: bucket.waitSeconds() };
+  }
+
+  /** Gives back one token `take` took (the attempt succeeded). */
+  refund(key: string, now = Date.now()): void {
+    this.buckets.get(key)?.give(1, now);
   }
 
   get size(): number {

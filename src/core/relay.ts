@@ -2,6 +2,7 @@ import { IotcError } from './errors.js';
 import { WriteBatcher } from './write-batcher.js';
 import { PresenceTracker } from './presence.js';
 import { secretMatches } from './secrets.js';
+import type { AuthLimits } from './auth-limits.js';
 import type { Bus, BusEvent } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
@@ -35,6 +36,8 @@ export interface RelayOptions {
   log: Logger;
   nodeId: string;
   maxConnectionsPerDevice: number;
+  /** Limits on wrong keys; without it (some tests) keys are checked unlimited. */
+  authLimits?: AuthLimits;
   /** How often the store's device events are read, to catch rotations made by the CLI or another node. */
   deviceEventPollMs?: number;
 }
@@ -96,6 +99,7 @@ export class Relay {
   private readonly batcher: WriteBatcher;
   private readonly local = new Map<string, LocalReceivers>();
   private readonly maxConnectionsPerDevice: number;
+  private readonly authLimits: AuthLimits | undefined;
   private readonly deviceEventPollMs: number;
   private lastDeviceEvent = 0;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -116,6 +120,7 @@ export class Relay {
     this.log = opts.log;
     this.nodeId = opts.nodeId;
     this.maxConnectionsPerDevice = opts.maxConnectionsPerDevice;
+    this.authLimits = opts.authLimits;
     this.deviceEventPollMs = opts.deviceEventPollMs ?? 1000;
     this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
     this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
@@ -167,9 +172,17 @@ export class Relay {
     this.observer.error?.(code);
   }
 
-  /** Checks id and key. The same refusal for an unknown id and a wrong key, so ids cannot be probed. */
-  async authenticate(deviceId: string, key: string): Promise<Device> {
+  /**
+   * Checks id and key. The same refusal for an unknown id and a wrong key, so ids cannot be probed.
+   * `address` (the caller's, as the door sees it) is what wrong keys are counted against.
+   */
+  async authenticate(deviceId: string, key: string, address = 'unknown'): Promise<Device> {
     if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
+    if (this.authLimits) return this.authLimits.deviceKey(deviceId, address, () => this.checkKey(deviceId, key));
+    return this.checkKey(deviceId, key);
+  }
+
+  private async checkKey(deviceId: string, key: string): Promise<Device> {
     const device = await this.store.getDevice(deviceId);
     if (!device || !secretMatches(key, device.keyHash)) throw new IotcError('E_AUTH');
     return device;

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 
@@ -107,16 +106,4 @@ export class HandshakeGuard {
   close(): void {
     for (const entry of [...this.all]) this.release(entry);
   }
-}
-
-/**
- * The address a request comes from: its TCP peer, or behind a trusted proxy the last X-Forwarded-For entry,
- * which the proxy itself wrote (entries before it come from the client and could be anything).
- */
-export function requestAddress(req: IncomingMessage, trustProxy: boolean): string {
-  const peer = req.socket.remoteAddress ?? '?';
-  if (!trustProxy) return peer;
-  const forwarded = req.headers['x-forwarded-for'];
-  const list = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  return list.at(-1) ?? peer;
 }

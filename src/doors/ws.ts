@@ -5,9 +5,10 @@ import { IotcError, closeReason, toIotcError } from '../core/errors.js';
 import { ProtocolSession } from '../core/protocol.js';
 import type { Attachment, Receiver, Relay } from '../core/relay.js';
 import type { Config } from '../config.js';
+import { clientAddress } from './client-address.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
-import { HandshakeGuard, requestAddress } from './handshake-guard.js';
+import { HandshakeGuard } from './handshake-guard.js';
 
 export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy'>;
 
@@ -16,7 +17,14 @@ export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBur
  * connection is always the client side. Resolves null when the request carries no such credentials,
  * rejects (E_AUTH) when it carries bad ones.
  */
-export type UpgradeAuthenticator = (req: IncomingMessage, deviceId: string) => Promise<Device | null>;
+export type UpgradeAuthenticator = (req: IncomingMessage, deviceId: string) => Promise<RequestGrant | null>;
+
+/** What request credentials open: the device, and how the credentials' owner closes the socket when they end (log-out). */
+export interface RequestGrant {
+  device: Device;
+  /** Called once the socket is open with a function that closes it; returns what to call when it closes by itself. */
+  watch?(close: (err: IotcError) => void): () => void;
+}
 
 export interface WsDoorOptions {
   authenticateRequest?: UpgradeAuthenticator;
@@ -77,7 +85,8 @@ export class WebSocketDoor {
     }
     // Until authenticated, the connection has the handshake timeout and counts among its address's
     // unauthenticated connections; a refused one too, until it is gone.
-    const handshake = this.handshakes.admit(requestAddress(req, this.config.trustProxy), () => socket.destroy());
+    const address = clientAddress(req, this.config.trustProxy);
+    const handshake = this.handshakes.admit(address, () => socket.destroy());
     socket.once('close', () => handshake.settle());
     let creds: ReturnType<typeof readCredentials>;
     const viaRequest = this.options.authenticateRequest;
@@ -88,22 +97,22 @@ export class WebSocketDoor {
       return;
     }
     // Without a key only the request's own credentials (a login cookie) can open the client side.
-    const authenticated: Promise<{ device: Device; side: Side }> = creds.key
-      ? this.relay.authenticate(creds.deviceId, creds.key).then((device) => ({ device, side: creds.side }))
-      : viaRequest!(req, creds.deviceId).then((device) => {
-          if (!device) throw new IotcError('E_AUTH', NEEDS_KEY);
-          return { device, side: 'client' as const };
+    const authenticated: Promise<{ device: Device; side: Side; watch?: RequestGrant['watch'] }> = creds.key
+      ? this.relay.authenticate(creds.deviceId, creds.key, address).then((device) => ({ device, side: creds.side }))
+      : viaRequest!(req, creds.deviceId).then((grant) => {
+          if (!grant) throw new IotcError('E_AUTH', NEEDS_KEY);
+          return { device: grant.device, side: 'client' as const, watch: grant.watch?.bind(grant) };
         });
     // Authenticate before completing the handshake: the client's first frames wait in the TCP buffer meanwhile.
     authenticated.then(
-      ({ device, side }) => {
+      ({ device, side, watch }) => {
         handshake.settle();
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side, watch));
       },
       (err) => {
         const e = toIotcError(err);
-        if (e.code === 'E_AUTH') this.log.info({ deviceId: creds.deviceId.slice(0, 20), remote: req.socket.remoteAddress }, 'websocket refused: wrong device id or key');
+        if (e.code === 'E_AUTH' || e.code === 'E_RATE_LIMITED') this.log.info({ deviceId: creds.deviceId.slice(0, 20), remote: req.socket.remoteAddress }, e.code === 'E_AUTH' ? 'websocket refused: wrong device id or key' : 'websocket refused: too many wrong keys');
         else this.log.error({ err }, 'websocket authentication failed');
         this.refuse(req, socket, head, e);
       },
@@ -122,7 +131,7 @@ export class WebSocketDoor {
     });
   }
 
-  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side): void {
+  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side, watch?: RequestGrant['watch']): void {
     const peer: Peer = { socket: ws, alive: true };
     // Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one
     // write: the socket is corked at the first and uncorked once the turn's callbacks and promises ran.
@@ -176,6 +185,7 @@ export class WebSocketDoor {
       },
       revoked: (err) => closeWith(err),
     };
+    const unwatch = watch?.(closeWith);
 
     ws.on('pong', () => (peer.alive = true));
     // The session is made on the first message: most connections of a big fleet sit idle, and it counts per connection.
@@ -196,6 +206,7 @@ export class WebSocketDoor {
     });
     ws.on('close', () => {
       closed = true;
+      unwatch?.();
       this.peers.delete(peer);
       attachment?.detach();
     });

@@ -10,8 +10,11 @@ export type { Store } from './types.js';
 /** The one place a store is chosen from config. */
 export async function createStore(config: Pick<Config, 'store' | 'dataDir'> & Partial<Pick<Config, 'storePool'>>, log?: Logger): Promise<Store> {
   const url = config.store;
-  if (url === 'sqlite') return new SqliteStore(path.join(config.dataDir, 'iotc.db'));
-  if (url.startsWith('sqlite:')) return new SqliteStore(url.slice('sqlite:'.length));
+  if (url === 'sqlite' || url.startsWith('sqlite:')) {
+    const store = new SqliteStore(url === 'sqlite' ? path.join(config.dataDir, 'iotc.db') : url.slice('sqlite:'.length));
+    for (const warning of store.permissionWarnings) log?.warn(warning);
+    return store;
+  }
   if (/^postgres(ql)?:\/\//.test(url)) return PostgresStore.open(url, { poolSize: config.storePool, log: log?.child({ component: 'postgres' }) });
   throw new Error(`Store "${url}" is not supported; use "sqlite", "sqlite:FILE" or "postgres://user@host:5432/db"`);
 }

@@ -1,6 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
+import { secureSqliteFile } from './file-modes.js';
 import { IotcError } from '../core/errors.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
@@ -59,10 +58,12 @@ export class SqliteStore implements Store {
   private journaled = 0;
   private readonly journalTimer: NodeJS.Timeout;
   private checkpointer: Checkpointer | null = null;
+  /** What other users of the machine could read (see secureSqliteFile), logged at start. */
+  readonly permissionWarnings: string[];
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.permissionWarnings = file === ':memory:' ? [] : secureSqliteFile(file);
     this.db = new Database(file);
     // WAL keeps readers off the writer's back; NORMAL syncs at checkpoints only, which loses nothing
     // on a process crash (the WAL is in the OS already), so "ack after commit" holds for crashes.

@@ -16,7 +16,6 @@ import type { StoredReading, User, WebSession } from '../store/types.js';
 import { serverAddress, validHost } from './address.js';
 import { assetDirs, VENDOR_FILES } from './assets.js';
 import type { Html } from './html.js';
-import { waitText, webLimits } from './limits.js';
 import { emptyForm, landingPage, logInPage, signUpPage } from './pages/auth.js';
 import type { FormState } from './pages/auth.js';
 import { confirmPage, deviceListJson, devicePage, devicesPage, keyPage, messagePage, newDevicePage } from './pages/devices.js';
@@ -25,6 +24,7 @@ import { docsPage } from './pages/docs.js';
 import type { Viewer } from './pages/layout.js';
 import { FORM_COOKIE, newToken, originAllowed, parseCookies, serializeCookie, SESSION_COOKIE, tokensEqual, WebSessions } from './session.js';
 import { isSecureRequest } from './session.js';
+import { sessionSockets } from './session-sockets.js';
 
 export interface WebAppOptions {
   hub: Hub;
@@ -37,13 +37,16 @@ export interface WebAppOptions {
  */
 export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['config']): UpgradeAuthenticator {
   const sessions = new WebSessions(hub.store, config.sessionTtl, hub.log);
+  const live = sessionSockets(hub.store, hub.log);
   return async (req, deviceId) => {
     const session = await sessions.fromCookieHeader(req.headers.cookie);
     if (!session) return null;
     // A page on another site can make the browser send our cookie with a WebSocket: only our own pages may.
     if (!originAllowed(req, config.trustProxy)) throw new IotcError('E_AUTH', 'Cross-site WebSocket refused');
     try {
-      return await hub.accounts.owned(session.userId, deviceId);
+      const device = await hub.accounts.owned(session.userId, deviceId);
+      // Logging out closes the page's socket: it must not outlive the login that opened it.
+      return { device, watch: (close) => live.watch(session.idHash, close) };
     } catch (err) {
       if (err instanceof IotcError && err.code === 'E_NOT_FOUND') throw new IotcError('E_AUTH');
       throw err;
@@ -88,9 +91,12 @@ function fieldErrors(error: z.ZodError): Record<string, string> {
   return out;
 }
 
-/** Only a path on this site: never `//evil.example` or `/\evil.example`. */
+/**
+ * Only a path on this site, in the characters a URL may hold as such (RFC 3986): never `//evil.example`,
+ * `/\evil.example`, control characters (a NUL or CR/LF makes the Location header invalid) or non-ASCII.
+ */
 function safeNext(next: string): string | undefined {
-  return /^\/(?![/\\])[^\s]*$/.test(next) && next.length < 512 ? next : undefined;
+  return next.length < 512 && /^\/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?#]*$/.test(next) ? next : undefined;
 }
 
 const csvQuery = z.object({
@@ -122,9 +128,12 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   const { accounts, relay, store } = hub;
   const log = hub.log.child({ component: 'web' });
   const sessions = new WebSessions(store, config.sessionTtl, log);
-  const limits = webLimits();
+  const live = sessionSockets(store, hub.log);
   sessions.startPruning();
-  app.addHook('onClose', async () => sessions.stopPruning());
+  app.addHook('onClose', async () => {
+    sessions.stopPruning();
+    live.stop();
+  });
 
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) await app.register(formbody);
 
@@ -240,12 +249,21 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
 
   async function startSession(req: FastifyRequest, reply: FastifyReply, user: User): Promise<void> {
     const old = await signedIn(req);
-    if (old) await sessions.destroy(old.session);
+    if (old) {
+      await sessions.destroy(old.session);
+      live.end(old.session.idHash);
+    }
     const { cookieValue } = await sessions.create(user.id);
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, cookieValue, { secure: secure(req), maxAgeSeconds: config.sessionTtl / 1000 }));
   }
 
-  const tooMany = (what: string, seconds: number) => `Too many ${what}. Please wait ${waitText(seconds)} and try again.`;
+  /** The form again, 429 with Retry-After and the limiter's words. */
+  function limited(reply: FastifyReply, form: FormState, err: unknown, again: (status: number) => unknown) {
+    if (!(err instanceof IotcError && err.code === 'E_RATE_LIMITED')) throw err;
+    reply.header('Retry-After', String(err.retryAfterSeconds ?? 60));
+    form.message = err.message;
+    return again(429);
+  }
 
   // ---- Accounts ----
 
@@ -267,28 +285,30 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
       form.message = 'This form expired. Please send it again.';
       return again(403);
     }
-    const byIp = limits.signUpPerIp.take(req.ip);
-    if (!byIp.ok) {
-      reply.header('Retry-After', String(byIp.retryAfter));
-      form.message = tooMany('sign-ups from your network', byIp.retryAfter);
-      return again(429);
+    try {
+      hub.authLimits.fromAddress('sign-up', req.ip);
+    } catch (err) {
+      return limited(reply, form, err, again);
     }
     const parsed = signUpInput.safeParse({ name: form.values.name, email: form.values.email, password: str(body, 'password') });
     if (!parsed.success) {
       form.errors = fieldErrors(parsed.error);
       return again(400);
     }
-    const byAccount = limits.signUpPerAccount.take(parsed.data.email);
-    if (!byAccount.ok) {
-      reply.header('Retry-After', String(byAccount.retryAfter));
-      form.message = tooMany('attempts for this email', byAccount.retryAfter);
-      return again(429);
-    }
-    let user: User;
+    let user: User | null;
     try {
-      user = await accounts.signUp(parsed.data);
+      user = await hub.authLimits.forAccount('sign-up', parsed.data.email, async () => {
+        try {
+          return await accounts.signUp(parsed.data);
+        } catch (err) {
+          if (err instanceof IotcError && err.code === 'E_CONFLICT') return null;
+          throw err;
+        }
+      });
     } catch (err) {
-      if (!(err instanceof IotcError && err.code === 'E_CONFLICT')) throw err;
+      return limited(reply, form, err, again);
+    }
+    if (!user) {
       form.errors.email = 'An account with this email already exists. Log in instead?';
       return again(409);
     }
@@ -313,11 +333,10 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
       form.message = 'This form expired. Please log in again.';
       return again(403);
     }
-    const byIp = limits.loginPerIp.take(req.ip);
-    if (!byIp.ok) {
-      reply.header('Retry-After', String(byIp.retryAfter));
-      form.message = tooMany('log-in attempts from your network', byIp.retryAfter);
-      return again(429);
+    try {
+      hub.authLimits.fromAddress('log-in', req.ip);
+    } catch (err) {
+      return limited(reply, form, err, again);
     }
     const email = form.values.email.trim().toLowerCase();
     const password = str(body, 'password');
@@ -326,13 +345,12 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     if (email.length > 254) form.errors.email = 'Email is too long.';
     if (password.length > 1024) form.errors.password = 'Password is too long.';
     if (Object.keys(form.errors).length) return again(400);
-    const byAccount = limits.loginPerAccount.take(email);
-    if (!byAccount.ok) {
-      reply.header('Retry-After', String(byAccount.retryAfter));
-      form.message = tooMany('log-in attempts for this account', byAccount.retryAfter);
-      return again(429);
+    let user: User | null;
+    try {
+      user = await hub.authLimits.forAccount('log-in', email, () => accounts.logIn(email, password));
+    } catch (err) {
+      return limited(reply, form, err, again);
     }
-    const user = await accounts.logIn(email, password);
     if (!user) {
       log.info({ ip: req.ip }, 'log-in refused: wrong email or password');
       form.message = 'Wrong email or password.';
@@ -347,6 +365,7 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     if (!signed) return reply.redirect('/login', 303);
     if (!csrfOk(req, signed.session.csrfToken)) return sendPage(reply, messagePage(signed.viewer, 'This form has expired', 'Reload the page and log out again.'), 403);
     await sessions.destroy(signed.session);
+    live.end(signed.session.idHash);
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, '', { secure: secure(req), maxAgeSeconds: 0 }));
     return reply.redirect('/login?bye', 303);
   });

@@ -49,7 +49,8 @@ export class CallerAuth {
   async user(req: FastifyRequest): Promise<User> {
     const token = bearerToken(req);
     if (token === null) throw new IotcError('E_AUTH', 'This route needs "Authorization: Bearer <API token>"');
-    const user = await this.hub.tokens.authenticate(token);
+    // Wrong tokens are counted per address (req.ip: the proxy's word for it only with IOTC_TRUST_PROXY).
+    const user = await this.hub.authLimits.apiToken(req.ip, () => this.hub.tokens.authenticate(token));
     // Keyed by the token's hash: the map never holds a usable secret.
     this.limits.take(`token:${hashSecret(token)}`);
     return user;
@@ -78,13 +79,18 @@ export class CallerAuth {
     }
     if (!deviceId) throw new IotcError('E_AUTH', 'Give the device id (device query parameter)');
     const side = requestedSide(req);
-    const device = await this.hub.relay.authenticate(deviceId.slice(0, 64), key!);
+    const device = await this.hub.relay.authenticate(deviceId.slice(0, 64), key!, req.ip);
     this.limits.take(`key:${device.id}`);
     return { device, side, via: 'key' };
   }
 
-  /** For routes open to anyone (sign-up, log-in): limited per address, so passwords cannot be guessed quickly. */
-  anonymous(req: FastifyRequest): void {
-    this.limits.take(`ip:${req.ip}`, 'attempts from this address');
+  /** A password log-in: limited per address and, whatever the address, per account (failures only). */
+  logIn<T>(req: FastifyRequest, email: string, check: () => Promise<T | null>): Promise<T | null> {
+    return this.hub.authLimits.logIn(email, req.ip, check);
+  }
+
+  /** A sign-up: limited per address, and per email when it is already taken. */
+  signUp<T>(req: FastifyRequest, email: string, attempt: () => Promise<T | null>): Promise<T | null> {
+    return this.hub.authLimits.signUp(email, req.ip, attempt);
   }
 }

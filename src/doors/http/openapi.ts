@@ -13,7 +13,7 @@ const json = (schema: Json, description: string) => ({ description, content: { '
 const ERROR_TEXT: Record<number, string> = {
   400: 'Malformed request or invalid field (E_BAD_MESSAGE, E_VALIDATION)',
   401: 'Missing or wrong device key or API token (E_AUTH)',
-  403: 'A key used for another device than the one named (E_FORBIDDEN)',
+  403: 'A key used for another device than the one named (E_FORBIDDEN), or a limit of the hub reached: devices or API tokens per account (E_LIMIT, the message names the setting)',
   404: 'No such device, sensor, token or route (E_NOT_FOUND); another user\'s device is "not found" too',
   409: 'Already exists (E_CONFLICT)',
   413: 'Body larger than the limit (E_TOO_LARGE)',
@@ -201,7 +201,7 @@ export function openApiDocument(): Json {
           summary: 'Create a device; its key is in this answer only',
           security: tokenAuth,
           requestBody: body(ref('NameBody'), 'The device\'s name'),
-          responses: { '201': json(ref('NewDevice'), 'Created'), ...errors(400, 401, 413, 429) },
+          responses: { '201': json(ref('NewDevice'), 'Created'), ...errors(400, 401, 403, 413, 429) },
         },
       },
       '/devices/{id}': {
@@ -255,7 +255,7 @@ export function openApiDocument(): Json {
           summary: 'Create a named API token; its text is in this answer only',
           security: tokenAuth,
           requestBody: body(ref('NameBody'), 'The token\'s name'),
-          responses: { '201': json(ref('NewToken'), 'Created'), ...errors(400, 401, 429) },
+          responses: { '201': json(ref('NewToken'), 'Created'), ...errors(400, 401, 403, 429) },
         },
       },
       '/tokens/{tokenId}': {
@@ -291,7 +291,7 @@ export function openApiDocument(): Json {
             { type: 'object', required: ['email', 'password'], properties: { email: { type: 'string' }, password: { type: 'string' }, tokenName: { type: 'string' } } },
             'Credentials',
           ),
-          responses: { '200': json(ref('AuthResult'), 'Logged in'), ...errors(400, 401, 429) },
+          responses: { '200': json(ref('AuthResult'), 'Logged in'), ...errors(400, 401, 403, 429) },
         },
       },
     },

@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import { IotcError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
+import { signUpInput } from '../../core/accounts.js';
 import { readingView } from '../../core/relay.js';
 import type { SensorWrite } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
@@ -177,17 +178,25 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   });
 
   app.post('/auth/signup', async (req, reply) => {
-    auth.anonymous(req);
     const body = check(signUpBody, jsonBody(req.body));
-    const user = await accounts.signUp(body);
+    // Checked before the limit, so a too-short password does not count as a failure for the email.
+    const input = check(signUpInput, body);
+    const user = await auth.signUp(req, input.email, async () => {
+      try {
+        return await accounts.signUp(input);
+      } catch (err) {
+        if (err instanceof IotcError && err.code === 'E_CONFLICT') return null;
+        throw err;
+      }
+    });
+    if (!user) throw new IotcError('E_CONFLICT', 'An account with this email already exists: log in instead');
     const token = await tokens.create(user.id, body.tokenName ?? 'sign-up');
     return reply.code(201).send({ user: userView(user), token: token.token, tokenId: token.id });
   });
 
   app.post('/auth/login', async (req) => {
-    auth.anonymous(req);
     const body = check(loginBody, jsonBody(req.body));
-    const user = await accounts.logIn(body.email, body.password);
+    const user = await auth.logIn(req, body.email, () => accounts.logIn(body.email, body.password));
     if (!user) throw new IotcError('E_AUTH', 'Wrong email or password');
     const token = await tokens.create(user.id, body.tokenName ?? `log-in ${new Date().toISOString().slice(0, 16).replace('T', ' ')}`);
     return { user: userView(user), token: token.token, tokenId: token.id };

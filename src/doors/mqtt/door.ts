@@ -10,9 +10,10 @@ import { sensorName } from '../../core/messages.js';
 import { TokenBucket } from '../../core/rate-limit.js';
 import type { Attachment, Receiver, Relay } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
+import { clientAddress } from '../client-address.js';
 import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
-import { HandshakeGuard, requestAddress } from '../handshake-guard.js';
+import { HandshakeGuard } from '../handshake-guard.js';
 import type { PendingHandshake } from '../handshake-guard.js';
 import { FilterIndex, latestMatching, persistOnlyGranted } from './subscriptions.js';
 import { filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
@@ -153,7 +154,7 @@ export class MqttDoor {
       return;
     }
     // The WebSocket handshake and then the MQTT CONNECT must both be done within the handshake timeout.
-    const remote = requestAddress(req, this.config.trustProxy);
+    const remote = clientAddress(req, this.config.trustProxy);
     const handshake = this.handshakes.admit(remote, () => socket.destroy());
     socket.once('close', () => handshake.settle());
     this.wss.handleUpgrade(req, socket, head, (ws) => {
@@ -220,7 +221,7 @@ export class MqttDoor {
       this.log.info({ remote: session.remote }, 'mqtt refused: username must be the device id (ID or ID:client) and password the key');
       return done(authError(4, 'username = device id, password = device key'), null);
     }
-    this.relay.authenticate(who.deviceId, password.toString('utf8')).then(async (device) => {
+    this.relay.authenticate(who.deviceId, password.toString('utf8'), session.remote).then(async (device) => {
       if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null) {
         this.log.info({ deviceId: device.id, remote: session.remote, topic: session.willTopic.slice(0, 100) }, 'mqtt refused: will topic outside the device\'s own topics');
         return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device'), null);
@@ -241,6 +242,7 @@ export class MqttDoor {
     }, (err) => {
       const e = toIotcError(err);
       if (e.code === 'E_AUTH') this.log.info({ deviceId: who.deviceId.slice(0, 20), remote: session.remote }, 'mqtt refused: wrong device id or key');
+      else if (e.code === 'E_RATE_LIMITED') this.log.info({ deviceId: who.deviceId.slice(0, 20), remote: session.remote }, `mqtt refused: ${e.message}`);
       else if (e.code === 'E_INTERNAL') this.log.error({ err }, 'mqtt authentication failed');
       done(authError(e.code === 'E_AUTH' ? 4 : 3, e.message), null);
     });
