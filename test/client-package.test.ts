@@ -61,7 +61,7 @@ describe('browser', { skip: !chromiumAvailable() }, () => {
         const { connect } = await import(module);
         const app = connect(url, { side: 'client' });
         await app.ready();
-        const live = new Promise((resolve) => app.on('reading', resolve));
+        const live = new Promise<any>((resolve) => app.on('reading', resolve));
         const ack = await app.put('led', true);
         (window as any).ready = true;
         const reading = await live;
