@@ -240,7 +240,8 @@ export class Client extends Emitter<ClientEvents> {
 
   /**
    * Answers calls of `method` on the device side: the handler's return value (or promise) is sent back as the
-   * result, a thrown error's message as the error. Returns a function that removes the handler.
+   * result, a thrown error's message as the error. `'*'` answers every method without its own handler; a call
+   * nobody handles is answered with an error. Returns a function that removes the handler.
    */
   onCall(method: string, handler: CallHandler): () => void {
     this.handlers.set(method, handler);
@@ -366,7 +367,7 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private async answer(m: { sensor: string; value: unknown; call: string; time: number }): Promise<void> {
-    const handler = this.handlers.get(m.sensor);
+    const handler = this.handlers.get(m.sensor) ?? this.handlers.get('*');
     const reply: Record<string, unknown> = { method: 'reply', call: m.call };
     if (!handler) reply.error = `This device has no handler for "${m.sensor}"`;
     else {
