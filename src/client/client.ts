@@ -119,6 +119,8 @@ export class Client extends Emitter<ClientEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private keepAliveTimer: ReturnType<typeof setInterval> | null = null;
   private lastHeard = 0;
+  /** Frames that came before the answer to the first ping (sync on connect): 'connected' is emitted first. */
+  private held: any[] = [];
   /** The last `{ok:false}` without an id: a refusal arrives as one just before the close. */
   private lastRefusal: IotcError | null = null;
 
@@ -308,6 +310,7 @@ export class Client extends Emitter<ClientEvents> {
   private open(): void {
     this.accepted = false;
     this.lastRefusal = null;
+    this.held = [];
     let socket: SocketLike;
     try {
       socket = new this.Socket(this.url);
@@ -361,6 +364,11 @@ export class Client extends Emitter<ClientEvents> {
       return;
     }
     if (typeof m.sensor !== 'string') return;
+    if (!this.accepted) this.held.push(m);
+    else this.unasked(m);
+  }
+
+  private unasked(m: any): void {
     if (typeof m.call === 'string' && this.side === 'device') return void this.answer(m);
     if (m.sensor === '$call' && m.value && typeof m.value === 'object') return this.emit('callstate', m.value as CallState);
     this.emit('reading', toReading(m));
@@ -390,6 +398,9 @@ export class Client extends Emitter<ClientEvents> {
     this.startKeepAlive();
     for (const p of [...this.pending.values()].sort((a, b) => a.id - b.id)) if (!p.sent) this.transmit(p);
     this.emit('connected', { reconnected });
+    const held = this.held;
+    this.held = [];
+    for (const m of held) this.unasked(m);
   }
 
   private lost(code: number, reason: string): void {
