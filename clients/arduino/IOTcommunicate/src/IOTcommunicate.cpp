@@ -137,7 +137,7 @@ uint32_t IOTcommunicate::put(const char* sensor, JsonVariantConst value) {
   return sendPut(doc);
 }
 
-uint32_t IOTcommunicate::put(const char* sensor, float value) {
+uint32_t IOTcommunicate::put(const char* sensor, double value) {
   JsonDocument doc;
   doc["status"]["sensor"] = sensor;
   doc["status"]["value"] = value;

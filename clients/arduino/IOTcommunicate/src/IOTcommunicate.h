@@ -44,7 +44,8 @@ class IOTcommunicate {
 
   // Writes a value; returns the request id (its ack goes to onAck), or 0 if not connected (nothing was sent).
   uint32_t put(const char* sensor, JsonVariantConst value);
-  uint32_t put(const char* sensor, float value);
+  uint32_t put(const char* sensor, double value);
+  uint32_t put(const char* sensor, float value) { return put(sensor, (double)value); }
   uint32_t put(const char* sensor, long value);
   uint32_t put(const char* sensor, int value) { return put(sensor, (long)value); }
   uint32_t put(const char* sensor, bool value);
