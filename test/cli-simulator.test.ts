@@ -1,6 +1,6 @@
 /** The CLI simulators (iotc device run / client run) as real processes: piped, at a terminal, and across a server restart. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,17 @@ async function iotc(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
   const code = await run(argv, { stdin, stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', ...env } });
   assert.equal(code, 0, err);
   return out;
+}
+
+/** util-linux script(1), to run a process on a pseudo-terminal. */
+function haveScript(): boolean {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    if (process.env.IOTC_REQUIRE_SERVICES === '1') throw new Error('script(1) is required (IOTC_REQUIRE_SERVICES=1): apt-get install bsdutils');
+    return false;
+  }
 }
 
 let n = 0;
@@ -101,7 +112,7 @@ describe('piped input', () => {
     assert.match(failing.stdout, /^!! give a sensor and a value, e\.g\. {2}temp 21\.5$/m);
   });
 
-  test('at a terminal the simulator shows its help and a prompt', async () => {
+  test('at a terminal the simulator shows its help and a prompt', { skip: !haveScript() && 'script(1) not found (apt-get install bsdutils)' }, async () => {
     const d = await newDevice(env);
     const cli = [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'client', 'run', '--device', d.id, '--key', d.key, '--url', server.url];
     // util-linux script(1) runs the simulator on a pseudo-terminal.

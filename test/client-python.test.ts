@@ -1,6 +1,6 @@
 /** The Python client (clients/python/iotcommunicate.py) run by the system python3 against a real hub. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,8 +10,16 @@ import { makeDevice, ROOT, startTestServer, TestClient, tempDir, waitFor, within
 import type { TestServer } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
-const havePython = fs.existsSync(PYTHON);
-if (!havePython) console.log(`# notice: ${PYTHON} not found; skipping the Python client tests`);
+const havePython = (() => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import websocket'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    if (process.env.IOTC_REQUIRE_SERVICES === '1') throw new Error(`${PYTHON} with websocket-client is required (IOTC_REQUIRE_SERVICES=1): apt-get install python3-websocket`);
+    console.log(`# notice: ${PYTHON} with websocket-client not found (apt-get install python3-websocket); skipping the Python client tests`);
+    return false;
+  }
+})();
 
 let server: TestServer;
 let scripts: ReturnType<typeof tempDir>;
