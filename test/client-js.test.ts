@@ -100,6 +100,7 @@ describe('against a running hub', () => {
     assert.equal(ev.retryIn, null);
     assert.equal(connected, 0);
     assert.equal(c.connected, false);
+    await assert.rejects(c.get('t'), (e: IotcError) => e.code === 'E_AUTH', 'later requests fail with the same reason');
   });
 
   test('reconnects with backoff across a server restart; puts made meanwhile are queued and resolve on their ack', async () => {

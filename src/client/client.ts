@@ -1,85 +1,9 @@
 import { FATAL_CLOSE_CODES, IotcError } from './errors.js';
 import type { ClientErrorCode } from './errors.js';
 import { Emitter } from './emitter.js';
+import type { CallHandler, CallOptions, CallState, ClientEvents, ClientOptions, Reading, ReconnectOptions, SocketFactory, SocketLike } from './types.js';
 import { socketUrl } from './url.js';
-import type { Address, Side } from './url.js';
-
-/** The part of the WebSocket API the client uses: the browser's global and the `ws` package both have it. */
-export interface SocketLike {
-  readonly readyState: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-}
-export type SocketFactory = new (url: string) => SocketLike;
-
-export interface Reading {
-  sensor: string;
-  value: unknown;
-  /** ms since the epoch, stamped by the hub. */
-  time: number;
-  /** The side that wrote it. */
-  write: Side;
-  /** Set on readings sent on connecting: what the other side wrote while this one was away. */
-  sync?: boolean;
-}
-
-export interface ReconnectOptions {
-  /** First wait after a lost connection, ms (default 500). */
-  initialDelay?: number;
-  /** The longest wait, ms (default 30 000). */
-  maxDelay?: number;
-  /** Growth of the wait after each failed try (default 2). */
-  factor?: number;
-}
-
-export interface ClientOptions extends Address {
-  /** Reconnect with jittered, capped exponential backoff (default on); `false` to stay closed. */
-  reconnect?: boolean | ReconnectOptions;
-  /** Puts kept while disconnected; one more is refused with E_LIMIT (default 1000). */
-  queueLimit?: number;
-  /** How long get/history/sensors/ping wait for an answer, connected or not, ms (default 10 000). */
-  requestTimeout?: number;
-  /** Idle time after which the client pings the hub, ms; twice that in silence and it reconnects (default 25 000, 0 off). */
-  keepAlive?: number;
-  /** The WebSocket class; the Node and browser entry points fill it in. */
-  WebSocket?: SocketFactory;
-}
-
-export interface CallOptions {
-  /** ms to wait for the device (default 10 000); for a persistent call, how long it may wait queued (default 1 h). */
-  timeout?: number;
-  /** Keep the call while the device is offline and deliver it when it connects. */
-  persistent?: boolean;
-}
-
-/** A persistent call's state, as answered or pushed by the hub. */
-export interface CallState {
-  call: string;
-  state: 'queued' | 'sent' | 'answered' | 'expired' | string;
-  result?: unknown;
-  error?: string;
-  code?: string;
-}
-
-/** Runs on the device side for each call of its method; what it returns (or throws) is the answer. */
-export type CallHandler = (params: unknown, call: { id: string; method: string; time: number }) => unknown;
-
-export interface ClientEvents {
-  /** The hub accepted the connection (after a reconnect too). */
-  connected: { reconnected: boolean };
-  /** The connection was lost; `retryIn` is the wait before the next try, null when the client gives up. */
-  disconnected: { code: number; reason: string; retryIn: number | null; error?: IotcError };
-  /** A reading from the other side, live or synced on connecting. */
-  reading: Reading;
-  /** A persistent call's new state, pushed by the hub to the app side. */
-  callstate: CallState;
-  /** An error the hub sent unasked, or the reason the client stopped (wrong key, device deleted). */
-  error: IotcError;
-}
+import type { Side } from './url.js';
 
 type Kind = 'put' | 'request' | 'call';
 interface Pending {
@@ -112,6 +36,8 @@ export class Client extends Emitter<ClientEvents> {
   private accepted = false;
   private everConnected = false;
   private closedByUser = false;
+  /** Why the client stopped for good (wrong key, device deleted): what is asked afterwards fails with it too. */
+  private fatal: IotcError | null = null;
   private attempt = 0;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -151,6 +77,7 @@ export class Client extends Emitter<ClientEvents> {
   /** Resolves once connected (at once if already), rejects if the client stops first (wrong key, closed). */
   ready(): Promise<void> {
     if (this.accepted) return Promise.resolve();
+    if (this.closedByUser) return Promise.reject(this.fatal ?? new IotcError('E_UNAVAILABLE', 'The client was closed'));
     return new Promise((resolve, reject) => {
       const offOk = this.on('connected', () => (offOk(), offGone(), resolve()));
       const offGone = this.on('disconnected', (e) => {
@@ -287,7 +214,7 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private enqueue(kind: Kind, message: Record<string, unknown>, timeoutMs: number): Promise<any> {
-    if (this.closedByUser) return Promise.reject(new IotcError('E_UNAVAILABLE', 'The client was closed'));
+    if (this.closedByUser) return Promise.reject(this.fatal ?? new IotcError('E_UNAVAILABLE', 'The client was closed'));
     return new Promise((resolve, reject) => {
       const p: Pending = { id: this.nextId++, kind, message, resolve, reject, sent: false };
       if (timeoutMs > 0) {
@@ -413,6 +340,7 @@ export class Client extends Emitter<ClientEvents> {
         ? this.lastRefusal ?? new IotcError(fatalCode, reason || 'The hub refused the connection', { closeCode: code })
         : new IotcError('E_UNAVAILABLE', `Connection lost (${code}${reason ? ` ${reason}` : ''})`, { closeCode: code });
       this.closedByUser = true;
+      if (fatalCode) this.fatal = error;
       this.failAll(error);
       this.emit('disconnected', { code, reason, retryIn: null, error });
       if (fatalCode) this.emit('error', error);
@@ -479,3 +407,4 @@ function timeBound(t: number | string | Date): number | string {
 }
 
 export type { ClientErrorCode };
+export type { CallHandler, CallOptions, CallState, ClientEvents, ClientOptions, Reading, ReconnectOptions, SocketFactory, SocketLike };
