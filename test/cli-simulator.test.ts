@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import { WebSocketServer } from 'ws';
 import { run } from '../src/cli/main.js';
 import { ROOT, runCli, runProcess, SERVE_ENV, spawnServe, startTestServer, tempDir, waitFor } from './helpers.js';
 import type { ServeProcess, TestServer } from './helpers.js';
@@ -190,6 +191,73 @@ describe('server restart', () => {
         await serve.exited;
       }
       cleanup();
+    }
+  });
+});
+
+describe('commands (against a stand-in hub speaking the call contract of docs/protocol.md)', () => {
+  /** Answers the first ping; hands every other message to `onMessage` with a way to send. */
+  async function standIn(onMessage: (m: any, send: (o: object) => void) => void, onAccepted: (send: (o: object) => void) => void = () => {}) {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => wss.once('listening', r));
+    wss.on('connection', (ws) => {
+      const send = (o: object) => ws.send(JSON.stringify(o));
+      ws.on('message', (data) => {
+        const m = JSON.parse(data.toString());
+        if (m.method === 'ping') {
+          send({ ok: true, id: m.id, time: Date.now() });
+          if (m.id === 'hello') onAccepted(send);
+          return;
+        }
+        onMessage(m, send);
+      });
+    });
+    return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}/ws?device=D&key=K`, close: () => wss.close() };
+  }
+
+  test('client run: call METHOD JSON prints the device answer, or the error and its code', async () => {
+    const calls: any[] = [];
+    const hub = await standIn((m, send) => {
+      calls.push(m);
+      if (m.device_method === 'reboot') send({ ok: true, id: m.id, call: 'c_1', result: { rebooting: true } });
+      else send({ ok: false, id: m.id, code: 'E_OFFLINE', error: 'The device is not connected' });
+    });
+    try {
+      const r = await runCli(['client', 'run', '--url', hub.url], { input: 'call reboot {"delay":5}\ncall wake\n' });
+      assert.equal(r.code, 1, 'a failed command makes the exit code 1');
+      assert.match(r.stdout, /^<- reboot answered: \{"rebooting":true\}$/m);
+      assert.match(r.stdout, /^!! The device is not connected \[E_OFFLINE\]$/m);
+      assert.deepEqual(calls.map((m) => [m.device_method, m.params]), [['reboot', { delay: 5 }], ['wake', null]]);
+    } finally {
+      hub.close();
+    }
+  });
+
+  test('device run: a command is shown and answered with reply JSON or fail MESSAGE', async () => {
+    const replies: any[] = [];
+    const hub = await standIn(
+      (m, send) => {
+        replies.push(m);
+        send({ ok: true, id: m.id });
+      },
+      (send) => {
+        send({ sensor: 'reboot', value: { delay: 5 }, call: 'c_1', time: 1, write: 'client' });
+        send({ sensor: 'wake', value: null, call: 'c_2', time: 2, write: 'client' });
+      },
+    );
+    const sim = interactive(['device', 'run', '--url', hub.url]);
+    try {
+      await sim.saw(/^<- command reboot \{"delay":5\} {2}\(call c_1: answer with {2}reply \[JSON\] {2}or {2}fail MESSAGE\)$/m, 'the command shown');
+      await sim.saw(/^<- command wake null /m, 'the second command shown');
+      sim.type('reply {"rebooting":true}');
+      sim.type('fail not now');
+      await waitFor(() => replies.length === 2, 10_000, 'two replies');
+      assert.deepEqual(replies.map((m) => [m.method, m.call, m.result, m.error]), [['reply', 'c_1', { rebooting: true }, undefined], ['reply', 'c_2', undefined, 'not now']]);
+      sim.end();
+      assert.equal(await sim.exited, 0, sim.stderr);
+    } finally {
+      sim.kill();
+      hub.close();
     }
   });
 });

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { build } from 'esbuild';
 import { connect } from '../src/client/node.js';
@@ -36,6 +37,22 @@ describe('package', () => {
     assert.equal(pkg.exports['.'].default, './dist/index.js');
     // What `npm run build` turns into those files.
     for (const src of ['src/client/node.ts', 'src/client/browser.ts', 'src/index.ts']) assert.ok(fs.existsSync(path.join(ROOT, src)), src);
+  });
+
+  test('the built package answers to its own name: import { connect } from "iotcommunicate/client"', async () => {
+    // dist/ is what `npm run build` (run by npm install / npm ci) makes; the source is tested everywhere else.
+    assert.ok(fs.existsSync(path.join(ROOT, 'dist/client/node.js')), 'dist/client/node.js is missing: run npm run build');
+    assert.equal(import.meta.resolve('iotcommunicate/client'), pathToFileURL(path.join(ROOT, 'dist/client/node.js')).href);
+    const mod = await import('iotcommunicate/client' as string);
+    assert.equal(typeof mod.connect, 'function');
+    assert.equal(typeof mod.IotcError, 'function');
+    const d = await makeDevice(server);
+    const c = mod.connect(`${server.wsUrl}/ws?device=${d.id}&key=${d.key}`);
+    try {
+      assert.equal(typeof (await c.put('built', 1)).time, 'number');
+    } finally {
+      c.close();
+    }
   });
 
   test('the browser build bundles with no Node.js module in it', async () => {
