@@ -133,6 +133,17 @@ describe('against a running hub', () => {
     }
   });
 
+  test('a long offline queue is flushed at a pace the hub accepts: 600 puts, every one acknowledged, in order', async () => {
+    const d = await makeDevice(server);
+    const c = open(server.wsUrl, { device: d.id, key: d.key });
+    // Made before the connection is accepted, so they all wait in the queue (the hub's default limit: 200/s, bursts of 400).
+    const puts = Array.from({ length: 600 }, (_, i) => c.put('seq', i));
+    const acks = await within(Promise.all(puts), 15_000, 'all acks');
+    assert.equal(acks.length, 600);
+    const stored = await server.hub.store.history(d.id, 'seq', { limit: 1000 });
+    assert.deepEqual(stored.map((r) => r.value), Array.from({ length: 600 }, (_, i) => i));
+  });
+
   test('the offline queue is bounded: past queueLimit a put is refused with E_LIMIT', async () => {
     const d = await makeDevice(server);
     const c = open('ws://127.0.0.1:1', { device: d.id, key: d.key, queueLimit: 2 });

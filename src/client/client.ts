@@ -13,6 +13,8 @@ interface Pending {
   resolve: (body: any) => void;
   reject: (err: IotcError) => void;
   timer?: ReturnType<typeof setTimeout>;
+  /** Waiting in the outbox for the rate limiter. */
+  queued: boolean;
   sent: boolean;
 }
 
@@ -31,6 +33,12 @@ export class Client extends Emitter<ClientEvents> {
   private readonly queueLimit: number;
   private readonly requestTimeout: number;
   private readonly keepAlive: number;
+  private readonly maxRate: number;
+  private readonly maxBurst: number;
+  private tokens: number;
+  private refilled = Date.now();
+  private outbox: Pending[] = [];
+  private pumpTimer: ReturnType<typeof setTimeout> | null = null;
   private socket: SocketLike | null = null;
   /** True once the hub answered the first ping on this socket: only then is the connection known to be accepted. */
   private accepted = false;
@@ -61,6 +69,9 @@ export class Client extends Emitter<ClientEvents> {
     this.queueLimit = options.queueLimit ?? 1000;
     this.requestTimeout = options.requestTimeout ?? 10_000;
     this.keepAlive = options.keepAlive ?? 25_000;
+    this.maxRate = options.maxRate ?? 100;
+    this.maxBurst = options.maxBurst ?? 200;
+    this.tokens = this.maxBurst;
     this.open();
   }
 
@@ -193,6 +204,7 @@ export class Client extends Emitter<ClientEvents> {
   close(): void {
     this.closedByUser = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
     this.stopKeepAlive();
     const socket = this.socket;
     this.socket = null;
@@ -216,7 +228,7 @@ export class Client extends Emitter<ClientEvents> {
   private enqueue(kind: Kind, message: Record<string, unknown>, timeoutMs: number): Promise<any> {
     if (this.closedByUser) return Promise.reject(this.fatal ?? new IotcError('E_UNAVAILABLE', 'The client was closed'));
     return new Promise((resolve, reject) => {
-      const p: Pending = { id: this.nextId++, kind, message, resolve, reject, sent: false };
+      const p: Pending = { id: this.nextId++, kind, message, resolve, reject, queued: false, sent: false };
       if (timeoutMs > 0) {
         p.timer = setTimeout(() => {
           this.pending.delete(p.id);
@@ -229,9 +241,31 @@ export class Client extends Emitter<ClientEvents> {
     });
   }
 
+  /** Queues a request for sending, paced by a token bucket so a flushed offline queue stays under the hub's rate limit. */
   private transmit(p: Pending): void {
-    p.sent = true;
-    this.socket!.send(JSON.stringify({ ...p.message, id: p.id }));
+    p.queued = true;
+    this.outbox.push(p);
+    this.pump();
+  }
+
+  private pump(): void {
+    const now = Date.now();
+    this.tokens = Math.min(this.maxBurst, this.tokens + ((now - this.refilled) * this.maxRate) / 1000);
+    this.refilled = now;
+    while (this.outbox.length > 0 && this.tokens >= 1 && this.accepted && this.socket) {
+      const p = this.outbox.shift()!;
+      p.queued = false;
+      if (this.pending.get(p.id) !== p) continue;
+      this.tokens -= 1;
+      p.sent = true;
+      this.socket.send(JSON.stringify({ ...p.message, id: p.id }));
+    }
+    if (this.outbox.length > 0 && this.accepted && !this.pumpTimer) {
+      this.pumpTimer = setTimeout(() => {
+        this.pumpTimer = null;
+        this.pump();
+      }, Math.ceil(((1 - this.tokens) * 1000) / this.maxRate));
+    }
   }
 
   private open(): void {
@@ -323,7 +357,7 @@ export class Client extends Emitter<ClientEvents> {
     const reconnected = this.everConnected;
     this.everConnected = true;
     this.startKeepAlive();
-    for (const p of [...this.pending.values()].sort((a, b) => a.id - b.id)) if (!p.sent) this.transmit(p);
+    for (const p of [...this.pending.values()].sort((a, b) => a.id - b.id)) if (!p.sent && !p.queued) this.transmit(p);
     this.emit('connected', { reconnected });
     const held = this.held;
     this.held = [];
@@ -346,6 +380,11 @@ export class Client extends Emitter<ClientEvents> {
       if (fatalCode) this.emit('error', error);
       return;
     }
+    // What waited in the outbox goes again, in order, once reconnected.
+    for (const p of this.outbox) p.queued = false;
+    this.outbox = [];
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.pumpTimer = null;
     for (const p of [...this.pending.values()]) {
       if (!p.sent) continue;
       // Reads are safe to repeat and puts are stored at least once; a command may have run, so it is not repeated.

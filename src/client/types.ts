@@ -42,6 +42,12 @@ export interface ClientOptions extends Address {
   requestTimeout?: number;
   /** Idle time after which the client pings the hub, ms; twice that in silence and it reconnects (default 25 000, 0 off). */
   keepAlive?: number;
+  /**
+   * Messages per second the client sends at most, and the burst it may send at once (default 100 and 200, half
+   * the hub's default rate limit): a long offline queue is flushed at that pace instead of being refused.
+   */
+  maxRate?: number;
+  maxBurst?: number;
   /** The WebSocket class; the Node and browser entry points fill it in. */
   WebSocket?: SocketFactory;
 }
