@@ -129,6 +129,24 @@ ws.close()
     assert.equal((await server.hub.store.history(d.id, 'temp', { limit: 10 })).length, 2);
   });
 
+  test('600 puts queued before connecting are flushed at a pace the hub accepts, all acknowledged, in order', async () => {
+    const d = await makeDevice(server);
+    const r = await python(`
+import sys
+from iotcommunicate import WebSocket
+
+ws = WebSocket(sys.argv[1], sys.argv[2], "device", sys.argv[3])
+futures = [ws.put_async("seq", i) for i in range(600)]
+ws.connect(threaded=True)
+print("acked", sum(1 for f in futures if f.result(30)["ok"]))
+ws.close()
+`, [d.id, d.key, server.url]).done();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'acked 600\n');
+    const stored = await server.hub.store.history(d.id, 'seq', { limit: 1000 });
+    assert.deepEqual(stored.map((x) => x.value), Array.from({ length: 600 }, (_, i) => i));
+  });
+
   test('a wrong key calls on_error with E_AUTH, never on_connect, and connect() returns instead of retrying', async () => {
     const d = await makeDevice(server);
     const r = await python(`

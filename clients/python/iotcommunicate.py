@@ -19,9 +19,11 @@ device (``on_call``). Failures raise ``IotcError`` carrying the hub's error code
 Callbacks run on one dispatcher thread of their own, in order, so they may call the blocking methods.
 """
 
+import collections
 import json
 import queue
 import random
+import socket
 import ssl
 import threading
 import time
@@ -69,7 +71,7 @@ def socket_url(root, device_id, device_key, side):
 
 
 class _Pending(object):
-    __slots__ = ("id", "kind", "message", "future", "sent", "to_tick", "report")
+    __slots__ = ("id", "kind", "message", "future", "sent", "queued", "to_tick", "report")
 
     def __init__(self, id_, kind, message, to_tick, report):
         self.id = id_
@@ -77,6 +79,7 @@ class _Pending(object):
         self.message = message
         self.future = Future()
         self.sent = False
+        self.queued = False  # in the outbox, waiting for the pacer
         # get_state: the answer goes to on_tick. send_message & co: nobody waits, so a failure goes to on_error.
         self.to_tick = to_tick
         self.report = report
@@ -92,6 +95,10 @@ class WebSocket(object):
     RECONNECT_TRIES = 0
     QUEUE_LIMIT = 1000
     PING_INTERVAL = 25
+    # Messages per second sent at most, and the burst sent at once: half the hub's default rate limit, so a long
+    # offline queue is flushed at a pace the hub accepts.
+    MAX_RATE = 100
+    MAX_BURST = 200
 
     def __init__(self, device_id, device_key, side="device", root=None, reconnect=True):
         self.socket_url = socket_url(root, device_id, device_key, side)
@@ -117,9 +124,12 @@ class WebSocket(object):
         self._held = []  # readings that came before the hub's answer to the first ping: on_connect goes first
         self._fatal = None
         self._callbacks = queue.Queue()
+        self._outbox = collections.deque()
+        self._outbox_ready = threading.Condition(self._lock)
         self._recv_thread = None
         self.websocket_thread = None
         threading.Thread(target=self._dispatch, name="iotcommunicate-callbacks", daemon=True).start()
+        threading.Thread(target=self._send_loop, name="iotcommunicate-sender", daemon=True).start()
 
     # ---- the original library's API -------------------------------------------------------------------------
 
@@ -144,17 +154,13 @@ class WebSocket(object):
 
     def reconnect(self):
         """Drops the current connection; the client connects again shortly."""
-        sock = self.socket
-        if sock is not None:
-            sock.close()
+        self._drop()
         return True
 
     def close(self):
         """Closes for good: no reconnecting; what still waits fails with E_UNAVAILABLE."""
         self._stopped.set()
-        sock = self.socket
-        if sock is not None:
-            sock.close()
+        self._drop()
         self._fail_all(IotcError("E_UNAVAILABLE", "The client was closed"))
 
     def send_message(self, sensor, value):
@@ -257,6 +263,25 @@ class WebSocket(object):
 
     # ---- internals ------------------------------------------------------------------------------------------
 
+    def _drop(self):
+        app = self.socket
+        if app is None:
+            return
+        app.keep_running = False
+        conn = getattr(app, "sock", None)
+        if conn is None or conn.sock is None:
+            return
+        # The close frame, without waiting for the hub's (the socket thread reads it); then a shutdown, which wakes
+        # that thread at once where closing the file descriptor under its select() would leave it asleep.
+        try:
+            conn.send_close()
+        except Exception:
+            pass
+        try:
+            conn.sock.shutdown(socket.SHUT_RDWR)
+        except Exception:
+            pass
+
     @staticmethod
     def _side(write):
         return {"write": write} if write else {}
@@ -291,12 +316,35 @@ class WebSocket(object):
         return pending.future
 
     def _transmit(self, pending):
-        pending.sent = True
-        try:
-            self.socket.send(json.dumps(dict(pending.message, id=pending.id)))
-        except Exception:
-            # The connection is going; the pending request is sent again once it is back.
-            pending.sent = False
+        """Hands a request to the sender (call with the lock held)."""
+        if not pending.queued:
+            pending.queued = True
+            self._outbox.append(pending)
+            self._outbox_ready.notify()
+
+    def _send_loop(self):
+        tokens, refilled = float(self.MAX_BURST), time.monotonic()
+        while True:
+            with self._lock:
+                while not (self._outbox and self._accepted.is_set()):
+                    self._outbox_ready.wait(0.5)
+                pending = self._outbox.popleft()
+                pending.queued = False
+                if self._pending.get(pending.id) is not pending:
+                    continue
+                pending.sent = True
+                sock = self.socket
+            now = time.monotonic()
+            tokens, refilled = min(self.MAX_BURST, tokens + (now - refilled) * self.MAX_RATE), now
+            if tokens < 1:
+                time.sleep((1 - tokens) / self.MAX_RATE)
+                tokens = 1.0
+            tokens -= 1
+            try:
+                sock.send(json.dumps(dict(pending.message, id=pending.id)))
+            except Exception:
+                # The connection is going; the request is sent again once it is back.
+                pending.sent = False
 
     def _run(self, kwargs):
         attempt = 0
@@ -328,6 +376,9 @@ class WebSocket(object):
             if self._stopped.is_set() or not self.auto_reconnect or (self.RECONNECT_TRIES and attempt >= self.RECONNECT_TRIES):
                 break
             with self._lock:
+                for p in self._outbox:
+                    p.queued = False
+                self._outbox.clear()
                 for p in list(self._pending.values()):
                     if p.sent and p.kind == "call":
                         # The device may have run it: a command is not sent twice.
