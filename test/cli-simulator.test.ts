@@ -195,6 +195,25 @@ describe('server restart', () => {
   });
 });
 
+describe('key rotated', () => {
+  test('a simulator whose key is rotated stops with one line saying why, exit 1, instead of retrying', async () => {
+    const server = await startTestServer();
+    const env = { IOTC_DATA_DIR: server.dataDir };
+    const d = await newDevice(env);
+    const sim = interactive(['device', 'run', '--url', `${server.wsUrl}/ws?device=${d.id}&key=${d.key}`]);
+    try {
+      await sim.saw(/^connected to /m, 'connected');
+      await iotc(['device', 'rotate', d.id], env);
+      assert.equal(await sim.exited, 1);
+      assert.equal(sim.stderr, 'connection closed: The device key was rotated [E_AUTH]\n');
+      assert.doesNotMatch(sim.stdout, /reconnect/);
+    } finally {
+      sim.kill();
+      await server.stop();
+    }
+  });
+});
+
 describe('commands (against a stand-in hub speaking the call contract of docs/protocol.md)', () => {
   /** Answers the first ping; hands every other message to `onMessage` with a way to send. */
   async function standIn(onMessage: (m: any, send: (o: object) => void) => void, onAccepted: (send: (o: object) => void) => void = () => {}) {
