@@ -38,4 +38,7 @@ command -v chromium >/dev/null || need_pkg chromium
 /usr/bin/python3 -c 'import websocket' 2>/dev/null || need_pkg python3-websocket
 # The original clients' tests speak MQTT from Python too.
 /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || need_pkg python3-paho-mqtt
+# The client libraries' tests: the Arduino examples compile with g++; the simulator's prompt runs under script(1).
+command -v g++ >/dev/null || need_pkg g++
+command -v script >/dev/null || need_pkg bsdutils
 exit 0

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { run } from '../src/cli/main.js';
-import { runCli, startTestServer, TestClient, waitFor, within } from './helpers.js';
+import { startTestServer, TestClient, waitFor, within } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
 /** Runs a command in-process with its own stdin/stdout/stderr and environment. */
@@ -237,51 +237,4 @@ describe('devices', () => {
   });
 });
 
-describe('simulators (real processes, piped stdin)', () => {
-  test('device run and client run exchange values through the server', async () => {
-    const d = await device(await user());
-    const url = server.url;
-    const dev = await runCli(['device', 'run', '--device', d.id, '--key', d.key, '--url', url], {
-      input: 'temp 21.5\nnote "hello world"\nconfig {"mode":"eco","levels":[1,2]}\n',
-    });
-    assert.equal(dev.code, 0, dev.stderr);
-    assert.match(dev.stdout, new RegExp(`^connected to ws://127\\.0\\.0\\.1:${server.port} as the device side of ${d.id}$`, 'm'));
-    assert.match(dev.stdout, /^ok #1$/m);
-    assert.match(dev.stdout, /^ok #3$/m);
-
-    const app = await runCli(['client', 'run', '--device', d.id, '--key', d.key, '--url', url], {
-      input: 'gets temp\nled true\nsensors\n',
-    });
-    assert.equal(app.code, 0, app.stderr);
-    assert.match(app.stdout, /^<- temp = 21\.5 {2}\(from device, while you were away, \d{4}-\d\d-\d\dT.*Z\)$/m);
-    assert.match(app.stdout, /^<- note = "hello world" {2}\(from device, while you were away/m);
-    assert.match(app.stdout, /^<- config = \{"mode":"eco","levels":\[1,2\]\} {2}\(from device/m);
-    assert.match(app.stdout, /^ {3}temp = 21\.5 \(device, \d{4}-/m);
-    assert.match(app.stdout, /^ {3}led = true \(client\)$/m);
-    // What each simulator typed was stored with its JSON type.
-    assert.deepEqual((await server.hub.store.latest(d.id, 'config'))?.value, { mode: 'eco', levels: [1, 2] });
-    assert.equal((await server.hub.store.latest(d.id, 'led'))?.value, true);
-
-    const back = await runCli(['device', 'run', '--device', d.id, '--key', d.key, '--url', url], { input: 'history temp 5\n' });
-    assert.equal(back.code, 0, back.stderr);
-    assert.match(back.stdout, /^<- led = true {2}\(from client, while you were away/m);
-    assert.match(back.stdout, /^ {3}\d{4}-\d\d-\d\dT[\d:.]+Z {2}21\.5$/m);
-  });
-
-  test('a refused key or a failed request makes the simulator exit 1 with the reason', async () => {
-    const d = await device(await user());
-    const refused = await runCli(['device', 'run', '--device', d.id, '--key', 'AAAAAAAAAAAAAAA', '--url', server.url], { input: 'temp 1\n' });
-    assert.equal(refused.code, 1);
-    assert.match(refused.stdout, /^!! Wrong device id or key \[E_AUTH\]$/m);
-    assert.match(refused.stderr, /^connection closed: 4401 Wrong device id or key$/m);
-
-    const failing = await runCli(['client', 'run', '--device', d.id, '--key', d.key, '--url', server.url], { input: 'gets nothing\nlonely\n' });
-    assert.equal(failing.code, 1);
-    assert.match(failing.stdout, /^!! No value stored for sensor "nothing" \[E_NOT_FOUND\]$/m);
-    assert.match(failing.stdout, /^!! give a sensor and a value, e\.g\. {2}temp 21\.5$/m);
-
-    const nowhere = await runCli(['device', 'run', '--device', d.id, '--key', d.key, '--url', 'http://127.0.0.1:1'], { input: '' });
-    assert.equal(nowhere.code, 1);
-    assert.match(nowhere.stderr, /^cannot connect to ws:\/\/127\.0\.0\.1:1: connect ECONNREFUSED 127\.0\.0\.1:1\n$/, 'one line saying why');
-  });
-});
+// The simulators (device run, client run) are tested as real processes in cli-simulator.test.ts.

@@ -187,8 +187,8 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
         return await runSimulator(
           {
             url: typeof flags.url === 'string' ? flags.url : `ws://127.0.0.1:${config.port}`,
-            deviceId: need(flags, 'device'),
-            key: need(flags, 'key'),
+            deviceId: typeof flags.device === 'string' ? flags.device : undefined,
+            key: typeof flags.key === 'string' ? flags.key : undefined,
             side: cmd === 'device' ? 'device' : 'client',
           },
           io,

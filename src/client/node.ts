@@ -1,0 +1,15 @@
+/** The client for Node.js: `import { connect } from 'iotcommunicate/client'` (WebSocket from the `ws` package). */
+import { WebSocket } from 'ws';
+import { Client } from './client.js';
+import type { ClientOptions, SocketFactory } from './client.js';
+
+export * from './shared.js';
+
+/**
+ * Connects to the hub as one side of a device and stays connected (reconnecting with backoff).
+ * `connect('ws://HOST:8888/ws?device=ID&key=KEY', { side: 'client' })` or `connect({ url, device, key, side })`.
+ */
+export function connect(url: string | ClientOptions, options: ClientOptions = {}): Client {
+  const opts = typeof url === 'string' ? { ...options, url } : { ...url, ...options };
+  return new Client({ WebSocket: WebSocket as unknown as SocketFactory, ...opts });
+}
