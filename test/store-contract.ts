@@ -412,14 +412,25 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
           const t0 = Date.now();
-          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 1 }], t0, t0 + 60_000);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 1 }], t0, t0 + 60_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0);
           await store.savePresence('node-a', [], t0 + 1000, t0 + 61_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 1000);
-          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 0 }], t0 + 2000, t0 + 62_000);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 0 }], t0 + 2000, t0 + 62_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 2000, 'the moment it left is the last time it was seen');
           await store.savePresence('node-a', [], t0 + 3000, t0 + 63_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 2000, 'not seen after it left');
+        }));
+
+      test('an app (client side) connected to a device never marks the device seen or online', () =>
+        withStore(async (store) => {
+          const { user, device } = await userWithDevice(store);
+          const t0 = Date.now();
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 1 }], t0, t0 + 60_000);
+          await store.savePresence('node-a', [], t0 + 1000, t0 + 61_000);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 0 }], t0 + 2000, t0 + 62_000);
+          const [d] = await store.listDevices(user.id);
+          assert.deepEqual([d.lastSeen, d.online], [null, false]);
         }));
     });
 

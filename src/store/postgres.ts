@@ -453,12 +453,13 @@ export class PostgresStore implements Store {
       }
       await c.query('UPDATE presence SET expires_at = $2 WHERE node_id = $1', [nodeId, expiresAt]);
       // Last, and in id order, so the device rows shared with other nodes are locked briefly and in one order.
+      // Last seen is the device's own side: an app (or the owner's browser) watching it is not the device.
       await c.query(
         `UPDATE devices d SET last_seen = $1 FROM (
-           SELECT id FROM devices WHERE id = ANY($2::text[]) OR id IN (SELECT device_id FROM presence WHERE node_id = $3)
+           SELECT id FROM devices WHERE id = ANY($2::text[]) OR id IN (SELECT device_id FROM presence WHERE node_id = $3 AND side = 'device')
            ORDER BY id FOR UPDATE
          ) s WHERE d.id = s.id`,
-        [now, sorted.map((e) => e.deviceId), nodeId],
+        [now, sorted.filter((e) => e.side === 'device').map((e) => e.deviceId), nodeId],
       );
     });
     // Other nodes' expired counts: dead nodes leave them behind. Outside the transaction: nothing depends on it.

@@ -120,7 +120,7 @@ export class SqliteStore implements Store {
       deletePresenceEntry: db.prepare('DELETE FROM presence WHERE node_id = ? AND device_id = ? AND side = ?'),
       touchDevice: db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?'),
       refreshPresence: db.prepare('UPDATE presence SET expires_at = ? WHERE node_id = ?'),
-      touchNodeDevices: db.prepare('UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ?)'),
+      touchNodeDevices: db.prepare("UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ? AND side = 'device')"),
       clearPresence: db.prepare('DELETE FROM presence WHERE node_id = ?'),
       dropExpiredPresence: db.prepare('DELETE FROM presence WHERE expires_at <= ?'),
       pruneAge: db.prepare(`DELETE FROM readings WHERE time < ? AND seq NOT IN (SELECT seq FROM latest)`),
@@ -385,7 +385,8 @@ export class SqliteStore implements Store {
       for (const e of entries) {
         if (e.connections > 0) this.stmt.upsertPresence.run(nodeId, e.deviceId, e.side, e.connections, expiresAt);
         else this.stmt.deletePresenceEntry.run(nodeId, e.deviceId, e.side);
-        this.stmt.touchDevice.run(now, e.deviceId);
+        // Last seen is the device's own side: an app (or the owner's browser) watching it is not the device.
+        if (e.side === 'device') this.stmt.touchDevice.run(now, e.deviceId);
       }
       if (heartbeat) {
         this.stmt.refreshPresence.run(expiresAt, nodeId);
