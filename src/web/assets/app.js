@@ -94,6 +94,17 @@
   };
   window.iotcFillKeys();
 
+  // The new-key page, reloaded: the server no longer has the key; this tab may (it never asks for a new one).
+  if (fresh && !fresh.dataset.key) {
+    const kept = fresh.querySelector('#device-key .key-slot.filled');
+    const gone = fresh.querySelector('[data-key-gone]');
+    const keptNote = fresh.querySelector('[data-key-kept]');
+    if (kept && gone && keptNote) {
+      gone.hidden = true;
+      keptNote.hidden = false;
+    }
+  }
+
   refreshTimes();
   setInterval(refreshTimes, 1000);
   window.iotcAgo = ago;

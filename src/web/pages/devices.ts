@@ -96,25 +96,33 @@ function loopbackHint(addr: ServerAddress): Html {
   );
 }
 
-/** Shown once, right after creation or rotation: only the key's hash is kept. */
-export function keyPage(viewer: Viewer, device: DeviceInfo, key: string, addr: ServerAddress, mode: 'created' | 'rotated'): Html {
-  const url = deviceUrl(addr, device.id, key);
+/**
+ * Shown once, right after creation or rotation: only the key's hash is kept. Reloaded (key null), the page fills the
+ * key in from this browser tab's memory, or says it is gone; it never makes a new one.
+ */
+export function keyPage(viewer: Viewer, device: DeviceInfo, key: string | null, addr: ServerAddress, mode: 'created' | 'rotated'): Html {
+  const slot = html`<span class="key-slot" data-device="${device.id}">KEY</span>`;
+  const keyHtml = key ?? slot;
+  const urlHtml = key ? html`${deviceUrl(addr, device.id, key)}` : html`${addr.wsBase}/ws?device=${device.id}&amp;key=${slot}`;
   return layout({
     title: mode === 'created' ? 'Device created' : 'New key',
     viewer,
     nav: 'devices',
     body: html`<p class="crumbs"><a href="/devices">← My devices</a></p>
-<section class="card narrow keybox" data-new-key data-device-id="${device.id}" data-key="${key}">
+<section class="card narrow keybox" data-new-key data-device-id="${device.id}" data-key="${key ?? ''}">
   <h1>${mode === 'created' ? html`“${device.name}” is ready` : html`New key for “${device.name}”`}</h1>
-  ${alert('warn', html`<b>The key is shown only now.</b> Copy it, or the whole URL, somewhere safe: only a fingerprint of it is stored, so it cannot be shown again. Lost it? Rotate the key to get a new one.${mode === 'rotated' ? ' The old key has stopped working.' : ''}`)}
+  ${key
+    ? alert('warn', html`<b>The key is shown only now.</b> Copy it, or the whole URL, somewhere safe: only a fingerprint of it is stored, so it cannot be shown again. Lost it? Rotate the key to get a new one.${mode === 'rotated' ? ' The old key has stopped working.' : ''}`)
+    : html`<div data-key-kept hidden>${alert('warn', html`<b>Shown again from this browser tab's memory</b>: the server does not keep the key. Copy it somewhere safe before you close the tab.`)}</div>
+  <div data-key-gone>${alert('info', html`<b>The key was shown once</b> and is not kept on the server, so it cannot be shown again here. Lost it? <a href="/devices/${device.id}/rotate">Rotate the key</a> to get a new one.`)}</div>`}
   <dl class="secrets">
     <dt>Device ID</dt><dd><code id="device-id" data-testid="device-id">${device.id}</code>${copyButton('device-id')}</dd>
-    <dt>Device key</dt><dd><code id="device-key" data-testid="device-key">${key}</code>${copyButton('device-key')}</dd>
-    <dt>Connection URL</dt><dd class="url"><code id="device-url" data-testid="device-url">${url}</code>${copyButton('device-url', 'Copy URL')}</dd>
+    <dt>Device key</dt><dd><code id="device-key" data-testid="device-key">${keyHtml}</code>${copyButton('device-key')}</dd>
+    <dt>Connection URL</dt><dd class="url"><code id="device-url" data-testid="device-url">${urlHtml}</code>${copyButton('device-url', 'Copy URL')}</dd>
   </dl>
   <p class="hint">Add <code>&amp;side=client</code> to the URL for an app (phone, dashboard, script) that talks to the device rather than being it.</p>
   ${loopbackHint(addr)}
-  <p class="actions"><a class="btn" href="/docs?device=${device.id}#key=${key}" data-docs-link>Examples with your key</a>
+  <p class="actions"><a class="btn" href="/docs?device=${device.id}" data-docs-link>Examples with your key</a>
   <a class="btn btn-ghost" href="/devices/${device.id}">Open the device page</a></p>
 </section>`,
   });
