@@ -14,7 +14,7 @@ import { startServer } from '../src/server.js';
 import { freePort, ROOT, runProcess, startTestServer, tempDir, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { mosquittoAvailable } from './mqtt-clients.js';
-import { cookieValue, setCookies, webClient } from './web-inject.js';
+import { cookieValue, PASSWORD as PASSWORD_USED, setCookies, webClient } from './web-inject.js';
 import type { Res, WebUser } from './web-inject.js';
 
 let server: TestServer;
@@ -30,8 +30,8 @@ const KEY_IN_PAGE = /data-testid="device-key">([A-Z0-9]{15})</;
 /** The page a form redirected to, fetched as the browser does: with the one-time cookie the redirect set, if any. */
 function follow(res: Res, u: WebUser, withStash = true) {
   assert.equal(res.statusCode, 303, res.body.slice(0, 300));
-  const stash = setCookies(res).iotc_newkey;
-  const cookie = withStash && stash ? `${u.cookie}; iotc_newkey=${cookieValue(stash)}` : u.cookie;
+  const stash = Object.entries(setCookies(res)).filter(([name]) => name === 'iotc_newkey' || name === 'iotc_newtoken');
+  const cookie = [u.cookie, ...(withStash ? stash.map(([name, set]) => `${name}=${cookieValue(set)}`) : [])].join('; ');
   return web.get(res.headers.location as string, { ip: u.ip, cookie });
 }
 
@@ -184,5 +184,125 @@ describe('the docs page shows the MQTT port in use', () => {
     assert.match(body, /no MQTT TCP listener — it is turned off \(--mqtt-port 0\)/);
     assert.match(body, /data-mqtt-ws>ws:\/\/localhost:80\/mqtt</);
     assert.doesNotMatch(body, /-p 1883|mosquitto_pub/);
+  });
+});
+
+describe('API token page', () => {
+  const api = (url: string, token: string) => server.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+
+  test('create (shown once, a reload makes no second), list with last use, revoke; CSRF required', async () => {
+    const u = await web.signUp();
+    assert.equal((await web.post('/tokens', { name: 'script' }, u)).statusCode, 403, 'no CSRF token');
+    const empty = await web.post('/tokens', { _csrf: u.csrf, name: '  ' }, u);
+    assert.equal(empty.statusCode, 400);
+    assert.match(empty.body, /Name is required/);
+
+    const created = await web.post('/tokens', { _csrf: u.csrf, name: 'backup script' }, u);
+    assert.match(created.headers.location as string, /^\/tokens\?created=\d+$/);
+    const shown = await follow(created, u);
+    const token = /data-testid="new-token">(iotc_[A-Za-z0-9]{32})</.exec(shown.body)?.[1];
+    assert.ok(token, 'the token is on the page once');
+    assert.match(shown.body, /“backup script” is ready/);
+    const reloaded = await web.get('/tokens', u);
+    assert.doesNotMatch(reloaded.body, new RegExp(token));
+    assert.equal((reloaded.body.match(/data-token="/g) ?? []).length, 1, 'one token, no duplicate');
+    assert.match(reloaded.body, /data-last-used><span class="muted">never</);
+
+    assert.equal((await api('/api/v1/devices', token)).statusCode, 200);
+    const used = await web.get('/tokens', u);
+    assert.doesNotMatch(used.body, /data-last-used><span class="muted">never</, 'last use shown');
+    assert.match(used.body, /data-last-used><time datetime=/);
+
+    const id = /data-token="(\d+)"/.exec(used.body)![1];
+    const other = await web.signUp('Other');
+    assert.equal((await web.post(`/tokens/${id}/revoke`, { _csrf: other.csrf }, other)).statusCode, 404, "another user's token");
+    assert.equal((await api('/api/v1/devices', token)).statusCode, 200);
+    assert.equal((await web.post(`/tokens/${id}/revoke`, {}, u)).statusCode, 403, 'no CSRF token');
+    const revoked = await web.post(`/tokens/${id}/revoke`, { _csrf: u.csrf }, u);
+    assert.equal(revoked.headers.location, '/tokens?revoked');
+    assert.equal((await api('/api/v1/devices', token)).statusCode, 401);
+    assert.doesNotMatch((await web.get('/tokens', u)).body, /data-token="/);
+    // The one-time cookie replayed after revocation shows nothing.
+    const replay = await web.get('/tokens', { ip: u.ip, cookie: `${u.cookie}; iotc_newtoken=${token}` });
+    assert.doesNotMatch(replay.body, new RegExp(token));
+  });
+});
+
+describe('account page', () => {
+  test('rename: errors keep what was typed; the new name shows', async () => {
+    const u = await web.signUp('Ada');
+    assert.equal((await web.post('/account/name', { name: 'X' }, u)).statusCode, 403);
+    const bad = await web.post('/account/name', { _csrf: u.csrf, name: 'x'.repeat(101) }, u);
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /at most 100 characters/);
+    const ok = await web.post('/account/name', { _csrf: u.csrf, name: 'Ada Lovelace' }, u);
+    assert.equal(ok.headers.location, '/account?renamed');
+    assert.equal((await server.hub.store.getUserByEmail(u.email))!.name, 'Ada Lovelace');
+    assert.match((await web.get('/account?renamed', u)).body, /Your name was saved/);
+  });
+
+  test('password change needs the current password, and ends the other logins only', async () => {
+    const u = await web.signUp();
+    // The same account logged in elsewhere, e.g. a phone.
+    const phoneLogin = await server.hub.store.getUserByEmail(u.email);
+    const { WebSessions } = await import('../src/web/session.js');
+    const sessions = new WebSessions(server.hub.store, 60_000, server.hub.log);
+    const phone = await sessions.create(phoneLogin!.id);
+    const phoneCookie = `iotc_session=${phone.cookieValue}`;
+    assert.equal((await web.get('/devices', { ip: u.ip, cookie: phoneCookie })).statusCode, 200);
+
+    const short = await web.post('/account/password', { _csrf: u.csrf, current: PASSWORD_USED, password: 'short' }, u);
+    assert.equal(short.statusCode, 400);
+    assert.match(short.body, /at least 8/);
+    const wrong = await web.post('/account/password', { _csrf: u.csrf, current: 'not my password', password: 'a new long password' }, u);
+    assert.equal(wrong.statusCode, 401);
+    assert.match(wrong.body, /not your current password/);
+    assert.doesNotMatch(wrong.body, /a new long password/, 'passwords are never sent back');
+    const ok = await web.post('/account/password', { _csrf: u.csrf, current: PASSWORD_USED, password: 'a new long password' }, u);
+    assert.equal(ok.headers.location, '/account?password');
+    assert.ok(await server.hub.accounts.logIn(u.email, 'a new long password'));
+    assert.equal(await server.hub.accounts.logIn(u.email, PASSWORD_USED), null);
+    assert.equal((await web.get('/devices', u)).statusCode, 200, 'this browser stays logged in');
+    assert.equal((await web.get('/devices', { ip: u.ip, cookie: phoneCookie })).statusCode, 303, 'the other login ended');
+  });
+
+  test('wrong passwords are limited per account', async () => {
+    const u = await web.signUp();
+    let last = 0;
+    for (let i = 0; i < 10 && last !== 429; i++) {
+      last = (await web.post('/account/password', { _csrf: u.csrf, current: `guess ${i}`, password: 'a new long password' }, u)).statusCode;
+    }
+    assert.equal(last, 429);
+  });
+
+  test('delete: typed confirmation and password; then the account, its devices, readings and tokens are gone', async () => {
+    const u = await web.signUp();
+    const user = (await server.hub.store.getUserByEmail(u.email))!;
+    const device = await server.hub.accounts.createDevice(user.id, 'Doomed');
+    const { token } = await server.hub.tokens.create(user.id, 'script');
+    const { TestClient } = await import('./helpers.js');
+    const connected = await TestClient.connect(server.wsUrl, device.id, device.key, 'device');
+    assert.equal((await connected.request({ method: 'put', status: { sensor: 'temp', value: 1 }, id: 1 })).ok, true);
+
+    const page = await web.get('/account/delete', u);
+    assert.match(page.body, /Delete your account\?/);
+    const noConfirm = await web.post('/account/delete', { _csrf: u.csrf, confirm: 'delete', password: PASSWORD_USED }, u);
+    assert.equal(noConfirm.statusCode, 400);
+    assert.match(noConfirm.body, /Type DELETE/);
+    const wrong = await web.post('/account/delete', { _csrf: u.csrf, confirm: 'DELETE', password: 'nope nope nope' }, u);
+    assert.equal(wrong.statusCode, 401);
+    assert.equal((await web.post('/account/delete', { confirm: 'DELETE', password: PASSWORD_USED }, u)).statusCode, 403, 'no CSRF token');
+    assert.ok(await server.hub.store.getUser(user.id), 'nothing deleted yet');
+
+    const ok = await web.post('/account/delete', { _csrf: u.csrf, confirm: 'DELETE', password: PASSWORD_USED }, u);
+    assert.equal(ok.headers.location, '/account/deleted');
+    assert.match(setCookies(ok).iotc_session ?? '', /Max-Age=0/);
+    assert.equal((await connected.closed).code, 4404, "the device's connection is closed");
+    assert.equal(await server.hub.store.getUser(user.id), null);
+    assert.equal(await server.hub.store.getDevice(device.id), null);
+    assert.deepEqual(await server.hub.store.latestAll(device.id), []);
+    assert.equal((await server.app.inject({ method: 'GET', url: '/api/v1/devices', headers: { authorization: `Bearer ${token}` } })).statusCode, 401);
+    assert.equal((await web.get('/devices', u)).statusCode, 303, 'logged out');
+    assert.match((await web.get('/account/deleted')).body, /Your account was deleted/);
   });
 });

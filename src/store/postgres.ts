@@ -204,6 +204,20 @@ export class PostgresStore implements Store {
     return rows[0] ? toUser(rows[0]) : null;
   }
 
+  async updateUser(id: number, change: { name?: string; passwordHash?: string }): Promise<boolean> {
+    const r = await this.q('UPDATE users SET name = COALESCE($2, name), password_hash = COALESCE($3, password_hash) WHERE id = $1', [id, change.name ?? null, change.passwordHash ?? null]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async deleteUser(id: number): Promise<boolean> {
+    // Sessions, API tokens (and any device row left) go with it: ON DELETE CASCADE.
+    return ((await this.q('DELETE FROM users WHERE id = $1', [id])).rowCount ?? 0) > 0;
+  }
+
+  async deleteUserSessions(userId: number, keepIdHash = ''): Promise<number> {
+    return (await this.q('DELETE FROM web_sessions WHERE user_id = $1 AND id_hash <> $2', [userId, keepIdHash])).rowCount ?? 0;
+  }
+
   async createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> {
     try {
       const { rows } = await this.pool.query<DeviceRow>(

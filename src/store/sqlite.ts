@@ -240,6 +240,22 @@ export class SqliteStore implements Store {
     return row ? toUser(row) : null;
   }
 
+  async updateUser(id: number, change: { name?: string; passwordHash?: string }): Promise<boolean> {
+    const r = this.db
+      .prepare('UPDATE users SET name = COALESCE(?, name), password_hash = COALESCE(?, password_hash) WHERE id = ?')
+      .run(change.name ?? null, change.passwordHash ?? null, id);
+    return r.changes > 0;
+  }
+
+  async deleteUser(id: number): Promise<boolean> {
+    // Sessions, API tokens (and any device row left) go with it: ON DELETE CASCADE.
+    return this.db.prepare('DELETE FROM users WHERE id = ?').run(id).changes > 0;
+  }
+
+  async deleteUserSessions(userId: number, keepIdHash = ''): Promise<number> {
+    return this.db.prepare('DELETE FROM web_sessions WHERE user_id = ? AND id_hash <> ?').run(userId, keepIdHash).changes;
+  }
+
   async createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> {
     try {
       return toDevice(this.stmt.insertDevice.get(d.id, d.userId, d.name, d.keyHash, Date.now()) as DeviceRow);

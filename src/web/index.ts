@@ -22,6 +22,7 @@ import type { FormState } from './pages/auth.js';
 import { confirmPage, deviceListJson, devicePage, devicesPage, keyPage, messagePage, newDevicePage } from './pages/devices.js';
 import type { DeviceWithLatest, RenameState } from './pages/devices.js';
 import { docsPage } from './pages/docs.js';
+import { registerAccountPages } from './account.js';
 import type { MqttListener } from './examples.js';
 import type { Viewer } from './pages/layout.js';
 import { FORM_COOKIE, newToken, originAllowed, parseCookies, serializeCookie, SESSION_COOKIE, tokensEqual, WebSessions } from './session.js';
@@ -525,6 +526,10 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     await accounts.deleteDevice(signed.user.id, device.id);
     log.info({ userId: signed.user.id, deviceId: device.id }, 'device deleted');
     return reply.redirect('/devices?deleted', 303);
+  });
+
+  registerAccountPages(app, {
+    hub, log, trustProxy: config.trustProxy, needUser, guarded, sendPage, secure, field: str, fieldErrors, passwordAttempts: limits.loginPerAccount,
   });
 
   // ---- Documentation ----

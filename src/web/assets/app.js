@@ -63,6 +63,12 @@
     }, 1600);
   });
 
+  // Forms that cannot be undone (revoking a token) ask first.
+  document.addEventListener('submit', (event) => {
+    const form = event.target.closest('form[data-confirm]');
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+
   document.addEventListener('change', (event) => {
     const select = event.target.closest('[data-autosubmit]');
     if (select && select.form) select.form.submit();

@@ -173,9 +173,10 @@ ${notice ? alert('success', notice) : ''}
   <h2>Send a value</h2>
   <p class="muted small">Goes to the device at once if it is online, or when it next connects.</p>
   <form class="send-form" data-send-form novalidate>
-    <div class="field"><label for="send-sensor">Sensor</label><input id="send-sensor" name="sensor" list="sensor-names" required maxlength="64" placeholder="led" autocomplete="off"></div>
-    <div class="field"><label for="send-value">Value</label><input id="send-value" name="value" required placeholder="true, 42, on, {&quot;r&quot;:255}" autocomplete="off"></div>
-    <button class="btn" type="submit">Send</button>
+    <div class="field"><label for="send-sensor">Sensor</label><input id="send-sensor" name="sensor" list="sensor-names" required maxlength="64" placeholder="led" autocomplete="off" data-needs-live disabled></div>
+    <div class="field"><label for="send-value">Value</label><input id="send-value" name="value" required placeholder="true, 42, on, {&quot;r&quot;:255}" autocomplete="off" data-needs-live disabled></div>
+    <button class="btn" type="submit" data-needs-live disabled>Send</button>
+    <p class="conn-state small" data-send-conn role="status">Not connected yet: connecting…</p>
     <p class="hint">Numbers, true/false, null and JSON are sent as such; anything else as text.</p>
     <p class="form-status" data-send-status role="status"></p>
   </form>
