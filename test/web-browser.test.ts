@@ -125,7 +125,9 @@ test('the docs carry the device id and, from the new-device page, its key', { sk
   assert.ok(arduino.includes(`"/ws?device=${id}&key=${key}&side=device"`));
   assert.ok(arduino.includes(`const uint16_t PORT = ${server.port};`));
   const mqttText = (await page.textContent('#ex-mqtt'))!;
-  assert.ok(mqttText.includes(`mosquitto_pub -h 127.0.0.1 -p 1883 -u ${id} -P ${key} -t devices/${id}/temp -m 21.5`));
+  // The test server runs without an MQTT TCP listener: the page offers MQTT over WebSocket, never a port where the hub is not.
+  assert.ok(mqttText.includes(`mqtt pub -l ws -h 127.0.0.1 -p ${server.port} --path /mqtt -u ${id} -P ${key} -t devices/${id}/temp -m 21.5`), mqttText);
+  assert.doesNotMatch(mqttText, /mosquitto_pub|-p 1883/);
   assert.equal(await page.isVisible('#panel-python'), false, 'one example tab at a time');
   await page.click('[data-tab=python]');
   assert.equal(await page.isVisible('#panel-python'), true);
