@@ -259,7 +259,7 @@
   // is disabled and the state next to it says why, rather than a click that silently does nothing.
 
   const isLive = () => livePill.dataset.state === 'live';
-  const CONTROL_STATE_TEXT = { live: 'Tap to switch', connecting: 'Not connected: reconnecting…', off: 'Not connected' };
+  const CONTROL_STATE_TEXT = { live: 'Tap to switch', connecting: 'Offline: retrying…', off: 'Offline' };
 
   function showControlState(control, label) {
     const live = isLive();
@@ -360,7 +360,8 @@
         return;
       }
       show(msg);
-      if (msg.write === 'device') markOnline(true, msg.time);
+      // A reading from the device side may have come over HTTP, without a connection: ask the server what is true.
+      if (msg.write === 'device') pollStatus();
     };
     ws.onclose = (event) => {
       for (const [id, p] of pending) {

@@ -111,7 +111,7 @@ export function tokensPage(viewer: Viewer, tokens: TokenInfo[], httpBase: string
 <div class="page-head"><h1>API tokens</h1></div>
 ${opts.notice ? alert('success', opts.notice) : ''}
 ${opts.created
-  ? html`<section class="card keybox" data-new-token>
+  ? html`<section class="card keybox token-once" data-new-token>
   <h2>“${opts.created.name}” is ready</h2>
   ${alert('warn', html`<b>The token is shown only now.</b> Copy it somewhere safe: only a fingerprint of it is stored.`)}
   <div class="codeline"><code id="new-token" data-testid="new-token">${opts.created.token}</code>${copyButton('new-token')}</div>
