@@ -12,7 +12,7 @@ import type { Attachment, Receiver, Relay } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
 import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
-import { filterAllowed, filterMatches, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
+import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, aliasPublish, filterAllowed, filterMatches, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
 
 export type MqttDoorConfig = Pick<Config, 'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes'>;
@@ -55,6 +55,30 @@ function authError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateErro
 }
 
 const subscriptionsOf = (client: Client) => (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions;
+
+/**
+ * Where a reading goes on this connection: its devices/ID/SENSOR topic if a subscription matches it, and the command
+ * topic of a firmware's own layout. A firmware subscribed to several (Tasmota: its topic, its group's, its fallback)
+ * gets a command once, on the first it subscribed to, so a TOGGLE toggles once.
+ */
+function deliveryTargets(client: Client, deviceId: string, sensor: string): { topic: string; qos: number; firmware: boolean }[] {
+  const subs = Object.entries(subscriptionsOf(client));
+  const out: { topic: string; qos: number; firmware: boolean }[] = [];
+  if (!unpublishableSensor(sensor)) {
+    const topic = sensorTopic(deviceId, sensor);
+    let qos = -1;
+    for (const [filter, sub] of subs) if (filterMatches(filter, topic)) qos = Math.max(qos, sub.qos);
+    if (qos >= 0) out.push({ topic, qos, firmware: false });
+  }
+  for (const [filter, sub] of subs) {
+    const topic = aliasDeliveryTopic(filter, sensor);
+    if (topic !== null) {
+      out.push({ topic, qos: sub.qos, firmware: true });
+      break;
+    }
+  }
+  return out;
+}
 
 /**
  * The MQTT door: an embedded aedes broker whose every decision is the relay's. Publishes are stored
@@ -192,9 +216,9 @@ export class MqttDoor {
       return done(authError(4, 'username = device id, password = device key'), null);
     }
     this.relay.authenticate(who.deviceId, password.toString('utf8')).then(async (device) => {
-      if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null) {
+      if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null && aliasPublish(session.willTopic) === null) {
         this.log.info({ deviceId: device.id, remote: session.remote, topic: session.willTopic.slice(0, 100) }, 'mqtt refused: will topic outside the device\'s own topics');
-        return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device'), null);
+        return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device (or a Tasmota/ESPHome default topic)'), null);
       }
       session.device = device;
       session.side = who.side;
@@ -232,14 +256,21 @@ export class MqttDoor {
     const session = client ? this.sessions.get(client) : undefined;
     const device = session?.device;
     if (!session || !device || session.revoked) return done(new Error('not authenticated'));
-    const sensor = sensorFromTopic(packet.topic, device.id);
-    if (sensor === null || !sensorName.safeParse(sensor).success) {
+    // The device's own tree, or a firmware's default layout (Tasmota tele/T/…, ESPHome N/…/state) mapped onto it.
+    const alias = sensorFromTopic(packet.topic, device.id) === null ? aliasPublish(packet.topic) : null;
+    const sensor = alias === null ? sensorFromTopic(packet.topic, device.id) : alias === 'drop' ? '' : alias.sensor;
+    if (sensor === null || (alias !== 'drop' && !sensorName.safeParse(sensor).success)) {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: packet.topic.slice(0, 100) }, 'mqtt publish refused: topic outside devices/ID/SENSOR of this device');
       return this.refusePublish(session, packet, REASON.notAuthorized, 'publish only to devices/ID/SENSOR of your own device', done);
     }
     if (!session.bucket.take()) {
       this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: rate limit');
       return this.refusePublish(session, packet, REASON.quotaExceeded, `at most ${this.config.rateLimit} messages a second`, done);
+    }
+    if (alias === 'drop') {
+      // Discovery announcements: acknowledged so the firmware carries on, and kept nowhere.
+      this.consume(packet);
+      return done(null);
     }
     this.relay.put(device.id, session.side, [{ sensor, value: payloadValue(packet.payload) }]).then(
       () => {
@@ -278,7 +309,7 @@ export class MqttDoor {
     const session = this.sessions.get(client);
     const device = session?.device;
     if (!session || !device) return done(new Error('not authenticated'));
-    if (!filterAllowed(sub.topic, device.id)) {
+    if (!filterAllowed(sub.topic, device.id) && !aliasFilterAllowed(sub.topic)) {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: sub.topic.slice(0, 100) }, 'mqtt subscribe refused: filter outside devices/ID/ of this device');
       return done(null, null);
     }
@@ -288,7 +319,7 @@ export class MqttDoor {
 
   private authorizeForward(client: Client, packet: { topic: string }): any {
     const device = this.sessions.get(client)?.device;
-    return device && sensorFromTopic(packet.topic, device.id) !== null ? packet : null;
+    return device && (sensorFromTopic(packet.topic, device.id) !== null || aliasFilterAllowed(packet.topic)) ? packet : null;
   }
 
   // ---- delivery ----
@@ -313,7 +344,7 @@ export class MqttDoor {
       const latest = await this.relay.sensors(session.device.id, otherSide(session.side));
       for (const r of latest) {
         const topic = sensorTopic(r.deviceId, r.sensor);
-        if (filters.some((f) => filterMatches(f, topic))) this.send(session, client, r, true);
+        if (filters.some((f) => filterMatches(f, topic) || aliasDeliveryTopic(f, r.sensor) !== null)) this.send(session, client, r, true);
       }
     } catch (err) {
       this.log.warn({ err, deviceId: session.device.id }, 'could not send retained values');
@@ -321,13 +352,9 @@ export class MqttDoor {
   }
 
   private send(session: Session, client: Client, r: StoredReading, retain: boolean): void {
-    if (session.closed || unpublishableSensor(r.sensor)) return;
-    const topic = sensorTopic(r.deviceId, r.sensor);
-    let qos = -1;
-    for (const [filter, sub] of Object.entries(subscriptionsOf(client))) {
-      if (filterMatches(filter, topic)) qos = Math.max(qos, sub.qos);
-    }
-    if (qos < 0) return;
+    if (session.closed) return;
+    const targets = deliveryTargets(client, r.deviceId, r.sensor);
+    if (targets.length === 0) return;
     if ((session.sent.get(r.sensor) ?? 0) >= r.seq) return;
     session.sent.set(r.sensor, r.seq);
     if (session.wire.queuedBytes > this.config.sendQueueBytes) {
@@ -335,9 +362,12 @@ export class MqttDoor {
       this.closeSession(session, client, REASON.quotaExceeded, new IotcError('E_SLOW_CONSUMER').message);
       return;
     }
-    // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
-    const packet = { cmd: 'publish', topic, payload: valuePayload(r.value), qos: Math.min(qos, 1), retain, dup: false } as PublishPacket;
-    client.publish(packet, () => {});
+    for (const t of targets) {
+      // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
+      const payload = t.firmware ? aliasPayload(r.value) : valuePayload(r.value);
+      const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
+      client.publish(packet, () => {});
+    }
   }
 
   private revoke(session: Session, client: Client, err: IotcError): void {
