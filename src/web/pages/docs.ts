@@ -47,10 +47,11 @@ export function docsPage(viewer: Viewer | null, addr: ServerAddress, devices: De
   const hostHint = addr.loopback
     ? alert(
         'info',
-        html`These examples use <code>${addr.host}</code>, the address you opened this page with. A board on your network cannot reach it:
+        html`You opened this page as <code>${addr.host}</code>, which only this computer can reach.
         ${addr.lanHosts.length
-          ? html`use this computer's network address — ${addr.lanHosts.map((h, i) => html`${i ? ', ' : ''}<a href="/docs?${new URLSearchParams({ ...(deviceId ? { device: deviceId } : {}), host: h })}">${h}</a>`)}.`
-          : html`put this computer's network address in its place.`}`,
+          ? html`The Arduino sketch uses this computer's network address, <code>${addr.lanHosts[0]}</code>; the other examples keep <code>${addr.host}</code> (they run here).
+            To have them all use a network address: ${addr.lanHosts.map((h, i) => html`${i ? ', ' : ''}<a href="/docs?${new URLSearchParams({ ...(deviceId ? { device: deviceId } : {}), host: h })}">${h}</a>`)}.`
+          : html`No network address was found: put this computer's network address in its place for a board.`}`,
       )
     : '';
   const mqttHint =
