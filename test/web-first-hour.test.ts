@@ -187,6 +187,24 @@ describe('the docs page shows the MQTT port in use', () => {
   });
 });
 
+describe('the device list', () => {
+  test('apps connected are shown apart: they make the device neither online nor seen', async () => {
+    const u = await web.signUp();
+    const user = (await server.hub.store.getUserByEmail(u.email))!;
+    const device = await server.hub.accounts.createDevice(user.id, 'Watched');
+    const { TestClient } = await import('./helpers.js');
+    const apps = [await TestClient.connect(server.wsUrl, device.id, device.key, 'client'), await TestClient.connect(server.wsUrl, device.id, device.key, 'client')];
+    await server.hub.relay.presence.flush();
+    const page = (await web.get('/devices', u)).body;
+    assert.match(page, /data-apps>2 apps connected</);
+    assert.match(page, /Never connected/);
+    assert.match(page, /data-status-text>Offline</);
+    const json = (await web.get('/devices.json', u, { accept: 'application/json' })).json();
+    assert.deepEqual([json.devices[0].online, json.devices[0].lastSeen, json.devices[0].clients], [false, null, 2]);
+    for (const a of apps) await a.close();
+  });
+});
+
 describe('API token page', () => {
   const api = (url: string, token: string) => server.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
 

@@ -30,12 +30,18 @@ function chips(latest: StoredReading[]): Html {
   return html`<ul class="chips">${shown.map((r) => html`<li><span class="chip-name">${r.sensor}</span><span class="chip-value">${formatValue(r.value)}</span></li>`)}${latest.length > MAX_CHIPS ? html`<li class="muted">+${latest.length - MAX_CHIPS} more</li>` : ''}</ul>`;
 }
 
+/** Apps (the client side, this site's pages included) are counted apart from the device: they never make it online. */
+function appsText(clients: number): string {
+  return `${clients} app${clients === 1 ? '' : 's'} connected`;
+}
+
 export function deviceListJson(devices: DeviceWithLatest[]) {
   return devices.map((d) => ({
     id: d.id,
     name: d.name,
     online: d.online,
     lastSeen: d.lastSeen,
+    clients: d.clients,
     latest: d.latest.map((r) => ({ sensor: r.sensor, value: r.value, time: r.time, write: r.side })),
   }));
 }
@@ -53,6 +59,7 @@ export function devicesPage(viewer: Viewer, devices: DeviceWithLatest[], notice?
   <a class="device-link" href="/devices/${d.id}">
     <div class="device-card-head"><h2>${d.name}</h2>${statusPill(d)}</div>
     <p class="muted small" data-seen-line>${d.lastSeen === null ? 'Never connected' : html`Last seen <span data-last-seen>${timeAgo(d.lastSeen)}</span>`}</p>
+    <p class="muted small" data-apps${d.clients ? '' : raw(' hidden')}>${appsText(d.clients)}</p>
     <div data-chips>${chips(d.latest)}</div>
   </a>
 </li>`,
