@@ -111,9 +111,10 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     handler(req, socket, head, url);
   });
 
-  let mqttPort: number | null;
+  let mqttPort: number | null = null;
   try {
-    await app.register(webApp, { hub, config });
+    // The pages show the MQTT port really bound (or that there is none), read when a page is made.
+    await app.register(webApp, { hub, config, mqttPort: () => mqttPort });
     await app.listen({ port: config.port, host: config.host });
   } catch (err) {
     await mqttDoor.close();

@@ -90,6 +90,42 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.equal((await store.getUserByEmail('ann@example.com'))?.name, 'Ann');
         }));
 
+      test('updateUser changes the name and/or the password hash of that user only', () =>
+        withStore(async (store) => {
+          const u = await store.createUser({ email: 'ann@example.com', name: 'Ann', passwordHash: 'h1' });
+          const other = await store.createUser({ email: 'bob@example.com', name: 'Bob', passwordHash: 'hb' });
+          assert.equal(await store.updateUser(u.id, { name: 'Ann B.' }), true);
+          assert.deepEqual(await store.getUser(u.id), { ...u, name: 'Ann B.' });
+          assert.equal(await store.updateUser(u.id, { passwordHash: 'h2' }), true);
+          assert.deepEqual(await store.getUser(u.id), { ...u, name: 'Ann B.', passwordHash: 'h2' });
+          assert.equal(await store.updateUser(987654, { name: 'Nobody' }), false);
+          assert.deepEqual(await store.getUser(other.id), other);
+        }));
+
+      test('deleteUser removes the account with its sessions and tokens; deleteUserSessions keeps the one asked for', () =>
+        withStore(async (store) => {
+          const { user } = await userWithDevice(store);
+          const { user: other } = await userWithDevice(store, 'other@example.com');
+          const now = Date.now();
+          const session = (idHash: string, userId: number) => ({ idHash, userId, csrfToken: 'c', createdAt: now, expiresAt: now + 60_000 });
+          for (const s of [session('mine-1', user.id), session('mine-2', user.id), session('mine-3', user.id), session('theirs', other.id)]) await store.createSession(s);
+          assert.equal(await store.deleteUserSessions(user.id, 'mine-2'), 2);
+          assert.equal(await store.getSession('mine-1', now), null);
+          assert.ok(await store.getSession('mine-2', now));
+          assert.ok(await store.getSession('theirs', now), "another user's session stays");
+          await store.createApiToken({ userId: user.id, name: 't', tokenHash: 'th-mine' });
+          await store.createApiToken({ userId: other.id, name: 't', tokenHash: 'th-theirs' });
+          for (const d of await store.listDevices(user.id)) await store.deleteDevice(d.id);
+          assert.equal(await store.deleteUser(user.id), true);
+          assert.equal(await store.getUser(user.id), null);
+          assert.equal(await store.getSession('mine-2', now), null);
+          assert.equal(await store.useApiToken('th-mine', now), null);
+          assert.equal(await store.deleteUser(user.id), false);
+          assert.ok(await store.getSession('theirs', now));
+          assert.ok(await store.useApiToken('th-theirs', now));
+          assert.equal((await store.listDevices(other.id)).length, 1);
+        }));
+
       test('unknown users are null', () =>
         withStore(async (store) => {
           assert.equal(await store.getUser(987654), null);
@@ -412,14 +448,25 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
           const t0 = Date.now();
-          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 1 }], t0, t0 + 60_000);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 1 }], t0, t0 + 60_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0);
           await store.savePresence('node-a', [], t0 + 1000, t0 + 61_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 1000);
-          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 0 }], t0 + 2000, t0 + 62_000);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'device', connections: 0 }], t0 + 2000, t0 + 62_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 2000, 'the moment it left is the last time it was seen');
           await store.savePresence('node-a', [], t0 + 3000, t0 + 63_000);
           assert.equal((await store.getDevice(device.id))?.lastSeen, t0 + 2000, 'not seen after it left');
+        }));
+
+      test('an app (client side) connected to a device never marks the device seen or online', () =>
+        withStore(async (store) => {
+          const { user, device } = await userWithDevice(store);
+          const t0 = Date.now();
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 1 }], t0, t0 + 60_000);
+          await store.savePresence('node-a', [], t0 + 1000, t0 + 61_000);
+          await store.savePresence('node-a', [{ deviceId: device.id, side: 'client', connections: 0 }], t0 + 2000, t0 + 62_000);
+          const [d] = await store.listDevices(user.id);
+          assert.deepEqual([d.lastSeen, d.online], [null, false]);
         }));
     });
 

@@ -87,6 +87,35 @@ export class Accounts {
     return (await verifyPassword(password, user.passwordHash)) ? user : null;
   }
 
+  async renameUser(userId: number, name: unknown): Promise<void> {
+    const clean = check(signUpInput.shape.name, name);
+    if (!(await this.store.updateUser(userId, { name: clean }))) throw new IotcError('E_NOT_FOUND', 'No such user');
+  }
+
+  /** Needs the current password; E_AUTH when it is wrong. Other logins are for the caller to end (it knows which one to keep). */
+  async changePassword(userId: number, current: string, next: unknown): Promise<void> {
+    const password = check(signUpInput.shape.password, next);
+    await this.checkPassword(userId, current);
+    await this.store.updateUser(userId, { passwordHash: await hashPassword(password) });
+  }
+
+  /** Needs the password; deletes every device (closing their connections, as deleteDevice does), then the account. */
+  async deleteAccount(userId: number, password: string): Promise<void> {
+    await this.checkPassword(userId, password);
+    for (const device of await this.store.listDevices(userId)) await this.deleteDevice(userId, device.id);
+    await this.store.deleteUser(userId);
+  }
+
+  /** Whether this is the user's password (to confirm an action when already logged in). */
+  async passwordMatches(userId: number, password: string): Promise<boolean> {
+    const user = await this.store.getUser(userId);
+    return user !== null && (await verifyPassword(String(password), user.passwordHash));
+  }
+
+  private async checkPassword(userId: number, password: string): Promise<void> {
+    if (!(await this.passwordMatches(userId, password))) throw new IotcError('E_AUTH', 'Wrong password');
+  }
+
   async userByEmail(email: string): Promise<User> {
     const user = await this.store.getUserByEmail(String(email).trim().toLowerCase());
     if (!user) throw new IotcError('E_NOT_FOUND', `No user with email ${email}`);

@@ -204,6 +204,20 @@ export class PostgresStore implements Store {
     return rows[0] ? toUser(rows[0]) : null;
   }
 
+  async updateUser(id: number, change: { name?: string; passwordHash?: string }): Promise<boolean> {
+    const r = await this.q('UPDATE users SET name = COALESCE($2, name), password_hash = COALESCE($3, password_hash) WHERE id = $1', [id, change.name ?? null, change.passwordHash ?? null]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async deleteUser(id: number): Promise<boolean> {
+    // Sessions, API tokens (and any device row left) go with it: ON DELETE CASCADE.
+    return ((await this.q('DELETE FROM users WHERE id = $1', [id])).rowCount ?? 0) > 0;
+  }
+
+  async deleteUserSessions(userId: number, keepIdHash = ''): Promise<number> {
+    return (await this.q('DELETE FROM web_sessions WHERE user_id = $1 AND id_hash <> $2', [userId, keepIdHash])).rowCount ?? 0;
+  }
+
   async createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> {
     try {
       const { rows } = await this.pool.query<DeviceRow>(
@@ -453,12 +467,13 @@ export class PostgresStore implements Store {
       }
       await c.query('UPDATE presence SET expires_at = $2 WHERE node_id = $1', [nodeId, expiresAt]);
       // Last, and in id order, so the device rows shared with other nodes are locked briefly and in one order.
+      // Last seen is the device's own side: an app (or the owner's browser) watching it is not the device.
       await c.query(
         `UPDATE devices d SET last_seen = $1 FROM (
-           SELECT id FROM devices WHERE id = ANY($2::text[]) OR id IN (SELECT device_id FROM presence WHERE node_id = $3)
+           SELECT id FROM devices WHERE id = ANY($2::text[]) OR id IN (SELECT device_id FROM presence WHERE node_id = $3 AND side = 'device')
            ORDER BY id FOR UPDATE
          ) s WHERE d.id = s.id`,
-        [now, sorted.map((e) => e.deviceId), nodeId],
+        [now, sorted.filter((e) => e.side === 'device').map((e) => e.deviceId), nodeId],
       );
     });
     // Other nodes' expired counts: dead nodes leave them behind. Outside the transaction: nothing depends on it.

@@ -121,7 +121,7 @@ export class SqliteStore implements Store {
       deletePresenceEntry: db.prepare('DELETE FROM presence WHERE node_id = ? AND device_id = ? AND side = ?'),
       touchDevice: db.prepare('UPDATE devices SET last_seen = ? WHERE id = ?'),
       refreshPresence: db.prepare('UPDATE presence SET expires_at = ? WHERE node_id = ?'),
-      touchNodeDevices: db.prepare('UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ?)'),
+      touchNodeDevices: db.prepare("UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ? AND side = 'device')"),
       clearPresence: db.prepare('DELETE FROM presence WHERE node_id = ?'),
       dropExpiredPresence: db.prepare('DELETE FROM presence WHERE expires_at <= ?'),
       pruneAge: db.prepare(`DELETE FROM readings WHERE time < ? AND seq NOT IN (SELECT seq FROM latest)`),
@@ -239,6 +239,22 @@ export class SqliteStore implements Store {
   async getUser(id: number): Promise<User | null> {
     const row = this.stmt.userById.get(id) as UserRow | undefined;
     return row ? toUser(row) : null;
+  }
+
+  async updateUser(id: number, change: { name?: string; passwordHash?: string }): Promise<boolean> {
+    const r = this.db
+      .prepare('UPDATE users SET name = COALESCE(?, name), password_hash = COALESCE(?, password_hash) WHERE id = ?')
+      .run(change.name ?? null, change.passwordHash ?? null, id);
+    return r.changes > 0;
+  }
+
+  async deleteUser(id: number): Promise<boolean> {
+    // Sessions, API tokens (and any device row left) go with it: ON DELETE CASCADE.
+    return this.db.prepare('DELETE FROM users WHERE id = ?').run(id).changes > 0;
+  }
+
+  async deleteUserSessions(userId: number, keepIdHash = ''): Promise<number> {
+    return this.db.prepare('DELETE FROM web_sessions WHERE user_id = ? AND id_hash <> ?').run(userId, keepIdHash).changes;
   }
 
   async createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> {
@@ -386,7 +402,8 @@ export class SqliteStore implements Store {
       for (const e of entries) {
         if (e.connections > 0) this.stmt.upsertPresence.run(nodeId, e.deviceId, e.side, e.connections, expiresAt);
         else this.stmt.deletePresenceEntry.run(nodeId, e.deviceId, e.side);
-        this.stmt.touchDevice.run(now, e.deviceId);
+        // Last seen is the device's own side: an app (or the owner's browser) watching it is not the device.
+        if (e.side === 'device') this.stmt.touchDevice.run(now, e.deviceId);
       }
       if (heartbeat) {
         this.stmt.refreshPresence.run(expiresAt, nodeId);

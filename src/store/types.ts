@@ -102,6 +102,12 @@ export interface Store {
   createUser(user: { email: string; name: string; passwordHash: string }): Promise<User>;
   getUserByEmail(email: string): Promise<User | null>;
   getUser(id: number): Promise<User | null>;
+  /** Changes the account's name and/or password hash; false if there is no such user. */
+  updateUser(id: number, change: { name?: string; passwordHash?: string }): Promise<boolean>;
+  /** Removes the account with its sessions and API tokens. Its devices are deleted first, one by one (see deleteDevice). */
+  deleteUser(id: number): Promise<boolean>;
+  /** Ends every web session of the user except `keepIdHash` (after a password change); returns how many. */
+  deleteUserSessions(userId: number, keepIdHash?: string): Promise<number>;
 
   createDevice(device: { id: string; userId: number; name: string; keyHash: string }): Promise<Device>;
   getDevice(id: string): Promise<Device | null>;

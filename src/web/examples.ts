@@ -5,10 +5,29 @@ export const KEY_MARK = '\u0000KEY\u0000';
 export const ID_PLACEHOLDER = 'DEVICE_ID';
 export const KEY_PLACEHOLDER = 'DEVICE_KEY';
 
+/** The hub's MQTT TCP listener as it really is: the bound port, or null with the reason it is off. */
+export interface MqttListener {
+  port: number | null;
+  /** Why there is no TCP listener, in a sentence's words. */
+  off?: string;
+  /** The port the hub wanted but another program holds: whatever answers there is not this hub. */
+  taken?: number;
+}
+
 export interface ExampleTarget {
   addr: ServerAddress;
   /** The device id, or DEVICE_ID. */
   id: string;
+  /** Absent: no TCP listener (the examples use MQTT over WebSocket). */
+  mqtt?: MqttListener;
+}
+
+/** The host a board on the network should use: the page's own, or this computer's LAN address when the page was opened via loopback. */
+export function boardHost(addr: ServerAddress): { hostname: string; port: number; fromLan: boolean } {
+  const lan = addr.loopback ? addr.lanHosts[0] : undefined;
+  if (!lan) return { hostname: addr.hostname.replace(/^\[|\]$/g, ''), port: addr.port, fromLan: false };
+  const m = /^(.*?)(?::(\d+))?$/.exec(lan)!;
+  return { hostname: m[1], port: m[2] ? Number(m[2]) : addr.port, fromLan: true };
 }
 
 export interface Example {
@@ -28,6 +47,12 @@ const wsPath = (t: ExampleTarget, side: 'device' | 'client') => `/ws?device=${t.
 
 function arduino(t: ExampleTarget): string {
   const { addr } = t;
+  const board = boardHost(addr);
+  const hostNote = board.fromLan
+    ? `// this computer's network address: you opened the page as ${addr.hostname}, which a board cannot reach`
+    : addr.loopback
+      ? `// ${addr.hostname} is this computer only: put its network address here`
+      : '// this server, as your board reaches it';
   return `// IOTcommunicate: an ESP32 / ESP8266 that reports a temperature and drives a lamp (the LED).
 // Libraries (Arduino IDE > Tools > Manage Libraries): "WebSockets" by Markus Sattler and "ArduinoJson" (v7).
 #if defined(ESP32)
@@ -40,8 +65,8 @@ function arduino(t: ExampleTarget): string {
 
 const char* WIFI_SSID     = "your-wifi";
 const char* WIFI_PASSWORD = "your-wifi-password";
-const char* HOST = "${addr.hostname.replace(/^\[|\]$/g, '')}";   // this server, as your board reaches it
-const uint16_t PORT = ${addr.port};
+const char* HOST = "${board.hostname}";   ${hostNote}
+const uint16_t PORT = ${board.port};
 const char* PATH = "${wsPath(t, 'device')}";
 const int LED_PIN = 2;                  // the on-board LED on most boards
 
@@ -245,21 +270,38 @@ curl -X POST ${base}/api/v1/devices/${t.id}/readings -H "X-Device-Key: ${KEY_MAR
 
 function mqtt(t: ExampleTarget): string {
   const host = t.addr.hostname.replace(/^\[|\]$/g, '');
-  return `# Publish a reading (user = device id, password = device key):
-mosquitto_pub -h ${host} -p 1883 -u ${t.id} -P ${KEY_MARK} -t devices/${t.id}/temp -m 21.5
+  const port = t.mqtt?.port ?? null;
+  if (port === null) {
+    // No TCP listener here: whatever answers on the MQTT port (if anything) is another broker, so say so and use the WebSocket door.
+    const scheme = t.addr.secure ? 'wss' : 'ws';
+    const taken = t.mqtt?.taken ? `\n# Whatever answers on port ${t.mqtt.taken} here is another broker, not this hub: readings sent there never arrive.` : '';
+    return `# This hub has no MQTT TCP listener: ${t.mqtt?.off ?? 'it is off'}.${taken}
+# Use MQTT over WebSocket instead, at ${t.addr.wsBase}/mqtt, e.g. with MQTT.js's command line (npm install -g mqtt):
+
+# Publish a reading (user = device id, password = device key):
+mqtt pub -l ${scheme} -h ${host} -p ${t.addr.port} --path /mqtt -u ${t.id} -P ${KEY_MARK} -t devices/${t.id}/temp -m 21.5
 
 # Receive what the other side writes, e.g. the lamp switch:
-mosquitto_sub -h ${host} -p 1883 -u ${t.id} -P ${KEY_MARK} -t 'devices/${t.id}/+'
+mqtt sub -l ${scheme} -h ${host} -p ${t.addr.port} --path /mqtt -u ${t.id} -P ${KEY_MARK} -t 'devices/${t.id}/+'
+`;
+  }
+  return `# Publish a reading (user = device id, password = device key):
+mosquitto_pub -h ${host} -p ${port} -u ${t.id} -P ${KEY_MARK} -t devices/${t.id}/temp -m 21.5
+
+# Receive what the other side writes, e.g. the lamp switch:
+mosquitto_sub -h ${host} -p ${port} -u ${t.id} -P ${KEY_MARK} -t 'devices/${t.id}/+'
+
+# The same over WebSocket (for browsers and networks that only pass HTTP): ${t.addr.wsBase}/mqtt
 `;
 }
 
 export function examples(t: ExampleTarget): Example[] {
   return [
-    { id: 'arduino', tab: 'Arduino', title: 'Arduino (ESP32 / ESP8266)', language: 'cpp', file: 'iotc_lamp.ino', intro: 'Install the “WebSockets” library by Markus Sattler and “ArduinoJson” from the Library Manager, set your Wi-Fi, upload, and open the Serial Monitor at 115200 baud.', code: arduino(t) },
+    { id: 'arduino', tab: 'Arduino', title: 'Arduino (ESP32 / ESP8266)', language: 'cpp', file: 'iotc_lamp.ino', intro: `Install the “WebSockets” library by Markus Sattler and “ArduinoJson” from the Library Manager, set your Wi-Fi, upload, and open the Serial Monitor at 115200 baud.${boardHost(t.addr).fromLan ? ` HOST is this computer's network address (${boardHost(t.addr).hostname}), not ${t.addr.hostname}: a board cannot reach the address you opened this page with.` : ''}`, code: arduino(t) },
     { id: 'python', tab: 'Python', title: 'Python', language: 'python', file: 'device.py', intro: 'Needs websocket-client (pip install websocket-client). Save as device.py and run python3 device.py: it sends a temperature every 2 seconds and prints “lamp ON” when you flip the switch on the device page.', code: python(t) },
     { id: 'browser', tab: 'Browser JS', title: 'JavaScript (browser)', language: 'html', file: 'lamp.html', intro: 'Save as lamp.html and open it: it shows the temperature and switches the lamp. It connects as the client side, like the device page does.', code: browser(t) },
     { id: 'node', tab: 'Node.js', title: 'JavaScript (Node.js)', language: 'javascript', file: 'app.mjs', intro: 'An app on the client side: prints every reading and sends the lamp switch when you type on or off.', code: node(t) },
     { id: 'http', tab: 'HTTP', title: 'HTTP', language: 'shell', file: 'shell', intro: 'For boards or tools that only speak HTTP: each request stores one reading, which reaches connected apps live.', code: http(t) },
-    { id: 'mqtt', tab: 'MQTT', title: 'MQTT', language: 'shell', file: 'shell', intro: 'For MQTT devices and tools: topic devices/ID/SENSOR, the device id as user name and the key as password.', code: mqtt(t) },
+    { id: 'mqtt', tab: 'MQTT', title: 'MQTT', language: 'shell', file: 'shell', intro: t.mqtt?.port != null ? `For MQTT devices and tools: this hub's MQTT port is ${t.mqtt.port}; topic devices/ID/SENSOR, the device id as user name and the key as password.` : `This hub has no MQTT TCP listener (${t.mqtt?.off ?? 'it is off'}): MQTT works over WebSocket at /mqtt on the web port. Topic devices/ID/SENSOR, the device id as user name and the key as password.`, code: mqtt(t) },
   ];
 }

@@ -10,7 +10,7 @@ import { IotcError } from '../core/errors.js';
 import { httpError } from '../doors/http/errors.js';
 import type { Hub } from '../core/hub.js';
 import { historyLimit, sensorName } from '../core/messages.js';
-import { DEVICE_ID_PATTERN } from '../core/secrets.js';
+import { DEVICE_ID_PATTERN, secretMatches } from '../core/secrets.js';
 import type { UpgradeAuthenticator } from '../doors/ws.js';
 import type { StoredReading, User, WebSession } from '../store/types.js';
 import { serverAddress, validHost } from './address.js';
@@ -21,6 +21,8 @@ import type { FormState } from './pages/auth.js';
 import { confirmPage, deviceListJson, devicePage, devicesPage, keyPage, messagePage, newDevicePage } from './pages/devices.js';
 import type { DeviceWithLatest, RenameState } from './pages/devices.js';
 import { docsPage } from './pages/docs.js';
+import { registerAccountPages } from './account.js';
+import type { MqttListener } from './examples.js';
 import type { Viewer } from './pages/layout.js';
 import { FORM_COOKIE, newToken, originAllowed, parseCookies, serializeCookie, SESSION_COOKIE, tokensEqual, WebSessions } from './session.js';
 import { isSecureRequest } from './session.js';
@@ -29,6 +31,8 @@ import { sessionSockets } from './session-sockets.js';
 export interface WebAppOptions {
   hub: Hub;
   config: Pick<Config, 'trustProxy' | 'sessionTtl' | 'maxFrameBytes'>;
+  /** The MQTT TCP port actually bound, or null when there is none; known only once the server listens. */
+  mqttPort?: () => number | null;
 }
 
 /**
@@ -53,6 +57,9 @@ export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['con
     }
   };
 }
+
+/** Carries a new device key from the form's POST to the page that shows it, once. */
+const NEW_KEY_COOKIE = 'iotc_newkey';
 
 const CSP = [
   "default-src 'self'",
@@ -265,6 +272,15 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     return again(429);
   }
 
+  /** What the pages say about MQTT: the port really bound, never a default where the hub may not be. */
+  function mqttListener(): MqttListener {
+    const port = opts.mqttPort?.() ?? null;
+    if (port !== null) return { port };
+    const wanted = hub.config.mqttPort;
+    if (wanted === 0) return { port: null, off: 'it is turned off (--mqtt-port 0)' };
+    return { port: null, off: `port ${wanted} was already taken by another program when the hub started`, taken: wanted };
+  }
+
   // ---- Accounts ----
 
   app.get('/', async (req, reply) => {
@@ -411,7 +427,36 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     }
     const device = await accounts.createDevice(signed.user.id, parsed.data);
     log.info({ userId: signed.user.id, deviceId: device.id }, 'device created');
-    return sendPage(reply, keyPage(signed.viewer, device, device.key, serverAddress(req.raw, config.trustProxy), 'created'), 201);
+    return showKeyOnce(req, reply, device.id, device.key, 'created');
+  });
+
+  /**
+   * Post/redirect/get for a new key: the key rides to the next page in a cookie only that page receives, for two
+   * minutes, read once. A reload then cannot create or rotate again, and the key never appears in a URL (server
+   * logs, browser history) or in the server's memory.
+   */
+  function showKeyOnce(req: FastifyRequest, reply: FastifyReply, deviceId: string, key: string, mode: 'created' | 'rotated') {
+    const path = `/devices/${deviceId}/key`;
+    reply.header('Set-Cookie', serializeCookie(NEW_KEY_COOKIE, key, { secure: secure(req), maxAgeSeconds: 120, path }));
+    return reply.redirect(`${path}?${mode}`, 303);
+  }
+
+  app.get<{ Params: { id: string } }>('/devices/:id/key', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply);
+    if (!device) return reply;
+    const path = `/devices/${device.id}/key`;
+    const sent = parseCookies(req.headers.cookie)[NEW_KEY_COOKIE];
+    let key: string | null = null;
+    if (sent !== undefined) {
+      reply.header('Set-Cookie', serializeCookie(NEW_KEY_COOKIE, '', { secure: secure(req), maxAgeSeconds: 0, path }));
+      // Only the device's current key: never one a later rotation (say, in another tab) has replaced.
+      const stored = await accounts.owned(signed.user.id, device.id);
+      if (/^[A-Z0-9]{15}$/.test(sent) && secretMatches(sent, stored.keyHash)) key = sent;
+    }
+    const mode = (req.query as Record<string, string>).rotated !== undefined ? 'rotated' : 'created';
+    return sendPage(reply, keyPage(signed.viewer, device, key, serverAddress(req.raw, config.trustProxy), mode));
   });
 
   app.get<{ Params: { id: string } }>('/devices/:id', async (req, reply) => {
@@ -487,7 +532,7 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     if (!device) return reply;
     const rotated = await accounts.rotateKey(signed.user.id, device.id);
     log.info({ userId: signed.user.id, deviceId: device.id }, 'device key rotated');
-    return sendPage(reply, keyPage(signed.viewer, device, rotated.key, serverAddress(req.raw, config.trustProxy), 'rotated'));
+    return showKeyOnce(req, reply, device.id, rotated.key, 'rotated');
   });
 
   app.post<{ Params: { id: string } }>('/devices/:id/delete', async (req, reply) => {
@@ -500,6 +545,10 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     await accounts.deleteDevice(signed.user.id, device.id);
     log.info({ userId: signed.user.id, deviceId: device.id }, 'device deleted');
     return reply.redirect('/devices?deleted', 303);
+  });
+
+  registerAccountPages(app, {
+    hub, log, trustProxy: config.trustProxy, needUser, guarded, sendPage, secure, field: str, fieldErrors,
   });
 
   // ---- Documentation ----
@@ -520,6 +569,6 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
         selected = devices.at(-1) ?? null;
       }
     }
-    return sendPage(reply, docsPage(signed?.viewer ?? null, addr, devices, selected, hostOverride));
+    return sendPage(reply, docsPage(signed?.viewer ?? null, addr, devices, selected, hostOverride, mqttListener()));
   });
 }

@@ -43,11 +43,13 @@ export function parseCookies(header: string | undefined): Record<string, string>
 export interface CookieOptions {
   maxAgeSeconds?: number;
   secure: boolean;
+  /** Narrower than the whole site, for a cookie only one page may read. */
+  path?: string;
 }
 
 /** HttpOnly and SameSite=Lax always; Secure when the browser reached us over TLS. */
 export function serializeCookie(name: string, value: string, opts: CookieOptions): string {
-  const parts = [`${name}=${encodeURIComponent(value)}`, 'Path=/', 'HttpOnly', 'SameSite=Lax'];
+  const parts = [`${name}=${encodeURIComponent(value)}`, `Path=${opts.path ?? '/'}`, 'HttpOnly', 'SameSite=Lax'];
   if (opts.maxAgeSeconds !== undefined) parts.push(`Max-Age=${Math.max(0, Math.floor(opts.maxAgeSeconds))}`);
   if (opts.secure) parts.push('Secure');
   return parts.join('; ');

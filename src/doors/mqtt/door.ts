@@ -16,7 +16,7 @@ import type { Device, Side, StoredReading } from '../../store/types.js';
 import { HandshakeGuard } from '../handshake-guard.js';
 import type { PendingHandshake } from '../handshake-guard.js';
 import { FilterIndex, latestMatching, persistOnlyGranted } from './subscriptions.js';
-import { filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
+import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, aliasPublish, filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
 
 export type MqttDoorConfig = Pick<
@@ -50,6 +50,8 @@ interface Session {
   willTopic: string | null;
   /** The filters this connection holds (as granted, including those the broker is still adding), by topic level. */
   filters: FilterIndex;
+  /** The firmware command filters among them (cmnd/T/#, N/+/+/command), in the order subscribed. */
+  firmwareFilters: string[];
   /** Filters refused over the cap since the last SUBACK, logged once per SUBSCRIBE. */
   overCap: number;
   /** Open until the connection is authenticated. */
@@ -65,6 +67,29 @@ function parseUsername(username: string | undefined): { deviceId: string; side: 
 
 function authError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+/**
+ * Where a reading goes on this connection: its devices/ID/SENSOR topic if a subscription matches it (found through
+ * the index, whatever the number of filters), and the command topic of a firmware's own layout. A firmware
+ * subscribed to several (Tasmota: its topic, its group's, its fallback) gets a command once, on the first it
+ * subscribed to, so a TOGGLE toggles once. Firmware filters are few (a Tasmota holds three) and within the cap.
+ */
+function deliveryTargets(session: Pick<Session, 'filters' | 'firmwareFilters'>, deviceId: string, sensor: string): { topic: string; qos: number; firmware: boolean }[] {
+  const out: { topic: string; qos: number; firmware: boolean }[] = [];
+  if (!unpublishableSensor(sensor)) {
+    const topic = sensorTopic(deviceId, sensor);
+    const qos = session.filters.qosFor(topic);
+    if (qos >= 0) out.push({ topic, qos, firmware: false });
+  }
+  for (const filter of session.firmwareFilters) {
+    const topic = aliasDeliveryTopic(filter, sensor);
+    if (topic !== null) {
+      out.push({ topic, qos: session.filters.qosOf(filter), firmware: true });
+      break;
+    }
+  }
+  return out;
 }
 
 /**
@@ -178,7 +203,7 @@ export class MqttDoor {
     const session: Session = {
       wire, remote, transport, device: null, side: 'device', attachment: null, ready: false,
       early: new Map(), sent: new Map(), bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
-      revoked: false, closed: false, willTopic: null, filters: new FilterIndex(), overCap: 0, handshake,
+      revoked: false, closed: false, willTopic: null, filters: new FilterIndex(), firmwareFilters: [], overCap: 0, handshake,
       receiver: {
         get side() {
           return session.side;
@@ -222,9 +247,9 @@ export class MqttDoor {
       return done(authError(4, 'username = device id, password = device key'), null);
     }
     this.relay.authenticate(who.deviceId, password.toString('utf8'), session.remote).then(async (device) => {
-      if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null) {
+      if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null && aliasPublish(session.willTopic) === null) {
         this.log.info({ deviceId: device.id, remote: session.remote, topic: session.willTopic.slice(0, 100) }, 'mqtt refused: will topic outside the device\'s own topics');
-        return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device'), null);
+        return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device (or a Tasmota/ESPHome default topic)'), null);
       }
       session.device = device;
       session.side = who.side;
@@ -264,14 +289,21 @@ export class MqttDoor {
     const session = client ? this.sessions.get(client) : undefined;
     const device = session?.device;
     if (!session || !device || session.revoked) return done(new Error('not authenticated'));
-    const sensor = sensorFromTopic(packet.topic, device.id);
-    if (sensor === null || !sensorName.safeParse(sensor).success) {
+    // The device's own tree, or a firmware's default layout (Tasmota tele/T/…, ESPHome N/…/state) mapped onto it.
+    const alias = sensorFromTopic(packet.topic, device.id) === null ? aliasPublish(packet.topic) : null;
+    const sensor = alias === null ? sensorFromTopic(packet.topic, device.id) : alias === 'drop' ? '' : alias.sensor;
+    if (sensor === null || (alias !== 'drop' && !sensorName.safeParse(sensor).success)) {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: packet.topic.slice(0, 100) }, 'mqtt publish refused: topic outside devices/ID/SENSOR of this device');
       return this.refusePublish(session, packet, REASON.notAuthorized, 'publish only to devices/ID/SENSOR of your own device', done);
     }
     if (!session.bucket.take()) {
       this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: rate limit');
       return this.refusePublish(session, packet, REASON.quotaExceeded, `at most ${this.config.rateLimit} messages a second`, done);
+    }
+    if (alias === 'drop') {
+      // Discovery announcements: acknowledged so the firmware carries on, and kept nowhere.
+      this.consume(packet);
+      return done(null);
     }
     this.relay.put(device.id, session.side, [{ sensor, value: payloadValue(packet.payload) }]).then(
       () => {
@@ -310,7 +342,7 @@ export class MqttDoor {
     const session = this.sessions.get(client);
     const device = session?.device;
     if (!session || !device) return done(new Error('not authenticated'));
-    if (!filterAllowed(sub.topic, device.id)) {
+    if (!filterAllowed(sub.topic, device.id) && !aliasFilterAllowed(sub.topic)) {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: sub.topic.slice(0, 100) }, 'mqtt subscribe refused: filter outside devices/ID/ of this device');
       return done(null, null);
     }
@@ -320,6 +352,7 @@ export class MqttDoor {
       return done(null, null);
     }
     // Any QoS is granted; readings are published at QoS 1 (see send), and MQTT delivers at the lower of the two.
+    if (!session.filters.has(sub.topic) && aliasFilterAllowed(sub.topic)) session.firmwareFilters.push(sub.topic);
     session.filters.set(sub.topic, sub.qos);
     done(null, sub);
   }
@@ -349,12 +382,14 @@ export class MqttDoor {
 
   private unsubscribed(client: Client, topics: string[]): void {
     const session = this.sessions.get(client);
-    if (session) for (const topic of topics) session.filters.delete(topic);
+    if (!session) return;
+    for (const topic of topics) session.filters.delete(topic);
+    session.firmwareFilters = session.firmwareFilters.filter((f) => session.filters.has(f));
   }
 
   private authorizeForward(client: Client, packet: { topic: string }): any {
     const device = this.sessions.get(client)?.device;
-    return device && sensorFromTopic(packet.topic, device.id) !== null ? packet : null;
+    return device && (sensorFromTopic(packet.topic, device.id) !== null || aliasFilterAllowed(packet.topic)) ? packet : null;
   }
 
   // ---- delivery ----
@@ -376,17 +411,24 @@ export class MqttDoor {
     const filters = subs.filter((s) => s.qos !== 128 && session.wire.retainHandling(s.topic) !== 2).map((s) => s.topic);
     if (filters.length === 0) return;
     try {
-      for (const r of await latestMatching(this.relay, device.id, otherSide(session.side), filters)) this.send(session, client, r, true);
+      const firmware = filters.filter(aliasFilterAllowed);
+      const rows = await latestMatching(this.relay, device.id, otherSide(session.side), filters.filter((f) => !aliasFilterAllowed(f)));
+      if (firmware.length > 0) {
+        // A firmware's command filter names sensors, not devices/ID/ topics: each sensor is tried against the few it holds.
+        for (const r of await this.relay.sensors(device.id, otherSide(session.side))) {
+          if (firmware.some((f) => aliasDeliveryTopic(f, r.sensor) !== null)) rows.push(r);
+        }
+      }
+      for (const r of rows) this.send(session, client, r, true);
     } catch (err) {
       this.log.warn({ err, deviceId: device.id }, 'could not send retained values');
     }
   }
 
   private send(session: Session, client: Client, r: StoredReading, retain: boolean): void {
-    if (session.closed || unpublishableSensor(r.sensor)) return;
-    const topic = sensorTopic(r.deviceId, r.sensor);
-    const qos = session.filters.qosFor(topic);
-    if (qos < 0) return;
+    if (session.closed) return;
+    const targets = deliveryTargets(session, r.deviceId, r.sensor);
+    if (targets.length === 0) return;
     if ((session.sent.get(r.sensor) ?? 0) >= r.seq) return;
     session.sent.set(r.sensor, r.seq);
     if (session.wire.queuedBytes > this.config.sendQueueBytes) {
@@ -394,9 +436,12 @@ export class MqttDoor {
       this.closeSession(session, client, REASON.quotaExceeded, new IotcError('E_SLOW_CONSUMER').message);
       return;
     }
-    // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
-    const packet = { cmd: 'publish', topic, payload: valuePayload(r.value), qos: Math.min(qos, 1), retain, dup: false } as PublishPacket;
-    client.publish(packet, () => {});
+    for (const t of targets) {
+      // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
+      const payload = t.firmware ? aliasPayload(r.value) : valuePayload(r.value);
+      const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
+      client.publish(packet, () => {});
+    }
   }
 
   private revoke(session: Session, client: Client, err: IotcError): void {

@@ -41,6 +41,11 @@ export class FilterIndex {
     if (this.qosByFilter.delete(filter)) this.trie.remove(filter, filter);
   }
 
+  /** The QoS granted to this very filter, or -1 when it is not held. */
+  qosOf(filter: string): number {
+    return this.qosByFilter.get(filter) ?? -1;
+  }
+
   /** The highest QoS among the filters matching `topic`, or -1 when none does. */
   qosFor(topic: string): number {
     let qos = -1;

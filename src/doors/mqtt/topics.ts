@@ -16,6 +16,58 @@ export function sensorFromTopic(topic: string, deviceId: string): string | null 
   return sensor.length > 0 ? sensor : null;
 }
 
+// ---- Firmware's own topic layouts ----
+// Tasmota and ESPHome publish under names of their own (the device's "topic" or node name), not devices/ID/.
+// The connection is already the device's (its id and key are the credentials), so these names only say which
+// sensor: they are mapped onto the device's sensors, and commands the app side writes go back the same way.
+//
+//   Tasmota   tele/T/SENSOR, tele/T/STATE, tele/T/LWT, stat/T/POWER, stat/T/RESULT  → sensor SENSOR, STATE, LWT, POWER, RESULT
+//             subscribes cmnd/T/#                                                   ← the app side's POWER = "ON" arrives as cmnd/T/POWER ON
+//   ESPHome   N/sensor/temperature/state, N/switch/relay/state, …                   → sensor temperature, relay
+//             N/status (online/offline)                                             → sensor status
+//             subscribes N/switch/relay/command                                     ← the app side's relay = "ON" arrives there as ON
+//   Discovery (homeassistant/…, tasmota/discovery/…) is accepted and not stored: the hub is not Home Assistant.
+
+const LEVEL = /^[^/+#]+$/;
+
+/** What a publish to a firmware-default topic does: write a sensor, be dropped (discovery), or null (not such a topic). */
+export function aliasPublish(topic: string): { sensor: string } | 'drop' | null {
+  const l = topic.split('/');
+  if (l[0] === TOPIC_ROOT || !l.every((level) => LEVEL.test(level))) return null;
+  if (l[0] === 'homeassistant' || (l[0] === 'tasmota' && l[1] === 'discovery')) return 'drop';
+  if (l.length === 3 && (l[0] === 'tele' || l[0] === 'stat')) return { sensor: l[2] };
+  if (l.length === 4 && l[3] === 'state') return { sensor: l[2] };
+  if (l.length === 2 && l[1] === 'status') return { sensor: 'status' };
+  return null;
+}
+
+/** Whether a subscription is a firmware's command topic: cmnd/T/# (or /+, or /NAME), or N/COMPONENT/NAME/command. */
+export function aliasFilterAllowed(filter: string): boolean {
+  const l = filter.split('/');
+  if (l[0] === TOPIC_ROOT) return false;
+  if (l.length === 3 && l[0] === 'cmnd' && LEVEL.test(l[1])) return l[2] === '#' || l[2] === '+' || LEVEL.test(l[2]);
+  return l.length === 4 && l[3] === 'command' && LEVEL.test(l[0]) && (l[1] === '+' || LEVEL.test(l[1])) && (l[2] === '+' || LEVEL.test(l[2]));
+}
+
+/** The command topic that carries `sensor` to a firmware subscribed with `filter`, or null when it does not. */
+export function aliasDeliveryTopic(filter: string, sensor: string): string | null {
+  if (!LEVEL.test(sensor)) return null;
+  const l = filter.split('/');
+  if (l[0] === TOPIC_ROOT) return null;
+  if (l.length === 3 && l[0] === 'cmnd' && LEVEL.test(l[1])) {
+    return l[2] === '#' || l[2] === '+' || l[2] === sensor ? `cmnd/${l[1]}/${sensor}` : null;
+  }
+  if (l.length === 4 && l[3] === 'command' && LEVEL.test(l[0]) && LEVEL.test(l[1]) && (l[2] === '+' || l[2] === sensor)) {
+    return `${l[0]}/${l[1]}/${sensor}/command`;
+  }
+  return null;
+}
+
+/** Firmware expects bare words (ON, not "ON"): strings go as their text, anything else as JSON. */
+export function aliasPayload(value: unknown): Buffer {
+  return typeof value === 'string' ? Buffer.from(value) : valuePayload(value);
+}
+
 /** A sensor that cannot be a publish topic name (MQTT forbids wildcards and NUL in them). */
 export function unpublishableSensor(sensor: string): boolean {
   return /[+#\u0000]/.test(sensor);
@@ -25,18 +77,6 @@ export function unpublishableSensor(sensor: string): boolean {
 export function filterAllowed(filter: string, deviceId: string): boolean {
   const levels = filter.split('/');
   return levels.length >= 3 && levels[0] === TOPIC_ROOT && levels[1] === deviceId;
-}
-
-/** MQTT topic matching: `+` one level, `#` (last) any number of levels including none. */
-export function filterMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
 }
 
 /**

@@ -63,6 +63,12 @@
     }, 1600);
   });
 
+  // Forms that cannot be undone (revoking a token) ask first.
+  document.addEventListener('submit', (event) => {
+    const form = event.target.closest('form[data-confirm]');
+    if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+  });
+
   document.addEventListener('change', (event) => {
     const select = event.target.closest('[data-autosubmit]');
     if (select && select.form) select.form.submit();
@@ -93,6 +99,17 @@
     return filled;
   };
   window.iotcFillKeys();
+
+  // The new-key page, reloaded: the server no longer has the key; this tab may (it never asks for a new one).
+  if (fresh && !fresh.dataset.key) {
+    const kept = fresh.querySelector('#device-key .key-slot.filled');
+    const gone = fresh.querySelector('[data-key-gone]');
+    const keptNote = fresh.querySelector('[data-key-kept]');
+    if (kept && gone && keptNote) {
+      gone.hidden = true;
+      keptNote.hidden = false;
+    }
+  }
 
   refreshTimes();
   setInterval(refreshTimes, 1000);

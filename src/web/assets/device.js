@@ -107,11 +107,13 @@
     button.setAttribute('aria-label', 'Switch ' + s.name);
     button.dataset.switch = s.name;
     const label = document.createElement('span');
-    label.className = 'muted small';
-    label.textContent = 'Tap to switch';
+    label.className = 'muted small conn-state';
+    label.dataset.connState = '';
+    button.dataset.needsLive = '';
     row.append(button, label);
     s.el.insertBefore(row, s.meta);
     s.toggle = button;
+    showControlState(button, label);
     button.addEventListener('click', async () => {
       if (button.classList.contains('pending')) return;
       button.classList.add('pending');
@@ -249,6 +251,35 @@
   function setLive(state, text) {
     livePill.dataset.state = state;
     livePill.textContent = text;
+    showControlsState();
+  }
+
+  // ---- Controls follow the page's connection ----
+  // Anything marked data-needs-live works only through the live connection: while it is down, every such control
+  // is disabled and the state next to it says why, rather than a click that silently does nothing.
+
+  const isLive = () => livePill.dataset.state === 'live';
+  const CONTROL_STATE_TEXT = { live: 'Tap to switch', connecting: 'Offline: retrying…', off: 'Offline' };
+
+  function showControlState(control, label) {
+    const live = isLive();
+    control.disabled = !live;
+    control.setAttribute('aria-disabled', String(!live));
+    if (label) {
+      label.textContent = CONTROL_STATE_TEXT[livePill.dataset.state] || CONTROL_STATE_TEXT.connecting;
+      label.classList.toggle('offline', !live);
+    }
+  }
+
+  function showControlsState() {
+    for (const control of root.querySelectorAll('[data-needs-live]')) showControlState(control, null);
+    for (const s of sensors.values()) if (s.toggle) showControlState(s.toggle, s.toggle.parentElement.querySelector('[data-conn-state]'));
+    const note = root.querySelector('[data-send-conn]');
+    if (note) {
+      const live = isLive();
+      note.textContent = live ? 'Connected: sends at once.' : livePill.dataset.state === 'off' ? 'Not connected: sending is off.' : 'Not connected: reconnecting… Sending is off until then.';
+      note.classList.toggle('offline', !live);
+    }
   }
 
   function showLiveError(text, link) {
@@ -329,7 +360,8 @@
         return;
       }
       show(msg);
-      if (msg.write === 'device') markOnline(true, msg.time);
+      // A reading from the device side may have come over HTTP, without a connection: ask the server what is true.
+      if (msg.write === 'device') pollStatus();
     };
     ws.onclose = (event) => {
       for (const [id, p] of pending) {

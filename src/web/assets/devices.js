@@ -55,6 +55,11 @@
       card.querySelector('[data-seen-line]').replaceChildren('Last seen ', t);
     }
     card.querySelector('[data-chips]').replaceChildren(chips(d.latest));
+    const apps = card.querySelector('[data-apps]');
+    if (apps && typeof d.clients === 'number') {
+      apps.hidden = d.clients === 0;
+      apps.textContent = d.clients + (d.clients === 1 ? ' app' : ' apps') + ' connected';
+    }
   }
 
   let stopped = false;

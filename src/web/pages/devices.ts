@@ -30,12 +30,18 @@ function chips(latest: StoredReading[]): Html {
   return html`<ul class="chips">${shown.map((r) => html`<li><span class="chip-name">${r.sensor}</span><span class="chip-value">${formatValue(r.value)}</span></li>`)}${latest.length > MAX_CHIPS ? html`<li class="muted">+${latest.length - MAX_CHIPS} more</li>` : ''}</ul>`;
 }
 
+/** Apps (the client side, this site's pages included) are counted apart from the device: they never make it online. */
+function appsText(clients: number): string {
+  return `${clients} app${clients === 1 ? '' : 's'} connected`;
+}
+
 export function deviceListJson(devices: DeviceWithLatest[]) {
   return devices.map((d) => ({
     id: d.id,
     name: d.name,
     online: d.online,
     lastSeen: d.lastSeen,
+    clients: d.clients,
     latest: d.latest.map((r) => ({ sensor: r.sensor, value: r.value, time: r.time, write: r.side })),
   }));
 }
@@ -53,6 +59,7 @@ export function devicesPage(viewer: Viewer, devices: DeviceWithLatest[], notice?
   <a class="device-link" href="/devices/${d.id}">
     <div class="device-card-head"><h2>${d.name}</h2>${statusPill(d)}</div>
     <p class="muted small" data-seen-line>${d.lastSeen === null ? 'Never connected' : html`Last seen <span data-last-seen>${timeAgo(d.lastSeen)}</span>`}</p>
+    <p class="muted small" data-apps${d.clients ? '' : raw(' hidden')}>${appsText(d.clients)}</p>
     <div data-chips>${chips(d.latest)}</div>
   </a>
 </li>`,
@@ -96,25 +103,33 @@ function loopbackHint(addr: ServerAddress): Html {
   );
 }
 
-/** Shown once, right after creation or rotation: only the key's hash is kept. */
-export function keyPage(viewer: Viewer, device: DeviceInfo, key: string, addr: ServerAddress, mode: 'created' | 'rotated'): Html {
-  const url = deviceUrl(addr, device.id, key);
+/**
+ * Shown once, right after creation or rotation: only the key's hash is kept. Reloaded (key null), the page fills the
+ * key in from this browser tab's memory, or says it is gone; it never makes a new one.
+ */
+export function keyPage(viewer: Viewer, device: DeviceInfo, key: string | null, addr: ServerAddress, mode: 'created' | 'rotated'): Html {
+  const slot = html`<span class="key-slot" data-device="${device.id}">KEY</span>`;
+  const keyHtml = key ?? slot;
+  const urlHtml = key ? html`${deviceUrl(addr, device.id, key)}` : html`${addr.wsBase}/ws?device=${device.id}&amp;key=${slot}`;
   return layout({
     title: mode === 'created' ? 'Device created' : 'New key',
     viewer,
     nav: 'devices',
     body: html`<p class="crumbs"><a href="/devices">← My devices</a></p>
-<section class="card narrow keybox" data-new-key data-device-id="${device.id}" data-key="${key}">
+<section class="card narrow keybox" data-new-key data-device-id="${device.id}" data-key="${key ?? ''}">
   <h1>${mode === 'created' ? html`“${device.name}” is ready` : html`New key for “${device.name}”`}</h1>
-  ${alert('warn', html`<b>The key is shown only now.</b> Copy it, or the whole URL, somewhere safe: only a fingerprint of it is stored, so it cannot be shown again. Lost it? Rotate the key to get a new one.${mode === 'rotated' ? ' The old key has stopped working.' : ''}`)}
+  ${key
+    ? alert('warn', html`<b>The key is shown only now.</b> Copy it, or the whole URL, somewhere safe: only a fingerprint of it is stored, so it cannot be shown again. Lost it? Rotate the key to get a new one.${mode === 'rotated' ? ' The old key has stopped working.' : ''}`)
+    : html`<div data-key-kept hidden>${alert('warn', html`<b>Shown again from this browser tab's memory</b>: the server does not keep the key. Copy it somewhere safe before you close the tab.`)}</div>
+  <div data-key-gone>${alert('info', html`<b>The key was shown once</b> and is not kept on the server, so it cannot be shown again here. Lost it? <a href="/devices/${device.id}/rotate">Rotate the key</a> to get a new one.`)}</div>`}
   <dl class="secrets">
     <dt>Device ID</dt><dd><code id="device-id" data-testid="device-id">${device.id}</code>${copyButton('device-id')}</dd>
-    <dt>Device key</dt><dd><code id="device-key" data-testid="device-key">${key}</code>${copyButton('device-key')}</dd>
-    <dt>Connection URL</dt><dd class="url"><code id="device-url" data-testid="device-url">${url}</code>${copyButton('device-url', 'Copy URL')}</dd>
+    <dt>Device key</dt><dd><code id="device-key" data-testid="device-key">${keyHtml}</code>${copyButton('device-key')}</dd>
+    <dt>Connection URL</dt><dd class="url"><code id="device-url" data-testid="device-url">${urlHtml}</code>${copyButton('device-url', 'Copy URL')}</dd>
   </dl>
   <p class="hint">Add <code>&amp;side=client</code> to the URL for an app (phone, dashboard, script) that talks to the device rather than being it.</p>
   ${loopbackHint(addr)}
-  <p class="actions"><a class="btn" href="/docs?device=${device.id}#key=${key}" data-docs-link>Examples with your key</a>
+  <p class="actions"><a class="btn" href="/docs?device=${device.id}" data-docs-link>Examples with your key</a>
   <a class="btn btn-ghost" href="/devices/${device.id}">Open the device page</a></p>
 </section>`,
   });
@@ -165,9 +180,10 @@ ${notice ? alert('success', notice) : ''}
   <h2>Send a value</h2>
   <p class="muted small">Goes to the device at once if it is online, or when it next connects.</p>
   <form class="send-form" data-send-form novalidate>
-    <div class="field"><label for="send-sensor">Sensor</label><input id="send-sensor" name="sensor" list="sensor-names" required maxlength="64" placeholder="led" autocomplete="off"></div>
-    <div class="field"><label for="send-value">Value</label><input id="send-value" name="value" required placeholder="true, 42, on, {&quot;r&quot;:255}" autocomplete="off"></div>
-    <button class="btn" type="submit">Send</button>
+    <div class="field"><label for="send-sensor">Sensor</label><input id="send-sensor" name="sensor" list="sensor-names" required maxlength="64" placeholder="led" autocomplete="off" data-needs-live disabled></div>
+    <div class="field"><label for="send-value">Value</label><input id="send-value" name="value" required placeholder="true, 42, on, {&quot;r&quot;:255}" autocomplete="off" data-needs-live disabled></div>
+    <button class="btn" type="submit" data-needs-live disabled>Send</button>
+    <p class="conn-state small" data-send-conn role="status">Not connected yet: connecting…</p>
     <p class="hint">Numbers, true/false, null and JSON are sent as such; anything else as text.</p>
     <p class="form-status" data-send-status role="status"></p>
   </form>

@@ -3,6 +3,7 @@ import type { ServerAddress } from '../address.js';
 import { escapeHtml, html, raw } from '../html.js';
 import type { Html } from '../html.js';
 import { examples, ID_PLACEHOLDER, KEY_MARK, KEY_PLACEHOLDER } from '../examples.js';
+import type { MqttListener } from '../examples.js';
 import { alert, copyButton, layout } from './layout.js';
 import type { Viewer } from './layout.js';
 
@@ -26,9 +27,9 @@ const PROTOCOL: [string, string, string][] = [
   ['ping', '{"method":"ping","id":6}', '{"ok":true,"id":6,"time":…}'],
 ];
 
-export function docsPage(viewer: Viewer | null, addr: ServerAddress, devices: DeviceInfo[], selected: DeviceInfo | null, hostOverride?: string): Html {
+export function docsPage(viewer: Viewer | null, addr: ServerAddress, devices: DeviceInfo[], selected: DeviceInfo | null, hostOverride?: string, mqtt?: MqttListener): Html {
   const id = selected?.id ?? ID_PLACEHOLDER;
-  const list = examples({ addr, id });
+  const list = examples({ addr, id, mqtt });
   const deviceId = selected?.id ?? null;
   const url = `${addr.wsBase}/ws?device=${id}&key=${KEY_MARK}`;
 
@@ -46,12 +47,17 @@ export function docsPage(viewer: Viewer | null, addr: ServerAddress, devices: De
   const hostHint = addr.loopback
     ? alert(
         'info',
-        html`These examples use <code>${addr.host}</code>, the address you opened this page with. A board on your network cannot reach it:
+        html`You opened this page as <code>${addr.host}</code>, which only this computer can reach.
         ${addr.lanHosts.length
-          ? html`use this computer's network address — ${addr.lanHosts.map((h, i) => html`${i ? ', ' : ''}<a href="/docs?${new URLSearchParams({ ...(deviceId ? { device: deviceId } : {}), host: h })}">${h}</a>`)}.`
-          : html`put this computer's network address in its place.`}`,
+          ? html`The Arduino sketch uses this computer's network address, <code>${addr.lanHosts[0]}</code>; the other examples keep <code>${addr.host}</code> (they run here).
+            To have them all use a network address: ${addr.lanHosts.map((h, i) => html`${i ? ', ' : ''}<a href="/docs?${new URLSearchParams({ ...(deviceId ? { device: deviceId } : {}), host: h })}">${h}</a>`)}.`
+          : html`No network address was found: put this computer's network address in its place for a board.`}`,
       )
     : '';
+  const mqttHint =
+    mqtt?.port == null
+      ? alert('warn', html`<b>MQTT:</b> this hub has no MQTT TCP listener — ${mqtt?.off ?? 'it is off'}.${mqtt?.taken ? ` Anything answering on port ${mqtt.taken} here is another broker, not this hub.` : ''} MQTT over WebSocket works at <code data-mqtt-ws>${addr.wsBase}/mqtt</code>.`)
+      : html`<p class="muted small" data-mqtt-port="${String(mqtt.port)}">MQTT: port <b>${String(mqtt.port)}</b> on this hub (and over WebSocket at <code>${addr.wsBase}/mqtt</code>).</p>`;
 
   return layout({
     title: 'Documentation',
@@ -74,6 +80,7 @@ export function docsPage(viewer: Viewer | null, addr: ServerAddress, devices: De
 ${picker}
 <p class="key-status" data-key-status>${selected ? html`The examples carry <b>${selected.name}</b>'s id. Its key is shown only when you create the device or rotate its key; open this page from there to have it filled in, or replace <code>${KEY_PLACEHOLDER}</code> yourself.` : ''}</p>
 ${hostHint}
+${mqttHint}
 
 <section id="start">
 <h2>Getting started</h2>
