@@ -57,6 +57,8 @@ const put = z.object({
   status: putStatus,
 });
 const gets = z.object({ method: z.literal('gets'), id: requestId, sensor: sensorName, write: sideName.optional() });
+/** `get` is the original IOTcommunicate's name for `gets` (what iotcommute's get_state sends); both answer alike. */
+const get = gets.extend({ method: z.literal('get') });
 const history = z.object({
   method: z.literal('history'),
   id: requestId,
@@ -69,9 +71,9 @@ const history = z.object({
 const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional() });
 const ping = z.object({ method: z.literal('ping'), id: requestId });
 
-export const request = z.discriminatedUnion('method', [put, gets, history, sensors, ping]);
+export const request = z.discriminatedUnion('method', [put, gets, get, history, sensors, ping]);
 export type Request = z.infer<typeof request>;
-export const METHODS = ['put', 'gets', 'history', 'sensors', 'ping'] as const;
+export const METHODS = ['put', 'gets', 'get', 'history', 'sensors', 'ping'] as const;
 
 /** Human-readable summary of a zod failure: "status.sensor: sensor must not be empty". */
 export function describeIssues(error: z.ZodError): string {

@@ -69,9 +69,12 @@ export class ProtocolSession {
         // Awaited just below, so a failed write is never an unhandled rejection.
         this.lastWrite = written;
         const stored = await written;
-        this.reply(putAck(req.id, stored[0].time, batch ? stored.length : undefined));
+        // As in the original protocol, a put without an id is fire-and-forget: only a failure is answered.
+        // Give an id to get the durable ack (sent after commit).
+        if (req.id !== undefined) this.reply(putAck(req.id, stored[0].time, batch ? stored.length : undefined));
         return;
       }
+      case 'get':
       case 'gets': {
         const r = await this.relay.gets(device.id, req.sensor, req.write);
         if (!r) throw new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`);

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { IotcError } from '../core/errors.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { SqliteCallStore } from './calls-sqlite.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -59,6 +60,7 @@ export class SqliteStore implements Store {
   private journaled = 0;
   private readonly journalTimer: NodeJS.Timeout;
   private checkpointer: Checkpointer | null = null;
+  readonly calls: SqliteCallStore;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -78,6 +80,7 @@ export class SqliteStore implements Store {
       throw err;
     }
     const db = this.db;
+    this.calls = new SqliteCallStore(db);
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
