@@ -28,10 +28,25 @@ function isBusEvent(e: unknown, deviceId: string): e is BusEvent {
   const ev = e as BusEvent;
   if (!ev || typeof ev !== 'object' || ev.deviceId !== deviceId) return false;
   if (ev.type === 'device') return DEVICE_KINDS.has(ev.kind);
+  if (ev.type === 'call' || ev.type === 'reply' || ev.type === 'state') return isCallEvent(ev);
   if (ev.type !== 'readings' || !Array.isArray(ev.readings) || ev.readings.length === 0) return false;
   return ev.readings.every(
     (r) => r && r.deviceId === deviceId && typeof r.sensor === 'string' && (r.side === 'device' || r.side === 'client') && typeof r.seq === 'number' && typeof r.time === 'number' && 'value' in r,
   );
+}
+
+const CALL_ID = /^c_[a-z2-7]{16}$/;
+const CALL_STATES = new Set(['queued', 'sent', 'answered', 'expired']);
+
+function isCallEvent(ev: Extract<BusEvent, { type: 'call' | 'reply' | 'state' }>): boolean {
+  const errorOk = (e: unknown) => e === undefined || typeof e === 'string';
+  if (ev.type === 'call') {
+    const c = ev.call;
+    return !!c && typeof c === 'object' && typeof c.call === 'string' && CALL_ID.test(c.call) && typeof c.method === 'string' &&
+      typeof c.time === 'number' && typeof c.expires === 'number' && typeof c.persistent === 'boolean';
+  }
+  if (typeof ev.call !== 'string' || !CALL_ID.test(ev.call) || !errorOk(ev.error)) return false;
+  return ev.type === 'reply' || CALL_STATES.has(ev.state);
 }
 
 const timeout = (ms: number, what: string) =>
