@@ -6,7 +6,7 @@ import { parseRequest } from '../src/core/messages.js';
 import { makeDevice, sleep, startTestServer, TestClient, within } from './helpers.js';
 import type { Message, TestServer } from './helpers.js';
 
-const METHODS = 'put, gets, history, sensors, ping';
+const METHODS = 'put, get, gets, history, sensors, ping, call, call_status, reply';
 
 /** [frame as sent, expected reply]; the reply's id is the frame's when it has a usable one. */
 const BAD: [string, Message][] = [

@@ -33,7 +33,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     await store.close();
     throw err;
   }
-  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice });
+  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, callLimits: config });
   await relay.start();
   const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
   retention.start();

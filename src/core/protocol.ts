@@ -1,4 +1,5 @@
 import { IotcError, toIotcError } from './errors.js';
+import { CallFailed, callTimeoutMs } from './calls.js';
 import { parseRequest, peekId } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
@@ -96,6 +97,27 @@ export class ProtocolSession {
       case 'ping':
         this.ok(req.id, { time: Date.now() });
         return;
+      case 'call': {
+        if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can call a device\'s methods; this connection is the device side');
+        const persistent = req.persistent ?? false;
+        const answer = await this.relay.calls.call(device, {
+          method: req.device_method, params: req.params ?? null, timeoutMs: callTimeoutMs(req.timeout, persistent), persistent,
+        });
+        this.ok(req.id, answer.state === 'answered' ? { call: answer.call, result: answer.result } : answer);
+        return;
+      }
+      case 'call_status': {
+        if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can read calls; this connection is the device side');
+        const { call, method: _method, params: _params, ...rest } = await this.relay.calls.status(device, req.call);
+        this.ok(req.id, { call, ...rest });
+        return;
+      }
+      case 'reply': {
+        if (side !== 'device') throw new IotcError('E_FORBIDDEN', 'Only the device side answers calls; this connection is the client side');
+        await this.relay.calls.reply(device.id, req.call, req.error !== undefined ? { error: req.error } : { result: req.result ?? null });
+        if (req.id !== undefined) this.ok(req.id, {});
+        return;
+      }
     }
   }
 
@@ -107,6 +129,7 @@ export class ProtocolSession {
     this.relay.countError(err.code);
     const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code };
     if (id !== undefined) body.id = id;
+    if (err instanceof CallFailed) body.call = err.call;
     this.reply(JSON.stringify(body));
   }
 }
