@@ -14,6 +14,9 @@ import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import { filterAllowed, filterMatches, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
+import { answerPayload, callFromPayload, isRpcSensor, outcomeFromPayload, parseRpcTopic, publishTo, rpcTopic, subscribedQos } from './rpc.js';
+import type { RpcKind } from './rpc.js';
+import type { DeviceCall } from '../../core/calls.js';
 
 export type MqttDoorConfig = Pick<Config, 'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes'>;
 
@@ -100,6 +103,7 @@ export class MqttDoor {
     door = new MqttDoor(broker, relay, config, log);
     broker.on('clientReady', (client) => door.ready(client));
     broker.on('subscribe', (subs, client) => void door.sendRetained(client, subs));
+    broker.on('subscribe', (subs, client) => door.callsSubscribed(client, subs.map((s) => s.topic)));
     broker.on('clientError', (client, err) => log.debug({ deviceId: door.sessions.get(client)?.device?.id, err: err.message }, 'mqtt client error'));
     broker.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'mqtt connection error'));
     return door;
@@ -157,6 +161,7 @@ export class MqttDoor {
         },
         deliver: (reading) => this.deliver(session, client, reading),
         revoked: (err) => this.revoke(session, client, err),
+        call: (c) => this.deliverCall(session, client, c),
       },
     };
     const client = this.broker.handle(wire);
@@ -225,6 +230,7 @@ export class MqttDoor {
     // A clean session has no subscription from before: what it missed reaches it as the retained
     // latest values when it subscribes. A persistent session gets it now, through its restored subscriptions.
     if (client.clean) return;
+    this.callsSubscribed(client);
     for (const r of early) this.send(session, client, r, false);
   }
 
@@ -232,6 +238,8 @@ export class MqttDoor {
     const session = client ? this.sessions.get(client) : undefined;
     const device = session?.device;
     if (!session || !device || session.revoked) return done(new Error('not authenticated'));
+    const rpc = parseRpcTopic(packet.topic, device.id);
+    if (rpc) return this.rpcPublish(session, client!, device, packet, rpc, done);
     const sensor = sensorFromTopic(packet.topic, device.id);
     if (sensor === null || !sensorName.safeParse(sensor).success) {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: packet.topic.slice(0, 100) }, 'mqtt publish refused: topic outside devices/ID/SENSOR of this device');
@@ -321,7 +329,7 @@ export class MqttDoor {
   }
 
   private send(session: Session, client: Client, r: StoredReading, retain: boolean): void {
-    if (session.closed || unpublishableSensor(r.sensor)) return;
+    if (session.closed || unpublishableSensor(r.sensor) || isRpcSensor(r.sensor)) return;
     const topic = sensorTopic(r.deviceId, r.sensor);
     let qos = -1;
     for (const [filter, sub] of Object.entries(subscriptionsOf(client))) {
@@ -338,6 +346,60 @@ export class MqttDoor {
     // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
     const packet = { cmd: 'publish', topic, payload: valuePayload(r.value), qos: Math.min(qos, 1), retain, dup: false } as PublishPacket;
     client.publish(packet, () => {});
+  }
+
+  // ---- calls (see rpc.ts) ----
+
+  /** A publish to an rpc topic: an app's call (client side) or a device's answer (device side). */
+  private rpcPublish(session: Session, client: Client, device: Device, packet: PublishPacket, rpc: { kind: RpcKind; id: string | null }, done: (err?: Error | null) => void): void {
+    const expected = session.side === 'client' ? 'request' : 'response';
+    if (rpc.id === null || rpc.kind !== expected) {
+      const text = rpc.id === null
+        ? 'the last level of an rpc topic is the call id: 1 to 64 characters, no / + #'
+        : session.side === 'client' ? 'an app publishes calls to devices/ID/rpc/request/REQID' : 'a device cannot call; it answers on devices/ID/rpc/response/CALLID';
+      this.log.info({ deviceId: device.id, side: session.side, topic: packet.topic.slice(0, 100) }, `mqtt rpc publish refused: ${text}`);
+      return this.refusePublish(session, packet, REASON.notAuthorized, text, done);
+    }
+    if (!session.bucket.take()) return this.refusePublish(session, packet, REASON.quotaExceeded, `at most ${this.config.rateLimit} messages a second`, done);
+    const { payload } = packet;
+    const id = rpc.id;
+    this.consume(packet);
+    done(null);
+    if (session.side === 'device') {
+      this.relay.calls.reply(device.id, id, outcomeFromPayload(payload)).catch((err) => {
+        this.log.info({ deviceId: device.id, call: id.slice(0, 64), code: toIotcError(err).code }, 'mqtt answer to a call refused');
+      });
+      return;
+    }
+    const answer = (outcome: { result: unknown } | { error: unknown }) => {
+      if (!session.closed) publishTo(client, rpcTopic(device.id, 'response', id), answerPayload(outcome));
+    };
+    let request;
+    try {
+      request = callFromPayload(payload);
+    } catch (err) {
+      return answer({ error: err });
+    }
+    this.relay.calls.call(device, request).then(
+      (a) => answer({ result: a.state === 'answered' ? a.result : null }),
+      (err) => answer({ error: err }),
+    );
+  }
+
+  /** A call for a device-side connection: published on its request topic if it subscribed to it. */
+  private deliverCall(session: Session, client: Client, c: DeviceCall): void {
+    if (session.closed || !session.ready) return;
+    const payload = Buffer.from(JSON.stringify({ method: c.method, params: c.params ?? null }));
+    publishTo(client, rpcTopic(session.device!.id, 'request', c.call), payload);
+  }
+
+  /** A device subscribed to its calls (or came back with such a subscription): its persistent calls that wait are sent. */
+  private callsSubscribed(client: Client, filters?: string[]): void {
+    const session = this.sessions.get(client);
+    if (!session?.device || session.closed || session.side !== 'device' || !session.ready) return;
+    const probe = rpcTopic(session.device.id, 'request', 'c_probe');
+    if (filters ? !filters.some((f) => filterMatches(f, probe)) : subscribedQos(client, probe) < 0) return;
+    void this.relay.calls.deliverOpen(session.device.id, session.receiver);
   }
 
   private revoke(session: Session, client: Client, err: IotcError): void {

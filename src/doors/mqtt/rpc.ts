@@ -1,0 +1,102 @@
+/**
+ * Calls (commands with confirmation) over MQTT, as request/response topics two levels below the device:
+ *   devices/ID/rpc/request/CALLID   the device receives calls here ({"method","params"})
+ *   devices/ID/rpc/response/CALLID  and answers here ({"result":…} or {"error":"…"}; a bare value is a result)
+ * An app (username ID:client) publishes its call to devices/ID/rpc/request/REQID ({"method","params","timeout"})
+ * and gets the answer on devices/ID/rpc/response/REQID ({"result":…} or {"error","code"}).
+ */
+import type { Client, PublishPacket } from 'aedes';
+import { z } from 'zod';
+import { IotcError, toIotcError } from '../../core/errors.js';
+import { CallFailed, callTimeoutMs } from '../../core/calls.js';
+import type { CallRequest } from '../../core/calls.js';
+import { CALL_ERROR_MAX, callTimeout, describeIssues, deviceMethodName } from '../../core/messages.js';
+import type { CallOutcome } from '../../store/types.js';
+import { TOPIC_ROOT, filterMatches, payloadValue } from './topics.js';
+
+export type RpcKind = 'request' | 'response';
+
+const RPC_ID = /^[^/+#\u0000]{1,64}$/;
+
+export function rpcTopic(deviceId: string, kind: RpcKind, id: string): string {
+  return `${TOPIC_ROOT}/${deviceId}/rpc/${kind}/${id}`;
+}
+
+/**
+ * The rpc topic a publish names, or null when it is not under devices/ID/rpc/request|response/.
+ * `id` is null when the topic is in the rpc space but its last level is no usable id.
+ */
+export function parseRpcTopic(topic: string, deviceId: string): { kind: RpcKind; id: string | null } | null {
+  const prefix = `${TOPIC_ROOT}/${deviceId}/rpc/`;
+  if (!topic.startsWith(prefix)) return null;
+  const rest = topic.slice(prefix.length);
+  for (const kind of ['request', 'response'] as const) {
+    if (rest.startsWith(`${kind}/`)) {
+      const id = rest.slice(kind.length + 1);
+      return { kind, id: RPC_ID.test(id) ? id : null };
+    }
+  }
+  return null;
+}
+
+/** A sensor whose topic would fall in the rpc space: never delivered to MQTT subscribers as a reading. */
+export function isRpcSensor(sensor: string): boolean {
+  return sensor.startsWith('rpc/request/') || sensor.startsWith('rpc/response/');
+}
+
+const appRequest = z.object(
+  { method: deviceMethodName, params: z.unknown().optional(), timeout: callTimeout.optional() },
+  { error: 'the payload must be {"method":…,"params":…,"timeout":…}' },
+);
+
+/** An app's request payload as a live call; throws E_BAD_MESSAGE / E_VALIDATION saying what is wrong. */
+export function callFromPayload(payload: Buffer | string): CallRequest {
+  let data: unknown;
+  try {
+    data = JSON.parse(payload.toString());
+  } catch {
+    throw new IotcError('E_BAD_MESSAGE', 'The payload is not valid JSON: send {"method":…,"params":…,"timeout":…}');
+  }
+  const parsed = appRequest.safeParse(data);
+  if (!parsed.success) throw new IotcError('E_VALIDATION', describeIssues(parsed.error));
+  return { method: parsed.data.method, params: parsed.data.params ?? null, timeoutMs: callTimeoutMs(parsed.data.timeout, false), persistent: false };
+}
+
+/** A device's answer payload: {"result":…}, {"error":"…"}, or any other JSON (or text) taken as the result. */
+export function outcomeFromPayload(payload: Buffer | string): CallOutcome {
+  const value = payloadValue(payload);
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const v = value as Record<string, unknown>;
+    if (typeof v.error === 'string' && !('result' in v)) return { error: v.error.slice(0, CALL_ERROR_MAX) };
+    if ('result' in v && !('error' in v)) return { result: v.result ?? null };
+  }
+  return { result: value };
+}
+
+/** The answer an app receives on its response topic. */
+export function answerPayload(outcome: { result: unknown } | { error: unknown }): Buffer {
+  if ('result' in outcome) return Buffer.from(JSON.stringify({ result: outcome.result ?? null }));
+  const err = toIotcError(outcome.error);
+  const body: Record<string, unknown> = { error: err.message, code: err.code };
+  if (err instanceof CallFailed) body.call = err.call;
+  return Buffer.from(JSON.stringify(body));
+}
+
+const subscriptionsOf = (client: Client) => (client as unknown as { subscriptions: Record<string, { qos: number }> }).subscriptions ?? {};
+
+/** The QoS the client subscribed `topic` with (the highest of its matching filters), or -1. */
+export function subscribedQos(client: Client, topic: string): number {
+  let qos = -1;
+  for (const [filter, sub] of Object.entries(subscriptionsOf(client))) {
+    if (sub.qos !== 128 && filterMatches(filter, topic)) qos = Math.max(qos, sub.qos);
+  }
+  return qos;
+}
+
+/** Publishes to one client if it subscribed the topic; QoS 1 at most, never retained. */
+export function publishTo(client: Client, topic: string, payload: Buffer): boolean {
+  const qos = subscribedQos(client, topic);
+  if (qos < 0) return false;
+  client.publish({ cmd: 'publish', topic, payload, qos: Math.min(qos, 1), retain: false, dup: false } as PublishPacket, () => {});
+  return true;
+}
