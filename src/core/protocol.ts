@@ -78,7 +78,12 @@ export class ProtocolSession {
       case 'get':
       case 'gets': {
         const r = await this.relay.gets(device.id, req.sensor, req.write);
-        if (!r) throw new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`);
+        if (!r) {
+          // An original client reads "sensor" and "value" from every frame it receives, this refusal included
+          // (iotcommute's get_state on a first boot, before anything was written).
+          this.fail(new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`), req.id, { sensor: req.sensor, value: null });
+          return;
+        }
         this.ok(req.id, readingView(r));
         return;
       }
@@ -125,9 +130,9 @@ export class ProtocolSession {
     this.reply(JSON.stringify(id === undefined ? { ok: true, ...body } : { ok: true, id, ...body }));
   }
 
-  private fail(err: IotcError, id: string | number | undefined): void {
+  private fail(err: IotcError, id: string | number | undefined, extra?: Record<string, unknown>): void {
     this.relay.countError(err.code);
-    const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code };
+    const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code, ...extra };
     if (id !== undefined) body.id = id;
     if (err instanceof CallFailed) body.call = err.call;
     this.reply(JSON.stringify(body));
