@@ -14,7 +14,7 @@ import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import { filterAllowed, filterMatches, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
-import { answerPayload, callFromPayload, isRpcSensor, outcomeFromPayload, parseRpcTopic, publishTo, rpcTopic, subscribedQos } from './rpc.js';
+import { isRpcSensor, parseRpcTopic, publishTo, rpcTopic, runRpc, subscribedQos } from './rpc.js';
 import type { RpcKind } from './rpc.js';
 import type { DeviceCall } from '../../core/calls.js';
 
@@ -362,28 +362,9 @@ export class MqttDoor {
     }
     if (!session.bucket.take()) return this.refusePublish(session, packet, REASON.quotaExceeded, `at most ${this.config.rateLimit} messages a second`, done);
     const { payload } = packet;
-    const id = rpc.id;
     this.consume(packet);
     done(null);
-    if (session.side === 'device') {
-      this.relay.calls.reply(device.id, id, outcomeFromPayload(payload)).catch((err) => {
-        this.log.info({ deviceId: device.id, call: id.slice(0, 64), code: toIotcError(err).code }, 'mqtt answer to a call refused');
-      });
-      return;
-    }
-    const answer = (outcome: { result: unknown } | { error: unknown }) => {
-      if (!session.closed) publishTo(client, rpcTopic(device.id, 'response', id), answerPayload(outcome));
-    };
-    let request;
-    try {
-      request = callFromPayload(payload);
-    } catch (err) {
-      return answer({ error: err });
-    }
-    this.relay.calls.call(device, request).then(
-      (a) => answer({ result: a.state === 'answered' ? a.result : null }),
-      (err) => answer({ error: err }),
-    );
+    runRpc(this.relay, this.log, { side: session.side, isClosed: () => session.closed }, client, device, rpc.id, payload);
   }
 
   /** A call for a device-side connection: published on its request topic if it subscribed to it. */

@@ -10,6 +10,9 @@ import { z } from 'zod';
 import { IotcError, toIotcError } from '../../core/errors.js';
 import { CallFailed, callTimeoutMs } from '../../core/calls.js';
 import type { CallRequest } from '../../core/calls.js';
+import type { Relay } from '../../core/relay.js';
+import type { Logger } from '../../log.js';
+import type { Device, Side } from '../../store/types.js';
 import { CALL_ERROR_MAX, callTimeout, describeIssues, deviceMethodName } from '../../core/messages.js';
 import type { CallOutcome } from '../../store/types.js';
 import { TOPIC_ROOT, filterMatches, payloadValue } from './topics.js';
@@ -99,4 +102,31 @@ export function publishTo(client: Client, topic: string, payload: Buffer): boole
   if (qos < 0) return false;
   client.publish({ cmd: 'publish', topic, payload, qos: Math.min(qos, 1), retain: false, dup: false } as PublishPacket, () => {});
   return true;
+}
+
+/**
+ * Acts on an accepted rpc publish: a device's answer goes to the call router; an app's request becomes a live
+ * call whose answer (or error) is published back to that app's response topic.
+ */
+export function runRpc(relay: Relay, log: Logger, conn: { side: Side; isClosed(): boolean }, client: Client, device: Device, id: string, payload: Buffer | string): void {
+  if (conn.side === 'device') {
+    relay.calls.reply(device.id, id, outcomeFromPayload(payload)).catch((err) => {
+      log.info({ deviceId: device.id, call: id, code: toIotcError(err).code }, 'mqtt answer to a call refused');
+    });
+    return;
+  }
+  const answer = (outcome: { result: unknown } | { error: unknown }) => {
+    if (!conn.isClosed()) publishTo(client, rpcTopic(device.id, 'response', id), answerPayload(outcome));
+  };
+  let request: CallRequest;
+  try {
+    request = callFromPayload(payload);
+  } catch (err) {
+    answer({ error: err });
+    return;
+  }
+  relay.calls.call(device, request).then(
+    (a) => answer({ result: a.state === 'answered' ? a.result : null }),
+    (err) => answer({ error: err }),
+  );
 }
