@@ -180,6 +180,7 @@ export function busContract(name: string, fixture: BusFixture, opts: { skip?: bo
         const call = 'c_abcdefghijklmnop';
         const sent: BusEvent[] = [
           { type: 'call', deviceId: dev, call: { call, method: 'reboot', params: { delay: 5, s: 'ünï ✓' }, time: 1_700_000_000_000, expires: 1_700_000_005_000, persistent: false } },
+          { type: 'reply', deviceId: dev, call, delivered: true },
           { type: 'reply', deviceId: dev, call, result: { rebooting: true } },
           { type: 'reply', deviceId: dev, call, error: 'busy' },
           { type: 'state', deviceId: dev, call, state: 'answered', result: null },

@@ -46,6 +46,7 @@ function isCallEvent(ev: Extract<BusEvent, { type: 'call' | 'reply' | 'state' }>
       typeof c.time === 'number' && typeof c.expires === 'number' && typeof c.persistent === 'boolean';
   }
   if (typeof ev.call !== 'string' || !CALL_ID.test(ev.call) || !errorOk(ev.error)) return false;
+  if (ev.type === 'reply' && ev.delivered !== undefined && typeof ev.delivered !== 'boolean') return false;
   return ev.type === 'reply' || CALL_STATES.has(ev.state);
 }
 

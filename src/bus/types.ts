@@ -17,8 +17,8 @@ export type BusEvent =
   | { type: 'device'; deviceId: string; kind: DeviceEventKind }
   /** A call for the device's connections on other nodes. */
   | { type: 'call'; deviceId: string; call: BusCall }
-  /** A device's answer to a call made on another node (first answer wins there). */
-  | { type: 'reply'; deviceId: string; call: string; result?: unknown; error?: string }
+  /** A device's answer to a call made on another node (first answer wins there); `delivered`: handed to the device, answer pending. */
+  | { type: 'reply'; deviceId: string; call: string; result?: unknown; error?: string; delivered?: boolean }
   /** A persistent call changed state: pushed to the device's apps on every node. */
   | { type: 'state'; deviceId: string; call: string; state: CallState; result?: unknown; error?: string };
 

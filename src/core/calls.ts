@@ -45,6 +45,9 @@ export interface CallView {
   expires: number;
 }
 
+/** How long a live call waits for another node to say it reached the device, when presence says the device is offline. */
+const DELIVERY_WAIT_MS = 1000;
+
 export const CALL_TIMEOUT = { default: 10_000, min: 100, max: 60_000 } as const;
 export const PERSISTENT_CALL_TIMEOUT = { default: 3_600_000, max: 7 * 86_400_000 } as const;
 
@@ -112,6 +115,9 @@ export interface CallLimits {
 interface Pending {
   deviceId: string;
   settle(outcome: CallOutcome | null): void;
+  /** Another node handed the call to a device connection. */
+  delivered: boolean;
+  onDelivered?: () => void;
 }
 
 /**
@@ -176,16 +182,18 @@ export class CallRouter {
         this.pending.delete(c.call);
         resolve(o);
       };
-      this.pending.set(c.call, { deviceId: device.id, settle });
+      this.pending.set(c.call, { deviceId: device.id, settle, delivered: false });
       timer = setTimeout(() => settle(null), req.timeoutMs);
     });
     try {
       const here = this.deliverHere(device.id, c);
-      if (here === 0 && !(await this.onlineElsewhere(device))) {
+      await this.publish({ type: 'call', deviceId: device.id, call: { ...c, expires: time + req.timeoutMs, persistent: false } });
+      // Presence is saved about once a second: a device that has just connected to another node is found by
+      // that node's "delivered" notice instead. One node alone (the in-process bus) has no one else to ask.
+      if (here === 0 && !(await this.onlineElsewhere(device)) && !(await this.deliveredWithin(c.call, this.relay.bus.kind === 'memory' ? 0 : DELIVERY_WAIT_MS))) {
         this.pending.get(c.call)?.settle(null);
         throw new IotcError('E_OFFLINE', 'The device is not connected');
       }
-      await this.publish({ type: 'call', deviceId: device.id, call: { ...c, expires: time + req.timeoutMs, persistent: false } });
       const outcome = await answered;
       if (outcome === null) throw new CallFailed('E_TIMEOUT', `The device did not answer within ${seconds(req.timeoutMs)}`, c.call);
       if ('error' in outcome) throw new CallFailed('E_DEVICE', outcome.error, c.call);
@@ -236,6 +244,20 @@ export class CallRouter {
       for (const poll of [...polls]) poll(c);
     }
     return count;
+  }
+
+  /** Whether another node reports having handed the live call to the device within `ms` (or it was answered already). */
+  private deliveredWithin(callId: string, ms: number): Promise<boolean> {
+    const pending = this.pending.get(callId);
+    if (!pending || pending.delivered) return Promise.resolve(true);
+    if (ms <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(pending.delivered || !this.pending.has(callId)), ms);
+      pending.onDelivered = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
   }
 
   /** Whether a device-side connection is open on another node (presence, as the store has it). */
@@ -352,7 +374,11 @@ export class CallRouter {
     if (event.type === 'call') void this.callFromBus(event.deviceId, event.call);
     else if (event.type === 'reply') {
       const pending = this.pending.get(event.call);
-      if (pending && pending.deviceId === event.deviceId) pending.settle(event.error !== undefined ? { error: event.error } : { result: event.result ?? null });
+      if (!pending || pending.deviceId !== event.deviceId) return;
+      if (event.delivered) {
+        pending.delivered = true;
+        pending.onDelivered?.();
+      } else pending.settle(event.error !== undefined ? { error: event.error } : { result: event.result ?? null });
     } else if (event.type === 'state') {
       const { call, state, result, error } = event;
       this.announce(event.deviceId, error !== undefined ? { call, state, error } : state === 'answered' ? { call, state, result } : { call, state }, false);
@@ -365,6 +391,7 @@ export class CallRouter {
     if (this.deliverHere(deviceId, c) === 0) return;
     if (!bc.persistent) {
       this.delivered.set(c.call, { deviceId, expires: bc.expires });
+      await this.publish({ type: 'reply', deviceId, call: c.call, delivered: true });
       return;
     }
     try {
