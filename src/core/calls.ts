@@ -47,6 +47,8 @@ export interface CallView {
 
 /** How long a live call waits for another node to say it reached the device, when presence says the device is offline. */
 const DELIVERY_WAIT_MS = 1000;
+/** HTTP long-polls for calls one device may hold open on a node. */
+const MAX_POLLERS_PER_DEVICE = 8;
 
 export const CALL_TIMEOUT = { default: 10_000, min: 100, max: 60_000 } as const;
 export const PERSISTENT_CALL_TIMEOUT = { default: 3_600_000, max: 7 * 86_400_000 } as const;
@@ -139,6 +141,7 @@ export class CallRouter {
   private readonly watchers = new Map<string, Set<() => void>>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<void> = Promise.resolve();
+  private closing = false;
 
   constructor(
     private readonly relay: Relay,
@@ -155,6 +158,7 @@ export class CallRouter {
   async close(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.closing = true;
     for (const p of [...this.pending.values()]) p.settle(null);
     for (const set of [...this.pollers.values()]) for (const poll of [...set]) poll(null);
     await this.sweeping;
@@ -195,6 +199,7 @@ export class CallRouter {
         throw new IotcError('E_OFFLINE', 'The device is not connected');
       }
       const outcome = await answered;
+      if (outcome === null && this.closing) throw new CallFailed('E_SHUTTING_DOWN', 'The server is shutting down; call again shortly', c.call);
       if (outcome === null) throw new CallFailed('E_TIMEOUT', `The device did not answer within ${seconds(req.timeoutMs)}`, c.call);
       if ('error' in outcome) throw new CallFailed('E_DEVICE', outcome.error, c.call);
       return { call: c.call, state: 'answered', result: outcome.result };
@@ -329,6 +334,9 @@ export class CallRouter {
       return { call: queued.id, method: queued.method, params: queued.params, time: queued.created };
     }
     if (waitMs <= 0 || aborted()) return null;
+    if ((this.pollers.get(device.id)?.size ?? 0) >= MAX_POLLERS_PER_DEVICE) {
+      throw new IotcError('E_TOO_MANY_CONNECTIONS', `At most ${MAX_POLLERS_PER_DEVICE} long-polls for calls per device at once`);
+    }
     return new Promise((resolve) => {
       let set = this.pollers.get(device.id);
       if (!set) this.pollers.set(device.id, (set = new Set()));
