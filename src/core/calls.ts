@@ -1,113 +1,18 @@
-import crypto from 'node:crypto';
 import { IotcError } from './errors.js';
-import type { ErrorCode } from './errors.js';
 import type { Relay } from './relay.js';
 import type { BusCall, BusEvent } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import { FINAL_CALL_STATES } from '../store/types.js';
-import type { CallOutcome, CallState, Device, StoredCall } from '../store/types.js';
+import type { CallOutcome, Device } from '../store/types.js';
+import { CallFailed, callFrame, callStateFrame, callUpdateOf, callView, newCallId, secondsText } from './call-wire.js';
+import type { CallAnswer, CallRequest, CallUpdate, CallView, DeviceCall } from './call-wire.js';
 
-/** A call as a device receives it. */
-export interface DeviceCall {
-  call: string;
-  method: string;
-  params: unknown;
-  time: number;
-}
-
-/** A persistent call's new state, as pushed to the device's apps. */
-export interface CallUpdate {
-  call: string;
-  state: CallState;
-  result?: unknown;
-  error?: string;
-}
-
-export interface CallRequest {
-  method: string;
-  params: unknown;
-  /** Live call: how long to wait for the answer. Persistent call: how long it may wait for the device before it expires. */
-  timeoutMs: number;
-  persistent: boolean;
-}
-
-export type CallAnswer = { call: string; state: 'answered'; result: unknown } | { call: string; state: 'queued' | 'sent' };
-
-/** What call_status and the HTTP API show of a persistent call. */
-export interface CallView {
-  call: string;
-  method: string;
-  params: unknown;
-  state: CallState;
-  result?: unknown;
-  error?: string;
-  created: number;
-  expires: number;
-}
+export * from './call-wire.js';
 
 /** How long a live call waits for another node to say it reached the device, when presence says the device is offline. */
 const DELIVERY_WAIT_MS = 1000;
 /** HTTP long-polls for calls one device may hold open on a node. */
 const MAX_POLLERS_PER_DEVICE = 8;
-
-export const CALL_TIMEOUT = { default: 10_000, min: 100, max: 60_000 } as const;
-export const PERSISTENT_CALL_TIMEOUT = { default: 3_600_000, max: 7 * 86_400_000 } as const;
-
-/** The timeout a call asked for (or the default), checked against its range. */
-export function callTimeoutMs(timeout: number | undefined, persistent: boolean): number {
-  if (persistent) {
-    const ms = timeout ?? PERSISTENT_CALL_TIMEOUT.default;
-    if (ms < CALL_TIMEOUT.min || ms > PERSISTENT_CALL_TIMEOUT.max) {
-      throw new IotcError('E_VALIDATION', `timeout of a persistent call must be ${CALL_TIMEOUT.min}..${PERSISTENT_CALL_TIMEOUT.max} ms (7 days)`);
-    }
-    return ms;
-  }
-  const ms = timeout ?? CALL_TIMEOUT.default;
-  if (ms < CALL_TIMEOUT.min || ms > CALL_TIMEOUT.max) throw new IotcError('E_VALIDATION', `timeout must be ${CALL_TIMEOUT.min}..${CALL_TIMEOUT.max} ms`);
-  return ms;
-}
-
-/** A failed call that got as far as having an id: the answer names it. */
-export class CallFailed extends IotcError {
-  constructor(code: ErrorCode, message: string, readonly call: string) {
-    super(code, message);
-  }
-}
-
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-/** "c_" + 16 base32 characters: 80 random bits. */
-export function newCallId(): string {
-  const bytes = crypto.randomBytes(10);
-  let bits = 0n;
-  for (const b of bytes) bits = (bits << 8n) | BigInt(b);
-  let out = '';
-  for (let i = 15; i >= 0; i--) out += BASE32[Number((bits >> BigInt(i * 5)) & 31n)];
-  return `c_${out}`;
-}
-
-/** The frame a device receives: an unasked frame, so it carries sensor and value like any reading. */
-export function callFrame(c: DeviceCall): string {
-  return JSON.stringify({ sensor: c.method, value: c.params ?? null, call: c.call, time: c.time, write: 'client' });
-}
-
-/** The frame the apps receive when a persistent call changes state. */
-export function callStateFrame(u: CallUpdate, time: number): string {
-  return JSON.stringify({ sensor: '$call', value: u, time });
-}
-
-export const callView = (c: StoredCall): CallView => {
-  const v: CallView = { call: c.id, method: c.method, params: c.params, state: c.state, created: c.created, expires: c.expires };
-  if (c.error !== undefined) v.error = c.error;
-  else if (c.state === 'answered') v.result = c.result;
-  return v;
-};
-
-const update = (c: StoredCall): CallUpdate => {
-  const { call, state, result, error } = callView(c);
-  return error !== undefined ? { call, state, error } : state === 'answered' ? { call, state, result } : { call, state };
-};
-
-const seconds = (ms: number) => `${+(ms / 1000).toFixed(1)}s`;
 
 export interface CallLimits {
   maxCallsPerDevice: number;
@@ -200,7 +105,7 @@ export class CallRouter {
       }
       const outcome = await answered;
       if (outcome === null && this.closing) throw new CallFailed('E_SHUTTING_DOWN', 'The server is shutting down; call again shortly', c.call);
-      if (outcome === null) throw new CallFailed('E_TIMEOUT', `The device did not answer within ${seconds(req.timeoutMs)}`, c.call);
+      if (outcome === null) throw new CallFailed('E_TIMEOUT', `The device did not answer within ${secondsText(req.timeoutMs)}`, c.call);
       if ('error' in outcome) throw new CallFailed('E_DEVICE', outcome.error, c.call);
       return { call: c.call, state: 'answered', result: outcome.result };
     } finally {
@@ -290,7 +195,7 @@ export class CallRouter {
     }
     const done = await this.relay.store.calls.finish(callId, deviceId, outcome, Date.now());
     if (done) {
-      this.announce(deviceId, update(done));
+      this.announce(deviceId, callUpdateOf(done));
       return;
     }
     throw new IotcError('E_NOT_FOUND', `No open call "${callId.slice(0, 64)}" for this device: unknown, already answered or expired`);
@@ -415,7 +320,7 @@ export class CallRouter {
       const now = Date.now();
       for (const [id, d] of this.delivered) if (d.expires <= now) this.delivered.delete(id);
       try {
-        for (const c of await this.relay.store.calls.expire(now)) this.announce(c.deviceId, update(c));
+        for (const c of await this.relay.store.calls.expire(now)) this.announce(c.deviceId, callUpdateOf(c));
       } catch (err) {
         this.log.warn({ err }, 'could not expire calls; will retry');
       }
