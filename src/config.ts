@@ -67,6 +67,8 @@ export const OPTIONS = {
   apiRateLimit: { flag: 'api-rate-limit', env: 'IOTC_API_RATE_LIMIT', default: 20, parse: nonNegativeInt, description: 'HTTP API requests per second per device key, API token or (for log-in) address (0 = unlimited)' },
   apiRateBurst: { flag: 'api-rate-burst', env: 'IOTC_API_RATE_BURST', default: 60, parse: positiveInt, description: 'HTTP API requests allowed at once above the rate' },
   maxConnectionsPerDevice: { flag: 'max-connections-per-device', env: 'IOTC_MAX_CONNECTIONS_PER_DEVICE', default: 32, parse: positiveInt, description: 'Open connections allowed per device and side' },
+  maxCallsPerDevice: { flag: 'max-calls-per-device', env: 'IOTC_MAX_CALLS_PER_DEVICE', default: 100, parse: positiveInt, description: 'Open calls (commands awaiting an answer, in flight or queued) allowed per device' },
+  maxCallsPerUser: { flag: 'max-calls-per-user', env: 'IOTC_MAX_CALLS_PER_USER', default: 1000, parse: positiveInt, description: "Open calls allowed across all of a user's devices" },
   sendQueueBytes: { flag: 'send-queue', env: 'IOTC_SEND_QUEUE', default: 1_048_576, parse: positiveInt, description: 'Bytes queued to a slow receiver before it is disconnected' },
   pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration, description: 'Keep-alive ping period; a peer silent for two periods is dropped', defaultText: '25s' },
   retentionCount: { flag: 'retention-count', env: 'IOTC_RETENTION_COUNT', default: 10_000, parse: nonNegativeInt, description: 'Readings kept per device; the latest of each sensor is always kept (0 = no limit)' },

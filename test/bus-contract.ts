@@ -171,6 +171,28 @@ export function busContract(name: string, fixture: BusFixture, opts: { skip?: bo
         ]);
       }));
 
+    test('call, reply and state events reach the nodes subscribed to the device, intact and in order', () =>
+      withNetwork(async (_net, node) => {
+        const [a, b, c] = [await node(), await node(), await node()];
+        const dev = newDeviceId();
+        await b.want(dev);
+        await c.want(newDeviceId());
+        const call = 'c_abcdefghijklmnop';
+        const sent: BusEvent[] = [
+          { type: 'call', deviceId: dev, call: { call, method: 'reboot', params: { delay: 5, s: 'ünï ✓' }, time: 1_700_000_000_000, expires: 1_700_000_005_000, persistent: false } },
+          { type: 'reply', deviceId: dev, call, delivered: true },
+          { type: 'reply', deviceId: dev, call, result: { rebooting: true } },
+          { type: 'reply', deviceId: dev, call, error: 'busy' },
+          { type: 'state', deviceId: dev, call, state: 'answered', result: null },
+          { type: 'state', deviceId: dev, call, state: 'expired' },
+        ];
+        for (const e of sent) await a.bus.publish(e);
+        await waitFor(() => b.of(dev).length === sent.length, 5000, 'call events');
+        assert.deepEqual(b.of(dev), sent);
+        await settle(a, c);
+        assert.deepEqual(c.of(dev), [], 'a node without interest in the device gets no call events');
+      }));
+
     test('subscribing twice is one interest: no double delivery, and one unsubscribe stops delivery', () =>
       withNetwork(async (_net, node) => {
         const [a, b] = [await node(), await node()];

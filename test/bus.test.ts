@@ -97,6 +97,9 @@ describe('NATS bus specifics', { skip: !natsServerInstalled() && 'nats-server no
       raw.publish(`iotc.dev.${x}`, JSON.stringify({ type: 'readings', deviceId: 'OTHERDEVICE', readings: [reading('OTHERDEVICE', 1)] }));
       raw.publish(`iotc.dev.${x}`, JSON.stringify({ type: 'readings', deviceId: x, readings: [{ ...reading(x, 1), side: 'admin' }] }));
       raw.publish(`iotc.dev.${x}`, JSON.stringify({ type: 'device', deviceId: x, kind: 'exploded' }));
+      raw.publish(`iotc.dev.${x}`, JSON.stringify({ type: 'call', deviceId: x, call: { call: 'not-a-call-id', method: 'm', time: 1, expires: 2, persistent: false } }));
+      raw.publish(`iotc.dev.${x}`, JSON.stringify({ type: 'state', deviceId: x, call: 'c_abcdefghijklmnop', state: 'exploded' }));
+      raw.publish(`iotc.dev.${x}`, JSON.stringify({ type: 'reply', deviceId: x, call: 'c_abcdefghijklmnop', error: { not: 'a string' } }));
       raw.publish(`iotc.dev.${x}`, JSON.stringify({ type: 'readings', deviceId: x, readings: [reading(x, 'good')] }));
       await raw.flush();
       await waitFor(() => got.length > 0, 5000, 'the good event');

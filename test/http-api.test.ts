@@ -356,6 +356,9 @@ describe('OpenAPI document', () => {
     await call('GET', `/update?device=${mine.id}&key=${mine.key}&temp=20`);
     const key = { 'x-device-key': d.key };
     const tok = bearer(u.token);
+    const ownerOfD = bearer((await server.hub.tokens.create(d.userId, 'doc')).token);
+    const persistentCall = async () => (await call('POST', `/devices/${d.id}/calls`, { headers: ownerOfD, body: { method: 'setup', persistent: true } })).body.call;
+    const [toRead, toAnswer] = [await persistentCall(), await persistentCall()];
     const email = `doc-${Date.now()}@example.com`;
 
     // One good request per operation; the test fails if the document gains an operation not called here.
@@ -365,6 +368,10 @@ describe('OpenAPI document', () => {
       latestFromOtherSide: { method: 'GET', path: `/devices/${mine.id}/latest`, headers: tok },
       listSensors: { method: 'GET', path: `/devices/${d.id}/sensors`, headers: key },
       sensorHistory: { method: 'GET', path: `/devices/${d.id}/sensors/temp/history?limit=5`, headers: key },
+      callDevice: { method: 'POST', path: `/devices/${d.id}/calls`, headers: ownerOfD, body: { method: 'reboot', params: { delay: 1 }, persistent: true } },
+      nextCall: { method: 'GET', path: `/devices/${d.id}/calls/next?wait=0`, headers: key },
+      getCall: { method: 'GET', path: `/devices/${d.id}/calls/${toRead}?wait=0`, headers: ownerOfD },
+      replyToCall: { method: 'POST', path: `/devices/${d.id}/calls/${toAnswer}/reply`, headers: key, body: { result: { ok: true } } },
       listDevices: { method: 'GET', path: '/devices', headers: tok },
       createDevice: { method: 'POST', path: '/devices', headers: tok, body: { name: 'Another' } },
       getDevice: { method: 'GET', path: `/devices/${mine.id}`, headers: tok },

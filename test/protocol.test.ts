@@ -6,7 +6,7 @@ import { parseRequest } from '../src/core/messages.js';
 import { makeDevice, sleep, startTestServer, TestClient, within } from './helpers.js';
 import type { Message, TestServer } from './helpers.js';
 
-const METHODS = 'put, gets, history, sensors, ping';
+const METHODS = 'put, get, gets, history, sensors, ping, call, call_status, reply';
 
 /** [frame as sent, expected reply]; the reply's id is the frame's when it has a usable one. */
 const BAD: [string, Message][] = [
@@ -115,6 +115,47 @@ describe('bad input over a socket', () => {
     dev.ws.send(Buffer.from([0xff, 0xfe, 0x00]), { binary: true });
     assert.equal((await dev.next()).code, 'E_BAD_MESSAGE');
     assert.equal((await dev.request({ method: 'ping' })).ok, true);
+    await dev.close();
+  });
+});
+
+describe('the original protocol', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  test('a put without an id is fire-and-forget: stored and delivered, never answered; a failing one is answered', async () => {
+    const d = await makeDevice(server);
+    const dev = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
+    const app = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
+    dev.send({ method: 'put', status: { sensor: 'temp', value: '22' } });
+    dev.send({ method: 'put', status: [{ sensor: 'a', value: 1 }, { sensor: 'b', value: 2 }] });
+    assert.deepEqual((await app.reading()).value, '22');
+    await app.reading();
+    await app.reading();
+    dev.send({ method: 'put', status: { sensor: '', value: 1 } });
+    assert.deepEqual(await dev.next(), { ok: false, error: 'status.sensor: sensor must not be empty', code: 'E_VALIDATION' });
+    // With an id, the durable ack as before.
+    const ack = await dev.request({ method: 'put', status: { sensor: 'temp', value: 23 } });
+    assert.deepEqual(Object.keys(ack).sort(), ['id', 'ok', 'time']);
+    assert.deepEqual(dev.pending, [], 'nothing answered the puts without an id');
+    await Promise.all([dev.close(), app.close()]);
+  });
+
+  test('get answers exactly like gets', async () => {
+    const d = await makeDevice(server);
+    const dev = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
+    await dev.request({ method: 'put', status: { sensor: 'LED', value: '1' } });
+    for (const body of [{ sensor: 'LED' }, { sensor: 'LED', write: 'client' }, { sensor: 'nothing' }]) {
+      const { id: _a, ...viaGet } = await dev.request({ method: 'get', ...body });
+      const { id: _b, ...viaGets } = await dev.request({ method: 'gets', ...body });
+      assert.deepEqual(viaGet, viaGets, JSON.stringify(body));
+      assert.ok('sensor' in viaGet && 'value' in viaGet, 'an original client reads sensor and value from the answer');
+    }
+    dev.send({ method: 'get', sensor: 'LED' });
+    assert.deepEqual((await dev.next()).value, '1', 'answered without an id too');
     await dev.close();
   });
 });

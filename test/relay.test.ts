@@ -105,7 +105,7 @@ describe('reads', () => {
   test('gets answers the latest value, E_NOT_FOUND when there is none, and honours "write"', async () => {
     const { device, client, close } = await pair();
     const none = await client.request({ method: 'gets', sensor: 'temp' });
-    assert.deepEqual(none, { ok: false, error: 'No value stored for sensor "temp"', code: 'E_NOT_FOUND', id: none.id });
+    assert.deepEqual(none, { ok: false, error: 'No value stored for sensor "temp"', code: 'E_NOT_FOUND', sensor: 'temp', value: null, id: none.id });
 
     await device.request({ method: 'put', status: { sensor: 'temp', value: 1 } });
     const a2 = await device.request({ method: 'put', status: { sensor: 'temp', value: 2 } });

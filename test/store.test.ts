@@ -18,18 +18,21 @@ import { runCli, serviceAvailable, tempDir } from './helpers.js';
 import { createTestDatabase } from './pg-helpers.js';
 import type { TestDatabase } from './pg-helpers.js';
 import { storeContract } from './store-contract.js';
+import { callStoreContract } from './call-store-contract.js';
 
 // Checked before any test is declared: tests start running at once, and SQLite's synchronous calls would
 // hold up the check's timer.
 const pgUp = await serviceAvailable('PostgreSQL', 5432);
 
-storeContract('sqlite', {
+const sqliteFixture = {
   async fresh() {
     const tmp = tempDir('iotc-store-');
     const file = path.join(tmp.dir, 'iotc.db');
     return { open: async () => new SqliteStore(file), destroy: async () => tmp.cleanup() };
   },
-});
+};
+storeContract('sqlite', sqliteFixture);
+callStoreContract('sqlite', sqliteFixture);
 
 let db: TestDatabase | null = null;
 if (pgUp) {
@@ -38,19 +41,17 @@ if (pgUp) {
 }
 const newSchema = () => `s_${crypto.randomBytes(5).toString('hex')}`;
 
-storeContract(
-  'postgres',
-  {
-    async fresh() {
-      const schema = newSchema();
-      return {
-        open: () => PostgresStore.open(db!.url(schema)),
-        destroy: async () => void (await db!.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
-      };
-    },
+const postgresFixture = {
+  async fresh() {
+    const schema = newSchema();
+    return {
+      open: () => PostgresStore.open(db!.url(schema)),
+      destroy: async () => void (await db!.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)),
+    };
   },
-  { skip: !pgUp && 'PostgreSQL not reachable' },
-);
+};
+storeContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
+callStoreContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
 
 describe('PostgreSQL store specifics', { skip: !pgUp && 'PostgreSQL not reachable' }, () => {
   test('nodes starting at once migrate the schema exactly once', async () => {

@@ -42,9 +42,17 @@ const busReading = z.object({
   seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   time: z.number().int().nonnegative().max(8.64e15),
 });
+const callId = z.string().regex(/^c_[a-z2-7]{16}$/, 'not a call id');
 const busEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('readings'), deviceId: z.string().regex(DEVICE_ID), readings: z.array(busReading).min(1).max(MAX_READINGS) }),
   z.object({ type: z.literal('device'), deviceId: z.string().regex(DEVICE_ID), kind: z.enum(['rotated', 'deleted']) }),
+  z.object({
+    type: z.literal('call'),
+    deviceId: z.string().regex(DEVICE_ID),
+    call: z.object({ call: callId, method: z.string().min(1).max(SENSOR_MAX), params: z.unknown(), time: z.number(), expires: z.number(), persistent: z.boolean() }),
+  }),
+  z.object({ type: z.literal('reply'), deviceId: z.string().regex(DEVICE_ID), call: callId, result: z.unknown(), error: z.string().optional(), delivered: z.boolean().optional() }),
+  z.object({ type: z.literal('state'), deviceId: z.string().regex(DEVICE_ID), call: callId, state: z.enum(['queued', 'sent', 'answered', 'expired']), result: z.unknown(), error: z.string().optional() }),
 ]);
 
 /**

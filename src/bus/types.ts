@@ -1,9 +1,26 @@
-import type { DeviceEventKind, StoredReading } from '../store/types.js';
+import type { CallState, DeviceEventKind, StoredReading } from '../store/types.js';
+
+/** A call to a device as it travels to the nodes holding the device's connections. */
+export interface BusCall {
+  call: string;
+  method: string;
+  params: unknown;
+  time: number;
+  /** ms since epoch after which an answer is no longer awaited. */
+  expires: number;
+  persistent: boolean;
+}
 
 /** What crosses between nodes. Readings are already stored when they are published. */
 export type BusEvent =
   | { type: 'readings'; deviceId: string; readings: StoredReading[] }
-  | { type: 'device'; deviceId: string; kind: DeviceEventKind };
+  | { type: 'device'; deviceId: string; kind: DeviceEventKind }
+  /** A call for the device's connections on other nodes. */
+  | { type: 'call'; deviceId: string; call: BusCall }
+  /** A device's answer to a call made on another node (first answer wins there); `delivered`: handed to the device, answer pending. */
+  | { type: 'reply'; deviceId: string; call: string; result?: unknown; error?: string; delivered?: boolean }
+  /** A persistent call changed state: pushed to the device's apps on every node. */
+  | { type: 'state'; deviceId: string; call: string; state: CallState; result?: unknown; error?: string };
 
 /**
  * Routes events between the nodes of a cluster. Interest-based: a node receives a device's events only

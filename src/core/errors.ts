@@ -15,6 +15,7 @@ export const ERRORS = {
   E_LIMIT: { status: 403, closeCode: 4403, message: 'A limit of this hub was reached' },
   E_OFFLINE: { status: 409, closeCode: 4409, message: 'The device is not connected' },
   E_TIMEOUT: { status: 504, closeCode: 4408, message: 'No answer in time' },
+  E_DEVICE: { status: 502, closeCode: 4502, message: 'The device answered with an error' },
   E_TOO_LARGE: { status: 413, closeCode: 1009, message: 'Message too large' },
   E_RATE_LIMITED: { status: 429, closeCode: 4429, message: 'Too many messages' },
   E_TOO_MANY_CONNECTIONS: { status: 429, closeCode: 4429, message: 'Too many connections for this device' },

@@ -37,7 +37,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     throw err;
   }
   const authLimits = new AuthLimits(config);
-  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits });
+  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits, callLimits: config });
   await relay.start();
   const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
   retention.start();

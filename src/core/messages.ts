@@ -57,6 +57,8 @@ const put = z.object({
   status: putStatus,
 });
 const gets = z.object({ method: z.literal('gets'), id: requestId, sensor: sensorName, write: sideName.optional() });
+/** `get` is the original IOTcommunicate's name for `gets` (what iotcommute's get_state sends); both answer alike. */
+const get = gets.extend({ method: z.literal('get') });
 const history = z.object({
   method: z.literal('history'),
   id: requestId,
@@ -69,9 +71,36 @@ const history = z.object({
 const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional() });
 const ping = z.object({ method: z.literal('ping'), id: requestId });
 
-export const request = z.discriminatedUnion('method', [put, gets, history, sensors, ping]);
+/** Commands with confirmation: the app side calls a method of its device (limits in src/core/calls.ts). */
+export const callId = z.string({ error: 'call must be a call id (a string)' }).min(1, 'call must not be empty').max(64, 'call must be at most 64 characters');
+export const callTimeout = z.number({ error: 'timeout must be a number of milliseconds' }).int('timeout must be a whole number of milliseconds');
+export const CALL_ERROR_MAX = 1024;
+/** A device method is named like a sensor (the device receives it as the frame's `sensor`). */
+export const deviceMethodName = z
+  .string({ error: (iss) => (iss.input === undefined ? 'the method name is required' : 'the method name must be a string') })
+  .min(1, 'the method name must not be empty')
+  .max(SENSOR_MAX, `the method name must be at most ${SENSOR_MAX} characters`)
+  .refine((s) => !s.includes('\u0000') && s !== '$call', 'the method name must not contain NUL characters or be "$call"');
+const call = z.object({
+  method: z.literal('call'),
+  id: requestId,
+  device_method: deviceMethodName,
+  params: z.unknown().optional(),
+  timeout: callTimeout.optional(),
+  persistent: z.boolean({ error: 'persistent must be true or false' }).optional(),
+});
+const callStatus = z.object({ method: z.literal('call_status'), id: requestId, call: callId });
+const reply = z.object({
+  method: z.literal('reply'),
+  id: requestId,
+  call: callId,
+  result: z.unknown().optional(),
+  error: z.string({ error: 'error must be a string (the device\'s message)' }).max(CALL_ERROR_MAX, `error must be at most ${CALL_ERROR_MAX} characters`).optional(),
+});
+
+export const request = z.discriminatedUnion('method', [put, gets, get, history, sensors, ping, call, callStatus, reply]);
 export type Request = z.infer<typeof request>;
-export const METHODS = ['put', 'gets', 'history', 'sensors', 'ping'] as const;
+export const METHODS = ['put', 'get', 'gets', 'history', 'sensors', 'ping', 'call', 'call_status', 'reply'] as const;
 
 /** Human-readable summary of a zod failure: "status.sensor: sensor must not be empty". */
 export function describeIssues(error: z.ZodError): string {

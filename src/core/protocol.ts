@@ -1,4 +1,5 @@
 import { IotcError, toIotcError } from './errors.js';
+import { CallFailed, callTimeoutMs } from './calls.js';
 import { parseRequest, peekId } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
@@ -69,12 +70,20 @@ export class ProtocolSession {
         // Awaited just below, so a failed write is never an unhandled rejection.
         this.lastWrite = written;
         const stored = await written;
-        this.reply(putAck(req.id, stored[0].time, batch ? stored.length : undefined));
+        // As in the original protocol, a put without an id is fire-and-forget: only a failure is answered.
+        // Give an id to get the durable ack (sent after commit).
+        if (req.id !== undefined) this.reply(putAck(req.id, stored[0].time, batch ? stored.length : undefined));
         return;
       }
+      case 'get':
       case 'gets': {
         const r = await this.relay.gets(device.id, req.sensor, req.write);
-        if (!r) throw new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`);
+        if (!r) {
+          // An original client reads "sensor" and "value" from every frame it receives, this refusal included
+          // (iotcommute's get_state on a first boot, before anything was written).
+          this.fail(new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`), req.id, { sensor: req.sensor, value: null });
+          return;
+        }
         this.ok(req.id, readingView(r));
         return;
       }
@@ -93,6 +102,27 @@ export class ProtocolSession {
       case 'ping':
         this.ok(req.id, { time: Date.now() });
         return;
+      case 'call': {
+        if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can call a device\'s methods; this connection is the device side');
+        const persistent = req.persistent ?? false;
+        const answer = await this.relay.calls.call(device, {
+          method: req.device_method, params: req.params ?? null, timeoutMs: callTimeoutMs(req.timeout, persistent), persistent,
+        });
+        this.ok(req.id, answer.state === 'answered' ? { call: answer.call, result: answer.result } : answer);
+        return;
+      }
+      case 'call_status': {
+        if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can read calls; this connection is the device side');
+        const { call, method: _method, params: _params, ...rest } = await this.relay.calls.status(device, req.call);
+        this.ok(req.id, { call, ...rest });
+        return;
+      }
+      case 'reply': {
+        if (side !== 'device') throw new IotcError('E_FORBIDDEN', 'Only the device side answers calls; this connection is the client side');
+        await this.relay.calls.reply(device.id, req.call, req.error !== undefined ? { error: req.error } : { result: req.result ?? null });
+        if (req.id !== undefined) this.ok(req.id, {});
+        return;
+      }
     }
   }
 
@@ -100,10 +130,11 @@ export class ProtocolSession {
     this.reply(JSON.stringify(id === undefined ? { ok: true, ...body } : { ok: true, id, ...body }));
   }
 
-  private fail(err: IotcError, id: string | number | undefined): void {
+  private fail(err: IotcError, id: string | number | undefined, extra?: Record<string, unknown>): void {
     this.relay.countError(err.code);
-    const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code };
+    const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code, ...extra };
     if (id !== undefined) body.id = id;
+    if (err instanceof CallFailed) body.call = err.call;
     this.reply(JSON.stringify(body));
   }
 }

@@ -1,4 +1,6 @@
 import { IotcError } from './errors.js';
+import { CallRouter } from './calls.js';
+import type { CallLimits, CallUpdate, DeviceCall } from './calls.js';
 import { WriteBatcher } from './write-batcher.js';
 import { PresenceTracker } from './presence.js';
 import { secretMatches } from './secrets.js';
@@ -17,6 +19,10 @@ export interface Receiver {
   deliver(reading: StoredReading, json: string): void;
   /** The device's key was rotated or the device deleted: the door closes the connection with this error. */
   revoked(err: IotcError): void;
+  /** A call for the device (device-side connections); `json` is its WebSocket frame. A door without it cannot take calls. */
+  call?(call: DeviceCall, json: string): void;
+  /** A persistent call of the device changed state (client-side connections); `json` is its WebSocket frame. */
+  callState?(update: CallUpdate, json: string): void;
 }
 
 export interface Attachment {
@@ -40,6 +46,8 @@ export interface RelayOptions {
   authLimits?: AuthLimits;
   /** How often the store's device events are read, to catch rotations made by the CLI or another node. */
   deviceEventPollMs?: number;
+  /** Bounds on open calls to devices; defaults as in config. */
+  callLimits?: CallLimits;
 }
 
 /** Hooks for metrics; each is optional and must not throw. */
@@ -94,10 +102,14 @@ export class Relay {
   readonly bus: Bus;
   readonly nodeId: string;
   readonly presence: PresenceTracker;
+  /** Commands to devices that wait for their answer. */
+  readonly calls: CallRouter;
   readonly counters = { readingsIn: 0, readingsOut: 0 };
   private readonly log: Logger;
   private readonly batcher: WriteBatcher;
   private readonly local = new Map<string, LocalReceivers>();
+  /** Bus interest held for devices without connections here (calls awaiting an answer, HTTP pollers). */
+  private readonly interests = new Map<string, number>();
   private readonly maxConnectionsPerDevice: number;
   private readonly authLimits: AuthLimits | undefined;
   private readonly deviceEventPollMs: number;
@@ -125,6 +137,7 @@ export class Relay {
     this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
     this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
+    this.calls = new CallRouter(this, opts.callLimits ?? { maxCallsPerDevice: 100, maxCallsPerUser: 1000 }, opts.log);
     this.bus.onEvent((event) => this.fromBus(event));
     this.bus.onReconnect?.(() => void this.resync());
   }
@@ -134,6 +147,29 @@ export class Relay {
     this.presence.start();
     this.pollTimer = setInterval(() => void this.pollDeviceEvents(), this.deviceEventPollMs);
     this.pollTimer.unref();
+    this.calls.start();
+  }
+
+  /** The device's connections of one side on this node. */
+  receiversOf(deviceId: string, side: Side): Receiver[] {
+    return this.local.get(deviceId)?.[side].map((h) => h.receiver) ?? [];
+  }
+
+  /** Keeps this node subscribed to the device's bus events until the returned function is called. */
+  holdInterest(deviceId: string): () => void {
+    this.interests.set(deviceId, (this.interests.get(deviceId) ?? 0) + 1);
+    this.bus.subscribe(deviceId);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.interests.get(deviceId) ?? 1) - 1;
+      if (left > 0) this.interests.set(deviceId, left);
+      else {
+        this.interests.delete(deviceId);
+        if (!this.local.has(deviceId)) this.bus.unsubscribe(deviceId);
+      }
+    };
   }
 
   get connections(): { device: number; client: number } {
@@ -242,6 +278,8 @@ export class Relay {
       }
       for (const [r, json] of held) if (!synced.has(r.seq)) receiver.deliver(r, json);
       entry.seen[side] = missed.reduce((max, r) => Math.max(max, r.seq), Math.max(entry.seen[side], cursor));
+      // Persistent calls that waited for the device; not awaited: the connection is usable meanwhile.
+      if (side === 'device') void this.calls.deliverOpen(device.id, receiver);
     }
     return attachment;
   }
@@ -258,7 +296,7 @@ export class Relay {
     }
     if (entry.device.length === 0 && entry.client.length === 0) {
       this.local.delete(deviceId);
-      this.bus.unsubscribe(deviceId);
+      if (!this.interests.has(deviceId)) this.bus.unsubscribe(deviceId);
     }
   }
 
@@ -399,7 +437,8 @@ export class Relay {
       const r = event.readings;
       this.observer.busLag?.(Math.max(0, Date.now() - r[r.length - 1].time) / 1000, r.length);
       this.deliverLocal(r);
-    } else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
+    } else if (event.type === 'call' || event.type === 'reply' || event.type === 'state') this.calls.fromBus(event);
+    else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
   }
 
   /** Refuses new work; what is already queued is still committed by drain(). */
@@ -415,6 +454,7 @@ export class Relay {
   async close(): Promise<void> {
     this.stopAccepting();
     if (this.pollTimer) clearInterval(this.pollTimer);
+    await this.calls.close();
     await this.drain();
     await this.polling;
     await this.resyncing;

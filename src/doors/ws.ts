@@ -184,6 +184,9 @@ export class WebSocketDoor {
         send(json);
       },
       revoked: (err) => closeWith(err),
+      // Calls and call states are unasked frames like readings: {"sensor":…,"value":…,…}.
+      call: (_call, json) => receiver.deliver(null as never, json),
+      callState: (_update, json) => receiver.deliver(null as never, json),
     };
     const unwatch = watch?.(closeWith);
 

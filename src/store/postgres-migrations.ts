@@ -92,4 +92,23 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX device_events_by_time ON device_events (at);
   `,
+  // 2: persistent calls to devices (commands that wait while the device is offline), with their state and answer.
+  `
+  CREATE TABLE calls (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL,
+    method TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT COLLATE "C" NOT NULL,
+    result TEXT,
+    error TEXT,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX calls_by_device ON calls (device_id, state, created_at);
+  CREATE INDEX calls_by_user ON calls (user_id, state);
+  CREATE INDEX calls_by_expiry ON calls (state, expires_at);
+  `,
 ];

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { IotcError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { PostgresCallStore } from './calls-postgres.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -113,6 +114,7 @@ export async function migratePostgres(pool: pg.Pool, schema: string | null): Pro
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
+  readonly calls = new PostgresCallStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
   private closed = false;
 
   private constructor(

@@ -98,4 +98,23 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   INSERT INTO sqlite_sequence (name, seq) SELECT 'readings_journal', COALESCE(MAX(seq), 0) FROM readings;
   `,
+  // 3: persistent calls to devices (commands that wait while the device is offline), with their state and answer.
+  `
+  CREATE TABLE calls (
+    id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    params TEXT NOT NULL,
+    state TEXT NOT NULL,
+    result TEXT,
+    error TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX calls_by_device ON calls(device_id, state, created_at);
+  CREATE INDEX calls_by_user ON calls(user_id, state);
+  CREATE INDEX calls_by_expiry ON calls(state, expires_at);
+  `,
 ];

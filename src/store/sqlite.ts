@@ -3,6 +3,7 @@ import { secureSqliteFile } from './file-modes.js';
 import { IotcError } from '../core/errors.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { SqliteCallStore } from './calls-sqlite.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -60,6 +61,7 @@ export class SqliteStore implements Store {
   private checkpointer: Checkpointer | null = null;
   /** What other users of the machine could read (see secureSqliteFile), logged at start. */
   readonly permissionWarnings: string[];
+  readonly calls: SqliteCallStore;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -79,6 +81,7 @@ export class SqliteStore implements Store {
       throw err;
     }
     const db = this.db;
+    this.calls = new SqliteCallStore(db);
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),

@@ -1,5 +1,6 @@
 import { ERRORS } from '../../core/errors.js';
 import { MAX_BATCH } from '../../core/messages.js';
+import { callPaths, callSchemas } from './openapi-calls.js';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, written by hand next to the routes it describes.
@@ -187,6 +188,7 @@ export function openApiDocument(): Json {
           },
         },
       },
+      ...callPaths(),
       '/devices': {
         get: {
           operationId: 'listDevices',
@@ -322,6 +324,7 @@ export function openApiDocument(): Json {
         NewToken: { ...tokenInfo, required: [...tokenInfo.required, 'token'], properties: { ...tokenInfo.properties, token: { type: 'string', pattern: '^iotc_[A-Za-z0-9]{32}$', description: 'Shown only in this answer' } } },
         NameBody: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 100 } } },
         AuthResult: authResult,
+        ...callSchemas,
       },
     },
   };

@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import { otherSide } from '../../store/types.js';
 import type { StoredReading, User } from '../../store/types.js';
 import { CallerAuth } from './credentials.js';
+import { callRoutes } from './call-routes.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RateLimits } from './rate-limits.js';
@@ -118,6 +119,10 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     }
     return { sensor, readings: rows.map(readingView) };
   });
+
+  // ---- calls to devices (commands with confirmation) ----
+
+  callRoutes(app, hub, auth, jsonBody);
 
   // ---- account side ----
 

@@ -18,6 +18,9 @@ import type { PendingHandshake } from '../handshake-guard.js';
 import { FilterIndex, latestMatching, persistOnlyGranted } from './subscriptions.js';
 import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, aliasPublish, filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
+import { isRpcSensor, parseRpcTopic, publishTo, rpcTopic, runRpc } from './rpc.js';
+import type { RpcKind } from './rpc.js';
+import type { DeviceCall } from '../../core/calls.js';
 
 export type MqttDoorConfig = Pick<
   Config,
@@ -139,6 +142,7 @@ export class MqttDoor {
     persistOnlyGranted(broker, (client) => door.sessions.get(client)?.filters);
     broker.on('clientReady', (client) => door.ready(client));
     broker.on('subscribe', (subs, client) => door.subscribed(client, subs));
+    broker.on('subscribe', (subs, client) => door.callsSubscribed(client, subs.map((s) => s.topic)));
     broker.on('unsubscribe', (topics, client) => door.unsubscribed(client, topics));
     broker.on('keepaliveTimeout', (client) => {
       const session = door.sessions.get(client);
@@ -211,6 +215,7 @@ export class MqttDoor {
         door: 'mqtt',
         deliver: (reading) => this.deliver(session, client, reading),
         revoked: (err) => this.revoke(session, client, err),
+        call: (c) => this.deliverCall(session, client, c),
       },
     };
     const client = this.broker.handle(wire);
@@ -282,6 +287,7 @@ export class MqttDoor {
     // A clean session has no subscription from before: what it missed reaches it as the retained
     // latest values when it subscribes. A persistent session gets it now, through its restored subscriptions.
     if (client.clean) return;
+    this.callsSubscribed(client);
     for (const r of early) this.send(session, client, r, false);
   }
 
@@ -289,6 +295,8 @@ export class MqttDoor {
     const session = client ? this.sessions.get(client) : undefined;
     const device = session?.device;
     if (!session || !device || session.revoked) return done(new Error('not authenticated'));
+    const rpc = parseRpcTopic(packet.topic, device.id);
+    if (rpc) return this.rpcPublish(session, client!, device, packet, rpc, done);
     // The device's own tree, or a firmware's default layout (Tasmota tele/T/…, ESPHome N/…/state) mapped onto it.
     const alias = sensorFromTopic(packet.topic, device.id) === null ? aliasPublish(packet.topic) : null;
     const sensor = alias === null ? sensorFromTopic(packet.topic, device.id) : alias === 'drop' ? '' : alias.sensor;
@@ -426,7 +434,7 @@ export class MqttDoor {
   }
 
   private send(session: Session, client: Client, r: StoredReading, retain: boolean): void {
-    if (session.closed) return;
+    if (session.closed || isRpcSensor(r.sensor)) return;
     const targets = deliveryTargets(session, r.deviceId, r.sensor);
     if (targets.length === 0) return;
     if ((session.sent.get(r.sensor) ?? 0) >= r.seq) return;
@@ -442,6 +450,41 @@ export class MqttDoor {
       const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
       client.publish(packet, () => {});
     }
+  }
+
+  // ---- calls (see rpc.ts) ----
+
+  /** A publish to an rpc topic: an app's call (client side) or a device's answer (device side). */
+  private rpcPublish(session: Session, client: Client, device: Device, packet: PublishPacket, rpc: { kind: RpcKind; id: string | null }, done: (err?: Error | null) => void): void {
+    const expected = session.side === 'client' ? 'request' : 'response';
+    if (rpc.id === null || rpc.kind !== expected) {
+      const text = rpc.id === null
+        ? 'the last level of an rpc topic is the call id: 1 to 64 characters, no / + #'
+        : session.side === 'client' ? 'an app publishes calls to devices/ID/rpc/request/REQID' : 'a device cannot call; it answers on devices/ID/rpc/response/CALLID';
+      this.log.info({ deviceId: device.id, side: session.side, topic: packet.topic.slice(0, 100) }, `mqtt rpc publish refused: ${text}`);
+      return this.refusePublish(session, packet, REASON.notAuthorized, text, done);
+    }
+    if (!session.bucket.take()) return this.refusePublish(session, packet, REASON.quotaExceeded, `at most ${this.config.rateLimit} messages a second`, done);
+    const { payload } = packet;
+    this.consume(packet);
+    done(null);
+    runRpc(this.relay, this.log, { side: session.side, filters: session.filters, isClosed: () => session.closed }, client, device, rpc.id, payload);
+  }
+
+  /** A call for a device-side connection: published on its request topic if it subscribed to it. */
+  private deliverCall(session: Session, client: Client, c: DeviceCall): void {
+    if (session.closed || !session.ready) return;
+    const payload = Buffer.from(JSON.stringify({ method: c.method, params: c.params ?? null }));
+    publishTo(session.filters, client, rpcTopic(session.device!.id, 'request', c.call), payload);
+  }
+
+  /** A device subscribed to its calls (or came back with such a subscription): its persistent calls that wait are sent. */
+  private callsSubscribed(client: Client, filters?: string[]): void {
+    const session = this.sessions.get(client);
+    if (!session?.device || session.closed || session.side !== 'device' || !session.ready) return;
+    const probe = rpcTopic(session.device.id, 'request', 'c_probe');
+    if ((filters ? new FilterIndex(filters.map((f) => [f, 0])) : session.filters).qosFor(probe) < 0) return;
+    void this.relay.calls.deliverOpen(session.device.id, session.receiver);
   }
 
   private revoke(session: Session, client: Client, err: IotcError): void {

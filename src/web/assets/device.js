@@ -22,6 +22,13 @@
   // ---- Values ----
 
   const isNumber = (v) => typeof v === 'number' && Number.isFinite(v);
+  /** A value as a point on a chart: numbers, and numeric strings ("22" from the original clients' prompts). */
+  function chartNumber(v) {
+    if (isNumber(v)) return v;
+    if (typeof v !== 'string' || !/^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(v)) return null;
+    const n = Number(v);
+    return Number.isFinite(n) ? n : null;
+  }
   const ON_OFF_NAME = /^(led|lamp|light|relay|switch|power|fan|pump|heater|valve|lock|door|buzzer|alarm|motor|socket|plug)s?([_\-\s]?\w*)?$/i;
   function onOffKind(name, v) {
     if (typeof v === 'boolean') return 'bool';
@@ -147,7 +154,7 @@
         s.el.classList.add('flash');
       }
     }
-    if (isNumber(r.value)) addPoint(s, r.time, r.value);
+    if (chartNumber(r.value) !== null) addPoint(s, r.time, chartNumber(r.value));
   }
 
   // ---- Charts ----
@@ -223,9 +230,9 @@
     const xs = [];
     const ys = [];
     for (const r of readings) {
-      if (isNumber(r.value)) {
+      if (chartNumber(r.value) !== null) {
         xs.push(r.time / 1000);
-        ys.push(r.value);
+        ys.push(chartNumber(r.value));
       }
     }
     // Points that arrived live while the history was on its way come after it.
@@ -293,7 +300,7 @@
     liveError.hidden = false;
   }
 
-  function request(body) {
+  function request(body, timeoutMs = 10000) {
     return new Promise((resolve, reject) => {
       if (!ws || ws.readyState !== WebSocket.OPEN) {
         reject(new Error('Not connected: reconnecting…'));
@@ -303,7 +310,7 @@
       const timer = setTimeout(() => {
         pending.delete(id);
         reject(new Error('No answer from the server'));
-      }, 10000);
+      }, timeoutMs);
       pending.set(id, { resolve, reject, timer });
       ws.send(JSON.stringify({ ...body, id }));
     });
@@ -324,7 +331,7 @@
     for (const r of reply.sensors) show(r, { quiet: true });
     await Promise.all(
       reply.sensors
-        .filter((r) => isNumber(r.value))
+        .filter((r) => chartNumber(r.value) !== null)
         .map(async (r) => {
           const h = await request({ method: 'history', sensor: r.sensor, limit: MAX_POINTS });
           if (h.ok) loadHistory(card(r.sensor), h.readings);
@@ -359,6 +366,7 @@
         }
         return;
       }
+      if (msg.sensor === '$call') return onCallState(msg.value);
       show(msg);
       // A reading from the device side may have come over HTTP, without a connection: ask the server what is true.
       if (msg.write === 'device') pollStatus();
@@ -436,6 +444,82 @@
       showSendStatus(err.message, false);
     }
   });
+
+  // ---- Call a method ----
+
+  const callForm = root.querySelector('[data-call-form]');
+  const callStatus = root.querySelector('[data-call-status]');
+  const callResult = root.querySelector('[data-call-result]');
+  /** The persistent call this page is waiting on: its answer arrives later as a $call frame. */
+  let awaitedCall = null;
+
+  function showCall(text, ok, result) {
+    callStatus.textContent = text;
+    callStatus.className = 'form-status ' + (ok ? 'ok' : 'bad');
+    callStatus.dataset.outcome = ok ? 'ok' : 'bad';
+    callResult.hidden = result === undefined;
+    callResult.textContent = result === undefined ? '' : JSON.stringify(result, null, 2);
+  }
+
+  function callFailure(reply, seconds) {
+    switch (reply.code) {
+      case 'E_TIMEOUT':
+        return 'No answer: the device did not answer within ' + seconds + ' s.';
+      case 'E_OFFLINE':
+        return 'The device is offline. Tick "wait for it" to deliver the call when it connects.';
+      case 'E_DEVICE':
+        return 'The device answered with an error: ' + reply.error;
+      default:
+        return reply.error;
+    }
+  }
+
+  function onCallState(update) {
+    if (!update || update.call !== awaitedCall) return;
+    if (update.state === 'sent') return showCall('Delivered to the device; waiting for its answer…', true);
+    awaitedCall = null;
+    if (update.state === 'expired') return showCall('Expired: the device did not answer in time.', false);
+    if (update.error !== undefined) return showCall('The device answered with an error: ' + update.error, false);
+    showCall('Answered:', true, update.result);
+  }
+
+  if (callForm) {
+    callForm.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const method = callForm.elements.method.value.trim();
+      const paramsText = callForm.elements.params.value.trim();
+      const seconds = Number(callForm.elements.timeout.value || 10);
+      const persistent = callForm.elements.persistent.checked;
+      if (!method) return showCall('Enter a method name, e.g. reboot.', false);
+      let params = null;
+      if (paramsText) {
+        try {
+          params = JSON.parse(paramsText);
+        } catch {
+          return showCall('Params must be JSON, e.g. {"delay":5}, 42 or "text".', false);
+        }
+      }
+      const max = persistent ? 7 * 86400 : 60;
+      if (!(seconds >= 0.1 && seconds <= max)) return showCall('The timeout is 0.1 to ' + (persistent ? '604800 (7 days)' : '60') + ' seconds.', false);
+      const button = callForm.querySelector('button[type=submit]');
+      button.disabled = true;
+      showCall(persistent ? 'Sending…' : 'Calling ' + method + '… (up to ' + seconds + ' s)', true);
+      try {
+        const timeout = Math.round(seconds * 1000);
+        const reply = await request({ method: 'call', device_method: method, params, timeout, persistent }, persistent ? 10000 : timeout + 10000);
+        if (!reply.ok) return showCall(callFailure(reply, seconds), false);
+        if (reply.state === 'queued' || reply.state === 'sent') {
+          awaitedCall = reply.call;
+          return showCall(reply.state === 'queued' ? 'Queued: the call is delivered when the device connects; its answer shows here.' : 'Delivered to the device; waiting for its answer…', true);
+        }
+        showCall('Answered:', true, reply.result);
+      } catch (err) {
+        showCall(err.message, false);
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
 
   // ---- Start ----
 

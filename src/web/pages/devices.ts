@@ -191,6 +191,20 @@ ${notice ? alert('success', notice) : ''}
 </section>
 
 <section class="card">
+  <h2>Call a method</h2>
+  <p class="muted small">Asks the device to do something and shows its answer. The device receives the method as a sensor, with the params as its value, and answers with a reply (see the protocol docs).</p>
+  <form class="call-form" data-call-form novalidate>
+    <div class="field"><label for="call-method">Method</label><input id="call-method" name="method" required maxlength="64" placeholder="reboot" autocomplete="off"></div>
+    <div class="field"><label for="call-timeout">Timeout (seconds)</label><input id="call-timeout" name="timeout" type="number" min="0.1" step="any" value="10"></div>
+    <div class="field wide"><label for="call-params">Params (JSON)</label><input id="call-params" name="params" placeholder="{&quot;delay&quot;:5}" autocomplete="off"></div>
+    <label class="check-row"><input type="checkbox" name="persistent"> If the device is offline, wait for it (up to the timeout, at most 7 days)</label>
+    <button class="btn" type="submit">Call</button>
+    <p class="form-status" data-call-status role="status"></p>
+    <pre class="call-result" data-call-result hidden></pre>
+  </form>
+</section>
+
+<section class="card">
   <h2>Connect</h2>
   <p class="muted small">Your device connects with this URL; put in its key (shown when the device was created or its key rotated).</p>
   <div class="codeline"><code id="conn-url">${addr.wsBase}/ws?device=${device.id}&amp;key=<span class="key-slot" data-device="${device.id}">KEY</span></code>${copyButton('conn-url')}</div>

@@ -25,6 +25,8 @@ const PROTOCOL: [string, string, string][] = [
   ['history', '{"method":"history","sensor":"temp","limit":100,"id":4}', '{"ok":true,"id":4,"sensor":"temp","readings":[…oldest first]}'],
   ['sensors', '{"method":"sensors","id":5}', '{"ok":true,"id":5,"sensors":[…latest of each]}'],
   ['ping', '{"method":"ping","id":6}', '{"ok":true,"id":6,"time":…}'],
+  ['call (app)', '{"method":"call","device_method":"reboot","params":{"delay":5},"timeout":5000,"id":7}', '{"ok":true,"id":7,"call":"c_…","result":…} or E_TIMEOUT / E_OFFLINE / E_DEVICE'],
+  ['reply (device)', '{"method":"reply","call":"c_…","result":{"rebooting":true}}', 'the device received {"sensor":"reboot","value":{"delay":5},"call":"c_…",…}'],
 ];
 
 export function docsPage(viewer: Viewer | null, addr: ServerAddress, devices: DeviceInfo[], selected: DeviceInfo | null, hostOverride?: string, mqtt?: MqttListener): Html {
