@@ -33,7 +33,10 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     await store.close();
     throw err;
   }
-  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice });
+  const relay = new Relay({
+    store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice,
+    valueLimits: { maxDepth: config.maxValueDepth, maxBytes: config.maxValueBytes }, maxSensorsPerDevice: config.maxSensors,
+  });
   await relay.start();
   const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
   retention.start();

@@ -2,6 +2,9 @@ import { IotcError } from './errors.js';
 import { WriteBatcher } from './write-batcher.js';
 import { PresenceTracker } from './presence.js';
 import { secretMatches } from './secrets.js';
+import { SensorLimit } from './sensor-limit.js';
+import { DEFAULT_VALUE_LIMITS, checkValue } from './values.js';
+import type { ValueLimits } from './values.js';
 import type { Bus, BusEvent } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
@@ -37,6 +40,10 @@ export interface RelayOptions {
   maxConnectionsPerDevice: number;
   /** How often the store's device events are read, to catch rotations made by the CLI or another node. */
   deviceEventPollMs?: number;
+  /** Depth and size every value is checked against before it joins a store batch. */
+  valueLimits?: ValueLimits;
+  /** Distinct sensors a device may have (0 = no limit). */
+  maxSensorsPerDevice?: number;
 }
 
 /** Hooks for metrics; each is optional and must not throw. */
@@ -94,6 +101,8 @@ export class Relay {
   readonly counters = { readingsIn: 0, readingsOut: 0 };
   private readonly log: Logger;
   private readonly batcher: WriteBatcher;
+  private readonly valueLimits: ValueLimits;
+  private readonly sensorLimit: SensorLimit;
   private readonly local = new Map<string, LocalReceivers>();
   private readonly maxConnectionsPerDevice: number;
   private readonly deviceEventPollMs: number;
@@ -118,6 +127,8 @@ export class Relay {
     this.maxConnectionsPerDevice = opts.maxConnectionsPerDevice;
     this.deviceEventPollMs = opts.deviceEventPollMs ?? 1000;
     this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
+    this.valueLimits = opts.valueLimits ?? DEFAULT_VALUE_LIMITS;
+    this.sensorLimit = new SensorLimit(opts.store, opts.maxSensorsPerDevice ?? 0);
     this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
     this.bus.onEvent((event) => this.fromBus(event));
@@ -249,13 +260,27 @@ export class Relay {
     }
   }
 
-  /** Stores the readings (one transaction per event-loop turn) and resolves once they are committed. */
+  /**
+   * Stores the readings (one transaction per event-loop turn) and resolves once they are committed.
+   * Every value is checked first, and the device's sensor limit: a reading that breaks a rule is refused
+   * here, alone, before it can join (and fail) a batch shared with other devices.
+   */
   put(deviceId: string, side: Side, writes: SensorWrite[]): Promise<StoredReading[]> {
     if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
-    const time = Date.now();
-    const readings: NewReading[] = writes.map((w) => ({ deviceId, sensor: w.sensor, value: w.value, side, time }));
-    this.counters.readingsIn += readings.length;
-    return this.batcher.write(readings);
+    let jsons: string[];
+    try {
+      jsons = writes.map((w, i) => checkValue(w.value, this.valueLimits, writes.length === 1 ? 'value' : `value of reading ${i + 1} ("${w.sensor.slice(0, 64)}")`));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const store = () => {
+      const time = Date.now();
+      const readings: NewReading[] = writes.map((w, i) => ({ deviceId, sensor: w.sensor, value: w.value, side, time, json: jsons[i] }));
+      this.counters.readingsIn += readings.length;
+      return this.batcher.write(readings);
+    };
+    const admitted = this.sensorLimit.admit(deviceId, writes.map((w) => w.sensor));
+    return admitted === null ? store() : admitted.then(store);
   }
 
   gets(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> {
@@ -293,6 +318,7 @@ export class Relay {
       this.remove(deviceId, receiver, current !== null);
     }
     if (!current) {
+      this.sensorLimit.forget(deviceId);
       // Until this node heard of the deletion (made by the CLI or another node), its connections kept writing:
       // commit what they queued, then remove it, so nothing of the device outlives it.
       await this.drain();

@@ -349,7 +349,7 @@ export class PostgresStore implements Store {
       ids[i] = r.deviceId;
       sensors[i] = r.sensor;
       sides[i] = r.side;
-      values[i] = JSON.stringify(r.value);
+      values[i] = r.json ?? JSON.stringify(r.value);
       times[i] = r.time;
     }
     const { rows } = await this.q<{ seq: number }>(
@@ -388,6 +388,11 @@ export class PostgresStore implements Store {
       ? await this.q<ReadingRow>(`SELECT ${READING_COLS} FROM latest WHERE device_id = $1 AND side = $2 ORDER BY sensor`, [deviceId, side])
       : await this.q<ReadingRow>(`SELECT DISTINCT ON (sensor) ${READING_COLS} FROM latest WHERE device_id = $1 ORDER BY sensor, seq DESC`, [deviceId]);
     return rows.map(toReading);
+  }
+
+  async sensorNames(deviceId: string): Promise<string[]> {
+    const { rows } = await this.q<{ sensor: string }>('SELECT DISTINCT sensor FROM latest WHERE device_id = $1', [deviceId], 'iotc_sensor_names');
+    return rows.map((r) => r.sensor);
   }
 
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> {

@@ -110,6 +110,7 @@ export class SqliteStore implements Store {
       latestAllAny: db.prepare(`SELECT ${READING_COLS} FROM latest l WHERE device_id = ?
         AND seq = (SELECT MAX(seq) FROM latest m WHERE m.device_id = l.device_id AND m.sensor = l.sensor) ORDER BY sensor`),
       latestAllSide: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? ORDER BY sensor`),
+      sensorNames: db.prepare('SELECT DISTINCT sensor FROM latest WHERE device_id = ?').pluck(),
       latestSince: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? AND seq > ? ORDER BY seq`),
       getCursor: db.prepare('SELECT seq FROM cursors WHERE device_id = ? AND side = ?'),
       advanceCursor: db.prepare(`INSERT INTO cursors (device_id, side, seq)
@@ -153,7 +154,7 @@ export class SqliteStore implements Store {
       const lastOfKey = new Map<string, number>();
       for (let i = 0; i < readings.length; i++) {
         const r = readings[i];
-        const json = (jsons[i] = JSON.stringify(r.value));
+        const json = (jsons[i] = r.json ?? JSON.stringify(r.value));
         const seq = Number(this.stmt.insertReading.run(r.deviceId, r.sensor, r.side, json, r.time).lastInsertRowid);
         out[i] = { seq, deviceId: r.deviceId, sensor: r.sensor, side: r.side, value: r.value, time: r.time };
         lastOfKey.set(`${r.deviceId}\u0000${r.sensor}\u0000${r.side}`, i);
@@ -348,6 +349,10 @@ export class SqliteStore implements Store {
   async latestAll(deviceId: string, side?: Side): Promise<StoredReading[]> {
     const rows = (side ? this.stmt.latestAllSide.all(deviceId, side) : this.stmt.latestAllAny.all(deviceId)) as ReadingRow[];
     return rows.map(toReading);
+  }
+
+  async sensorNames(deviceId: string): Promise<string[]> {
+    return this.stmt.sensorNames.all(deviceId) as string[];
   }
 
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> {

@@ -37,6 +37,8 @@ export interface NewReading {
   side: Side;
   /** ms since epoch, stamped by the server. */
   time: number;
+  /** The value's JSON text when the relay already made it (checking the value); the store keeps this text. */
+  json?: string;
 }
 
 export interface StoredReading extends NewReading {
@@ -136,6 +138,8 @@ export interface Store {
   latest(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null>;
   /** Latest value of every sensor, from either side unless `side` is given, ordered by sensor name. */
   latestAll(deviceId: string, side?: Side): Promise<StoredReading[]>;
+  /** Names of the device's sensors (written by either side and not pruned), in no particular order. */
+  sensorNames(deviceId: string): Promise<string[]>;
   /** Latest value of each sensor that `side` wrote after sequence number `afterSeq`, oldest first. */
   latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]>;
   /** Readings of one sensor, oldest first; with only a limit, the most recent `limit`. */

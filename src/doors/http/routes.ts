@@ -4,6 +4,7 @@ import { IotcError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
 import { readingView } from '../../core/relay.js';
+import { checkIntegerLiterals } from '../../core/values.js';
 import type { SensorWrite } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
 import { otherSide } from '../../store/types.js';
@@ -27,11 +28,19 @@ export interface HttpApiOptions {
 function jsonBody(body: unknown): unknown {
   if (body === undefined || body === null || body === '') throw new IotcError('E_VALIDATION', 'A JSON body is required');
   if (typeof body !== 'string') return body;
+  return parseJsonText(body);
+}
+
+/** JSON text as the API reads it: a big integer that would be rounded is refused, as on every door. */
+function parseJsonText(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(body);
+    value = JSON.parse(text);
   } catch {
     throw new IotcError('E_BAD_MESSAGE', 'The body is not valid JSON');
   }
+  checkIntegerLiterals(text);
+  return value;
 }
 
 const written = (stored: StoredReading[]) => ({ ok: true as const, count: stored.length, time: stored[0].time });
@@ -56,6 +65,16 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // Small devices send what curl -d sends (a form content type) or text/plain; both are read as JSON text.
   if (app.hasContentTypeParser('application/x-www-form-urlencoded')) app.removeContentTypeParser('application/x-www-form-urlencoded');
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // JSON is read from its text, which fastify's parser does not keep: the integer check needs it.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(new IotcError('E_BAD_MESSAGE', 'The body is empty; send JSON'), undefined);
+    try {
+      done(null, parseJsonText(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   // Token-authenticated calls carry no cookie, so any origin may make them (browser apps of app developers).
   app.addHook('onRequest', async (req, reply) => {

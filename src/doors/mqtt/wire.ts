@@ -31,6 +31,7 @@ export const REASON = {
   packetTooLarge: 0x95,
   quotaExceeded: 0x97,
   topicAliasInvalid: 0x94,
+  payloadFormatInvalid: 0x99,
 } as const;
 
 /** 3.1.1 CONNACK return codes → MQTT 5 reason codes. */
