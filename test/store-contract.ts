@@ -488,21 +488,59 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.equal(await store.prune({ maxCount: 3, maxAgeMs: 0 }, Date.now()), 0);
         }));
 
-      test('pruning by age drops old readings but never the latest of a sensor and side', () =>
+      test('pruning by age drops old readings, keeping the latest of a sensor and side while it is younger than the age', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
           const now = Date.now();
           const old = now - 10 * DAY;
           await store.appendReadings([
             reading(device.id, 'temp', 1, 'device', old), reading(device.id, 'temp', 2, 'device', old + 1),
-            reading(device.id, 'temp', 3, 'client', old + 2), reading(device.id, 'temp', 4, 'device', now - 1000),
-            reading(device.id, 'stale', 'only', 'device', old),
+            reading(device.id, 'temp', 3, 'client', now - DAY + 1000), reading(device.id, 'temp', 4, 'device', now - 1000),
+            reading(device.id, 'young', 'only', 'device', now - 2000),
           ]);
           const removed = await store.prune({ maxCount: 0, maxAgeMs: DAY }, now);
           assert.equal(removed, 2);
           assert.deepEqual((await store.history(device.id, 'temp', { limit: 100 })).map((r) => r.value), [3, 4]);
-          assert.deepEqual((await store.history(device.id, 'stale', { limit: 100 })).map((r) => r.value), ['only']);
+          assert.deepEqual((await store.history(device.id, 'young', { limit: 100 })).map((r) => r.value), ['only']);
           assert.equal((await store.latest(device.id, 'temp', 'client'))?.value, 3);
+        }));
+
+      test('a sensor (and side) not written for the retention age is forgotten: its latest value and last reading go', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'other@example.com');
+          const now = Date.now();
+          const old = now - 10 * DAY;
+          await store.appendReadings([
+            reading(device.id, 'stale', 'gone', 'device', old), reading(device.id, 'temp', 1, 'client', old),
+            reading(device.id, 'temp', 2, 'device', now - 1000), reading(other.id, 'stale', 'gone too', 'client', old),
+          ]);
+          assert.deepEqual((await store.sensorNames(device.id)).sort(), ['stale', 'temp']);
+          const removed = await store.prune({ maxCount: 0, maxAgeMs: DAY }, now);
+          assert.equal(removed, 3);
+          assert.deepEqual((await store.latestAll(device.id)).map((r) => [r.sensor, r.value]), [['temp', 2]]);
+          assert.equal(await store.latest(device.id, 'temp', 'client'), null);
+          assert.equal(await store.latest(device.id, 'stale'), null);
+          assert.deepEqual(await store.history(device.id, 'stale', { limit: 100 }), []);
+          assert.deepEqual(await store.sensorNames(device.id), ['temp']);
+          assert.deepEqual(await store.sensorNames(other.id), []);
+          // Pruning by count alone never forgets a sensor.
+          await store.appendReadings([reading(device.id, 'rare', 'kept', 'device', old)]);
+          await store.prune({ maxCount: 1, maxAgeMs: 0 }, now);
+          assert.equal((await store.latest(device.id, 'rare'))?.value, 'kept');
+        }));
+
+      test('sensorNames lists each sensor of the device once, whichever side wrote it', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'names@example.com');
+          const t = Date.now();
+          await store.appendReadings([
+            reading(device.id, 'temp', 1, 'device', t), reading(device.id, 'temp', 2, 'client', t), reading(device.id, 'led', true, 'client', t),
+            reading(other.id, 'hum', 40, 'device', t),
+          ]);
+          assert.deepEqual((await store.sensorNames(device.id)).sort(), ['led', 'temp']);
+          assert.deepEqual(await store.sensorNames('NOSUCHDEVICEXXXXXXXX'), []);
         }));
 
       test('a policy of zeros removes no reading; device events older than a day are dropped', () =>

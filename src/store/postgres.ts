@@ -491,6 +491,8 @@ export class PostgresStore implements Store {
         let removed = 0;
         const keepsLatest = 'NOT EXISTS (SELECT 1 FROM latest l WHERE l.device_id = r.device_id AND l.sensor = r.sensor AND l.side = r.side AND l.seq = r.seq)';
         if (policy.maxAgeMs > 0) {
+          // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
+          await client.query('DELETE FROM latest WHERE time < $1', [now - policy.maxAgeMs]);
           removed += (await client.query(`DELETE FROM readings r WHERE time < $1 AND ${keepsLatest}`, [now - policy.maxAgeMs])).rowCount ?? 0;
         }
         if (policy.maxCount > 0) {

@@ -124,6 +124,7 @@ export class SqliteStore implements Store {
       touchNodeDevices: db.prepare('UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ?)'),
       clearPresence: db.prepare('DELETE FROM presence WHERE node_id = ?'),
       dropExpiredPresence: db.prepare('DELETE FROM presence WHERE expires_at <= ?'),
+      pruneLatest: db.prepare('DELETE FROM latest WHERE time < ?'),
       pruneAge: db.prepare(`DELETE FROM readings WHERE time < ? AND seq NOT IN (SELECT seq FROM latest)`),
       devicesOverCount: db.prepare(`SELECT device_id FROM readings GROUP BY device_id HAVING COUNT(*) > ?`),
       pruneCount: db.prepare(`DELETE FROM readings WHERE device_id = ?
@@ -408,7 +409,11 @@ export class SqliteStore implements Store {
     // Pruning reads and deletes in readings only: move the journal in first, so its readings count too.
     while (this.settle() > 0);
     let removed = 0;
-    if (policy.maxAgeMs > 0) removed += this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
+    if (policy.maxAgeMs > 0) {
+      // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
+      this.stmt.pruneLatest.run(now - policy.maxAgeMs);
+      removed += this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
+    }
     if (policy.maxCount > 0) {
       const over = this.stmt.devicesOverCount.all(policy.maxCount) as { device_id: string }[];
       for (const { device_id } of over) {

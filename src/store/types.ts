@@ -159,7 +159,11 @@ export interface Store {
   /** Forgets this node's presence (clean shutdown). */
   clearPresence(nodeId: string): Promise<void>;
 
-  /** Deletes readings outside the policy, never the latest of a sensor, and device events older than a day. Returns how many readings went. */
+  /**
+   * Deletes readings outside the policy and device events older than a day. The latest reading of a sensor
+   * and side is kept whatever the count, until it is older than the age: then the sensor itself is forgotten.
+   * Returns how many readings went.
+   */
   prune(policy: RetentionPolicy, now: number): Promise<number>;
 
   /** Cheap round trip, for readiness checks. */
