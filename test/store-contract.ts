@@ -345,6 +345,24 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.deepEqual((await store.history(device.id, 'lamp', { limit: 1, side: 'device' })).map((r) => r.value), ['c']);
           assert.deepEqual((await store.history(device.id, 'lamp', { from: t, limit: 3 })).map((r) => r.value), ['a', 'b', 'c']);
         }));
+
+      test('history with maxBytes stops at the reading whose value passes the bound, in the order read', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          // Each value's JSON is 12 characters: "xxxxxxxxxx" with its quotes.
+          await store.appendReadings(Array.from({ length: 10 }, (_, i) => reading(device.id, 'big', `${i}`.repeat(10), 'device', t + i)));
+          // Newest first: 9, 8, 7 hold 36 > 30 characters; 7 is the one that passes, and the last returned.
+          const newest = await store.history(device.id, 'big', { limit: 10, maxBytes: 30 });
+          assert.deepEqual(newest.map((r) => r.time - t), [7, 8, 9]);
+          // From a time: oldest first, 2, 3, 4 hold 36 > 30.
+          const forward = await store.history(device.id, 'big', { from: t + 2, limit: 10, maxBytes: 30 });
+          assert.deepEqual(forward.map((r) => r.time - t), [2, 3, 4]);
+          assert.deepEqual((await store.history(device.id, 'big', { limit: 10, maxBytes: 36 })).map((r) => r.time - t), [6, 7, 8, 9]);
+          assert.equal((await store.history(device.id, 'big', { limit: 10, maxBytes: 1000 })).length, 10);
+          assert.deepEqual((await store.history(device.id, 'big', { limit: 2, maxBytes: 1000 })).map((r) => r.time - t), [8, 9]);
+          assert.deepEqual((await store.history(device.id, 'big', { limit: 10, maxBytes: 0 })).map((r) => r.time - t), [9], 'the first reading always comes');
+        }));
     });
 
     describe('sync cursors', () => {

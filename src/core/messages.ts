@@ -79,7 +79,7 @@ const history = z.object({
   to: timeBound.optional(),
   write: sideName.optional(),
 });
-const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional() });
+const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional(), after: sensorName.optional() });
 const ping = z.object({ method: z.literal('ping'), id: requestId });
 
 export const request = z.discriminatedUnion('method', [put, gets, history, sensors, ping]);

@@ -415,10 +415,15 @@ export class PostgresStore implements Store {
     // A range reads forward from its start; a bare limit means "the most recent N".
     const newestFirst = q.from === undefined;
     const dir = newestFirst ? 'DESC' : 'ASC';
-    const { rows } = await this.q<ReadingRow>(
-      `SELECT ${READING_COLS} FROM readings WHERE ${where.join(' AND ')} ORDER BY time ${dir}, seq ${dir} LIMIT $${params.length}`,
-      params,
-    );
+    const order = `ORDER BY time ${dir}, seq ${dir}`;
+    let sql = `SELECT ${READING_COLS} FROM readings WHERE ${where.join(' AND ')} ${order} LIMIT $${params.length}`;
+    if (q.maxBytes !== undefined) {
+      // What the rows before each one hold, summed in the database: the values past the bound are never sent here.
+      params.push(q.maxBytes);
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql}) limited) counted WHERE before IS NULL OR before <= $${params.length} ${order}`;
+    }
+    const { rows } = await this.q<ReadingRow>(sql, params);
     const out = rows.map(toReading);
     return newestFirst ? out.reverse() : out;
   }

@@ -372,8 +372,15 @@ export class SqliteStore implements Store {
     // Each table limited on its own (readings through its index), then the two merged: the journal holds
     // the last moments, not yet moved.
     const arm = (table: string) => `SELECT * FROM (SELECT ${READING_COLS} FROM ${table} WHERE ${where.join(' AND ')} ${order} LIMIT ?)`;
-    const sql = `${arm('readings')} UNION ALL ${arm('readings_journal')} ${order} LIMIT ?`;
-    const rows = (this.db.prepare(sql).all(...params, q.limit, ...params, q.limit, q.limit) as ReadingRow[]).map(toReading);
+    let sql = `${arm('readings')} UNION ALL ${arm('readings_journal')} ${order} LIMIT ?`;
+    const args = [...params, q.limit, ...params, q.limit, q.limit];
+    if (q.maxBytes !== undefined) {
+      // What the rows before each one hold, summed inside SQLite: the values past the bound are never loaded here.
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql})) WHERE before IS NULL OR before <= ? ${order}`;
+      args.push(q.maxBytes);
+    }
+    const rows = (this.db.prepare(sql).all(...args) as ReadingRow[]).map(toReading);
     return newestFirst ? rows.reverse() : rows;
   }
 

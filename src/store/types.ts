@@ -52,6 +52,12 @@ export interface HistoryQuery {
   limit: number;
   /** Only readings written by this side. */
   side?: Side;
+  /**
+   * Stop once the readings' value texts (in characters, counted in the order read: oldest first from `from`,
+   * newest first without) passed this many: the reading that passes it is the last returned, so a caller
+   * cutting a reply knows more follow. Bounds what a query loads, whatever the limit.
+   */
+  maxBytes?: number;
 }
 
 export interface RetentionPolicy {
