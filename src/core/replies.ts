@@ -24,7 +24,7 @@ export interface HistoryPage {
 export function historyPage(rows: StoredReading[], query: { limit: number; from?: number }, maxBytes: number): HistoryPage {
   const forward = query.from !== undefined;
   const at = (k: number) => rows[forward ? k : rows.length - 1 - k];
-  const budget = Math.max(0, maxBytes - ENVELOPE);
+  const budget = maxBytes - Math.min(ENVELOPE, maxBytes / 4);
   const json: string[] = [];
   let used = 0;
   for (let k = 0; k < rows.length; k++) {
@@ -33,7 +33,7 @@ export function historyPage(rows: StoredReading[], query: { limit: number; from?
     if (used > budget) break;
     json.push(text);
   }
-  if (json.length === rows.length) return { readings: rows, json };
+  if (json.length === rows.length) return { readings: rows, json: forward ? json : json.reverse() };
   const boundary = at(json.length).time;
   while (json.length > 0 && at(json.length - 1).time === boundary) json.pop();
   if (json.length === 0) {
@@ -61,7 +61,7 @@ export const byteOrder = (a: string, b: string) => Buffer.compare(Buffer.from(a)
 /** Cuts a sensors answer (sorted by name) to `maxBytes`, starting after the name `after`. */
 export function sensorsPage(rows: StoredReading[], after: string | undefined, maxBytes: number): SensorsPage {
   const from = after === undefined ? rows : rows.filter((r) => byteOrder(r.sensor, after) > 0);
-  const budget = Math.max(0, maxBytes - ENVELOPE);
+  const budget = maxBytes - Math.min(ENVELOPE, maxBytes / 4);
   const json: string[] = [];
   let used = 0;
   for (const r of from) {

@@ -4,6 +4,7 @@ import { IotcError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
 import { readingView } from '../../core/relay.js';
+import { historyPage, sensorsPage } from '../../core/replies.js';
 import { checkIntegerLiterals } from '../../core/values.js';
 import type { SensorWrite } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
@@ -122,19 +123,25 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const { id } = check(deviceIdParam, req.params);
     const caller = await auth.caller(req, id);
     const q = check(sensorsQuery, req.query);
-    return { sensors: (await relay.sensors(caller.device.id, q.write)).map(readingView) };
+    const page = sensorsPage(await relay.sensors(caller.device.id, q.write), q.after, config.maxReplyBytes);
+    return page.next ? { sensors: page.readings.map(readingView), more: true, next: page.next } : { sensors: page.readings.map(readingView) };
   });
 
   app.get('/devices/:id/sensors/:sensor/history', async (req, reply) => {
     const { id, sensor } = check(sensorParams, req.params);
     const caller = await auth.caller(req, id);
     const q = check(historyQuery, req.query);
-    const rows = await relay.history(caller.device.id, sensor, { limit: q.limit ?? 100, from: q.from, to: q.to, side: q.write });
+    const limit = q.limit ?? 100;
+    const rows = await relay.history(caller.device.id, sensor, { limit, from: q.from, to: q.to, side: q.write, maxBytes: config.maxReplyBytes });
+    const page = historyPage(rows, { limit, from: q.from }, config.maxReplyBytes);
     if (wantsCsv(req, q.format)) {
       const file = `${caller.device.id}-${sensor}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${file}.csv"`).send(readingsToCsv(rows));
+      // CSV has no room for a marker: a cut answer says where to go on in headers.
+      if (page.next) reply.header('access-control-expose-headers', 'X-More, X-Next').header('x-more', 'true').header('x-next', new URLSearchParams(Object.entries(page.next).map(([k, v]) => [k, String(v)])).toString());
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${file}.csv"`).send(readingsToCsv(page.readings));
     }
-    return { sensor, readings: rows.map(readingView) };
+    const readings = page.readings.map(readingView);
+    return page.next ? { sensor, readings, more: true, next: page.next } : { sensor, readings };
   });
 
   // ---- account side ----

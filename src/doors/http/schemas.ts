@@ -36,7 +36,7 @@ export const latestQuery = z.object({
   since: queryTime.optional(),
 });
 
-export const sensorsQuery = z.object({ write: sideName.optional() });
+export const sensorsQuery = z.object({ write: sideName.optional(), after: sensorName.optional() });
 export const nameBody = z.object({ name: deviceName }, { error: 'the body must be {"name":"…"}' });
 export const tokenBody = z.object({ name: tokenName }, { error: 'the body must be {"name":"…"}' });
 export const loginBody = z.object(
