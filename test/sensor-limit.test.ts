@@ -70,6 +70,24 @@ describe('sensors per device', () => {
     }
   });
 
+  test('a device at its limit retrying new sensors costs the store one look every few seconds, not one per put', async () => {
+    const d = await makeDevice(server);
+    const c = await TestClient.connect(server.wsUrl, d.id, d.key);
+    const store = server.hub.store;
+    const names = store.sensorNames.bind(store);
+    let looks = 0;
+    store.sensorNames = (id) => (looks++, names(id));
+    try {
+      assert.equal((await c.request({ method: 'put', status: ['a', 'b', 'c', 'd', 'e'].map((sensor) => ({ sensor, value: 1 })) })).ok, true);
+      const refused = await Promise.all(Array.from({ length: 50 }, (_, i) => c.request({ method: 'put', status: { sensor: `new${i}`, value: 1 } })));
+      assert.ok(refused.every((m) => m.code === 'E_LIMIT'));
+      assert.ok(looks <= 2, `${looks} store look-ups`);
+    } finally {
+      store.sensorNames = names;
+      await c.close();
+    }
+  });
+
   test('the store is the truth: sensors another node made count, and sensors retention forgot make room', async () => {
     const d = await makeDevice(server);
     const store = server.hub.store;
@@ -81,7 +99,9 @@ describe('sensors per device', () => {
       const refused = await c.request({ method: 'put', status: { sensor: 'new', value: 1 } });
       assert.equal(refused.code, 'E_LIMIT');
       assert.equal((await c.request({ method: 'put', status: { sensor: 'a', value: 1 } })).ok, true);
+      // What the retention job does: prune, then tell the relay.
       await store.prune({ maxCount: 0, maxAgeMs: 30 * DAY }, Date.now());
+      server.hub.relay.sensorsPruned();
       assert.deepEqual((await store.sensorNames(d.id)).sort(), ['a']);
       for (const sensor of ['new', 'n2', 'n3', 'n4']) assert.equal((await c.request({ method: 'put', status: { sensor, value: 1 } })).ok, true, sensor);
       assert.equal((await c.request({ method: 'put', status: { sensor: 'n5', value: 1 } })).code, 'E_LIMIT');

@@ -38,7 +38,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     valueLimits: { maxDepth: config.maxValueDepth, maxBytes: config.maxValueBytes }, maxSensorsPerDevice: config.maxSensors,
   });
   await relay.start();
-  const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
+  const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval, () => relay.sensorsPruned());
   retention.start();
   const accounts = new Accounts(store, relay);
   const tokens = new ApiTokens(store);

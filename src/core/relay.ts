@@ -283,6 +283,11 @@ export class Relay {
     return admitted === null ? store() : admitted.then(store);
   }
 
+  /** Retention ran: sensors may have been forgotten, making room under the sensors-per-device limit. */
+  sensorsPruned(): void {
+    this.sensorLimit.forgetAll();
+  }
+
   gets(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> {
     return this.store.latest(deviceId, sensor, side);
   }

@@ -8,8 +8,10 @@ interface Known {
 
 /** Devices whose sensor names are kept in memory; the rest are read from the store again when they write. */
 const CACHED_DEVICES = 2000;
-/** A cache older than this is read again from the store before it refuses or admits a new sensor: other nodes and retention change the truth. */
+/** A cache older than this is read again from the store before it admits a new sensor: other nodes and retention change the truth. */
 const FRESH_MS = 60_000;
+/** A device at its limit has its names read again at most this often: retrying a refused sensor must not cost the store each time. */
+const RECHECK_MS = 5_000;
 
 /**
  * Bounds the distinct sensors of a device. A put of sensors the device already has costs a lookup in a set;
@@ -47,7 +49,8 @@ export class SensorLimit {
     let known = this.touch(deviceId);
     const isNew = (k: Known) => [...new Set(sensors)].filter((s) => !k.names.has(s));
     if (known && isNew(known).length === 0) return;
-    if (!known || Date.now() - known.loadedAt > FRESH_MS || known.names.size + isNew(known).length > this.max) {
+    const age = known ? Date.now() - known.loadedAt : Infinity;
+    if (!known || age > FRESH_MS || (known.names.size + isNew(known).length > this.max && age > RECHECK_MS)) {
       known = { names: new Set(await this.store.sensorNames(deviceId)), loadedAt: Date.now() };
       this.remember(deviceId, known);
     }
@@ -79,9 +82,14 @@ export class SensorLimit {
     if (this.known.size > CACHED_DEVICES) this.known.delete(this.known.keys().next().value!);
   }
 
-  /** The device is gone (or its sensors were pruned): read its names from the store next time. */
+  /** The device is gone: read its names from the store next time. */
   forget(deviceId: string): void {
     this.known.delete(deviceId);
+  }
+
+  /** Retention may have forgotten sensors of any device: read every device's names from the store next time. */
+  forgetAll(): void {
+    this.known.clear();
   }
 }
 
