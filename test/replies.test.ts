@@ -133,6 +133,12 @@ describe('bounded replies on the wire', () => {
       assert.equal(first.more, true);
       const rest = await (await fetch(`${server.url}/api/v1/devices/${dev.id}/sensors?after=${first.next.after}`, { headers: { 'x-device-key': dev.key } })).json();
       assert.equal(rest.sensors[0].sensor > first.next.after, true);
+      // The other side's latest, for a polling device: cut too, values and readings alike.
+      const latest = await (await fetch(`${server.url}/api/v1/devices/${dev.id}/latest?side=client`, { headers: { 'x-device-key': dev.key } })).json();
+      assert.equal(latest.more, true);
+      assert.deepEqual(Object.keys(latest.values), latest.readings.map((r: Message) => r.sensor));
+      const latestRest = await (await fetch(`${server.url}/api/v1/devices/${dev.id}/latest?side=client&after=${latest.next.after}`, { headers: { 'x-device-key': dev.key } })).json();
+      assert.ok(latestRest.readings.length > 0 && latestRest.readings[0].sensor > latest.next.after);
     } finally {
       await c.close();
     }

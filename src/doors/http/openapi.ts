@@ -139,10 +139,18 @@ export function openApiDocument(): Json {
             p('id'), p('side'), p('sideHeader'),
             { name: 'sensor', in: 'query', schema: { type: 'string' }, description: 'Only this sensor' },
             { name: 'since', in: 'query', schema: { type: 'string' }, description: 'Only values written after this time (ms since epoch or ISO 8601)' },
+            { name: 'after', in: 'query', schema: { type: 'string', minLength: 1, maxLength: 64 }, description: 'Only sensors named after this one: to continue a cut answer' },
           ],
           responses: {
             '200': json(
-              { type: 'object', required: ['readings', 'values'], properties: { readings: { type: 'array', items: ref('Reading') }, values: { type: 'object', additionalProperties: true, description: 'sensor → value, for the smallest parsers' } } },
+              {
+                type: 'object', required: ['readings', 'values'],
+                properties: {
+                  readings: { type: 'array', items: ref('Reading') }, values: { type: 'object', additionalProperties: true, description: 'sensor → value, for the smallest parsers' },
+                  more: { type: 'boolean', description: 'The answer was cut at the reply bound (max-reply); ask again with next' },
+                  next: { type: 'object', properties: { after: { type: 'string' } } },
+                },
+              },
               'Latest values',
             ),
             ...errors(400, 401, 403, 404, 429),

@@ -116,7 +116,10 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     let rows = await relay.sensors(caller.device.id, otherSide(caller.side));
     if (q.sensor !== undefined) rows = rows.filter((r) => r.sensor === q.sensor);
     if (q.since !== undefined) rows = rows.filter((r) => r.time > q.since!);
-    return { readings: rows.map(readingView), values: Object.fromEntries(rows.map((r) => [r.sensor, r.value])) };
+    // Each value is sent twice (readings and values): half the bound each.
+    const page = sensorsPage(rows, q.after, config.maxReplyBytes / 2);
+    const body = { readings: page.readings.map(readingView), values: Object.fromEntries(page.readings.map((r) => [r.sensor, r.value])) };
+    return page.next ? { ...body, more: true, next: page.next } : body;
   });
 
   app.get('/devices/:id/sensors', async (req) => {

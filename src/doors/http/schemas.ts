@@ -34,6 +34,7 @@ export const historyQuery = z.object({
 export const latestQuery = z.object({
   sensor: sensorName.optional(),
   since: queryTime.optional(),
+  after: sensorName.optional(),
 });
 
 export const sensorsQuery = z.object({ write: sideName.optional(), after: sensorName.optional() });
