@@ -39,8 +39,8 @@ export class ProtocolSession {
     private readonly close: (err: IotcError) => void,
     private readonly log: Logger,
     limits: ProtocolLimits,
-    /** Resolves once the connection can take a reply of maxReplyBytes: its earlier replies have left. */
-    private readonly roomForReply: () => Promise<void> = () => Promise.resolve(),
+    /** Resolves once the connection can take a reply of maxReplyBytes (its earlier replies have left): true, or false if it closed meanwhile. */
+    private readonly roomForReply: () => Promise<boolean> = () => Promise.resolve(true),
   ) {
     this.bucket = new TokenBucket(limits.rateLimit, limits.rateBurst);
     this.maxReplyBytes = limits.maxReplyBytes ?? 1_048_576;
@@ -105,8 +105,8 @@ export class ProtocolSession {
     const written = this.lastWrite;
     const turn = this.reads.then(async () => {
       await written.then(settled, settled);
-      await this.roomForReply();
-      await this.read(req);
+      // A connection gone while its reads waited gets none of them made.
+      if (await this.roomForReply()) await this.read(req);
     });
     this.reads = turn.then(settled, settled);
     try {

@@ -168,6 +168,7 @@ export class WebSocketDoor {
       for (let wait = 5; ws.readyState === WebSocket.OPEN && ws.bufferedAmount - corkedBytes + replyBytes > this.config.sendQueueBytes; wait = Math.min(wait * 2, 250)) {
         await new Promise((r) => setTimeout(r, wait));
       }
+      return ws.readyState === WebSocket.OPEN;
     };
 
     const receiver: Receiver = {
