@@ -84,8 +84,12 @@ export class WriteBatcher {
       this.onBatch?.(all.length, (performance.now() - started) / 1000, false);
       if (batch.length > 1 && !storeUnreachable(err)) {
         const half = Math.ceil(batch.length / 2);
-        await this.commit(batch.slice(0, half));
-        await this.commit(batch.slice(half));
+        try {
+          await this.commit(batch.slice(0, half));
+        } finally {
+          // Whatever became of the first half, the second is settled too: no write is left waiting.
+          await this.commit(batch.slice(half));
+        }
         return;
       }
       const failure = refusal(err);
