@@ -6,7 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { IotcError } from '../src/core/errors.js';
+import { MAX_WAITING_READS, ProtocolSession } from '../src/core/protocol.js';
+import type { Attachment, Relay } from '../src/core/relay.js';
 import { historyPage, sensorsPage } from '../src/core/replies.js';
+import { createLogger } from '../src/log.js';
 import type { StoredReading } from '../src/store/types.js';
 import { makeDevice, sleep, startTestServer, TestClient, waitFor } from './helpers.js';
 import type { Message, TestServer } from './helpers.js';
@@ -195,4 +198,25 @@ describe('a client that asks and never reads', () => {
       await c.close();
     }
   });
+});
+
+test('reads waiting on a connection are bounded: beyond the bound they are refused at once, saying why', async () => {
+  let lookups = 0;
+  const relay = { gets: async () => (lookups++, null), countError: () => {} } as unknown as Relay;
+  const attachment = { device: { id: 'D' }, side: 'client' } as unknown as Attachment;
+  const replies: Message[] = [];
+  let room: (v: boolean) => void = () => {};
+  const session = new ProtocolSession(relay, attachment, (t) => replies.push(JSON.parse(t)), () => {}, createLogger('silent'), { rateLimit: 0, rateBurst: 1 },
+    () => new Promise<boolean>((resolve) => (room = (v) => resolve(v))));
+  for (let i = 1; i <= MAX_WAITING_READS + 5; i++) void session.handle(JSON.stringify({ method: 'gets', sensor: 't', id: i }));
+  await sleep(10);
+  assert.deepEqual(replies.map((m) => [m.id, m.code]), [1, 2, 3, 4, 5].map((i) => [MAX_WAITING_READS + i, 'E_RATE_LIMITED']));
+  assert.match(replies[0].error, /At most 1024 gets, history and sensors requests may wait/);
+  await session.handle(JSON.stringify({ method: 'ping', id: 'p' }));
+  assert.equal(replies.at(-1)!.id, 'p', 'a ping does not wait behind reads');
+  assert.equal(lookups, 0, 'no read was made while the connection had no room');
+  // The connection closes: the waiting reads are dropped without touching the store.
+  room(false);
+  await sleep(10);
+  assert.equal(lookups, 0);
 });
