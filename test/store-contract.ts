@@ -285,6 +285,23 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.deepEqual(await store.latestAll('NOSUCHDEVICE00000000'), []);
         }));
 
+      test('latestAll with a page: sensors after a name, in byte order, stopping at the value that passes maxBytes', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = Date.now();
+          // Values of 12 JSON characters each; 'é' (two UTF-8 bytes) sorts after every ASCII name.
+          const names = ['a', 'b', 'c', 'd', 'e', 'Z', 'é'];
+          await store.appendReadings(names.map((n) => reading(device.id, n, 'x'.repeat(10), 'device', t)));
+          await store.appendReadings([reading(device.id, 'c', 'y'.repeat(10), 'client', t + 1)]);
+          const sensors = async (side: Side | undefined, page: { after?: string; maxBytes?: number }) => (await store.latestAll(device.id, side, page)).map((r) => r.sensor);
+          assert.deepEqual(await sensors(undefined, {}), ['Z', 'a', 'b', 'c', 'd', 'e', 'é']);
+          assert.deepEqual(await sensors(undefined, { maxBytes: 30 }), ['Z', 'a', 'b']);
+          assert.deepEqual(await sensors(undefined, { after: 'b', maxBytes: 30 }), ['c', 'd', 'e']);
+          assert.deepEqual(await sensors(undefined, { after: 'd' }), ['e', 'é']);
+          assert.deepEqual(await sensors('client', { after: 'a', maxBytes: 0 }), ['c']);
+          assert.equal((await store.latestAll(device.id, undefined, { after: 'b', maxBytes: 30 }))[0].value, 'y'.repeat(10), 'the newest of either side');
+        }));
+
       test('latestSince gives the newest value of each sensor one side wrote after a sequence number, oldest first', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);

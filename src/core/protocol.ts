@@ -133,7 +133,7 @@ export class ProtocolSession {
         return;
       }
       case 'sensors': {
-        const rows = await this.relay.sensors(device.id, req.write);
+        const rows = await this.relay.sensors(device.id, req.write, { after: req.after, maxBytes: this.maxReplyBytes });
         const page = sensorsPage(rows, req.after, this.maxReplyBytes);
         this.reply(`{"ok":true${idField(req.id)},"sensors":[${page.json.join(',')}]${page.next ? `,"more":true,"next":${JSON.stringify(page.next)}` : ''}}`);
         return;

@@ -8,7 +8,7 @@ import type { ValueLimits } from './values.js';
 import type { Bus, BusEvent } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
-import type { Device, HistoryQuery, NewReading, Side, Store, StoredReading } from '../store/types.js';
+import type { Device, HistoryQuery, NewReading, SensorPage, Side, Store, StoredReading } from '../store/types.js';
 
 /** One open connection of any door, as the relay sees it. */
 export interface Receiver {
@@ -274,6 +274,8 @@ export class Relay {
       return Promise.reject(err);
     }
     const store = () => {
+      // A put that waited for its sensors' check may find the server stopping meanwhile.
+      if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
       const time = Date.now();
       const readings: NewReading[] = writes.map((w, i) => ({ deviceId, sensor: w.sensor, value: w.value, side, time, json: jsons[i] }));
       this.counters.readingsIn += readings.length;
@@ -292,8 +294,8 @@ export class Relay {
     return this.store.latest(deviceId, sensor, side);
   }
 
-  sensors(deviceId: string, side?: Side): Promise<StoredReading[]> {
-    return this.store.latestAll(deviceId, side);
+  sensors(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> {
+    return this.store.latestAll(deviceId, side, page);
   }
 
   history(deviceId: string, sensor: string, query: HistoryQuery): Promise<StoredReading[]> {

@@ -3,7 +3,7 @@ import { IotcError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
 import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
@@ -383,10 +383,19 @@ export class PostgresStore implements Store {
     return rows[0] ? toReading(rows[0]) : null;
   }
 
-  async latestAll(deviceId: string, side?: Side): Promise<StoredReading[]> {
-    const { rows } = side
-      ? await this.q<ReadingRow>(`SELECT ${READING_COLS} FROM latest WHERE device_id = $1 AND side = $2 ORDER BY sensor`, [deviceId, side])
-      : await this.q<ReadingRow>(`SELECT DISTINCT ON (sensor) ${READING_COLS} FROM latest WHERE device_id = $1 ORDER BY sensor, seq DESC`, [deviceId]);
+  async latestAll(deviceId: string, side?: Side, page: SensorPage = {}): Promise<StoredReading[]> {
+    const params: unknown[] = [deviceId];
+    const where = ['device_id = $1'];
+    if (side) where.push(`side = $${params.push(side)}`);
+    if (page.after !== undefined) where.push(`sensor > $${params.push(page.after)}`);
+    let sql = side
+      ? `SELECT ${READING_COLS} FROM latest WHERE ${where.join(' AND ')} ORDER BY sensor`
+      : `SELECT DISTINCT ON (sensor) ${READING_COLS} FROM latest WHERE ${where.join(' AND ')} ORDER BY sensor, seq DESC`;
+    if (page.maxBytes !== undefined) {
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (ORDER BY sensor ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql}) listed) counted WHERE before IS NULL OR before <= $${params.push(page.maxBytes)} ORDER BY sensor`;
+    }
+    const { rows } = await this.q<ReadingRow>(sql, params);
     return rows.map(toReading);
   }
 

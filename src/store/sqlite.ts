@@ -5,7 +5,7 @@ import { IotcError } from '../core/errors.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
 import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
@@ -347,9 +347,23 @@ export class SqliteStore implements Store {
     return row ? toReading(row) : null;
   }
 
-  async latestAll(deviceId: string, side?: Side): Promise<StoredReading[]> {
-    const rows = (side ? this.stmt.latestAllSide.all(deviceId, side) : this.stmt.latestAllAny.all(deviceId)) as ReadingRow[];
-    return rows.map(toReading);
+  async latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> {
+    if (page === undefined) {
+      const rows = (side ? this.stmt.latestAllSide.all(deviceId, side) : this.stmt.latestAllAny.all(deviceId)) as ReadingRow[];
+      return rows.map(toReading);
+    }
+    const where = ['device_id = ?'];
+    const params: unknown[] = [deviceId];
+    if (side) (where.push('side = ?'), params.push(side));
+    else where.push('seq = (SELECT MAX(seq) FROM latest m WHERE m.device_id = l.device_id AND m.sensor = l.sensor)');
+    if (page.after !== undefined) (where.push('sensor > ?'), params.push(page.after));
+    let sql = `SELECT ${READING_COLS} FROM latest l WHERE ${where.join(' AND ')} ORDER BY sensor`;
+    if (page.maxBytes !== undefined) {
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (ORDER BY sensor ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql})) WHERE before IS NULL OR before <= ? ORDER BY sensor`;
+      params.push(page.maxBytes);
+    }
+    return (this.db.prepare(sql).all(...params) as ReadingRow[]).map(toReading);
   }
 
   async sensorNames(deviceId: string): Promise<string[]> {

@@ -60,6 +60,12 @@ export interface HistoryQuery {
   maxBytes?: number;
 }
 
+/** A part of a device's sensors: those named after `after`, up to about `maxBytes` of values. */
+export interface SensorPage {
+  after?: string;
+  maxBytes?: number;
+}
+
 export interface RetentionPolicy {
   /** Keep at most this many readings per device; 0 = no limit. */
   maxCount: number;
@@ -142,8 +148,12 @@ export interface Store {
   appendReadings(readings: NewReading[]): Promise<StoredReading[]>;
   /** Latest value of one sensor, from either side unless `side` is given. */
   latest(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null>;
-  /** Latest value of every sensor, from either side unless `side` is given, ordered by sensor name. */
-  latestAll(deviceId: string, side?: Side): Promise<StoredReading[]>;
+  /**
+   * Latest value of every sensor, from either side unless `side` is given, ordered by sensor name (UTF-8 byte
+   * order). With a page: only sensors named after `after`, stopping at the one whose value passes `maxBytes`
+   * (counted as history counts them).
+   */
+  latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]>;
   /** Names of the device's sensors (written by either side and not pruned), in no particular order. */
   sensorNames(deviceId: string): Promise<string[]>;
   /** Latest value of each sensor that `side` wrote after sequence number `afterSeq`, oldest first. */

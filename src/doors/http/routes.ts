@@ -113,12 +113,14 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const caller = await auth.caller(req, id);
     const q = check(latestQuery, req.query);
     // What the other side wrote: a sleepy device polls its commands here, an app its device's readings.
-    let rows = await relay.sensors(caller.device.id, otherSide(caller.side));
-    if (q.sensor !== undefined) rows = rows.filter((r) => r.sensor === q.sensor);
-    if (q.since !== undefined) rows = rows.filter((r) => r.time > q.since!);
-    // Each value is sent twice (readings and values): half the bound each.
+    const from = otherSide(caller.side);
+    const rows = q.sensor === undefined
+      ? await relay.sensors(caller.device.id, from, { after: q.after, maxBytes: config.maxReplyBytes / 2 })
+      : [await relay.gets(caller.device.id, q.sensor, from)].filter((r): r is StoredReading => r !== null);
+    // Each value is sent twice (readings and values): half the bound each. Cut before `since` filters, so a cut is always seen.
     const page = sensorsPage(rows, q.after, config.maxReplyBytes / 2);
-    const body = { readings: page.readings.map(readingView), values: Object.fromEntries(page.readings.map((r) => [r.sensor, r.value])) };
+    const kept = q.since === undefined ? page.readings : page.readings.filter((r) => r.time > q.since!);
+    const body = { readings: kept.map(readingView), values: Object.fromEntries(kept.map((r) => [r.sensor, r.value])) };
     return page.next ? { ...body, more: true, next: page.next } : body;
   });
 
@@ -126,7 +128,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const { id } = check(deviceIdParam, req.params);
     const caller = await auth.caller(req, id);
     const q = check(sensorsQuery, req.query);
-    const page = sensorsPage(await relay.sensors(caller.device.id, q.write), q.after, config.maxReplyBytes);
+    const page = sensorsPage(await relay.sensors(caller.device.id, q.write, { after: q.after, maxBytes: config.maxReplyBytes }), q.after, config.maxReplyBytes);
     return page.next ? { sensors: page.readings.map(readingView), more: true, next: page.next } : { sensors: page.readings.map(readingView) };
   });
 
