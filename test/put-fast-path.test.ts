@@ -49,3 +49,14 @@ const puts = [
 test('the hand-checked put accepts, shapes and refuses exactly as the zod schema does', () => {
   for (const text of puts) assert.deepEqual(viaParse(text), viaZod(text), text.slice(0, 120));
 });
+
+test('a number that would be rounded is refused the same way whichever path reads the put', () => {
+  const message = 'the number 12345678901234567890 is beyond ±2^53 and would lose precision; send it as a string';
+  for (const text of [
+    '{"method":"put","status":{"sensor":"temp","value":12345678901234567890},"id":1}',
+    '{"method":"put","status":{"sensor":"temp","value":12345678901234567890,"extra":1},"id":"x"}',
+    '{"method":"put","status":[{"sensor":"a","value":1},{"sensor":"b","value":[12345678901234567890]}]}',
+    '{"method":"put","status":{"sensor":"temp","value":1},"id":12345678901234567890}',
+  ]) assert.deepEqual(viaParse(text), { error: message }, text);
+  assert.deepEqual(viaParse('{"method":"put","status":{"sensor":"temp","value":"12345678901234567890"}}'), viaZod('{"method":"put","status":{"sensor":"temp","value":"12345678901234567890"}}'));
+});

@@ -55,28 +55,38 @@ describe('Store.prune', () => {
     assert.equal(await store.prune({ maxCount: 5, maxAgeMs: 0 }, NOW), 0, 'nothing more to do');
   });
 
-  test('by age: drops readings older than the limit, never the latest of a sensor on either side', async () => {
+  test('by age: drops readings older than the limit, keeping the latest of a sensor while it is younger', async () => {
     const [a] = deviceIds;
     await store.appendReadings([
       r(a, 'temp', 'very old', NOW - 40 * DAY),
       r(a, 'temp', 'old', NOW - 31 * DAY),
       r(a, 'temp', 'recent', NOW - 1 * DAY),
-      r(a, 'led', 'oldest, by the device', NOW - 70 * DAY, 'device'),
-      r(a, 'led', 'older, by the device', NOW - 60 * DAY, 'device'),
-      r(a, 'led', 'old, by the client', NOW - 50 * DAY, 'client'),
-      r(a, 'gone', 'only reading, ancient', NOW - 365 * DAY),
+      r(a, 'led', 'old, by the device', NOW - 60 * DAY, 'device'),
+      r(a, 'led', 'recent, by the client', NOW - 2 * DAY, 'client'),
     ]);
     const removed = await store.prune({ maxCount: 0, maxAgeMs: 30 * DAY }, NOW);
     assert.equal(removed, 3);
     assert.deepEqual(await values(a, 'temp'), ['recent']);
-    assert.deepEqual(await values(a, 'led', 'client'), ['old, by the client']);
-    assert.deepEqual(await values(a, 'led', 'device'), ['older, by the device']);
-    assert.deepEqual(await values(a, 'gone'), ['only reading, ancient']);
+    assert.deepEqual(await values(a, 'led', 'client'), ['recent, by the client']);
+    assert.deepEqual(await values(a, 'led', 'device'), []);
     assert.deepEqual((await store.latestAll(a)).map((x) => [x.sensor, x.value]), [
-      ['gone', 'only reading, ancient'],
-      ['led', 'old, by the client'],
+      ['led', 'recent, by the client'],
       ['temp', 'recent'],
     ]);
+  });
+
+  test('by age: a sensor not written for the whole age is forgotten, its latest value with it', async () => {
+    const [a] = deviceIds;
+    await store.appendReadings([
+      r(a, 'temp', 'recent', NOW - 1 * DAY),
+      r(a, 'led', 'older, by the device', NOW - 60 * DAY, 'device'),
+      r(a, 'led', 'old, by the client', NOW - 50 * DAY, 'client'),
+      r(a, 'gone', 'only reading, ancient', NOW - 365 * DAY),
+    ]);
+    assert.equal(await store.prune({ maxCount: 0, maxAgeMs: 30 * DAY }, NOW), 3);
+    assert.deepEqual(await values(a, 'gone'), []);
+    assert.equal(await store.latest(a, 'led'), null);
+    assert.deepEqual((await store.latestAll(a)).map((x) => [x.sensor, x.value]), [['temp', 'recent']]);
   });
 
   test('count and age together; zero for both keeps everything', async () => {

@@ -321,6 +321,23 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.deepEqual(await store.latestAll('NOSUCHDEVICE00000000'), []);
         }));
 
+      test('latestAll with a page: sensors after a name, in byte order, stopping at the value that passes maxBytes', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = Date.now();
+          // Values of 12 JSON characters each; 'é' (two UTF-8 bytes) sorts after every ASCII name.
+          const names = ['a', 'b', 'c', 'd', 'e', 'Z', 'é'];
+          await store.appendReadings(names.map((n) => reading(device.id, n, 'x'.repeat(10), 'device', t)));
+          await store.appendReadings([reading(device.id, 'c', 'y'.repeat(10), 'client', t + 1)]);
+          const sensors = async (side: Side | undefined, page: { after?: string; maxBytes?: number }) => (await store.latestAll(device.id, side, page)).map((r) => r.sensor);
+          assert.deepEqual(await sensors(undefined, {}), ['Z', 'a', 'b', 'c', 'd', 'e', 'é']);
+          assert.deepEqual(await sensors(undefined, { maxBytes: 30 }), ['Z', 'a', 'b']);
+          assert.deepEqual(await sensors(undefined, { after: 'b', maxBytes: 30 }), ['c', 'd', 'e']);
+          assert.deepEqual(await sensors(undefined, { after: 'd' }), ['e', 'é']);
+          assert.deepEqual(await sensors('client', { after: 'a', maxBytes: 0 }), ['c']);
+          assert.equal((await store.latestAll(device.id, undefined, { after: 'b', maxBytes: 30 }))[0].value, 'y'.repeat(10), 'the newest of either side');
+        }));
+
       test('latestSince gives the newest value of each sensor one side wrote after a sequence number, oldest first', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
@@ -380,6 +397,24 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.deepEqual((await store.history(device.id, 'lamp', { limit: 10, side: 'client' })).map((r) => r.value), ['b', 'd']);
           assert.deepEqual((await store.history(device.id, 'lamp', { limit: 1, side: 'device' })).map((r) => r.value), ['c']);
           assert.deepEqual((await store.history(device.id, 'lamp', { from: t, limit: 3 })).map((r) => r.value), ['a', 'b', 'c']);
+        }));
+
+      test('history with maxBytes stops at the reading whose value passes the bound, in the order read', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const t = 1_700_000_000_000;
+          // Each value's JSON is 12 characters: "xxxxxxxxxx" with its quotes.
+          await store.appendReadings(Array.from({ length: 10 }, (_, i) => reading(device.id, 'big', `${i}`.repeat(10), 'device', t + i)));
+          // Newest first: 9, 8, 7 hold 36 > 30 characters; 7 is the one that passes, and the last returned.
+          const newest = await store.history(device.id, 'big', { limit: 10, maxBytes: 30 });
+          assert.deepEqual(newest.map((r) => r.time - t), [7, 8, 9]);
+          // From a time: oldest first, 2, 3, 4 hold 36 > 30.
+          const forward = await store.history(device.id, 'big', { from: t + 2, limit: 10, maxBytes: 30 });
+          assert.deepEqual(forward.map((r) => r.time - t), [2, 3, 4]);
+          assert.deepEqual((await store.history(device.id, 'big', { limit: 10, maxBytes: 36 })).map((r) => r.time - t), [6, 7, 8, 9]);
+          assert.equal((await store.history(device.id, 'big', { limit: 10, maxBytes: 1000 })).length, 10);
+          assert.deepEqual((await store.history(device.id, 'big', { limit: 2, maxBytes: 1000 })).map((r) => r.time - t), [8, 9]);
+          assert.deepEqual((await store.history(device.id, 'big', { limit: 10, maxBytes: 0 })).map((r) => r.time - t), [9], 'the first reading always comes');
         }));
     });
 
@@ -535,21 +570,59 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.equal(await store.prune({ maxCount: 3, maxAgeMs: 0 }, Date.now()), 0);
         }));
 
-      test('pruning by age drops old readings but never the latest of a sensor and side', () =>
+      test('pruning by age drops old readings, keeping the latest of a sensor and side while it is younger than the age', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
           const now = Date.now();
           const old = now - 10 * DAY;
           await store.appendReadings([
             reading(device.id, 'temp', 1, 'device', old), reading(device.id, 'temp', 2, 'device', old + 1),
-            reading(device.id, 'temp', 3, 'client', old + 2), reading(device.id, 'temp', 4, 'device', now - 1000),
-            reading(device.id, 'stale', 'only', 'device', old),
+            reading(device.id, 'temp', 3, 'client', now - DAY + 1000), reading(device.id, 'temp', 4, 'device', now - 1000),
+            reading(device.id, 'young', 'only', 'device', now - 2000),
           ]);
           const removed = await store.prune({ maxCount: 0, maxAgeMs: DAY }, now);
           assert.equal(removed, 2);
           assert.deepEqual((await store.history(device.id, 'temp', { limit: 100 })).map((r) => r.value), [3, 4]);
-          assert.deepEqual((await store.history(device.id, 'stale', { limit: 100 })).map((r) => r.value), ['only']);
+          assert.deepEqual((await store.history(device.id, 'young', { limit: 100 })).map((r) => r.value), ['only']);
           assert.equal((await store.latest(device.id, 'temp', 'client'))?.value, 3);
+        }));
+
+      test('a sensor (and side) not written for the retention age is forgotten: its latest value and last reading go', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'other@example.com');
+          const now = Date.now();
+          const old = now - 10 * DAY;
+          await store.appendReadings([
+            reading(device.id, 'stale', 'gone', 'device', old), reading(device.id, 'temp', 1, 'client', old),
+            reading(device.id, 'temp', 2, 'device', now - 1000), reading(other.id, 'stale', 'gone too', 'client', old),
+          ]);
+          assert.deepEqual((await store.sensorNames(device.id)).sort(), ['stale', 'temp']);
+          const removed = await store.prune({ maxCount: 0, maxAgeMs: DAY }, now);
+          assert.equal(removed, 3);
+          assert.deepEqual((await store.latestAll(device.id)).map((r) => [r.sensor, r.value]), [['temp', 2]]);
+          assert.equal(await store.latest(device.id, 'temp', 'client'), null);
+          assert.equal(await store.latest(device.id, 'stale'), null);
+          assert.deepEqual(await store.history(device.id, 'stale', { limit: 100 }), []);
+          assert.deepEqual(await store.sensorNames(device.id), ['temp']);
+          assert.deepEqual(await store.sensorNames(other.id), []);
+          // Pruning by count alone never forgets a sensor.
+          await store.appendReadings([reading(device.id, 'rare', 'kept', 'device', old)]);
+          await store.prune({ maxCount: 1, maxAgeMs: 0 }, now);
+          assert.equal((await store.latest(device.id, 'rare'))?.value, 'kept');
+        }));
+
+      test('sensorNames lists each sensor of the device once, whichever side wrote it', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'names@example.com');
+          const t = Date.now();
+          await store.appendReadings([
+            reading(device.id, 'temp', 1, 'device', t), reading(device.id, 'temp', 2, 'client', t), reading(device.id, 'led', true, 'client', t),
+            reading(other.id, 'hum', 40, 'device', t),
+          ]);
+          assert.deepEqual((await store.sensorNames(device.id)).sort(), ['led', 'temp']);
+          assert.deepEqual(await store.sensorNames('NOSUCHDEVICEXXXXXXXX'), []);
         }));
 
       test('a policy of zeros removes no reading; device events older than a day are dropped', () =>

@@ -37,9 +37,12 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     throw err;
   }
   const authLimits = new AuthLimits(config);
-  const relay = new Relay({ store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits, callLimits: config });
+  const relay = new Relay({
+    store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits, callLimits: config,
+    valueLimits: { maxDepth: config.maxValueDepth, maxBytes: config.maxValueBytes }, maxSensorsPerDevice: config.maxSensors,
+  });
   await relay.start();
-  const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval);
+  const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval, () => relay.sensorsPruned());
   retention.start();
   const accounts = new Accounts(store, relay, config);
   const tokens = new ApiTokens(store, config);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IotcError } from './errors.js';
+import { checkIntegerLiterals } from './values.js';
 
 /** Schemas of the JSON protocol, shared by every door that speaks it. Checked before any side effect. */
 export const SENSOR_MAX = 64;
@@ -38,16 +39,28 @@ export const putStatus = z.unknown().transform((input, ctx): z.infer<typeof sens
   return z.NEVER;
 });
 
-/** A time bound: ms since epoch, or an ISO 8601 string. */
-const TIME_SHAPE = 'a time is ms since epoch (0 or more) or an ISO 8601 date';
-export const timeBound = z.union([z.number().int(TIME_SHAPE).nonnegative(TIME_SHAPE), z.string()], { error: TIME_SHAPE }).transform((v, ctx) => {
-  const ms = typeof v === 'number' ? v : Date.parse(v);
+/** The latest time a JavaScript Date (and so the hub) can represent: year 275760. */
+export const MAX_TIME = 8_640_000_000_000_000;
+const TIME_RANGE = `a time must be between 0 and ${MAX_TIME} ms since epoch (year 275760)`;
+
+/** A time bound as ms since epoch, refused (with what is wrong) outside what a Date and the stores can hold. */
+export function timeInRange(ms: number, input: unknown, ctx: z.RefinementCtx): number {
   if (Number.isNaN(ms)) {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is not a time: use ms since epoch or an ISO 8601 date` });
+    ctx.addIssue({ code: 'custom', message: `"${String(input).slice(0, 40)}" is not a time: use ms since epoch or an ISO 8601 date` });
+    return z.NEVER;
+  }
+  if (ms < 0 || ms > MAX_TIME) {
+    ctx.addIssue({ code: 'custom', message: `${String(input).slice(0, 40)} is out of range: ${TIME_RANGE}` });
     return z.NEVER;
   }
   return ms;
-});
+}
+
+/** A time bound: ms since epoch, or an ISO 8601 string. */
+const TIME_SHAPE = 'a time is ms since epoch (0 or more) or an ISO 8601 date';
+export const timeBound = z
+  .union([z.number().int(TIME_SHAPE).nonnegative(TIME_SHAPE), z.string()], { error: TIME_SHAPE })
+  .transform((v, ctx) => timeInRange(typeof v === 'number' ? v : Date.parse(v), v, ctx));
 
 export const historyLimit = z.coerce.number({ error: 'limit must be a number' }).int('limit must be a whole number').min(1, 'limit must be at least 1').max(10_000, 'limit must be at most 10000');
 
@@ -68,7 +81,7 @@ const history = z.object({
   to: timeBound.optional(),
   write: sideName.optional(),
 });
-const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional() });
+const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional(), after: sensorName.optional() });
 const ping = z.object({ method: z.literal('ping'), id: requestId });
 
 /** Commands with confirmation: the app side calls a method of its device (limits in src/core/calls.ts). */
@@ -126,6 +139,8 @@ export function parseRequest(text: string): Request {
   if (!(METHODS as readonly string[]).includes(method)) {
     throw new IotcError('E_BAD_MESSAGE', `Unknown method "${method.slice(0, 32)}": use one of ${METHODS.join(', ')}`);
   }
+  // Before either path below: both would take a rounded number for the one written.
+  checkIntegerLiterals(text);
   if (method === 'put') {
     const put = plainPut(data as Record<string, unknown>);
     if (put) return put;

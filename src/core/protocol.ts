@@ -4,13 +4,19 @@ import { parseRequest, peekId } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
 import { readingView } from './relay.js';
+import { historyPage, sensorsPage } from './replies.js';
 import type { Attachment, Relay, SensorWrite } from './relay.js';
 import type { Logger } from '../log.js';
 
 export interface ProtocolLimits {
   rateLimit: number;
   rateBurst: number;
+  /** Largest reply of a read (history, sensors), in bytes; a longer one is cut and says where to go on. */
+  maxReplyBytes?: number;
 }
+
+/** Reads (gets, history, sensors) a connection may have waiting for their turn; more are refused until replies go out. */
+export const MAX_WAITING_READS = 1024;
 
 /**
  * The JSON text protocol of one connection, independent of the socket carrying it. A door feeds it
@@ -22,6 +28,10 @@ export class ProtocolSession {
   private floodStrikes = 0;
   /** The connection's last write; reads wait for it (settled either way) so a client reads what it just wrote. */
   private lastWrite: Promise<unknown> = Promise.resolve();
+  /** Reads run one at a time, in order: one connection never has more than one reply being made. */
+  private reads: Promise<void> = Promise.resolve();
+  private waitingReads = 0;
+  private readonly maxReplyBytes: number;
 
   constructor(
     private readonly relay: Relay,
@@ -30,8 +40,11 @@ export class ProtocolSession {
     private readonly close: (err: IotcError) => void,
     private readonly log: Logger,
     limits: ProtocolLimits,
+    /** Resolves once the connection can take a reply of maxReplyBytes (its earlier replies have left): true, or false if it closed meanwhile. */
+    private readonly roomForReply: () => Promise<boolean> = () => Promise.resolve(true),
   ) {
     this.bucket = new TokenBucket(limits.rateLimit, limits.rateBurst);
+    this.maxReplyBytes = limits.maxReplyBytes ?? 1_048_576;
   }
 
   async handle(text: string): Promise<void> {
@@ -62,7 +75,6 @@ export class ProtocolSession {
 
   private async dispatch(req: Request): Promise<void> {
     const { device, side } = this.attachment;
-    if (req.method !== 'put') await this.lastWrite.then(settled, settled);
     switch (req.method) {
       case 'put': {
         const batch = Array.isArray(req.status);
@@ -75,31 +87,8 @@ export class ProtocolSession {
         if (req.id !== undefined) this.reply(putAck(req.id, stored[0].time, batch ? stored.length : undefined));
         return;
       }
-      case 'get':
-      case 'gets': {
-        const r = await this.relay.gets(device.id, req.sensor, req.write);
-        if (!r) {
-          // An original client reads "sensor" and "value" from every frame it receives, this refusal included
-          // (iotcommute's get_state on a first boot, before anything was written).
-          this.fail(new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`), req.id, { sensor: req.sensor, value: null });
-          return;
-        }
-        this.ok(req.id, readingView(r));
-        return;
-      }
-      case 'history': {
-        const rows = await this.relay.history(device.id, req.sensor, {
-          limit: req.limit ?? 100, from: req.from, to: req.to, side: req.write,
-        });
-        this.ok(req.id, { sensor: req.sensor, readings: rows.map(readingView) });
-        return;
-      }
-      case 'sensors': {
-        const rows = await this.relay.sensors(device.id, req.write);
-        this.ok(req.id, { sensors: rows.map(readingView) });
-        return;
-      }
       case 'ping':
+        await this.lastWrite.then(settled, settled);
         this.ok(req.id, { time: Date.now() });
         return;
       case 'call': {
@@ -123,6 +112,62 @@ export class ProtocolSession {
         if (req.id !== undefined) this.ok(req.id, {});
         return;
       }
+      default:
+        return this.queueRead(req);
+    }
+  }
+
+  /**
+   * A read waits for the writes sent before it, for the reads before it, and for the connection's earlier
+   * replies to leave: a client that asks and never reads holds one reply in memory, not one per request.
+   */
+  private async queueRead(req: ReadRequest): Promise<void> {
+    if (this.waitingReads >= MAX_WAITING_READS) {
+      throw new IotcError('E_RATE_LIMITED', `At most ${MAX_WAITING_READS} get, history and sensors requests may wait on one connection: read their replies first`);
+    }
+    this.waitingReads++;
+    const written = this.lastWrite;
+    const turn = this.reads.then(async () => {
+      await written.then(settled, settled);
+      // A connection gone while its reads waited gets none of them made.
+      if (await this.roomForReply()) await this.read(req);
+    });
+    this.reads = turn.then(settled, settled);
+    try {
+      await turn;
+    } finally {
+      this.waitingReads--;
+    }
+  }
+
+  private async read(req: ReadRequest): Promise<void> {
+    const { device } = this.attachment;
+    switch (req.method) {
+      case 'get':
+      case 'gets': {
+        const r = await this.relay.gets(device.id, req.sensor, req.write);
+        if (!r) {
+          // An original client reads "sensor" and "value" from every frame it receives, this refusal included
+          // (iotcommute's get_state on a first boot, before anything was written).
+          this.fail(new IotcError('E_NOT_FOUND', `No value stored for sensor "${req.sensor}"`), req.id, { sensor: req.sensor, value: null });
+          return;
+        }
+        this.ok(req.id, readingView(r));
+        return;
+      }
+      case 'history': {
+        const limit = req.limit ?? 100;
+        const rows = await this.relay.history(device.id, req.sensor, { limit, from: req.from, to: req.to, side: req.write, maxBytes: this.maxReplyBytes });
+        const page = historyPage(rows, { limit, from: req.from }, this.maxReplyBytes);
+        this.reply(`{"ok":true${idField(req.id)},"sensor":${JSON.stringify(req.sensor)},"readings":[${page.json.join(',')}]${page.next ? `,"more":true,"next":${JSON.stringify(page.next)}` : ''}}`);
+        return;
+      }
+      case 'sensors': {
+        const rows = await this.relay.sensors(device.id, req.write, { after: req.after, maxBytes: this.maxReplyBytes });
+        const page = sensorsPage(rows, req.after, this.maxReplyBytes);
+        this.reply(`{"ok":true${idField(req.id)},"sensors":[${page.json.join(',')}]${page.next ? `,"more":true,"next":${JSON.stringify(page.next)}` : ''}}`);
+        return;
+      }
     }
   }
 
@@ -141,7 +186,12 @@ export class ProtocolSession {
 
 const settled = () => undefined;
 
+/** Requests answered from the store, one at a time per connection (calls wait on the device, not in this line). */
+type ReadRequest = Extract<Request, { method: 'get' | 'gets' | 'history' | 'sensors' }>;
+
+const idField = (id: string | number | undefined) => (id === undefined ? '' : `,"id":${JSON.stringify(id)}`);
+
 /** `{"ok":true,"id":…,"count":…,"time":…}`: what ok() would send for a put, written out directly as every put gets one. */
 function putAck(id: string | number | undefined, time: number, count: number | undefined): string {
-  return `{"ok":true${id === undefined ? '' : `,"id":${JSON.stringify(id)}`}${count === undefined ? '' : `,"count":${count}`},"time":${time}}`;
+  return `{"ok":true${idField(id)}${count === undefined ? '' : `,"count":${count}`},"time":${time}}`;
 }

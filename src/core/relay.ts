@@ -5,10 +5,13 @@ import { WriteBatcher } from './write-batcher.js';
 import { PresenceTracker } from './presence.js';
 import { secretMatches } from './secrets.js';
 import type { AuthLimits } from './auth-limits.js';
+import { SensorLimit } from './sensor-limit.js';
+import { DEFAULT_VALUE_LIMITS, checkValue } from './values.js';
+import type { ValueLimits } from './values.js';
 import type { Bus, BusEvent } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
-import type { Device, HistoryQuery, NewReading, Side, Store, StoredReading } from '../store/types.js';
+import type { Device, HistoryQuery, NewReading, SensorPage, Side, Store, StoredReading } from '../store/types.js';
 
 /** One open connection of any door, as the relay sees it. */
 export interface Receiver {
@@ -48,6 +51,10 @@ export interface RelayOptions {
   deviceEventPollMs?: number;
   /** Bounds on open calls to devices; defaults as in config. */
   callLimits?: CallLimits;
+  /** Depth and size every value is checked against before it joins a store batch. */
+  valueLimits?: ValueLimits;
+  /** Distinct sensors a device may have (0 = no limit). */
+  maxSensorsPerDevice?: number;
 }
 
 /** Hooks for metrics; each is optional and must not throw. */
@@ -107,6 +114,8 @@ export class Relay {
   readonly counters = { readingsIn: 0, readingsOut: 0 };
   private readonly log: Logger;
   private readonly batcher: WriteBatcher;
+  private readonly valueLimits: ValueLimits;
+  private readonly sensorLimit: SensorLimit;
   private readonly local = new Map<string, LocalReceivers>();
   /** Bus interest held for devices without connections here (calls awaiting an answer, HTTP pollers). */
   private readonly interests = new Map<string, number>();
@@ -135,6 +144,8 @@ export class Relay {
     this.authLimits = opts.authLimits;
     this.deviceEventPollMs = opts.deviceEventPollMs ?? 1000;
     this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
+    this.valueLimits = opts.valueLimits ?? DEFAULT_VALUE_LIMITS;
+    this.sensorLimit = new SensorLimit(opts.store, opts.maxSensorsPerDevice ?? 0);
     this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
     this.calls = new CallRouter(this, opts.callLimits ?? { maxCallsPerDevice: 100, maxCallsPerUser: 1000 }, opts.log);
@@ -300,21 +311,42 @@ export class Relay {
     }
   }
 
-  /** Stores the readings (one transaction per event-loop turn) and resolves once they are committed. */
+  /**
+   * Stores the readings (one transaction per event-loop turn) and resolves once they are committed.
+   * Every value is checked first, and the device's sensor limit: a reading that breaks a rule is refused
+   * here, alone, before it can join (and fail) a batch shared with other devices.
+   */
   put(deviceId: string, side: Side, writes: SensorWrite[]): Promise<StoredReading[]> {
     if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
-    const time = Date.now();
-    const readings: NewReading[] = writes.map((w) => ({ deviceId, sensor: w.sensor, value: w.value, side, time }));
-    this.counters.readingsIn += readings.length;
-    return this.batcher.write(readings);
+    let jsons: string[];
+    try {
+      jsons = writes.map((w, i) => checkValue(w.value, this.valueLimits, writes.length === 1 ? 'value' : `value of reading ${i + 1} ("${w.sensor.slice(0, 64)}")`));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const store = () => {
+      // A put that waited for its sensors' check may find the server stopping meanwhile.
+      if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
+      const time = Date.now();
+      const readings: NewReading[] = writes.map((w, i) => ({ deviceId, sensor: w.sensor, value: w.value, side, time, json: jsons[i] }));
+      this.counters.readingsIn += readings.length;
+      return this.batcher.write(readings);
+    };
+    const admitted = this.sensorLimit.admit(deviceId, writes.map((w) => w.sensor));
+    return admitted === null ? store() : admitted.then(store);
+  }
+
+  /** Retention ran: sensors may have been forgotten, making room under the sensors-per-device limit. */
+  sensorsPruned(): void {
+    this.sensorLimit.forgetAll();
   }
 
   gets(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> {
     return this.store.latest(deviceId, sensor, side);
   }
 
-  sensors(deviceId: string, side?: Side): Promise<StoredReading[]> {
-    return this.store.latestAll(deviceId, side);
+  sensors(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> {
+    return this.store.latestAll(deviceId, side, page);
   }
 
   history(deviceId: string, sensor: string, query: HistoryQuery): Promise<StoredReading[]> {
@@ -344,6 +376,7 @@ export class Relay {
       this.remove(deviceId, receiver, current !== null);
     }
     if (!current) {
+      this.sensorLimit.forget(deviceId);
       // Until this node heard of the deletion (made by the CLI or another node), its connections kept writing:
       // commit what they queued, then remove it, so nothing of the device outlives it.
       await this.drain();

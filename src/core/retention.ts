@@ -11,6 +11,8 @@ export class RetentionJob {
     private readonly log: Logger,
     private readonly policy: RetentionPolicy,
     private readonly everyMs: number,
+    /** Told after each pruning run (sensors may have been forgotten). */
+    private readonly afterPrune: () => void = () => {},
   ) {}
 
   start(): void {
@@ -24,6 +26,7 @@ export class RetentionJob {
       try {
         const now = Date.now();
         const removed = await this.store.prune(this.policy, now);
+        this.afterPrune();
         await this.store.pruneSessions(now);
         if (removed > 0) this.log.info({ removed }, 'pruned old readings');
       } catch (err) {

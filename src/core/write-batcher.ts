@@ -62,27 +62,62 @@ export class WriteBatcher {
     const batch = this.queue;
     this.queue = [];
     this.queuedReadings = 0;
-    const all = batch.length === 1 ? batch[0].readings : batch.flatMap((p) => p.readings);
-    const started = performance.now();
-    this.flushing = this.store.appendReadings(all).then(
-      (stored) => {
-        this.onBatch?.(all.length, (performance.now() - started) / 1000, true);
-        let at = 0;
-        for (const p of batch) {
-          p.resolve(stored.slice(at, at + p.readings.length));
-          at += p.readings.length;
-        }
-        this.onCommitted(stored);
-      },
-      (err) => {
-        this.onBatch?.(all.length, (performance.now() - started) / 1000, false);
-        const failure = new IotcError('E_UNAVAILABLE', 'The store could not save the reading; it was not kept', { cause: err, retryAfterSeconds: 1 });
-        for (const p of batch) p.reject(failure);
-      },
-    ).finally(() => {
+    this.flushing = this.commit(batch).finally(() => {
       this.flushing = null;
       if (this.queue.length > 0) this.schedule();
     });
     return this.flushing;
   }
+
+  /**
+   * Commits the writes in one transaction. If it fails for a reason other than the store being out of
+   * reach, one write may be at fault (a value the store cannot take): the halves are tried apart, down to
+   * single writes, so only the failing write is refused and its batch-mates commit, in their order.
+   */
+  private async commit(batch: Pending[]): Promise<void> {
+    const all = batch.length === 1 ? batch[0].readings : batch.flatMap((p) => p.readings);
+    const started = performance.now();
+    let stored: StoredReading[];
+    try {
+      stored = await this.store.appendReadings(all);
+    } catch (err) {
+      this.onBatch?.(all.length, (performance.now() - started) / 1000, false);
+      if (batch.length > 1 && !storeUnreachable(err)) {
+        const half = Math.ceil(batch.length / 2);
+        try {
+          await this.commit(batch.slice(0, half));
+        } finally {
+          // Whatever became of the first half, the second is settled too: no write is left waiting.
+          await this.commit(batch.slice(half));
+        }
+        return;
+      }
+      const failure = refusal(err);
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    this.onBatch?.(all.length, (performance.now() - started) / 1000, true);
+    let at = 0;
+    for (const p of batch) {
+      p.resolve(stored.slice(at, at + p.readings.length));
+      at += p.readings.length;
+    }
+    this.onCommitted(stored);
+  }
+}
+
+/**
+ * The store is down, busy or out of space, not the data at fault: trying the writes apart would only fail
+ * each again (SQLite waits its busy timeout each time).
+ */
+function storeUnreachable(err: unknown): boolean {
+  if (err instanceof IotcError) return err.code === 'E_UNAVAILABLE' || err.code === 'E_SHUTTING_DOWN';
+  const code = String((err as { code?: unknown })?.code ?? '');
+  return /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|NOMEM|CORRUPT|NOTADB|PROTOCOL)/.test(code) || /database connection is not open/i.test(String((err as Error)?.message));
+}
+
+/** A refusal the client can act on keeps its code (E_VALIDATION); anything else means "not kept, try again". */
+function refusal(err: unknown): IotcError {
+  if (err instanceof IotcError && err.status < 500) return err;
+  return new IotcError('E_UNAVAILABLE', 'The store could not save the reading; it was not kept', { cause: err, retryAfterSeconds: 1 });
 }

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
 import { HandshakeGuard } from './handshake-guard.js';
 
-export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy'>;
+export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy'> & Partial<Pick<Config, 'maxReplyBytes'>>;
 
 /**
  * Authenticates an upgrade that carries no key by other means (the web app's login cookie); such a
@@ -170,19 +170,32 @@ export class WebSocketDoor {
       }
     };
 
+    /** Every frame to the peer, live reading or reply, is counted against its send queue. */
+    const queue = (text: string) => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      // The backlog the peer left from earlier turns: a big burst in one turn is not a slow reader.
+      if (ws.bufferedAmount - corkedBytes + text.length > this.config.sendQueueBytes) {
+        this.log.warn({ deviceId: device.id, side }, 'closing slow receiver: send queue full');
+        closeWith(new IotcError('E_SLOW_CONSUMER'));
+        return;
+      }
+      send(text);
+    };
+    // A reply is made only when the queue can take the largest one: a peer that asks and does not read waits (and
+    // is dropped by the keep-alive), holding no more than its queue. A reply takes at most half the queue, so
+    // live readings still fit beside one on its way out.
+    const replyBytes = Math.min(this.config.maxReplyBytes ?? 1_048_576, Math.floor(this.config.sendQueueBytes / 2));
+    const roomForReply = async () => {
+      for (let wait = 5; ws.readyState === WebSocket.OPEN && ws.bufferedAmount - corkedBytes + replyBytes > this.config.sendQueueBytes; wait = Math.min(wait * 2, 250)) {
+        await new Promise((r) => setTimeout(r, wait));
+      }
+      return ws.readyState === WebSocket.OPEN;
+    };
+
     const receiver: Receiver = {
       side,
       door: 'ws',
-      deliver: (_reading, json) => {
-        if (ws.readyState !== WebSocket.OPEN) return;
-        // The backlog the peer left from earlier turns: a big burst in one turn is not a slow reader.
-        if (ws.bufferedAmount - corkedBytes + json.length > this.config.sendQueueBytes) {
-          this.log.warn({ deviceId: device.id, side }, 'closing slow receiver: send queue full');
-          closeWith(new IotcError('E_SLOW_CONSUMER'));
-          return;
-        }
-        send(json);
-      },
+      deliver: (_reading, json) => queue(json),
       revoked: (err) => closeWith(err),
       // Calls and call states are unasked frames like readings: {"sensor":…,"value":…,…}.
       call: (_call, json) => receiver.deliver(null as never, json),
@@ -193,7 +206,7 @@ export class WebSocketDoor {
     ws.on('pong', () => (peer.alive = true));
     // The session is made on the first message: most connections of a big fleet sit idle, and it counts per connection.
     const handle = (text: string) => {
-      session ??= new ProtocolSession(this.relay, attachment!, (t) => ws.readyState === WebSocket.OPEN && send(t), closeWith, this.log, this.config);
+      session ??= new ProtocolSession(this.relay, attachment!, queue, closeWith, this.log, { ...this.config, maxReplyBytes: replyBytes }, roomForReply);
       void session.handle(text);
     };
     ws.on('message', (data, isBinary) => {

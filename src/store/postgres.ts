@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresCallStore } from './calls-postgres.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
 import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
@@ -365,7 +365,7 @@ export class PostgresStore implements Store {
       ids[i] = r.deviceId;
       sensors[i] = r.sensor;
       sides[i] = r.side;
-      values[i] = JSON.stringify(r.value);
+      values[i] = r.json ?? JSON.stringify(r.value);
       times[i] = r.time;
     }
     const { rows } = await this.q<{ seq: number }>(
@@ -399,11 +399,25 @@ export class PostgresStore implements Store {
     return rows[0] ? toReading(rows[0]) : null;
   }
 
-  async latestAll(deviceId: string, side?: Side): Promise<StoredReading[]> {
-    const { rows } = side
-      ? await this.q<ReadingRow>(`SELECT ${READING_COLS} FROM latest WHERE device_id = $1 AND side = $2 ORDER BY sensor`, [deviceId, side])
-      : await this.q<ReadingRow>(`SELECT DISTINCT ON (sensor) ${READING_COLS} FROM latest WHERE device_id = $1 ORDER BY sensor, seq DESC`, [deviceId]);
+  async latestAll(deviceId: string, side?: Side, page: SensorPage = {}): Promise<StoredReading[]> {
+    const params: unknown[] = [deviceId];
+    const where = ['device_id = $1'];
+    if (side) where.push(`side = $${params.push(side)}`);
+    if (page.after !== undefined) where.push(`sensor > $${params.push(page.after)}`);
+    let sql = side
+      ? `SELECT ${READING_COLS} FROM latest WHERE ${where.join(' AND ')} ORDER BY sensor`
+      : `SELECT DISTINCT ON (sensor) ${READING_COLS} FROM latest WHERE ${where.join(' AND ')} ORDER BY sensor, seq DESC`;
+    if (page.maxBytes !== undefined) {
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (ORDER BY sensor ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql}) listed) counted WHERE before IS NULL OR before <= $${params.push(page.maxBytes)} ORDER BY sensor`;
+    }
+    const { rows } = await this.q<ReadingRow>(sql, params);
     return rows.map(toReading);
+  }
+
+  async sensorNames(deviceId: string): Promise<string[]> {
+    const { rows } = await this.q<{ sensor: string }>('SELECT DISTINCT sensor FROM latest WHERE device_id = $1', [deviceId], 'iotc_sensor_names');
+    return rows.map((r) => r.sensor);
   }
 
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> {
@@ -426,10 +440,15 @@ export class PostgresStore implements Store {
     // A range reads forward from its start; a bare limit means "the most recent N".
     const newestFirst = q.from === undefined;
     const dir = newestFirst ? 'DESC' : 'ASC';
-    const { rows } = await this.q<ReadingRow>(
-      `SELECT ${READING_COLS} FROM readings WHERE ${where.join(' AND ')} ORDER BY time ${dir}, seq ${dir} LIMIT $${params.length}`,
-      params,
-    );
+    const order = `ORDER BY time ${dir}, seq ${dir}`;
+    let sql = `SELECT ${READING_COLS} FROM readings WHERE ${where.join(' AND ')} ${order} LIMIT $${params.length}`;
+    if (q.maxBytes !== undefined) {
+      // What the rows before each one hold, summed in the database: the values past the bound are never sent here.
+      params.push(q.maxBytes);
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql}) limited) counted WHERE before IS NULL OR before <= $${params.length} ${order}`;
+    }
+    const { rows } = await this.q<ReadingRow>(sql, params);
     const out = rows.map(toReading);
     return newestFirst ? out.reverse() : out;
   }
@@ -503,6 +522,8 @@ export class PostgresStore implements Store {
         let removed = 0;
         const keepsLatest = 'NOT EXISTS (SELECT 1 FROM latest l WHERE l.device_id = r.device_id AND l.sensor = r.sensor AND l.side = r.side AND l.seq = r.seq)';
         if (policy.maxAgeMs > 0) {
+          // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
+          await client.query('DELETE FROM latest WHERE time < $1', [now - policy.maxAgeMs]);
           removed += (await client.query(`DELETE FROM readings r WHERE time < $1 AND ${keepsLatest}`, [now - policy.maxAgeMs])).rowCount ?? 0;
         }
         if (policy.maxCount > 0) {

@@ -5,7 +5,7 @@ import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
 import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
@@ -114,6 +114,7 @@ export class SqliteStore implements Store {
       latestAllAny: db.prepare(`SELECT ${READING_COLS} FROM latest l WHERE device_id = ?
         AND seq = (SELECT MAX(seq) FROM latest m WHERE m.device_id = l.device_id AND m.sensor = l.sensor) ORDER BY sensor`),
       latestAllSide: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? ORDER BY sensor`),
+      sensorNames: db.prepare('SELECT DISTINCT sensor FROM latest WHERE device_id = ?').pluck(),
       latestSince: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? AND seq > ? ORDER BY seq`),
       getCursor: db.prepare('SELECT seq FROM cursors WHERE device_id = ? AND side = ?'),
       advanceCursor: db.prepare(`INSERT INTO cursors (device_id, side, seq)
@@ -127,6 +128,7 @@ export class SqliteStore implements Store {
       touchNodeDevices: db.prepare("UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ? AND side = 'device')"),
       clearPresence: db.prepare('DELETE FROM presence WHERE node_id = ?'),
       dropExpiredPresence: db.prepare('DELETE FROM presence WHERE expires_at <= ?'),
+      pruneLatest: db.prepare('DELETE FROM latest WHERE time < ?'),
       pruneAge: db.prepare(`DELETE FROM readings WHERE time < ? AND seq NOT IN (SELECT seq FROM latest)`),
       devicesOverCount: db.prepare(`SELECT device_id FROM readings GROUP BY device_id HAVING COUNT(*) > ?`),
       pruneCount: db.prepare(`DELETE FROM readings WHERE device_id = ?
@@ -157,7 +159,7 @@ export class SqliteStore implements Store {
       const lastOfKey = new Map<string, number>();
       for (let i = 0; i < readings.length; i++) {
         const r = readings[i];
-        const json = (jsons[i] = JSON.stringify(r.value));
+        const json = (jsons[i] = r.json ?? JSON.stringify(r.value));
         const seq = Number(this.stmt.insertReading.run(r.deviceId, r.sensor, r.side, json, r.time).lastInsertRowid);
         out[i] = { seq, deviceId: r.deviceId, sensor: r.sensor, side: r.side, value: r.value, time: r.time };
         lastOfKey.set(`${r.deviceId}\u0000${r.sensor}\u0000${r.side}`, i);
@@ -365,9 +367,27 @@ export class SqliteStore implements Store {
     return row ? toReading(row) : null;
   }
 
-  async latestAll(deviceId: string, side?: Side): Promise<StoredReading[]> {
-    const rows = (side ? this.stmt.latestAllSide.all(deviceId, side) : this.stmt.latestAllAny.all(deviceId)) as ReadingRow[];
-    return rows.map(toReading);
+  async latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> {
+    if (page === undefined) {
+      const rows = (side ? this.stmt.latestAllSide.all(deviceId, side) : this.stmt.latestAllAny.all(deviceId)) as ReadingRow[];
+      return rows.map(toReading);
+    }
+    const where = ['device_id = ?'];
+    const params: unknown[] = [deviceId];
+    if (side) (where.push('side = ?'), params.push(side));
+    else where.push('seq = (SELECT MAX(seq) FROM latest m WHERE m.device_id = l.device_id AND m.sensor = l.sensor)');
+    if (page.after !== undefined) (where.push('sensor > ?'), params.push(page.after));
+    let sql = `SELECT ${READING_COLS} FROM latest l WHERE ${where.join(' AND ')} ORDER BY sensor`;
+    if (page.maxBytes !== undefined) {
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (ORDER BY sensor ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql})) WHERE before IS NULL OR before <= ? ORDER BY sensor`;
+      params.push(page.maxBytes);
+    }
+    return (this.db.prepare(sql).all(...params) as ReadingRow[]).map(toReading);
+  }
+
+  async sensorNames(deviceId: string): Promise<string[]> {
+    return this.stmt.sensorNames.all(deviceId) as string[];
   }
 
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> {
@@ -386,8 +406,15 @@ export class SqliteStore implements Store {
     // Each table limited on its own (readings through its index), then the two merged: the journal holds
     // the last moments, not yet moved.
     const arm = (table: string) => `SELECT * FROM (SELECT ${READING_COLS} FROM ${table} WHERE ${where.join(' AND ')} ${order} LIMIT ?)`;
-    const sql = `${arm('readings')} UNION ALL ${arm('readings_journal')} ${order} LIMIT ?`;
-    const rows = (this.db.prepare(sql).all(...params, q.limit, ...params, q.limit, q.limit) as ReadingRow[]).map(toReading);
+    let sql = `${arm('readings')} UNION ALL ${arm('readings_journal')} ${order} LIMIT ?`;
+    const args = [...params, q.limit, ...params, q.limit, q.limit];
+    if (q.maxBytes !== undefined) {
+      // What the rows before each one hold, summed inside SQLite: the values past the bound are never loaded here.
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql})) WHERE before IS NULL OR before <= ? ${order}`;
+      args.push(q.maxBytes);
+    }
+    const rows = (this.db.prepare(sql).all(...args) as ReadingRow[]).map(toReading);
     return newestFirst ? rows.reverse() : rows;
   }
 
@@ -424,7 +451,11 @@ export class SqliteStore implements Store {
     // Pruning reads and deletes in readings only: move the journal in first, so its readings count too.
     while (this.settle() > 0);
     let removed = 0;
-    if (policy.maxAgeMs > 0) removed += this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
+    if (policy.maxAgeMs > 0) {
+      // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
+      this.stmt.pruneLatest.run(now - policy.maxAgeMs);
+      removed += this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
+    }
     if (policy.maxCount > 0) {
       const over = this.stmt.devicesOverCount.all(policy.maxCount) as { device_id: string }[];
       for (const { device_id } of over) {

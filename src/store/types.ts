@@ -37,6 +37,8 @@ export interface NewReading {
   side: Side;
   /** ms since epoch, stamped by the server. */
   time: number;
+  /** The value's JSON text when the relay already made it (checking the value); the store keeps this text. */
+  json?: string;
 }
 
 export interface StoredReading extends NewReading {
@@ -50,6 +52,18 @@ export interface HistoryQuery {
   limit: number;
   /** Only readings written by this side. */
   side?: Side;
+  /**
+   * Stop once the readings' value texts (in characters, counted in the order read: oldest first from `from`,
+   * newest first without) passed this many: the reading that passes it is the last returned, so a caller
+   * cutting a reply knows more follow. Bounds what a query loads, whatever the limit.
+   */
+  maxBytes?: number;
+}
+
+/** A part of a device's sensors: those named after `after`, up to about `maxBytes` of values. */
+export interface SensorPage {
+  after?: string;
+  maxBytes?: number;
 }
 
 export interface RetentionPolicy {
@@ -142,8 +156,14 @@ export interface Store {
   appendReadings(readings: NewReading[]): Promise<StoredReading[]>;
   /** Latest value of one sensor, from either side unless `side` is given. */
   latest(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null>;
-  /** Latest value of every sensor, from either side unless `side` is given, ordered by sensor name. */
-  latestAll(deviceId: string, side?: Side): Promise<StoredReading[]>;
+  /**
+   * Latest value of every sensor, from either side unless `side` is given, ordered by sensor name (UTF-8 byte
+   * order). With a page: only sensors named after `after`, stopping at the one whose value passes `maxBytes`
+   * (counted as history counts them).
+   */
+  latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]>;
+  /** Names of the device's sensors (written by either side and not pruned), in no particular order. */
+  sensorNames(deviceId: string): Promise<string[]>;
   /** Latest value of each sensor that `side` wrote after sequence number `afterSeq`, oldest first. */
   latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]>;
   /** Readings of one sensor, oldest first; with only a limit, the most recent `limit`. */
@@ -163,7 +183,11 @@ export interface Store {
   /** Forgets this node's presence (clean shutdown). */
   clearPresence(nodeId: string): Promise<void>;
 
-  /** Deletes readings outside the policy, never the latest of a sensor, and device events older than a day. Returns how many readings went. */
+  /**
+   * Deletes readings outside the policy and device events older than a day. The latest reading of a sensor
+   * and side is kept whatever the count, until it is older than the age: then the sensor itself is forgotten.
+   * Returns how many readings went.
+   */
   prune(policy: RetentionPolicy, now: number): Promise<number>;
 
   /** Cheap round trip, for readiness checks. */

@@ -9,7 +9,7 @@ import { readingsToCsv } from '../core/csv.js';
 import { IotcError } from '../core/errors.js';
 import { httpError } from '../doors/http/errors.js';
 import type { Hub } from '../core/hub.js';
-import { historyLimit, sensorName } from '../core/messages.js';
+import { MAX_TIME, historyLimit, sensorName } from '../core/messages.js';
 import { DEVICE_ID_PATTERN, secretMatches } from '../core/secrets.js';
 import type { UpgradeAuthenticator } from '../doors/ws.js';
 import type { StoredReading, User, WebSession } from '../store/types.js';
@@ -117,6 +117,7 @@ function parseTime(text: string | undefined, name: string): number | undefined {
   if (text === undefined || text === '') return undefined;
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
   if (!Number.isFinite(ms)) throw new IotcError('E_VALIDATION', `${name}: "${text.slice(0, 40)}" is not a time: use ms since epoch or an ISO 8601 date`);
+  if (ms < 0 || ms > MAX_TIME) throw new IotcError('E_VALIDATION', `${name}: ${text.slice(0, 40)} is out of range: a time must be between 0 and ${MAX_TIME} ms since epoch`);
   return ms;
 }
 

@@ -140,10 +140,18 @@ export function openApiDocument(): Json {
             p('id'), p('side'), p('sideHeader'),
             { name: 'sensor', in: 'query', schema: { type: 'string' }, description: 'Only this sensor' },
             { name: 'since', in: 'query', schema: { type: 'string' }, description: 'Only values written after this time (ms since epoch or ISO 8601)' },
+            { name: 'after', in: 'query', schema: { type: 'string', minLength: 1, maxLength: 64 }, description: 'Only sensors named after this one: to continue a cut answer' },
           ],
           responses: {
             '200': json(
-              { type: 'object', required: ['readings', 'values'], properties: { readings: { type: 'array', items: ref('Reading') }, values: { type: 'object', additionalProperties: true, description: 'sensor → value, for the smallest parsers' } } },
+              {
+                type: 'object', required: ['readings', 'values'],
+                properties: {
+                  readings: { type: 'array', items: ref('Reading') }, values: { type: 'object', additionalProperties: true, description: 'sensor → value, for the smallest parsers' },
+                  more: { type: 'boolean', description: 'The answer was cut at the reply bound (max-reply); ask again with next' },
+                  next: { type: 'object', properties: { after: { type: 'string' } } },
+                },
+              },
               'Latest values',
             ),
             ...errors(400, 401, 403, 404, 429),
@@ -156,8 +164,18 @@ export function openApiDocument(): Json {
           tags: ['device', 'account'],
           summary: 'Latest value of every sensor, written by either side',
           security: deviceAuth,
-          parameters: [p('id'), p('write')],
-          responses: { '200': json({ type: 'object', required: ['sensors'], properties: { sensors: { type: 'array', items: ref('Reading') } } }, 'Sensors'), ...errors(400, 401, 403, 404, 429) },
+          parameters: [p('id'), p('write'), { name: 'after', in: 'query', schema: { type: 'string', minLength: 1, maxLength: 64 }, description: 'Only sensors named after this one: to continue a cut answer' }],
+          responses: {
+            '200': json({
+              type: 'object', required: ['sensors'],
+              properties: {
+                sensors: { type: 'array', items: ref('Reading') },
+                more: { type: 'boolean', description: 'The answer was cut at the reply bound (max-reply); ask again with next' },
+                next: { type: 'object', properties: { after: { type: 'string' } } },
+              },
+            }, 'Sensors'),
+            ...errors(400, 401, 403, 404, 429),
+          },
         },
       },
       '/devices/{id}/sensors/{sensor}/history': {
@@ -165,7 +183,8 @@ export function openApiDocument(): Json {
           operationId: 'sensorHistory',
           tags: ['device', 'account'],
           summary: 'History of one sensor, oldest first, as JSON or CSV',
-          description: 'CSV with format=csv or "Accept: text/csv"; columns time (ISO 8601), time_ms, sensor, value, write.',
+          description: 'CSV with format=csv or "Accept: text/csv"; columns time (ISO 8601), time_ms, sensor, value, write. ' +
+            'An answer larger than the reply bound is cut: JSON says "more": true and "next", CSV the headers X-More: true and X-Next (query parameters to use).',
           security: deviceAuth,
           parameters: [
             p('id'),
@@ -180,7 +199,16 @@ export function openApiDocument(): Json {
             '200': {
               description: 'Readings',
               content: {
-                'application/json': { schema: { type: 'object', required: ['sensor', 'readings'], properties: { sensor: { type: 'string' }, readings: { type: 'array', items: ref('Reading') } } } },
+                'application/json': {
+                  schema: {
+                    type: 'object', required: ['sensor', 'readings'],
+                    properties: {
+                      sensor: { type: 'string' }, readings: { type: 'array', items: ref('Reading') },
+                      more: { type: 'boolean', description: 'The answer was cut at the reply bound (max-reply): ask again with the fields of next in place of your own' },
+                      next: { type: 'object', properties: { from: { type: 'integer' }, to: { type: 'integer' }, limit: { type: 'integer' } } },
+                    },
+                  },
+                },
                 'text/csv': { schema: { type: 'string' } },
               },
             },

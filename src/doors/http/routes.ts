@@ -5,6 +5,8 @@ import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
 import { signUpInput } from '../../core/accounts.js';
 import { readingView } from '../../core/relay.js';
+import { historyPage, sensorsPage } from '../../core/replies.js';
+import { checkIntegerLiterals } from '../../core/values.js';
 import type { SensorWrite } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
 import { otherSide } from '../../store/types.js';
@@ -29,11 +31,19 @@ export interface HttpApiOptions {
 function jsonBody(body: unknown): unknown {
   if (body === undefined || body === null || body === '') throw new IotcError('E_VALIDATION', 'A JSON body is required');
   if (typeof body !== 'string') return body;
+  return parseJsonText(body);
+}
+
+/** JSON text as the API reads it: a big integer that would be rounded is refused, as on every door. */
+function parseJsonText(text: string): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(body);
+    value = JSON.parse(text);
   } catch {
     throw new IotcError('E_BAD_MESSAGE', 'The body is not valid JSON');
   }
+  checkIntegerLiterals(text);
+  return value;
 }
 
 const written = (stored: StoredReading[]) => ({ ok: true as const, count: stored.length, time: stored[0].time });
@@ -58,6 +68,16 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // Small devices send what curl -d sends (a form content type) or text/plain; both are read as JSON text.
   if (app.hasContentTypeParser('application/x-www-form-urlencoded')) app.removeContentTypeParser('application/x-www-form-urlencoded');
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // JSON is read from its text, which fastify's parser does not keep: the integer check needs it.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    if (body === '') return done(new IotcError('E_BAD_MESSAGE', 'The body is empty; send JSON'), undefined);
+    try {
+      done(null, parseJsonText(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
 
   // Token-authenticated calls carry no cookie, so any origin may make them (browser apps of app developers).
   app.addHook('onRequest', async (req, reply) => {
@@ -95,29 +115,40 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const caller = await auth.caller(req, id);
     const q = check(latestQuery, req.query);
     // What the other side wrote: a sleepy device polls its commands here, an app its device's readings.
-    let rows = await relay.sensors(caller.device.id, otherSide(caller.side));
-    if (q.sensor !== undefined) rows = rows.filter((r) => r.sensor === q.sensor);
-    if (q.since !== undefined) rows = rows.filter((r) => r.time > q.since!);
-    return { readings: rows.map(readingView), values: Object.fromEntries(rows.map((r) => [r.sensor, r.value])) };
+    const from = otherSide(caller.side);
+    const rows = q.sensor === undefined
+      ? await relay.sensors(caller.device.id, from, { after: q.after, maxBytes: config.maxReplyBytes / 2 })
+      : [await relay.gets(caller.device.id, q.sensor, from)].filter((r): r is StoredReading => r !== null);
+    // Each value is sent twice (readings and values): half the bound each. Cut before `since` filters, so a cut is always seen.
+    const page = sensorsPage(rows, q.after, config.maxReplyBytes / 2);
+    const kept = q.since === undefined ? page.readings : page.readings.filter((r) => r.time > q.since!);
+    const body = { readings: kept.map(readingView), values: Object.fromEntries(kept.map((r) => [r.sensor, r.value])) };
+    return page.next ? { ...body, more: true, next: page.next } : body;
   });
 
   app.get('/devices/:id/sensors', async (req) => {
     const { id } = check(deviceIdParam, req.params);
     const caller = await auth.caller(req, id);
     const q = check(sensorsQuery, req.query);
-    return { sensors: (await relay.sensors(caller.device.id, q.write)).map(readingView) };
+    const page = sensorsPage(await relay.sensors(caller.device.id, q.write, { after: q.after, maxBytes: config.maxReplyBytes }), q.after, config.maxReplyBytes);
+    return page.next ? { sensors: page.readings.map(readingView), more: true, next: page.next } : { sensors: page.readings.map(readingView) };
   });
 
   app.get('/devices/:id/sensors/:sensor/history', async (req, reply) => {
     const { id, sensor } = check(sensorParams, req.params);
     const caller = await auth.caller(req, id);
     const q = check(historyQuery, req.query);
-    const rows = await relay.history(caller.device.id, sensor, { limit: q.limit ?? 100, from: q.from, to: q.to, side: q.write });
+    const limit = q.limit ?? 100;
+    const rows = await relay.history(caller.device.id, sensor, { limit, from: q.from, to: q.to, side: q.write, maxBytes: config.maxReplyBytes });
+    const page = historyPage(rows, { limit, from: q.from }, config.maxReplyBytes);
     if (wantsCsv(req, q.format)) {
       const file = `${caller.device.id}-${sensor}`.replace(/[^A-Za-z0-9_.-]/g, '_');
-      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${file}.csv"`).send(readingsToCsv(rows));
+      // CSV has no room for a marker: a cut answer says where to go on in headers.
+      if (page.next) reply.header('access-control-expose-headers', 'X-More, X-Next').header('x-more', 'true').header('x-next', new URLSearchParams(Object.entries(page.next).map(([k, v]) => [k, String(v)])).toString());
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${file}.csv"`).send(readingsToCsv(page.readings));
     }
-    return { sensor, readings: rows.map(readingView) };
+    const readings = page.readings.map(readingView);
+    return page.next ? { sensor, readings, more: true, next: page.next } : { sensor, readings };
   });
 
   // ---- calls to devices (commands with confirmation) ----

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { IotcError } from '../../core/errors.js';
 import { deviceName } from '../../core/accounts.js';
-import { describeIssues, historyLimit, MAX_BATCH, sensorName, sensorWrite, sideName } from '../../core/messages.js';
+import { describeIssues, historyLimit, MAX_BATCH, sensorName, sensorWrite, sideName, timeInRange } from '../../core/messages.js';
 import { tokenName } from '../../core/tokens.js';
 
 /** Checks `input` against `schema` before any side effect; a failure is a 400 that says what is wrong. */
@@ -12,14 +12,7 @@ export function check<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 /** A time in a query string: ms since epoch or an ISO 8601 date. */
-const queryTime = z.string().transform((v, ctx) => {
-  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (Number.isNaN(ms)) {
-    ctx.addIssue({ code: 'custom', message: `"${v.slice(0, 40)}" is not a time: use ms since epoch or an ISO 8601 date` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const queryTime = z.string().transform((v, ctx) => timeInRange(/^\d+$/.test(v) ? Number(v) : Date.parse(v), v, ctx));
 
 export const deviceIdParam = z.object({ id: z.string().min(1).max(64, 'device id is too long') });
 export const sensorParams = deviceIdParam.extend({ sensor: sensorName });
@@ -41,9 +34,10 @@ export const historyQuery = z.object({
 export const latestQuery = z.object({
   sensor: sensorName.optional(),
   since: queryTime.optional(),
+  after: sensorName.optional(),
 });
 
-export const sensorsQuery = z.object({ write: sideName.optional() });
+export const sensorsQuery = z.object({ write: sideName.optional(), after: sensorName.optional() });
 export const nameBody = z.object({ name: deviceName }, { error: 'the body must be {"name":"…"}' });
 export const tokenBody = z.object({ name: tokenName }, { error: 'the body must be {"name":"…"}' });
 export const loginBody = z.object(
@@ -81,8 +75,13 @@ export function updateWrites(query: Record<string, unknown>): { sensor: string; 
 
 const NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
+/**
+ * A query value as the device meant it. A number a JavaScript number cannot hold exactly (an integer
+ * beyond ±2^53, or beyond ±1.7e308 at all) stays the text it was: here the hub picks the type, so nothing
+ * is rounded, silently or otherwise.
+ */
 export function plainValue(text: string): unknown {
-  if (NUMBER.test(text)) {
+  if (NUMBER.test(text) && !(/^-?\d{16,}$/.test(text) && !Number.isSafeInteger(Number(text)))) {
     const n = Number(text);
     if (Number.isFinite(n)) return n;
   }

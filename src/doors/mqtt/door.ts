@@ -313,18 +313,32 @@ export class MqttDoor {
       this.consume(packet);
       return done(null);
     }
-    this.relay.put(device.id, session.side, [{ sensor, value: payloadValue(packet.payload) }]).then(
+    let value: unknown;
+    try {
+      value = payloadValue(packet.payload);
+    } catch (err) {
+      return this.refuseReading(session, packet, toIotcError(err), done);
+    }
+    this.relay.put(device.id, session.side, [{ sensor, value }]).then(
       () => {
         this.consume(packet);
         done(null);
       },
       (err) => {
         const e = toIotcError(err);
+        if (e.code === 'E_VALIDATION' || e.code === 'E_LIMIT') return this.refuseReading(session, packet, e, done);
         if (e.code === 'E_INTERNAL') this.log.error({ err, deviceId: device.id }, 'mqtt publish failed');
         // No acknowledgement: the connection closes and a QoS 1 client sends the message again after reconnecting.
         done(e);
       },
     );
+  }
+
+  /** A reading the hub will not store (a value breaking the value rules, a sensor beyond the limit): refused alone, saying why. */
+  private refuseReading(session: Session, packet: PublishPacket, err: IotcError, done: (err?: Error | null) => void): void {
+    this.relay.countError(err.code);
+    this.log.info({ deviceId: session.device?.id, side: session.side, code: err.code, reason: err.message }, 'mqtt publish refused');
+    this.refusePublish(session, packet, err.code === 'E_LIMIT' ? REASON.quotaExceeded : REASON.payloadFormatInvalid, err.message, done);
   }
 
   /** The relay is the only router: a publish it has stored goes nowhere inside the broker, and is never retained there. */

@@ -1,3 +1,5 @@
+import { checkIntegerLiterals } from '../../core/values.js';
+
 /**
  * The MQTT topic space of IOTcommunicate: `devices/ID/SENSOR`, one topic per sensor of a device.
  * A sensor name may hold '/', so it is everything after the second level.
@@ -82,16 +84,21 @@ export function filterAllowed(filter: string, deviceId: string): boolean {
 /**
  * A payload as a reading's value: JSON when it parses (`21.5`, `true`, `"on"`, `{"a":1}`),
  * otherwise the text itself (`on`, `hello world`), so plain firmware payloads need no quoting.
+ * Throws E_VALIDATION for JSON holding an integer beyond ±2^53.
  */
 export function payloadValue(payload: Buffer | string): unknown {
   const text = typeof payload === 'string' ? payload : payload.toString('utf8');
   const trimmed = text.trim();
   if (trimmed !== '') {
+    let value: unknown;
     try {
-      return JSON.parse(trimmed);
+      value = JSON.parse(trimmed);
     } catch {
-      // not JSON: a plain string
+      return text; // not JSON: a plain string
     }
+    // JSON it is: a big integer in it would be stored rounded, so it is refused like on every door.
+    checkIntegerLiterals(trimmed);
+    return value;
   }
   return text;
 }

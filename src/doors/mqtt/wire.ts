@@ -32,6 +32,7 @@ export const REASON = {
   messageRateTooHigh: 0x96,
   quotaExceeded: 0x97,
   topicAliasInvalid: 0x94,
+  payloadFormatInvalid: 0x99,
 } as const;
 
 /** 3.1.1 CONNACK return codes → MQTT 5 reason codes. */

@@ -1,0 +1,112 @@
+/**
+ * Distinct sensors per device are bounded (100k sensors once made a 612 MB database and a 107 MB device list):
+ * a put creating one beyond the limit is refused at every door, existing sensors keep working, and sensors
+ * that retention forgets make room again.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { makeDevice, startTestServer, TestClient } from './helpers.js';
+import type { TestServer } from './helpers.js';
+import { mqttConnect } from './mqtt-clients.js';
+
+const DAY = 86_400_000;
+
+describe('sensors per device', () => {
+  let server: TestServer;
+  before(async () => (server = await startTestServer({ maxSensors: 5 })));
+  after(() => server.stop());
+
+  test('the sixth sensor is refused at WS, HTTP and MQTT with E_LIMIT naming the setting; the five keep working', async () => {
+    const d = await makeDevice(server);
+    const other = await makeDevice(server);
+    const c = await TestClient.connect(server.wsUrl, d.id, d.key);
+    const mq = await mqttConnect(`ws://127.0.0.1:${server.port}/mqtt`, { username: d.id, password: d.key, protocolVersion: 5 });
+    try {
+      const five = await c.request({ method: 'put', status: ['a', 'b', 'c', 'd'].map((sensor) => ({ sensor, value: 1 })) });
+      assert.equal(five.ok, true);
+      assert.equal((await c.request({ method: 'put', status: { sensor: 'e', value: 1 } })).ok, true);
+      const sixth = await c.request({ method: 'put', status: { sensor: 'f', value: 1 } });
+      assert.deepEqual([sixth.ok, sixth.code], [false, 'E_LIMIT']);
+      assert.match(sixth.error, /5 sensors.*most this hub allows is 5 \(max-sensors \/ IOTC_MAX_SENSORS\): "f" was not created/);
+      const batch = await c.request({ method: 'put', status: [{ sensor: 'a', value: 2 }, { sensor: 'g', value: 2 }] });
+      assert.deepEqual([batch.ok, batch.code], [false, 'E_LIMIT'], 'a batch is refused whole');
+      assert.equal((await server.hub.relay.gets(d.id, 'a'))?.value, 1, 'nothing of the refused batch was stored');
+      assert.equal((await c.request({ method: 'put', status: [{ sensor: 'a', value: 3 }, { sensor: 'e', value: 3 }] })).ok, true);
+
+      const post = await fetch(`${server.url}/api/v1/devices/${d.id}/readings`, {
+        method: 'POST', headers: { 'x-device-key': d.key, 'content-type': 'application/json' }, body: '{"sensor":"h","value":1}',
+      });
+      const body = await post.json();
+      assert.deepEqual([post.status, body.error], [403, 'E_LIMIT']);
+      assert.match(body.message, /IOTC_MAX_SENSORS/);
+      assert.equal((await fetch(`${server.url}/api/v1/update?device=${d.id}&key=${d.key}&zz=1`)).status, 403);
+      assert.equal((await fetch(`${server.url}/api/v1/update?device=${d.id}&key=${d.key}&b=7`)).status, 200);
+      await assert.rejects(mq.publishAsync(`devices/${d.id}/m`, '1', { qos: 1 }), (err: any) => err.code === 0x97);
+      await mq.publishAsync(`devices/${d.id}/c`, '8', { qos: 1 });
+
+      assert.deepEqual((await server.hub.relay.sensors(d.id)).map((r) => [r.sensor, r.value]), [['a', 3], ['b', 7], ['c', 8], ['d', 1], ['e', 3]]);
+      const fresh = await TestClient.connect(server.wsUrl, other.id, other.key);
+      assert.equal((await fresh.request({ method: 'put', status: ['p', 'q', 'r', 's', 't'].map((sensor) => ({ sensor, value: 0 })) })).ok, true, 'another device has its own five');
+      await fresh.close();
+    } finally {
+      await mq.endAsync();
+      await c.close();
+    }
+  });
+
+  test('puts of one connection keep their order while a new sensor waits for the store', async () => {
+    const d = await makeDevice(server);
+    const c = await TestClient.connect(server.wsUrl, d.id, d.key);
+    try {
+      const ids = Array.from({ length: 12 }, (_, i) => `p${i}`);
+      ids.forEach((id, i) => c.send({ method: 'put', id, status: { sensor: i % 3 === 0 ? `s${i / 3}` : 's0', value: i } }));
+      const acks = await Promise.all(ids.map((id) => c.next((m) => m.id === id)));
+      assert.ok(acks.every((m) => m.ok), JSON.stringify(acks));
+      for (let i = 1; i < acks.length; i++) assert.ok(acks[i].time >= acks[i - 1].time);
+      const order = (await server.hub.relay.history(d.id, 's0', { limit: 100 })).map((r) => r.value);
+      assert.deepEqual(order, [0, 1, 2, 4, 5, 7, 8, 10, 11]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('a device at its limit retrying new sensors costs the store one look every few seconds, not one per put', async () => {
+    const d = await makeDevice(server);
+    const c = await TestClient.connect(server.wsUrl, d.id, d.key);
+    const store = server.hub.store;
+    const names = store.sensorNames.bind(store);
+    let looks = 0;
+    store.sensorNames = (id) => (looks++, names(id));
+    try {
+      assert.equal((await c.request({ method: 'put', status: ['a', 'b', 'c', 'd', 'e'].map((sensor) => ({ sensor, value: 1 })) })).ok, true);
+      const refused = await Promise.all(Array.from({ length: 50 }, (_, i) => c.request({ method: 'put', status: { sensor: `new${i}`, value: 1 } })));
+      assert.ok(refused.every((m) => m.code === 'E_LIMIT'));
+      assert.ok(looks <= 2, `${looks} store look-ups`);
+    } finally {
+      store.sensorNames = names;
+      await c.close();
+    }
+  });
+
+  test('the store is the truth: sensors another node made count, and sensors retention forgot make room', async () => {
+    const d = await makeDevice(server);
+    const store = server.hub.store;
+    const old = Date.now() - 40 * DAY;
+    // Written "by another node": straight into the shared store, never seen by this node's relay.
+    await store.appendReadings(['a', 'b', 'c', 'd', 'e'].map((sensor) => ({ deviceId: d.id, sensor, value: 0, side: 'device' as const, time: old })));
+    const c = await TestClient.connect(server.wsUrl, d.id, d.key);
+    try {
+      const refused = await c.request({ method: 'put', status: { sensor: 'new', value: 1 } });
+      assert.equal(refused.code, 'E_LIMIT');
+      assert.equal((await c.request({ method: 'put', status: { sensor: 'a', value: 1 } })).ok, true);
+      // What the retention job does: prune, then tell the relay.
+      await store.prune({ maxCount: 0, maxAgeMs: 30 * DAY }, Date.now());
+      server.hub.relay.sensorsPruned();
+      assert.deepEqual((await store.sensorNames(d.id)).sort(), ['a']);
+      for (const sensor of ['new', 'n2', 'n3', 'n4']) assert.equal((await c.request({ method: 'put', status: { sensor, value: 1 } })).ok, true, sensor);
+      assert.equal((await c.request({ method: 'put', status: { sensor: 'n5', value: 1 } })).code, 'E_LIMIT');
+    } finally {
+      await c.close();
+    }
+  });
+});
