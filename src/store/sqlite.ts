@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { IotcError } from '../core/errors.js';
+import { databaseOpenError, prepareDatabaseFile } from './data-dir.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import type {
@@ -62,11 +63,20 @@ export class SqliteStore implements Store {
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    this.db = new Database(file);
+    if (file !== ':memory:') prepareDatabaseFile(file);
+    try {
+      this.db = new Database(file);
+    } catch (err) {
+      throw databaseOpenError(file, err as Error);
+    }
     // WAL keeps readers off the writer's back; NORMAL syncs at checkpoints only, which loses nothing
     // on a process crash (the WAL is in the OS already), so "ack after commit" holds for crashes.
-    this.db.pragma('journal_mode = WAL');
+    try {
+      this.db.pragma('journal_mode = WAL');
+    } catch (err) {
+      this.db.close();
+      throw databaseOpenError(file, err as Error);
+    }
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
