@@ -200,9 +200,9 @@ describe('the command line as a shell uses it', () => {
     const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     // Type only once the prompt is up (raw mode, no echo), as a person would.
     await waitFor(() => seen.includes('(8 characters or more; not shown): '), 15_000, 'the password prompt');
-    child.stdin.write('tty secret pw\r');
+    // Both typed before the second prompt shows: the second line must not be lost with the first one's chunk.
+    child.stdin.write('tty secret pw\rtty secret pw\r');
     await waitFor(() => seen.includes('Same password again: '), 5000, 'the second prompt');
-    child.stdin.write('tty secret pw\r');
     await waitFor(() => seen.includes(`created user ${email}`), 10_000, 'the account');
     child.stdin.end();
     await closed;

@@ -9,33 +9,52 @@ export class Interrupted extends Error {
 
 const isTerminal = (stream: unknown): stream is ReadStream => Boolean((stream as ReadStream).isTTY && typeof (stream as ReadStream).setRawMode === 'function');
 
-/** Reads one line typed at the terminal without showing it. */
-function readHidden(io: CliIo, prompt: string): Promise<string> {
-  const input = io.stdin as ReadStream;
-  io.stderr.write(prompt);
-  return new Promise((resolve, reject) => {
-    let typed = '';
-    const finish = (err: Error | null) => {
-      input.off('data', onData);
-      input.setRawMode(false);
-      input.pause();
-      io.stderr.write('\n');
-      if (err) reject(err);
-      else resolve(typed);
-    };
-    const onData = (chunk: Buffer) => {
-      for (const ch of chunk.toString('utf8')) {
-        if (ch === '\r' || ch === '\n') return finish(null);
-        if (ch === '\u0003') return finish(new Interrupted('interrupted'));
-        if (ch === '\u0004' && typed === '') return finish(new UsageError('no password given'));
-        if (ch === '\u007f' || ch === '\b') typed = [...typed].slice(0, -1).join('');
-        else if (ch >= ' ') typed += ch;
-      }
-    };
+/**
+ * Lines typed at the terminal, not shown: raw mode turns the echo off. Keys typed ahead of a prompt (both
+ * passwords at once) are kept for the next one, not lost with the rest of their chunk.
+ */
+class HiddenInput {
+  private pending = '';
+  private waiting: ((line: string | Error) => void) | null = null;
+  private readonly onData = (chunk: Buffer) => {
+    for (const ch of chunk.toString('utf8')) {
+      if (ch === '\u0003') this.deliver(new Interrupted('interrupted'));
+      else if (ch === '\u0004' && this.pending === '') this.deliver(new UsageError('no password given'));
+      else if (ch === '\r' || ch === '\n') this.deliver(this.pending);
+      else if (ch === '\u007f' || ch === '\b') this.pending = [...this.pending].slice(0, -1).join('');
+      else if (ch >= ' ') this.pending += ch;
+    }
+  };
+  private readonly lines: (string | Error)[] = [];
+
+  constructor(private readonly io: CliIo, private readonly input: ReadStream) {
     input.setRawMode(true);
     input.resume();
-    input.on('data', onData);
-  });
+    input.on('data', this.onData);
+  }
+
+  private deliver(line: string | Error): void {
+    if (typeof line === 'string') this.pending = '';
+    if (this.waiting) {
+      const w = this.waiting;
+      this.waiting = null;
+      w(line);
+    } else this.lines.push(line);
+  }
+
+  async ask(prompt: string): Promise<string> {
+    this.io.stderr.write(prompt);
+    const line = this.lines.shift() ?? (await new Promise<string | Error>((resolve) => (this.waiting = resolve)));
+    this.io.stderr.write('\n');
+    if (line instanceof Error) throw line;
+    return line;
+  }
+
+  close(): void {
+    this.input.off('data', this.onData);
+    this.input.setRawMode(false);
+    this.input.pause();
+  }
 }
 
 /** The first line of a stdin that is not a terminal (a pipe, a file), as `echo "$PW" | iotc user add …` gives it. */
@@ -55,10 +74,15 @@ async function readFirstLine(io: CliIo): Promise<string | null> {
  */
 export async function askNewPassword(io: CliIo, forWhom: string): Promise<string> {
   if (isTerminal(io.stdin)) {
-    const first = await readHidden(io, `Password for ${forWhom} (8 characters or more; not shown): `);
-    const again = await readHidden(io, 'Same password again: ');
-    if (first !== again) throw new UsageError('the two passwords differ; nothing was created');
-    return first;
+    const input = new HiddenInput(io, io.stdin);
+    try {
+      const first = await input.ask(`Password for ${forWhom} (8 characters or more; not shown): `);
+      const again = await input.ask('Same password again: ');
+      if (first !== again) throw new UsageError('the two passwords differ; nothing was created');
+      return first;
+    } finally {
+      input.close();
+    }
   }
   const line = await readFirstLine(io);
   if (line === null || line === '') {
