@@ -1,5 +1,7 @@
 /** The iotc command line: in-process through run(argv, io) where it can be, as a real process for the simulators. */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { run } from '../src/cli/main.js';
@@ -166,6 +168,17 @@ describe('help, usage errors and configuration', () => {
     } finally {
       tmp.cleanup();
     }
+  });
+
+  test('the server knows its real addresses in-process (server.addresses, hub.addresses) and publishes them in server.json', async () => {
+    assert.equal(server.hub.addresses, server.addresses);
+    assert.deepEqual(
+      { port: server.addresses.port, mqttPort: server.addresses.mqttPort, mqttOff: server.addresses.mqttOff, ws: server.addresses.ws, mqttWs: server.addresses.mqttWs },
+      { port: server.port, mqttPort: null, mqttOff: 'turned off (--mqtt-port 0)', ws: `ws://127.0.0.1:${server.port}/ws`, mqttWs: `ws://127.0.0.1:${server.port}/mqtt` },
+    );
+    const published = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'server.json'), 'utf8'));
+    assert.equal(published.pid, process.pid);
+    assert.deepEqual(published.addresses, server.addresses);
   });
 
   test('a second server on the same data dir is refused, naming the first; the commands still work beside it', async () => {
