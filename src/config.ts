@@ -14,9 +14,21 @@ export interface OptionSpec<T> {
   defaultText?: string;
 }
 
-const port = z.coerce.number().int().min(0).max(65535);
-const positiveInt = z.coerce.number().int().positive();
-const nonNegativeInt = z.coerce.number().int().min(0);
+/** A whole number from a flag, a variable or code, refused with a message that quotes what was given. */
+export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER, what = 'a whole number') {
+  return z.union([z.number(), z.string()]).transform((input, ctx) => {
+    const n = typeof input === 'number' ? input : /^\s*-?\d+\s*$/.test(input) ? Number(input) : NaN;
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `${min}–${max}`;
+    if (!Number.isSafeInteger(n)) ctx.addIssue({ code: 'custom', message: `"${input}" is not ${what} (${range})` });
+    else if (n < min || n > max) ctx.addIssue({ code: 'custom', message: `"${input}" is out of range: use ${range}` });
+    else return n;
+    return z.NEVER;
+  });
+}
+
+const port = wholeNumber(0, 65535, 'a port number');
+const positiveInt = wholeNumber(1);
+const nonNegativeInt = wholeNumber(0);
 
 /** "30d", "12h", "15m", "45s", "500ms" or a number of milliseconds; 0 means off. */
 export const duration = z.union([z.number(), z.string()]).transform((input, ctx) => {
@@ -46,6 +58,11 @@ export const flag = z.union([z.boolean(), z.string()]).transform((input, ctx) =>
   return z.NEVER;
 });
 const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+const logFormat = z.enum(['auto', 'pretty', 'json']);
+/** Smaller than this, a message cannot hold a put with its envelope. */
+const MIN_FRAME_BYTES = 256;
+/** Below this, pings are traffic rather than a keep-alive. */
+const MIN_PING_MS = 100;
 
 export const OPTIONS = {
   port: { flag: 'port', env: 'PORT', default: 8888, parse: port, description: 'HTTP and WebSocket port (0 picks a free one)' },
@@ -61,7 +78,8 @@ export const OPTIONS = {
   natsTlsKey: { flag: 'nats-tls-key', env: 'IOTC_NATS_TLS_KEY', default: '', parse: z.string(), description: 'The key (PEM) of the NATS client certificate' },
   nodeId: { flag: 'node-id', env: 'IOTC_NODE_ID', default: '', parse: z.string().regex(/^[A-Za-z0-9_-]{0,64}$/, 'letters, digits, _ and - only'), description: 'Name of this node in a cluster', defaultText: 'random' },
   logLevel: { flag: 'log-level', env: 'IOTC_LOG_LEVEL', default: 'info', parse: logLevel, description: 'fatal, error, warn, info, debug, trace or silent' },
-  maxFrameBytes: { flag: 'max-frame', env: 'IOTC_MAX_FRAME', default: 65536, parse: positiveInt, description: 'Largest accepted message in bytes' },
+  logFormat: { flag: 'log-format', env: 'IOTC_LOG_FORMAT', default: 'auto', parse: logFormat, description: 'pretty (readable lines), json (one object a line) or auto: pretty when output is a terminal' },
+  maxFrameBytes: { flag: 'max-frame', env: 'IOTC_MAX_FRAME', default: 65536, parse: wholeNumber(MIN_FRAME_BYTES), description: 'Largest accepted message in bytes' },
   rateLimit: { flag: 'rate-limit', env: 'IOTC_RATE_LIMIT', default: 200, parse: nonNegativeInt, description: 'Messages per second one connection may send (0 = unlimited)' },
   rateBurst: { flag: 'rate-burst', env: 'IOTC_RATE_BURST', default: 400, parse: positiveInt, description: 'Messages a connection may send at once above the rate' },
   apiRateLimit: { flag: 'api-rate-limit', env: 'IOTC_API_RATE_LIMIT', default: 20, parse: nonNegativeInt, description: 'HTTP API requests per second per device key, API token or (for log-in) address (0 = unlimited)' },
@@ -73,8 +91,8 @@ export const OPTIONS = {
   maxValueDepth: { flag: 'max-value-depth', env: 'IOTC_MAX_VALUE_DEPTH', default: 32, parse: positiveInt, description: 'Deepest nesting of arrays and objects in a value' },
   maxValueBytes: { flag: 'max-value-bytes', env: 'IOTC_MAX_VALUE_BYTES', default: 65_536, parse: positiveInt, description: 'Longest value, in characters of its JSON' },
   maxSensors: { flag: 'max-sensors', env: 'IOTC_MAX_SENSORS', default: 1000, parse: nonNegativeInt, description: 'Distinct sensors one device may have (0 = no limit); sensors not written for the retention age no longer count' },
-  maxReplyBytes: { flag: 'max-reply', env: 'IOTC_MAX_REPLY_BYTES', default: 1_048_576, parse: z.coerce.number().int().min(4096, 'a reply bound below 4096 bytes would not hold one reading'), description: 'Largest history or sensors reply in bytes; a longer one is cut there and says where to continue' },
-  pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration, description: 'Keep-alive ping period; a peer silent for two periods is dropped', defaultText: '25s' },
+  maxReplyBytes: { flag: 'max-reply', env: 'IOTC_MAX_REPLY_BYTES', default: 1_048_576, parse: wholeNumber(4096), description: 'Largest history or sensors reply in bytes; a longer one is cut there and says where to continue' },
+  pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration.pipe(z.number().min(MIN_PING_MS, `keep-alive cannot be turned off; use at least ${MIN_PING_MS}ms (the default is 25s)`)), description: 'Keep-alive ping period; a peer silent for two periods is dropped', defaultText: '25s' },
   retentionCount: { flag: 'retention-count', env: 'IOTC_RETENTION_COUNT', default: 10_000, parse: nonNegativeInt, description: 'Readings kept per device; the latest of each sensor is always kept (0 = no limit)' },
   retentionAge: { flag: 'retention-age', env: 'IOTC_RETENTION_AGE', default: 30 * 86_400_000, parse: duration, description: 'Age after which readings are pruned, and sensors not written since are forgotten (0 = keep forever)', defaultText: '30d' },
   pruneInterval: { flag: 'prune-interval', env: 'IOTC_PRUNE_INTERVAL', default: 60_000, parse: duration, description: 'How often retention pruning runs', defaultText: '1m' },
@@ -111,6 +129,7 @@ export function loadConfig(
 ): Config {
   const out: Record<string, unknown> = {};
   const defaulted: Record<string, true> = {};
+  const sources: Record<string, string> = {};
   const problems: string[] = [];
   for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec<unknown>][]) {
     let raw: unknown;
@@ -129,14 +148,45 @@ export function loadConfig(
       defaulted[key] = true;
       continue;
     }
+    sources[key] = source;
     const parsed = spec.parse.safeParse(raw);
     if (parsed.success) out[key] = parsed.data;
-    else problems.push(`${source}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    else {
+      const message = parsed.error.issues.map((i) => i.message).join('; ');
+      // Messages that quote the value need it only once: `--port: "abc" is not a port number (0–65535)`.
+      problems.push(message.includes(JSON.stringify(String(raw))) ? `${source}: ${message}` : `${source}=${JSON.stringify(raw)}: ${message}`);
+    }
   }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   const config = out as Config;
   explicitKeys.set(config, new Set(Object.keys(OPTIONS).filter((k) => !(k in defaulted)) as (keyof Config)[]));
+  configSources.set(config, sources);
   return config;
+}
+
+const configSources = new WeakMap<Config, Record<string, string>>();
+
+/** Where a setting came from: its flag (`--port`), its environment variable (`PORT`), `default`, or `code`. */
+export function sourceOf(config: Config, key: keyof Config): string {
+  const source = configSources.get(config)?.[key];
+  if (source === undefined) return isExplicit(config, key) ? 'code' : 'default';
+  return source === key ? 'code' : source;
+}
+
+const HOUR = 3_600_000;
+/** Whether an option takes a duration ("30s", "12h"): it reads "1h" as an hour. */
+export function isDurationOption(spec: OptionSpec<unknown>): boolean {
+  const parsed = spec.parse.safeParse('1h');
+  return parsed.success && parsed.data === HOUR;
+}
+
+/** Milliseconds as the largest whole unit that states them exactly: 25000 → "25s", 2592000000 → "30d", 1500 → "1500ms". */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  for (const [unit, size] of [['d', 24 * HOUR], ['h', HOUR], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 const explicitKeys = new WeakMap<Config, Set<keyof Config>>();

@@ -1,9 +1,15 @@
 import pino from 'pino';
+import pretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
 /** Query parameters that carry a secret: the one-line update's key, a token, a password, a CSRF token. */
 const SECRET_QUERY = /([?&](?:key|token|access_token|password|_csrf)=)[^&#\s"]*/gi;
+
+/** URLs (one or several, comma-separated) with the passwords in them hidden, for messages and `iotc config`. */
+export function hideUrlPasswords(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/g, '//$1:***@');
+}
 
 /** A URL with the values of its secret query parameters replaced. */
 export function redactUrlSecrets(url: string): string {
@@ -31,12 +37,35 @@ function serializeError(err: unknown): unknown {
 const SECRET_FIELDS = ['key', 'password', 'token', 'cookie', 'authorization', 'csrf', '_csrf', 'csrfToken', 'passwordHash', 'keyHash', 'tokenHash', 'rawPacket'];
 const SECRET_HEADERS = ['cookie', 'authorization', '["x-device-key"]', '["set-cookie"]'];
 
+/** How log lines look: one JSON object each (for collectors), or readable lines (for a person at a terminal). */
+export type LogFormat = 'json' | 'pretty';
+
+/** "auto" is pretty when the output is a terminal, JSON otherwise (a file, a pipe, journald, docker logs). */
+export function resolveLogFormat(setting: string, output: { isTTY?: boolean } = process.stdout): LogFormat {
+  if (setting === 'pretty' || setting === 'json') return setting;
+  return output.isTTY ? 'pretty' : 'json';
+}
+
+/** Readable lines on stdout: local time, level, [component], message, then the other fields. */
+export function prettyDestination(colorize?: boolean): pino.DestinationStream {
+  return pretty({
+    // Left unset, colours follow the terminal (and NO_COLOR / FORCE_COLOR).
+    ...(colorize === undefined ? {} : { colorize }),
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,component',
+    messageFormat: '{if component}[{component}] {end}{msg}',
+    singleLine: true,
+    sync: true,
+  });
+}
+
 /**
- * Structured logs to stdout. Secrets are redacted wherever they appear under these names, at every level down
- * to trace: keys, passwords, tokens, cookies and CSRF tokens as fields (top level or one down), request and
- * response headers, secret query parameters in any `url`, and the raw request bytes some errors carry.
+ * Structured logs to stdout (JSON unless `format` is pretty). Secrets are redacted wherever they appear under
+ * these names, at every level down to trace: keys, passwords, tokens, cookies and CSRF tokens as fields (top level
+ * or one down), request and response headers, secret query parameters in any `url`, and the raw request bytes
+ * some errors carry.
  */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export function createLogger(level: string, destination?: pino.DestinationStream, format: LogFormat = 'json'): Logger {
   const paths = [
     ...SECRET_FIELDS.flatMap((f) => [f, `*.${f}`]),
     ...SECRET_HEADERS.flatMap((h) => [`req.headers.${h}`.replace('.[', '['), `headers.${h}`.replace('.[', '['), `*.headers.${h}`.replace('.[', '[')]),
@@ -48,6 +77,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       serializers: { err: serializeError, error: serializeError, url: (u: unknown) => (typeof u === 'string' ? redactUrlSecrets(u) : u) },
       redact: { paths, censor: '[redacted]' },
     },
-    destination,
+    destination ?? (format === 'pretty' ? prettyDestination() : undefined),
   );
 }

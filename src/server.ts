@@ -2,7 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
-import { isExplicit } from './config.js';
+import { mqttPortTakenReason, nearbyFreePort, serverAddresses } from './addresses.js';
+import type { ServerAddresses } from './addresses.js';
+import { isExplicit, sourceOf } from './config.js';
 import type { Config } from './config.js';
 import { createHub } from './core/hub.js';
 import type { Hub } from './core/hub.js';
@@ -14,6 +16,7 @@ import { registerHttpApi } from './doors/http/routes.js';
 import { MqttDoor } from './doors/mqtt/door.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
+import { InstanceLock } from './instance.js';
 import { createMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
@@ -28,13 +31,26 @@ export interface RunningServer {
   /** The MQTT port bound, or null when the MQTT listener is off (MQTT over WebSocket at /mqtt is always on). */
   mqttPort: number | null;
   url: string;
+  /**
+   * Where each door really listens, with the MQTT port in use or why MQTT is off: the one place to read them
+   * (also as hub.addresses, and published for the CLI in the data dir's server.json while the server runs).
+   */
+  addresses: ServerAddresses;
   /** Stops taking connections, commits every accepted write, closes connections and the store. */
   close(): Promise<void>;
 }
 
 /** Builds and starts a node: the hub, the HTTP app and every door, listening on config.port. */
 export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
-  const hub = await createHub(config, log);
+  // Before the database is opened: a second server on the same SQLite file is refused, naming the first.
+  const instance = InstanceLock.claim(config, config.nodeId || 'node', describeStore(config));
+  let hub: Hub;
+  try {
+    hub = await createHub(config, log);
+  } catch (err) {
+    instance?.release();
+    throw err;
+  }
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -119,11 +135,13 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   } catch (err) {
     await mqttDoor.close();
     await hub.close();
+    instance?.release();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new Error(`Port ${config.port} is already in use: stop what runs there or pick another with --port / PORT`);
     }
     throw err;
   }
+  let mqttOff: string | null = config.mqttPort === 0 ? `turned off (${sourceOf(config, 'mqttPort') === 'IOTC_MQTT_PORT' ? 'IOTC_MQTT_PORT=0' : '--mqtt-port 0'})` : null;
   try {
     mqttPort = await mqttDoor.listen();
   } catch (err) {
@@ -132,15 +150,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       // WebSocket at /mqtt, and says how to get the TCP listener. A port the user chose must be had, or it stops.
       log.warn(`${(err as Error).message}. Running without the MQTT TCP listener (MQTT over WebSocket at /mqtt is on).`);
       mqttPort = null;
+      mqttOff = mqttPortTakenReason(config.mqttPort, await nearbyFreePort(config.mqttPort, config.host));
     } else {
       await mqttDoor.close();
       await app.close();
       await hub.close();
+      instance?.release();
       throw err;
     }
   }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  const addresses = serverAddresses({ host: config.host, port, mqttPort, mqttOff });
+  Object.assign(hub, { addresses });
+  instance?.publish(addresses, hub.nodeId);
   log.info({ port, mqttPort, node: hub.nodeId, store: describeStore(config), bus: hub.bus.kind }, `IOTcommunicate listening on port ${port}`);
 
   let closing: Promise<void> | null = null;
@@ -150,6 +173,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     port,
     mqttPort,
     url: `http://127.0.0.1:${port}`,
+    addresses,
     close() {
       closing ??= (async () => {
         wsDoor.stopAccepting();
@@ -164,6 +188,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
         await httpClosed;
         handshakes.close();
         await hub.close();
+        instance?.release();
         log.info('IOTcommunicate stopped');
       })();
       return closing;

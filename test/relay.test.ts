@@ -30,6 +30,18 @@ async function assertNoReadings(c: TestClient): Promise<void> {
 }
 
 describe('live delivery', () => {
+  test('ids and keys made before the unambiguous alphabet, with O, 0, I and 1, still connect', async () => {
+    const { hashSecret } = await import('../src/core/secrets.js');
+    const user = await server.hub.store.createUser({ email: `old-alphabet-${Date.now()}@example.com`, name: 'Old', passwordHash: 'x' });
+    const [id, key] = ['OLD0DEVICE1IOIO01I0O', 'KEY0O1I01IO0I1O'];
+    await server.hub.store.createDevice({ id, userId: user.id, name: 'From before', keyHash: hashSecret(key) });
+    const device = await TestClient.connect(server.wsUrl, id, key, 'device');
+    const client = await TestClient.connect(server.wsUrl, id, key, 'client');
+    assert.equal((await device.request({ method: 'put', status: { sensor: 'temp', value: 1 } })).ok, true);
+    assert.equal((await client.reading()).value, 1);
+    await Promise.all([device.close(), client.close()]);
+  });
+
   test('device → client: the reading arrives with sensor, value, time and writer', async () => {
     const { device, client, close } = await pair();
     const before = Date.now();

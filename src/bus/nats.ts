@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { credsAuthenticator } from '@nats-io/transport-node';
 import { IotcError } from '../core/errors.js';
 import { SENSOR_MAX } from '../core/messages.js';
+import { hideUrlPasswords } from '../log.js';
 import type { Logger } from '../log.js';
 import type { Bus, BusEvent } from './types.js';
 
@@ -25,10 +26,6 @@ export interface NatsBusOptions {
   tlsKey?: string;
 }
 
-/** The URLs with passwords hidden, for messages and logs. */
-export function redactNatsUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/g, '//$1:***@');
-}
 
 const DEVICE_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -149,7 +146,7 @@ export class NatsBus implements Bus {
         ...(user !== undefined ? (pass ? { user, pass } : { token: user }) : {}),
       });
     } catch (err) {
-      throw new Error(`Cannot reach NATS at ${redactNatsUrl(opts.url)}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`Cannot reach NATS at ${hideUrlPasswords(opts.url)}: ${(err as Error).message}`, { cause: err });
     }
     return new NatsBus(nc, opts);
   }

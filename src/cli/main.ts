@@ -1,68 +1,25 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
-import { ConfigError, configFlags, configTable, loadConfig } from '../config.js';
-import type { Config } from '../config.js';
+import { ConfigError, OPTIONS, configTable, formatDuration, isDurationOption, loadConfig, sourceOf } from '../config.js';
+import type { Config, OptionSpec } from '../config.js';
 import { Accounts } from '../core/accounts.js';
 import { IotcError } from '../core/errors.js';
 import { ApiTokens } from '../core/tokens.js';
-import { createLogger } from '../log.js';
+import { ServerAlreadyRunning } from '../instance.js';
+import { createLogger, hideUrlPasswords, resolveLogFormat } from '../log.js';
 import { startServer } from '../server.js';
-import { createStore } from '../store/index.js';
+import { DataDirError } from '../store/data-dir.js';
+import { createStore, describeStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
+import { bannerText, logBanner } from './banner.js';
+import { commandHelp, globalHelp, parseInvocation } from './commands.js';
+import type { Flags } from './commands.js';
 import { processIo, UsageError } from './io.js';
 import type { CliIo } from './io.js';
+import { askNewPassword, Interrupted } from './prompt.js';
 import { runSimulator, SIMULATOR_HELP } from './simulator.js';
-
-const HELP = `iotc — IOTcommunicate, a self-hosted hub for IoT devices and their apps
-
-Usage:
-  iotc serve [options]                                 run the server (what npm start runs)
-  iotc user add --email E --name N --password P        create an account
-  iotc device add --email E --name N [--json]          create a device; prints its id and key (shown once)
-  iotc device list --email E [--json]                  list a user's devices
-  iotc device rotate ID [--json]                       give a device a new key; the old one stops at once
-  iotc device delete ID                                delete a device and everything stored for it
-  iotc token add --email E --name N [--json]           create a personal API token for the HTTP API (shown once)
-  iotc token list --email E [--json]                   list a user's API tokens (never their text)
-  iotc token revoke --email E ID                       revoke an API token
-  iotc device run --device ID --key KEY [--url URL]    interactive device simulator
-  iotc client run --device ID --key KEY [--url URL]    interactive client (app) simulator
-  iotc config [--markdown]                             show the settings and where they come from
-
-Options for every command (flag, environment variable, default):
-${configTable()}
-
-Examples:
-  npm start
-  npm run iotc -- user add --email me@example.com --name Me --password 'correct horse'
-  npm run iotc -- device add --email me@example.com --name "Desk lamp"
-  npm run iotc -- device run --device ID --key KEY
-`;
-
-type Flags = Record<string, string | boolean | undefined>;
-
-function parse(argv: string[]): { positionals: string[]; flags: Flags } {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      ...configFlags(),
-      help: { type: 'boolean', short: 'h' },
-      json: { type: 'boolean' },
-      markdown: { type: 'boolean' },
-      email: { type: 'string' },
-      name: { type: 'string' },
-      password: { type: 'string' },
-      device: { type: 'string' },
-      key: { type: 'string' },
-      url: { type: 'string' },
-    },
-  });
-  return { positionals, flags: values as Flags };
-}
+import { deviceLines, serverLine, whereIsServer } from './where.js';
 
 function need(flags: Flags, name: string): string {
   const v = flags[name];
@@ -80,65 +37,107 @@ async function withStore<T>(config: Config, fn: (store: Store, accounts: Account
   }
 }
 
+/** A setting's value as it would be typed: durations as 25s, never a database password. */
+function showValue(spec: OptionSpec<unknown>, key: string, value: unknown): string {
+  if (key === 'store' || key === 'bus') return hideUrlPasswords(String(value));
+  if (typeof value === 'number' && isDurationOption(spec)) return formatDuration(value);
+  if (value === '') return spec.defaultText ? `(${spec.defaultText})` : '""';
+  return String(value);
+}
+
+function configLines(config: Config): string[] {
+  const entries = Object.entries(OPTIONS) as [keyof Config, OptionSpec<unknown>][];
+  const rows = entries.map(([key, spec]) => [spec.flag, showValue(spec, key, config[key]), sourceOf(config, key)]);
+  const w0 = Math.max(...rows.map((r) => r[0].length)) + 2;
+  const w1 = Math.max(...rows.map((r) => r[1].length)) + 2;
+  return rows.map(([flag, value, source]) => `${flag.padEnd(w0)}${value.padEnd(w1)}${source === 'default' ? 'default' : `from ${source}`}`);
+}
+
 /** Runs one command; resolves to the process exit code. Never calls process.exit, so tests can call it. */
 export async function run(argv: string[], io: CliIo = processIo()): Promise<number> {
   const out = (s: string) => io.stdout.write(s + '\n');
+  const note = (s: string) => io.stderr.write(s + '\n');
   try {
-    const { positionals, flags } = parse(argv);
-    const [cmd, sub, arg] = positionals;
-    if (flags.help || cmd === 'help' || cmd === undefined) {
-      out((cmd === 'device' || cmd === 'client') && sub === 'run' ? SIMULATOR_HELP : HELP);
-      return cmd === undefined && !flags.help ? 2 : 0;
+    const { command, args, flags } = parseInvocation(argv);
+    const [arg] = args;
+    if (command === null) {
+      out(globalHelp());
+      return flags.help ? 0 : 2;
+    }
+    if (command === 'help' || flags.help) {
+      const topic = command === 'help' ? args.join(' ') : command;
+      if (topic === 'device run' || topic === 'client run') out(SIMULATOR_HELP);
+      else out(topic ? commandHelp(topic) ?? globalHelp() : globalHelp());
+      return 0;
+    }
+    const help = commandHelp(command);
+    if (!command.includes(' ') && command !== 'serve' && command !== 'config' && help) {
+      // "iotc device": a group without its subcommand.
+      io.stderr.write(`iotc: which ${command} command?\n${help}`);
+      return 2;
     }
     const config = loadConfig(flags, io.env);
-    const key = `${cmd} ${sub ?? ''}`.trim();
-    switch (key) {
+    switch (command) {
       case 'serve':
-        return await serve(config);
+        return await serve(config, io);
       case 'config':
         if (flags.markdown) out(configTable());
-        else for (const [k, v] of Object.entries(config)) out(`${k} = ${JSON.stringify(k === 'store' || k === 'bus' ? String(v).replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@') : v)}`);
+        else for (const line of configLines(config)) out(line);
         return 0;
-      case 'user add':
+      case 'user add': {
+        const email = need(flags, 'email');
+        const name = need(flags, 'name');
+        const password = typeof flags.password === 'string' ? flags.password : await askNewPassword(io, email);
         return await withStore(config, async (_s, accounts) => {
-          const user = await accounts.signUp({ email: need(flags, 'email'), name: need(flags, 'name'), password: need(flags, 'password') });
+          const user = await accounts.signUp({ email, name, password });
           out(flags.json ? JSON.stringify({ id: user.id, email: user.email, name: user.name }) : `created user ${user.email}`);
           return 0;
         });
+      }
       case 'device add':
         return await withStore(config, async (_s, accounts) => {
           const user = await accounts.userByEmail(need(flags, 'email'));
           const d = await accounts.createDevice(user.id, need(flags, 'name'));
-          if (flags.json) out(JSON.stringify({ id: d.id, key: d.key }));
-          else {
-            out(`device "${d.name}" created`);
-            out(`  id:  ${d.id}`);
-            out(`  key: ${d.key}   (shown only now: keep it)`);
-            out(`  url: ws://HOST:${config.port}/ws?device=${d.id}&key=${d.key}`);
-            out(`  http: curl 'http://HOST:${config.port}/api/v1/update?device=${d.id}&key=${d.key}&temp=21.5'`);
-            if (config.mqttPort !== 0) out(`  mqtt: host HOST port ${config.mqttPort}, username ${d.id}, password the key, topics devices/${d.id}/SENSOR`);
+          if (flags.json) {
+            out(JSON.stringify({ id: d.id, key: d.key }));
+            return 0;
           }
+          const where = await whereIsServer(config);
+          out(`device "${d.name}" created`);
+          out(`  id:   ${d.id}`);
+          out(`  key:  ${d.key}   (shown only now: keep it)`);
+          for (const line of deviceLines(where.addresses, d.id, d.key)) out(line);
+          if (where.note) note(`note: ${where.note}.`);
           return 0;
         });
       case 'device list':
         return await withStore(config, async (_s, accounts) => {
           const user = await accounts.userByEmail(need(flags, 'email'));
           const devices = await accounts.listDevices(user.id);
-          if (flags.json) out(JSON.stringify(devices));
-          else if (devices.length === 0) out('no devices');
-          else {
-            for (const d of devices) {
-              const seen = d.lastSeen ? new Date(d.lastSeen).toISOString() : 'never';
-              out(`${d.id}  ${d.online ? 'online ' : 'offline'}  last seen ${seen}  created ${new Date(d.createdAt).toISOString()}  ${d.name}`);
-            }
+          if (flags.json) {
+            out(JSON.stringify(devices));
+            return 0;
           }
+          if (devices.length === 0) out('no devices');
+          for (const d of devices) {
+            const seen = d.lastSeen ? new Date(d.lastSeen).toISOString() : 'never';
+            out(`${d.id}  ${d.online ? 'online ' : 'offline'}  last seen ${seen}  created ${new Date(d.createdAt).toISOString()}  ${d.name}`);
+          }
+          note(serverLine(await whereIsServer(config)));
           return 0;
         });
       case 'device rotate':
         return await withStore(config, async (_s, accounts) => {
           if (!arg) throw new UsageError('give the device id: iotc device rotate ID');
           const d = await accounts.rotateKey(null, arg);
-          out(flags.json ? JSON.stringify({ id: d.id, key: d.key }) : `new key for ${d.id}: ${d.key}   (shown only now; the old key no longer works)`);
+          if (flags.json) {
+            out(JSON.stringify({ id: d.id, key: d.key }));
+            return 0;
+          }
+          const where = await whereIsServer(config);
+          out(`new key for ${d.id}: ${d.key}   (shown only now; the old key no longer works)`);
+          for (const line of deviceLines(where.addresses, d.id, d.key)) out(line);
+          if (where.note) note(`note: ${where.note}.`);
           return 0;
         });
       case 'device delete':
@@ -152,12 +151,15 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
         return await withStore(config, async (store, accounts) => {
           const user = await accounts.userByEmail(need(flags, 'email'));
           const t = await new ApiTokens(store, config).create(user.id, need(flags, 'name'));
-          if (flags.json) out(JSON.stringify({ id: t.id, name: t.name, token: t.token }));
-          else {
-            out(`token "${t.name}" created (id ${t.id})`);
-            out(`  ${t.token}   (shown only now: keep it)`);
-            out(`  use: curl -H "Authorization: Bearer ${t.token}" http://HOST:${config.port}/api/v1/devices`);
+          if (flags.json) {
+            out(JSON.stringify({ id: t.id, name: t.name, token: t.token }));
+            return 0;
           }
+          const where = await whereIsServer(config);
+          out(`token "${t.name}" created (id ${t.id})`);
+          out(`  ${t.token}   (shown only now: keep it)`);
+          out(`  use: curl -H "Authorization: Bearer ${t.token}" ${where.addresses.api}/devices`);
+          if (where.note) note(`note: ${where.note}.`);
           return 0;
         });
       case 'token list':
@@ -183,25 +185,22 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
           return 0;
         });
       case 'device run':
-      case 'client run':
-        return await runSimulator(
-          {
-            url: typeof flags.url === 'string' ? flags.url : `ws://127.0.0.1:${config.port}`,
-            deviceId: typeof flags.device === 'string' ? flags.device : undefined,
-            key: typeof flags.key === 'string' ? flags.key : undefined,
-            side: cmd === 'device' ? 'device' : 'client',
-          },
-          io,
-        );
+      case 'client run': {
+        // Without --url, the simulator goes where the server really listens (this machine).
+        const url = typeof flags.url === 'string' ? flags.url : `ws://127.0.0.1:${(await whereIsServer(config)).addresses.port}`;
+        const text = (name: string) => (typeof flags[name] === 'string' ? (flags[name] as string) : undefined);
+        return await runSimulator({ url, deviceId: text('device'), key: text('key'), side: command === 'device run' ? 'device' : 'client' }, io);
+      }
       default:
-        throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+        throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`iotc: ${(err as Error).message}\nRun "iotc --help" for usage.\n`);
+    if (err instanceof UsageError) {
+      io.stderr.write(`iotc: ${err.message}\nRun "iotc --help" for usage.\n`);
       return 2;
     }
-    if (err instanceof ConfigError || err instanceof IotcError) {
+    if (err instanceof Interrupted) return 130;
+    if (err instanceof ConfigError || err instanceof IotcError || err instanceof DataDirError || err instanceof ServerAlreadyRunning) {
       io.stderr.write(`iotc: ${err.message}\n`);
       return 1;
     }
@@ -210,10 +209,19 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   }
 }
 
+/** Set once `iotc serve` runs: a closed stdout must not stop a server (its logs are then lost, its data is not). */
+let serving = false;
+
 /** Runs until SIGTERM or SIGINT, then drains: every acknowledged write is committed before exit. */
-async function serve(config: Config): Promise<number> {
-  const log = createLogger(config.logLevel);
+async function serve(config: Config, io: CliIo): Promise<number> {
+  const format = resolveLogFormat(config.logFormat, io.stdout as { isTTY?: boolean });
+  const log = createLogger(config.logLevel, undefined, format);
   const server = await startServer(config, log);
+  serving = true;
+  // A person at a terminal gets a block to read; a program reading JSON logs gets one record per door.
+  const colour = Boolean((io.stdout as { isTTY?: boolean }).isTTY) && !io.env.NO_COLOR;
+  if (format === 'pretty') io.stdout.write(bannerText(server.addresses, describeStore(config), colour));
+  else logBanner(log, server.addresses);
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down: draining connections and writes');
@@ -232,6 +240,11 @@ async function serve(config: Config): Promise<number> {
 
 const invokedDirectly = process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
+  // `iotc config | head`: the reader left, so there is nobody to tell; stop quietly as Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (!serving) process.exit(process.exitCode ?? 0);
+  });
   run(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

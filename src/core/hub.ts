@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import type { ServerAddresses } from '../addresses.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { createBus } from '../bus/index.js';
@@ -23,6 +24,8 @@ export interface Hub {
   tokens: ApiTokens;
   /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
   authLimits: AuthLimits;
+  /** Where the doors really listen (MQTT port or why it is off); set by startServer once they are bound. */
+  addresses?: ServerAddresses;
   close(): Promise<void>;
 }
 

@@ -2,12 +2,20 @@ import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+/**
+ * What new device ids and keys are made of: A–Z 0–9 without O, 0, I and 1, which people copying a key from a
+ * screen into a sketch confuse. 32 symbols: exactly 5 random bits a character, so ids carry 100 bits and keys 75.
+ * L (its look-alikes 1 and I are gone) and S/5, Z/2, B/8 (distinct in the fonts keys are shown in) stay:
+ * dropping those pairs too would cost a key 5 more bits for little. Ids and keys made before, from all 36, stay
+ * valid: the patterns below still accept every letter and digit.
+ */
+export const UNAMBIGUOUS_ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZ23456789';
 export const DEVICE_ID_LENGTH = 20;
 export const DEVICE_KEY_LENGTH = 15;
 export const DEVICE_ID_PATTERN = /^[A-Z0-9]{20}$/;
 export const DEVICE_KEY_PATTERN = /^[A-Z0-9]{15}$/;
 
-/** Uniform over the alphabet: bytes at or above the largest multiple of 36 are rejected, not folded. */
+/** Uniform over the alphabet: bytes at or above the largest multiple of its size are rejected, not folded. */
 export function randomToken(length: number, alphabet = ALPHABET): string {
   const limit = 256 - (256 % alphabet.length);
   let out = '';
@@ -20,11 +28,11 @@ export function randomToken(length: number, alphabet = ALPHABET): string {
   return out;
 }
 
-export const newDeviceId = () => randomToken(DEVICE_ID_LENGTH);
-export const newDeviceKey = () => randomToken(DEVICE_KEY_LENGTH);
+export const newDeviceId = () => randomToken(DEVICE_ID_LENGTH, UNAMBIGUOUS_ALPHABET);
+export const newDeviceKey = () => randomToken(DEVICE_KEY_LENGTH, UNAMBIGUOUS_ALPHABET);
 
 /**
- * Device keys and API tokens carry 77+ random bits, so a fast hash is as safe as a slow one for them
+ * Device keys (75 random bits) and API tokens (190) are out of reach of guessing, so a fast hash is as safe as a slow one for them
  * and keeps connection set-up cheap; passwords, chosen by people, get scrypt below.
  */
 export function hashSecret(secret: string): string {

@@ -8,8 +8,8 @@ import path from 'node:path';
  * on purpose, e.g. with a backup group): what others can read is returned as warnings to log at start.
  */
 export function secureSqliteFile(file: string): string[] {
+  // The folder exists already: prepareDatabaseFile (data-dir.ts) made it, 0700, or said why it could not.
   const dir = path.dirname(path.resolve(file));
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     fs.closeSync(fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600));
   } catch (err) {

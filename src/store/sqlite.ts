@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { secureSqliteFile } from './file-modes.js';
 import { IotcError } from '../core/errors.js';
+import { databaseOpenError, prepareDatabaseFile } from './data-dir.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
@@ -65,11 +66,21 @@ export class SqliteStore implements Store {
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
+    if (file !== ':memory:') prepareDatabaseFile(file);
     this.permissionWarnings = file === ':memory:' ? [] : secureSqliteFile(file);
-    this.db = new Database(file);
+    try {
+      this.db = new Database(file);
+    } catch (err) {
+      throw databaseOpenError(file, err as Error);
+    }
     // WAL keeps readers off the writer's back; NORMAL syncs at checkpoints only, which loses nothing
     // on a process crash (the WAL is in the OS already), so "ack after commit" holds for crashes.
-    this.db.pragma('journal_mode = WAL');
+    try {
+      this.db.pragma('journal_mode = WAL');
+    } catch (err) {
+      this.db.close();
+      throw databaseOpenError(file, err as Error);
+    }
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
