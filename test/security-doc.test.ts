@@ -8,7 +8,7 @@ import type { OptionSpec } from '../src/config.js';
 import { ROOT } from './helpers.js';
 
 /** Options that bound what a caller may use or hold: caps, rates, queues, retention, failures, timeouts. */
-const LIMIT_FLAG = /^max-|^rate-|-rate-|-failures-|-per-|^send-queue$|^retention-|-timeout$|^session-ttl$/;
+const LIMIT_FLAG = /(^|-)max-|^rate-|-rate-|-failures-|-per-|^send-queue$|^retention-|-timeout$|^session-ttl$/;
 /** Limit-looking flags that are not limits on callers. */
 const NOT_LIMITS = new Set(['shutdown-timeout', 'store-pool']);
 
