@@ -123,7 +123,7 @@ export class ProtocolSession {
    */
   private async queueRead(req: ReadRequest): Promise<void> {
     if (this.waitingReads >= MAX_WAITING_READS) {
-      throw new IotcError('E_RATE_LIMITED', `At most ${MAX_WAITING_READS} get, history and sensors requests may wait on one connection: read their replies first`);
+      throw new IotcError('E_RATE_LIMITED', `At most ${MAX_WAITING_READS} gets, history and sensors requests may wait on one connection: read their replies first`);
     }
     this.waitingReads++;
     const written = this.lastWrite;

@@ -124,6 +124,9 @@ export class WebSocketDoor {
     if (socket.destroyed) return;
     this.relay.countError(err.code);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      // What the refused peer sends meanwhile (invalid UTF-8, an oversize frame) errors this socket: without a
+      // listener that error would be thrown and take the whole hub down.
+      ws.on('error', () => ws.terminate());
       ws.send(JSON.stringify({ ok: false, error: err.message, code: err.code }));
       ws.close(err.closeCode, closeReason(err.message));
       // A peer that never answers the close would otherwise hold the socket for the library's 30 s.
