@@ -31,7 +31,7 @@ export async function fuzzDoor<T>(
   door: string,
   arbitrary: (arena: Arena) => fc.Arbitrary<T>,
   attack: (arena: Arena, input: T) => Promise<void>,
-  opts: { runs: number; env?: Record<string, string> },
+  opts: { runs: number; env?: Record<string, string>; after?: (arena: Arena) => Promise<void> },
 ): Promise<void> {
   const runs = fuzzRuns(opts.runs);
   console.log(`# fuzz ${door}: seed ${FUZZ_SEED}, ${runs} runs (replay: FUZZ_SEED=${FUZZ_SEED} FUZZ_RUNS=${runs})`);
@@ -69,6 +69,7 @@ export async function fuzzDoor<T>(
       assert.fail(`${door} fuzz failed after ${details.numRuns} run(s) (FUZZ_SEED=${FUZZ_SEED}, path ${details.counterexamplePath}):\n${why.slice(0, 1500)}\ninput: ${input}…`);
     }
 
+    await opts.after?.(arena);
     const health = await poller.stop();
     const written = await victimDriver.stop();
     arena.assertAlive();
