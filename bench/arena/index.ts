@@ -14,3 +14,4 @@ export type { VictimStats } from './victim.js';
 
 /** The address attackers speak from, so per-address limits never mistake the victim (127.0.0.1) for them. */
 export const ATTACKER_ADDRESS = '127.0.0.2';
+export { MqttPeer, WsPeer } from './peers.js';
