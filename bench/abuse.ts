@@ -166,13 +166,13 @@ export const deepValue: Abuse = {
 
 export const historySlowReader: Abuse = {
   id: '3', finding: 3, title: 'A client that stops reading and asks for history of 6 KB values',
-  scaled: '3 000 stored readings of 6 KB and 30 requests of limit 10 000 (the issue: ~10 000 readings, 12–40 requests, 1.2–2.3 GB)',
+  scaled: '2 000 stored readings of 6 KB and 20 requests of limit 10 000 (the issue: ~10 000 readings, 12–40 requests, 1.2–2.3 GB)',
   async run(ctx) {
     const value = 'x'.repeat(6000);
-    const written = await writeOwn(ctx, () => ({ sensor: 'h', value }), n(3_000, ctx.scale), 10);
+    const written = await writeOwn(ctx, () => ({ sensor: 'h', value }), n(2_000, ctx.scale), 10);
     const reader = await WsPeer.connect(ctx.hub.wsUrl, ctx.attacker.device, 'client', ATTACKER_ADDRESS);
     reader.pause();
-    const requests = n(30, ctx.scale);
+    const requests = n(20, ctx.scale);
     for (let i = 0; i < requests; i++) reader.send(`{"method":"history","id":${i},"sensor":"h","limit":10000}`);
     await sleep(ctx.seconds * 1000);
     const notes = [`6 KB writes: ${show(written)}`, `${requests} history requests from a reader that never reads; connection ${reader.open ? 'still open' : `closed (${reader.closeCode})`} at the end`];
@@ -293,7 +293,7 @@ export const guessing: Abuse = {
 
 export const idleSockets: Abuse = {
   id: '6', finding: 6, title: 'Idle unauthenticated sockets on HTTP and MQTT until descriptors run out',
-  scaled: 'the hub under `ulimit -n 1024` and 1 200 idle sockets (the issue: 20 000 descriptors), held 30 s (the issue: HTTP kept ~88 s)',
+  scaled: 'the hub under `ulimit -n 1024` and 1 200 idle sockets (the issue: 20 000 descriptors), held for the whole attack (--seconds, 20 by default; the issue: HTTP kept ~88 s)',
   hub: { openFiles: 1024 },
   victimReconnectMs: 2000,
   async run(ctx) {

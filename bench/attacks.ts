@@ -14,7 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ALL_ABUSES } from './abuse.js';
 import type { Abuse, Check } from './abuse.js';
-import { ATTACKER_ADDRESS, HealthPoller, Victim, killAllHubs, signUp, startHub } from './arena/index.js';
+import { ATTACKER_ADDRESS, HealthPoller, Victim, killAllHubs, request, signUp, startHub } from './arena/index.js';
 import type { HealthStats, VictimStats } from './arena/index.js';
 import { ROOT } from './targets.js';
 
@@ -62,6 +62,13 @@ async function runAttack(abuse: Abuse, seconds: number, verbose: boolean): Promi
     } catch (err) {
       outcome.notes.push(`attack error: ${(err as Error).message}`);
     }
+    // A hub still wedged by the attack gets up to a minute to come back before the victim's writes are read back.
+    const recovering = Date.now();
+    while (!hub.exit() && Date.now() - recovering < 60_000) {
+      const ok = await request(`${hub.url}/healthz`, { timeoutMs: 2000, localAddress: '127.0.0.1' }).then((r) => r.status === 200, () => false);
+      if (ok) break;
+    }
+    if (Date.now() - recovering > 2000) outcome.notes.push(`the hub answered /healthz again ${((Date.now() - recovering) / 1000).toFixed(0)} s after the attack ended`);
     await new Promise((r) => setTimeout(r, 1000));
     clearInterval(sampler);
     peak = Math.max(peak, hub.rss());
