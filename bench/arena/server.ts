@@ -47,6 +47,8 @@ const live = new Set<ChildProcess>();
 export function killAllHubs(): void {
   for (const child of live) child.kill('SIGKILL');
 }
+// A run that ends any way at all (a failed test, a timeout) leaves no hub behind.
+process.once('exit', killAllHubs);
 
 /** The caller's environment without any IOTC_* setting or PORT, so the harness decides every one. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
