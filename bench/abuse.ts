@@ -248,7 +248,15 @@ export const guessing: Abuse = {
         const res = await request(`${ctx.hub.url}/api/v1/devices/${victimDevice}/latest`, { headers: { 'x-device-key': `K${String(i).padStart(14, '0')}`, 'x-forwarded-for': xff(i) }, localAddress: ATTACKER_ADDRESS });
         tally(keys, `http ${res.status}`);
       } else if (i % 3 === 1) {
-        const code = await WsPeer.connect(ctx.hub.wsUrl, { id: victimDevice, key: `K${String(i).padStart(14, '0')}` }, 'client', ATTACKER_ADDRESS).then((p) => (p.close(), 'open'), (e: Error) => /closed (\d+)/.exec(e.message)?.[1] ?? 'error');
+        // The door completes the handshake to close with a code a browser can read (4401): wait for it.
+        const code = await WsPeer.connect(ctx.hub.wsUrl, { id: victimDevice, key: `K${String(i).padStart(14, '0')}` }, 'client', ATTACKER_ADDRESS).then(
+          async (p) => {
+            const closed = await Promise.race([p.closed, sleep(3000).then(() => null)]);
+            p.close();
+            return closed === null ? 'still open' : String(closed);
+          },
+          (e: Error) => /closed (\d+)/.exec(e.message)?.[1] ?? 'error',
+        );
         tally(keys, `ws ${code}`);
       } else {
         const peer = await MqttPeer.connect(ctx.hub.mqttPort, { username: `${victimDevice}:client`, password: `K${String(i).padStart(14, '0')}`, localAddress: ATTACKER_ADDRESS });
