@@ -57,12 +57,13 @@ async function every(ms: number, seconds: number, fn: (i: number) => void | Prom
   await Promise.race([Promise.all(pending), sleep(15_000)]);
 }
 
-/** Runs `count` tasks, `concurrency` at a time. */
-async function pool(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+/** Runs `count` tasks, `concurrency` at a time, starting none after `deadline` (ms since epoch); resolves to how many started. */
+async function pool(count: number, concurrency: number, fn: (i: number) => Promise<void>, deadline = Infinity): Promise<number> {
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) await fn(next++).catch(() => {});
+    while (next < count && Date.now() < deadline) await fn(next++).catch(() => {});
   }));
+  return next;
 }
 
 /** Writes `readings` on the attacker's own device side, `perPut` to a put, up to 16 puts in flight. */
@@ -226,7 +227,7 @@ export const manySensors: Abuse = {
 
 export const guessing: Abuse = {
   id: '5', finding: 5, title: 'Password guessing through a rotating X-Forwarded-For, wrong keys, tokens and devices without end',
-  scaled: 'as in the issue, over 20 s: 600 log-in guesses, 600 wrong-key attempts (HTTP, WS, MQTT), 2 000 tokens and 2 000 devices; IOTC_TRUST_PROXY=true',
+  scaled: 'as in the issue, at once for 20 s: 600 log-in guesses and 600 wrong-key attempts (HTTP, WS, MQTT) spread evenly, up to 2 000 tokens and 2 000 devices; IOTC_TRUST_PROXY=true',
   hub: { env: { IOTC_TRUST_PROXY: 'true' } },
   victimReconnectMs: 2000,
   async run(ctx) {
@@ -237,14 +238,18 @@ export const guessing: Abuse = {
     const guesses = n(600, s);
     const wrongKeys = n(600, s);
     const victimDevice = ctx.victim.device.id;
-    const spread = Math.max(1, (ctx.seconds * 1000) / (guesses + wrongKeys));
     const started = Date.now();
-    await pool(guesses + wrongKeys, 6, async (i) => {
-      await sleep(Math.max(0, started + i * spread - Date.now()));
-      if (i < guesses) {
-        const res = await request(`${ctx.hub.url}/api/v1/auth/login`, { method: 'POST', headers: { ...jsonHeaders(), 'x-forwarded-for': xff(i) }, body: JSON.stringify({ email: ctx.victim.email, password: `guess ${i}` }), localAddress: ATTACKER_ADDRESS });
-        tally(logins, String(res.status));
-      } else if (i % 3 === 0) {
+    // Every part runs at once, paced evenly over the attack's time, and stops starting new attempts when it is up.
+    const deadline = started + ctx.seconds * 1000;
+    const paced = (count: number, i: number) => sleep(Math.max(0, started + (i * ctx.seconds * 1000) / count - Date.now()));
+    const guessing = pool(guesses, 4, async (i) => {
+      await paced(guesses, i);
+      const res = await request(`${ctx.hub.url}/api/v1/auth/login`, { method: 'POST', headers: { ...jsonHeaders(), 'x-forwarded-for': xff(i) }, body: JSON.stringify({ email: ctx.victim.email, password: `guess ${i}` }), localAddress: ATTACKER_ADDRESS });
+      tally(logins, String(res.status));
+    }, deadline + 2000);
+    const keying = pool(wrongKeys, 4, async (i) => {
+      await paced(wrongKeys, i);
+      if (i % 3 === 0) {
         const res = await request(`${ctx.hub.url}/api/v1/devices/${victimDevice}/latest`, { headers: { 'x-device-key': `K${String(i).padStart(14, '0')}`, 'x-forwarded-for': xff(i) }, localAddress: ATTACKER_ADDRESS });
         tally(keys, `http ${res.status}`);
       } else if (i % 3 === 1) {
@@ -263,25 +268,26 @@ export const guessing: Abuse = {
         tally(keys, `mqtt ${peer.connack ? `rc ${peer.connack.returnCode}` : 'closed'}`);
         peer.close();
       }
-    });
-    // Tokens first: each has its own request budget, so many tokens make many devices quickly.
+    }, deadline + 2000);
+    // Tokens: each has its own request budget, so many tokens make many devices quickly.
     const tokens: string[] = [ctx.attacker.token];
     const tokenOutcome: Record<string, number> = {};
-    await pool(n(2000, s), 4, async () => {
+    const minting = pool(n(2000, s), 3, async () => {
       const res = await request(`${ctx.hub.url}/api/v1/tokens`, { method: 'POST', headers: jsonHeaders(tokens[tokens.length - 1]), body: '{"name":"t"}', localAddress: ATTACKER_ADDRESS });
       tally(tokenOutcome, res.status === 201 ? 'created' : `${res.status} ${/"error":"(\w+)"/.exec(res.text())?.[1] ?? ''}`.trim());
       if (res.status === 201) tokens.push(res.json().token);
-    });
+    }, deadline);
     const deviceOutcome: Record<string, number> = {};
-    await pool(n(2000, s), 4, async (i) => {
+    const registering = pool(n(2000, s), 3, async (i) => {
       const created = await createDevice(ctx.hub.url, tokens[i % tokens.length], `d${i}`, ATTACKER_ADDRESS).then(() => 'created', (e: Error) => /failed: (\d+ \S*)/.exec(e.message)?.[1]?.replace(/\{"error":"(\w+)".*/, '$1') ?? 'error');
       tally(deviceOutcome, created);
-    });
+    }, deadline);
+    const [guessed, keyed] = await Promise.all([guessing, keying, minting, registering]);
     const victimLogin = await request(`${ctx.hub.url}/api/v1/auth/login`, { method: 'POST', headers: jsonHeaders(), body: JSON.stringify({ email: ctx.victim.email, password: ctx.victim.password }), localAddress: '127.0.0.1' });
     const evaluated = logins['401'] ?? 0;
     const keyEvaluated = (keys['http 401'] ?? 0) + (keys['ws 4401'] ?? 0) + (keys['mqtt rc 4'] ?? 0) + (keys['mqtt rc 5'] ?? 0);
     const notes = [
-      `log-in guesses in ${((Date.now() - started) / 1000).toFixed(0)} s, each from another X-Forwarded-For: ${show(logins)}`,
+      `${guessed} of ${guesses} log-in guesses and ${keyed} of ${wrongKeys} wrong keys started in time; log-in guesses in ${((Date.now() - started) / 1000).toFixed(0)} s, each from another X-Forwarded-For: ${show(logins)}`,
       `wrong-key attempts on the victim's device: ${show(keys)}`,
       `tokens: ${show(tokenOutcome)}; devices (round-robin over the tokens): ${show(deviceOutcome)}`,
       `the victim's own log-in right after: ${victimLogin.status}`,
@@ -289,8 +295,8 @@ export const guessing: Abuse = {
     const full = s >= 0.5;
     const checks: Check[] = full
       ? [
-          { name: 'log-in guesses at one account are limited, whatever the address', ok: evaluated < 60, detail: `${evaluated} of ${guesses} guesses checked against the password` },
-          { name: 'failed key attempts are limited', ok: keyEvaluated < wrongKeys / 2, detail: `${keyEvaluated} of ${wrongKeys} wrong keys checked` },
+          { name: 'log-in guesses at one account are limited, whatever the address', ok: guessed >= 100 && evaluated < 60, detail: `${evaluated} of ${Object.values(logins).reduce((a, b) => a + b, 0)} guesses checked against the password` },
+          { name: 'failed key attempts are limited', ok: keyed >= 100 && keyEvaluated < keyed / 2, detail: `${keyEvaluated} of ${Object.values(keys).reduce((a, b) => a + b, 0)} wrong keys checked` },
           { name: 'tokens per user are capped (E_LIMIT)', ok: Object.keys(tokenOutcome).some((k) => k.includes('E_LIMIT')), detail: show(tokenOutcome) },
           { name: 'devices per user are capped (E_LIMIT)', ok: Object.keys(deviceOutcome).some((k) => k.includes('E_LIMIT')), detail: show(deviceOutcome) },
         ]

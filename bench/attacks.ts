@@ -64,11 +64,13 @@ async function runAttack(abuse: Abuse, seconds: number, verbose: boolean): Promi
     }
     // A hub still wedged by the attack gets up to a minute to come back before the victim's writes are read back.
     const recovering = Date.now();
-    while (!hub.exit() && Date.now() - recovering < 60_000) {
-      const ok = await request(`${hub.url}/healthz`, { timeoutMs: 2000, localAddress: '127.0.0.1' }).then((r) => r.status === 200, () => false);
-      if (ok) break;
+    let answered = false;
+    while (!answered && !hub.exit() && Date.now() - recovering < 60_000) {
+      answered = await request(`${hub.url}/healthz`, { timeoutMs: 2000, localAddress: '127.0.0.1' }).then((r) => r.status === 200, () => false);
     }
-    if (Date.now() - recovering > 2000) outcome.notes.push(`the hub answered /healthz again ${((Date.now() - recovering) / 1000).toFixed(0)} s after the attack ended`);
+    const waited = ((Date.now() - recovering) / 1000).toFixed(0);
+    if (!answered) outcome.notes.push(`the hub still did not answer /healthz ${waited} s after the attack ended`);
+    else if (Date.now() - recovering > 2000) outcome.notes.push(`the hub answered /healthz again ${waited} s after the attack ended`);
     await new Promise((r) => setTimeout(r, 1000));
     clearInterval(sampler);
     peak = Math.max(peak, hub.rss());
@@ -105,7 +107,7 @@ function verdictChecks(r: AttackReport): Check[] {
   const v = r.victim;
   return [
     { name: `victim writes acknowledged ≥ ${GOALS.ackedPct} %`, ok: v.ackedPct >= GOALS.ackedPct, detail: `${fmt(v.ackedPct, 1)} % (${v.acked}/${v.sent}; failed: ${Object.entries(v.reasons).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'})` },
-    { name: `victim p99 < ${GOALS.p99Ms} ms`, ok: v.p99Ms < GOALS.p99Ms, detail: `${fmt(v.p99Ms)} ms (max ${fmt(v.maxMs)} ms)` },
+    { name: `victim p99 < ${GOALS.p99Ms} ms`, ok: v.p99Ms < GOALS.p99Ms, detail: `${fmt(v.p99Ms)} ms over the acknowledged writes (max ${fmt(v.maxMs)} ms)` },
     { name: `/healthz < ${GOALS.healthzMs} ms throughout`, ok: r.healthz.maxMs < GOALS.healthzMs && r.healthz.failed === 0, detail: `max ${fmt(r.healthz.maxMs)} ms over ${r.healthz.probes} probes, ${r.healthz.failed} failed${r.healthz.errors.length ? ` (${r.healthz.errors[0]})` : ''}` },
     { name: `server RSS growth < ${GOALS.rssGrowthMiB} MiB`, ok: r.rss.growthMiB < GOALS.rssGrowthMiB, detail: `${fmt(r.rss.growthMiB)} MiB (${fmt(r.rss.baselineMiB)} → peak ${fmt(r.rss.peakMiB)} MiB)` },
     { name: 'nothing acknowledged lost', ok: v.lost === 0, detail: Number.isNaN(v.lost) ? 'could not read back' : `${v.lost} missing` },
