@@ -90,3 +90,27 @@ test('WebSocket door: random and hostile frames from one account never fail, los
     { runs: 300 },
   );
 });
+
+// Found by the fuzzing above (seed 20261130, run 245 once deep values are refused at the door): a connection the
+// door refuses (wrong key) still completes the handshake, and a bad frame sent in that moment killed the hub.
+test('a refused WebSocket that sends a text frame of invalid UTF-8 does not take the hub down', { timeout: 60_000 }, async () => {
+  const { startHub, signUp } = await import('../bench/arena/index.js');
+  const hub = await startHub({ build: 'src' });
+  try {
+    const account = await signUp(hub.url, 'someone');
+    for (const frame of [Buffer.from([0x61, 0xff, 0xfe]), Buffer.from('{"method":"ping"}')]) {
+      const ws = new WebSocket(`${hub.wsUrl}/ws?device=${account.device.id}&key=${'X'.repeat(15)}`, { localAddress: ATTACKER_ADDRESS });
+      ws.on('error', () => {});
+      const closed = new Promise<number>((resolve) => ws.on('close', resolve));
+      ws.on('open', () => ws.send(frame, { binary: false }));
+      assert.ok([4401, 1007, 1006].includes(await closed), 'refused');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const why = /^\S*Error: .*$/m.exec(hub.output())?.[0] ?? hub.output().slice(-300);
+    assert.equal(hub.exit(), null, `the hub died (${why}): the refused connection's socket had no 'error' listener`);
+    const res = await fetch(`${hub.url}/healthz`, { signal: AbortSignal.timeout(1000) });
+    assert.equal(res.status, 200);
+  } finally {
+    await hub.stop();
+  }
+});
