@@ -31,7 +31,7 @@ export async function fuzzDoor<T>(
   door: string,
   arbitrary: (arena: Arena) => fc.Arbitrary<T>,
   attack: (arena: Arena, input: T) => Promise<void>,
-  opts: { runs: number; env?: Record<string, string>; after?: (arena: Arena) => Promise<void> },
+  opts: { runs: number; env?: Record<string, string>; after?: (arena: Arena) => Promise<void>; examples?: T[] },
 ): Promise<void> {
   const runs = fuzzRuns(opts.runs);
   console.log(`# fuzz ${door}: seed ${FUZZ_SEED}, ${runs} runs (replay: FUZZ_SEED=${FUZZ_SEED} FUZZ_RUNS=${runs})`);
@@ -60,7 +60,8 @@ export async function fuzzDoor<T>(
         await attack(arena, input);
         arena.assertAlive();
       }),
-      { seed: FUZZ_SEED, numRuns: runs, endOnFailure: true },
+      // The issue's own hostile inputs run first, every time, whatever the seed.
+      { seed: FUZZ_SEED, numRuns: runs, endOnFailure: true, examples: (opts.examples ?? []).map((e) => [e] as [T]) },
     );
     if (details.failed) {
       // fast-check's own report prints the whole input (a 6 000-deep value is 12 KB): say what failed, briefly.

@@ -105,7 +105,11 @@ async function attack(arena: Arena, c: HttpCase): Promise<void> {
     throw new Error(`${what}: no answer: ${e.message}`);
   }
   const unavailable = res.status === 503 && /E_UNAVAILABLE/.test(res.text());
-  const hint = unavailable ? ' (a bad value broke the shared write batch: issue 9 finding 2, fixed by the harden-core branch)' : '';
+  const hint = unavailable
+    ? ' (a bad value broke the shared write batch: issue 9 finding 2, fixed by the harden-core branch)'
+    : res.status === 500 && c.template === '/login'
+      ? ' (issue 9 finding 7, next=/%00 on /login: fixed by the harden-accounts branch)'
+      : '';
   assert.ok(res.status < 500, `${what} answered ${res.status}${hint}: ${res.text().slice(0, 300)}`);
   // The attacker holds nothing of the victim's: any success on a route naming the victim's device is a breach.
   // (A CORS preflight's empty 204 opens nothing.)
@@ -118,8 +122,16 @@ async function attack(arena: Arena, c: HttpCase): Promise<void> {
 test('HTTP door: random and hostile requests from one account never fail, lose or stall another account\'s writes', { timeout: 90_000 }, async () => {
   // The API's per-key/per-token request rate limit is off here, so that the fuzzed requests reach the routes
   // behind it rather than a 429 (the limits themselves are what `npm run attacks` checks).
+  const plain: HttpCase = { method: 'GET', template: '/', device: 'own', hostileSegment: '', query: [], auth: 'none', side: null, contentType: null, accept: null, forwardedFor: null, body: null };
   await fuzzDoor('http', () => httpCase, attack, {
     runs: 1500,
+    // Issue 9's finding 7, as typed there.
+    examples: [
+      { ...plain, template: '/login', query: [['next', '/%00']], accept: 'text/html' },
+      { ...plain, template: '/login', query: [['next', '/%00']], accept: 'text/html', auth: 'session' },
+      { ...plain, template: '/api/v1/devices/{d}/sensors/{s}/history', hostileSegment: 'temp', query: [['from', '99999999999999999999']], auth: 'key' },
+      { ...plain, template: '/api/v1/update', query: [['temp', '1e400']], auth: 'key' },
+    ],
     env: { IOTC_API_RATE_LIMIT: '0' },
     async after(arena) {
       // Whatever the attacker did to tokens and devices, the victim's own token and device are untouched.
