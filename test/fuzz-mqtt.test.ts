@@ -137,5 +137,13 @@ async function attack(arena: Arena, c: MqttCase): Promise<void> {
 }
 
 test('MQTT door: random and hostile packets from one account never fail, lose or stall another account\'s writes', { timeout: 90_000 }, async () => {
-  await fuzzDoor('mqtt', () => mqttCase, attack, { runs: 200 });
+  const deep = '['.repeat(6000) + ']'.repeat(6000);
+  await fuzzDoor('mqtt', () => mqttCase, attack, {
+    runs: 200,
+    // Issue 9's own hostile packets run first, whatever the seed: a deep value, and 1 500 filters at once.
+    examples: [
+      { who: 'own-device', version: 4, keepalive: 60, clientId: 'x', steps: [{ cmd: 'publish', topic: { kind: 'own', rest: 'deep' }, payload: deep, qos: 1, retain: false }, { cmd: 'publish', topic: { kind: 'own', rest: 'ok' }, payload: '1', qos: 1, retain: false }] },
+      { who: 'own-client', version: 4, keepalive: 0, clientId: 'y', steps: [{ cmd: 'subscribe', filters: [{ kind: 'own', rest: '#' }], many: 1500, qos: 0 }] },
+    ],
+  });
 });
