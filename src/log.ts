@@ -11,9 +11,13 @@ export function hideUrlPasswords(url: string): string {
   return url.replace(/\/\/([^:@/]+):[^@/]*@/g, '//$1:***@');
 }
 
+/** Words standing for a secret in documented URLs; a real key, token or password is never one of them. */
+const PLACEHOLDERS = new Set(['KEY', 'TOKEN', 'PASSWORD']);
+
 /** A URL with the values of its secret query parameters replaced. */
 export function redactUrlSecrets(url: string): string {
-  return url.replace(SECRET_QUERY, '$1[redacted]');
+  // The placeholders of a documented URL (the start-up banner's `key=KEY`) are no secret, and no real one.
+  return url.replace(SECRET_QUERY, (all, name: string) => (PLACEHOLDERS.has(all.slice(name.length)) ? all : `${name}[redacted]`));
 }
 
 /**

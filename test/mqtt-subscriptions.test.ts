@@ -194,7 +194,7 @@ describe('retained values on SUBSCRIBE', () => {
   let mqttUrl: string;
   before(async () => {
     // A cap raised far above the default, so the cost of matching itself is what is measured.
-    server = await startTestServer({ mqttPort: await freePort(), mqttMaxSubscriptions: 5000, rateBurst: 10_000 });
+    server = await startTestServer({ mqttPort: await freePort(), mqttMaxSubscriptions: 5000, rateBurst: 10_000, maxSensors: 10_000 });
     mqttUrl = `mqtt://127.0.0.1:${server.mqttPort}`;
   });
   after(() => server.stop());

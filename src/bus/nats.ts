@@ -46,10 +46,10 @@ const busEvent = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('call'),
     deviceId: z.string().regex(DEVICE_ID),
-    call: z.object({ call: callId, method: z.string().min(1).max(SENSOR_MAX), params: z.unknown(), time: z.number(), expires: z.number(), persistent: z.boolean() }),
+    call: z.object({ call: callId, method: z.string().min(1).max(SENSOR_MAX), params: z.unknown().optional(), time: z.number(), expires: z.number(), persistent: z.boolean() }),
   }),
-  z.object({ type: z.literal('reply'), deviceId: z.string().regex(DEVICE_ID), call: callId, result: z.unknown(), error: z.string().optional(), delivered: z.boolean().optional() }),
-  z.object({ type: z.literal('state'), deviceId: z.string().regex(DEVICE_ID), call: callId, state: z.enum(['queued', 'sent', 'answered', 'expired']), result: z.unknown(), error: z.string().optional() }),
+  z.object({ type: z.literal('reply'), deviceId: z.string().regex(DEVICE_ID), call: callId, result: z.unknown().optional(), error: z.string().optional(), delivered: z.boolean().optional() }),
+  z.object({ type: z.literal('state'), deviceId: z.string().regex(DEVICE_ID), call: callId, state: z.enum(['queued', 'sent', 'answered', 'expired']), result: z.unknown().optional(), error: z.string().optional() }),
 ]);
 
 /**
