@@ -8,6 +8,8 @@ import { KeyedLimiter } from '../src/web/limits.js';
 import { parseCookies } from '../src/web/session.js';
 import { startTestServer, TestClient } from './helpers.js';
 import type { TestServer } from './helpers.js';
+import { cookieValue, csrfIn, freshEmail, freshIp, PASSWORD, setCookies, webClient } from './web-inject.js';
+import type { Res, WebUser } from './web-inject.js';
 
 let server: TestServer;
 before(async () => {
@@ -15,33 +17,12 @@ before(async () => {
 });
 after(() => server.stop());
 
-const PASSWORD = 'correct horse battery';
-let ipCounter = 0;
-/** Each account gets its own address, so the per-IP limits only bite in the tests about them. */
-const freshIp = () => `10.9.${Math.floor(++ipCounter / 250)}.${ipCounter % 250}`;
-let emailCounter = 0;
-const freshEmail = () => `web${++emailCounter}-${Date.now()}@example.com`;
-
-type Res = Awaited<ReturnType<TestServer['app']['inject']>>;
-
-function setCookies(res: Res): Record<string, string> {
-  const raw = res.headers['set-cookie'];
-  const list = Array.isArray(raw) ? raw : raw ? [raw] : [];
-  return Object.fromEntries(list.map((c) => [c.split('=')[0], c]));
-}
-
-function cookieValue(setCookie: string): string {
-  return setCookie.split(';')[0].split('=').slice(1).join('=');
-}
-
-const csrfIn = (body: string) => /name="_csrf" value="([^"]+)"/.exec(body)?.[1] ?? '';
-
-interface Browser {
-  ip: string;
-  cookie: string;
-  csrf: string;
-  email: string;
-}
+type Browser = WebUser;
+/** The server is started in before(), after this module's top level ran. */
+const web = () => webClient(server);
+const post: ReturnType<typeof webClient>['post'] = (...args) => web().post(...args);
+const get: ReturnType<typeof webClient>['get'] = (...args) => web().get(...args);
+const signUp = (name = 'Web User') => web().signUp(name);
 
 /** A logged-out visitor's form token, as the sign-up page hands it out. */
 async function formToken(ip = freshIp()): Promise<{ ip: string; cookie: string; token: string }> {
@@ -49,32 +30,6 @@ async function formToken(ip = freshIp()): Promise<{ ip: string; cookie: string; 
   const set = setCookies(res).iotc_form;
   assert.ok(set, 'the sign-up page sets the form cookie');
   return { ip, cookie: `iotc_form=${cookieValue(set)}`, token: csrfIn(res.body) };
-}
-
-function post(url: string, form: Record<string, string>, opts: { ip: string; cookie?: string; headers?: Record<string, string> }) {
-  return server.app.inject({
-    method: 'POST',
-    url,
-    remoteAddress: opts.ip,
-    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...(opts.cookie ? { cookie: opts.cookie } : {}), ...opts.headers },
-    payload: new URLSearchParams(form).toString(),
-  });
-}
-
-function get(url: string, b?: Pick<Browser, 'ip' | 'cookie'>, headers: Record<string, string> = {}) {
-  return server.app.inject({ method: 'GET', url, remoteAddress: b?.ip ?? freshIp(), headers: { accept: 'text/html', ...(b ? { cookie: b.cookie } : {}), ...headers } });
-}
-
-async function signUp(name = 'Web User'): Promise<Browser> {
-  const f = await formToken();
-  const email = freshEmail();
-  const res = await post('/signup', { _csrf: f.token, name, email, password: PASSWORD }, f);
-  assert.equal(res.statusCode, 303, res.body.slice(0, 300));
-  const session = setCookies(res).iotc_session;
-  assert.ok(session);
-  const cookie = `iotc_session=${cookieValue(session)}`;
-  const page = await get('/devices', { ip: f.ip, cookie });
-  return { ip: f.ip, cookie, csrf: csrfIn(page.body), email };
 }
 
 /** Follows a form's redirect to the page that shows a new key once, as a browser would (with the one-time cookie). */
