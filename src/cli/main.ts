@@ -14,6 +14,7 @@ import type { Store } from '../store/types.js';
 import { processIo, UsageError } from './io.js';
 import type { CliIo } from './io.js';
 import { runSimulator, SIMULATOR_HELP } from './simulator.js';
+import { RULE_FLAGS, RULE_HELP, ruleCommand } from './rules.js';
 
 const HELP = `iotc — IOTcommunicate, a self-hosted hub for IoT devices and their apps
 
@@ -27,6 +28,7 @@ Usage:
   iotc token add --email E --name N [--json]           create a personal API token for the HTTP API (shown once)
   iotc token list --email E [--json]                   list a user's API tokens (never their text)
   iotc token revoke --email E ID                       revoke an API token
+${RULE_HELP}
   iotc device run --device ID --key KEY [--url URL]    interactive device simulator
   iotc client run --device ID --key KEY [--url URL]    interactive client (app) simulator
   iotc config [--markdown]                             show the settings and where they come from
@@ -59,6 +61,7 @@ function parse(argv: string[]): { positionals: string[]; flags: Flags } {
       device: { type: 'string' },
       key: { type: 'string' },
       url: { type: 'string' },
+      ...RULE_FLAGS,
     },
   });
   return { positionals, flags: values as Flags };
@@ -182,6 +185,10 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
           out(`revoked token ${arg}`);
           return 0;
         });
+      case 'rule add':
+      case 'rule list':
+      case 'rule delete':
+        return await withStore(config, (store) => ruleCommand(sub, arg, flags, config, store, out));
       case 'device run':
       case 'client run':
         return await runSimulator(

@@ -9,6 +9,8 @@ import { Accounts } from './accounts.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
 import { ApiTokens } from './tokens.js';
+import { AutomationEngine } from '../automations/engine.js';
+import { Rules } from '../automations/rules.js';
 
 /** Everything a node runs except its doors: the store, the bus, the relay and the account service. */
 export interface Hub {
@@ -20,6 +22,9 @@ export interface Hub {
   relay: Relay;
   accounts: Accounts;
   tokens: ApiTokens;
+  /** Automation rules, alerts, deliveries and notifications (docs/automations.md). */
+  rules: Rules;
+  automations: AutomationEngine;
   close(): Promise<void>;
 }
 
@@ -39,10 +44,14 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   retention.start();
   const accounts = new Accounts(store, relay);
   const tokens = new ApiTokens(store);
+  const automations = new AutomationEngine(store, relay, config, log.child({ component: 'automations' }));
+  await automations.start();
+  const rules = new Rules(store, config, automations);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens,
+    config, log, nodeId, store, bus, relay, accounts, tokens, rules, automations,
     async close() {
       await retention.stop();
+      await automations.stop();
       await relay.close();
       await bus.close();
       await store.close();

@@ -109,6 +109,13 @@ export class Relay {
    */
   private readonly settingUp = new Map<Receiver, [StoredReading, string][]>();
   observer: RelayObserver = {};
+  /**
+   * Told of every reading this node committed (so each is evaluated once in a cluster), with whether a rule wrote
+   * it. Runs inside the commit callback: it must only queue work, never wait.
+   */
+  onCommitted: ((stored: StoredReading[], byRule: (i: number) => boolean) => void) | null = null;
+  /** Readings written by automation rules: their own writes must never trigger rules again (no endless loops). */
+  private readonly ruleWrites = new WeakSet<NewReading>();
 
   constructor(opts: RelayOptions) {
     this.store = opts.store;
@@ -118,7 +125,10 @@ export class Relay {
     this.maxConnectionsPerDevice = opts.maxConnectionsPerDevice;
     this.deviceEventPollMs = opts.deviceEventPollMs ?? 1000;
     this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
-    this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
+    this.batcher = new WriteBatcher(opts.store, (stored, written) => {
+      this.committed(stored);
+      this.onCommitted?.(stored, (i) => this.ruleWrites.has(written[i]));
+    });
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
     this.bus.onEvent((event) => this.fromBus(event));
     this.bus.onReconnect?.(() => void this.resync());
@@ -250,10 +260,11 @@ export class Relay {
   }
 
   /** Stores the readings (one transaction per event-loop turn) and resolves once they are committed. */
-  put(deviceId: string, side: Side, writes: SensorWrite[]): Promise<StoredReading[]> {
+  put(deviceId: string, side: Side, writes: SensorWrite[], opts?: { byRule?: boolean }): Promise<StoredReading[]> {
     if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
     const time = Date.now();
     const readings: NewReading[] = writes.map((w) => ({ deviceId, sensor: w.sensor, value: w.value, side, time }));
+    if (opts?.byRule) for (const r of readings) this.ruleWrites.add(r);
     this.counters.readingsIn += readings.length;
     return this.batcher.write(readings);
   }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { IotcError } from '../core/errors.js';
+import { SqliteAutomationStore } from './sqlite-automations.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import type {
@@ -52,6 +53,7 @@ const WAL_RESTART_FRAMES = 16_384;
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly file: string;
+  readonly automations: SqliteAutomationStore;
   private readonly db: Database.Database;
   private readonly stmt;
   private readonly appendTx: Database.Transaction<(readings: NewReading[]) => StoredReading[]>;
@@ -78,6 +80,7 @@ export class SqliteStore implements Store {
       throw err;
     }
     const db = this.db;
+    this.automations = new SqliteAutomationStore(db);
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),

@@ -1,3 +1,5 @@
+import type { AutomationStore } from './automation-types.js';
+
 /** Which end of a device a connection or a reading belongs to. */
 export type Side = 'device' | 'client';
 export const SIDES: readonly Side[] = ['device', 'client'];
@@ -98,6 +100,8 @@ export interface PresenceEntry {
  */
 export interface Store {
   readonly kind: string;
+  /** Rules, alerts, schedule occurrences, the delivery queue and notifications (src/store/automation-types.ts). */
+  readonly automations: AutomationStore;
 
   createUser(user: { email: string; name: string; passwordHash: string }): Promise<User>;
   getUserByEmail(email: string): Promise<User | null>;
