@@ -1,5 +1,6 @@
 import { ERRORS } from '../../core/errors.js';
 import { MAX_BATCH } from '../../core/messages.js';
+import { RULE_SCHEMAS, rulePaths } from './openapi-rules.js';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, written by hand next to the routes it describes.
@@ -13,7 +14,7 @@ const json = (schema: Json, description: string) => ({ description, content: { '
 const ERROR_TEXT: Record<number, string> = {
   400: 'Malformed request or invalid field (E_BAD_MESSAGE, E_VALIDATION)',
   401: 'Missing or wrong device key or API token (E_AUTH)',
-  403: 'A key used for another device than the one named (E_FORBIDDEN)',
+  403: 'A key used for another device than the one named (E_FORBIDDEN), or a limit of the hub reached (E_LIMIT: the message names the setting)',
   404: 'No such device, sensor, token or route (E_NOT_FOUND); another user\'s device is "not found" too',
   409: 'Already exists (E_CONFLICT)',
   413: 'Body larger than the limit (E_TOO_LARGE)',
@@ -294,6 +295,7 @@ export function openApiDocument(): Json {
           responses: { '200': json(ref('AuthResult'), 'Logged in'), ...errors(400, 401, 429) },
         },
       },
+      ...rulePaths(errors),
     },
     components: {
       securitySchemes: {
@@ -322,6 +324,7 @@ export function openApiDocument(): Json {
         NewToken: { ...tokenInfo, required: [...tokenInfo.required, 'token'], properties: { ...tokenInfo.properties, token: { type: 'string', pattern: '^iotc_[A-Za-z0-9]{32}$', description: 'Shown only in this answer' } } },
         NameBody: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 100 } } },
         AuthResult: authResult,
+        ...RULE_SCHEMAS,
       },
     },
   };

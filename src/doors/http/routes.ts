@@ -12,6 +12,7 @@ import { CallerAuth } from './credentials.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RateLimits } from './rate-limits.js';
+import { ruleRoutes } from './rule-routes.js';
 import {
   check, deviceIdParam, historyQuery, latestQuery, loginBody, nameBody, readingsBody, sensorParams, sensorsQuery,
   signUpBody, tokenBody, tokenIdParam, updateWrites,
@@ -119,6 +120,8 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   });
 
   // ---- account side ----
+
+  ruleRoutes(app, hub, auth);
 
   app.get('/devices', async (req) => {
     const user = await auth.user(req);
