@@ -14,6 +14,7 @@ import { DEVICE_ID_PATTERN } from '../core/secrets.js';
 import type { UpgradeAuthenticator } from '../doors/ws.js';
 import type { StoredReading, User, WebSession } from '../store/types.js';
 import { serverAddress, validHost } from './address.js';
+import { rulePages } from './rules.js';
 import { assetDirs, VENDOR_FILES } from './assets.js';
 import type { Html } from './html.js';
 import { waitText, webLimits } from './limits.js';
@@ -482,6 +483,8 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     log.info({ userId: signed.user.id, deviceId: device.id }, 'device deleted');
     return reply.redirect('/devices?deleted', 303);
   });
+
+  rulePages(app, hub, { needUser, guarded, ownDevice, sendPage });
 
   // ---- Documentation ----
 
