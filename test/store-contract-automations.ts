@@ -82,7 +82,9 @@ export function automationStoreContract(name: string, fixture: StoreFixture, opt
         const r = rule(device.id, user.id);
         await store.automations.createRule(r);
         const raise = (at: number, cooldownMs = 0) => store.automations.raiseAlert({ ruleId: r.id, deviceId: device.id, userId: user.id, detail: { sensor: 'temp', value: 1.5 }, at, cooldownMs });
+        assert.equal(await store.automations.hasOpenAlert(r.id), false);
         const results = await Promise.all([raise(100), raise(101), raise(102)]);
+        assert.equal(await store.automations.hasOpenAlert(r.id), true);
         const raised = results.filter((x) => x !== null);
         assert.equal(raised.length, 1, 'exactly one raise wins');
         assert.deepEqual(raised[0]!.detail, { sensor: 'temp', value: 1.5 });
@@ -93,6 +95,7 @@ export function automationStoreContract(name: string, fixture: StoreFixture, opt
         assert.equal((await store.automations.listAlerts(device.id, 10))[0].state, 'acknowledged');
         const cleared = await Promise.all([store.automations.clearAlert(r.id, 200), store.automations.clearAlert(r.id, 201)]);
         assert.equal(cleared.filter((x) => x !== null).length, 1, 'exactly one clear wins');
+        assert.equal(await store.automations.hasOpenAlert(r.id), false);
         assert.equal(await raise(250, 100), null, 'within the cooldown after the clear');
         const again = await raise(400, 100);
         assert.ok(again);

@@ -27,11 +27,6 @@ const MAX_QUEUED_READINGS = 50_000;
 const PRESENCE_LAG_MS = 1500;
 const SERVER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
-interface Known {
-  open: boolean;
-  at: number;
-}
-
 export class AutomationEngine {
   readonly sender: DeliverySender;
   /** Enabled reading rules (threshold, changed) by device. */
@@ -40,10 +35,7 @@ export class AutomationEngine {
   private schedules = new Map<string, { rule: Rule; next: number | null }>();
   private readonly holds = new Map<string, { since: number; timer: NodeJS.Timeout }>();
   private readonly presenceSince = new Map<string, number>();
-  private readonly lastValue = new Map<string, string>();
   private readonly lastFired = new Map<string, number>();
-  /** What this node last knew of each rule's alert, so a steady state costs no store write per reading. */
-  private readonly known = new Map<string, Known>();
   private queue: StoredReading[] = [];
   private draining: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -113,7 +105,7 @@ export class AutomationEngine {
         this.holds.delete(id);
       }
     }
-    for (const map of [this.known, this.presenceSince, this.lastValue, this.lastFired]) for (const id of map.keys()) if (!ids.has(id)) map.delete(id);
+    for (const map of [this.presenceSince, this.lastFired]) for (const id of map.keys()) if (!ids.has(id)) map.delete(id);
     this.byDevice = byDevice;
     this.presenceRules = presence;
     this.schedules = schedules;
@@ -121,7 +113,6 @@ export class AutomationEngine {
 
   /** Forget what this node knew of a rule (it was edited or deleted here), then reload. */
   async ruleChanged(ruleId: string): Promise<void> {
-    this.known.delete(ruleId);
     this.presenceSince.delete(ruleId);
     const hold = this.holds.get(ruleId);
     if (hold) clearTimeout(hold.timer);
@@ -171,12 +162,9 @@ export class AutomationEngine {
     const t = rule.trigger;
     if (t.type === 'changed') {
       const json = JSON.stringify(r.value);
-      let previous = this.lastValue.get(rule.id);
-      if (previous === undefined) {
-        const before = (await this.store.history(r.deviceId, r.sensor, { to: r.time, limit: 10 })).filter((h) => h.seq < r.seq);
-        previous = before.length > 0 ? JSON.stringify(before[before.length - 1].value) : undefined;
-      }
-      this.lastValue.set(rule.id, json);
+      // The reading before this one, whichever node committed it.
+      const before = (await this.store.history(r.deviceId, r.sensor, { to: r.time, limit: 20 })).filter((h) => h.seq < r.seq);
+      const previous = before.length > 0 ? JSON.stringify(before[before.length - 1].value) : undefined;
       if (previous === undefined || previous === json) return;
       const last = this.lastFired.get(rule.id) ?? 0;
       if (rule.cooldownMs > 0 && r.time - last < rule.cooldownMs) return;
@@ -187,7 +175,7 @@ export class AutomationEngine {
     if (t.type !== 'threshold') return;
     if (compare(r.value, t.op, t.value)) {
       if (t.forMs === 0) return this.raise(rule, 'triggered', r.sensor, r.value, r.time);
-      if (this.holds.has(rule.id) || this.isKnownOpen(rule.id)) return;
+      if (this.holds.has(rule.id) || (await this.store.automations.hasOpenAlert(rule.id))) return;
       const since = r.time;
       const timer = setTimeout(() => {
         this.holds.delete(rule.id);
@@ -216,29 +204,18 @@ export class AutomationEngine {
     await this.raise(rule, 'triggered', t.sensor, last.value, this.clock.now());
   }
 
-  private isKnownOpen(ruleId: string): boolean {
-    const k = this.known.get(ruleId);
-    return k !== undefined && k.open && this.clock.now() - k.at < this.reloadEveryMs;
-  }
-
-  private isKnownClosed(ruleId: string): boolean {
-    const k = this.known.get(ruleId);
-    return k !== undefined && !k.open && this.clock.now() - k.at < this.reloadEveryMs;
-  }
-
   private async raise(rule: Rule, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
-    if (this.isKnownOpen(rule.id)) return;
+    // A read first: while the condition keeps holding, each reading costs no write.
+    if (await this.store.automations.hasOpenAlert(rule.id)) return;
     const alert = await this.store.automations.raiseAlert({
       ruleId: rule.id, deviceId: rule.deviceId, userId: rule.userId, detail: { event, sensor, value }, at: time, cooldownMs: rule.cooldownMs,
     });
-    this.known.set(rule.id, { open: true, at: this.clock.now() });
     if (alert) await this.fire(rule, event, sensor, value, time, true);
   }
 
   private async clear(rule: Rule, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
-    if (this.isKnownClosed(rule.id)) return;
+    if (!(await this.store.automations.hasOpenAlert(rule.id))) return;
     const alert = await this.store.automations.clearAlert(rule.id, time);
-    this.known.set(rule.id, { open: false, at: this.clock.now() });
     if (alert) await this.fire(rule, event, sensor, value, time, false);
   }
 

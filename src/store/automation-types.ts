@@ -84,6 +84,8 @@ export interface AutomationStore {
    * Returns the new alert, or null: exactly one caller across all nodes gets it.
    */
   raiseAlert(alert: { ruleId: string; deviceId: string; userId: number; detail: unknown; at: number; cooldownMs: number }): Promise<AlertRecord | null>;
+  /** Whether the rule has an open (active or acknowledged) alert: a read, so a steady state costs no write. */
+  hasOpenAlert(ruleId: string): Promise<boolean>;
   /** Clears the rule's open alert; returns it to exactly one caller, null if none was open. */
   clearAlert(ruleId: string, at: number): Promise<AlertRecord | null>;
   /** Marks an open alert of the user's as seen; false if there is no such open alert. */

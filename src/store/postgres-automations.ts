@@ -67,6 +67,11 @@ export class PostgresAutomationStore implements AutomationStore {
     return rows[0] ? toAlert(rows[0]) : null;
   }
 
+  async hasOpenAlert(ruleId: string): Promise<boolean> {
+    const { rows } = await this.q('SELECT 1 FROM alerts WHERE rule_id = $1 AND cleared_at IS NULL', [ruleId]);
+    return rows.length > 0;
+  }
+
   async clearAlert(ruleId: string, at: number): Promise<AlertRecord | null> {
     const { rows } = await this.q<AlertRow>('UPDATE alerts SET cleared_at = $1 WHERE rule_id = $2 AND cleared_at IS NULL RETURNING *', [at, ruleId]);
     return rows[0] ? toAlert(rows[0]) : null;

@@ -21,6 +21,7 @@ export class SqliteAutomationStore implements AutomationStore {
       deleteRule: db.prepare('DELETE FROM rules WHERE id = ?'),
       lastCleared: db.prepare('SELECT MAX(cleared_at) AS at FROM alerts WHERE rule_id = ?'),
       insertAlert: db.prepare(`INSERT OR IGNORE INTO alerts (rule_id, device_id, user_id, detail, raised_at) VALUES (?, ?, ?, ?, ?) RETURNING *`),
+      openAlert: db.prepare('SELECT 1 AS x FROM alerts WHERE rule_id = ? AND cleared_at IS NULL'),
       clearAlert: db.prepare('UPDATE alerts SET cleared_at = ? WHERE rule_id = ? AND cleared_at IS NULL RETURNING *'),
       ackAlert: db.prepare('UPDATE alerts SET acknowledged_at = ? WHERE id = ? AND user_id = ? AND cleared_at IS NULL AND acknowledged_at IS NULL'),
       alertsByDevice: db.prepare('SELECT * FROM alerts WHERE device_id = ? ORDER BY id DESC LIMIT ?'),
@@ -89,6 +90,10 @@ export class SqliteAutomationStore implements AutomationStore {
       const row = this.stmt.insertAlert.get(a.ruleId, a.deviceId, a.userId, JSON.stringify(a.detail ?? null), a.at) as AlertRow | undefined;
       return row ? toAlert(row) : null;
     }).immediate();
+  }
+
+  async hasOpenAlert(ruleId: string): Promise<boolean> {
+    return this.stmt.openAlert.get(ruleId) !== undefined;
   }
 
   async clearAlert(ruleId: string, at: number): Promise<AlertRecord | null> {
