@@ -251,12 +251,12 @@ describe('delivery queue across restarts and per-user bounds', () => {
       const d = await makeDevice(server);
       const rule = await server.hub.rules.create(d.userId, d.id, { trigger: { type: 'changed', sensor: 's' }, actions: [{ type: 'webhook', url: h.url }] });
       await server.hub.rules.testFire(d.userId, rule.id);
-      await waitFor(async () => ((await server.hub.rules.deliveries(d.userId, d.id))[0]?.attempts === 1 ? true : null));
+      await waitFor(async () => ((await server.hub.rules.deliveries(d.userId, d.id))[0]?.attempts === 1 ? true : null), 15_000);
       await server.stop({ keepData: true });
       assert.equal(h.hooks.length, 0);
       server = await startTestServer({ ...FAST, webhookBackoff: 1500 }, dir);
       try {
-        const [got] = await h.waitForHooks(1, 8000);
+        const [got] = await h.waitForHooks(1, 15_000);
         assert.equal(got.body.rule, rule.id);
         assert.equal(got.body.test, true);
         const [entry] = await server.hub.rules.deliveries(d.userId, d.id);

@@ -36,6 +36,11 @@ export class AutomationEngine {
   private readonly holds = new Map<string, { since: number; timer: NodeJS.Timeout }>();
   private readonly presenceSince = new Map<string, number>();
   private readonly lastFired = new Map<string, number>();
+  /**
+   * Alone (memory bus), every raise and clear goes through this engine, so whether a rule's alert is open is
+   * known here without a store read per reading. In a cluster, the store is asked.
+   */
+  private readonly openAlerts: Map<string, boolean> | null;
   private queue: StoredReading[] = [];
   private draining: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -52,6 +57,15 @@ export class AutomationEngine {
     readonly clock: Clock = systemClock,
   ) {
     this.sender = new DeliverySender(store, config, log, clock);
+    this.openAlerts = relay?.bus.kind === 'memory' ? new Map() : null;
+  }
+
+  private async isOpen(ruleId: string): Promise<boolean> {
+    const cached = this.openAlerts?.get(ruleId);
+    if (cached !== undefined) return cached;
+    const open = await this.store.automations.hasOpenAlert(ruleId);
+    this.openAlerts?.set(ruleId, open);
+    return open;
   }
 
   private get reloadEveryMs(): number {
@@ -105,7 +119,7 @@ export class AutomationEngine {
         this.holds.delete(id);
       }
     }
-    for (const map of [this.presenceSince, this.lastFired]) for (const id of map.keys()) if (!ids.has(id)) map.delete(id);
+    for (const map of [this.presenceSince, this.lastFired, this.openAlerts ?? new Map()]) for (const id of map.keys()) if (!ids.has(id)) map.delete(id);
     this.byDevice = byDevice;
     this.presenceRules = presence;
     this.schedules = schedules;
@@ -113,6 +127,7 @@ export class AutomationEngine {
 
   /** Forget what this node knew of a rule (it was edited or deleted here), then reload. */
   async ruleChanged(ruleId: string): Promise<void> {
+    this.openAlerts?.delete(ruleId);
     this.presenceSince.delete(ruleId);
     const hold = this.holds.get(ruleId);
     if (hold) clearTimeout(hold.timer);
@@ -141,7 +156,7 @@ export class AutomationEngine {
         for (const rule of this.byDevice.get(r.deviceId) ?? []) {
           const t = rule.trigger;
           if (t.type !== 'threshold' && t.type !== 'changed') continue;
-          if (t.sensor !== r.sensor) continue;
+          if (t.sensor !== r.sensor || this.nothingToDo(rule, r)) continue;
           try {
             await this.evaluate(rule, r);
           } catch (err) {
@@ -151,6 +166,17 @@ export class AutomationEngine {
       }
     }
     this.draining = null;
+  }
+
+  /**
+   * The steady state, decided without a promise: a threshold that does not hold and has no open alert nor a
+   * running hold, or one that holds with its alert already open. Most readings end here.
+   */
+  private nothingToDo(rule: Rule, r: StoredReading): boolean {
+    const t = rule.trigger;
+    const open = this.openAlerts?.get(rule.id);
+    if (t.type !== 'threshold' || open === undefined) return false;
+    return compare(r.value, t.op, t.value) ? open : !open && !this.holds.has(rule.id);
   }
 
   /** Settles once every reading committed so far has been evaluated (tests). */
@@ -175,7 +201,7 @@ export class AutomationEngine {
     if (t.type !== 'threshold') return;
     if (compare(r.value, t.op, t.value)) {
       if (t.forMs === 0) return this.raise(rule, 'triggered', r.sensor, r.value, r.time);
-      if (this.holds.has(rule.id) || (await this.store.automations.hasOpenAlert(rule.id))) return;
+      if (this.holds.has(rule.id) || (await this.isOpen(rule.id))) return;
       const since = r.time;
       const timer = setTimeout(() => {
         this.holds.delete(rule.id);
@@ -206,15 +232,17 @@ export class AutomationEngine {
 
   private async raise(rule: Rule, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
     // A read first: while the condition keeps holding, each reading costs no write.
-    if (await this.store.automations.hasOpenAlert(rule.id)) return;
+    if (await this.isOpen(rule.id)) return;
     const alert = await this.store.automations.raiseAlert({
       ruleId: rule.id, deviceId: rule.deviceId, userId: rule.userId, detail: { event, sensor, value }, at: time, cooldownMs: rule.cooldownMs,
     });
+    // Null is also a raise refused by the cooldown: then no alert is open, and the next reading asks again.
+    this.openAlerts?.set(rule.id, alert !== null);
     if (alert) await this.fire(rule, event, sensor, value, time, true);
   }
 
   private async clear(rule: Rule, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
-    if (!(await this.store.automations.hasOpenAlert(rule.id))) return;
+    if (!(await this.isOpen(rule.id))) return;
     const alert = await this.store.automations.clearAlert(rule.id, time);
     if (alert) await this.fire(rule, event, sensor, value, time, false);
   }
