@@ -25,6 +25,9 @@ export type EngineConfig = ConstructorParameters<typeof DeliverySender>[1] & Pic
 const MAX_QUEUED_READINGS = 50_000;
 /** How late another node's presence may reach the store (its flush period plus a margin). */
 const PRESENCE_LAG_MS = 1500;
+/** Finished deliveries, cleared alerts and notifications are kept this long, then pruned (every PRUNE_EVERY_MS). */
+export const HISTORY_KEPT_MS = 7 * 86_400_000;
+const PRUNE_EVERY_MS = 600_000;
 const SERVER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 export class AutomationEngine {
@@ -46,6 +49,7 @@ export class AutomationEngine {
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
   private lastLoad = 0;
+  private lastPrune = 0;
   private stopped = false;
   dropped = 0;
 
@@ -255,6 +259,10 @@ export class AutomationEngine {
         if (this.clock.now() - this.lastLoad >= this.reloadEveryMs) await this.reload();
         await this.checkPresence();
         await this.checkSchedules();
+        if (this.clock.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+          this.lastPrune = this.clock.now();
+          await this.store.automations.pruneAutomationHistory(this.clock.now() - HISTORY_KEPT_MS);
+        }
       } catch (err) {
         this.log.warn({ err }, 'automation tick failed; will retry');
       }

@@ -112,6 +112,12 @@ export interface AutomationStore {
   listNotifications(userId: number, limit: number): Promise<NotificationRecord[]>;
   markNotificationsRead(userId: number): Promise<void>;
 
+  /**
+   * Forgets what is over before `before`: finished deliveries, cleared alerts, notifications and claimed schedule
+   * occurrences. Returns how many rows went.
+   */
+  pruneAutomationHistory(before: number): Promise<number>;
+
   /** Which of these devices have a device-side connection on any node now. */
   onlineDevices(deviceIds: string[], now: number): Promise<Set<string>>;
 }

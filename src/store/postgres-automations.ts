@@ -144,6 +144,15 @@ export class PostgresAutomationStore implements AutomationStore {
     await this.q('UPDATE notifications SET read = true WHERE user_id = $1 AND NOT read', [userId]);
   }
 
+  async pruneAutomationHistory(before: number): Promise<number> {
+    let n = 0;
+    for (const sql of [
+      `DELETE FROM deliveries WHERE state <> 'pending' AND updated_at < $1`, 'DELETE FROM alerts WHERE cleared_at < $1',
+      'DELETE FROM notifications WHERE time < $1', 'DELETE FROM rule_occurrences WHERE occurrence < $1',
+    ]) n += (await this.q(sql, [before])).rowCount ?? 0;
+    return n;
+  }
+
   async onlineDevices(deviceIds: string[], now: number): Promise<Set<string>> {
     if (deviceIds.length === 0) return new Set();
     const { rows } = await this.q<{ device_id: string }>(

@@ -145,6 +145,15 @@ export class SqliteAutomationStore implements AutomationStore {
     this.stmt.readNotifications.run(userId);
   }
 
+  async pruneAutomationHistory(before: number): Promise<number> {
+    return this.db.transaction(() =>
+      this.db.prepare(`DELETE FROM deliveries WHERE state <> 'pending' AND updated_at < ?`).run(before).changes +
+      this.db.prepare('DELETE FROM alerts WHERE cleared_at < ?').run(before).changes +
+      this.db.prepare('DELETE FROM notifications WHERE time < ?').run(before).changes +
+      this.db.prepare('DELETE FROM rule_occurrences WHERE occurrence < ?').run(before).changes,
+    ).immediate();
+  }
+
   async onlineDevices(deviceIds: string[], now: number): Promise<Set<string>> {
     if (deviceIds.length === 0) return new Set();
     const rows = this.db
