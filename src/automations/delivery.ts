@@ -7,7 +7,6 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -186,6 +185,9 @@ export class DeliverySender {
         });
         res.on('error', (err) => resolve({ ok: false, status, error: err.message, retry: true }));
       });
+      // The whole exchange, not only each silence, must fit the timeout: a target trickling bytes holds nothing for long.
+      const deadline = setTimeout(() => req.destroy(new Error(`no complete answer within ${this.config.webhookTimeout} ms`)), this.config.webhookTimeout);
+      req.on('close', () => clearTimeout(deadline));
       req.on('timeout', () => req.destroy(new Error(`no answer within ${this.config.webhookTimeout} ms`)));
       req.on('error', (err: NodeJS.ErrnoException) => resolve({ ok: false, status: null, error: err.message, retry: err.code !== 'E_PRIVATE_ADDRESS' }));
       req.end(body);
@@ -198,6 +200,8 @@ export class DeliverySender {
       const u = new URL(this.config.smtpUrl);
       const secure = u.protocol === 'smtps:';
       const timeout = this.config.webhookTimeout;
+      // Loaded on first use: most hubs never send email, and every CLI command starts faster without it.
+      const { default: nodemailer } = await import('nodemailer');
       this.mailer = nodemailer.createTransport({
         host: u.hostname, port: u.port ? Number(u.port) : secure ? 465 : 587, secure,
         auth: u.username ? { user: decodeURIComponent(u.username), pass: decodeURIComponent(u.password) } : undefined,
