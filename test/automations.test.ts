@@ -293,6 +293,44 @@ describe('delivery queue across restarts and per-user bounds', () => {
   });
 });
 
+describe('a webhook target that hangs', () => {
+  test('times out within --webhook-timeout, is retried, and holds back no other account', async () => {
+    const http = await import('node:http');
+    const hanging = http.createServer(() => {
+      // Never answers.
+    });
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
+    const port = (hanging.address() as { port: number }).port;
+    const server = await startTestServer({ ...FAST, webhookTimeout: 300, webhookBackoff: 60_000 });
+    const fine = await startReceiver();
+    try {
+      const a = await makeDevice(server);
+      const b = await makeDevice(server);
+      const ra = await server.hub.rules.create(a.userId, a.id, { trigger: { type: 'changed', sensor: 's' }, actions: [{ type: 'webhook', url: `http://127.0.0.1:${port}/slow` }] });
+      for (let i = 0; i < 3; i++) await server.hub.rules.testFire(a.userId, ra.id);
+      const rb = await server.hub.rules.create(b.userId, b.id, { trigger: { type: 'changed', sensor: 's' }, actions: [{ type: 'webhook', url: fine.url }] });
+      const started = Date.now();
+      await server.hub.rules.testFire(b.userId, rb.id);
+      await fine.waitForHooks(1, 2000);
+      assert.ok(Date.now() - started < 1500, 'the other account\'s webhook went out at once');
+      const log = await waitFor(async () => {
+        const l = await server.hub.rules.deliveries(a.userId, a.id);
+        return l.filter((x) => x.attempts === 1).length === 3 ? l : null;
+      }, 5000);
+      for (const x of log!) {
+        assert.equal(x.state, 'pending', 'to be retried');
+        assert.equal(x.lastStatus, null);
+        assert.match(x.lastError ?? '', /no (complete )?answer within 300 ms/);
+      }
+    } finally {
+      await server.stop();
+      await fine.close();
+      hanging.closeAllConnections();
+      await new Promise((r) => hanging.close(r));
+    }
+  });
+});
+
 describe('schedules on an injectable clock', () => {
   test('each occurrence fires once across two engines sharing a store, in the rule\'s time zone', async () => {
     const { dir, cleanup } = tempDir();
