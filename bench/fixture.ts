@@ -68,3 +68,32 @@ export async function storedSequenceNumbers(dbFile: string, deviceIds: string[],
     await store.close();
   }
 }
+
+/**
+ * The fixture again with `perDevice` automation rules on every device (`--rules N`): thresholds on the sensor the
+ * load writes that never hold, so each reading is evaluated against every rule and nothing is sent. What rules
+ * cost the relay in their steady state.
+ */
+export async function fixtureWithRules(fixture: Fixture, perDevice: number, file: string): Promise<Fixture> {
+  const fs = await import('node:fs');
+  fs.copyFileSync(fixture.file, file);
+  const store = new SqliteStore(file);
+  try {
+    const user = await store.getUserByEmail('bench@example.com');
+    const now = Date.now();
+    let n = 0;
+    for (const d of fixture.devices) {
+      for (let i = 0; i < perDevice; i++) {
+        await store.automations.createRule({
+          id: `r_bench${(n++).toString(32)}`, deviceId: d.id, userId: user!.id, name: `bench ${i}`, enabled: true,
+          trigger: { type: 'threshold', sensor: 'temp', op: '>', value: 1e15 + i, forMs: 0 },
+          actions: [{ type: 'webhook', url: 'https://example.com/never', method: 'POST', preset: 'plain' }],
+          cooldownMs: 0, secret: 'whsec_bench', createdAt: now, updatedAt: now, lastRunAt: null, lastError: null,
+        });
+      }
+    }
+  } finally {
+    await store.close();
+  }
+  return { file, devices: fixture.devices };
+}

@@ -11,14 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { renderChart } from './chart.js';
-import { copyFixture, makeFixture } from './fixture.js';
+import { copyFixture, fixtureWithRules, makeFixture } from './fixture.js';
 import { Generator } from './generator.js';
 import { clkTck, openFileLimit, procAvailable } from './proc.js';
 import { finish, judge, renderTables } from './report.js';
 import type { Results, ScenarioResult } from './report.js';
 import { SCENARIO_TABLE, SCENARIOS } from './scenarios.js';
 import type { BenchParams, ScenarioName } from './scenarios.js';
-import { ALL_TARGETS, ROOT, baselineTarget, ensureBuilt, killAllTargets, serverNodeArgs, showServerOutput } from './targets.js';
+import { ALL_TARGETS, ROOT, baselineTarget, ensureBuilt, killAllTargets, rulesTarget, serverNodeArgs, showServerOutput } from './targets.js';
 
 const HELP = `npm run bench -- [options]
 
@@ -36,6 +36,8 @@ const HELP = `npm run bench -- [options]
   --connections N       idle connections (default 20000)
   --connect-rate R      connections opened per second, offered (default 4000)
   --settle S            seconds idle connections sit before their RSS is read (default 2)
+  --rules N             also run IOTcommunicate with N automation rules per device, as target "iotc-rules"
+                        (thresholds on the written sensor that never hold: the evaluation's steady-state cost)
   --out DIR             where results go (default bench/results)
   --name NAME           results file name without extension (default results; quick)
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
@@ -64,6 +66,7 @@ function options() {
       connections: { type: 'string' },
       'connect-rate': { type: 'string' },
       settle: { type: 'string' },
+      rules: { type: 'string' },
       out: { type: 'string' },
       name: { type: 'string' },
       profile: { type: 'string' },
@@ -123,6 +126,7 @@ function options() {
       .map((b) => (b.includes('=') ? { name: b.slice(0, b.indexOf('=')), dir: path.resolve(b.slice(b.indexOf('=') + 1)) } : { name: 'baseline', dir: path.resolve(b) })),
     params,
     report: values.report ? path.resolve(values.report) : null,
+    rules: Math.max(0, Math.round(num(values.rules, 0, 'rules'))),
   };
 }
 
@@ -165,6 +169,7 @@ async function main(): Promise<void> {
   // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.
   const at = targets.findIndex((t) => t.name === 'iotc') + 1;
   targets.splice(at, 0, ...opts.baselines.map((b) => baselineTarget(b.dir, b.name)));
+  if (opts.rules > 0 && at > 0) targets.splice(at, 0, rulesTarget(opts.rules));
   const skippedTargets: Record<string, string> = {};
   const runnable = targets.filter((t) => {
     const why = t.unavailable();
@@ -204,6 +209,10 @@ async function main(): Promise<void> {
     const fixtures = new Map(runnable.map((t) => [t.name, fixture]));
     for (const b of opts.baselines) {
       if (runnable.some((t) => t.name === b.name)) fixtures.set(b.name, await copyFixture(fixture, b.dir, path.join(workDir, `${b.name}.db`)));
+    }
+    if (opts.rules > 0 && runnable.some((t) => t.name === 'iotc-rules')) {
+      fixtures.set('iotc-rules', await fixtureWithRules(fixture, opts.rules, path.join(workDir, 'rules.db')));
+      say(`added ${opts.rules} rule(s) to each of the ${needed.toLocaleString('en-US')} devices for iotc-rules`);
     }
     const wantsConnections = opts.scenarios.includes('connections');
     gen = await Generator.spawn(Math.max(opts.params.generators, wantsConnections ? opts.params.connectWorkers : 1));

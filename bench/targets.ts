@@ -221,6 +221,16 @@ export function baselineTarget(distDir: string, name = 'baseline'): Target {
   };
 }
 
+/** IOTcommunicate itself on a fixture whose devices have `perDevice` automation rules each: `--rules N`. */
+export function rulesTarget(perDevice: number): Target {
+  return {
+    ...iotc,
+    name: 'iotc-rules',
+    label: `IOTcommunicate (${perDevice} rule${perDevice === 1 ? '' : 's'}/device)`,
+    describe: () => `${iotc.describe()}; ${perDevice} automation rule(s) per device evaluated for every reading`,
+  };
+}
+
 export const mosquitto: Target = {
   name: 'mosquitto',
   label: 'Mosquitto',

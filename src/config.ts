@@ -108,6 +108,16 @@ export const OPTIONS = {
   keyFailuresPerAddress: { flag: 'key-failures-per-address', env: 'IOTC_KEY_FAILURES_PER_ADDRESS', default: 10, parse: nonNegativeInt, description: 'Wrong keys per device and address in a minute; then that address gets E_RATE_LIMITED for that device (0 = unlimited)' },
   keyFailuresPerDevice: { flag: 'key-failures-per-device', env: 'IOTC_KEY_FAILURES_PER_DEVICE', default: 100, parse: nonNegativeInt, description: 'Wrong keys per device in a minute from all addresses; then each attempt on it waits 1 s (the right key still connects; 0 = never)' },
   authFailuresPerAddress: { flag: 'auth-failures-per-address', env: 'IOTC_AUTH_FAILURES_PER_ADDRESS', default: 60, parse: nonNegativeInt, description: 'Wrong API tokens per address in a minute, then E_RATE_LIMITED; wrong device keys per address in a minute across all devices, then each key attempt from there waits 1 s (0 = unlimited)' },
+  rulesPerDevice: { flag: 'rules-per-device', env: 'IOTC_RULES_PER_DEVICE', default: 20, parse: positiveInt, description: 'Automation rules one device may have' },
+  rulesPerUser: { flag: 'rules-per-user', env: 'IOTC_RULES_PER_USER', default: 100, parse: positiveInt, description: 'Automation rules one account may have across its devices' },
+  rulesTick: { flag: 'rules-tick', env: 'IOTC_RULES_TICK', default: 1000, parse: duration.pipe(z.number().min(10, 'at least 10ms')), description: 'How often schedules, offline/online rules and the delivery queue are looked at, and rules changed on other nodes reloaded', defaultText: '1s' },
+  deliveryQueue: { flag: 'delivery-queue', env: 'IOTC_DELIVERY_QUEUE', default: 100, parse: positiveInt, description: 'Webhooks and emails one account may have waiting to be sent; more are refused (E_LIMIT) and shown in the rule\'s last run' },
+  webhookTimeout: { flag: 'webhook-timeout', env: 'IOTC_WEBHOOK_TIMEOUT', default: 10_000, parse: duration.pipe(z.number().min(100, 'at least 100ms')), description: 'Longest wait for a webhook (or SMTP server) to answer one attempt', defaultText: '10s' },
+  webhookRetries: { flag: 'webhook-retries', env: 'IOTC_WEBHOOK_RETRIES', default: 5, parse: nonNegativeInt, description: 'Retries of a failed webhook or email (timeouts, 5xx, 408, 429), with backoff doubling each time' },
+  webhookBackoff: { flag: 'webhook-backoff', env: 'IOTC_WEBHOOK_BACKOFF', default: 10_000, parse: duration.pipe(z.number().min(10, 'at least 10ms')), description: 'Wait before the first retry; each next retry waits twice as long', defaultText: '10s' },
+  webhookAllowPrivate: { flag: 'webhook-allow-private', env: 'IOTC_WEBHOOK_ALLOW_PRIVATE', default: false, parse: flag, description: 'Allow webhooks to loopback, private and link-local addresses (off: a hub with open sign-up must not be a door into its own network)' },
+  smtpUrl: { flag: 'smtp-url', env: 'IOTC_SMTP_URL', default: '', parse: z.string().refine((s) => s === '' || /^smtps?:\/\//.test(s), 'use smtp://user:pass@host:587 or smtps://user:pass@host:465'), description: 'SMTP server for email actions, e.g. smtp://user:pass@mail.example.com:587 (empty: email actions are refused)' },
+  smtpFrom: { flag: 'smtp-from', env: 'IOTC_SMTP_FROM', default: 'IOTcommunicate <iotc@localhost>', parse: z.string().min(3), description: 'Sender of automation emails' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 
@@ -123,7 +133,7 @@ export class ConfigError extends Error {
  * `flags` holds raw strings keyed by flag name, as util.parseArgs gives them.
  */
 export function loadConfig(
-  flags: Record<string, string | boolean | undefined> = {},
+  flags: Record<string, string | boolean | string[] | undefined> = {},
   env: NodeJS.ProcessEnv = process.env,
   overrides: Partial<Config> = {},
 ): Config {

@@ -360,6 +360,10 @@ describe('OpenAPI document', () => {
     const persistentCall = async () => (await call('POST', `/devices/${d.id}/calls`, { headers: ownerOfD, body: { method: 'setup', persistent: true } })).body.call;
     const [toRead, toAnswer] = [await persistentCall(), await persistentCall()];
     const email = `doc-${Date.now()}@example.com`;
+    const ruleBody = { name: 'hot', trigger: { type: 'threshold', sensor: 'temp', op: '>', value: 30, forMs: '1m' }, actions: [{ type: 'notify' }] };
+    const rule = (await call('POST', `/devices/${mine.id}/rules`, { headers: tok, body: ruleBody })).body;
+    const doomedRule = (await call('POST', `/devices/${mine.id}/rules`, { headers: tok, body: ruleBody })).body;
+    const alert = await server.hub.store.automations.raiseAlert({ ruleId: rule.id, deviceId: mine.id, userId: rule.userId, detail: { sensor: 'temp', value: 31 }, at: Date.now(), cooldownMs: 0 });
 
     // One good request per operation; the test fails if the document gains an operation not called here.
     const calls: Record<string, { method: string; path: string; headers?: Record<string, string>; body?: unknown }> = {
@@ -383,6 +387,16 @@ describe('OpenAPI document', () => {
       revokeToken: { method: 'DELETE', path: `/tokens/${spare.id}`, headers: tok },
       signUp: { method: 'POST', path: '/auth/signup', body: { name: 'Doc', email, password: 'correct horse battery' } },
       logIn: { method: 'POST', path: '/auth/login', body: { email, password: 'correct horse battery' } },
+      listRules: { method: 'GET', path: `/devices/${mine.id}/rules`, headers: tok },
+      createRule: { method: 'POST', path: `/devices/${mine.id}/rules`, headers: tok, body: { trigger: { type: 'offline', forMs: '30s' }, actions: [{ type: 'set', sensor: 'lamp', value: 'off' }] } },
+      getRule: { method: 'GET', path: `/rules/${rule.id}`, headers: tok },
+      updateRule: { method: 'PATCH', path: `/rules/${rule.id}`, headers: tok, body: { enabled: false } },
+      deleteRule: { method: 'DELETE', path: `/rules/${doomedRule.id}`, headers: tok },
+      testRule: { method: 'POST', path: `/rules/${rule.id}/test`, headers: tok },
+      listAlerts: { method: 'GET', path: `/devices/${mine.id}/alerts`, headers: tok },
+      acknowledgeAlert: { method: 'POST', path: `/alerts/${alert!.id}/acknowledge`, headers: tok },
+      listDeliveries: { method: 'GET', path: `/devices/${mine.id}/deliveries?limit=10`, headers: tok },
+      listNotifications: { method: 'GET', path: '/notifications', headers: tok },
     };
 
     const operations: { id: string; method: string; template: string; op: any }[] = [];

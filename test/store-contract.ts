@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { IotcError } from '../src/core/errors.js';
 import type { NewReading, Side, Store, StoredReading } from '../src/store/types.js';
 import { sleep } from './helpers.js';
+import { automationStoreContract } from './store-contract-automations.js';
 
 /** A place a store keeps its data: opened (and reopened) as many times as a test likes. */
 export interface StoreLocation {
@@ -678,4 +679,5 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
       });
     });
   });
+  automationStoreContract(name, fixture, opts);
 }

@@ -14,6 +14,16 @@ const COMMAND_OPTIONS = {
   device: { type: 'string' },
   key: { type: 'string' },
   url: { type: 'string' },
+  // iotc rule add (src/cli/rules.ts): a rule's trigger and actions; actions may be given more than once.
+  when: { type: 'string' },
+  for: { type: 'string' },
+  every: { type: 'string' },
+  tz: { type: 'string' },
+  webhook: { type: 'string', multiple: true },
+  set: { type: 'string', multiple: true },
+  preset: { type: 'string' },
+  cooldown: { type: 'string' },
+  notify: { type: 'boolean' },
 } as const;
 type CommandOption = keyof typeof COMMAND_OPTIONS;
 
@@ -43,6 +53,12 @@ export const COMMANDS: CommandSpec[] = [
     details: 'Send it as "Authorization: Bearer TOKEN" to the account side of the HTTP API.' },
   { name: 'token list', usage: 'iotc token list --email E [--json]', summary: "list a user's API tokens (never their text)", options: ['email', 'json'], details: 'Id, created, last used and name of each token.' },
   { name: 'token revoke', usage: 'iotc token revoke --email E ID', summary: 'revoke an API token', options: ['email'], details: 'ID is the number `iotc token list` shows.' },
+  { name: 'rule add', usage: 'iotc rule add --device ID (--when "temp > 30" [--for 1m] | --when offline [--for 30s] | --every "0 7 * * *" [--tz ZONE]) (--webhook URL | --set SENSOR=VALUE | --email ADDR | --notify) [--name N] [--cooldown 10m] [--preset ntfy|gotify] [--json]',
+    summary: 'a rule: when a condition holds (for a while), or on a schedule, act', options: ['device', 'when', 'for', 'every', 'tz', 'webhook', 'set', 'email', 'notify', 'name', 'cooldown', 'preset', 'json'],
+    example: 'npm run iotc -- rule add --device ID --when "temp < 2" --for 10m --set heater=true',
+    details: "Triggers: SENSOR OP VALUE (>, >=, <, <=, ==, !=, changed), offline, online, or a cron schedule in the given time zone.\nActions (each may be given more than once): a webhook (signed, retried), a value written to the device, an email\nto the account's own address, an in-app notification. See docs/automations.md." },
+  { name: 'rule list', usage: 'iotc rule list --device ID [--json]', summary: "list a device's rules", options: ['device', 'json'], details: 'Id, state, trigger and actions of each rule, with its last run.' },
+  { name: 'rule delete', usage: 'iotc rule delete RULE_ID', summary: 'delete a rule', options: [], details: 'RULE_ID is the id `iotc rule list` shows.' },
   { name: 'device run', usage: 'iotc device run --device ID --key KEY [--url URL]', summary: 'interactive device simulator', options: ['device', 'key', 'url'], details: '' },
   { name: 'client run', usage: 'iotc client run --device ID --key KEY [--url URL]', summary: 'interactive client (app) simulator', options: ['device', 'key', 'url'], details: '' },
   { name: 'config', usage: 'iotc config [--markdown]', summary: 'show the settings in force and where each comes from', options: ['markdown'],
@@ -76,7 +92,7 @@ export function closest(word: string, candidates: Iterable<string>): string | nu
   return best !== null && bestDistance <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
 }
 
-export type Flags = Record<string, string | boolean | undefined>;
+export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 export interface Invocation {
   /** The command's name ("device add"), "help", a group ("device") when asking for its help, or null for none. */
@@ -87,6 +103,8 @@ export interface Invocation {
 }
 
 const CONFIG_FLAGS = new Set(Object.values(OPTIONS).map((o) => o.flag));
+
+const isMultiple = (name: string) => (COMMAND_OPTIONS as Record<string, { multiple?: boolean }>)[name]?.multiple === true;
 
 function optionType(name: string): 'string' | 'boolean' | null {
   if (CONFIG_FLAGS.has(name)) return 'string';
@@ -127,7 +145,8 @@ export function parseInvocation(argv: string[]): Invocation {
     }
     if (type === 'string' && t.value === undefined) throw new UsageError(`${t.rawName} needs a value, e.g. ${t.rawName} ${placeholder(t.name)}`);
     if (type === 'boolean' && t.value !== undefined) throw new UsageError(`${t.rawName} takes no value`);
-    flags[t.name] = t.value ?? true;
+    if (isMultiple(t.name)) flags[t.name] = [...((flags[t.name] as string[] | undefined) ?? []), t.value!];
+    else flags[t.name] = t.value ?? true;
   }
   return { command, args, flags };
 }

@@ -20,6 +20,7 @@ import type { CliIo } from './io.js';
 import { askNewPassword, Interrupted } from './prompt.js';
 import { runSimulator, SIMULATOR_HELP } from './simulator.js';
 import { deviceLines, serverLine, whereIsServer } from './where.js';
+import { ruleCommand } from './rules.js';
 
 function need(flags: Flags, name: string): string {
   const v = flags[name];
@@ -184,6 +185,10 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
           out(`revoked token ${arg}`);
           return 0;
         });
+      case 'rule add':
+      case 'rule list':
+      case 'rule delete':
+        return await withStore(config, (store) => ruleCommand(command.split(' ')[1], arg, flags, config, store, out));
       case 'device run':
       case 'client run': {
         // Without --url, the simulator goes where the server really listens (this machine).

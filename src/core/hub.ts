@@ -11,6 +11,8 @@ import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
 import { ApiTokens } from './tokens.js';
+import { AutomationEngine } from '../automations/engine.js';
+import { Rules } from '../automations/rules.js';
 
 /** Everything a node runs except its doors: the store, the bus, the relay and the account service. */
 export interface Hub {
@@ -26,6 +28,9 @@ export interface Hub {
   authLimits: AuthLimits;
   /** Where the doors really listen (MQTT port or why it is off); set by startServer once they are bound. */
   addresses?: ServerAddresses;
+  /** Automation rules, alerts, deliveries and notifications (docs/automations.md). */
+  rules: Rules;
+  automations: AutomationEngine;
   close(): Promise<void>;
 }
 
@@ -49,10 +54,14 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   retention.start();
   const accounts = new Accounts(store, relay, config);
   const tokens = new ApiTokens(store, config);
+  const automations = new AutomationEngine(store, relay, config, log.child({ component: 'automations' }));
+  await automations.start();
+  const rules = new Rules(store, config, automations);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits,
+    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations,
     async close() {
       await retention.stop();
+      await automations.stop();
       await relay.close();
       await bus.close();
       await store.close();

@@ -134,6 +134,13 @@ export class Relay {
    */
   private readonly settingUp = new Map<Receiver, [StoredReading, string][]>();
   observer: RelayObserver = {};
+  /**
+   * Told of every reading this node committed (so each is evaluated once in a cluster), with whether a rule wrote
+   * it. Runs inside the commit callback: it must only queue work, never wait.
+   */
+  onCommitted: ((stored: StoredReading[], byRule: (i: number) => boolean) => void) | null = null;
+  /** Readings written by automation rules: their own writes must never trigger rules again (no endless loops). */
+  private readonly ruleWrites = new WeakSet<NewReading>();
 
   constructor(opts: RelayOptions) {
     this.store = opts.store;
@@ -146,7 +153,10 @@ export class Relay {
     this.presence = new PresenceTracker(opts.store, opts.nodeId, opts.log);
     this.valueLimits = opts.valueLimits ?? DEFAULT_VALUE_LIMITS;
     this.sensorLimit = new SensorLimit(opts.store, opts.maxSensorsPerDevice ?? 0);
-    this.batcher = new WriteBatcher(opts.store, (stored) => this.committed(stored));
+    this.batcher = new WriteBatcher(opts.store, (stored, written) => {
+      this.committed(stored);
+      this.onCommitted?.(stored, (i) => this.ruleWrites.has(written[i]));
+    });
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
     this.calls = new CallRouter(this, opts.callLimits ?? { maxCallsPerDevice: 100, maxCallsPerUser: 1000 }, opts.log);
     this.bus.onEvent((event) => this.fromBus(event));
@@ -316,7 +326,7 @@ export class Relay {
    * Every value is checked first, and the device's sensor limit: a reading that breaks a rule is refused
    * here, alone, before it can join (and fail) a batch shared with other devices.
    */
-  put(deviceId: string, side: Side, writes: SensorWrite[]): Promise<StoredReading[]> {
+  put(deviceId: string, side: Side, writes: SensorWrite[], opts?: { byRule?: boolean }): Promise<StoredReading[]> {
     if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
     let jsons: string[];
     try {
@@ -329,6 +339,8 @@ export class Relay {
       if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
       const time = Date.now();
       const readings: NewReading[] = writes.map((w, i) => ({ deviceId, sensor: w.sensor, value: w.value, side, time, json: jsons[i] }));
+      // A rule's own writes are marked, so rules never act on them again (no endless loop).
+      if (opts?.byRule) for (const r of readings) this.ruleWrites.add(r);
       this.counters.readingsIn += readings.length;
       return this.batcher.write(readings);
     };

@@ -21,7 +21,7 @@ export class WriteBatcher {
 
   constructor(
     private readonly store: Store,
-    private readonly onCommitted: (stored: StoredReading[]) => void,
+    private readonly onCommitted: (stored: StoredReading[], written: NewReading[]) => void,
     private readonly maxQueuedReadings = 100_000,
   ) {}
 
@@ -102,7 +102,7 @@ export class WriteBatcher {
       p.resolve(stored.slice(at, at + p.readings.length));
       at += p.readings.length;
     }
-    this.onCommitted(stored);
+    this.onCommitted(stored, all);
   }
 }
 

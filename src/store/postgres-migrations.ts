@@ -111,4 +111,72 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX calls_by_user ON calls (user_id, state);
   CREATE INDEX calls_by_expiry ON calls (state, expires_at);
   `,
+  // 3: automations: rules per device, their alerts, schedule occurrences fired, the delivery queue and log, notifications
+  `
+  CREATE TABLE rules (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL,
+    trigger_json TEXT NOT NULL,
+    actions_json TEXT NOT NULL,
+    cooldown_ms BIGINT NOT NULL,
+    secret TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    last_run_at BIGINT,
+    last_error TEXT
+  );
+  CREATE INDEX rules_by_device ON rules(device_id, created_at);
+  CREATE INDEX rules_by_user ON rules(user_id);
+  CREATE TABLE alerts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    rule_id TEXT COLLATE "C" NOT NULL REFERENCES rules(id) ON DELETE CASCADE,
+    device_id TEXT COLLATE "C" NOT NULL,
+    user_id BIGINT NOT NULL,
+    detail TEXT NOT NULL,
+    raised_at BIGINT NOT NULL,
+    cleared_at BIGINT,
+    acknowledged_at BIGINT
+  );
+  -- At most one open alert per rule: raising twice (two nodes, two readings) inserts once.
+  CREATE UNIQUE INDEX alerts_open ON alerts(rule_id) WHERE cleared_at IS NULL;
+  CREATE INDEX alerts_by_device ON alerts(device_id, id);
+  CREATE TABLE rule_occurrences (
+    rule_id TEXT COLLATE "C" NOT NULL REFERENCES rules(id) ON DELETE CASCADE,
+    occurrence BIGINT NOT NULL,
+    PRIMARY KEY (rule_id, occurrence)
+  );
+  CREATE TABLE deliveries (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id BIGINT NOT NULL,
+    rule_id TEXT COLLATE "C" NOT NULL REFERENCES rules(id) ON DELETE CASCADE,
+    device_id TEXT COLLATE "C" NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
+  CREATE INDEX deliveries_by_user ON deliveries(user_id, state);
+  CREATE INDEX deliveries_by_device ON deliveries(device_id, id);
+  CREATE TABLE notifications (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    device_id TEXT COLLATE "C" NOT NULL,
+    rule_id TEXT,
+    text TEXT NOT NULL,
+    time BIGINT NOT NULL,
+    read BOOLEAN NOT NULL DEFAULT false
+  );
+  CREATE INDEX notifications_by_user ON notifications(user_id, id);
+  `,
 ];

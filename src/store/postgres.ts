@@ -1,3 +1,4 @@
+import { PostgresAutomationStore } from './postgres-automations.js';
 import pg from 'pg';
 import { IotcError } from '../core/errors.js';
 import type { Logger } from '../log.js';
@@ -115,12 +116,15 @@ export async function migratePostgres(pool: pg.Pool, schema: string | null): Pro
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly calls = new PostgresCallStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
+  readonly automations: PostgresAutomationStore;
   private closed = false;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly schema: string | null,
-  ) {}
+  ) {
+    this.automations = new PostgresAutomationStore((text, values) => this.q(text, values), (fn) => this.tx(fn));
+  }
 
   /** Connects, creates the schema if asked, and migrates. Fails with a clear message if the database is unreachable. */
   static async open(url: string, opts: PostgresStoreOptions = {}): Promise<PostgresStore> {

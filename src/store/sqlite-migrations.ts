@@ -117,4 +117,72 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX calls_by_user ON calls(user_id, state);
   CREATE INDEX calls_by_expiry ON calls(state, expires_at);
   `,
+  // 4: automations: rules per device, their alerts, schedule occurrences fired, the delivery queue and log, notifications
+  `
+  CREATE TABLE rules (
+    id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    trigger_json TEXT NOT NULL,
+    actions_json TEXT NOT NULL,
+    cooldown_ms INTEGER NOT NULL,
+    secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    last_run_at INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX rules_by_device ON rules(device_id, created_at);
+  CREATE INDEX rules_by_user ON rules(user_id);
+  CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL REFERENCES rules(id) ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    raised_at INTEGER NOT NULL,
+    cleared_at INTEGER,
+    acknowledged_at INTEGER
+  );
+  -- At most one open alert per rule: raising twice (two nodes, two readings) inserts once.
+  CREATE UNIQUE INDEX alerts_open ON alerts(rule_id) WHERE cleared_at IS NULL;
+  CREATE INDEX alerts_by_device ON alerts(device_id, id);
+  CREATE TABLE rule_occurrences (
+    rule_id TEXT NOT NULL REFERENCES rules(id) ON DELETE CASCADE,
+    occurrence INTEGER NOT NULL,
+    PRIMARY KEY (rule_id, occurrence)
+  ) WITHOUT ROWID;
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    rule_id TEXT NOT NULL REFERENCES rules(id) ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX deliveries_due ON deliveries(state, next_attempt_at);
+  CREATE INDEX deliveries_by_user ON deliveries(user_id, state);
+  CREATE INDEX deliveries_by_device ON deliveries(device_id, id);
+  CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    rule_id TEXT,
+    text TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    read INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX notifications_by_user ON notifications(user_id, id);
+  `,
 ];

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { secureSqliteFile } from './file-modes.js';
 import { IotcError } from '../core/errors.js';
 import { databaseOpenError, prepareDatabaseFile } from './data-dir.js';
+import { SqliteAutomationStore } from './sqlite-automations.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
@@ -53,6 +54,7 @@ const WAL_RESTART_FRAMES = 16_384;
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   readonly file: string;
+  readonly automations: SqliteAutomationStore;
   private readonly db: Database.Database;
   private readonly stmt;
   private readonly appendTx: Database.Transaction<(readings: NewReading[]) => StoredReading[]>;
@@ -93,6 +95,7 @@ export class SqliteStore implements Store {
     }
     const db = this.db;
     this.calls = new SqliteCallStore(db);
+    this.automations = new SqliteAutomationStore(db);
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),

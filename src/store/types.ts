@@ -1,3 +1,5 @@
+import type { AutomationStore } from './automation-types.js';
+
 /** Which end of a device a connection or a reading belongs to. */
 export type Side = 'device' | 'client';
 export const SIDES: readonly Side[] = ['device', 'client'];
@@ -114,6 +116,8 @@ export interface Store {
   readonly kind: string;
   /** Persistent calls to devices. */
   readonly calls: CallStore;
+  /** Rules, alerts, schedule occurrences, the delivery queue and notifications (src/store/automation-types.ts). */
+  readonly automations: AutomationStore;
 
   createUser(user: { email: string; name: string; passwordHash: string }): Promise<User>;
   getUserByEmail(email: string): Promise<User | null>;

@@ -14,6 +14,7 @@ import { DEVICE_ID_PATTERN, secretMatches } from '../core/secrets.js';
 import type { UpgradeAuthenticator } from '../doors/ws.js';
 import type { StoredReading, User, WebSession } from '../store/types.js';
 import { serverAddress, validHost } from './address.js';
+import { rulePages } from './rules.js';
 import { assetDirs, VENDOR_FILES } from './assets.js';
 import type { Html } from './html.js';
 import { emptyForm, landingPage, logInPage, signUpPage } from './pages/auth.js';
@@ -551,6 +552,7 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   registerAccountPages(app, {
     hub, log, trustProxy: config.trustProxy, needUser, guarded, sendPage, secure, field: str, fieldErrors,
   });
+  rulePages(app, hub, { needUser, guarded, ownDevice, sendPage });
 
   // ---- Documentation ----
 

@@ -1,6 +1,7 @@
 import { ERRORS } from '../../core/errors.js';
 import { MAX_BATCH } from '../../core/messages.js';
 import { callPaths, callSchemas } from './openapi-calls.js';
+import { RULE_SCHEMAS, rulePaths } from './openapi-rules.js';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, written by hand next to the routes it describes.
@@ -14,7 +15,7 @@ const json = (schema: Json, description: string) => ({ description, content: { '
 const ERROR_TEXT: Record<number, string> = {
   400: 'Malformed request or invalid field (E_BAD_MESSAGE, E_VALIDATION)',
   401: 'Missing or wrong device key or API token (E_AUTH)',
-  403: 'A key used for another device than the one named (E_FORBIDDEN), or a limit of the hub reached: devices or API tokens per account (E_LIMIT, the message names the setting)',
+  403: 'A key used for another device than the one named (E_FORBIDDEN), or a limit of the hub reached: devices or API tokens per account, rules, open calls (E_LIMIT, the message names the setting)',
   404: 'No such device, sensor, token or route (E_NOT_FOUND); another user\'s device is "not found" too',
   409: 'Already exists (E_CONFLICT)',
   413: 'Body larger than the limit (E_TOO_LARGE)',
@@ -324,6 +325,7 @@ export function openApiDocument(): Json {
           responses: { '200': json(ref('AuthResult'), 'Logged in'), ...errors(400, 401, 403, 429) },
         },
       },
+      ...rulePaths(errors),
     },
     components: {
       securitySchemes: {
@@ -353,6 +355,7 @@ export function openApiDocument(): Json {
         NameBody: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 100 } } },
         AuthResult: authResult,
         ...callSchemas,
+        ...RULE_SCHEMAS,
       },
     },
   };

@@ -16,6 +16,7 @@ import { callRoutes } from './call-routes.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RateLimits } from './rate-limits.js';
+import { ruleRoutes } from './rule-routes.js';
 import {
   check, deviceIdParam, historyQuery, latestQuery, loginBody, nameBody, readingsBody, sensorParams, sensorsQuery,
   signUpBody, tokenBody, tokenIdParam, updateWrites,
@@ -156,6 +157,8 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   callRoutes(app, hub, auth, jsonBody);
 
   // ---- account side ----
+
+  ruleRoutes(app, hub, auth);
 
   app.get('/devices', async (req) => {
     const user = await auth.user(req);

@@ -156,6 +156,7 @@ export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredRea
   <div>
     <h1 data-device-name>${device.name}</h1>
     <p class="muted small">ID <code id="the-id">${device.id}</code> ${copyButton('the-id')} · last seen <span data-last-seen>${timeAgo(device.lastSeen)}</span></p>
+    <p class="small"><a href="/devices/${device.id}/rules" data-rules-link>Rules, alerts and schedules →</a></p>
   </div>
   <div class="head-status">${statusPill(device)}<span class="pill pill-live" data-live title="The page's own live connection">Connecting…</span></div>
 </div>
