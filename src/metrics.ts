@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
 import type { Hub } from './core/hub.js';
 
@@ -10,6 +11,23 @@ export function createMetrics(hub: Hub, doors: { handshakesPending?: () => numbe
   const { relay } = hub;
   // The standard process_* and nodejs_* names, so stock dashboards work.
   client.collectDefaultMetrics({ register });
+
+  // The event loop's pauses since the previous scrape, to the tail (prom-client's nodejs_eventloop_lag_* stop at p99
+  // and sample every 10 ms); what readers of a busy hub wait on beyond the network. Read and reset per scrape.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  new client.Gauge({
+    name: 'iotc_eventloop_delay_seconds',
+    help: 'Event-loop delay since the previous scrape of /metrics, by quantile (and max)',
+    labelNames: ['quantile'] as const,
+    registers: [register],
+    collect() {
+      const s = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
+      for (const q of [50, 99, 99.9]) this.set({ quantile: String(q / 100) }, s(loopDelay.percentile(q)));
+      this.set({ quantile: 'max' }, s(loopDelay.max));
+      loopDelay.reset();
+    },
+  });
 
   new client.Gauge({
     name: 'iotc_node_info',
