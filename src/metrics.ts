@@ -23,7 +23,7 @@ export function createMetrics(hub: Hub, doors: { handshakesPending?: () => numbe
     registers: [register],
     collect() {
       const s = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
-      for (const q of [50, 99, 99.9]) this.set({ quantile: String(q / 100) }, s(loopDelay.percentile(q)));
+      for (const [q, label] of [[50, '0.5'], [99, '0.99'], [99.9, '0.999']] as const) this.set({ quantile: label }, s(loopDelay.percentile(q)));
       this.set({ quantile: 'max' }, s(loopDelay.max));
       loopDelay.reset();
     },
