@@ -41,6 +41,22 @@ function byClass(n: number): void {
     e.bytes += snap.nodes[i + iSize];
     e.count++;
   }
+  // Who holds the dictionary-mode property stores ("(object properties)"): objects that went slow.
+  const iEdges = fields.indexOf('edge_count');
+  const eFields: string[] = snap.snapshot.meta.edge_fields;
+  const iTo = eFields.indexOf('to_node');
+  const owners = new Map<string, number>();
+  for (let i = 0, e = 0; i < snap.nodes.length; i += fields.length) {
+    const owner = `${types[snap.nodes[i + iType]]}:${snap.strings[snap.nodes[i + iName]]}`.slice(0, 60);
+    for (let k = 0; k < snap.nodes[i + iEdges]; k++, e += eFields.length) {
+      const to = snap.edges[e + iTo];
+      if (types[snap.nodes[to + iType]] === 'array' && snap.strings[snap.nodes[to + iName]] === '(object properties)') {
+        owners.set(owner, (owners.get(owner) ?? 0) + snap.nodes[to + iSize]);
+      }
+    }
+  }
+  console.log('  dictionary-mode properties by owner, bytes per connection:');
+  for (const [k, b] of [...owners].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`    ${(b / n).toFixed(0).padStart(6)} B  ${k}`);
   console.log('  heap by constructor (objects with at least one per connection), bytes per connection:');
   for (const [k, e] of [...sizes].filter(([, e]) => e.count >= n).sort((a, b) => b[1].bytes - a[1].bytes).slice(0, 25)) {
     console.log(`    ${(e.bytes / n).toFixed(0).padStart(6)} B  ${(e.count / n).toFixed(1).padStart(5)} ×  ${k}`);
