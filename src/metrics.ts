@@ -2,6 +2,15 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
 import type { Hub } from './core/hub.js';
 
+/** What a node's metrics keep running between scrapes, ended by stopMetrics when the node closes. */
+const running = new WeakMap<client.Registry, () => void>();
+
+/** Stops the node's event-loop monitor (its 1 ms timer would otherwise outlive a closed node in the same process). */
+export function stopMetrics(register: client.Registry): void {
+  running.get(register)?.();
+  running.delete(register);
+}
+
 /**
  * Prometheus metrics of one node, in a registry of its own (several nodes may share a process in tests).
  * Counts the relay keeps are read when scraped; events (store batches, bus lag, errors) are observed as they happen.
@@ -16,6 +25,7 @@ export function createMetrics(hub: Hub, doors: { handshakesPending?: () => numbe
   // and sample every 10 ms); what readers of a busy hub wait on beyond the network. Read and reset per scrape.
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
+  running.set(register, () => loopDelay.disable());
   new client.Gauge({
     name: 'iotc_eventloop_delay_seconds',
     help: 'Event-loop delay since the previous scrape of /metrics, by quantile (and max)',

@@ -49,7 +49,6 @@ function readCredentials(url: URL, keyOptional: boolean): { deviceId: string; ke
 
 const NEEDS_KEY = 'The URL needs ?device=ID&key=KEY';
 
-
 /**
  * Closures that live as long as the connection, made outside handleUpgrade: a closure made inside it would
  * keep that call's whole scope (the upgrade request with its headers, the head buffer, the URL …) alive
@@ -59,6 +58,7 @@ const destroyer = (socket: Duplex) => () => void socket.destroy();
 function settleOnClose(socket: Duplex, handshake: { settle(): void }): void {
   socket.once('close', () => handshake.settle());
 }
+
 /**
  * The WebSocket door: `/ws?device=ID&key=KEY&side=device|client`, one JSON text frame per message.
  * It owns sockets, keep-alive and send queues; everything else is the relay's.
