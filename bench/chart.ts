@@ -15,10 +15,13 @@ const COLORS: Record<string, string> = { iotc: '#2b6cb0', mosquitto: '#c05621', 
 const PANELS: { scenario: ScenarioName; key: string; title: string; unit: string; better: 'higher' | 'lower' }[] = [
   { scenario: 'p2p', key: 'msgPerSec', title: 'Point-to-point throughput', unit: 'msg/s', better: 'higher' },
   { scenario: 'p2p', key: 'cpuUsPerMsg', title: 'Point-to-point server CPU per message', unit: 'µs', better: 'lower' },
+  { scenario: 'deep-ff', key: 'cpuUsPerMsg', title: 'Deep pipelines, fire-and-forget: CPU per message', unit: 'µs', better: 'lower' },
+  { scenario: 'deep', key: 'cpuUsPerMsg', title: 'Deep pipelines, acked: CPU per message', unit: 'µs', better: 'lower' },
   { scenario: 'fanin', key: 'msgPerSec', title: 'Fan-in throughput', unit: 'msg/s', better: 'higher' },
   { scenario: 'fanout', key: 'msgPerSec', title: 'Fan-out deliveries', unit: 'msg/s', better: 'higher' },
   { scenario: 'fanout', key: 'cpuUsPerMsg', title: 'Fan-out server CPU per delivery', unit: 'µs', better: 'lower' },
   { scenario: 'latency', key: 'p99Ms', title: 'Open-loop p99 latency', unit: 'ms', better: 'lower' },
+  { scenario: 'latency', key: 'loopMaxMs', title: 'Open loop: longest event-loop pause', unit: 'ms', better: 'lower' },
   { scenario: 'connections', key: 'rssPerConnKiB', title: 'RSS per idle connection', unit: 'KiB', better: 'lower' },
   { scenario: 'connections', key: 'connectPerSec', title: 'Connect rate', unit: 'conn/s', better: 'higher' },
 ];

@@ -26,6 +26,11 @@ export interface StreamJob {
   rate: number;
   /** Remember every acknowledged sequence number per device (durability check). */
   recordAcks: boolean;
+  /**
+   * Puts carry an id, so the hub acknowledges each after commit (MQTT: published at QoS 1, acknowledged by PUBACK);
+   * without, they are fire-and-forget (MQTT QoS 0) and only their delivery to the receivers is measured.
+   */
+  ids: boolean;
   localAddresses: string[];
 }
 
@@ -38,6 +43,8 @@ export interface ConnectJob {
   /** At most this many handshakes under way at once. */
   maxPending: number;
   localAddresses: string[];
+  /** Add these connections to the ones already open (the idle steps: 5k, then 10k, …) instead of starting afresh. */
+  keep?: boolean;
 }
 
 export type Job = StreamJob | ConnectJob;

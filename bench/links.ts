@@ -21,7 +21,8 @@ export interface LinkEvents {
 }
 
 export interface Link {
-  put(valueJson: string, id: number): void;
+  /** Puts one reading: with a request id (acknowledged) or, with null, fire-and-forget. */
+  put(valueJson: string, id: number | null): void;
   close(): void;
 }
 
@@ -56,7 +57,8 @@ function openWs(endpoint: Endpoint, role: Role, creds: GroupCreds, localAddress:
       opened = true;
       resolve({
         put(valueJson, id) {
-          ws.send(`{"method":"put","status":{"sensor":"${SENSOR}","value":${valueJson}},"id":${id}}`);
+          if (id === null) ws.send(`{"method":"put","status":{"sensor":"${SENSOR}","value":${valueJson}}}`);
+          else ws.send(`{"method":"put","status":{"sensor":"${SENSOR}","value":${valueJson}},"id":${id}}`);
         },
         close() {
           closing = true;
@@ -99,9 +101,12 @@ function openMqtt(endpoint: Endpoint, role: Role, creds: GroupCreds, localAddres
       const ready = () => {
         opened = true;
         resolve({
-          put(valueJson) {
+          put(valueJson, id) {
             // The same bytes an IOTcommunicate device puts as its status: {"sensor":…,"value":…}.
-            client.publish(topic, `{"sensor":"${SENSOR}","value":${valueJson}}`, { qos: 0 });
+            const payload = `{"sensor":"${SENSOR}","value":${valueJson}}`;
+            if (id === null) client.publish(topic, payload, { qos: 0 });
+            // Acked puts against QoS 1: the broker's PUBACK plays the hub's ack (Mosquitto runs without persistence).
+            else client.publish(topic, payload, { qos: 1 }, (err) => ev.reply(!err, id, err ? 'puback' : undefined));
           },
           close() {
             closing = true;

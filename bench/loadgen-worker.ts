@@ -50,6 +50,10 @@ let devices: Device[] = [];
 let job: Job | null = null;
 let sending = false;
 let timer: NodeJS.Timeout | null = null;
+/** Whether the current stream job's puts carry ids (acknowledged) or are fire-and-forget. */
+let withIds = true;
+/** Unique MQTT client ids across connect steps (a reused id makes a broker drop the older session). */
+let connectSerial = 0;
 
 function inFlight(d: Device, flow: StreamJob['flow']): number {
   return flow === 'acked' ? d.sent - d.acked - d.failed : d.sent - Math.floor(d.received / d.clients);
@@ -60,7 +64,7 @@ function putOne(d: Device): void {
   const t = nowUs();
   d.sendTimes[n % RING] = t;
   counters.sent++;
-  d.link!.put(`{"d":${d.index},"n":${n},"t":${t}}`, n);
+  d.link!.put(`{"d":${d.index},"n":${n},"t":${t}}`, withIds ? n : null);
 }
 
 function pump(d: Device, j: StreamJob): void {
@@ -68,6 +72,7 @@ function pump(d: Device, j: StreamJob): void {
 }
 
 async function setupStream(j: StreamJob): Promise<number> {
+  withIds = j.ids;
   const opening: Promise<Link>[] = [];
   let addr = 0;
   const local = () => j.localAddresses[addr++ % j.localAddresses.length];
@@ -87,7 +92,9 @@ async function setupStream(j: StreamJob): Promise<number> {
         openLink(j.endpoint, 'client', g.creds, local(), {
           reading(value) {
             const v = value as { d: number; t: number };
-            const d = devices[v.d];
+            const d = devices[v?.d];
+            // A frame still buffered from a connection of the previous job, or one not from the load (sync): not counted.
+            if (!d) return;
             d.received++;
             counters.delivered++;
             latency.record(nowUs() - v.t);
@@ -167,7 +174,7 @@ function startConnect(j: ConnectJob): void {
   const openOne = (i: number) => {
     pending++;
     const t0 = nowUs();
-    openIdle(j.endpoint, j.creds[i], `i${process.pid}-${i}`, j.localAddresses[i % j.localAddresses.length], (why) => countError(why)).then(
+    openIdle(j.endpoint, j.creds[i], `i${process.pid}-${++connectSerial}`, j.localAddresses[i % j.localAddresses.length], (why) => countError(why)).then(
       (link) => {
         pending--;
         links.push(link);
@@ -231,7 +238,7 @@ function teardown(): void {
 process.on('message', (msg: ToWorker) => {
   switch (msg.type) {
     case 'setup':
-      teardown();
+      if (!(msg.job.kind === 'connect' && msg.job.keep)) teardown();
       job = msg.job;
       (job.kind === 'stream' ? setupStream(job) : Promise.resolve(setupConnect())).then(
         (connections) => send({ type: 'ready', connections }),

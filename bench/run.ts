@@ -31,9 +31,10 @@ const HELP = `npm run bench -- [options]
   --generators N        load-generator processes for the stream scenarios (default 1)
   --pairs N             point-to-point pairs (default 100)
   --window W            messages in flight per device (default 16)
+  --deep PxW            deep-pipeline point-to-point: pairs × messages in flight (default 10x50)
   --fan N               devices (fan-in) or clients (fan-out) (default 100)
   --rate R              open-loop offered msg/s (default 10000)
-  --connections N       idle connections (default 20000)
+  --connections N[,N]   idle connections, opened in these steps (default 5000,10000,20000; quick 1000,2000)
   --connect-rate R      connections opened per second, offered (default 4000)
   --settle S            seconds idle connections sit before their RSS is read (default 2)
   --rules N             also run IOTcommunicate with N automation rules per device, as target "iotc-rules"
@@ -61,6 +62,7 @@ function options() {
       generators: { type: 'string' },
       pairs: { type: 'string' },
       window: { type: 'string' },
+      deep: { type: 'string' },
       fan: { type: 'string' },
       rate: { type: 'string' },
       connections: { type: 'string' },
@@ -87,18 +89,23 @@ function options() {
     return n;
   };
   const fan = num(values.fan, quick ? 20 : 100, 'fan');
+  const [deepPairs, deepWindow] = (values.deep ?? '10x50').split('x').map((v) => num(v, 0, 'deep'));
+  const steps = (values.connections ?? (quick ? '1000,2000' : '5000,10000,20000')).split(',').map((v) => Math.round(num(v, 0, 'connections')));
   const params: BenchParams = {
     warmup: num(values.warmup, quick ? 0.5 : 1, 'warmup'),
     duration: num(values.duration, quick ? 1.5 : 5, 'duration'),
     generators: Math.round(num(values.generators, 1, 'generators')),
     pairs: Math.round(num(values.pairs, quick ? 20 : 100, 'pairs')),
     window: Math.round(num(values.window, 16, 'window')),
+    deepPairs: Math.round(deepPairs),
+    deepWindow: Math.round(deepWindow),
     fanDevices: fan,
     fanClients: fan,
     fanWindow: Math.round(num(values.window, 16, 'window')),
     rate: num(values.rate, 10_000, 'rate'),
     latencyPairs: Math.round(num(values.pairs, quick ? 20 : 100, 'pairs')),
-    connections: Math.round(num(values.connections, quick ? 2000 : 20_000, 'connections')),
+    connections: Math.max(...steps),
+    connectionSteps: steps,
     connectRate: num(values['connect-rate'], 4000, 'connect-rate'),
     connectWorkers: 4,
     settle: num(values.settle, 2, 'settle'),
@@ -155,8 +162,8 @@ function say(text: string): void {
 
 function summary(f: Record<string, number>): string {
   const n = (v: number, d = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: d }) : '–');
-  if ('msgPerSec' in f) return `${n(f.msgPerSec)} msg/s, ${n(f.cpuUsPerMsg, 1)} µs CPU/msg, p99 ${n(f.p99Ms, 2)} ms, RSS ${n(f.rssPeakMiB)} MiB`;
-  if ('connections' in f) return `${n(f.connections)} open at ${n(f.connectPerSec)}/s, ${n(f.rssPerConnKiB, 1)} KiB/conn`;
+  if ('msgPerSec' in f) return `${n(f.msgPerSec)} msg/s, ${n(f.cpuUsPerMsg, 1)} µs CPU/msg, p99 ${n(f.p99Ms, 2)} ms, RSS ${n(f.rssPeakMiB)} MiB${'loopMaxMs' in f ? `, loop p99 ${n(f.loopP99Ms, 2)} max ${n(f.loopMaxMs, 1)} ms` : ''}`;
+  if ('connections' in f) return `${n(f.connections)} open at ${n(f.connectPerSec)}/s, ${n(f.rssPerConnKiB, 1)} KiB/conn (marginal ${n(f.marginalKiB, 1)}), 100k → ${n(f.projected100kMiB)} MiB`;
   if ('termAcknowledged' in f) return `SIGTERM ${n(f.termAcknowledged)} acked / ${n(f.termStored)} stored; SIGKILL ${n(f.killLost)} of ${n(f.killAcknowledged)} acked lost`;
   return JSON.stringify(f);
 }

@@ -14,8 +14,13 @@ import { SENSOR } from './links.js';
 import { openFileLimit, sample } from './proc.js';
 import type { Endpoint, RunningTarget, Target } from './targets.js';
 
-export type ScenarioName = 'p2p' | 'fanin' | 'fanout' | 'latency' | 'connections' | 'durability';
-export const SCENARIOS: readonly ScenarioName[] = ['p2p', 'fanin', 'fanout', 'latency', 'connections', 'durability'];
+export type ScenarioName =
+  | 'p2p' | 'p2p-ff' | 'deep' | 'deep-ff' | 'fanin' | 'fanin-ff' | 'fanout' | 'fanout-ff' | 'latency' | 'connections' | 'durability';
+export const SCENARIOS: readonly ScenarioName[] = [
+  'p2p', 'p2p-ff', 'deep', 'deep-ff', 'fanin', 'fanin-ff', 'fanout', 'fanout-ff', 'latency', 'connections', 'durability',
+];
+/** Scenarios that stream readings (the same columns and goals). */
+export const STREAM_SCENARIOS: readonly ScenarioName[] = ['p2p', 'p2p-ff', 'deep', 'deep-ff', 'fanin', 'fanin-ff', 'fanout', 'fanout-ff'];
 
 export interface BenchParams {
   warmup: number;
@@ -23,12 +28,17 @@ export interface BenchParams {
   generators: number;
   pairs: number;
   window: number;
+  /** Few connections, deep pipelines: pairs and messages in flight per device. */
+  deepPairs: number;
+  deepWindow: number;
   fanDevices: number;
   fanClients: number;
   fanWindow: number;
   rate: number;
   latencyPairs: number;
   connections: number;
+  /** Idle connections are opened in these steps (the last is `connections`); RSS is read after each. */
+  connectionSteps: number[];
   connectRate: number;
   connectWorkers: number;
   /** Seconds connections sit idle before RSS is read (and the server idles before its baseline). */
@@ -99,6 +109,27 @@ function errorNote(ctx: RoundContext, s: Snapshot): void {
   if (entries.length > 0) ctx.note(`errors: ${entries.map(([k, v]) => `${k} ×${v}`).join(', ')}`);
 }
 
+/**
+ * The server's event-loop delay since the previous read (IOTcommunicate's /metrics, which resets it on every
+ * scrape): p50, p99, p99.9 and max in ms. Empty for targets without it (other servers, older builds).
+ */
+async function loopDelay(ctx: RoundContext, e: Endpoint): Promise<Figures> {
+  if (e.protocol !== 'iotc') return {};
+  try {
+    const res = await fetch(`http://${e.host}:${e.port}/metrics`);
+    const text = await res.text();
+    const f: Figures = {};
+    const names: Record<string, string> = { '0.5': 'loopP50Ms', '0.99': 'loopP99Ms', '0.999': 'loopP999Ms', max: 'loopMaxMs' };
+    for (const m of text.matchAll(/^iotc_eventloop_delay_seconds\{quantile="([^"]+)"\} (\S+)$/gm)) {
+      if (names[m[1]]) f[names[m[1]]] = Number(m[2]) * 1000;
+    }
+    return f;
+  } catch (err) {
+    ctx.note(`could not read /metrics: ${(err as Error).message}`);
+    return {};
+  }
+}
+
 /** Runs stream jobs on a fresh target: warm-up, then a measured window; figures from the window only. */
 async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoint) => StreamJob[]): Promise<Figures> {
   const { gen, params } = ctx;
@@ -112,6 +143,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
         await sleep(250);
         ctx.status('warming up');
       }
+      await loopDelay(ctx, running.endpoint);
       const s0 = sample(running.pids);
       const g0 = sample(gen.pids);
       const m0 = await gen.mark(true);
@@ -130,6 +162,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
       const s1 = sample(running.pids);
       const g1 = sample(gen.pids);
       const m1 = await gen.mark();
+      const loop = await loopDelay(ctx, running.endpoint);
       rssPeak = Math.max(rssPeak, s1.rss);
       const seconds = (m1.at - m0.at) / 1000;
       const delivered = m1.delivered - m0.delivered;
@@ -149,8 +182,9 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
         maxMs: ms(m1.latency.max),
         rssMiB: s1.rss / 1048576,
         rssPeakMiB: rssPeak / 1048576,
+        ...loop,
       };
-      if (ctx.target.protocol === 'iotc') {
+      if (ctx.target.protocol === 'iotc' || m1.acked > 0) {
         f.ackedPerSec = (m1.acked - m0.acked) / seconds;
         f.ackP50Ms = ms(m1.ackLatency.quantile(0.5));
         f.ackP99Ms = ms(m1.ackLatency.quantile(0.99));
@@ -165,47 +199,70 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
 
 function streamJobs(endpoint: Endpoint, groups: GroupSpec[], workers: number, extra: Partial<StreamJob>): StreamJob[] {
   return split(groups, workers).map((g) => ({
-    kind: 'stream', endpoint, groups: g, window: 0, flow: 'delivered', rate: 0, recordAcks: false, localAddresses: ['127.0.0.1'], ...extra,
+    kind: 'stream', endpoint, groups: g, window: 0, flow: 'delivered', rate: 0, recordAcks: false, ids: true, localAddresses: ['127.0.0.1'], ...extra,
   }));
 }
 
-const p2p: Scenario = {
-  name: 'p2p',
-  title: 'point-to-point',
-  method: (p) => `${p.pairs} device/client pairs, each device keeping ${p.window} messages in flight (sent − delivered to its client); ${p.generators} generator process(es)`,
-  skip: () => null,
-  devicesNeeded: (p) => p.pairs,
-  run: (ctx) => {
-    const p = ctx.params;
-    return streamRound(ctx, 1, (e) =>
-      streamJobs(e, Array.from({ length: p.pairs }, (_, i) => ({ creds: creds(ctx, i), devices: 1, clients: 1 })), p.generators, { window: p.window }),
-    );
-  },
-};
+const ACKED = 'puts with an id, each acknowledged after commit (Mosquitto: QoS 1 publish, PUBACK)';
+const FF = 'puts without an id, fire-and-forget (Mosquitto: QoS 0), measured by delivery to the receivers';
 
-const fanin: Scenario = {
-  name: 'fanin',
-  title: 'fan-in',
-  method: (p) => `${p.fanDevices} device connections writing to one client connection (one IOTcommunicate device id / one relay pair / one MQTT topic), each device keeping ${p.fanWindow} in flight`,
-  skip: () => null,
-  devicesNeeded: () => 1,
-  run: (ctx) => {
-    const p = ctx.params;
-    return streamRound(ctx, p.fanDevices + 1, (e) => streamJobs(e, [{ creds: creds(ctx, 0), devices: p.fanDevices, clients: 1 }], 1, { window: p.fanWindow }));
-  },
-};
+/** Point-to-point: `pairs` device/client pairs, each device keeping `window` in flight. */
+function pointToPoint(name: ScenarioName, title: string, ids: boolean, shape: (p: BenchParams) => { pairs: number; window: number }): Scenario {
+  return {
+    name,
+    title,
+    method: (p) => {
+      const { pairs, window } = shape(p);
+      return `${pairs} device/client pairs, each device keeping ${window} messages in flight (sent − delivered to its client); ${ids ? ACKED : FF}; ${p.generators} generator process(es)`;
+    },
+    skip: () => null,
+    devicesNeeded: (p) => shape(p).pairs,
+    run: (ctx) => {
+      const p = ctx.params;
+      const { pairs, window } = shape(p);
+      return streamRound(ctx, 1, (e) =>
+        streamJobs(e, Array.from({ length: pairs }, (_, i) => ({ creds: creds(ctx, i), devices: 1, clients: 1 })), p.generators, { window, ids }),
+      );
+    },
+  };
+}
 
-const fanout: Scenario = {
-  name: 'fanout',
-  title: 'fan-out',
-  method: (p) => `one device writing to ${p.fanClients} client connections, keeping ${p.fanWindow} messages in flight (until every client has it); delivered = messages × receivers`,
-  skip: () => null,
-  devicesNeeded: () => 1,
-  run: (ctx) => {
-    const p = ctx.params;
-    return streamRound(ctx, p.fanClients + 1, (e) => streamJobs(e, [{ creds: creds(ctx, 0), devices: 1, clients: p.fanClients }], 1, { window: p.fanWindow }));
-  },
-};
+const p2p = pointToPoint('p2p', 'point-to-point, many connections', true, (p) => ({ pairs: p.pairs, window: p.window }));
+const p2pFf = pointToPoint('p2p-ff', 'point-to-point, many connections, fire-and-forget', false, (p) => ({ pairs: p.pairs, window: p.window }));
+const deep = pointToPoint('deep', 'point-to-point, deep pipelines', true, (p) => ({ pairs: p.deepPairs, window: p.deepWindow }));
+const deepFf = pointToPoint('deep-ff', 'point-to-point, deep pipelines, fire-and-forget', false, (p) => ({ pairs: p.deepPairs, window: p.deepWindow }));
+
+function fanIn(name: ScenarioName, ids: boolean): Scenario {
+  return {
+    name,
+    title: ids ? 'fan-in' : 'fan-in, fire-and-forget',
+    method: (p) => `${p.fanDevices} device connections writing to one client connection (one IOTcommunicate device id / one relay pair / one MQTT topic), each device keeping ${p.fanWindow} in flight; ${ids ? ACKED : FF}`,
+    skip: () => null,
+    devicesNeeded: () => 1,
+    run: (ctx) => {
+      const p = ctx.params;
+      return streamRound(ctx, p.fanDevices + 1, (e) => streamJobs(e, [{ creds: creds(ctx, 0), devices: p.fanDevices, clients: 1 }], 1, { window: p.fanWindow, ids }));
+    },
+  };
+}
+
+function fanOut(name: ScenarioName, ids: boolean): Scenario {
+  return {
+    name,
+    title: ids ? 'fan-out' : 'fan-out, fire-and-forget',
+    method: (p) => `one device writing to ${p.fanClients} client connections, keeping ${p.fanWindow} messages in flight (until every client has it); delivered = messages × receivers; ${ids ? ACKED : FF}`,
+    skip: () => null,
+    devicesNeeded: () => 1,
+    run: (ctx) => {
+      const p = ctx.params;
+      return streamRound(ctx, p.fanClients + 1, (e) => streamJobs(e, [{ creds: creds(ctx, 0), devices: 1, clients: p.fanClients }], 1, { window: p.fanWindow, ids }));
+    },
+  };
+}
+const fanin = fanIn('fanin', true);
+const faninFf = fanIn('fanin-ff', false);
+const fanout = fanOut('fanout', true);
+const fanoutFf = fanOut('fanout-ff', false);
 
 const latency: Scenario = {
   name: 'latency',
@@ -235,7 +292,7 @@ const connections: Scenario = {
   name: 'connections',
   title: 'idle connections',
   method: (p) =>
-    `${p.connections.toLocaleString('en-US')} authenticated idle connections (one device each) opened at ${p.connectRate.toLocaleString("en-US")}/s offered (at most 100 handshakes pending per process, below the listen backlog) from ${p.connectWorkers} generator processes on distinct loopback source addresses; RSS per connection = (RSS after − RSS before) / connections, ${p.settle} s after the last opened`,
+    `${p.connections.toLocaleString('en-US')} authenticated idle connections (one device each) opened at ${p.connectRate.toLocaleString("en-US")}/s offered (at most 100 handshakes pending per process, below the listen backlog) from ${p.connectWorkers} generator processes on distinct loopback source addresses; in steps of ${p.connectionSteps.map((n) => n.toLocaleString('en-US')).join(' → ')}; RSS per connection = (RSS after − RSS before) / connections, ${p.settle} s after the last of each step opened; 100k projected from the last step's cost per added connection`,
   skip: () => null,
   devicesNeeded: (p) => p.connections,
   run: async (ctx) => {
@@ -247,46 +304,65 @@ const connections: Scenario = {
       count = limit - 64;
       ctx.note(`open-file limit here is ${limit} (not raisable: no CAP_SYS_RESOURCE), so ${count} connections instead of ${p.connections}`);
     }
+    const steps = [...new Set([...p.connectionSteps.filter((n) => n < count), count])].sort((a, b) => a - b);
     return withTarget(ctx, 1, async (running) => {
       await sleep((p.settle * 1000) / 2);
       const r0 = sample(running.pids);
       const all = Array.from({ length: count }, (_, i) => (ctx.target.protocol === 'iotc' ? ctx.fixture.devices[i] : { id: `c${i}` }));
-      const parts = split(all, p.connectWorkers);
-      const addresses = nextAddresses(parts.length);
-      const jobs: ConnectJob[] = parts.map((c, i) => ({
-        kind: 'connect', endpoint: running.endpoint, creds: c, rate: (p.connectRate * c.length) / count, maxPending: 100, localAddresses: [addresses[i]],
-      }));
-      await ctx.gen.setup(jobs);
+      const addresses = nextAddresses(p.connectWorkers);
+      const f: Figures = {};
+      let opened = 0;
+      let prev = { n: 0, rss: r0.rss };
       try {
         const g0 = sample(ctx.gen.pids);
-        ctx.gen.start();
-        const deadline = performance.now() + (count / p.connectRate) * 4000 + 30_000;
-        let m = await ctx.gen.mark();
-        while (m.opened + m.failed < count && performance.now() < deadline) {
-          await sleep(250);
+        let s1 = r0;
+        let g1 = g0;
+        let m: Snapshot | null = null;
+        // Each step adds connections to those already open, then lets them settle and reads RSS.
+        for (const [k, step] of steps.entries()) {
+          const parts = split(all.slice(prev.n, step), p.connectWorkers);
+          const jobs: ConnectJob[] = parts.map((c, i) => ({
+            kind: 'connect', endpoint: running.endpoint, creds: c, rate: (p.connectRate * c.length) / (step - prev.n), maxPending: 100, localAddresses: [addresses[i]], keep: k > 0,
+          }));
+          await ctx.gen.setup(jobs);
+          const before = k === 0 ? 0 : (m?.opened ?? 0) + (m?.failed ?? 0);
+          const stepStart = sample(running.pids);
+          ctx.gen.start();
+          const deadline = performance.now() + ((step - prev.n) / p.connectRate) * 4000 + 30_000;
           m = await ctx.gen.mark();
-          ctx.status(`${m.opened.toLocaleString('en-US')} open${m.failed ? `, ${m.failed} failed` : ''}`);
+          while (m.opened + m.failed < step && performance.now() < deadline) {
+            await sleep(250);
+            m = await ctx.gen.mark();
+            ctx.status(`${m.opened.toLocaleString('en-US')} open${m.failed ? `, ${m.failed} failed` : ''}`);
+          }
+          s1 = sample(running.pids);
+          g1 = sample(ctx.gen.pids);
+          const seconds = (m.lastOpenAt - m.firstConnectAt) / 1e6;
+          f.connectPerSec = seconds > 0 ? (m.opened + m.failed - before) / seconds : 0;
+          f.cpuUsPerConn = (s1.cpuUs - stepStart.cpuUs) / Math.max(1, m.opened + m.failed - before);
+          ctx.status('settling');
+          await sleep(p.settle * 1000);
+          const r = sample(running.pids);
+          opened = m.opened;
+          f[`rssPerConnKiB_${step}`] = (r.rss - r0.rss) / Math.max(1, opened) / 1024;
+          f.marginalKiB = (r.rss - prev.rss) / Math.max(1, step - prev.n) / 1024;
+          f.rssPerConnKiB = f[`rssPerConnKiB_${step}`];
+          f.rssMiB = r.rss / 1048576;
+          prev = { n: step, rss: r.rss };
         }
-        const s1 = sample(running.pids);
-        const g1 = sample(ctx.gen.pids);
-        ctx.status('settling');
-        await sleep(p.settle * 1000);
-        const r1 = sample(running.pids);
         const last = await ctx.gen.mark();
         errorNote(ctx, last);
-        const seconds = (m.lastOpenAt - m.firstConnectAt) / 1e6;
+        // 100 000 connections: what the last step holds plus the rest at the last step's cost per added connection.
+        f.projected100kMiB = prev.rss / 1048576 + (Math.max(0, 100_000 - prev.n) * f.marginalKiB) / 1024;
         return {
-          connections: m.opened,
-          failed: m.failed,
-          connectPerSec: seconds > 0 ? m.opened / seconds : 0,
-          rssPerConnKiB: (r1.rss - r0.rss) / Math.max(1, m.opened) / 1024,
-          cpuUsPerConn: (s1.cpuUs - r0.cpuUs) / Math.max(1, m.opened),
-          genCpuUsPerConn: (g1.cpuUs - g0.cpuUs) / Math.max(1, m.opened),
+          connections: last.opened,
+          failed: last.failed,
+          ...f,
+          genCpuUsPerConn: (g1.cpuUs - g0.cpuUs) / Math.max(1, opened),
           serverCpuPct: ((s1.cpuUs - r0.cpuUs) / 1e6 / ((s1.at - r0.at) / 1000)) * 100,
-          connectP50Ms: ms(m.connectLatency.quantile(0.5)),
-          connectP99Ms: ms(m.connectLatency.quantile(0.99)),
+          connectP50Ms: ms(last.connectLatency.quantile(0.5)),
+          connectP99Ms: ms(last.connectLatency.quantile(0.99)),
           rssBaseMiB: r0.rss / 1048576,
-          rssMiB: r1.rss / 1048576,
           // Connections the server dropped while idle: should be none.
           droppedIdle: Math.max(0, Object.entries(last.errors).filter(([k]) => !k.startsWith('connect')).reduce((n, [, v]) => n + v, 0)),
         };
@@ -359,4 +435,6 @@ const durability: Scenario = {
   },
 };
 
-export const SCENARIO_TABLE: Record<ScenarioName, Scenario> = { p2p, fanin, fanout, latency, connections, durability };
+export const SCENARIO_TABLE: Record<ScenarioName, Scenario> = {
+  p2p, 'p2p-ff': p2pFf, deep, 'deep-ff': deepFf, fanin, 'fanin-ff': faninFf, fanout, 'fanout-ff': fanoutFf, latency, connections, durability,
+};

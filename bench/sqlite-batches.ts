@@ -72,15 +72,75 @@ async function journal(batch: number, devices: number, dir: string): Promise<Res
   return { cpuUs: (c.user + c.system) / N, walBytes: walBytes / N };
 }
 
-const cases: [number, number][] = [[10, 100], [100, 100], [1000, 100], [10, 20], [300, 20]];
-console.log('readings per commit × devices: old layout (indexed at commit) vs journal (indexed in bulk), per reading');
+/** Options for writing each reading once, measured before choosing (issue 15): raw SQL, same value encoding. */
+type Layout = 'one-index' | 'chunked';
+async function writeOnce(layout: Layout, batch: number, devices: number, dir: string): Promise<Result> {
+  const file = path.join(dir, `${layout}.db`);
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('wal_autocheckpoint = 0');
+  db.exec(`CREATE TABLE latest (device_id TEXT NOT NULL, sensor TEXT NOT NULL, side TEXT NOT NULL, seq INTEGER NOT NULL, value TEXT NOT NULL,
+    time INTEGER NOT NULL, PRIMARY KEY (device_id, sensor, side)) WITHOUT ROWID`);
+  if (layout === 'one-index') {
+    // readings as before, but only the (device, sensor, time) index: sync and pruning by count read latest/seq ranges.
+    db.exec(`CREATE TABLE readings (seq INTEGER PRIMARY KEY, device_id TEXT NOT NULL, sensor TEXT NOT NULL, side TEXT NOT NULL, value TEXT NOT NULL, time INTEGER NOT NULL);
+      CREATE INDEX readings_by_sensor ON readings(device_id, sensor, time);`);
+  } else {
+    // One row per device, sensor and side per commit: its readings' seqs, times and values in one JSON array.
+    db.exec(`CREATE TABLE reading_chunks (id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, sensor TEXT NOT NULL, side TEXT NOT NULL,
+      first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, time_from INTEGER NOT NULL, time_to INTEGER NOT NULL, readings TEXT NOT NULL);
+      CREATE INDEX chunks_by_sensor ON reading_chunks(device_id, sensor, time_from);`);
+  }
+  const latest = db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`);
+  const insert = layout === 'one-index' ? db.prepare('INSERT INTO readings (device_id, sensor, side, value, time) VALUES (?, ?, ?, ?, ?)') : null!;
+  const chunk = layout === 'one-index' ? null! : db.prepare('INSERT INTO reading_chunks (device_id, sensor, side, first_seq, last_seq, time_from, time_to, readings) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  let seq = 0;
+  const tx = db.transaction((rows: [string, string, number][]) => {
+    const last = new Map<string, [number, string, number]>();
+    if (layout === 'one-index') {
+      for (const [id, v, t] of rows) last.set(id, [Number(insert.run(id, 'temp', 'device', v, t).lastInsertRowid), v, t]);
+    } else {
+      const byDevice = new Map<string, [number, string, number][]>();
+      for (const [id, v, t] of rows) {
+        const list = byDevice.get(id) ?? (byDevice.set(id, []), byDevice.get(id)!);
+        list.push([++seq, v, t]);
+        last.set(id, [seq, v, t]);
+      }
+      for (const [id, list] of byDevice) {
+        const json = `[${list.map(([n, v, t]) => `[${n},${t},${v}]`).join(',')}]`;
+        chunk.run(id, 'temp', 'device', list[0][0], list[list.length - 1][0], list[0][2], list[list.length - 1][2], json);
+      }
+    }
+    for (const [id, [n, v, t]] of last) latest.run(id, 'temp', 'device', n, v, t);
+  });
+  const devs = ids(devices);
+  const c0 = process.cpuUsage();
+  for (let n = 0; n < N; ) {
+    const rows: [string, string, number][] = [];
+    for (let i = 0; i < batch; i++, n++) rows.push([devs[n % devices], JSON.stringify(value(n, n % devices)), n]);
+    tx.immediate(rows);
+  }
+  const c = process.cpuUsage(c0);
+  const walBytes = fs.statSync(`${file}-wal`).size;
+  db.close();
+  return { cpuUs: (c.user + c.system) / N, walBytes: walBytes / N };
+}
+
+const cases: [number, number][] = [[10, 100], [100, 100], [1000, 100], [10, 20], [300, 20], [500, 10]];
+console.log('readings per commit × devices, per reading (CPU of this process, WAL bytes):');
+console.log('              indexed at commit    |  journal (as shipped)  |  readings, one index    |  chunked (row per device per commit)');
 for (const [batch, devices] of cases) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotc-sqlite-batches-'));
   try {
+    const kb = (x: number) => `${(x / 1024).toFixed(2)} KiB`;
+    const cell = (r: Result) => `${r.cpuUs.toFixed(1).padStart(5)} µs, ${kb(r.walBytes).padStart(9)}`;
     const a = await direct(batch, devices, dir);
     const b = await journal(batch, devices, dir);
-    const kb = (x: number) => `${(x / 1024).toFixed(1)} KiB`;
-    console.log(`${String(batch).padStart(5)} × ${String(devices).padStart(3)}:  ${a.cpuUs.toFixed(1).padStart(5)} µs, ${kb(a.walBytes).padStart(9)} WAL  →  ${b.cpuUs.toFixed(1).padStart(5)} µs, ${kb(b.walBytes).padStart(9)} WAL`);
+    const c = await writeOnce('one-index', batch, devices, dir);
+    const d = await writeOnce('chunked', batch, devices, dir);
+    console.log(`${String(batch).padStart(5)} × ${String(devices).padStart(3)}:  ${cell(a)}  |  ${cell(b)}  |  ${cell(c)}  |  ${cell(d)}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

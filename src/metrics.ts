@@ -1,5 +1,15 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import client from 'prom-client';
 import type { Hub } from './core/hub.js';
+
+/** What a node's metrics keep running between scrapes, ended by stopMetrics when the node closes. */
+const running = new WeakMap<client.Registry, () => void>();
+
+/** Stops the node's event-loop monitor (its 1 ms timer would otherwise outlive a closed node in the same process). */
+export function stopMetrics(register: client.Registry): void {
+  running.get(register)?.();
+  running.delete(register);
+}
 
 /**
  * Prometheus metrics of one node, in a registry of its own (several nodes may share a process in tests).
@@ -10,6 +20,24 @@ export function createMetrics(hub: Hub, doors: { handshakesPending?: () => numbe
   const { relay } = hub;
   // The standard process_* and nodejs_* names, so stock dashboards work.
   client.collectDefaultMetrics({ register });
+
+  // The event loop's pauses since the previous scrape, to the tail (prom-client's nodejs_eventloop_lag_* stop at p99
+  // and sample every 10 ms); what readers of a busy hub wait on beyond the network. Read and reset per scrape.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  running.set(register, () => loopDelay.disable());
+  new client.Gauge({
+    name: 'iotc_eventloop_delay_seconds',
+    help: 'Event-loop delay since the previous scrape of /metrics, by quantile (and max)',
+    labelNames: ['quantile'] as const,
+    registers: [register],
+    collect() {
+      const s = (ns: number) => (Number.isFinite(ns) ? ns / 1e9 : 0);
+      for (const [q, label] of [[50, '0.5'], [99, '0.99'], [99.9, '0.999']] as const) this.set({ quantile: label }, s(loopDelay.percentile(q)));
+      this.set({ quantile: 'max' }, s(loopDelay.max));
+      loopDelay.reset();
+    },
+  });
 
   new client.Gauge({
     name: 'iotc_node_info',

@@ -17,7 +17,7 @@ import { MqttDoor } from './doors/mqtt/door.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
 import { InstanceLock } from './instance.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, stopMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
 
@@ -99,6 +99,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
 
   const metrics = createMetrics(hub, { handshakesPending: () => handshakes.pending });
+  app.addHook('onClose', async () => stopMetrics(metrics));
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()));
 
   app.get('/healthz', async () => ({ ok: true }));
