@@ -98,4 +98,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   INSERT INTO sqlite_sequence (name, seq) SELECT 'readings_journal', COALESCE(MAX(seq), 0) FROM readings;
   `,
+  // blobs: binary chunks (camera frames, files), bytes kept in the database beside their index (see docs/performance.md)
+  `
+  CREATE TABLE blobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    side TEXT NOT NULL,
+    type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    data BLOB NOT NULL
+  );
+  CREATE INDEX blobs_by_sensor ON blobs(device_id, sensor, seq);
+  CREATE INDEX blobs_by_device ON blobs(device_id, seq);
+  `,
 ];
