@@ -68,6 +68,8 @@ export const OPTIONS = {
   apiRateBurst: { flag: 'api-rate-burst', env: 'IOTC_API_RATE_BURST', default: 60, parse: positiveInt, description: 'HTTP API requests allowed at once above the rate' },
   maxConnectionsPerDevice: { flag: 'max-connections-per-device', env: 'IOTC_MAX_CONNECTIONS_PER_DEVICE', default: 32, parse: positiveInt, description: 'Open connections allowed per device and side' },
   sendQueueBytes: { flag: 'send-queue', env: 'IOTC_SEND_QUEUE', default: 1_048_576, parse: positiveInt, description: 'Bytes queued to a slow receiver before it is disconnected' },
+  maxBlobBytes: { flag: 'max-blob', env: 'IOTC_MAX_BLOB', default: 262_144, parse: positiveInt, description: 'Largest binary chunk (camera frame, file) in bytes, on every door; text messages keep --max-frame' },
+  blobBudgetBytes: { flag: 'blob-budget', env: 'IOTC_BLOB_BUDGET', default: 8_388_608, parse: positiveInt, description: 'Bytes of binary chunks kept per device; the oldest chunks go first' },
   pingInterval: { flag: 'ping-interval', env: 'IOTC_PING_INTERVAL', default: 25_000, parse: duration, description: 'Keep-alive ping period; a peer silent for two periods is dropped', defaultText: '25s' },
   retentionCount: { flag: 'retention-count', env: 'IOTC_RETENTION_COUNT', default: 10_000, parse: nonNegativeInt, description: 'Readings kept per device; the latest of each sensor is always kept (0 = no limit)' },
   retentionAge: { flag: 'retention-age', env: 'IOTC_RETENTION_AGE', default: 30 * 86_400_000, parse: duration, description: 'Age after which readings are pruned (0 = keep forever)', defaultText: '30d' },

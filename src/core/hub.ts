@@ -6,6 +6,7 @@ import type { Bus } from '../bus/types.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { Accounts } from './accounts.js';
+import { BlobRoom } from './blobs.js';
 import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
@@ -21,6 +22,8 @@ export interface Hub {
   relay: Relay;
   accounts: Accounts;
   tokens: ApiTokens;
+  /** Binary chunks (camera frames, files): stored within a per-device budget and relayed byte-exact. */
+  blobs: BlobRoom;
   /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
   authLimits: AuthLimits;
   close(): Promise<void>;
@@ -43,8 +46,9 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   retention.start();
   const accounts = new Accounts(store, relay, config);
   const tokens = new ApiTokens(store, config);
+  const blobs = new BlobRoom(relay, config);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits,
+    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, blobs,
     async close() {
       await retention.stop();
       await relay.close();

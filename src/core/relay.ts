@@ -17,6 +17,11 @@ export interface Receiver {
   deliver(reading: StoredReading, json: string): void;
   /** The device's key was rotated or the device deleted: the door closes the connection with this error. */
   revoked(err: IotcError): void;
+  /**
+   * Hands over a binary chunk the other side wrote (see core/blobs.ts). A receiver without it is given
+   * the chunk's JSON notice through `deliver`, so a text-only connection never sees bytes it cannot read.
+   */
+  deliverBlob?(blob: import('./blobs.js').BlobDelivery): void;
 }
 
 export interface Attachment {
@@ -160,6 +165,11 @@ export class Relay {
       }
     }
     return out;
+  }
+
+  /** This node's open connections of one side of a device, for deliveries that are not readings (binary chunks). */
+  receiversOf(deviceId: string, side: Side): Receiver[] {
+    return this.local.get(deviceId)?.[side].map((h) => h.receiver) ?? [];
   }
 
   /** Readings accepted but not yet committed: the store's backlog. */

@@ -1,0 +1,216 @@
+/** Binary chunks end to end: byte-exact across WebSocket, HTTP and MQTT in both directions, limits, budget, latest-wins. */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import type { MqttClient } from 'mqtt';
+import { encodeBlobFrame } from '../src/core/blobs.js';
+import { freePort, makeDevice, sleep, startTestServer, waitFor } from './helpers.js';
+import type { TestServer } from './helpers.js';
+import { mqttConnect } from './mqtt-clients.js';
+
+/** A WebSocket client keeping text messages (parsed) and binary frames (header + bytes) apart. */
+class BlobClient {
+  readonly ws: WebSocket;
+  readonly texts: any[] = [];
+  readonly frames: { header: any; data: Buffer }[] = [];
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  constructor(url: string) {
+    this.ws = new WebSocket(url);
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+    });
+    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    this.ws.on('error', () => {});
+    this.ws.on('message', (data: Buffer, isBinary) => {
+      if (!isBinary) return void this.texts.push(JSON.parse(data.toString()));
+      const n = data[0];
+      this.frames.push({ header: JSON.parse(data.subarray(1, 1 + n).toString()), data: Buffer.from(data.subarray(1 + n)) });
+    });
+  }
+  static async open(server: TestServer, dev: { id: string; key: string }, side: 'device' | 'client', binary = false): Promise<BlobClient> {
+    const c = new BlobClient(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}&side=${side}${binary ? '&binary=1' : ''}`);
+    await c.opened;
+    return c;
+  }
+  putBlob(sensor: string, data: Buffer, type?: string, id?: number): void {
+    this.ws.send(encodeBlobFrame({ sensor, ...(type ? { type } : {}), ...(id !== undefined ? { id } : {}) }, data));
+  }
+  text(pred: (m: any) => boolean): Promise<any> {
+    return waitFor(() => this.texts.find(pred), 5000, 'a matching text message');
+  }
+  frame(pred: (f: { header: any; data: Buffer }) => boolean = () => true): Promise<{ header: any; data: Buffer }> {
+    return waitFor(() => this.frames.find(pred), 5000, 'a binary frame');
+  }
+}
+
+/** Bytes that are not UTF-8 text (a JPEG starts FF D8), of a given size. */
+function jpeg(size: number): Buffer {
+  const b = crypto.randomBytes(size);
+  b[0] = 0xff;
+  b[1] = 0xd8;
+  return b;
+}
+
+describe('binary chunks', () => {
+  let server: TestServer;
+  let mqttUrl: string;
+  before(async () => {
+    const mqttPort = await freePort();
+    server = await startTestServer({ mqttPort, maxBlobBytes: 200_000, blobBudgetBytes: 500_000, maxFrameBytes: 65_536 });
+    mqttUrl = `mqtt://127.0.0.1:${server.mqttPort}`;
+  });
+  after(() => server.stop());
+
+  const api = (path: string, init: RequestInit = {}) => fetch(`${server.url}/api/v1${path}`, init);
+
+  test('a WebSocket binary frame reaches binary, text, HTTP and MQTT receivers byte-exact; text readings keep working', async () => {
+    const dev = await makeDevice(server);
+    const viewer = await BlobClient.open(server, dev, 'client', true);
+    const original = await BlobClient.open(server, dev, 'client');
+    const sub: MqttClient = await mqttConnect(mqttUrl, { username: `${dev.id}:client`, password: dev.key, protocolVersion: 4 });
+    const got: Buffer[] = [];
+    sub.on('message', (_t, p) => got.push(p));
+    await sub.subscribeAsync(`devices/${dev.id}/cam`, { qos: 1 });
+    const camera = await BlobClient.open(server, dev, 'device');
+    const bytes = jpeg(150_000);
+    camera.putBlob('cam', bytes, 'image/jpeg', 7);
+    const ack = await camera.text((m) => m.id === 7);
+    assert.equal(ack.ok, true);
+    assert.equal(ack.size, bytes.length);
+    const f = await viewer.frame();
+    assert.ok(f.data.equals(bytes), 'binary viewer got the bytes exactly');
+    assert.deepEqual({ sensor: f.header.sensor, type: f.header.type, write: f.header.write, seq: f.header.seq }, { sensor: 'cam', type: 'image/jpeg', write: 'device', seq: ack.seq });
+    const notice = await original.text((m) => m.sensor === 'cam');
+    assert.deepEqual(notice.value, { blob: true, type: 'image/jpeg', size: bytes.length, seq: ack.seq, url: `/api/v1/devices/${dev.id}/blobs/cam` });
+    assert.equal(original.frames.length, 0, 'a text-only connection never gets a binary frame');
+    await waitFor(() => got.length > 0, 5000, 'the MQTT payload');
+    assert.ok(got[0].equals(bytes), 'MQTT subscriber got the bytes exactly');
+    const res = await api(`/devices/${dev.id}/blobs/cam`, { headers: { 'x-device-key': dev.key } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'image/jpeg');
+    assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes), 'HTTP GET gives the bytes exactly');
+    const etag = res.headers.get('etag')!;
+    const again = await api(`/devices/${dev.id}/blobs/cam`, { headers: { 'x-device-key': dev.key, 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    // JSON on the same connection, and a fire-and-forget chunk (no id: no ack).
+    camera.ws.send(JSON.stringify({ method: 'put', id: 8, status: { sensor: 'temp', value: 21.5 } }));
+    assert.equal((await camera.text((m) => m.id === 8)).ok, true);
+    assert.equal((await original.text((m) => m.sensor === 'temp')).value, 21.5);
+    camera.putBlob('cam', Buffer.from([0, 1, 2, 255]));
+    assert.ok((await viewer.frame((x) => x.data.length === 4)).data.equals(Buffer.from([0, 1, 2, 255])));
+    assert.equal(viewer.frames[1].header.type, 'application/octet-stream');
+    assert.equal(camera.texts.filter((m) => m.ok === true).length, 2, 'only the puts with ids were acked');
+    await sub.endAsync();
+    await Promise.all([viewer, original, camera].map((c) => (c.ws.close(), c.closed)));
+  });
+
+  test('HTTP PUT (token, client side) and MQTT publish reach the other side byte-exact; listing and GET by seq', async () => {
+    const dev = await makeDevice(server);
+    const token = (await server.hub.tokens.create(dev.userId, 'blobs')).token;
+    const device = await BlobClient.open(server, dev, 'device', true);
+    const mqttDevice: MqttClient = await mqttConnect(mqttUrl, { username: dev.id, password: dev.key, protocolVersion: 4 });
+    const got: Buffer[] = [];
+    mqttDevice.on('message', (_t, p) => got.push(p));
+    await mqttDevice.subscribeAsync(`devices/${dev.id}/firmware`, { qos: 1 });
+    const file = jpeg(90_000);
+    const put = await api(`/devices/${dev.id}/blobs/firmware`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-firmware' }, body: file });
+    assert.equal(put.status, 201);
+    const stored = await put.json();
+    assert.equal(stored.size, file.length);
+    const f = await device.frame();
+    assert.ok(f.data.equals(file));
+    assert.equal(f.header.type, 'application/x-firmware');
+    assert.equal(f.header.write, 'client');
+    await waitFor(() => got.length > 0, 5000, 'MQTT payload');
+    assert.ok(got[0].equals(file));
+
+    // MQTT publish of bytes that are not UTF-8: a chunk; of JSON: a reading, as before.
+    const viewer = await BlobClient.open(server, dev, 'client', true);
+    const frame = jpeg(30_000);
+    await mqttDevice.publishAsync(`devices/${dev.id}/cam`, frame, { qos: 1 });
+    assert.ok((await viewer.frame()).data.equals(frame));
+    await mqttDevice.publishAsync(`devices/${dev.id}/temp`, '22.5', { qos: 1 });
+    assert.equal((await viewer.text((m) => m.sensor === 'temp')).value, 22.5);
+    const latest = await api(`/devices/${dev.id}/blobs/cam`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(latest.headers.get('content-type'), 'application/octet-stream');
+    assert.ok(Buffer.from(await latest.arrayBuffer()).equals(frame));
+
+    const list = await (await api(`/devices/${dev.id}/blobs/firmware/history`, { headers: { authorization: `Bearer ${token}` } })).json();
+    assert.equal(list.blobs.length, 1);
+    assert.equal(list.blobs[0].size, file.length);
+    const one = await api(list.blobs[0].url.replace('/api/v1', ''), { headers: { authorization: `Bearer ${token}` } });
+    assert.ok(Buffer.from(await one.arrayBuffer()).equals(file));
+    const all = await (await api(`/devices/${dev.id}/blobs`, { headers: { 'x-device-key': dev.key } })).json();
+    assert.deepEqual(all.blobs.map((b: any) => b.sensor), ['cam', 'firmware']);
+    await mqttDevice.endAsync();
+    await Promise.all([device, viewer].map((c) => (c.ws.close(), c.closed)));
+  });
+
+  test('an oversize chunk is refused with a clear error on every door and nothing is stored; text keeps --max-frame', async () => {
+    const dev = await makeDevice(server);
+    const t0 = Date.now(); const lap = (w: string) => console.log(w, Date.now() - t0);
+    const big = jpeg(200_001);
+    const res = await api(`/devices/${dev.id}/blobs/cam`, { method: 'PUT', headers: { 'x-device-key': dev.key, 'content-type': 'image/jpeg' }, body: big });
+    assert.equal(res.status, 413);
+    const body = await res.json();
+    assert.equal(body.error, 'E_TOO_LARGE');
+    assert.match(body.message, /--max-blob/);
+    const camera = await BlobClient.open(server, dev, 'device');
+    lap("http"); camera.putBlob("cam", big, "image/jpeg", 1);
+    const refused = await camera.text((m) => m.id === 1);
+    assert.equal(refused.code, 'E_TOO_LARGE');
+    assert.match(refused.error, /--max-blob/);
+    const mqttDevice: MqttClient = await mqttConnect(mqttUrl, { username: dev.id, password: dev.key, protocolVersion: 5 });
+    await assert.rejects(mqttDevice.publishAsync(`devices/${dev.id}/cam`, big, { qos: 1 }));
+    mqttDevice.end(true); lap("mqtt");
+    assert.equal(await server.hub.store.blobBytes(dev.id), 0, 'nothing stored');
+    // A text frame above --max-frame is still refused, though binary frames may be bigger.
+    camera.ws.send(JSON.stringify({ method: 'put', id: 2, status: { sensor: 'x', value: 'a'.repeat(70_000) } }));
+    const closed = await camera.closed;
+    assert.equal(closed.code, 1009);
+    assert.match(closed.reason, /--max-frame/);
+  });
+
+  test('stored chunks stay within the per-device budget, oldest dropped first', async () => {
+    const dev = await makeDevice(server);
+    const camera = await BlobClient.open(server, dev, 'device');
+    for (let i = 0; i < 8; i++) {
+      camera.putBlob('cam', jpeg(100_000), 'image/jpeg', i);
+      await camera.text((m) => m.id === i);
+    }
+    assert.ok((await server.hub.store.blobBytes(dev.id)) <= 500_000);
+    const list = await (await api(`/devices/${dev.id}/blobs/cam/history`, { headers: { 'x-device-key': dev.key } })).json();
+    assert.equal(list.blobs.length, 5);
+    const acks = camera.texts.filter((m) => m.ok).map((m) => m.seq);
+    assert.deepEqual(list.blobs.map((b: any) => b.seq), acks.slice(-5).reverse(), 'the newest five are kept');
+    camera.ws.close();
+    await camera.closed;
+  });
+
+  test('a slow viewer gets the newest frame, skipping stale ones, and the server does not queue them all', async () => {
+    const dev = await makeDevice(server);
+    const slow = await BlobClient.open(server, dev, 'client', true);
+    const camera = await BlobClient.open(server, dev, 'device');
+    (slow.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
+    let last = -1;
+    for (let i = 0; i < 200; i++) {
+      const frame = jpeg(100_000);
+      frame.writeUInt32BE(i, 4);
+      camera.putBlob('cam', frame, 'image/jpeg', i);
+      if (i % 20 === 19) await camera.text((m) => m.id === i);
+      last = i;
+    }
+    await camera.text((m) => m.id === last);
+    (slow.ws as unknown as { _socket: import('node:net').Socket })._socket.resume();
+    await waitFor(() => slow.frames.some((f) => f.data.readUInt32BE(4) === last), 10_000, 'the newest frame');
+    // 200 frames of 100 KB would be 20 MB queued for the viewer; latest-wins holds what the kernel buffers plus a frame or two.
+    const received = slow.frames.reduce((n, f) => n + f.data.length, 0);
+    assert.ok(slow.frames.length < 100 && received < 10_000_000, `the slow viewer skipped stale frames (got ${slow.frames.length} of 200, ${received} bytes)`);
+    assert.equal(slow.ws.readyState, WebSocket.OPEN, 'the slow viewer was not disconnected');
+    await sleep(100);
+    await Promise.all([slow, camera].map((c) => (c.ws.close(), c.closed)));
+  });
+});
