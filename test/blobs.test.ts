@@ -42,7 +42,7 @@ class BlobClient {
     return waitFor(() => this.texts.find(pred), 5000, 'a matching text message');
   }
   frame(pred: (f: { header: any; data: Buffer }) => boolean = () => true): Promise<{ header: any; data: Buffer }> {
-    return waitFor(() => this.frames.find(pred), 5000, 'a binary frame');
+    return waitFor(() => this.frames.find(pred), 5000, "a binary frame") as Promise<{ header: any; data: Buffer }>;
   }
 }
 
@@ -116,7 +116,7 @@ describe('binary chunks', () => {
     mqttDevice.on('message', (_t, p) => got.push(p));
     await mqttDevice.subscribeAsync(`devices/${dev.id}/firmware`, { qos: 1 });
     const file = jpeg(90_000);
-    const put = await api(`/devices/${dev.id}/blobs/firmware`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-firmware' }, body: file });
+    const put = await api(`/devices/${dev.id}/blobs/firmware`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-firmware' }, body: new Uint8Array(file) });
     assert.equal(put.status, 201);
     const stored = await put.json();
     assert.equal(stored.size, file.length);
@@ -152,7 +152,7 @@ describe('binary chunks', () => {
   test('an oversize chunk is refused with a clear error on every door and nothing is stored; text keeps --max-frame', async () => {
     const dev = await makeDevice(server);
     const big = jpeg(200_001);
-    const res = await api(`/devices/${dev.id}/blobs/cam`, { method: 'PUT', headers: { 'x-device-key': dev.key, 'content-type': 'image/jpeg' }, body: big });
+    const res = await api(`/devices/${dev.id}/blobs/cam`, { method: 'PUT', headers: { 'x-device-key': dev.key, 'content-type': 'image/jpeg' }, body: new Uint8Array(big) });
     assert.equal(res.status, 413);
     const body = await res.json();
     assert.equal(body.error, 'E_TOO_LARGE');
