@@ -8,6 +8,8 @@ import { encodeBlobFrame } from '../src/core/blobs.js';
 import { freePort, makeDevice, sleep, startTestServer, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { closedWith, mqttConnect } from './mqtt-clients.js';
+import { connect } from '../src/client/node.js';
+import type { BlobChunk } from '../src/client/node.js';
 
 /** A WebSocket client keeping text messages (parsed) and binary frames (header + bytes) apart. */
 class BlobClient {
@@ -214,5 +216,29 @@ describe('binary chunks', () => {
     assert.equal(slow.ws.readyState, WebSocket.OPEN, 'the slow viewer was not disconnected');
     await sleep(100);
     await Promise.all([slow, camera].map((c) => (c.ws.close(), c.closed)));
+  });
+
+  test('the JavaScript client: putBlob resolves once stored; the other side gets a blob event with the same bytes', async () => {
+    const dev = await makeDevice(server);
+    const camera = connect(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}`, { reconnect: false });
+    const app = connect(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}`, { side: 'client', binary: true, reconnect: false });
+    const plain = connect(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}`, { side: 'client', reconnect: false });
+    try {
+      await Promise.all([camera.ready(), app.ready(), plain.ready()]);
+      const got = new Promise<BlobChunk>((resolve) => app.once('blob', resolve));
+      const notice = new Promise<any>((resolve) => plain.once('reading', resolve));
+      const bytes = jpeg(60_000);
+      const stored = await camera.putBlob('cam', bytes, 'image/jpeg');
+      assert.equal(stored.size, bytes.length);
+      const blob = await got;
+      assert.ok(Buffer.from(blob.data).equals(bytes));
+      assert.deepEqual([blob.sensor, blob.type, blob.seq, blob.write], ['cam', 'image/jpeg', stored.seq, 'device']);
+      assert.equal((await notice).value.blob, true, 'a client without the binary option gets the notice as a reading');
+      await assert.rejects(camera.putBlob('cam', jpeg(200_001)), (err: any) => err.code === 'E_TOO_LARGE');
+    } finally {
+      camera.close();
+      app.close();
+      plain.close();
+    }
   });
 });
