@@ -5,7 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { MqttClient } from 'mqtt';
 import { encodeBlobFrame } from '../src/core/blobs.js';
-import { freePort, makeDevice, sleep, startTestServer, waitFor } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { freePort, makeDevice, ROOT, runProcess, sleep, startTestServer, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { closedWith, mqttConnect } from './mqtt-clients.js';
 import { connect } from '../src/client/node.js';
@@ -240,5 +242,47 @@ describe('binary chunks', () => {
       app.close();
       plain.close();
     }
+  });
+
+  const havePython = (() => {
+    try {
+      execFileSync('/usr/bin/python3', ['-c', 'import websocket'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      if (process.env.IOTC_REQUIRE_SERVICES === '1') throw new Error('/usr/bin/python3 with python3-websocket is required (IOTC_REQUIRE_SERVICES=1)');
+      console.log('# notice: /usr/bin/python3 with python3-websocket not found; skipping the Python binary chunk test');
+      return false;
+    }
+  })();
+
+  test('the Python client: put_blob is acked once stored and reaches a WebSocket viewer byte-exact; on_blob receives', { skip: !havePython }, async () => {
+    const dev = await makeDevice(server);
+    const viewer = await BlobClient.open(server, dev, 'client', true);
+    const source = `
+import sys, json, threading, iotcommunicate
+dev, key, root = sys.argv[1:4]
+got = threading.Event()
+cam = iotcommunicate.WebSocket(dev, key, side="device", root=root, binary=True)
+cam.on_blob = lambda blob, ws: (print(json.dumps({"blob": blob["sensor"], "hex": blob["data"].hex(), "type": blob["type"]})), got.set())
+cam.connect(threaded=True)
+cam.wait_connected(10)
+ack = cam.put_blob("cam", bytes([0xff, 0xd8, 0x00, 0x80, 0xfe]), "image/jpeg", timeout=10)
+print(json.dumps({"ack": ack["seq"], "size": ack["size"]}))
+got.wait(10)
+cam.close()
+`;
+    const file = path.join(server.dataDir, 'blob.py');
+    (await import('node:fs')).writeFileSync(file, source);
+    const run = runProcess('/usr/bin/python3', [file, dev.id, dev.key, server.url], { timeoutMs: 30_000, env: { ...process.env, PYTHONPATH: path.join(ROOT, 'clients/python') } });
+    const frame = await viewer.frame();
+    assert.deepEqual([...frame.data], [0xff, 0xd8, 0x00, 0x80, 0xfe]);
+    assert.equal(frame.header.type, 'image/jpeg');
+    viewer.ws.send(encodeBlobFrame({ sensor: 'cmd', type: 'application/octet-stream' }, Buffer.from([1, 2, 250])));
+    const result = await run;
+    const lines = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    assert.deepEqual(lines.find((l) => 'ack' in l), { ack: frame.header.seq, size: 5 }, result.stderr);
+    assert.deepEqual(lines.find((l) => 'blob' in l), { blob: 'cmd', hex: '0102fa', type: 'application/octet-stream' }, result.stderr);
+    viewer.ws.close();
+    await viewer.closed;
   });
 });
