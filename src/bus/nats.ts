@@ -45,6 +45,7 @@ const busReading = z.object({
 const busEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('readings'), deviceId: z.string().regex(DEVICE_ID), readings: z.array(busReading).min(1).max(MAX_READINGS) }),
   z.object({ type: z.literal('device'), deviceId: z.string().regex(DEVICE_ID), kind: z.enum(['rotated', 'deleted']) }),
+  z.object({ type: z.literal('blob'), deviceId: z.string().regex(DEVICE_ID), sensor: z.string().min(1).max(64), seq: z.number().int().positive() }),
 ]);
 
 /**

@@ -3,7 +3,9 @@ import type { DeviceEventKind, StoredReading } from '../store/types.js';
 /** What crosses between nodes. Readings are already stored when they are published. */
 export type BusEvent =
   | { type: 'readings'; deviceId: string; readings: StoredReading[] }
-  | { type: 'device'; deviceId: string; kind: DeviceEventKind };
+  | { type: 'device'; deviceId: string; kind: DeviceEventKind }
+  /** A binary chunk was stored: nodes with the device's other side read its bytes from the shared store. */
+  | { type: 'blob'; deviceId: string; sensor: string; seq: number };
 
 /**
  * Routes events between the nodes of a cluster. Interest-based: a node receives a device's events only

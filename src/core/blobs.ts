@@ -2,6 +2,7 @@ import { IotcError } from './errors.js';
 import { sensorName } from './messages.js';
 import type { Relay } from './relay.js';
 import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
 import type { BlobInfo, Side, StoredReading } from '../store/types.js';
 
@@ -102,7 +103,10 @@ export class BlobRoom {
   constructor(
     private readonly relay: Relay,
     private readonly config: BlobConfig,
-  ) {}
+    private readonly log?: Logger,
+  ) {
+    relay.onBusBlob = (e) => void this.fromBus(e.deviceId, e.sensor, e.seq);
+  }
 
   get maxBytes(): number {
     return this.config.maxBlobBytes;
@@ -128,7 +132,23 @@ export class BlobRoom {
     this.counters.chunksIn++;
     this.counters.bytesIn += bytes.length;
     this.deliver(info, bytes);
+    // Other nodes get only its number: the bytes are in the store they share, and a bus message stays small.
+    this.relay.bus.publish({ type: 'blob', deviceId, sensor: info.sensor, seq: info.seq }).catch((err) => {
+      this.log?.warn({ err, deviceId }, 'could not announce a binary chunk to other nodes; it is stored, and they can fetch it');
+    });
     return info;
+  }
+
+  /** A chunk stored on another node: delivered here if this node holds connections of the other side. */
+  private async fromBus(deviceId: string, sensor: string, seq: number): Promise<void> {
+    if (this.relay.receiversOf(deviceId, 'device').length === 0 && this.relay.receiversOf(deviceId, 'client').length === 0) return;
+    try {
+      const blob = await this.relay.store.getBlob(deviceId, sensor, seq);
+      // Already pruned (a budget smaller than what is in flight): a newer chunk follows.
+      if (blob) this.deliver(blob, blob.data);
+    } catch (err) {
+      this.log?.warn({ err, deviceId }, 'could not read a binary chunk stored on another node');
+    }
   }
 
   private deliver(info: BlobInfo, data: Buffer): void {

@@ -46,7 +46,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   retention.start();
   const accounts = new Accounts(store, relay, config);
   const tokens = new ApiTokens(store, config);
-  const blobs = new BlobRoom(relay, config);
+  const blobs = new BlobRoom(relay, config, log.child({ component: 'blobs' }));
   return {
     config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, blobs,
     async close() {

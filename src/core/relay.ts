@@ -118,6 +118,8 @@ export class Relay {
    */
   private readonly settingUp = new Map<Receiver, [StoredReading, string][]>();
   observer: RelayObserver = {};
+  /** Chunks stored on other nodes (see core/blobs.ts); set by the blob room. */
+  onBusBlob: ((event: Extract<BusEvent, { type: 'blob' }>) => void) | null = null;
 
   constructor(opts: RelayOptions) {
     this.store = opts.store;
@@ -409,7 +411,8 @@ export class Relay {
       const r = event.readings;
       this.observer.busLag?.(Math.max(0, Date.now() - r[r.length - 1].time) / 1000, r.length);
       this.deliverLocal(r);
-    } else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
+    } else if (event.type === 'blob') this.onBusBlob?.(event);
+    else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
   }
 
   /** Refuses new work; what is already queued is still committed by drain(). */
