@@ -147,8 +147,15 @@ describe('binary chunks', () => {
     assert.equal(list.blobs[0].size, file.length);
     const one = await api(list.blobs[0].url.replace('/api/v1', ''), { headers: { authorization: `Bearer ${token}` } });
     assert.ok(Buffer.from(await one.arrayBuffer()).equals(file));
+    // A device's bytes never run as a page of the hub: a chunk claiming text/html is a sandboxed download.
+    await api(`/devices/${dev.id}/blobs/page`, { method: 'PUT', headers: { 'x-device-key': dev.key, 'content-type': 'text/html' }, body: '<script>alert(1)</script>' });
+    const page = await api(`/devices/${dev.id}/blobs/page?key=${dev.key}`);
+    assert.match(page.headers.get('content-disposition') ?? '', /^attachment/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /sandbox/);
+    assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(latest.headers.get('content-disposition')?.startsWith('attachment'), true, 'octet-stream is a download too');
     const all = await (await api(`/devices/${dev.id}/blobs`, { headers: { 'x-device-key': dev.key } })).json();
-    assert.deepEqual(all.blobs.map((b: any) => b.sensor), ['cam', 'firmware']);
+    assert.deepEqual(all.blobs.map((b: any) => b.sensor), ['cam', 'firmware', 'page']);
     await mqttDevice.endAsync();
     await Promise.all([device, viewer].map((c) => (c.ws.close(), c.closed)));
   });

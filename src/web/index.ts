@@ -454,7 +454,11 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     const blob = Number.isSafeInteger(seq) && seq > 0 ? await store.getBlob(device.id, sensor.data, seq) : await store.latestBlob(device.id, sensor.data);
     if (!blob) throw new IotcError('E_NOT_FOUND', 'No such chunk (it may have been pruned)');
     // Bytes a device sent are never run as a page of this site: no sniffing, and anything but an image is a download.
-    reply.header('X-Content-Type-Options', 'nosniff').header('Cache-Control', 'private, no-cache').header('ETag', `"${blob.seq}"`);
+    reply
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('Content-Security-Policy', "default-src 'none'; sandbox")
+      .header('Cache-Control', 'private, no-cache')
+      .header('ETag', `"${blob.seq}"`);
     if (!/^image\/(jpeg|png|gif|webp|bmp)$/i.test(blob.type)) reply.header('Content-Disposition', `attachment; filename="${fileSlug(blob.sensor)}-${blob.seq}"`);
     return reply.type(blob.type).send(blob.data);
   });

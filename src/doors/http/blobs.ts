@@ -17,6 +17,9 @@ const latestQuery = z.object({ write: sideName.optional() });
 const listQuery = z.object({ limit: z.coerce.number().int().min(1, 'limit must be at least 1').max(1000, 'limit must be at most 1000').optional() });
 const seqParams = sensorParams.extend({ seq: z.coerce.number({ error: 'seq must be a number' }).int().positive('seq must be positive') });
 
+/** Types a browser shows as a picture without running anything (SVG can hold scripts, so it is not one). */
+export const INLINE_IMAGE = /^image\/(jpeg|png|gif|webp|bmp)$/i;
+
 const infoView = (b: BlobInfo) => ({ seq: b.seq, type: b.type, size: b.size, time: b.time, write: b.side, url: `${blobUrl(b.deviceId, b.sensor)}/${b.seq}` });
 
 /** The chunk's bytes with its own content type; `"seq"` is its ETag (a chunk never changes once stored). */
@@ -29,7 +32,12 @@ function sendBlob(req: FastifyRequest, reply: FastifyReply, blob: StoredBlob, im
     .header('x-blob-seq', String(blob.seq))
     .header('x-blob-time', String(blob.time))
     .header('x-blob-write', blob.side)
-    .header('access-control-expose-headers', 'ETag, X-Blob-Seq, X-Blob-Time, X-Blob-Write');
+    .header('access-control-expose-headers', 'ETag, X-Blob-Seq, X-Blob-Time, X-Blob-Write')
+    // Bytes a device sent must never run as a page of this site (a device could send text/html with a script):
+    // no sniffing, a sandbox without scripts, and anything but a plain image is a download.
+    .header('x-content-type-options', 'nosniff')
+    .header('content-security-policy', "default-src 'none'; sandbox");
+  if (!INLINE_IMAGE.test(blob.type)) reply.header('content-disposition', `attachment; filename="${blob.sensor.replace(/[^A-Za-z0-9_.-]/g, '_')}-${blob.seq}"`);
   const match = req.headers['if-none-match'];
   if (typeof match === 'string' && match.split(',').some((t) => t.trim().replace(/^W\//, '') === etag)) return reply.code(304).send();
   return reply.type(blob.type).send(blob.data);
