@@ -59,7 +59,7 @@ export function blobType(raw: unknown): string {
 /** Reads an inbound binary frame; throws a clear E_BAD_MESSAGE / E_VALIDATION when the header is wrong. */
 export function decodeBlobFrame(frame: Buffer): { header: BlobHeader; data: Buffer } {
   const length = frame.length > 0 ? frame[0] : 0;
-  if (length === 0 || frame.length < 1 + length) {
+  if (length === 0 || frame.length < 1 + length || frame[1] !== 0x7b) {
     throw new IotcError('E_BAD_MESSAGE', 'A binary frame starts with one byte N, then an N-byte JSON header like {"sensor":"cam","type":"image/jpeg"}, then the bytes');
   }
   let header: Record<string, unknown>;
@@ -76,6 +76,24 @@ export function decodeBlobFrame(frame: Buffer): { header: BlobHeader; data: Buff
     throw new IotcError('E_VALIDATION', 'id must be a string (at most 64 characters) or a number');
   }
   return { header: { sensor: sensor.data, type: blobType(header.type), id: id as BlobHeader['id'] }, data: frame.subarray(1 + length) };
+}
+
+const JSON_START = new Set([0x7b, 0x5b, 0x20, 0x09, 0x0a, 0x0d]); // { [ and JSON's whitespace
+
+/**
+ * Whether a binary WebSocket frame is really a JSON message, as some device libraries send them: those were
+ * always read like text frames, and still are. A chunk's header starts right after its length byte with "{",
+ * so only a frame starting with a length that is also a JSON start, followed by "{", needs a closer look.
+ */
+export function isJsonTextFrame(frame: Buffer): boolean {
+  if (frame.length === 0 || !JSON_START.has(frame[0])) return false;
+  if (frame[1] !== 0x7b) return true;
+  try {
+    JSON.parse(frame.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Builds a binary frame: the one-byte length, the JSON header, the bytes. */

@@ -9,6 +9,7 @@ import { clientAddress } from './client-address.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
 import { HandshakeGuard } from './handshake-guard.js';
+import { isJsonTextFrame } from '../core/blobs.js';
 import type { BlobRoom } from '../core/blobs.js';
 import { WsBlobChannel } from './ws-blobs.js';
 
@@ -228,7 +229,7 @@ export class WebSocketDoor {
       if (closing) return;
       if (blobs) {
         const bytes = data as Buffer;
-        if (isBinary) {
+        if (isBinary && !isJsonTextFrame(bytes)) {
           void blobs.receive(bytes);
           return;
         }
