@@ -107,6 +107,8 @@ describe('binary chunks', () => {
     assert.ok((await viewer.frame((x) => x.data.length === 4)).data.equals(Buffer.from([0, 1, 2, 255])));
     assert.equal(viewer.frames[1].header.type, 'application/octet-stream');
     assert.equal(camera.texts.filter((m) => m.ok === true).length, 2, 'only the puts with ids were acked');
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.ok(Number(/^iotc_blob_bytes_in_total (\d+)/m.exec(metrics)?.[1]) >= bytes.length + 4, 'chunk bytes are counted in /metrics');
     await sub.endAsync();
     await Promise.all([viewer, original, camera].map((c) => (c.ws.close(), c.closed)));
   });
