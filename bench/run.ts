@@ -22,6 +22,8 @@ import { ALL_TARGETS, ROOT, baselineTarget, ensureBuilt, killAllTargets, rulesTa
 
 const HELP = `npm run bench -- [options]
 
+  --frames              camera frames instead: 10 cameras × 10 frames/s × 50 KB to 10 viewers each, and a
+                        slow viewer, against Mosquitto in the same run (bench/frames.ts; with --quick, 3 s)
   --quick               short run (1 round, small loads, ~1 minute) written to bench/results/quick.*
   --rounds N            interleaved rounds per scenario (default 3; quick 1)
   --duration S          measured seconds per round (default 5; quick 1.5)
@@ -169,6 +171,12 @@ function summary(f: Record<string, number>): string {
 }
 
 async function main(): Promise<void> {
+  // Camera frames (binary chunks) against Mosquitto: a run of its own (bench/frames.ts).
+  if (process.argv.includes('--frames')) {
+    const { runFrames } = await import('./frames.js');
+    await runFrames({ quick: process.argv.includes('--quick') });
+    return;
+  }
   const opts = options();
   if (opts.report) return rerender(opts.report);
   if (!procAvailable()) throw new Error('the bench reads server CPU and memory from /proc: run it on Linux');

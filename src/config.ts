@@ -88,6 +88,8 @@ export const OPTIONS = {
   maxCallsPerDevice: { flag: 'max-calls-per-device', env: 'IOTC_MAX_CALLS_PER_DEVICE', default: 100, parse: positiveInt, description: 'Open calls (commands awaiting an answer, in flight or queued) allowed per device' },
   maxCallsPerUser: { flag: 'max-calls-per-user', env: 'IOTC_MAX_CALLS_PER_USER', default: 1000, parse: positiveInt, description: "Open calls allowed across all of a user's devices" },
   sendQueueBytes: { flag: 'send-queue', env: 'IOTC_SEND_QUEUE', default: 1_048_576, parse: positiveInt, description: 'Bytes queued to a slow receiver before it is disconnected' },
+  maxBlobBytes: { flag: 'max-blob', env: 'IOTC_MAX_BLOB', default: 262_144, parse: positiveInt, description: 'Largest binary chunk (camera frame, file) in bytes, on every door; text messages keep --max-frame' },
+  blobBudgetBytes: { flag: 'blob-budget', env: 'IOTC_BLOB_BUDGET', default: 8_388_608, parse: positiveInt, description: 'Bytes of binary chunks kept per device; the oldest chunks go first' },
   maxValueDepth: { flag: 'max-value-depth', env: 'IOTC_MAX_VALUE_DEPTH', default: 32, parse: positiveInt, description: 'Deepest nesting of arrays and objects in a value' },
   maxValueBytes: { flag: 'max-value-bytes', env: 'IOTC_MAX_VALUE_BYTES', default: 65_536, parse: positiveInt, description: 'Longest value, in characters of its JSON' },
   maxSensors: { flag: 'max-sensors', env: 'IOTC_MAX_SENSORS', default: 1000, parse: nonNegativeInt, description: 'Distinct sensors one device may have (0 = no limit); sensors not written for the retention age no longer count' },

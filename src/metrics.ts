@@ -88,6 +88,8 @@ export function createMetrics(hub: Hub, doors: { handshakesPending?: () => numbe
     });
   mirrored('iotc_readings_in_total', 'Readings accepted from connections on this node', () => relay.counters.readingsIn);
   mirrored('iotc_readings_out_total', 'Readings delivered to connections on this node (one per receiving connection)', () => relay.counters.readingsOut);
+  mirrored('iotc_blob_bytes_in_total', 'Bytes of binary chunks stored from connections on this node', () => hub.blobs.counters.bytesIn);
+  mirrored('iotc_blob_bytes_out_total', 'Bytes of binary chunks handed to connections on this node (one per receiving connection; a slow viewer may skip some)', () => hub.blobs.counters.bytesOut);
 
   new client.Gauge({
     name: 'iotc_store_pending_readings',

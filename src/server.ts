@@ -66,8 +66,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   app.server.headersTimeout = config.handshakeTimeout;
   // One guard for every door: handshake timeout and unauthenticated connections per address.
   const handshakes = new HandshakeGuard(config, log.child({ component: 'handshake' }), (code) => hub.relay.countError(code));
-  const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config), handshakes });
-  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes);
+  const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config), handshakes, blobs: hub.blobs });
+  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes, hub.blobs);
   // A TCP connection to the HTTP port is in its handshake until its first request (or upgrade) has arrived.
   // Behind a trusted proxy its peer is the proxy, so it is timed but not counted against an address.
   const httpHandshakes = new WeakMap<Duplex, PendingHandshake>();

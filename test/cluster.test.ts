@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Accounts } from '../src/core/accounts.js';
 import { PostgresStore } from '../src/store/postgres.js';
-import { runCli, serviceAvailable, sleep, TestClient, waitFor } from './helpers.js';
+import { WebSocket } from 'ws';
+import { encodeBlobFrame } from '../src/core/blobs.js';
+import { runCli, serviceAvailable, sleep, TestClient, waitFor, within } from './helpers.js';
 import type { Message } from './helpers.js';
 import { sample } from './prom.js';
 import { createTestDatabase } from './pg-helpers.js';
@@ -61,6 +63,31 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
     await Promise.all(nodes.map((n) => n.stop('SIGTERM')));
     await store?.close();
     await db?.drop();
+  });
+
+  test('a binary chunk sent to one node reaches a viewer on another byte-exact', async () => {
+    const d = await newDevice();
+    const frameFrom = (ws: WebSocket) =>
+      new Promise<Buffer>((resolve) => ws.on('message', (data: Buffer, binary) => binary && resolve(Buffer.from(data.subarray(1 + data[0])))));
+    const openWs = (node: NodeProcess, side: string) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(`${node.wsUrl}/ws?device=${d.id}&key=${d.key}&side=${side}&binary=1`);
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const viewer = await openWs(b, 'client');
+    const camera = await openWs(a, 'device');
+    // Attached once a request is answered: then a chunk stored elsewhere arrives live.
+    await new Promise<void>((resolve) => {
+      viewer.once('message', () => resolve());
+      viewer.send(JSON.stringify({ method: 'ping', id: 1 }));
+    });
+    const got = frameFrom(viewer);
+    const bytes = Buffer.from([0xff, 0xd8, 0, 1, 2, 0xfe, 0xff]);
+    camera.send(encodeBlobFrame({ sensor: 'cam', type: 'image/jpeg' }, bytes));
+    assert.ok((await within(got, 5000, 'the chunk on the other node')).equals(bytes));
+    viewer.close();
+    camera.close();
   });
 
   test('a device on one node and a client on another exchange readings both ways, as on one node', async () => {

@@ -652,6 +652,57 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         }));
     });
 
+    describe('blobs', () => {
+      const blob = (deviceId: string, sensor: string, data: Buffer, side: Side = 'device', type = 'image/jpeg', time = Date.now()) => ({ deviceId, sensor, side, type, data, time });
+
+      test('appendBlob keeps the bytes exactly; latestBlob, getBlob, listBlobs and latestBlobs find them', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const first = Buffer.from([0xff, 0xd8, 0x00, 0x80, 0xfe, 0xff, 0x00]);
+          const second = Buffer.alloc(70_000, 0xab);
+          const a = await store.appendBlob(blob(device.id, 'cam', first), 1 << 20);
+          const b = await store.appendBlob(blob(device.id, 'cam', second, 'device', 'image/png'), 1 << 20);
+          const c = await store.appendBlob(blob(device.id, 'file', Buffer.from('x'), 'client', 'application/octet-stream'), 1 << 20);
+          assert.ok(b.seq > a.seq && c.seq > b.seq);
+          assert.equal(a.size, first.length);
+          assert.equal(b.type, 'image/png');
+          const latest = await store.latestBlob(device.id, 'cam');
+          assert.ok(latest && latest.data.equals(second));
+          assert.equal(latest.seq, b.seq);
+          assert.ok((await store.getBlob(device.id, 'cam', a.seq))?.data.equals(first));
+          assert.equal(await store.getBlob(device.id, 'file', a.seq), null, 'a seq of another sensor is not found');
+          assert.equal(await store.latestBlob(device.id, 'cam', 'client'), null);
+          assert.equal((await store.latestBlob(device.id, 'file', 'client'))?.side, 'client');
+          assert.deepEqual((await store.listBlobs(device.id, 'cam', 10)).map((x) => x.seq), [b.seq, a.seq]);
+          assert.deepEqual((await store.listBlobs(device.id, 'cam', 1)).map((x) => x.seq), [b.seq]);
+          assert.deepEqual((await store.latestBlobs(device.id)).map((x) => [x.sensor, x.seq]), [['cam', b.seq], ['file', c.seq]]);
+          assert.equal(await store.blobBytes(device.id), first.length + second.length + 1);
+        }));
+
+      test("appendBlob drops the device's oldest chunks beyond its budget, never the new one, and never another device's", () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'other-blobs@example.com');
+          await store.appendBlob(blob(other.id, 'cam', Buffer.alloc(1000)), 1500);
+          const seqs = [];
+          for (let i = 0; i < 5; i++) seqs.push((await store.appendBlob(blob(device.id, 'cam', Buffer.alloc(1000, i)), 2500)).seq);
+          assert.deepEqual((await store.listBlobs(device.id, 'cam', 10)).map((x) => x.seq), [seqs[4], seqs[3]]);
+          assert.equal(await store.blobBytes(device.id), 2000);
+          const big = await store.appendBlob(blob(device.id, 'cam', Buffer.alloc(4000)), 2500);
+          assert.deepEqual((await store.listBlobs(device.id, 'cam', 10)).map((x) => x.seq), [big.seq], 'a chunk over the budget alone is still kept');
+          assert.equal(await store.blobBytes(other.id), 1000);
+        }));
+
+      test('deleteDevice removes its chunks', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          await store.appendBlob(blob(device.id, 'cam', Buffer.alloc(10)), 1000);
+          await store.deleteDevice(device.id);
+          assert.equal(await store.blobBytes(device.id), 0);
+          assert.equal(await store.latestBlob(device.id, 'cam'), null);
+        }));
+    });
+
     describe('lifecycle', () => {
       test('ping answers; reopening the same database keeps everything and migrates nothing twice', async () => {
         const loc = await fixture.fresh();

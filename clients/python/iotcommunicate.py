@@ -70,6 +70,14 @@ def socket_url(root, device_id, device_key, side):
     return urlunsplit((scheme, parts.netloc, path, urlencode(query), ""))
 
 
+def _blob_frame(message, id_):
+    """A binary frame for put_blob: its header's length in one byte, the JSON header with the id, the bytes."""
+    head = json.dumps({"sensor": message["sensor"], "type": message["type"], "id": id_}, separators=(",", ":")).encode("utf-8")
+    if len(head) > 255:
+        raise IotcError("E_VALIDATION", "The sensor name and type are too long for a binary frame header")
+    return bytes(bytearray([len(head)])) + head + message["bytes"]
+
+
 class _Pending(object):
     __slots__ = ("id", "kind", "message", "future", "sent", "queued", "to_tick", "report")
 
@@ -100,8 +108,11 @@ class WebSocket(object):
     MAX_RATE = 100
     MAX_BURST = 200
 
-    def __init__(self, device_id, device_key, side="device", root=None, reconnect=True):
+    def __init__(self, device_id, device_key, side="device", root=None, reconnect=True, binary=False):
         self.socket_url = socket_url(root, device_id, device_key, side)
+        if binary:
+            # Binary chunks of the other side arrive as on_blob calls instead of JSON notices.
+            self.socket_url += "&binary=1"
         self.side = dict(parse_qsl(urlsplit(self.socket_url).query))["side"]
         self.auto_reconnect = reconnect
         # The original library's callbacks, same signatures.
@@ -113,6 +124,9 @@ class WebSocket(object):
         self.on_reconnect = None  # on_reconnect(ws, attempt, delay): about to try again in `delay` seconds
         self.on_noreconnect = None  # on_noreconnect(ws): giving up (wrong key, device deleted, tries exhausted)
         self.on_call_state = None  # on_call_state(state, ws): a persistent call's new state, pushed to the app
+        # on_blob(blob, ws): a binary chunk from the other side, a dict with sensor, type, data (bytes), size, time,
+        # write, seq; given with binary=True, or once this client sent a chunk itself (put_blob)
+        self.on_blob = None
         self.socket = None
         self._handlers = {}
         self._pending = {}
@@ -195,6 +209,22 @@ class WebSocket(object):
                 future.set_exception(IotcError("E_LIMIT", "Offline queue full: %d puts wait for the connection (QUEUE_LIMIT)" % self.QUEUE_LIMIT))
                 return future
         return self._enqueue("put", {"method": "put", "status": status})
+
+    def put_blob(self, sensor, data, content_type="application/octet-stream", timeout=None):
+        """Sends a binary chunk (a camera frame, a file; at most the hub's --max-blob, 256 KiB by default), relayed
+        byte-exact to the other side; waits until stored and returns the ack ({"seq", "size", "time"})."""
+        return self._wait(self.put_blob_async(sensor, data, content_type), timeout, None)
+
+    def put_blob_async(self, sensor, data, content_type="application/octet-stream"):
+        """Sends a binary chunk; returns a Future resolved with the ack."""
+        message = {"method": "blob", "sensor": sensor, "type": content_type, "bytes": bytes(data)}
+        try:
+            _blob_frame(dict(message, bytes=b""), 0)
+        except IotcError as err:
+            future = Future()
+            future.set_exception(err)
+            return future
+        return self._enqueue("put", message)
 
     def get(self, sensor, write=None, timeout=None):
         """The latest reading of ``sensor`` as a dict, or None if it has none."""
@@ -341,7 +371,10 @@ class WebSocket(object):
                 tokens = 1.0
             tokens -= 1
             try:
-                sock.send(json.dumps(dict(pending.message, id=pending.id)))
+                if pending.message.get("method") == "blob":
+                    sock.send(_blob_frame(pending.message, pending.id), websocket.ABNF.OPCODE_BINARY)
+                else:
+                    sock.send(json.dumps(dict(pending.message, id=pending.id)))
             except Exception:
                 # The connection is going; the request is sent again once it is back.
                 pending.sent = False
@@ -406,6 +439,15 @@ class WebSocket(object):
         app.send(json.dumps({"method": "ping", "id": _HELLO}))
 
     def _on_frame(self, app, text):
+        if isinstance(text, bytes):
+            # A binary frame: one length byte, a JSON header, the chunk (docs/protocol.md).
+            try:
+                header = json.loads(text[1:1 + text[0]].decode("utf-8"))
+                blob = dict(header, data=text[1 + text[0]:])
+            except (ValueError, IndexError):
+                return
+            self._callback(self.on_blob, blob, self)
+            return
         self._callback(self.on_message, text, self)
         try:
             m = json.loads(text)

@@ -50,6 +50,7 @@ const busEvent = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('reply'), deviceId: z.string().regex(DEVICE_ID), call: callId, result: z.unknown().optional(), error: z.string().optional(), delivered: z.boolean().optional() }),
   z.object({ type: z.literal('state'), deviceId: z.string().regex(DEVICE_ID), call: callId, state: z.enum(['queued', 'sent', 'answered', 'expired']), result: z.unknown().optional(), error: z.string().optional() }),
+  z.object({ type: z.literal('blob'), deviceId: z.string().regex(DEVICE_ID), sensor: z.string().min(1).max(64), seq: z.number().int().positive() }),
 ]);
 
 /**

@@ -20,7 +20,9 @@ export type BusEvent =
   /** A device's answer to a call made on another node (first answer wins there); `delivered`: handed to the device, answer pending. */
   | { type: 'reply'; deviceId: string; call: string; result?: unknown; error?: string; delivered?: boolean }
   /** A persistent call changed state: pushed to the device's apps on every node. */
-  | { type: 'state'; deviceId: string; call: string; state: CallState; result?: unknown; error?: string };
+  | { type: 'state'; deviceId: string; call: string; state: CallState; result?: unknown; error?: string }
+  /** A binary chunk was stored: nodes with the device's other side read its bytes from the shared store. */
+  | { type: 'blob'; deviceId: string; sensor: string; seq: number };
 
 /**
  * Routes events between the nodes of a cluster. Interest-based: a node receives a device's events only

@@ -1,7 +1,7 @@
 import { FATAL_CLOSE_CODES, IotcError } from './errors.js';
 import type { ClientErrorCode } from './errors.js';
 import { Emitter } from './emitter.js';
-import type { CallHandler, CallOptions, CallState, ClientEvents, ClientOptions, Reading, ReconnectOptions, SocketFactory, SocketLike } from './types.js';
+import type { BlobChunk, CallHandler, CallOptions, CallState, ClientEvents, ClientOptions, Reading, ReconnectOptions, SocketFactory, SocketLike } from './types.js';
 import { socketUrl } from './url.js';
 import type { Side } from './url.js';
 
@@ -63,6 +63,7 @@ export class Client extends Emitter<ClientEvents> {
     if (!options.WebSocket) throw new IotcError('E_VALIDATION', 'No WebSocket implementation: import connect from "iotcommunicate/client"');
     this.Socket = options.WebSocket;
     this.url = socketUrl(options);
+    if (options.binary) this.url += '&binary=1';
     this.side = new URL(this.url).searchParams.get('side') as Side;
     const r = options.reconnect ?? true;
     this.backoff = r === false ? null : { initialDelay: 500, maxDelay: 30_000, factor: 2, ...(r === true ? {} : r) };
@@ -114,6 +115,19 @@ export class Client extends Emitter<ClientEvents> {
       }
     }
     return this.enqueue('put', { method: 'put', status }, 0).then((b) => (b.count === undefined ? { time: b.time } : { time: b.time, count: b.count }));
+  }
+
+  /**
+   * Sends a binary chunk (a camera frame, a file; at most the hub's --max-blob, 256 KiB by default) for a sensor,
+   * relayed byte-exact to the other side, and resolves once stored. Queued while disconnected, like put.
+   */
+  putBlob(sensor: string, bytes: Uint8Array, type = 'application/octet-stream'): Promise<{ seq: number; size: number; time: number }> {
+    try {
+      blobFrame({ sensor, type, bytes: new Uint8Array(0) }, 0);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue('put', { method: 'blob', sensor, type, bytes }, 0).then((b) => ({ seq: b.seq, size: b.size, time: b.time }));
   }
 
   /** The latest value of a sensor (written by `write` only, if given), or null if it has none. */
@@ -258,7 +272,7 @@ export class Client extends Emitter<ClientEvents> {
       if (this.pending.get(p.id) !== p) continue;
       this.tokens -= 1;
       p.sent = true;
-      this.socket.send(JSON.stringify({ ...p.message, id: p.id }));
+      this.socket.send(p.message.method === 'blob' ? blobFrame(p.message, p.id) : JSON.stringify({ ...p.message, id: p.id }));
     }
     if (this.outbox.length > 0 && this.accepted && !this.pumpTimer) {
       this.pumpTimer = setTimeout(() => {
@@ -286,7 +300,8 @@ export class Client extends Emitter<ClientEvents> {
       // The hub completes the handshake even to refuse a key, then closes: only an answer proves acceptance.
       socket.send(JSON.stringify({ method: 'ping', id: HELLO }));
     };
-    socket.onmessage = (ev) => this.receive(String(ev.data));
+    socket.binaryType = 'arraybuffer';
+    socket.onmessage = (ev) => (typeof ev.data === 'string' ? this.receive(ev.data) : this.receiveBinary(ev.data));
     socket.onerror = (ev) => {
       const e = ev as { message?: string; error?: { message?: string } };
       failure = e.message ?? e.error?.message ?? '';
@@ -327,6 +342,22 @@ export class Client extends Emitter<ClientEvents> {
     if (typeof m.sensor !== 'string') return;
     if (!this.accepted) this.held.push(m);
     else this.unasked(m);
+  }
+
+  /** A binary frame: one length byte, a JSON header, the bytes (docs/protocol.md). */
+  private receiveBinary(data: unknown): void {
+    this.lastHeard = Date.now();
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : null;
+    if (!bytes || bytes.length < 1 || !this.accepted) return;
+    let header: any;
+    try {
+      header = JSON.parse(new TextDecoder().decode(bytes.subarray(1, 1 + bytes[0])));
+    } catch {
+      return;
+    }
+    if (typeof header?.sensor !== 'string') return;
+    const blob: BlobChunk = { sensor: header.sensor, type: header.type, data: bytes.subarray(1 + bytes[0]), size: header.size, time: header.time, write: header.write, seq: header.seq };
+    this.emit('blob', blob);
   }
 
   private unasked(m: any): void {
@@ -446,4 +477,16 @@ function timeBound(t: number | string | Date): number | string {
 }
 
 export type { ClientErrorCode };
-export type { CallHandler, CallOptions, CallState, ClientEvents, ClientOptions, Reading, ReconnectOptions, SocketFactory, SocketLike };
+export type { BlobChunk, CallHandler, CallOptions, CallState, ClientEvents, ClientOptions, Reading, ReconnectOptions, SocketFactory, SocketLike };
+
+/** The binary frame of a putBlob: its length byte, its JSON header (with the request id, for the ack), the bytes. */
+function blobFrame(message: Record<string, unknown>, id: number): Uint8Array {
+  const head = new TextEncoder().encode(JSON.stringify({ sensor: message.sensor, type: message.type, id }));
+  if (head.length > 255) throw new IotcError('E_VALIDATION', 'The sensor name and type are too long for a binary frame header');
+  const bytes = message.bytes as Uint8Array;
+  const frame = new Uint8Array(1 + head.length + bytes.length);
+  frame[0] = head.length;
+  frame.set(head, 1);
+  frame.set(bytes, 1 + head.length);
+  return frame;
+}

@@ -8,7 +8,9 @@ export interface SocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
-  send(data: string): void;
+  send(data: string | Uint8Array): void;
+  /** Set to 'arraybuffer' so binary frames arrive as bytes (both implementations have it). */
+  binaryType?: string;
   close(code?: number, reason?: string): void;
 }
 export type SocketFactory = new (url: string) => SocketLike;
@@ -22,6 +24,19 @@ export interface Reading {
   write: Side;
   /** Set on readings sent on connecting: what the other side wrote while this one was away. */
   sync?: boolean;
+}
+
+/** A binary chunk (camera frame, file) the other side wrote, exactly as it sent it. */
+export interface BlobChunk {
+  sensor: string;
+  /** Content type the sender named (application/octet-stream if none). */
+  type: string;
+  data: Uint8Array;
+  size: number;
+  time: number;
+  write: Side;
+  /** The chunk's number: GET /api/v1/devices/ID/blobs/SENSOR/SEQ fetches it again while it is kept. */
+  seq: number;
 }
 
 export interface ReconnectOptions {
@@ -48,6 +63,11 @@ export interface ClientOptions extends Address {
    */
   maxRate?: number;
   maxBurst?: number;
+  /**
+   * Receive the other side's binary chunks as 'blob' events (default false: they arrive as 'reading' events whose
+   * value is a notice `{blob:true,type,size,seq,url}`). Sending a chunk with putBlob turns it on too.
+   */
+  binary?: boolean;
   /** The WebSocket class; the Node and browser entry points fill it in. */
   WebSocket?: SocketFactory;
 }
@@ -78,6 +98,8 @@ export interface ClientEvents {
   disconnected: { code: number; reason: string; retryIn: number | null; error?: IotcError };
   /** A reading from the other side, live or synced on connecting. */
   reading: Reading;
+  /** A binary chunk from the other side (with the `binary` option, or once this client sent one). */
+  blob: BlobChunk;
   /** A persistent call's new state, pushed by the hub to the app side. */
   callstate: CallState;
   /** An error the hub sent unasked, or the reason the client stopped (wrong key, device deleted). */

@@ -7,6 +7,7 @@ import type { Bus } from '../bus/types.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { Accounts } from './accounts.js';
+import { BlobRoom } from './blobs.js';
 import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
@@ -24,6 +25,8 @@ export interface Hub {
   relay: Relay;
   accounts: Accounts;
   tokens: ApiTokens;
+  /** Binary chunks (camera frames, files): stored within a per-device budget and relayed byte-exact. */
+  blobs: BlobRoom;
   /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
   authLimits: AuthLimits;
   /** Where the doors really listen (MQTT port or why it is off); set by startServer once they are bound. */
@@ -57,8 +60,9 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const automations = new AutomationEngine(store, relay, config, log.child({ component: 'automations' }));
   await automations.start();
   const rules = new Rules(store, config, automations);
+  const blobs = new BlobRoom(relay, config, log.child({ component: 'blobs' }));
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations,
+    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations, blobs,
     async close() {
       await retention.stop();
       await automations.stop();

@@ -26,6 +26,11 @@ export interface Receiver {
   call?(call: DeviceCall, json: string): void;
   /** A persistent call of the device changed state (client-side connections); `json` is its WebSocket frame. */
   callState?(update: CallUpdate, json: string): void;
+  /**
+   * Hands over a binary chunk the other side wrote (see core/blobs.ts). A receiver without it is given
+   * the chunk's JSON notice through `deliver`, so a text-only connection never sees bytes it cannot read.
+   */
+  deliverBlob?(blob: import('./blobs.js').BlobDelivery): void;
 }
 
 export interface Attachment {
@@ -141,6 +146,8 @@ export class Relay {
   onCommitted: ((stored: StoredReading[], byRule: (i: number) => boolean) => void) | null = null;
   /** Readings written by automation rules: their own writes must never trigger rules again (no endless loops). */
   private readonly ruleWrites = new WeakSet<NewReading>();
+  /** Chunks stored on other nodes (see core/blobs.ts); set by the blob room. */
+  onBusBlob: ((event: Extract<BusEvent, { type: 'blob' }>) => void) | null = null;
 
   constructor(opts: RelayOptions) {
     this.store = opts.store;
@@ -171,7 +178,7 @@ export class Relay {
     this.calls.start();
   }
 
-  /** The device's connections of one side on this node. */
+  /** This node's open connections of one side of a device (calls, binary chunks: deliveries that are not readings). */
   receiversOf(deviceId: string, side: Side): Receiver[] {
     return this.local.get(deviceId)?.[side].map((h) => h.receiver) ?? [];
   }
@@ -483,6 +490,7 @@ export class Relay {
       this.observer.busLag?.(Math.max(0, Date.now() - r[r.length - 1].time) / 1000, r.length);
       this.deliverLocal(r);
     } else if (event.type === 'call' || event.type === 'reply' || event.type === 'state') this.calls.fromBus(event);
+    else if (event.type === 'blob') this.onBusBlob?.(event);
     else void this.recheckDevice(event.deviceId).catch((err) => this.log.warn({ err }, 'could not recheck device'));
   }
 

@@ -9,8 +9,11 @@ import { clientAddress } from './client-address.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
 import { HandshakeGuard } from './handshake-guard.js';
+import { isJsonTextFrame } from '../core/blobs.js';
+import type { BlobRoom } from '../core/blobs.js';
+import { WsBlobChannel } from './ws-blobs.js';
 
-export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy'> & Partial<Pick<Config, 'maxReplyBytes'>>;
+export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy' | 'maxBlobBytes'> & Partial<Pick<Config, 'maxReplyBytes'>>;
 
 /**
  * Authenticates an upgrade that carries no key by other means (the web app's login cookie); such a
@@ -30,7 +33,12 @@ export interface WsDoorOptions {
   authenticateRequest?: UpgradeAuthenticator;
   /** Shared with the other doors; without one the door keeps its own. */
   handshakes?: HandshakeGuard;
+  /** Binary chunks; without it binary frames are read as text, as before. */
+  blobs?: BlobRoom;
 }
+
+/** Room for a binary frame's length byte and header above the chunk limit. */
+const BLOB_HEADER_ROOM = 256;
 
 interface Peer {
   socket: WebSocket;
@@ -77,7 +85,9 @@ export class WebSocketDoor {
     private readonly options: WsDoorOptions = {},
   ) {
     // No permessage-deflate: readings are tiny, and compression costs more CPU than it saves bytes.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false, clientTracking: false });
+    // Binary frames may be as large as a chunk; text frames are held to --max-frame by the message handler.
+    const maxPayload = options.blobs ? Math.max(config.maxFrameBytes, config.maxBlobBytes + BLOB_HEADER_ROOM) : config.maxFrameBytes;
+    this.wss = new WebSocketServer({ noServer: true, maxPayload, perMessageDeflate: false, clientTracking: false });
     this.pinger = setInterval(() => this.pingAll(), config.pingInterval);
     this.pinger.unref();
     this.handshakes = options.handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code));
@@ -118,7 +128,8 @@ export class WebSocketDoor {
       ({ device, side, watch }) => {
         handshake.settle();
         if (socket.destroyed) return;
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side, watch));
+        const binary = url.searchParams.get('binary') === '1';
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side, watch, binary));
       },
       (err) => {
         const e = toIotcError(err);
@@ -144,7 +155,7 @@ export class WebSocketDoor {
     });
   }
 
-  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side, watch?: RequestGrant['watch']): void {
+  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side, watch?: RequestGrant['watch'], binary = false): void {
     const peer: Peer = { socket: ws, alive: true };
     // Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one
     // write: the socket is corked at the first and uncorked once the turn's callbacks and promises ran.
@@ -214,6 +225,26 @@ export class WebSocketDoor {
       call: (_call, json) => receiver.deliver(null as never, json),
       callState: (_update, json) => receiver.deliver(null as never, json),
     };
+    const blobRoom = this.options.blobs;
+    let blobs: WsBlobChannel | null = null;
+    if (blobRoom) {
+      const sendFrame = (frame: Buffer) => {
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(uncork);
+        }
+        corkedBytes += frame.length;
+        ws.send(frame, { binary: true });
+      };
+      const reply = (t: string) => ws.readyState === WebSocket.OPEN && send(t);
+      const channel = new WsBlobChannel(ws, socket, device, side, blobRoom, this.config, reply, () => corkedBytes, sendFrame, this.log, binary);
+      blobs = channel;
+      receiver.deliverBlob = (d) => {
+        if (channel.wantsBinary) channel.deliver(d);
+        else receiver.deliver(d.noticeReading, d.notice);
+      };
+    }
     const unwatch = watch?.(closeWith);
 
     ws.on('pong', () => (peer.alive = true));
@@ -225,6 +256,17 @@ export class WebSocketDoor {
     ws.on('message', (data, isBinary) => {
       peer.alive = true;
       if (closing) return;
+      if (blobs) {
+        const bytes = data as Buffer;
+        if (isBinary && !isJsonTextFrame(bytes)) {
+          void blobs.receive(bytes);
+          return;
+        }
+        if (bytes.length > this.config.maxFrameBytes) {
+          closeWith(new IotcError('E_TOO_LARGE', `Text message larger than ${this.config.maxFrameBytes} bytes (--max-frame); binary chunks may be up to ${this.config.maxBlobBytes}`));
+          return;
+        }
+      }
       const text = isBinary || typeof data !== 'string' ? data.toString() : data;
       if (early) early.push(text);
       else handle(text);
@@ -235,6 +277,7 @@ export class WebSocketDoor {
     });
     ws.on('close', () => {
       closed = true;
+      blobs?.close();
       unwatch?.();
       this.peers.delete(peer);
       attachment?.detach();

@@ -179,4 +179,21 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX notifications_by_user ON notifications(user_id, id);
   `,
+  // 4: binary chunks (camera frames, files), bytes kept in the database beside their index (see docs/performance.md)
+  `
+  CREATE TABLE blobs (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    device_id TEXT COLLATE "C" NOT NULL,
+    sensor TEXT COLLATE "C" NOT NULL,
+    side TEXT COLLATE "C" NOT NULL,
+    type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    time BIGINT NOT NULL,
+    data BYTEA NOT NULL
+  );
+  -- Frames are already compressed (JPEG): no TOAST compression attempts.
+  ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
+  CREATE INDEX blobs_by_sensor ON blobs (device_id, sensor, seq);
+  CREATE INDEX blobs_by_device ON blobs (device_id, seq);
+  `,
 ];

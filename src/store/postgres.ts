@@ -9,6 +9,9 @@ import type {
 } from './types.js';
 import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
+import { BLOB_INFO_COLS, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
+import type { BlobRow } from './blob-rows.js';
+import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
 
 const DAY_MS = 86_400_000;
 
@@ -289,11 +292,54 @@ export class PostgresStore implements Store {
               l AS (DELETE FROM latest WHERE device_id = $1),
               c AS (DELETE FROM cursors WHERE device_id = $1),
               p AS (DELETE FROM presence WHERE device_id = $1),
+              b AS (DELETE FROM blobs WHERE device_id = $1),
               d AS (DELETE FROM devices WHERE id = $1 RETURNING id)
          INSERT INTO device_events (device_id, kind, at) SELECT id, 'deleted', $2 FROM d`,
         [id, Date.now()],
       ),
     );
+  }
+
+  async appendBlob(b: NewBlob, budgetBytes: number): Promise<BlobInfo> {
+    return this.tx(async (c) => {
+      const { rows } = await c.query<BlobRow>(
+        `INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${BLOB_INFO_COLS}`,
+        [b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data],
+      );
+      const info = toBlobInfo(rows[0]);
+      await c.query(pruneBlobsSql(true), [b.deviceId, info.seq, budgetBytes]);
+      return info;
+    });
+  }
+
+  async latestBlob(deviceId: string, sensor: string, side?: Side): Promise<StoredBlob | null> {
+    const { rows } = side
+      ? await this.q<BlobRow>('SELECT * FROM blobs WHERE device_id = $1 AND sensor = $2 AND side = $3 ORDER BY seq DESC LIMIT 1', [deviceId, sensor, side])
+      : await this.q<BlobRow>('SELECT * FROM blobs WHERE device_id = $1 AND sensor = $2 ORDER BY seq DESC LIMIT 1', [deviceId, sensor]);
+    return rows[0] ? toStoredBlob(rows[0]) : null;
+  }
+
+  async getBlob(deviceId: string, sensor: string, seq: number): Promise<StoredBlob | null> {
+    const { rows } = await this.q<BlobRow>('SELECT * FROM blobs WHERE device_id = $1 AND sensor = $2 AND seq = $3', [deviceId, sensor, seq]);
+    return rows[0] ? toStoredBlob(rows[0]) : null;
+  }
+
+  async listBlobs(deviceId: string, sensor: string, limit: number): Promise<BlobInfo[]> {
+    const { rows } = await this.q<BlobRow>(`SELECT ${BLOB_INFO_COLS} FROM blobs WHERE device_id = $1 AND sensor = $2 ORDER BY seq DESC LIMIT $3`, [deviceId, sensor, limit]);
+    return rows.map(toBlobInfo);
+  }
+
+  async latestBlobs(deviceId: string): Promise<BlobInfo[]> {
+    const { rows } = await this.q<BlobRow>(
+      `SELECT ${BLOB_INFO_COLS} FROM blobs WHERE seq IN (SELECT MAX(seq) FROM blobs WHERE device_id = $1 GROUP BY sensor) ORDER BY sensor`,
+      [deviceId],
+    );
+    return rows.map(toBlobInfo);
+  }
+
+  async blobBytes(deviceId: string): Promise<number> {
+    const { rows } = await this.q<{ n: string | number }>('SELECT COALESCE(SUM(size), 0) AS n FROM blobs WHERE device_id = $1', [deviceId]);
+    return Number(rows[0].n);
   }
 
   async deviceEventsSince(afterSeq: number): Promise<DeviceEvent[]> {

@@ -185,4 +185,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX notifications_by_user ON notifications(user_id, id);
   `,
+  // 5: binary chunks (camera frames, files), bytes kept in the database beside their index (see docs/performance.md)
+  `
+  CREATE TABLE blobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    side TEXT NOT NULL,
+    type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    data BLOB NOT NULL
+  );
+  CREATE INDEX blobs_by_sensor ON blobs(device_id, sensor, seq);
+  CREATE INDEX blobs_by_device ON blobs(device_id, seq);
+  `,
 ];

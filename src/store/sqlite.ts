@@ -11,6 +11,9 @@ import type {
 } from './types.js';
 import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
+import { BLOB_INFO_COLS, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
+import type { BlobRow } from './blob-rows.js';
+import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
 
 /** Applies pending migrations in one transaction; refuses a database written by a newer IOTcommunicate. */
 export function migrateSqlite(db: Database.Database, file: string): void {
@@ -164,6 +167,15 @@ export class SqliteStore implements Store {
       useToken: db.prepare('UPDATE api_tokens SET last_used = ? WHERE token_hash = ? RETURNING *'),
       deleteToken: db.prepare('DELETE FROM api_tokens WHERE user_id = ? AND id = ?'),
       ping: db.prepare('SELECT 1'),
+      insertBlob: db.prepare(`INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${BLOB_INFO_COLS}`),
+      pruneBlobs: db.prepare(pruneBlobsSql(false)),
+      blobBytes: db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM blobs WHERE device_id = ?'),
+      latestBlobAny: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT 1'),
+      latestBlobSide: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? AND side = ? ORDER BY seq DESC LIMIT 1'),
+      blobBySeq: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? AND seq = ?'),
+      listBlobs: db.prepare(`SELECT ${BLOB_INFO_COLS} FROM blobs WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT ?`),
+      latestBlobs: db.prepare(`SELECT ${BLOB_INFO_COLS} FROM blobs WHERE seq IN (SELECT MAX(seq) FROM blobs WHERE device_id = ? GROUP BY sensor) ORDER BY sensor`),
+      deleteBlobs: db.prepare('DELETE FROM blobs WHERE device_id = ?'),
     };
 
     this.appendTx = db.transaction((readings: NewReading[]): StoredReading[] => {
@@ -317,10 +329,41 @@ export class SqliteStore implements Store {
       this.stmt.deleteLatest.run(id);
       this.stmt.deleteCursors.run(id);
       this.stmt.deletePresence.run(id);
+      this.stmt.deleteBlobs.run(id);
       const deleted = this.stmt.deleteDevice.run(id).changes > 0;
       if (deleted) this.stmt.insertEvent.run(id, 'deleted', Date.now());
       return deleted;
     }).immediate();
+  }
+
+  async appendBlob(b: NewBlob, budgetBytes: number): Promise<BlobInfo> {
+    return this.db.transaction(() => {
+      const info = toBlobInfo(this.stmt.insertBlob.get(b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data) as BlobRow);
+      this.stmt.pruneBlobs.run(b.deviceId, info.seq, b.deviceId, budgetBytes);
+      return info;
+    }).immediate();
+  }
+
+  async latestBlob(deviceId: string, sensor: string, side?: Side): Promise<StoredBlob | null> {
+    const row = (side ? this.stmt.latestBlobSide.get(deviceId, sensor, side) : this.stmt.latestBlobAny.get(deviceId, sensor)) as BlobRow | undefined;
+    return row ? toStoredBlob(row) : null;
+  }
+
+  async getBlob(deviceId: string, sensor: string, seq: number): Promise<StoredBlob | null> {
+    const row = this.stmt.blobBySeq.get(deviceId, sensor, seq) as BlobRow | undefined;
+    return row ? toStoredBlob(row) : null;
+  }
+
+  async listBlobs(deviceId: string, sensor: string, limit: number): Promise<BlobInfo[]> {
+    return (this.stmt.listBlobs.all(deviceId, sensor, limit) as BlobRow[]).map(toBlobInfo);
+  }
+
+  async latestBlobs(deviceId: string): Promise<BlobInfo[]> {
+    return (this.stmt.latestBlobs.all(deviceId) as BlobRow[]).map(toBlobInfo);
+  }
+
+  async blobBytes(deviceId: string): Promise<number> {
+    return (this.stmt.blobBytes.get(deviceId) as { n: number }).n;
   }
 
   async deviceEventsSince(afterSeq: number): Promise<DeviceEvent[]> {

@@ -68,6 +68,34 @@ export interface SensorPage {
   maxBytes?: number;
 }
 
+/** A binary chunk (a camera frame, a file) as a door hands it in: bytes kept exactly as sent. */
+export interface NewBlob {
+  deviceId: string;
+  sensor: string;
+  side: Side;
+  /** Content type as the sender named it (e.g. image/jpeg); application/octet-stream when it named none. */
+  type: string;
+  data: Buffer;
+  /** ms since epoch, stamped by the server. */
+  time: number;
+}
+
+/** A stored chunk without its bytes: what listings and notices carry. */
+export interface BlobInfo {
+  /** Position in the store's order of chunks; later chunks have larger numbers. */
+  seq: number;
+  deviceId: string;
+  sensor: string;
+  side: Side;
+  type: string;
+  size: number;
+  time: number;
+}
+
+export interface StoredBlob extends BlobInfo {
+  data: Buffer;
+}
+
 export interface RetentionPolicy {
   /** Keep at most this many readings per device; 0 = no limit. */
   maxCount: number;
@@ -172,6 +200,22 @@ export interface Store {
   latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]>;
   /** Readings of one sensor, oldest first; with only a limit, the most recent `limit`. */
   history(deviceId: string, sensor: string, query: HistoryQuery): Promise<StoredReading[]>;
+
+  /**
+   * Stores a chunk, then drops the device's oldest chunks until the bytes it keeps are at most `budgetBytes`
+   * (never the chunk just stored), in one transaction. Returns the chunk's info.
+   */
+  appendBlob(blob: NewBlob, budgetBytes: number): Promise<BlobInfo>;
+  /** The newest chunk of a sensor, with its bytes, from either side unless `side` is given. */
+  latestBlob(deviceId: string, sensor: string, side?: Side): Promise<StoredBlob | null>;
+  /** One chunk of a sensor by its sequence number, with its bytes. */
+  getBlob(deviceId: string, sensor: string, seq: number): Promise<StoredBlob | null>;
+  /** The most recent `limit` chunks of a sensor, newest first, without bytes. */
+  listBlobs(deviceId: string, sensor: string, limit: number): Promise<BlobInfo[]>;
+  /** The newest chunk of every sensor of the device that has any, without bytes, ordered by sensor. */
+  latestBlobs(deviceId: string): Promise<BlobInfo[]>;
+  /** Bytes of chunks the device keeps. */
+  blobBytes(deviceId: string): Promise<number>;
 
   /** Sequence number up to which `side` of the device has been served; 0 if it never connected. */
   getCursor(deviceId: string, side: Side): Promise<number>;

@@ -7,6 +7,7 @@ import { deviceName, signUpInput } from '../core/accounts.js';
 import type { DeviceInfo } from '../core/accounts.js';
 import { readingsToCsv } from '../core/csv.js';
 import { IotcError } from '../core/errors.js';
+import { blobNoticeValue } from '../core/blobs.js';
 import { httpError } from '../doors/http/errors.js';
 import type { Hub } from '../core/hub.js';
 import { MAX_TIME, historyLimit, sensorName } from '../core/messages.js';
@@ -477,6 +478,36 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     if (!device) return reply;
     reply.header('Cache-Control', 'no-store');
     return { id: device.id, name: device.name, online: device.online, lastSeen: device.lastSeen, clients: device.clients };
+  });
+
+  // Binary chunks for the device page: the newest of each sensor, and one chunk's bytes (by seq, or the newest).
+  app.get<{ Params: { id: string } }>('/devices/:id/blobs.json', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply, true);
+    if (!device) return reply;
+    reply.header('Cache-Control', 'no-store');
+    return { blobs: (await store.latestBlobs(device.id)).map((b) => ({ sensor: b.sensor, value: blobNoticeValue(b), time: b.time, write: b.side })) };
+  });
+
+  app.get<{ Params: { id: string; sensor: string } }>('/devices/:id/blobs/:sensor', async (req, reply) => {
+    const signed = await needUser(req, reply);
+    if (!signed) return reply;
+    const device = await ownDevice(signed, req.params.id, reply, true);
+    if (!device) return reply;
+    const sensor = sensorName.safeParse(req.params.sensor);
+    const seq = Number((req.query as Record<string, string>).seq);
+    if (!sensor.success) throw new IotcError('E_VALIDATION', sensor.error.issues[0].message);
+    const blob = Number.isSafeInteger(seq) && seq > 0 ? await store.getBlob(device.id, sensor.data, seq) : await store.latestBlob(device.id, sensor.data);
+    if (!blob) throw new IotcError('E_NOT_FOUND', 'No such chunk (it may have been pruned)');
+    // Bytes a device sent are never run as a page of this site: no sniffing, and anything but an image is a download.
+    reply
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('Content-Security-Policy', "default-src 'none'; sandbox")
+      .header('Cache-Control', 'private, no-cache')
+      .header('ETag', `"${blob.seq}"`);
+    if (!/^image\/(jpeg|png|gif|webp|bmp)$/i.test(blob.type)) reply.header('Content-Disposition', `attachment; filename="${fileSlug(blob.sensor)}-${blob.seq}"`);
+    return reply.type(blob.type).send(blob.data);
   });
 
   app.get<{ Params: { id: string } }>('/devices/:id/history.csv', async (req, reply) => {

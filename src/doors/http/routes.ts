@@ -11,6 +11,7 @@ import type { SensorWrite } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
 import { otherSide } from '../../store/types.js';
 import type { StoredReading, User } from '../../store/types.js';
+import { blobRoutes } from './blobs.js';
 import { CallerAuth } from './credentials.js';
 import { callRoutes } from './call-routes.js';
 import { installErrorHandling } from './errors.js';
@@ -85,7 +86,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     reply.header('access-control-allow-origin', '*');
     if (req.method === 'OPTIONS') {
       reply
-        .header('access-control-allow-methods', 'GET, POST, PATCH, DELETE, OPTIONS')
+        .header('access-control-allow-methods', 'GET, POST, PUT, PATCH, DELETE, OPTIONS')
         .header('access-control-allow-headers', 'Authorization, Content-Type, X-Device-Key, X-Device-Side, Accept')
         .header('access-control-max-age', '600')
         .code(204)
@@ -155,6 +156,9 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // ---- calls to devices (commands with confirmation) ----
 
   callRoutes(app, hub, auth, jsonBody);
+
+  // Binary chunks, in their own scope: raw bodies up to --max-blob.
+  await app.register(blobRoutes, { hub, auth });
 
   // ---- account side ----
 

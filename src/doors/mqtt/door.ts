@@ -21,10 +21,12 @@ import { MqttWire, REASON } from './wire.js';
 import { isRpcSensor, parseRpcTopic, publishTo, rpcTopic, runRpc } from './rpc.js';
 import type { RpcKind } from './rpc.js';
 import type { DeviceCall } from '../../core/calls.js';
+import { isUtf8Text } from '../../core/blobs.js';
+import type { BlobDelivery, BlobRoom } from '../../core/blobs.js';
 
 export type MqttDoorConfig = Pick<
   Config,
-  'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'mqttMaxSubscriptions' | 'mqttMaxKeepalive' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy'
+  'mqttPort' | 'host' | 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'mqttMaxSubscriptions' | 'mqttMaxKeepalive' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy' | 'maxBlobBytes'
 >;
 
 /** Where a publish goes once the relay has stored it: a topic nobody may subscribe to, so the broker routes it nowhere. */
@@ -106,6 +108,10 @@ export class MqttDoor {
   private readonly wss: WebSocketServer;
   private server: net.Server | null = null;
   private accepting = true;
+  /** Binary chunks waiting, per connection and sensor, for a slow receiver's queue to go down: only the newest is kept. */
+  private readonly parkedBlobs = new WeakMap<Session, Map<string, BlobDelivery>>();
+  /** Largest packet: a text value up to --max-frame, a binary chunk up to --max-blob. */
+  private readonly maxPacketBytes: number;
 
   private constructor(
     private readonly broker: Aedes,
@@ -113,10 +119,12 @@ export class MqttDoor {
     private readonly config: MqttDoorConfig,
     private readonly log: Logger,
     private readonly handshakes: HandshakeGuard,
+    private readonly blobs?: BlobRoom,
   ) {
+    this.maxPacketBytes = (blobs ? Math.max(config.maxFrameBytes, config.maxBlobBytes) : config.maxFrameBytes) + PACKET_OVERHEAD;
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: config.maxFrameBytes + PACKET_OVERHEAD,
+      maxPayload: this.maxPacketBytes,
       perMessageDeflate: false,
       clientTracking: false,
       handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
@@ -124,7 +132,7 @@ export class MqttDoor {
   }
 
   /** `handshakes` is shared with the other doors; without one the door keeps its own. */
-  static async create(relay: Relay, config: MqttDoorConfig, log: Logger, handshakes?: HandshakeGuard): Promise<MqttDoor> {
+  static async create(relay: Relay, config: MqttDoorConfig, log: Logger, handshakes?: HandshakeGuard, blobs?: BlobRoom): Promise<MqttDoor> {
     let door!: MqttDoor;
     const broker = await Aedes.createBroker({
       connectTimeout: config.handshakeTimeout,
@@ -138,7 +146,7 @@ export class MqttDoor {
       authorizeSubscribe: (client, sub, done) => door.authorizeSubscribe(client, sub, done),
       authorizeForward: (client, packet) => door.authorizeForward(client, packet),
     });
-    door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)));
+    door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)), blobs);
     persistOnlyGranted(broker, (client) => door.sessions.get(client)?.filters);
     broker.on('clientReady', (client) => door.ready(client));
     broker.on('subscribe', (subs, client) => door.subscribed(client, subs));
@@ -203,7 +211,7 @@ export class MqttDoor {
       raw.destroy();
       return;
     }
-    const wire = new MqttWire(raw, { maxPacketBytes: this.config.maxFrameBytes + PACKET_OVERHEAD, maxKeepaliveSeconds: Math.ceil(this.config.mqttMaxKeepalive / 1000) });
+    const wire = new MqttWire(raw, { maxPacketBytes: this.maxPacketBytes, maxKeepaliveSeconds: Math.ceil(this.config.mqttMaxKeepalive / 1000) });
     const session: Session = {
       wire, remote, transport, device: null, side: 'device', attachment: null, ready: false,
       early: new Map(), sent: new Map(), bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
@@ -216,6 +224,7 @@ export class MqttDoor {
         deliver: (reading) => this.deliver(session, client, reading),
         revoked: (err) => this.revoke(session, client, err),
         call: (c) => this.deliverCall(session, client, c),
+        ...(this.blobs ? { deliverBlob: (d: BlobDelivery) => this.sendBlob(session, client, d) } : {}),
       },
     };
     const client = this.broker.handle(wire);
@@ -313,9 +322,15 @@ export class MqttDoor {
       this.consume(packet);
       return done(null);
     }
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    if (this.blobs && !isUtf8Text(payload)) return this.publishBlob(session, packet, device, sensor, payload, done);
+    if (this.blobs && payload.length > this.config.maxFrameBytes) {
+      this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: text payload over --max-frame');
+      return this.refusePublish(session, packet, REASON.packetTooLarge, `text payloads are limited to ${this.config.maxFrameBytes} bytes (--max-frame); binary chunks to ${this.config.maxBlobBytes}`, done);
+    }
     let value: unknown;
     try {
-      value = payloadValue(packet.payload);
+      value = payloadValue(payload);
     } catch (err) {
       return this.refuseReading(session, packet, toIotcError(err), done);
     }
@@ -339,6 +354,56 @@ export class MqttDoor {
     this.relay.countError(err.code);
     this.log.info({ deviceId: session.device?.id, side: session.side, code: err.code, reason: err.message }, 'mqtt publish refused');
     this.refusePublish(session, packet, err.code === 'E_LIMIT' ? REASON.quotaExceeded : REASON.payloadFormatInvalid, err.message, done);
+  }
+
+  /** A payload that is not UTF-8 text is a binary chunk: stored (the PUBACK waits for the commit) and relayed byte-exact. */
+  private publishBlob(session: Session, packet: PublishPacket, device: Device, sensor: string, payload: Buffer, done: (err?: Error | null) => void): void {
+    if (payload.length > this.config.maxBlobBytes) {
+      this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: binary chunk over --max-blob');
+      return this.refusePublish(session, packet, REASON.packetTooLarge, `binary chunks are limited to ${this.config.maxBlobBytes} bytes (--max-blob)`, done);
+    }
+    this.blobs!.put(device.id, session.side, sensor, '', payload).then(
+      () => {
+        this.consume(packet);
+        done(null);
+      },
+      (err) => {
+        const e = toIotcError(err);
+        if (e.code === 'E_INTERNAL') this.log.error({ err, deviceId: device.id }, 'mqtt binary publish failed');
+        done(e);
+      },
+    );
+  }
+
+  /**
+   * A chunk from the other side, published byte-exact on devices/ID/SENSOR. Latest wins: while the connection's
+   * queue holds more than a chunk limit's worth, the newest chunk per sensor waits and older ones are skipped.
+   */
+  private sendBlob(session: Session, client: Client, d: BlobDelivery): void {
+    if (session.closed || !session.ready || unpublishableSensor(d.info.sensor)) return;
+    const topic = sensorTopic(d.info.deviceId, d.info.sensor);
+    const qos = session.filters.qosFor(topic);
+    if (qos < 0) return;
+    if (session.wire.queuedBytes > this.config.maxBlobBytes) {
+      let parked = this.parkedBlobs.get(session);
+      if (!parked) this.parkedBlobs.set(session, (parked = new Map()));
+      const waiting = parked.size > 0;
+      parked.set(d.info.sensor, d);
+      if (!waiting) this.retryParked(session, client);
+      return;
+    }
+    client.publish({ cmd: 'publish', topic, payload: d.data, qos: Math.min(qos, 1), retain: false, dup: false } as PublishPacket, () => {});
+  }
+
+  private retryParked(session: Session, client: Client): void {
+    setTimeout(() => {
+      const parked = this.parkedBlobs.get(session);
+      if (!parked || session.closed) return;
+      if (session.wire.queuedBytes > this.config.maxBlobBytes) return this.retryParked(session, client);
+      const ready = [...parked.values()];
+      parked.clear();
+      for (const d of ready) this.sendBlob(session, client, d);
+    }, 50).unref();
   }
 
   /** The relay is the only router: a publish it has stored goes nowhere inside the broker, and is never retained there. */

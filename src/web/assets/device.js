@@ -134,8 +134,45 @@
     });
   }
 
+  /**
+   * A binary chunk's notice: an image shows as the latest frame (fetched by its seq, so each frame is a new URL),
+   * anything else as a download link.
+   */
+  function showBlob(r) {
+    const s = card(r.sensor);
+    if (s.reading && r.time < s.reading.time) return;
+    s.reading = r;
+    const url = '/devices/' + encodeURIComponent(deviceId) + '/blobs/' + encodeURIComponent(r.sensor) + '?seq=' + r.value.seq;
+    const size = r.value.size >= 1024 ? Math.round(r.value.size / 1024) + ' KB' : r.value.size + ' bytes';
+    if (/^image\/(jpeg|png|gif|webp|bmp)$/i.test(r.value.type)) {
+      let img = s.value.querySelector('img');
+      if (!img) {
+        s.value.textContent = '';
+        img = document.createElement('img');
+        img.className = 'blob-image';
+        img.alt = r.sensor;
+        s.value.append(img);
+      }
+      // The next frame is loaded off screen and swapped in whole, so the picture never flickers half-drawn.
+      const next = new Image();
+      next.onload = () => {
+        if (s.reading === r) img.src = next.src;
+      };
+      next.src = url;
+    } else {
+      s.value.textContent = '';
+      const a = document.createElement('a');
+      a.href = url;
+      a.className = 'blob-download';
+      a.textContent = 'Download (' + r.value.type + ', ' + size + ')';
+      s.value.append(a);
+    }
+    setMeta(s, r);
+  }
+
   /** Shows a reading: the card's value, its switch, and a point on its chart. */
   function show(r, opts = {}) {
+    if (r.value && typeof r.value === 'object' && r.value.blob === true) return showBlob(r);
     const s = card(r.sensor);
     if (!s.reading || r.time >= s.reading.time) {
       s.reading = r;
@@ -329,6 +366,10 @@
     const reply = await request({ method: 'sensors' });
     if (!reply.ok) return;
     for (const r of reply.sensors) show(r, { quiet: true });
+    fetch('/devices/' + encodeURIComponent(deviceId) + '/blobs.json', { credentials: 'same-origin' })
+      .then((res) => (res.ok ? res.json() : { blobs: [] }))
+      .then((body) => body.blobs.forEach((r) => show(r)))
+      .catch(() => {});
     await Promise.all(
       reply.sensors
         .filter((r) => chartNumber(r.value) !== null)

@@ -1,0 +1,65 @@
+/** The device page shows an image sensor's latest frame live, and offers other chunks as a download (headless Chromium). */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import { chromiumAvailable, launchChromium } from './browser.js';
+import { makeDevice, startTestServer } from './helpers.js';
+import type { TestServer } from './helpers.js';
+
+/** Two 1×1 PNGs of different colours: decodable images, so the page can only show them if the bytes arrived whole. */
+const RED = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
+const BLUE = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPj/HwADBwIAMCbHYQAAAABJRU5ErkJggg==', 'base64');
+
+const available = chromiumAvailable();
+let server: TestServer;
+let browser: Browser | null = null;
+
+before(async () => {
+  if (!available) return;
+  browser = await launchChromium();
+  server = await startTestServer();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('an image sensor shows its latest frame live; another type is a download', { skip: available ? false : 'Chromium not installed' }, async () => {
+  const dev = await makeDevice(server, 'Camera');
+  const page = await (await browser!.newContext()).newPage();
+  await page.goto(`${server.url}/login`);
+  await page.fill('#f-email', dev.email);
+  await page.fill('#f-password', 'correct horse battery');
+  await Promise.all([page.waitForURL(/\/devices/), page.click('form[action="/login"] button[type=submit]')]);
+  const put = (body: Buffer, type: string, sensor = 'cam') =>
+    fetch(`${server.url}/api/v1/devices/${dev.id}/blobs/${sensor}`, { method: 'PUT', headers: { 'x-device-key': dev.key, 'content-type': type }, body: new Uint8Array(body) });
+  assert.equal((await put(RED, 'image/png')).status, 201);
+  await page.goto(`${server.url}/devices/${dev.id}`);
+  // Shown on load from what is stored…
+  await page.waitForFunction(() => (document.querySelector('img.blob-image') as HTMLImageElement | null)?.naturalWidth === 1, null, { timeout: 5000 });
+  const first = await page.getAttribute('img.blob-image', 'src');
+  await page.waitForSelector('.live, [data-live="live"]', { timeout: 5000 }).catch(() => {});
+  // …and live, within a second of the device sending a new frame.
+  const sent = Date.now();
+  const res = await put(BLUE, 'image/png');
+  const seq = (await res.json()).seq;
+  await page.waitForFunction((s) => (document.querySelector('img.blob-image') as HTMLImageElement).src.endsWith(`seq=${s}`), seq, { timeout: 5000 });
+  assert.ok(Date.now() - sent < 1500, `frame shown after ${Date.now() - sent} ms`);
+  assert.notEqual(await page.getAttribute('img.blob-image', 'src'), first);
+  const pixel = await page.evaluate(() => {
+    const img = document.querySelector('img.blob-image') as HTMLImageElement;
+    const c = document.createElement('canvas');
+    c.width = c.height = 1;
+    const g = c.getContext('2d')!;
+    g.drawImage(img, 0, 0);
+    return [...g.getImageData(0, 0, 1, 1).data];
+  });
+  assert.ok(pixel[2] > pixel[0], `the blue frame is shown (pixel ${pixel})`);
+
+  await put(Buffer.from([0x25, 0x50, 0x44, 0x46, 0xff, 0x00]), 'application/pdf', 'report');
+  const link = await page.waitForSelector('a.blob-download', { timeout: 5000 });
+  assert.match((await link.textContent()) ?? '', /application\/pdf/);
+  const download = await page.request.get(`${server.url}${await link.getAttribute('href')}`);
+  assert.deepEqual([...(await download.body())], [0x25, 0x50, 0x44, 0x46, 0xff, 0x00]);
+  assert.match(download.headers()['content-disposition'] ?? '', /attachment/);
+});
