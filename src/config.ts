@@ -50,6 +50,9 @@ const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'si
 export const OPTIONS = {
   port: { flag: 'port', env: 'PORT', default: 8888, parse: port, description: 'HTTP and WebSocket port (0 picks a free one)' },
   mqttPort: { flag: 'mqtt-port', env: 'IOTC_MQTT_PORT', default: 1883, parse: port, description: 'MQTT port (0 turns the MQTT listener off; MQTT over WebSocket at /mqtt stays on the HTTP port)' },
+  mqttsPort: { flag: 'mqtts-port', env: 'IOTC_MQTTS_PORT', default: 8883, parse: port, description: 'MQTT over TLS port, used when --tls-cert is set (0 = off)' },
+  tlsCert: { flag: 'tls-cert', env: 'IOTC_TLS_CERT', default: '', parse: z.string(), description: 'Certificate chain (PEM): serve https and wss on the HTTP port and mqtts on the MQTTS port; reloaded on SIGHUP or when the file changes' },
+  tlsKey: { flag: 'tls-key', env: 'IOTC_TLS_KEY', default: '', parse: z.string(), description: 'Private key (PEM) of the TLS certificate' },
   host: { flag: 'host', env: 'IOTC_HOST', default: '0.0.0.0', parse: z.string().min(1), description: 'Address to listen on' },
   dataDir: { flag: 'data-dir', env: 'IOTC_DATA_DIR', default: './data', parse: z.string().min(1), description: 'Folder for the embedded SQLite database' },
   store: { flag: 'store', env: 'IOTC_STORE', default: 'sqlite', parse: store, description: 'Where data is kept: sqlite (under the data dir), sqlite:FILE, or a postgres:// URL' },

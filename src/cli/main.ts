@@ -227,6 +227,7 @@ async function serve(config: Config): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => server.reloadTls());
   });
 }
 
