@@ -15,7 +15,8 @@ import { MqttDoor } from './doors/mqtt/door.js';
 import { WebSocketDoor } from './doors/ws.js';
 import type { Logger } from './log.js';
 import { createMetrics } from './metrics.js';
-import { describeStore } from './store/index.js';
+import { describeStore, sqliteFileOf } from './store/index.js';
+import { markRunning } from './store/running-marker.js';
 import { CertificateReloader, readTlsFiles, tlsEnabled } from './tls.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
 
@@ -176,6 +177,8 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
     }, log.child({ component: 'tls' }), opts.tlsPollMs);
     if (mqttPort !== null) log.warn(`TLS is on, but the plain MQTT listener on port ${mqttPort} is too: device keys sent there cross the network in the clear (--mqtt-port 0 turns it off)`);
   }
+  const dbFile = sqliteFileOf(config);
+  const unmarkRunning = dbFile && dbFile !== ':memory:' ? markRunning(dbFile) : () => {};
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info({ port, mqttPort, mqttsPort, tls: tlsFiles !== null, node: hub.nodeId, store: describeStore(config), bus: hub.bus.kind }, `IOTcommunicate listening on port ${port}`);
@@ -204,6 +207,7 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
         await httpClosed;
         handshakes.close();
         await hub.close();
+        unmarkRunning();
         log.info('IOTcommunicate stopped');
       })();
       return closing;

@@ -14,6 +14,7 @@ import type { Store } from '../store/types.js';
 import { processIo, UsageError } from './io.js';
 import type { CliIo } from './io.js';
 import { runSimulator, SIMULATOR_HELP } from './simulator.js';
+import { DATA_COMMANDS, DATA_HELP, runDataCommand } from './data-commands.js';
 
 const HELP = `iotc — IOTcommunicate, a self-hosted hub for IoT devices and their apps
 
@@ -30,6 +31,7 @@ Usage:
   iotc device run --device ID --key KEY [--url URL]    interactive device simulator
   iotc client run --device ID --key KEY [--url URL]    interactive client (app) simulator
   iotc config [--markdown]                             show the settings and where they come from
+${DATA_HELP}
 
 Options for every command (flag, environment variable, default):
 ${configTable()}
@@ -59,6 +61,7 @@ function parse(argv: string[]): { positionals: string[]; flags: Flags } {
       device: { type: 'string' },
       key: { type: 'string' },
       url: { type: 'string' },
+      force: { type: 'boolean' },
     },
   });
   return { positionals, flags: values as Flags };
@@ -91,6 +94,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       return cmd === undefined && !flags.help ? 2 : 0;
     }
     const config = loadConfig(flags, io.env);
+    if (DATA_COMMANDS.has(cmd)) return await runDataCommand(positionals, flags, config, io);
     const key = `${cmd} ${sub ?? ''}`.trim();
     switch (key) {
       case 'serve':
