@@ -87,6 +87,7 @@ export const OPTIONS = {
   keyFailuresPerAddress: { flag: 'key-failures-per-address', env: 'IOTC_KEY_FAILURES_PER_ADDRESS', default: 10, parse: nonNegativeInt, description: 'Wrong keys per device and address in a minute; then that address gets E_RATE_LIMITED for that device (0 = unlimited)' },
   keyFailuresPerDevice: { flag: 'key-failures-per-device', env: 'IOTC_KEY_FAILURES_PER_DEVICE', default: 100, parse: nonNegativeInt, description: 'Wrong keys per device in a minute from all addresses; then each attempt on it waits 1 s (the right key still connects; 0 = never)' },
   authFailuresPerAddress: { flag: 'auth-failures-per-address', env: 'IOTC_AUTH_FAILURES_PER_ADDRESS', default: 60, parse: nonNegativeInt, description: 'Wrong API tokens per address in a minute, then E_RATE_LIMITED; wrong device keys per address in a minute across all devices, then each key attempt from there waits 1 s (0 = unlimited)' },
+  signup: { flag: 'signup', env: 'IOTC_SIGNUP', default: 'open' as 'open' | 'invite' | 'closed', parse: z.enum(['open', 'invite', 'closed']), description: 'Who may create an account on the web app and the API: open (anyone), invite (with a code from iotc invite add) or closed; iotc user add always works' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

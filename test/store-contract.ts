@@ -531,6 +531,32 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         }));
     });
 
+    describe('invites', () => {
+      test('an invite is used once; one made for an email only by that email (any case); a released one can be used again', () =>
+        withStore(async (store) => {
+          const open = await store.createInvite({ codeHash: 'hash-open', email: null });
+          assert.equal(open.usedAt, null);
+          await store.createInvite({ codeHash: 'hash-ann', email: 'ann@example.com' });
+          assert.equal(await store.claimInvite('hash-unknown', 'x@example.com', 1), null);
+          assert.equal(await store.claimInvite('hash-ann', 'bob@example.com', 1), null);
+          const ann = await store.claimInvite('hash-ann', 'ANN@example.com', 5);
+          assert.equal(ann?.usedAt, 5);
+          assert.equal(ann?.usedEmail, 'ANN@example.com');
+          assert.equal((await store.claimInvite('hash-open', 'bob@example.com', 6))?.usedEmail, 'bob@example.com');
+          assert.equal(await store.claimInvite('hash-open', 'carol@example.com', 7), null, 'used once');
+          await store.releaseInvite('hash-open');
+          assert.equal((await store.claimInvite('hash-open', 'carol@example.com', 8))?.usedEmail, 'carol@example.com');
+          const all = await store.listInvites();
+          assert.deepEqual(all.map((i) => i.codeHash).sort(), ['hash-ann', 'hash-open']);
+        }));
+      test('two sign-ups racing for one invite: exactly one gets it', () =>
+        withStore(async (store) => {
+          await store.createInvite({ codeHash: 'hash-race', email: null });
+          const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimInvite('hash-race', `u${i}@example.com`, i)));
+          assert.equal(results.filter(Boolean).length, 1);
+        }));
+    });
+
     describe('lifecycle', () => {
       test('ping answers; reopening the same database keeps everything and migrates nothing twice', async () => {
         const loc = await fixture.fresh();

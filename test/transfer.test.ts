@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { ApiTokens } from '../src/core/tokens.js';
 import { exportStore, importStore } from '../src/store/transfer.js';
 import { MOVED_TABLES } from '../src/store/transfer-tables.js';
-import { makeDevice, runCli, serviceAvailable, startTestServer, tempDir, TestClient } from './helpers.js';
+import { makeDevice, runCli, serviceAvailable, startTestServer, tempDir, TestClient, testConfig } from './helpers.js';
 import { createTestDatabase, PG_PORT } from './pg-helpers.js';
 import type { TestDatabase } from './pg-helpers.js';
 
@@ -29,7 +29,7 @@ async function sqliteHub(name: string): Promise<Source> {
   try {
     const d = await makeDevice(server, 'Greenhouse');
     const other = await makeDevice(server, 'Garage');
-    const token = await new ApiTokens(server.hub.store, server.config).create(d.userId, 'script');
+    const token = await new ApiTokens(server.hub.store, testConfig()).create(d.userId, 'script');
     const device = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
     assert.equal((await device.request({ method: 'put', status: { sensor: 'temp', value: 21.5 } })).ok, true);
     assert.equal((await device.request({ method: 'put', status: { sensor: 'mode', value: { auto: true, note: 'ünïcødé "quoted"' } } })).ok, true);

@@ -92,4 +92,14 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX device_events_by_time ON device_events (at);
   `,
+  // Invitation codes for IOTC_SIGNUP=invite: only their hash is kept; an invite is used once.
+  `
+  CREATE TABLE invites (
+    code_hash TEXT PRIMARY KEY,
+    email TEXT,
+    created_at BIGINT NOT NULL,
+    used_at BIGINT,
+    used_email TEXT
+  );
+  `,
 ];

@@ -3,10 +3,10 @@ import { IotcError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
-import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
-import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
+import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
+import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
 const DAY_MS = 86_400_000;
 
@@ -329,6 +329,27 @@ export class PostgresStore implements Store {
 
   async deleteApiToken(userId: number, id: number): Promise<boolean> {
     return ((await this.q('DELETE FROM api_tokens WHERE user_id = $1 AND id = $2', [userId, id])).rowCount ?? 0) > 0;
+  }
+
+  async createInvite(invite: { codeHash: string; email: string | null }): Promise<Invite> {
+    const { rows } = await this.q<InviteRow>('INSERT INTO invites (code_hash, email, created_at) VALUES ($1, $2, $3) RETURNING *', [invite.codeHash, invite.email, Date.now()]);
+    return toInvite(rows[0]);
+  }
+
+  async claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null> {
+    const { rows } = await this.q<InviteRow>(
+      'UPDATE invites SET used_at = $1, used_email = $2 WHERE code_hash = $3 AND used_at IS NULL AND (email IS NULL OR lower(email) = lower($2)) RETURNING *',
+      [now, email, codeHash],
+    );
+    return rows[0] ? toInvite(rows[0]) : null;
+  }
+
+  async releaseInvite(codeHash: string): Promise<void> {
+    await this.q('UPDATE invites SET used_at = NULL, used_email = NULL WHERE code_hash = $1', [codeHash]);
+  }
+
+  async listInvites(): Promise<Invite[]> {
+    return (await this.q<InviteRow>('SELECT * FROM invites ORDER BY created_at DESC, code_hash')).rows.map(toInvite);
   }
 
   /**

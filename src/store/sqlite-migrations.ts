@@ -98,4 +98,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   INSERT INTO sqlite_sequence (name, seq) SELECT 'readings_journal', COALESCE(MAX(seq), 0) FROM readings;
   `,
+  // Invitation codes for IOTC_SIGNUP=invite: only their hash is kept; an invite is used once.
+  `
+  CREATE TABLE invites (
+    code_hash TEXT PRIMARY KEY,
+    email TEXT COLLATE NOCASE,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER,
+    used_email TEXT
+  );
+  `,
 ];

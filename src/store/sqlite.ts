@@ -4,10 +4,10 @@ import { IotcError } from '../core/errors.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
-import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
-import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
+import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
+import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
 /** Applies pending migrations in one transaction; refuses a database written by a newer IOTcommunicate. */
 export function migrateSqlite(db: Database.Database, file: string): void {
@@ -329,6 +329,25 @@ export class SqliteStore implements Store {
 
   async deleteApiToken(userId: number, id: number): Promise<boolean> {
     return this.stmt.deleteToken.run(userId, id).changes > 0;
+  }
+
+  async createInvite(invite: { codeHash: string; email: string | null }): Promise<Invite> {
+    return toInvite(this.db.prepare('INSERT INTO invites (code_hash, email, created_at) VALUES (?, ?, ?) RETURNING *').get(invite.codeHash, invite.email, Date.now()) as InviteRow);
+  }
+
+  async claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null> {
+    const row = this.db
+      .prepare('UPDATE invites SET used_at = ?, used_email = ? WHERE code_hash = ? AND used_at IS NULL AND (email IS NULL OR email = ?) RETURNING *')
+      .get(now, email, codeHash, email) as InviteRow | undefined;
+    return row ? toInvite(row) : null;
+  }
+
+  async releaseInvite(codeHash: string): Promise<void> {
+    this.db.prepare('UPDATE invites SET used_at = NULL, used_email = NULL WHERE code_hash = ?').run(codeHash);
+  }
+
+  async listInvites(): Promise<Invite[]> {
+    return (this.db.prepare('SELECT * FROM invites ORDER BY created_at DESC, code_hash').all() as InviteRow[]).map(toInvite);
   }
 
   async appendReadings(readings: NewReading[]): Promise<StoredReading[]> {
