@@ -18,6 +18,7 @@ import { createMetrics } from './metrics.js';
 import { describeStore, sqliteFileOf } from './store/index.js';
 import { markRunning } from './store/running-marker.js';
 import { CertificateReloader, readTlsFiles, tlsEnabled } from './tls.js';
+import { HomeAssistantBridge } from './integrations/home-assistant.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
@@ -39,7 +40,7 @@ export interface RunningServer {
 }
 
 /** Builds and starts a node: the hub, the HTTP app and every door, listening on config.port. */
-export async function startServer(config: Config, log: Logger, opts: { tlsPollMs?: number } = {}): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, opts: { tlsPollMs?: number; haPollMs?: number } = {}): Promise<RunningServer> {
   // A bad certificate stops the start before anything is opened.
   const tlsFiles = tlsEnabled(config) ? readTlsFiles(config) : null;
   const hub = await createHub(config, log);
@@ -177,6 +178,7 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
     }, log.child({ component: 'tls' }), opts.tlsPollMs);
     if (mqttPort !== null) log.warn(`TLS is on, but the plain MQTT listener on port ${mqttPort} is too: device keys sent there cross the network in the clear (--mqtt-port 0 turns it off)`);
   }
+  const haBridge = config.haBroker ? new HomeAssistantBridge(config, hub.store, hub.relay, log.child({ component: 'home-assistant' }), opts.haPollMs) : null;
   const dbFile = sqliteFileOf(config);
   const unmarkRunning = dbFile && dbFile !== ':memory:' ? markRunning(dbFile) : () => {};
   const address = app.server.address();
@@ -195,6 +197,7 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
     close() {
       closing ??= (async () => {
         reloader?.stop();
+        await haBridge?.close().catch((err) => log.warn({ err }, 'Home Assistant bridge did not close cleanly'));
         wsDoor.stopAccepting();
         mqttDoor.stopAccepting();
         hub.relay.stopAccepting();
