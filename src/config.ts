@@ -93,7 +93,7 @@ export const OPTIONS = {
   haPassword: { flag: 'ha-password', env: 'IOTC_HA_PASSWORD', default: '', parse: z.string(), description: 'Password on the Home Assistant broker' },
   haDiscoveryPrefix: { flag: 'ha-discovery-prefix', env: 'IOTC_HA_DISCOVERY_PREFIX', default: 'homeassistant', parse: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards'), description: "Home Assistant's MQTT discovery prefix" },
   haBaseTopic: { flag: 'ha-base-topic', env: 'IOTC_HA_BASE_TOPIC', default: 'iotc', parse: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards'), description: 'Topic prefix for the bridged states, commands and availability on the Home Assistant broker' },
-  haDevices: { flag: 'ha-devices', env: 'IOTC_HA_DEVICES', default: '', parse: z.string().regex(/^([A-Z0-9]{20}(,[A-Z0-9]{20})*)?$/, 'a comma-separated list of device ids'), description: 'Devices shown in Home Assistant: a comma-separated list of device ids (the bridge shows nothing else)' },
+  haDevices: { flag: 'ha-devices', env: 'IOTC_HA_DEVICES', default: '', parse: z.string().regex(/^(all|[A-Z0-9]{20}(,[A-Z0-9]{20})*)?$/, 'all, or a comma-separated list of device ids'), description: 'Devices shown in Home Assistant: those opted in with iotc device ha ID --on (empty), all, or a comma-separated list of device ids', defaultText: 'opted in' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

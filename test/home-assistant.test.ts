@@ -11,7 +11,7 @@ import type { MqttClient } from 'mqtt';
 import { createLogger } from '../src/log.js';
 import { startServer } from '../src/server.js';
 import type { RunningServer } from '../src/server.js';
-import { makeDevice, serviceAvailable, tempDir, TestClient, testConfig, waitFor } from './helpers.js';
+import { makeDevice, runCli, serviceAvailable, tempDir, TestClient, testConfig, waitFor } from './helpers.js';
 
 const haveMosquitto = await serviceAvailable('Mosquitto', 1883);
 const run = crypto.randomBytes(4).toString('hex');
@@ -31,6 +31,7 @@ const seen = new Map<string, string>();
 const tmp = tempDir('iotc-ha-');
 let server: RunningServer;
 let device: { id: string; key: string };
+let notShown: string;
 
 before(async () => {
   if (!haveMosquitto) return;
@@ -40,8 +41,14 @@ before(async () => {
   // The device is made before the hub starts with the bridge, as an operator would list it.
   const first = await startServer(testConfig({}, tmp.dir), createLogger('silent'));
   device = await makeDevice(first, 'Living room');
+  const other = await makeDevice(first, 'Not shown');
   await first.close();
-  const config = testConfig({ haBroker: 'mqtt://127.0.0.1:1883', haDiscoveryPrefix: PREFIX, haBaseTopic: BASE, haDevices: device.id }, tmp.dir);
+  // Opted in from the CLI; the other device is not, and must not appear.
+  const optIn = await runCli(['device', 'ha', device.id, '--on'], { env: { IOTC_DATA_DIR: tmp.dir } });
+  assert.equal(optIn.code, 0, optIn.stderr);
+  assert.match(optIn.stdout, /is shown in Home Assistant/);
+  notShown = other.id;
+  const config = testConfig({ haBroker: 'mqtt://127.0.0.1:1883', haDiscoveryPrefix: PREFIX, haBaseTopic: BASE }, tmp.dir);
   server = await startServer(config, createLogger('silent'), { haPollMs: 200 });
 });
 
@@ -86,6 +93,7 @@ test('sensors appear as Home Assistant entities, with states and availability; a
     }
   }
   assert.equal(new Set(configs().map((c) => c.payload.unique_id)).size, 5, 'unique ids are unique');
+  assert.ok(![...seen.keys()].some((t) => t.includes(notShown) || t.includes(notShown.toLowerCase())), 'a device not opted in is not published');
   const state = (sensor: string) => seen.get(configFor(sensor)!.payload.state_topic);
   await waitFor(() => state('temp') === '21.5' && state('window') === 'OFF' && state('lamp') === 'OFF' && state('level') === '3', 5000, 'states');
   assert.equal(state('note'), '{"text":"hi"}');
@@ -118,6 +126,17 @@ test('sensors appear as Home Assistant entities, with states and availability; a
   dev.ws.close();
   await waitFor(() => seen.get(`${BASE}/${device.id}/availability`) === 'offline', 10_000, 'the device offline');
   app.ws.close();
+});
+
+test('opting a device out while the hub runs removes its entities from Home Assistant', { skip: !haveMosquitto }, async () => {
+  const off = await runCli(['device', 'ha', device.id, '--off'], { env: { IOTC_DATA_DIR: tmp.dir } });
+  assert.equal(off.code, 0, off.stderr);
+  await waitFor(() => configs().length === 0, 5000, 'every discovery config emptied');
+  assert.equal(seen.get(`${BASE}/${device.id}/availability`), 'offline');
+  const unknown = await runCli(['device', 'ha', 'NOSUCHDEVICE00000000', '--on'], { env: { IOTC_DATA_DIR: tmp.dir } });
+  assert.equal(unknown.code, 1);
+  const neither = await runCli(['device', 'ha', device.id], { env: { IOTC_DATA_DIR: tmp.dir } });
+  assert.equal(neither.code, 2);
 });
 
 test('the hub stopping marks the bridge offline', { skip: !haveMosquitto }, async () => {

@@ -557,6 +557,25 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         }));
     });
 
+    describe('Home Assistant opt-in', () => {
+      test('devices opted in are listed until opted out or deleted; all lists every device; an unknown device is false', () =>
+        withStore(async (store) => {
+          const { device: a } = await userWithDevice(store, 'ha-a@example.com');
+          const { device: b } = await userWithDevice(store, 'ha-b@example.com');
+          assert.deepEqual(await store.homeAssistantDevices(false), []);
+          assert.equal(await store.setHomeAssistant(a.id, true), true);
+          assert.equal(await store.setHomeAssistant(a.id, true), true, 'twice is fine');
+          assert.equal(await store.setHomeAssistant(b.id, true), true);
+          assert.deepEqual(await store.homeAssistantDevices(false), [a.id, b.id].sort());
+          assert.equal(await store.setHomeAssistant(b.id, false), true);
+          assert.deepEqual(await store.homeAssistantDevices(false), [a.id]);
+          assert.deepEqual(await store.homeAssistantDevices(true), [a.id, b.id].sort());
+          assert.equal(await store.setHomeAssistant('NOSUCHDEVICE00000000', true), false);
+          assert.equal(await store.deleteDevice(a.id), true);
+          assert.deepEqual(await store.homeAssistantDevices(false), []);
+        }));
+    });
+
     describe('lifecycle', () => {
       test('ping answers; reopening the same database keeps everything and migrates nothing twice', async () => {
         const loc = await fixture.fresh();

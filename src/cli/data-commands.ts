@@ -8,21 +8,27 @@ import type { CliIo } from './io.js';
 
 type Flags = Record<string, string | boolean | undefined>;
 
-/** Commands that move a hub's data as a whole. */
+/** Commands that move a hub's data as a whole, and the production settings kept in the store. */
 export const DATA_COMMANDS = new Set(['backup', 'restore', 'export', 'import', 'invite']);
+
+export function isDataCommand(positionals: string[]): boolean {
+  return DATA_COMMANDS.has(positionals[0]) || (positionals[0] === 'device' && positionals[1] === 'ha');
+}
 
 export const DATA_HELP = `  iotc backup FILE [--force]                           consistent copy of the SQLite database, while the server runs
   iotc restore FILE [--force]                          put a backup in place (empty data dir, no server running)
   iotc export FILE [--force]                           everything in the store, as JSON Lines (SQLite or PostgreSQL)
   iotc import FILE [--force]                           an export into the store (empty unless --force), in one transaction
   iotc invite add [--email E] [--json]                 an invitation code for sign-up (IOTC_SIGNUP=invite), shown once
-  iotc invite list [--json]                            invitations made, and who used them`;
+  iotc invite list [--json]                            invitations made, and who used them
+  iotc device ha ID --on|--off                         show the device in Home Assistant (the bridge's opt-in), or stop`;
 
 /** Runs one of DATA_COMMANDS; resolves to the exit code. */
 export async function runDataCommand(positionals: string[], flags: Flags, config: Config, io: CliIo): Promise<number> {
   const [cmd, file] = positionals;
   const out = (s: string) => io.stdout.write(s + '\n');
   if (cmd === 'invite') return invite(file, flags, config, out);
+  if (cmd === 'device') return homeAssistantOptIn(positionals[2], flags, config, out);
   if (!file) throw new UsageError(`give the file: iotc ${cmd} FILE`);
   try {
     switch (cmd) {
@@ -75,6 +81,24 @@ async function invite(sub: string | undefined, flags: Flags, config: Config, out
         out(`created ${new Date(i.createdAt).toISOString()}  ${i.email ? `for ${i.email}` : 'for anyone'}  ${used}`);
       }
     }
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+async function homeAssistantOptIn(id: string | undefined, flags: Flags, config: Config, out: (s: string) => void): Promise<number> {
+  if (!id) throw new UsageError('give the device id: iotc device ha ID --on (or --off)');
+  if (flags.on === flags.off) throw new UsageError('say --on (show it in Home Assistant) or --off (stop)');
+  const store = await createStore(config);
+  try {
+    if (!(await store.setHomeAssistant(id, flags.on === true))) {
+      out(`no device ${id}`);
+      return 1;
+    }
+    out(flags.on ? `device ${id} is shown in Home Assistant` : `device ${id} is no longer shown in Home Assistant`);
+    if (!config.haBroker) out('note: the bridge is off here; set IOTC_HA_BROKER (see docs/home-assistant.md)');
+    else if (config.haDevices !== '') out(`note: IOTC_HA_DEVICES=${config.haDevices} decides which devices are shown, not the opt-in`);
     return 0;
   } finally {
     await store.close();

@@ -14,7 +14,7 @@ import type { Store } from '../store/types.js';
 import { processIo, UsageError } from './io.js';
 import type { CliIo } from './io.js';
 import { runSimulator, SIMULATOR_HELP } from './simulator.js';
-import { DATA_COMMANDS, DATA_HELP, runDataCommand } from './data-commands.js';
+import { DATA_HELP, isDataCommand, runDataCommand } from './data-commands.js';
 
 const HELP = `iotc — IOTcommunicate, a self-hosted hub for IoT devices and their apps
 
@@ -62,6 +62,8 @@ function parse(argv: string[]): { positionals: string[]; flags: Flags } {
       key: { type: 'string' },
       url: { type: 'string' },
       force: { type: 'boolean' },
+      on: { type: 'boolean' },
+      off: { type: 'boolean' },
     },
   });
   return { positionals, flags: values as Flags };
@@ -94,7 +96,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       return cmd === undefined && !flags.help ? 2 : 0;
     }
     const config = loadConfig(flags, io.env);
-    if (DATA_COMMANDS.has(cmd)) return await runDataCommand(positionals, flags, config, io);
+    if (isDataCommand(positionals)) return await runDataCommand(positionals, flags, config, io);
     const key = `${cmd} ${sub ?? ''}`.trim();
     switch (key) {
       case 'serve':

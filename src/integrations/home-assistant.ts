@@ -93,12 +93,15 @@ export class HomeAssistantBridge {
     this.client.on('error', (err) => this.log.warn({ err: err.message }, 'Home Assistant broker: connection problem; retrying'));
   }
 
-  private get ids(): string[] {
-    return this.config.haDevices.split(',').filter(Boolean);
+  /** The devices to show, read again at every poll so an opt-in or opt-out shows within a second. */
+  private chosen(): Promise<string[]> {
+    const v = this.config.haDevices;
+    if (v === 'all' || v === '') return this.store.homeAssistantDevices(v === 'all');
+    return Promise.resolve(v.split(','));
   }
 
   private async connected(): Promise<void> {
-    this.log.info({ broker: this.config.haBroker.replace(/\/\/[^@/]*@/, '//***@'), devices: this.ids.length }, 'Home Assistant bridge connected');
+    this.log.info({ broker: this.config.haBroker.replace(/\/\/[^@/]*@/, '//***@'), devices: this.config.haDevices || 'opted in' }, 'Home Assistant bridge connected');
     await this.client.subscribeAsync([`${this.config.haDiscoveryPrefix}/status`, `${this.config.haBaseTopic}/+/+/set`], { qos: 1 });
     await this.client.publishAsync(this.statusTopic, 'online', { retain: true, qos: 1 });
     await this.announceAll();
@@ -119,7 +122,15 @@ export class HomeAssistantBridge {
 
   private poll(): Promise<void> {
     this.polling = this.polling.then(async () => {
-      for (const id of this.ids) {
+      let ids: string[];
+      try {
+        ids = await this.chosen();
+      } catch (err) {
+        this.log.warn({ err }, 'Home Assistant bridge: could not read which devices to show; will retry');
+        return;
+      }
+      for (const id of [...this.devices.keys()]) if (!ids.includes(id)) await this.retract(id).catch(() => {});
+      for (const id of ids) {
         try {
           await this.syncDevice(id);
         } catch (err) {
@@ -151,6 +162,15 @@ export class HomeAssistantBridge {
     }
     const written = new Set((await this.store.latestAll(id, 'client')).map((r) => r.sensor));
     for (const r of await this.relay.sensors(id)) await this.publishSensor(bridged, r, written.has(r.sensor));
+  }
+
+  /** A device no longer shown (opted out, deleted): its entities leave Home Assistant. */
+  private async retract(id: string): Promise<void> {
+    const b = this.devices.get(id);
+    this.devices.delete(id);
+    if (!b || !this.client.connected) return;
+    for (const [sensor, s] of b.sensors) await this.client.publishAsync(this.configTopic(s.component, id, sensor), '', { retain: true, qos: 1 });
+    await this.client.publishAsync(this.availabilityTopic(id), 'offline', { retain: true, qos: 1 });
   }
 
   private async publishSensor(b: Bridged, r: StoredReading, writable: boolean): Promise<void> {
@@ -208,7 +228,7 @@ export class HomeAssistantBridge {
     if (!topic.startsWith(base) || !topic.endsWith('/set')) return;
     const [deviceId, level] = topic.slice(base.length, -'/set'.length).split('/');
     const bridged = this.devices.get(deviceId);
-    if (!bridged || !this.ids.includes(deviceId)) return;
+    if (!bridged) return;
     let sensor: string;
     try {
       sensor = decodeURIComponent(level);

@@ -102,4 +102,10 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     used_email TEXT
   );
   `,
+  // Devices shown in Home Assistant by the bridge (iotc device ha ID --on).
+  `
+  CREATE TABLE ha_devices (
+    device_id TEXT COLLATE "C" PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE
+  );
+  `,
 ];

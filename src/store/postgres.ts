@@ -352,6 +352,21 @@ export class PostgresStore implements Store {
     return (await this.q<InviteRow>('SELECT * FROM invites ORDER BY created_at DESC, code_hash')).rows.map(toInvite);
   }
 
+  async setHomeAssistant(deviceId: string, on: boolean): Promise<boolean> {
+    if (on) {
+      const { rowCount } = await this.q('INSERT INTO ha_devices (device_id) SELECT id FROM devices WHERE id = $1 ON CONFLICT DO NOTHING', [deviceId]);
+      if ((rowCount ?? 0) > 0) return true;
+    } else {
+      await this.q('DELETE FROM ha_devices WHERE device_id = $1', [deviceId]);
+    }
+    return (await this.q('SELECT 1 FROM devices WHERE id = $1', [deviceId])).rows.length > 0;
+  }
+
+  async homeAssistantDevices(all: boolean): Promise<string[]> {
+    const sql = all ? 'SELECT id FROM devices ORDER BY id' : 'SELECT device_id AS id FROM ha_devices ORDER BY device_id';
+    return (await this.q<{ id: string }>(sql)).rows.map((r) => r.id);
+  }
+
   /**
    * One statement, so one round trip and its own transaction: a multi-row insert from arrays, then the
    * newest reading of each (device, sensor, side) moved into the latest table, in key order so concurrent

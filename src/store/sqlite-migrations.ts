@@ -108,4 +108,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     used_email TEXT
   );
   `,
+  // Devices shown in Home Assistant by the bridge (iotc device ha ID --on).
+  `
+  CREATE TABLE ha_devices (
+    device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -350,6 +350,18 @@ export class SqliteStore implements Store {
     return (this.db.prepare('SELECT * FROM invites ORDER BY created_at DESC, code_hash').all() as InviteRow[]).map(toInvite);
   }
 
+  async setHomeAssistant(deviceId: string, on: boolean): Promise<boolean> {
+    if (!this.stmt.deviceById.get(deviceId)) return false;
+    if (on) this.db.prepare('INSERT OR IGNORE INTO ha_devices (device_id) VALUES (?)').run(deviceId);
+    else this.db.prepare('DELETE FROM ha_devices WHERE device_id = ?').run(deviceId);
+    return true;
+  }
+
+  async homeAssistantDevices(all: boolean): Promise<string[]> {
+    const sql = all ? 'SELECT id FROM devices ORDER BY id' : 'SELECT device_id AS id FROM ha_devices ORDER BY device_id';
+    return (this.db.prepare(sql).all() as { id: string }[]).map((r) => r.id);
+  }
+
   async appendReadings(readings: NewReading[]): Promise<StoredReading[]> {
     if (readings.length === 0) return [];
     const stored = this.appendTx.immediate(readings);

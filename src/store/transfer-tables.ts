@@ -17,6 +17,7 @@ export const MOVED_TABLES: readonly TableSpec[] = [
   { name: 'devices', columns: ['id', 'user_id', 'name', 'key_hash', 'created_at', 'last_seen'], key: ['id'] },
   { name: 'api_tokens', columns: ['id', 'user_id', 'name', 'token_hash', 'created_at', 'last_used'], key: ['id'], identity: 'id' },
   { name: 'invites', columns: ['code_hash', 'email', 'created_at', 'used_at', 'used_email'], key: ['code_hash'] },
+  { name: 'ha_devices', columns: ['device_id'], key: ['device_id'] },
   { name: 'web_sessions', columns: ['id_hash', 'user_id', 'csrf_token', 'created_at', 'expires_at'], key: ['id_hash'] },
   // SQLite's readings_journal (readings not yet indexed) is exported as part of readings.
   { name: 'readings', columns: ['seq', 'device_id', 'sensor', 'side', 'value', 'time'], key: ['seq'], identity: 'seq' },

@@ -148,6 +148,11 @@ export interface Store {
   /** Every invite, newest first. */
   listInvites(): Promise<Invite[]>;
 
+  /** Shows the device in Home Assistant (the bridge's opt-in) or stops; false for an unknown device. */
+  setHomeAssistant(deviceId: string, on: boolean): Promise<boolean>;
+  /** Ids of the devices opted in to Home Assistant, or of every device with `all`, sorted. */
+  homeAssistantDevices(all: boolean): Promise<string[]>;
+
   /** Stores the readings in one transaction and returns them with their sequence numbers, in order. */
   appendReadings(readings: NewReading[]): Promise<StoredReading[]>;
   /** Latest value of one sensor, from either side unless `side` is given. */
