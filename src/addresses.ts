@@ -36,20 +36,22 @@ export function publicHostFor(listenHost: string): string {
   return listenHost.includes(':') && !listenHost.startsWith('[') ? `[${listenHost}]` : listenHost;
 }
 
-export function serverAddresses(opts: { host: string; port: number; mqttPort: number | null; mqttOff: string | null }): ServerAddresses {
+export function serverAddresses(opts: { host: string; port: number; mqttPort: number | null; mqttOff: string | null; tls?: boolean }): ServerAddresses {
   const publicHost = publicHostFor(opts.host);
   const at = `${publicHost}:${opts.port}`;
+  // With the built-in TLS the HTTP port speaks only https and wss.
+  const [http, ws] = opts.tls ? ['https', 'wss'] : ['http', 'ws'];
   return {
     host: opts.host,
     port: opts.port,
     mqttPort: opts.mqttPort,
     mqttOff: opts.mqttPort === null ? (opts.mqttOff ?? 'off') : null,
     publicHost,
-    web: `http://${at}`,
-    ws: `ws://${at}/ws`,
-    api: `http://${at}/api/v1`,
+    web: `${http}://${at}`,
+    ws: `${ws}://${at}/ws`,
+    api: `${http}://${at}/api/v1`,
     mqtt: opts.mqttPort === null ? null : `mqtt://${publicHost}:${opts.mqttPort}`,
-    mqttWs: `ws://${at}/mqtt`,
+    mqttWs: `${ws}://${at}/mqtt`,
   };
 }
 

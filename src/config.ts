@@ -67,6 +67,9 @@ const MIN_PING_MS = 100;
 export const OPTIONS = {
   port: { flag: 'port', env: 'PORT', default: 8888, parse: port, description: 'HTTP and WebSocket port (0 picks a free one)' },
   mqttPort: { flag: 'mqtt-port', env: 'IOTC_MQTT_PORT', default: 1883, parse: port, description: 'MQTT port (0 turns the MQTT listener off; MQTT over WebSocket at /mqtt stays on the HTTP port)' },
+  mqttsPort: { flag: 'mqtts-port', env: 'IOTC_MQTTS_PORT', default: 8883, parse: port, description: 'MQTT over TLS port, used when --tls-cert is set (0 = off)' },
+  tlsCert: { flag: 'tls-cert', env: 'IOTC_TLS_CERT', default: '', parse: z.string(), description: 'Certificate chain (PEM): serve https and wss on the HTTP port and mqtts on the MQTTS port; reloaded on SIGHUP or when the file changes' },
+  tlsKey: { flag: 'tls-key', env: 'IOTC_TLS_KEY', default: '', parse: z.string(), description: 'Private key (PEM) of the TLS certificate' },
   host: { flag: 'host', env: 'IOTC_HOST', default: '0.0.0.0', parse: z.string().min(1), description: 'Address to listen on' },
   dataDir: { flag: 'data-dir', env: 'IOTC_DATA_DIR', default: './data', parse: z.string().min(1), description: 'Folder for the embedded SQLite database' },
   store: { flag: 'store', env: 'IOTC_STORE', default: 'sqlite', parse: store, description: 'Where data is kept: sqlite (under the data dir), sqlite:FILE, or a postgres:// URL' },
@@ -120,6 +123,13 @@ export const OPTIONS = {
   webhookAllowPrivate: { flag: 'webhook-allow-private', env: 'IOTC_WEBHOOK_ALLOW_PRIVATE', default: false, parse: flag, description: 'Allow webhooks to loopback, private and link-local addresses (off: a hub with open sign-up must not be a door into its own network)' },
   smtpUrl: { flag: 'smtp-url', env: 'IOTC_SMTP_URL', default: '', parse: z.string().refine((s) => s === '' || /^smtps?:\/\//.test(s), 'use smtp://user:pass@host:587 or smtps://user:pass@host:465'), description: 'SMTP server for email actions, e.g. smtp://user:pass@mail.example.com:587 (empty: email actions are refused)' },
   smtpFrom: { flag: 'smtp-from', env: 'IOTC_SMTP_FROM', default: 'IOTcommunicate <iotc@localhost>', parse: z.string().min(3), description: 'Sender of automation emails' },
+  signup: { flag: 'signup', env: 'IOTC_SIGNUP', default: 'open' as 'open' | 'invite' | 'closed', parse: z.enum(['open', 'invite', 'closed']), description: 'Who may create an account on the web app and the API: open (anyone), invite (with a code from iotc invite add) or closed; iotc user add always works' },
+  haBroker: { flag: 'ha-broker', env: 'IOTC_HA_BROKER', default: '', parse: z.string().refine((s) => s === '' || /^(mqtts?|wss?):\/\//.test(s), { message: 'use mqtt://host:1883 or mqtts://host:8883' }), description: 'Home Assistant bridge: the MQTT broker Home Assistant uses (mqtt://host:1883); the hub publishes discovery, states and availability there and takes commands (off when empty)' },
+  haUsername: { flag: 'ha-username', env: 'IOTC_HA_USERNAME', default: '', parse: z.string(), description: 'User name on the Home Assistant broker' },
+  haPassword: { flag: 'ha-password', env: 'IOTC_HA_PASSWORD', default: '', parse: z.string(), description: 'Password on the Home Assistant broker' },
+  haDiscoveryPrefix: { flag: 'ha-discovery-prefix', env: 'IOTC_HA_DISCOVERY_PREFIX', default: 'homeassistant', parse: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards'), description: "Home Assistant's MQTT discovery prefix" },
+  haBaseTopic: { flag: 'ha-base-topic', env: 'IOTC_HA_BASE_TOPIC', default: 'iotc', parse: z.string().regex(/^[^#+]+$/, 'no MQTT wildcards'), description: 'Topic prefix for the bridged states, commands and availability on the Home Assistant broker' },
+  haDevices: { flag: 'ha-devices', env: 'IOTC_HA_DEVICES', default: '', parse: z.string().regex(/^(all|[A-Z0-9]{20}(,[A-Z0-9]{20})*)?$/, 'all, or a comma-separated list of device ids'), description: 'Devices shown in Home Assistant: those opted in with iotc device ha ID --on (empty), all, or a comma-separated list of device ids', defaultText: 'opted in' },
   shutdownTimeout: { flag: 'shutdown-timeout', env: 'IOTC_SHUTDOWN_TIMEOUT', default: 10_000, parse: duration, description: 'Longest wait for connections to drain on SIGTERM', defaultText: '10s' },
 } satisfies Record<string, OptionSpec<any>>;
 

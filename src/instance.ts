@@ -148,3 +148,10 @@ export function findServer(config: Pick<Config, 'store' | 'dataDir'>): ServerSta
   db.close();
   return { state: 'stopped', stale: readInfo(files.info), files };
 }
+
+/** Words naming the server that runs on this config's SQLite database ("process 1234"), or null when none does. */
+export function runningServer(config: Pick<Config, 'store' | 'dataDir'>): string | null {
+  const found = findServer(config);
+  if (found.state !== 'running') return null;
+  return found.info ? `process ${found.info.pid}` : 'a server still starting';
+}

@@ -19,6 +19,8 @@ import type { Logger } from './log.js';
 import { InstanceLock } from './instance.js';
 import { createMetrics, stopMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
+import { CertificateReloader, readTlsFiles, tlsEnabled } from './tls.js';
+import { HomeAssistantBridge } from './integrations/home-assistant.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
@@ -30,6 +32,10 @@ export interface RunningServer {
   port: number;
   /** The MQTT port bound, or null when the MQTT listener is off (MQTT over WebSocket at /mqtt is always on). */
   mqttPort: number | null;
+  /** The MQTT-over-TLS port bound, or null without TLS or with --mqtts-port 0. */
+  mqttsPort: number | null;
+  /** Loads the TLS certificate and key again (SIGHUP); false without TLS or when the new pair does not load. */
+  reloadTls(): boolean;
   url: string;
   /**
    * Where each door really listens, with the MQTT port in use or why MQTT is off: the one place to read them
@@ -41,7 +47,9 @@ export interface RunningServer {
 }
 
 /** Builds and starts a node: the hub, the HTTP app and every door, listening on config.port. */
-export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+export async function startServer(config: Config, log: Logger, opts: { tlsPollMs?: number; haPollMs?: number } = {}): Promise<RunningServer> {
+  // A bad certificate stops the start before anything is opened.
+  const tlsFiles = tlsEnabled(config) ? readTlsFiles(config) : null;
   // Before the database is opened: a second server on the same SQLite file is refused, naming the first.
   const instance = InstanceLock.claim(config, config.nodeId || 'node', describeStore(config));
   let hub: Hub;
@@ -62,6 +70,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     // An idle keep-alive connection proves nothing: it gets the handshake timeout, unless it is a proxy's pool (kept past common load balancers' 60 s).
     keepAliveTimeout: config.trustProxy ? 72_000 : config.handshakeTimeout,
     http: { connectionsCheckingInterval: Math.min(5000, config.handshakeTimeout) },
+    // With a certificate the same port speaks https (and wss); the http options above apply to it too.
+    ...(tlsFiles ? { https: { connectionsCheckingInterval: Math.min(5000, config.handshakeTimeout), cert: tlsFiles.cert, key: tlsFiles.key, handshakeTimeout: config.handshakeTimeout } } : {}),
   }) as unknown as FastifyInstance;
   app.server.headersTimeout = config.handshakeTimeout;
   // One guard for every door: handshake timeout and unauthenticated connections per address.
@@ -70,13 +80,20 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes, hub.blobs);
   // A TCP connection to the HTTP port is in its handshake until its first request (or upgrade) has arrived.
   // Behind a trusted proxy its peer is the proxy, so it is timed but not counted against an address.
-  const httpHandshakes = new WeakMap<Duplex, PendingHandshake>();
-  app.server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+  // Keyed by the peer's address and port: with TLS the request comes on a TLS socket wrapping the TCP one admitted here.
+  const pendingHttp = new Map<string, PendingHandshake>();
+  const peer = (socket: { remoteAddress?: string; remotePort?: number }) => `${socket.remoteAddress}:${socket.remotePort}`;
+  const settleHttp = (socket: Duplex) => pendingHttp.get(peer(socket as Duplex & { remoteAddress?: string }))?.settle();
+  app.server.on('connection', (socket: Duplex & { remoteAddress?: string; remotePort?: number }) => {
     const handshake = handshakes.admit(config.trustProxy ? null : socket.remoteAddress ?? '?', () => socket.destroy());
-    httpHandshakes.set(socket, handshake);
-    socket.once('close', () => handshake.settle());
+    const key = peer(socket);
+    pendingHttp.set(key, handshake);
+    socket.once('close', () => {
+      handshake.settle();
+      if (pendingHttp.get(key) === handshake) pendingHttp.delete(key);
+    });
   });
-  app.server.prependListener('request', (req: IncomingMessage) => httpHandshakes.get(req.socket)?.settle());
+  app.server.prependListener('request', (req: IncomingMessage) => settleHttp(req.socket));
   const upgrades = new Map<string, UpgradeHandler>([
     ['/ws', (req, socket, head, url) => wsDoor.handleUpgrade(req, socket, head, url)],
     ['/mqtt', (req, socket, head) => mqttDoor.handleUpgrade(req, socket, head)],
@@ -116,7 +133,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   });
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    httpHandshakes.get(socket)?.settle();
+    settleHttp(socket);
     socket.on('error', () => socket.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handler = upgrades.get(url.pathname);
@@ -160,12 +177,35 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       throw err;
     }
   }
+  let mqttsPort: number | null = null;
+  let reloader: CertificateReloader | null = null;
+  if (tlsFiles) {
+    try {
+      mqttsPort = await mqttDoor.listenTls(config.mqttsPort, tlsFiles);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && !isExplicit(config, 'mqttsPort')) {
+        log.warn(`${(err as Error).message}. Running without the MQTTS listener.`);
+      } else {
+        await mqttDoor.close();
+        await app.close();
+        await hub.close();
+        throw err;
+      }
+    }
+    const tlsServer = app.server as unknown as import('node:tls').Server;
+    reloader = new CertificateReloader(config, (files) => {
+      tlsServer.setSecureContext(files);
+      mqttDoor.setSecureContext(files);
+    }, log.child({ component: 'tls' }), opts.tlsPollMs);
+    if (mqttPort !== null) log.warn(`TLS is on, but the plain MQTT listener on port ${mqttPort} is too: device keys sent there cross the network in the clear (--mqtt-port 0 turns it off)`);
+  }
+  const haBridge = config.haBroker ? new HomeAssistantBridge(config, hub.store, hub.relay, log.child({ component: 'home-assistant' }), opts.haPollMs) : null;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const addresses = serverAddresses({ host: config.host, port, mqttPort, mqttOff });
+  const addresses = serverAddresses({ host: config.host, port, mqttPort, mqttOff, tls: tlsFiles !== null });
   Object.assign(hub, { addresses });
   instance?.publish(addresses, hub.nodeId);
-  log.info({ port, mqttPort, node: hub.nodeId, store: describeStore(config), bus: hub.bus.kind }, `IOTcommunicate listening on port ${port}`);
+  log.info({ port, mqttPort, mqttsPort, tls: tlsFiles !== null, node: hub.nodeId, store: describeStore(config), bus: hub.bus.kind }, `IOTcommunicate listening on port ${port}`);
 
   let closing: Promise<void> | null = null;
   return {
@@ -173,10 +213,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     app,
     port,
     mqttPort,
-    url: `http://127.0.0.1:${port}`,
+    mqttsPort,
+    url: `${tlsFiles ? 'https' : 'http'}://127.0.0.1:${port}`,
     addresses,
+    reloadTls: () => reloader?.reload() ?? false,
     close() {
       closing ??= (async () => {
+        reloader?.stop();
+        await haBridge?.close().catch((err) => log.warn({ err }, 'Home Assistant bridge did not close cleanly'));
         wsDoor.stopAccepting();
         mqttDoor.stopAccepting();
         hub.relay.stopAccepting();

@@ -703,6 +703,51 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         }));
     });
 
+    describe('invites', () => {
+      test('an invite is used once; one made for an email only by that email (any case); a released one can be used again', () =>
+        withStore(async (store) => {
+          const open = await store.createInvite({ codeHash: 'hash-open', email: null });
+          assert.equal(open.usedAt, null);
+          await store.createInvite({ codeHash: 'hash-ann', email: 'ann@example.com' });
+          assert.equal(await store.claimInvite('hash-unknown', 'x@example.com', 1), null);
+          assert.equal(await store.claimInvite('hash-ann', 'bob@example.com', 1), null);
+          const ann = await store.claimInvite('hash-ann', 'ANN@example.com', 5);
+          assert.equal(ann?.usedAt, 5);
+          assert.equal(ann?.usedEmail, 'ANN@example.com');
+          assert.equal((await store.claimInvite('hash-open', 'bob@example.com', 6))?.usedEmail, 'bob@example.com');
+          assert.equal(await store.claimInvite('hash-open', 'carol@example.com', 7), null, 'used once');
+          await store.releaseInvite('hash-open');
+          assert.equal((await store.claimInvite('hash-open', 'carol@example.com', 8))?.usedEmail, 'carol@example.com');
+          const all = await store.listInvites();
+          assert.deepEqual(all.map((i) => i.codeHash).sort(), ['hash-ann', 'hash-open']);
+        }));
+      test('two sign-ups racing for one invite: exactly one gets it', () =>
+        withStore(async (store) => {
+          await store.createInvite({ codeHash: 'hash-race', email: null });
+          const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimInvite('hash-race', `u${i}@example.com`, i)));
+          assert.equal(results.filter(Boolean).length, 1);
+        }));
+    });
+
+    describe('Home Assistant opt-in', () => {
+      test('devices opted in are listed until opted out or deleted; all lists every device; an unknown device is false', () =>
+        withStore(async (store) => {
+          const { device: a } = await userWithDevice(store, 'ha-a@example.com');
+          const { device: b } = await userWithDevice(store, 'ha-b@example.com');
+          assert.deepEqual(await store.homeAssistantDevices(false), []);
+          assert.equal(await store.setHomeAssistant(a.id, true), true);
+          assert.equal(await store.setHomeAssistant(a.id, true), true, 'twice is fine');
+          assert.equal(await store.setHomeAssistant(b.id, true), true);
+          assert.deepEqual(await store.homeAssistantDevices(false), [a.id, b.id].sort());
+          assert.equal(await store.setHomeAssistant(b.id, false), true);
+          assert.deepEqual(await store.homeAssistantDevices(false), [a.id]);
+          assert.deepEqual(await store.homeAssistantDevices(true), [a.id, b.id].sort());
+          assert.equal(await store.setHomeAssistant('NOSUCHDEVICE00000000', true), false);
+          assert.equal(await store.deleteDevice(a.id), true);
+          assert.deepEqual(await store.homeAssistantDevices(false), []);
+        }));
+    });
+
     describe('lifecycle', () => {
       test('ping answers; reopening the same database keeps everything and migrates nothing twice', async () => {
         const loc = await fixture.fresh();

@@ -24,6 +24,10 @@ const COMMAND_OPTIONS = {
   preset: { type: 'string' },
   cooldown: { type: 'string' },
   notify: { type: 'boolean' },
+  // backup, restore, export, import, device ha (src/cli/data-commands.ts)
+  force: { type: 'boolean' },
+  on: { type: 'boolean' },
+  off: { type: 'boolean' },
 } as const;
 type CommandOption = keyof typeof COMMAND_OPTIONS;
 
@@ -59,6 +63,18 @@ export const COMMANDS: CommandSpec[] = [
     details: "Triggers: SENSOR OP VALUE (>, >=, <, <=, ==, !=, changed), offline, online, or a cron schedule in the given time zone.\nActions (each may be given more than once): a webhook (signed, retried), a value written to the device, an email\nto the account's own address, an in-app notification. See docs/automations.md." },
   { name: 'rule list', usage: 'iotc rule list --device ID [--json]', summary: "list a device's rules", options: ['device', 'json'], details: 'Id, state, trigger and actions of each rule, with its last run.' },
   { name: 'rule delete', usage: 'iotc rule delete RULE_ID', summary: 'delete a rule', options: [], details: 'RULE_ID is the id `iotc rule list` shows.' },
+  { name: 'device ha', usage: 'iotc device ha ID --on|--off', summary: 'show the device in Home Assistant (the bridge\'s opt-in), or stop', options: ['on', 'off'],
+    details: 'With IOTC_HA_BROKER set, the hub publishes MQTT discovery for opted-in devices (see docs/home-assistant.md).' },
+  { name: 'backup', usage: 'iotc backup FILE [--force]', summary: 'a consistent copy of the SQLite database, while the server runs', options: ['force'],
+    details: 'SQLite\'s online backup: one self-contained file (mode 600). --force replaces an existing FILE. With PostgreSQL, use pg_dump (docs/deploy.md).' },
+  { name: 'restore', usage: 'iotc restore FILE [--force]', summary: 'put a backup in place (no server running on the data dir)', options: ['force'],
+    details: 'Refused while a server runs on the database; refused over a database holding data unless --force. An older backup is upgraded.' },
+  { name: 'export', usage: 'iotc export FILE [--force]', summary: 'everything in the store as JSON Lines (SQLite or PostgreSQL)', options: ['force'],
+    details: 'Users, devices with their key hashes, readings, tokens, rules and the rest, from one consistent snapshot.' },
+  { name: 'import', usage: 'iotc import FILE [--force]', summary: 'an export into the store, in one transaction (empty store unless --force)', options: ['force'],
+    details: 'Every table\'s row count is checked: a damaged or cut-short file imports nothing.' },
+  { name: 'invite add', usage: 'iotc invite add [--email E] [--json]', summary: 'an invitation code for sign-up (IOTC_SIGNUP=invite), shown once', options: ['email', 'json'], details: 'Only the code\'s hash is kept; a code is used once.' },
+  { name: 'invite list', usage: 'iotc invite list [--json]', summary: 'invitations made, and who used them', options: ['json'], details: '' },
   { name: 'device run', usage: 'iotc device run --device ID --key KEY [--url URL]', summary: 'interactive device simulator', options: ['device', 'key', 'url'], details: '' },
   { name: 'client run', usage: 'iotc client run --device ID --key KEY [--url URL]', summary: 'interactive client (app) simulator', options: ['device', 'key', 'url'], details: '' },
   { name: 'config', usage: 'iotc config [--markdown]', summary: 'show the settings in force and where each comes from', options: ['markdown'],
@@ -67,6 +83,9 @@ export const COMMANDS: CommandSpec[] = [
 
 const byName = new Map(COMMANDS.map((c) => [c.name, c]));
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]));
+
+/** "device", "token", …: a word that only names a group of commands. */
+export const isGroup = (name: string) => GROUPS.has(name) && !byName.has(name);
 
 /** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean". */
 export function editDistance(a: string, b: string): number {

@@ -13,7 +13,7 @@ import { DataDirError } from '../store/data-dir.js';
 import { createStore, describeStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { bannerText, logBanner } from './banner.js';
-import { commandHelp, globalHelp, parseInvocation } from './commands.js';
+import { commandHelp, isGroup, globalHelp, parseInvocation } from './commands.js';
 import type { Flags } from './commands.js';
 import { processIo, UsageError } from './io.js';
 import type { CliIo } from './io.js';
@@ -21,6 +21,7 @@ import { askNewPassword, Interrupted } from './prompt.js';
 import { runSimulator, SIMULATOR_HELP } from './simulator.js';
 import { deviceLines, serverLine, whereIsServer } from './where.js';
 import { ruleCommand } from './rules.js';
+import { isDataCommand, runDataCommand } from './data-commands.js';
 
 function need(flags: Flags, name: string): string {
   const v = flags[name];
@@ -72,12 +73,14 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       return 0;
     }
     const help = commandHelp(command);
-    if (!command.includes(' ') && command !== 'serve' && command !== 'config' && help) {
+    if (isGroup(command) && help) {
       // "iotc device": a group without its subcommand.
       io.stderr.write(`iotc: which ${command} command?\n${help}`);
       return 2;
     }
     const config = loadConfig(flags, io.env);
+    const words = [...command.split(' '), ...args];
+    if (isDataCommand(words)) return await runDataCommand(words, flags, config, io);
     switch (command) {
       case 'serve':
         return await serve(config, io);
@@ -240,6 +243,7 @@ async function serve(config: Config, io: CliIo): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => server.reloadTls());
   });
 }
 

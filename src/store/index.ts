@@ -25,3 +25,10 @@ export function describeStore(config: Pick<Config, 'store' | 'dataDir'>): string
   if (config.store.startsWith('sqlite:')) return path.resolve(config.store.slice('sqlite:'.length));
   return redactUrl(config.store);
 }
+
+/** The SQLite file the config points at, or null for PostgreSQL. */
+export function sqliteFileOf(config: Pick<Config, 'store' | 'dataDir'>): string | null {
+  if (config.store === 'sqlite') return path.join(config.dataDir, 'iotc.db');
+  if (config.store.startsWith('sqlite:')) return config.store.slice('sqlite:'.length);
+  return null;
+}

@@ -196,4 +196,20 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX blobs_by_sensor ON blobs (device_id, sensor, seq);
   CREATE INDEX blobs_by_device ON blobs (device_id, seq);
   `,
+  // 5: invitation codes for IOTC_SIGNUP=invite: only their hash is kept; an invite is used once.
+  `
+  CREATE TABLE invites (
+    code_hash TEXT PRIMARY KEY,
+    email TEXT,
+    created_at BIGINT NOT NULL,
+    used_at BIGINT,
+    used_email TEXT
+  );
+  `,
+  // 6: devices shown in Home Assistant by the bridge (iotc device ha ID --on).
+  `
+  CREATE TABLE ha_devices (
+    device_id TEXT COLLATE "C" PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE
+  );
+  `,
 ];

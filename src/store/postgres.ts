@@ -5,10 +5,10 @@ import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresCallStore } from './calls-postgres.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
-import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
-import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
+import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
+import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
 import { BLOB_INFO_COLS, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
 import type { BlobRow } from './blob-rows.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
@@ -395,6 +395,42 @@ export class PostgresStore implements Store {
 
   async deleteApiToken(userId: number, id: number): Promise<boolean> {
     return ((await this.q('DELETE FROM api_tokens WHERE user_id = $1 AND id = $2', [userId, id])).rowCount ?? 0) > 0;
+  }
+
+  async createInvite(invite: { codeHash: string; email: string | null }): Promise<Invite> {
+    const { rows } = await this.q<InviteRow>('INSERT INTO invites (code_hash, email, created_at) VALUES ($1, $2, $3) RETURNING *', [invite.codeHash, invite.email, Date.now()]);
+    return toInvite(rows[0]);
+  }
+
+  async claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null> {
+    const { rows } = await this.q<InviteRow>(
+      'UPDATE invites SET used_at = $1, used_email = $2 WHERE code_hash = $3 AND used_at IS NULL AND (email IS NULL OR lower(email) = lower($2)) RETURNING *',
+      [now, email, codeHash],
+    );
+    return rows[0] ? toInvite(rows[0]) : null;
+  }
+
+  async releaseInvite(codeHash: string): Promise<void> {
+    await this.q('UPDATE invites SET used_at = NULL, used_email = NULL WHERE code_hash = $1', [codeHash]);
+  }
+
+  async listInvites(): Promise<Invite[]> {
+    return (await this.q<InviteRow>('SELECT * FROM invites ORDER BY created_at DESC, code_hash')).rows.map(toInvite);
+  }
+
+  async setHomeAssistant(deviceId: string, on: boolean): Promise<boolean> {
+    if (on) {
+      const { rowCount } = await this.q('INSERT INTO ha_devices (device_id) SELECT id FROM devices WHERE id = $1 ON CONFLICT DO NOTHING', [deviceId]);
+      if ((rowCount ?? 0) > 0) return true;
+    } else {
+      await this.q('DELETE FROM ha_devices WHERE device_id = $1', [deviceId]);
+    }
+    return (await this.q('SELECT 1 FROM devices WHERE id = $1', [deviceId])).rows.length > 0;
+  }
+
+  async homeAssistantDevices(all: boolean): Promise<string[]> {
+    const sql = all ? 'SELECT id FROM devices ORDER BY id' : 'SELECT device_id AS id FROM ha_devices ORDER BY device_id';
+    return (await this.q<{ id: string }>(sql)).rows.map((r) => r.id);
   }
 
   /**

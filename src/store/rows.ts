@@ -2,7 +2,7 @@
  * Rows as both SQL stores read them (same column names in every dialect), and their domain objects.
  * Each store keeps its own SQL; only the mapping is shared.
  */
-import type { ApiToken, Device, Side, StoredReading, User, WebSession } from './types.js';
+import type { ApiToken, Device, Invite, Side, StoredReading, User, WebSession } from './types.js';
 
 export interface ReadingRow { seq: number; device_id: string; sensor: string; side: Side; value: string; time: number }
 export interface DeviceRow { id: string; user_id: number; name: string; key_hash: string; created_at: number; last_seen: number | null }
@@ -28,3 +28,12 @@ export const toToken = (r: TokenRow): ApiToken => ({
 export const toSession = (r: SessionRow): WebSession => ({
   idHash: r.id_hash, userId: r.user_id, csrfToken: r.csrf_token, createdAt: r.created_at, expiresAt: r.expires_at,
 });
+
+export interface InviteRow {
+  code_hash: string;
+  email: string | null;
+  created_at: number;
+  used_at: number | null;
+  used_email: string | null;
+}
+export const toInvite = (r: InviteRow): Invite => ({ codeHash: r.code_hash, email: r.email, createdAt: r.created_at, usedAt: r.used_at, usedEmail: r.used_email });

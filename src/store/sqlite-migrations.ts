@@ -200,4 +200,20 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX blobs_by_sensor ON blobs(device_id, sensor, seq);
   CREATE INDEX blobs_by_device ON blobs(device_id, seq);
   `,
+  // 6: invitation codes for IOTC_SIGNUP=invite: only their hash is kept; an invite is used once.
+  `
+  CREATE TABLE invites (
+    code_hash TEXT PRIMARY KEY,
+    email TEXT COLLATE NOCASE,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER,
+    used_email TEXT
+  );
+  `,
+  // 7: devices shown in Home Assistant by the bridge (iotc device ha ID --on).
+  `
+  CREATE TABLE ha_devices (
+    device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE
+  ) WITHOUT ROWID;
+  `,
 ];

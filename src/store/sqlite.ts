@@ -7,10 +7,10 @@ import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
 import type {
-  ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
+  ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
-import { READING_COLS, toDevice, toReading, toSession, toToken, toUser } from './rows.js';
-import type { DeviceRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
+import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
+import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
 import { BLOB_INFO_COLS, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
 import type { BlobRow } from './blob-rows.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
@@ -407,6 +407,37 @@ export class SqliteStore implements Store {
 
   async deleteApiToken(userId: number, id: number): Promise<boolean> {
     return this.stmt.deleteToken.run(userId, id).changes > 0;
+  }
+
+  async createInvite(invite: { codeHash: string; email: string | null }): Promise<Invite> {
+    return toInvite(this.db.prepare('INSERT INTO invites (code_hash, email, created_at) VALUES (?, ?, ?) RETURNING *').get(invite.codeHash, invite.email, Date.now()) as InviteRow);
+  }
+
+  async claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null> {
+    const row = this.db
+      .prepare('UPDATE invites SET used_at = ?, used_email = ? WHERE code_hash = ? AND used_at IS NULL AND (email IS NULL OR email = ?) RETURNING *')
+      .get(now, email, codeHash, email) as InviteRow | undefined;
+    return row ? toInvite(row) : null;
+  }
+
+  async releaseInvite(codeHash: string): Promise<void> {
+    this.db.prepare('UPDATE invites SET used_at = NULL, used_email = NULL WHERE code_hash = ?').run(codeHash);
+  }
+
+  async listInvites(): Promise<Invite[]> {
+    return (this.db.prepare('SELECT * FROM invites ORDER BY created_at DESC, code_hash').all() as InviteRow[]).map(toInvite);
+  }
+
+  async setHomeAssistant(deviceId: string, on: boolean): Promise<boolean> {
+    if (!this.stmt.deviceById.get(deviceId)) return false;
+    if (on) this.db.prepare('INSERT OR IGNORE INTO ha_devices (device_id) VALUES (?)').run(deviceId);
+    else this.db.prepare('DELETE FROM ha_devices WHERE device_id = ?').run(deviceId);
+    return true;
+  }
+
+  async homeAssistantDevices(all: boolean): Promise<string[]> {
+    const sql = all ? 'SELECT id FROM devices ORDER BY id' : 'SELECT device_id AS id FROM ha_devices ORDER BY device_id';
+    return (this.db.prepare(sql).all() as { id: string }[]).map((r) => r.id);
   }
 
   async appendReadings(readings: NewReading[]): Promise<StoredReading[]> {

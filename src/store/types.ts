@@ -121,6 +121,16 @@ export interface ApiToken {
   lastUsed: number | null;
 }
 
+/** An invitation to sign up (IOTC_SIGNUP=invite): the code itself is shown once and never stored. */
+export interface Invite {
+  codeHash: string;
+  /** Only this email may use it; null = anyone with the code. */
+  email: string | null;
+  createdAt: number;
+  usedAt: number | null;
+  usedEmail: string | null;
+}
+
 /** A change that must close a device's live connections on every node. */
 export type DeviceEventKind = 'rotated' | 'deleted';
 export interface DeviceEvent {
@@ -183,6 +193,19 @@ export interface Store {
   /** Looks a token up by hash and records its use at `now`. */
   useApiToken(tokenHash: string, now: number): Promise<ApiToken | null>;
   deleteApiToken(userId: number, id: number): Promise<boolean>;
+
+  createInvite(invite: { codeHash: string; email: string | null }): Promise<Invite>;
+  /** Marks the invite used by `email`, if it exists, is unused and fits the email; null otherwise. One statement, so two sign-ups cannot both use it. */
+  claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null>;
+  /** Makes a claimed invite usable again (the sign-up it was claimed for did not happen). */
+  releaseInvite(codeHash: string): Promise<void>;
+  /** Every invite, newest first. */
+  listInvites(): Promise<Invite[]>;
+
+  /** Shows the device in Home Assistant (the bridge's opt-in) or stops; false for an unknown device. */
+  setHomeAssistant(deviceId: string, on: boolean): Promise<boolean>;
+  /** Ids of the devices opted in to Home Assistant, or of every device with `all`, sorted. */
+  homeAssistantDevices(all: boolean): Promise<string[]>;
 
   /** Stores the readings in one transaction and returns them with their sequence numbers, in order. */
   appendReadings(readings: NewReading[]): Promise<StoredReading[]>;

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { deviceName, signUpInput } from '../core/accounts.js';
+import { Invites } from '../core/invites.js';
 import type { DeviceInfo } from '../core/accounts.js';
 import { readingsToCsv } from '../core/csv.js';
 import { IotcError } from '../core/errors.js';
@@ -32,7 +33,7 @@ import { sessionSockets } from './session-sockets.js';
 
 export interface WebAppOptions {
   hub: Hub;
-  config: Pick<Config, 'trustProxy' | 'sessionTtl' | 'maxFrameBytes'>;
+  config: Pick<Config, 'trustProxy' | 'sessionTtl' | 'maxFrameBytes'> & Partial<Pick<Config, 'signup'>>;
   /** The MQTT TCP port actually bound, or null when there is none; known only once the server listens. */
   mqttPort?: () => number | null;
 }
@@ -137,6 +138,8 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   const { hub, config } = opts;
   const { accounts, relay, store } = hub;
   const log = hub.log.child({ component: 'web' });
+  const signUpMode = config.signup ?? 'open';
+  const invites = new Invites(store);
   const sessions = new WebSessions(store, config.sessionTtl, log);
   const live = sessionSockets(store, hub.log);
   sessions.startPruning();
@@ -293,13 +296,14 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
 
   app.get('/signup', async (req, reply) => {
     if (await signedIn(req)) return reply.redirect('/devices', 303);
-    return sendPage(reply, signUpPage(formToken(req, reply), emptyForm()));
+    return sendPage(reply, signUpPage(formToken(req, reply), emptyForm(), signUpMode), signUpMode === 'closed' ? 403 : 200);
   });
 
   app.post('/signup', async (req, reply) => {
     const body = req.body as Body;
-    const form: FormState = { values: { name: str(body, 'name'), email: str(body, 'email') }, errors: {} };
-    const again = (status: number) => sendPage(reply, signUpPage(formToken(req, reply), form), status);
+    const form: FormState = { values: { name: str(body, 'name'), email: str(body, 'email'), invite: str(body, 'invite') }, errors: {} };
+    const again = (status: number) => sendPage(reply, signUpPage(formToken(req, reply), form, signUpMode), status);
+    if (signUpMode === 'closed') return again(403);
     if (!formCsrfOk(req)) {
       form.message = 'This form expired. Please send it again.';
       return again(403);
@@ -318,13 +322,17 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     try {
       user = await hub.authLimits.forAccount('sign-up', parsed.data.email, async () => {
         try {
-          return await accounts.signUp(parsed.data);
+          return await invites.signUp(signUpMode, accounts, parsed.data, form.values.invite);
         } catch (err) {
           if (err instanceof IotcError && err.code === 'E_CONFLICT') return null;
           throw err;
         }
       });
     } catch (err) {
+      if (err instanceof IotcError && err.code === 'E_FORBIDDEN') {
+        form.errors.invite = err.message;
+        return again(403);
+      }
       return limited(reply, form, err, again);
     }
     if (!user) {

@@ -4,6 +4,7 @@ import { IotcError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
 import { signUpInput } from '../../core/accounts.js';
+import { Invites } from '../../core/invites.js';
 import { readingView } from '../../core/relay.js';
 import { historyPage, sensorsPage } from '../../core/replies.js';
 import { checkIntegerLiterals } from '../../core/values.js';
@@ -64,6 +65,7 @@ function wantsCsv(req: FastifyRequest, format: 'json' | 'csv' | undefined): bool
 export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions): Promise<void> {
   const { hub, config, log } = opts;
   const { relay, accounts, tokens } = hub;
+  const invites = new Invites(hub.store);
   const auth = new CallerAuth(hub, new RateLimits(config.apiRateLimit, config.apiRateBurst));
   installErrorHandling(app, log, config.maxFrameBytes);
 
@@ -224,9 +226,11 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const body = check(signUpBody, jsonBody(req.body));
     // Checked before the limit, so a too-short password does not count as a failure for the email.
     const input = check(signUpInput, body);
+    // IOTC_SIGNUP: closed refuses before anything is counted; invite needs a code from iotc invite add.
+    if (config.signup === 'closed') await invites.signUp('closed', accounts, input, null);
     const user = await auth.signUp(req, input.email, async () => {
       try {
-        return await accounts.signUp(input);
+        return await invites.signUp(config.signup, accounts, input, body.invite);
       } catch (err) {
         if (err instanceof IotcError && err.code === 'E_CONFLICT') return null;
         throw err;

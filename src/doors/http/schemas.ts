@@ -49,7 +49,7 @@ export const loginBody = z.object(
   { error: 'the body must be {"email":"…","password":"…"}' },
 );
 export const signUpBody = z.object(
-  { name: z.unknown(), email: z.unknown(), password: z.unknown(), tokenName: tokenName.optional() },
+  { name: z.unknown(), email: z.unknown(), password: z.unknown(), tokenName: tokenName.optional(), invite: z.string().max(100).optional() },
   { error: 'the body must be {"name":"…","email":"…","password":"…"}' },
 );
 

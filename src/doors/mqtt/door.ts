@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
@@ -38,7 +39,7 @@ const PACKET_OVERHEAD = 1024;
 interface Session {
   wire: MqttWire;
   remote: string;
-  transport: 'tcp' | 'websocket';
+  transport: 'tcp' | 'tls' | 'websocket';
   device: Device | null;
   side: Side;
   attachment: Attachment | null;
@@ -106,7 +107,7 @@ export class MqttDoor {
   private readonly sessions = new WeakMap<Client, Session>();
   private readonly live = new Set<Session>();
   private readonly wss: WebSocketServer;
-  private server: net.Server | null = null;
+  private readonly servers: net.Server[] = [];
   private accepting = true;
   /** Binary chunks waiting, per connection and sensor, for a slow receiver's queue to go down: only the newest is kept. */
   private readonly parkedBlobs = new WeakMap<Session, Map<string, BlobDelivery>>();
@@ -172,15 +173,54 @@ export class MqttDoor {
       const remote = socket.remoteAddress ?? '?';
       this.handleStream(socket, remote, 'tcp', this.handshakes.admit(remote, () => socket.destroy()));
     });
+    return this.bind(server, this.config.mqttPort, '--mqtt-port / IOTC_MQTT_PORT');
+  }
+
+  /**
+   * MQTT over TLS on `port` (0 = off); resolves to the bound port or null. The connection counts as in its
+   * handshake from the first TCP byte, so a peer that never finishes TLS is dropped like any other.
+   */
+  async listenTls(port: number, secure: tls.TlsOptions): Promise<number | null> {
+    if (port === 0) return null;
+    const server = tls.createServer({ ...secure, handshakeTimeout: this.config.handshakeTimeout });
+    const pending = new Map<string, PendingHandshake>();
+    const key = (s: net.Socket) => `${s.remoteAddress}:${s.remotePort}`;
+    server.on('connection', (socket: net.Socket) => {
+      const remote = socket.remoteAddress ?? '?';
+      const k = key(socket);
+      pending.set(k, this.handshakes.admit(remote, () => socket.destroy()));
+      socket.once('close', () => {
+        pending.get(k)?.settle();
+        pending.delete(k);
+      });
+    });
+    server.on('secureConnection', (socket: tls.TLSSocket) => {
+      socket.setNoDelay(true);
+      const k = key(socket);
+      const handshake = pending.get(k);
+      pending.delete(k);
+      if (!handshake) return void socket.destroy();
+      this.handleStream(socket, socket.remoteAddress ?? '?', 'tls', handshake);
+    });
+    server.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'mqtts handshake failed'));
+    return this.bind(server, port, '--mqtts-port / IOTC_MQTTS_PORT');
+  }
+
+  /** Swaps the certificate of the MQTTS listener; connections already open keep theirs. */
+  setSecureContext(secure: tls.SecureContextOptions): void {
+    for (const server of this.servers) if (server instanceof tls.Server) server.setSecureContext(secure);
+  }
+
+  private async bind(server: net.Server, port: number, setting: string): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
         reject(err.code === 'EADDRINUSE'
-          ? Object.assign(new Error(`MQTT port ${this.config.mqttPort} is already in use: stop what runs there, pick another with --mqtt-port / IOTC_MQTT_PORT, or 0 to turn the MQTT listener off`), { code: 'EADDRINUSE' })
+          ? Object.assign(new Error(`MQTT port ${port} is already in use: stop what runs there, pick another with ${setting}, or 0 to turn that listener off`), { code: 'EADDRINUSE' })
           : err),
       );
-      server.listen(this.config.mqttPort, this.config.host, () => resolve());
+      server.listen(port, this.config.host, () => resolve());
     });
-    this.server = server;
+    this.servers.push(server);
     return (server.address() as net.AddressInfo).port;
   }
 
@@ -580,7 +620,7 @@ export class MqttDoor {
 
   stopAccepting(): void {
     this.accepting = false;
-    this.server?.close();
+    for (const server of this.servers) server.close();
   }
 
   /** Closes every MQTT connection (MQTT 5 clients are told the server is shutting down) and the broker. */
@@ -592,6 +632,6 @@ export class MqttDoor {
     await new Promise<void>((resolve) => this.broker.close(() => resolve()));
     for (const session of this.live) session.wire.destroy();
     this.wss.close();
-    if (this.server) await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 }

@@ -29,8 +29,23 @@ export function landingPage(): Html {
   });
 }
 
-export function signUpPage(csrf: string, form: FormState): Html {
+/** IOTC_SIGNUP: open shows the form, invite asks for a code too, closed says whom to ask. */
+export type SignUpMode = 'open' | 'invite' | 'closed';
+
+export function signUpPage(csrf: string, form: FormState, mode: SignUpMode = 'open'): Html {
   const v = form.values;
+  if (mode === 'closed') {
+    return layout({
+      title: 'Sign up',
+      viewer: null,
+      nav: 'signup',
+      body: html`<section class="auth card">
+  <h1>Sign-up is closed</h1>
+  <p>This hub does not take new accounts on its own: ask the person who runs it to make one for you.</p>
+  <p class="switch-auth">Already have an account? <a href="/login">Log in</a></p>
+</section>`,
+    });
+  }
   return layout({
     title: 'Sign up',
     viewer: null,
@@ -44,6 +59,7 @@ export function signUpPage(csrf: string, form: FormState): Html {
     ${field({ name: 'name', label: 'Your name', value: v.name, error: form.errors.name, autocomplete: 'name', required: true, autofocus: !v.name, maxlength: 100 })}
     ${field({ name: 'email', label: 'Email', type: 'email', value: v.email, error: form.errors.email, autocomplete: 'email', required: true })}
     ${field({ name: 'password', label: 'Password', type: 'password', error: form.errors.password, autocomplete: 'new-password', required: true, hint: 'At least 8 characters.' })}
+    ${mode === 'invite' ? field({ name: 'invite', label: 'Invitation code', value: v.invite, error: form.errors.invite, autocomplete: 'off', required: true, hint: 'This hub takes new accounts by invitation: ask the person who runs it for a code.', placeholder: 'XXXX-XXXX-XXXX-XXXX' }) : ''}
     <button class="btn btn-block" type="submit">Sign up</button>
   </form>
   <p class="switch-auth">Already have an account? <a href="/login">Log in</a></p>
