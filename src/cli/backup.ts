@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { secureSqliteFile } from '../store/file-modes.js';
 import { sqliteFileOf } from '../store/index.js';
 import { runningServer } from '../instance.js';
+import { prepareDatabaseFile } from '../store/data-dir.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { SQLITE_MIGRATIONS } from '../store/sqlite-migrations.js';
 
@@ -124,6 +125,7 @@ export async function restore(config: Pick<Config, 'store' | 'dataDir'>, from: s
     }
     if (holds && !opts.force) throw new BackupError(`${target} is not empty (it holds ${holds}): restore into an empty data dir, or add --force to replace it`);
   }
+  prepareDatabaseFile(target);
   secureSqliteFile(target);
   const incoming = `${target}.restoring`;
   fs.copyFileSync(from, incoming);

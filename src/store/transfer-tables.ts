@@ -23,6 +23,13 @@ export const MOVED_TABLES: readonly TableSpec[] = [
   { name: 'readings', columns: ['seq', 'device_id', 'sensor', 'side', 'value', 'time'], key: ['seq'], identity: 'seq' },
   { name: 'latest', columns: ['device_id', 'sensor', 'side', 'seq', 'value', 'time'], key: ['device_id', 'sensor', 'side'] },
   { name: 'cursors', columns: ['device_id', 'side', 'seq'], key: ['device_id', 'side'] },
+  { name: 'calls', columns: ['id', 'device_id', 'user_id', 'method', 'params', 'state', 'result', 'error', 'created_at', 'expires_at', 'updated_at'], key: ['id'] },
+  { name: 'blobs', columns: ['seq', 'device_id', 'sensor', 'side', 'type', 'size', 'time', 'data'], key: ['seq'], identity: 'seq' },
+  { name: 'rules', columns: ['id', 'device_id', 'user_id', 'name', 'enabled', 'trigger_json', 'actions_json', 'cooldown_ms', 'secret', 'created_at', 'updated_at', 'last_run_at', 'last_error'], key: ['id'] },
+  { name: 'alerts', columns: ['id', 'rule_id', 'device_id', 'user_id', 'detail', 'raised_at', 'cleared_at', 'acknowledged_at'], key: ['id'], identity: 'id' },
+  { name: 'rule_occurrences', columns: ['rule_id', 'occurrence'], key: ['rule_id', 'occurrence'] },
+  { name: 'deliveries', columns: ['id', 'user_id', 'rule_id', 'device_id', 'kind', 'target', 'payload', 'state', 'attempts', 'next_attempt_at', 'lease_until', 'last_status', 'last_error', 'created_at', 'updated_at'], key: ['id'], identity: 'id' },
+  { name: 'notifications', columns: ['id', 'user_id', 'device_id', 'rule_id', 'text', 'time', 'read'], key: ['id'], identity: 'id' },
 ];
 
 /** Tables deliberately left behind, and why. */
