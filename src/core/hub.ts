@@ -11,6 +11,7 @@ import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
 import { ApiTokens } from './tokens.js';
+import { Sharing } from './sharing.js';
 
 /** Everything a node runs except its doors: the store, the bus, the relay and the account service. */
 export interface Hub {
@@ -22,6 +23,8 @@ export interface Hub {
   relay: Relay;
   accounts: Accounts;
   tokens: ApiTokens;
+  /** Who may do what with a device: the one authorisation check every door asks. */
+  sharing: Sharing;
   /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
   authLimits: AuthLimits;
   /** Where the doors really listen (MQTT port or why it is off); set by startServer once they are bound. */
@@ -49,8 +52,9 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   retention.start();
   const accounts = new Accounts(store, relay, config);
   const tokens = new ApiTokens(store, config);
+  const sharing = new Sharing(store, relay);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits,
+    config, log, nodeId, store, bus, relay, accounts, tokens, sharing, authLimits,
     async close() {
       await retention.stop();
       await relay.close();

@@ -3,6 +3,7 @@ import { CallFailed, callTimeoutMs } from './calls.js';
 import { parseRequest, peekId } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
+import { forbidden, roleAllows } from './sharing.js';
 import { readingView } from './relay.js';
 import { historyPage, sensorsPage } from './replies.js';
 import type { Attachment, Relay, SensorWrite } from './relay.js';
@@ -77,6 +78,8 @@ export class ProtocolSession {
     const { device, side } = this.attachment;
     switch (req.method) {
       case 'put': {
+        // A shared viewer's write is refused here, before the relay: it never reaches the device.
+        if (!roleAllows(this.attachment.role, 'write')) throw forbidden(this.attachment.role, 'write');
         const batch = Array.isArray(req.status);
         const written = this.relay.put(device.id, side, batch ? (req.status as SensorWrite[]) : [req.status as SensorWrite]);
         // Awaited just below, so a failed write is never an unhandled rejection.
@@ -93,6 +96,7 @@ export class ProtocolSession {
         return;
       case 'call': {
         if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can call a device\'s methods; this connection is the device side');
+        if (!roleAllows(this.attachment.role, 'call')) throw forbidden(this.attachment.role, 'call');
         const persistent = req.persistent ?? false;
         const answer = await this.relay.calls.call(device, {
           method: req.device_method, params: req.params ?? null, timeoutMs: callTimeoutMs(req.timeout, persistent), persistent,
@@ -102,6 +106,7 @@ export class ProtocolSession {
       }
       case 'call_status': {
         if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can read calls; this connection is the device side');
+        if (!roleAllows(this.attachment.role, 'call')) throw forbidden(this.attachment.role, 'call');
         const { call, method: _method, params: _params, ...rest } = await this.relay.calls.status(device, req.call);
         this.ok(req.id, { call, ...rest });
         return;

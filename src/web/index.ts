@@ -48,9 +48,10 @@ export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['con
     // A page on another site can make the browser send our cookie with a WebSocket: only our own pages may.
     if (!originAllowed(req, config.trustProxy)) throw new IotcError('E_AUTH', 'Cross-site WebSocket refused');
     try {
-      const device = await hub.accounts.owned(session.userId, deviceId);
+      // The owner, or an account the device is shared with (any role reads; the role decides the rest).
+      const { device, role } = await hub.sharing.authorize(session.userId, deviceId, 'read');
       // Logging out closes the page's socket: it must not outlive the login that opened it.
-      return { device, watch: (close) => live.watch(session.idHash, close) };
+      return { device, grant: { userId: session.userId, role }, watch: (close) => live.watch(session.idHash, close) };
     } catch (err) {
       if (err instanceof IotcError && err.code === 'E_NOT_FOUND') throw new IotcError('E_AUTH');
       throw err;

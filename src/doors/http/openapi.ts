@@ -1,6 +1,7 @@
 import { ERRORS } from '../../core/errors.js';
 import { MAX_BATCH } from '../../core/messages.js';
 import { callPaths, callSchemas } from './openapi-calls.js';
+import { sharingPaths, sharingSchemas } from './openapi-sharing.js';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, written by hand next to the routes it describes.
@@ -62,6 +63,10 @@ const deviceInfo = {
     lastSeen: { type: ['integer', 'null'] },
     online: { type: 'boolean', description: 'A device-side connection is open (any door, any node)' },
     clients: { type: 'integer', description: 'Open client-side connections' },
+    shared: {
+      type: 'object', required: ['role', 'owner'], description: 'Only on a device another account shared with this one',
+      properties: { role: { type: 'string', enum: ['viewer', 'operator'] }, owner: { type: 'string', description: "The owner's email" } },
+    },
   },
 };
 const tokenInfo = {
@@ -217,6 +222,7 @@ export function openApiDocument(): Json {
         },
       },
       ...callPaths(),
+      ...sharingPaths(),
       '/devices': {
         get: {
           operationId: 'listDevices',
@@ -353,6 +359,7 @@ export function openApiDocument(): Json {
         NameBody: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 100 } } },
         AuthResult: authResult,
         ...callSchemas,
+        ...sharingSchemas,
       },
     },
   };

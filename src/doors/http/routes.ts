@@ -13,6 +13,7 @@ import { otherSide } from '../../store/types.js';
 import type { StoredReading, User } from '../../store/types.js';
 import { CallerAuth } from './credentials.js';
 import { callRoutes } from './call-routes.js';
+import { shareRoutes } from './share-routes.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RateLimits } from './rate-limits.js';
@@ -96,14 +97,14 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // ---- device side ----
 
   app.get('/update', async (req) => {
-    const caller = await auth.caller(req);
+    const caller = await auth.caller(req, undefined, 'write');
     const writes = updateWrites(req.query as Record<string, unknown>);
     return written(await relay.put(caller.device.id, caller.side, writes));
   });
 
   app.post('/devices/:id/readings', async (req, reply) => {
     const { id } = check(deviceIdParam, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.caller(req, id, 'write');
     const body = check(readingsBody, jsonBody(req.body));
     const writes: SensorWrite[] = Array.isArray(body) ? body : [body];
     const stored = await relay.put(caller.device.id, caller.side, writes);
@@ -154,6 +155,10 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // ---- calls to devices (commands with confirmation) ----
 
   callRoutes(app, hub, auth, jsonBody);
+
+  // ---- sharing: shares, invitations, public links ----
+
+  shareRoutes(app, hub, auth, jsonBody, config.maxReplyBytes);
 
   // ---- account side ----
 
