@@ -20,6 +20,7 @@ import { InstanceLock } from './instance.js';
 import { createMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
+import { mqttUserAuthenticator } from './core/sharing-doors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
@@ -67,7 +68,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   // One guard for every door: handshake timeout and unauthenticated connections per address.
   const handshakes = new HandshakeGuard(config, log.child({ component: 'handshake' }), (code) => hub.relay.countError(code));
   const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config), handshakes });
-  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes);
+  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes, mqttUserAuthenticator(hub));
   // A TCP connection to the HTTP port is in its handshake until its first request (or upgrade) has arrived.
   // Behind a trusted proxy its peer is the proxy, so it is timed but not counted against an address.
   const httpHandshakes = new WeakMap<Duplex, PendingHandshake>();

@@ -17,7 +17,7 @@ export const toSharedDevice = (r: SharedDeviceRow): SharedDevice => ({
   ...toDevice(r), online: r.device_conns > 0, clients: r.client_conns, role: r.role, ownerEmail: r.owner_email,
 });
 
-/** The devices shared with a user ($1 / ?: user id, then `now` for presence), in either dialect's placeholders. */
+/** The devices shared with a user: p(1) the user id, p(2) and p(3) `now` (SQLite binds them in text order: now, now, user). */
 export function sharedWithSql(p: (n: number) => string): string {
   return `SELECT d.*, s.role, u.email AS owner_email,
       (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > ${p(2)}) AS device_conns,

@@ -76,7 +76,7 @@ export class SqliteSharingStore implements SharingStore {
   }
 
   async sharedWith(userId: number, now: number): Promise<SharedDevice[]> {
-    return (this.stmt.sharedWith.all(userId, now, now) as SharedDeviceRow[]).map(toSharedDevice);
+    return (this.stmt.sharedWith.all(now, now, userId) as SharedDeviceRow[]).map(toSharedDevice);
   }
 
   async invite(deviceId: string, email: string, role: ShareRole, now: number): Promise<void> {
