@@ -116,5 +116,28 @@ export function sharingStoreContract(name: string, fixture: StoreFixture, opts: 
         await store.deleteUser(owner.id);
         assert.equal(await store.sharing.linkByHash('hash-b'), null, 'a user\'s links go with the account');
       }));
+
+    test('historyBuckets: min, max, avg, count, last per non-empty bucket, numeric strings as numbers, others left out', () =>
+      withStore(async (store) => {
+        const owner = await user(store);
+        const d = await device(store, owner.id);
+        const t0 = 1_700_000_000_000; // a multiple of 1000: buckets start at t0, t0+1000, t0+2000
+        const r = (dt: number, value: unknown, sensor = 'temp', side: 'device' | 'client' = 'device') => ({ deviceId: d.id, sensor, value, side, time: t0 + dt });
+        await store.appendReadings([
+          r(100, 1), r(200, '3'), r(300, 2), r(350, 99, 'other'), r(400, 50, 'temp', 'client'),
+          r(1500, 'on'), r(1600, { x: 1 }),
+          r(2500, 10), r(2600, ' -4.5 '), r(2700, true),
+        ]);
+        const q = { from: t0, to: t0 + 2999, bucketMs: 1000, limit: 100 };
+        assert.deepEqual(await store.historyBuckets(d.id, 'temp', { ...q, side: 'device' }), [
+          { time: t0, min: 1, max: 3, avg: 2, count: 3, last: 2 },
+          { time: t0 + 2000, min: -4.5, max: 10, avg: 2.75, count: 2, last: -4.5 },
+        ]);
+        const both = await store.historyBuckets(d.id, 'temp', q);
+        assert.deepEqual(both[0], { time: t0, min: 1, max: 50, avg: 14, count: 4, last: 50 });
+        assert.deepEqual(await store.historyBuckets(d.id, 'temp', { ...q, limit: 1 }), [both[0]]);
+        assert.deepEqual(await store.historyBuckets(d.id, 'temp', { ...q, from: t0 + 2550 }), [{ time: t0 + 2000, min: -4.5, max: -4.5, avg: -4.5, count: 1, last: -4.5 }]);
+        assert.deepEqual(await store.historyBuckets(d.id, 'nothing', q), []);
+      }));
   });
 }

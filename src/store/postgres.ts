@@ -4,6 +4,8 @@ import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresCallStore } from './calls-postgres.js';
 import { PostgresSharingStore } from './sharing-postgres.js';
+import { bucketsSql, POSTGRES_NUMERIC, toBucket } from './buckets.js';
+import type { BucketQuery, HistoryBucket } from './buckets.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -453,6 +455,14 @@ export class PostgresStore implements Store {
     const { rows } = await this.q<ReadingRow>(sql, params);
     const out = rows.map(toReading);
     return newestFirst ? out.reverse() : out;
+  }
+
+  async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
+    const source = `(SELECT time, seq, value FROM readings WHERE device_id = $3 AND sensor = $4 AND time >= $5 AND time <= $6${q.side ? ' AND side = $7' : ''}) AS src`;
+    const params: unknown[] = [q.bucketMs, q.limit, deviceId, sensor, q.from, q.to];
+    if (q.side) params.push(q.side);
+    const { rows } = await this.q<Parameters<typeof toBucket>[0]>(bucketsSql(POSTGRES_NUMERIC, source, (n) => `$${n}::bigint`), params);
+    return rows.map(toBucket);
   }
 
   async getCursor(deviceId: string, side: Side): Promise<number> {

@@ -171,6 +171,12 @@ export interface Store {
   latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]>;
   /** Readings of one sensor, oldest first; with only a limit, the most recent `limit`. */
   history(deviceId: string, sensor: string, query: HistoryQuery): Promise<StoredReading[]>;
+  /**
+   * One row per non-empty bucket of `bucketMs` (aligned to the epoch) between from and to (inclusive), oldest
+   * first, at most `limit`: min, max, avg, count and last (by time) of the numeric values. JSON numbers and
+   * strings holding a number ("21.5") count; other values are left out.
+   */
+  historyBuckets(deviceId: string, sensor: string, query: BucketQuery): Promise<HistoryBucket[]>;
 
   /** Sequence number up to which `side` of the device has been served; 0 if it never connected. */
   getCursor(deviceId: string, side: Side): Promise<number>;
@@ -315,4 +321,22 @@ export interface SharingStore {
   deleteLink(id: number, scope: string, target: string): Promise<boolean>;
   /** Deletes every link to the target (it was deleted). */
   deleteLinksOf(scope: string, target: string): Promise<number>;
+}
+
+export interface BucketQuery {
+  from: number;
+  to: number;
+  bucketMs: number;
+  limit: number;
+  side?: Side;
+}
+
+export interface HistoryBucket {
+  /** Bucket start, ms since epoch. */
+  time: number;
+  min: number;
+  max: number;
+  avg: number;
+  count: number;
+  last: number;
 }

@@ -199,6 +199,11 @@ export function openApiDocument(): Json {
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 100 }, description: 'With only a limit: the most recent readings' },
             p('write'),
             { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
+            {
+              name: 'bucket', in: 'query', schema: { type: 'string', pattern: '^([1-9][0-9]{0,5}[smhd]|auto)$' },
+              description: 'Aggregate: one row per non-empty bucket (1m, 5m, 1h, 1d…, or auto for about 500) between from and to (default: the last day), ' +
+                'with min, max, avg, count and last of the numeric values (numbers sent as strings count). At most 2000 buckets.',
+            },
           ],
           responses: {
             '200': {
@@ -206,9 +211,18 @@ export function openApiDocument(): Json {
               content: {
                 'application/json': {
                   schema: {
-                    type: 'object', required: ['sensor', 'readings'],
+                    type: 'object', required: ['sensor'],
+                    description: 'readings, or with bucket: from, to, bucket (ms) and buckets',
                     properties: {
                       sensor: { type: 'string' }, readings: { type: 'array', items: ref('Reading') },
+                      from: { type: 'integer' }, to: { type: 'integer' }, bucket: { type: 'integer', description: 'Bucket size in ms' },
+                      buckets: {
+                        type: 'array',
+                        items: {
+                          type: 'object', required: ['time', 'min', 'max', 'avg', 'count', 'last'],
+                          properties: { time: { type: 'integer', description: 'Bucket start' }, min: { type: 'number' }, max: { type: 'number' }, avg: { type: 'number' }, count: { type: 'integer' }, last: { type: 'number' } },
+                        },
+                      },
                       more: { type: 'boolean', description: 'The answer was cut at the reply bound (max-reply): ask again with the fields of next in place of your own' },
                       next: { type: 'object', properties: { from: { type: 'integer' }, to: { type: 'integer' }, limit: { type: 'integer' } } },
                     },

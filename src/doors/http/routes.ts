@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import { IotcError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
+import { bucketFor, MAX_BUCKETS } from '../../core/buckets.js';
 import { signUpInput } from '../../core/accounts.js';
 import { readingView } from '../../core/relay.js';
 import { historyPage, sensorsPage } from '../../core/replies.js';
@@ -139,6 +140,14 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const { id, sensor } = check(sensorParams, req.params);
     const caller = await auth.caller(req, id);
     const q = check(historyQuery, req.query);
+    if (q.bucket !== undefined) {
+      // Aggregated: one row per non-empty bucket, for charts over long ranges (default: the last day).
+      const to = q.to ?? Date.now();
+      const from = q.from ?? to - 86_400_000;
+      const bucketMs = bucketFor(q.bucket, from, to);
+      const buckets = await relay.store.historyBuckets(caller.device.id, sensor, { from, to, bucketMs, side: q.write, limit: MAX_BUCKETS });
+      return { sensor, from, to, bucket: bucketMs, buckets };
+    }
     const limit = q.limit ?? 100;
     const rows = await relay.history(caller.device.id, sensor, { limit, from: q.from, to: q.to, side: q.write, maxBytes: config.maxReplyBytes });
     const page = historyPage(rows, { limit, from: q.from }, config.maxReplyBytes);
