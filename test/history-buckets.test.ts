@@ -49,3 +49,20 @@ test('bucket sizes and auto', () => {
   assert.ok(year / bucketFor('auto', 0, year) <= 500);
   assert.throws(() => bucketFor('1s', 0, (MAX_BUCKETS + 1) * 1000));
 });
+
+test('the WebSocket history request takes the same bucket option', async () => {
+  const { TestClient } = await import('./helpers.js');
+  const d = await makeDevice(server);
+  const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
+  await server.hub.store.appendReadings([1, 2, '6'].map((value, i) => ({ deviceId: d.id, sensor: 'hum', value, side: 'device' as const, time: t0 + i })));
+  const c = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
+  try {
+    c.ws.send(JSON.stringify({ method: 'history', id: 1, sensor: 'hum', from: t0, to: t0 + 59_999, bucket: '1m' }));
+    const reply = await c.next((m) => m.id === 1);
+    assert.deepEqual(reply.buckets, [{ time: t0, min: 1, max: 6, avg: 3, count: 3, last: 6 }]);
+    c.ws.send(JSON.stringify({ method: 'history', id: 2, sensor: 'hum', from: 0, to: t0, bucket: '1s' }));
+    assert.equal((await c.next((m) => m.id === 2)).code, 'E_VALIDATION');
+  } finally {
+    c.close();
+  }
+});

@@ -4,6 +4,7 @@ import { parseRequest, peekId } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
 import { forbidden, roleAllows } from './sharing.js';
+import { bucketFor, MAX_BUCKETS } from './buckets.js';
 import { readingView } from './relay.js';
 import { historyPage, sensorsPage } from './replies.js';
 import type { Attachment, Relay, SensorWrite } from './relay.js';
@@ -161,6 +162,14 @@ export class ProtocolSession {
         return;
       }
       case 'history': {
+        if (req.bucket !== undefined) {
+          const to = req.to ?? Date.now();
+          const from = req.from ?? to - 86_400_000;
+          const bucketMs = bucketFor(req.bucket, from, to);
+          const buckets = await this.relay.store.historyBuckets(device.id, req.sensor, { from, to, bucketMs, side: req.write, limit: MAX_BUCKETS });
+          this.ok(req.id, { sensor: req.sensor, from, to, bucket: bucketMs, buckets });
+          return;
+        }
         const limit = req.limit ?? 100;
         const rows = await this.relay.history(device.id, req.sensor, { limit, from: req.from, to: req.to, side: req.write, maxBytes: this.maxReplyBytes });
         const page = historyPage(rows, { limit, from: req.from }, this.maxReplyBytes);
