@@ -286,3 +286,22 @@ test('CLI: iotc device share / unshare, seen by the running server', async () =>
   assert.match(invited.stdout, /invited as operator/);
   await waitFor(async () => (await server.hub.store.sharing.invitationsOf(d.id)).length === 1);
 });
+
+test('web app: the device list marks shared devices with role and owner; a viewer\'s device page is view-only', async () => {
+  const { d, neighbour, partner } = await household();
+  const viewerCookie = await logIn(neighbour.email);
+  const list = await (await fetch(`${server.url}/devices`, { headers: { cookie: viewerCookie, accept: 'text/html' } })).text();
+  assert.match(list, new RegExp(`data-device="${d.id}"`));
+  assert.match(list, /data-shared="viewer"/);
+  assert.match(list, new RegExp(`Shared with you by ${d.email.replace('.', '\\.')}`));
+  const page = await (await fetch(`${server.url}/devices/${d.id}`, { headers: { cookie: viewerCookie, accept: 'text/html' } })).text();
+  assert.match(page, /data-role="viewer"/);
+  assert.doesNotMatch(page, /Call a method/);
+  assert.doesNotMatch(page, /Delete device/);
+  const operatorPage = await (await fetch(`${server.url}/devices/${d.id}`, { headers: { cookie: await logIn(partner.email), accept: 'text/html' } })).text();
+  assert.match(operatorPage, /data-role="operator"/);
+  assert.match(operatorPage, /Call a method/);
+  assert.doesNotMatch(operatorPage, /Delete device/);
+  const json = await (await fetch(`${server.url}/devices.json`, { headers: { cookie: viewerCookie } })).json();
+  assert.deepEqual(json.devices.find((x: any) => x.id === d.id).shared, { role: 'viewer', owner: d.email });
+});

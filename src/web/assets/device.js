@@ -268,12 +268,15 @@
   const isLive = () => livePill.dataset.state === 'live';
   const CONTROL_STATE_TEXT = { live: 'Tap to switch', connecting: 'Offline: retrying…', off: 'Offline' };
 
+  // A shared viewer sees values but may not write: its controls stay disabled whatever the connection.
+  const readOnly = root.dataset.role === 'viewer';
+
   function showControlState(control, label) {
-    const live = isLive();
+    const live = isLive() && !readOnly;
     control.disabled = !live;
     control.setAttribute('aria-disabled', String(!live));
     if (label) {
-      label.textContent = CONTROL_STATE_TEXT[livePill.dataset.state] || CONTROL_STATE_TEXT.connecting;
+      label.textContent = readOnly ? 'View only' : CONTROL_STATE_TEXT[livePill.dataset.state] || CONTROL_STATE_TEXT.connecting;
       label.classList.toggle('offline', !live);
     }
   }
@@ -284,6 +287,11 @@
     const note = root.querySelector('[data-send-conn]');
     if (note) {
       const live = isLive();
+      if (readOnly) {
+        note.textContent = 'View only: the owner shared this device with you as a viewer.';
+        note.classList.add('offline');
+        return;
+      }
       note.textContent = live ? 'Connected: sends at once.' : livePill.dataset.state === 'off' ? 'Not connected: sending is off.' : 'Not connected: reconnecting… Sending is off until then.';
       note.classList.toggle('offline', !live);
     }
