@@ -305,3 +305,37 @@ test('web app: the device list marks shared devices with role and owner; a viewe
   const json = await (await fetch(`${server.url}/devices.json`, { headers: { cookie: viewerCookie } })).json();
   assert.deepEqual(json.devices.find((x: any) => x.id === d.id).shared, { role: 'viewer', owner: d.email });
 });
+
+test('web app: the owner shares, changes the role, revokes and makes a public link from the device page', async () => {
+  const d = await makeDevice(server);
+  const friend = await account();
+  const cookie = await logIn(d.email);
+  const page = async () => (await fetch(`${server.url}/devices/${d.id}`, { headers: { cookie, accept: 'text/html' } })).text();
+  const post = async (path: string, fields: Record<string, string>) => {
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await page())![1];
+    return fetch(`${server.url}${path}`, {
+      method: 'POST', redirect: 'manual',
+      headers: { cookie, origin: server.url, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: csrf, ...fields }).toString(),
+    });
+  };
+  assert.match(await page(), /data-sharing/);
+  assert.equal((await post(`/devices/${d.id}/shares`, { email: friend.email, role: 'viewer' })).status, 303);
+  assert.equal(await server.hub.store.sharing.roleOf(d.id, friend.userId), 'viewer');
+  assert.match(await page(), new RegExp(`data-share="${friend.email}"`));
+  await post(`/devices/${d.id}/shares`, { email: friend.email, role: 'operator' });
+  assert.equal(await server.hub.store.sharing.roleOf(d.id, friend.userId), 'operator');
+  const bad = await post(`/devices/${d.id}/shares`, { email: 'not an email', role: 'viewer' });
+  assert.equal(bad.status, 400);
+  await post(`/devices/${d.id}/shares/remove`, { email: friend.email });
+  assert.equal(await server.hub.store.sharing.roleOf(d.id, friend.userId), null);
+  const made = await post(`/devices/${d.id}/links`, {});
+  assert.equal(made.status, 303);
+  const linkCookie = made.headers.get('set-cookie')!.split(';')[0];
+  const shown = await (await fetch(`${server.url}/devices/${d.id}`, { headers: { cookie: `${cookie}; ${linkCookie}`, accept: 'text/html' } })).text();
+  const token = /public\/(iotp_[A-Za-z0-9]{32})/.exec(shown)![1];
+  assert.equal((await fetch(`${server.url}/api/v1/public/${token}`)).status, 200);
+  const [link] = await server.hub.sharing.deviceLinks(d.userId, d.id);
+  await post(`/devices/${d.id}/links/${link.id}/revoke`, {});
+  assert.equal((await fetch(`${server.url}/api/v1/public/${token}`)).status, 404);
+});

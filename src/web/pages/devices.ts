@@ -143,7 +143,7 @@ export interface RenameState {
   error: string;
 }
 
-export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredReading[], addr: ServerAddress, notice?: string, rename?: RenameState): Html {
+export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredReading[], addr: ServerAddress, notice?: string, rename?: RenameState, sharing?: Html): Html {
   const initial = latest.map((r) => ({ sensor: r.sensor, value: r.value, time: r.time, write: r.side }));
   const sensorNames = latest.map((r) => r.sensor);
   return layout({
@@ -221,6 +221,7 @@ ${device.shared?.role === 'viewer' ? '' : html`<section class="card">
 </section>
 </div>
 
+${sharing ?? ''}
 ${device.shared ? '' : html`<section class="card settings">
   <h2>Settings</h2>
   <form class="rename-form${rename ? ' has-error' : ''}" method="post" action="/devices/${device.id}/rename" novalidate>
