@@ -333,6 +333,35 @@
     return reply;
   }
 
+  // ---- Time range: the latest readings, or aggregated buckets over an hour … a month ----
+  const rangePicker = root.querySelector('[data-range]');
+  const rangeMs = () => Number(rangePicker ? rangePicker.value : 0) || 0;
+
+  /** The sensor's chart over the picked range: one point (the average) per bucket; buckets missing between two are a gap. */
+  async function loadRange(s) {
+    const to = Date.now();
+    const h = await request({ method: 'history', sensor: s.name, from: to - rangeMs(), to, bucket: 'auto' });
+    if (!h.ok) return;
+    const xs = [];
+    const ys = [];
+    let prev = null;
+    for (const b of h.buckets) {
+      // No readings for more than two buckets: a null between them makes uPlot break the line there.
+      if (prev !== null && b.time - prev > 2 * h.bucket) {
+        xs.push((prev + h.bucket) / 1000);
+        ys.push(null);
+      }
+      xs.push(b.time / 1000);
+      ys.push(b.avg);
+      prev = b.time;
+    }
+    s.data = [xs, ys];
+    if (xs.length) {
+      redraw(s);
+      s.chartCount.textContent = h.buckets.length + ' buckets of ' + (h.bucket >= 3600000 ? h.bucket / 3600000 + ' h' : h.bucket >= 60000 ? h.bucket / 60000 + ' min' : h.bucket / 1000 + ' s');
+    }
+  }
+
   async function refresh() {
     const reply = await request({ method: 'sensors' });
     if (!reply.ok) return;
@@ -341,11 +370,13 @@
       reply.sensors
         .filter((r) => chartNumber(r.value) !== null)
         .map(async (r) => {
+          if (rangeMs()) return loadRange(card(r.sensor));
           const h = await request({ method: 'history', sensor: r.sensor, limit: MAX_POINTS });
           if (h.ok) loadHistory(card(r.sensor), h.readings);
         }),
     );
   }
+  if (rangePicker) rangePicker.addEventListener('change', () => refresh().catch(() => {}));
 
   function connect() {
     setLive('connecting', attempts ? 'Reconnecting…' : 'Connecting…');
