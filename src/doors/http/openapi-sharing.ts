@@ -22,7 +22,7 @@ const linkParam = { name: 'linkId', in: 'path', required: true, schema: { type: 
 
 export const sharingSchemas: Record<string, Json> = {
   PublicLink: link,
-  NewPublicLink: { ...link, required: [...link.required, 'token'], properties: { ...link.properties, token: { type: 'string', pattern: '^iotp_[A-Za-z0-9]{32}$', description: 'Shown only in this answer; open it at /api/v1/public/TOKEN or /p/TOKEN' } } },
+  NewPublicLink: { ...link, required: [...link.required, 'token'], properties: { ...link.properties, token: { type: 'string', pattern: '^iotp_[A-Za-z0-9]{32}$', description: 'Shown only in this answer; open it at /api/v1/public/TOKEN' } } },
 };
 
 export function sharingPaths(): Record<string, Json> {
