@@ -22,6 +22,7 @@ import { describeStore } from './store/index.js';
 import { CertificateReloader, readTlsFiles, tlsEnabled } from './tls.js';
 import { HomeAssistantBridge } from './integrations/home-assistant.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
+import { mqttUserAuthenticator } from './core/sharing-doors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
 
@@ -77,7 +78,7 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
   // One guard for every door: handshake timeout and unauthenticated connections per address.
   const handshakes = new HandshakeGuard(config, log.child({ component: 'handshake' }), (code) => hub.relay.countError(code));
   const wsDoor = new WebSocketDoor(hub.relay, config, log.child({ component: 'ws' }), { authenticateRequest: sessionUpgradeAuthenticator(hub, config), handshakes, blobs: hub.blobs });
-  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes, hub.blobs);
+  const mqttDoor = await MqttDoor.create(hub.relay, config, log.child({ component: 'mqtt' }), handshakes, hub.blobs, mqttUserAuthenticator(hub));
   // A TCP connection to the HTTP port is in its handshake until its first request (or upgrade) has arrived.
   // Behind a trusted proxy its peer is the proxy, so it is timed but not counted against an address.
   // Keyed by the peer's address and port: with TLS the request comes on a TLS socket wrapping the TCP one admitted here.

@@ -365,6 +365,11 @@ describe('OpenAPI document', () => {
     const doomedRule = (await call('POST', `/devices/${mine.id}/rules`, { headers: tok, body: ruleBody })).body;
     const alert = await server.hub.store.automations.raiseAlert({ ruleId: rule.id, deviceId: mine.id, userId: rule.userId, detail: { sensor: 'temp', value: 31 }, at: Date.now(), cooldownMs: 0 });
     const frame = (await call('PUT', `/devices/${d.id}/blobs/cam`, { headers: { ...key, 'content-type': 'image/jpeg' }, raw: 'JPEG bytes' })).body;
+    const partner = await signUp();
+    const neighbour = await signUp();
+    await server.hub.sharing.share(u.userId, mine.id, { email: neighbour.email, role: 'viewer' });
+    const linkToRevoke = await server.hub.sharing.createDeviceLink(u.userId, mine.id);
+    const publicLink = await server.hub.sharing.createDeviceLink(u.userId, mine.id);
 
     // One good request per operation; the test fails if the document gains an operation not called here.
     const calls: Record<string, { method: string; path: string; headers?: Record<string, string>; body?: unknown; raw?: string }> = {
@@ -377,6 +382,13 @@ describe('OpenAPI document', () => {
       nextCall: { method: 'GET', path: `/devices/${d.id}/calls/next?wait=0`, headers: key },
       getCall: { method: 'GET', path: `/devices/${d.id}/calls/${toRead}?wait=0`, headers: ownerOfD },
       replyToCall: { method: 'POST', path: `/devices/${d.id}/calls/${toAnswer}/reply`, headers: key, body: { result: { ok: true } } },
+      listShares: { method: 'GET', path: `/devices/${mine.id}/shares`, headers: tok },
+      shareDevice: { method: 'POST', path: `/devices/${mine.id}/shares`, headers: tok, body: { email: partner.email, role: 'operator' } },
+      unshareDevice: { method: 'DELETE', path: `/devices/${mine.id}/shares/${encodeURIComponent(neighbour.email)}`, headers: tok },
+      listPublicLinks: { method: 'GET', path: `/devices/${mine.id}/links`, headers: tok },
+      createPublicLink: { method: 'POST', path: `/devices/${mine.id}/links`, headers: tok },
+      revokePublicLink: { method: 'DELETE', path: `/devices/${mine.id}/links/${linkToRevoke.id}`, headers: tok },
+      publicDevice: { method: 'GET', path: `/public/${publicLink.token}` },
       listDevices: { method: 'GET', path: '/devices', headers: tok },
       createDevice: { method: 'POST', path: '/devices', headers: tok, body: { name: 'Another' } },
       getDevice: { method: 'GET', path: `/devices/${mine.id}`, headers: tok },

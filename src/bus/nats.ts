@@ -42,7 +42,7 @@ const busReading = z.object({
 const callId = z.string().regex(/^c_[a-z2-7]{16}$/, 'not a call id');
 const busEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('readings'), deviceId: z.string().regex(DEVICE_ID), readings: z.array(busReading).min(1).max(MAX_READINGS) }),
-  z.object({ type: z.literal('device'), deviceId: z.string().regex(DEVICE_ID), kind: z.enum(['rotated', 'deleted']) }),
+  z.object({ type: z.literal('device'), deviceId: z.string().regex(DEVICE_ID), kind: z.enum(['rotated', 'deleted', 'access']) }),
   z.object({
     type: z.literal('call'),
     deviceId: z.string().regex(DEVICE_ID),

@@ -28,6 +28,7 @@ const COMMAND_OPTIONS = {
   force: { type: 'boolean' },
   on: { type: 'boolean' },
   off: { type: 'boolean' },
+  role: { type: 'string' },
 } as const;
 type CommandOption = keyof typeof COMMAND_OPTIONS;
 
@@ -52,6 +53,11 @@ export const COMMANDS: CommandSpec[] = [
     details: 'One line a device: id, online now, last seen, created, name; then (on stderr) where the server listens.' },
   { name: 'device rotate', usage: 'iotc device rotate ID [--json]', summary: 'give a device a new key; the old one stops at once', options: ['json'],
     details: 'Prints the new key (shown once) and the device URL with it. Connections using the old key are closed.' },
+  { name: 'device share', usage: 'iotc device share ID --email E --role viewer|operator [--json]', summary: 'share a device with another account (or invite an email with none yet)', options: ['email', 'role', 'json'],
+    example: 'npm run iotc -- device share ID --email partner@example.com --role operator',
+    details: 'A viewer sees values, history and charts; an operator may also write values and call the device.\nSharing again changes the role. An email without an account gets an invitation, accepted when it signs up.\nThe shared account connects with its own login or API token, never the device key.' },
+  { name: 'device unshare', usage: 'iotc device unshare ID --email E [--json]', summary: 'stop sharing a device (or withdraw the invitation)', options: ['email', 'json'],
+    details: "The account's open connections to the device close at once, on every node." },
   { name: 'device delete', usage: 'iotc device delete ID', summary: 'delete a device and everything stored for it', options: [], details: 'There is no undo.' },
   { name: 'token add', usage: 'iotc token add --email E --name N [--json]', summary: 'create a personal API token for the HTTP API (shown once)', options: ['email', 'name', 'json'],
     details: 'Send it as "Authorization: Bearer TOKEN" to the account side of the HTTP API.' },

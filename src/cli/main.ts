@@ -18,6 +18,7 @@ import type { Flags } from './commands.js';
 import { processIo, UsageError } from './io.js';
 import type { CliIo } from './io.js';
 import { askNewPassword, Interrupted } from './prompt.js';
+import { shareCommand } from './share.js';
 import { runSimulator, SIMULATOR_HELP } from './simulator.js';
 import { deviceLines, serverLine, whereIsServer } from './where.js';
 import { ruleCommand } from './rules.js';
@@ -125,7 +126,8 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
           if (devices.length === 0) out('no devices');
           for (const d of devices) {
             const seen = d.lastSeen ? new Date(d.lastSeen).toISOString() : 'never';
-            out(`${d.id}  ${d.online ? 'online ' : 'offline'}  last seen ${seen}  created ${new Date(d.createdAt).toISOString()}  ${d.name}`);
+            const shared = d.shared ? `  (shared by ${d.shared.owner} as ${d.shared.role})` : '';
+            out(`${d.id}  ${d.online ? 'online ' : 'offline'}  last seen ${seen}  created ${new Date(d.createdAt).toISOString()}  ${d.name}${shared}`);
           }
           note(serverLine(await whereIsServer(config)));
           return 0;
@@ -144,6 +146,9 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
           if (where.note) note(`note: ${where.note}.`);
           return 0;
         });
+      case 'device share':
+      case 'device unshare':
+        return await withStore(config, (store) => shareCommand(command, arg, flags, store, out));
       case 'device delete':
         return await withStore(config, async (_s, accounts) => {
           if (!arg) throw new UsageError('give the device id: iotc device delete ID');

@@ -3,7 +3,7 @@ import { IotcError } from './errors.js';
 import { describeIssues } from './messages.js';
 import { hashPassword, hashSecret, newDeviceId, newDeviceKey, verifyPassword } from './secrets.js';
 import type { Relay } from './relay.js';
-import type { Device, DeviceStatus, Store, User } from '../store/types.js';
+import type { Device, DeviceStatus, SharedDevice, ShareRole, Store, User } from '../store/types.js';
 
 export const signUpInput = z.object({
   name: z.string({ error: 'name is required' }).trim().min(1, 'name is required').max(100, 'name must be at most 100 characters'),
@@ -20,6 +20,8 @@ export interface DeviceInfo {
   lastSeen: number | null;
   online: boolean;
   clients: number;
+  /** Present on a device another account shared with this user: their role and the owner's email. */
+  shared?: { role: ShareRole; owner: string };
 }
 
 export interface NewDevice extends DeviceInfo {
@@ -41,6 +43,8 @@ const info = (d: Device | DeviceStatus): DeviceInfo => ({
   online: 'online' in d ? d.online : false,
   clients: 'clients' in d ? d.clients : 0,
 });
+
+const sharedInfo = (d: SharedDevice): DeviceInfo => ({ ...info(d), shared: { role: d.role, owner: d.ownerEmail } });
 
 /** Limits the account service enforces; 0 or absent = unlimited. */
 export interface AccountLimits {
@@ -71,9 +75,12 @@ export class Accounts {
 
   constructor(private readonly store: Store, private readonly relay: Relay | null, private readonly limits: AccountLimits = {}) {}
 
+  /** A new account; invitations waiting for its email become shares. */
   async signUp(input: unknown): Promise<User> {
     const { name, email, password } = check(signUpInput, input);
-    return this.store.createUser({ name, email, passwordHash: await hashPassword(password) });
+    const user = await this.store.createUser({ name, email, passwordHash: await hashPassword(password) });
+    await this.store.sharing.acceptInvitations(user.id, user.email, Date.now());
+    return user;
   }
 
   /** Null for an unknown email or a wrong password alike. */
@@ -147,15 +154,16 @@ export class Accounts {
     }
   }
 
+  /** The user's own devices, then those shared with them (marked `shared`). */
   async listDevices(userId: number): Promise<DeviceInfo[]> {
-    return (await this.store.listDevices(userId)).map(info);
+    const own = (await this.store.listDevices(userId)).map(info);
+    return [...own, ...(await this.store.sharing.sharedWith(userId, Date.now())).map(sharedInfo)];
   }
 
   async getDevice(userId: number, deviceId: string): Promise<DeviceInfo> {
-    await this.owned(userId, deviceId);
-    const status = (await this.store.listDevices(userId)).find((d) => d.id === deviceId);
+    const status = (await this.listDevices(userId)).find((d) => d.id === deviceId);
     if (!status) throw new IotcError('E_NOT_FOUND', 'No such device');
-    return info(status);
+    return status;
   }
 
   /** Null user = an administrator (the CLI on the server's own machine). */
@@ -183,6 +191,7 @@ export class Accounts {
   async deleteDevice(userId: number | null, deviceId: string): Promise<void> {
     const device = await this.owned(userId, deviceId);
     await this.store.deleteDevice(device.id);
+    await this.store.sharing.deleteLinksOf('device', device.id);
     await this.relay?.deviceChanged(device.id, 'deleted');
   }
 }

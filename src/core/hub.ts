@@ -14,6 +14,7 @@ import { RetentionJob } from './retention.js';
 import { ApiTokens } from './tokens.js';
 import { AutomationEngine } from '../automations/engine.js';
 import { Rules } from '../automations/rules.js';
+import { Sharing } from './sharing.js';
 
 /** Everything a node runs except its doors: the store, the bus, the relay and the account service. */
 export interface Hub {
@@ -27,6 +28,8 @@ export interface Hub {
   tokens: ApiTokens;
   /** Binary chunks (camera frames, files): stored within a per-device budget and relayed byte-exact. */
   blobs: BlobRoom;
+  /** Who may do what with a device: the one authorisation check every door asks. */
+  sharing: Sharing;
   /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
   authLimits: AuthLimits;
   /** Where the doors really listen (MQTT port or why it is off); set by startServer once they are bound. */
@@ -61,8 +64,9 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   await automations.start();
   const rules = new Rules(store, config, automations);
   const blobs = new BlobRoom(relay, config, log.child({ component: 'blobs' }));
+  const sharing = new Sharing(store, relay);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations, blobs,
+    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations, blobs, sharing,
     async close() {
       await retention.stop();
       await automations.stop();

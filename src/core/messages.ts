@@ -80,6 +80,8 @@ const history = z.object({
   from: timeBound.optional(),
   to: timeBound.optional(),
   write: sideName.optional(),
+  /** Aggregate into buckets of this size ("1h", "auto"): see core/buckets.ts. */
+  bucket: z.string({ error: 'bucket must be a size like "1h" or "auto"' }).max(16, 'bucket is too long').optional(),
 });
 const sensors = z.object({ method: z.literal('sensors'), id: requestId, write: sideName.optional(), after: sensorName.optional() });
 const ping = z.object({ method: z.literal('ping'), id: requestId });

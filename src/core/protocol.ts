@@ -3,6 +3,8 @@ import { CallFailed, callTimeoutMs } from './calls.js';
 import { parseRequest, peekId } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
+import { forbidden, roleAllows } from './sharing.js';
+import { bucketFor, MAX_BUCKETS } from './buckets.js';
 import { readingView } from './relay.js';
 import { historyPage, sensorsPage } from './replies.js';
 import type { Attachment, Relay, SensorWrite } from './relay.js';
@@ -77,6 +79,8 @@ export class ProtocolSession {
     const { device, side } = this.attachment;
     switch (req.method) {
       case 'put': {
+        // A shared viewer's write is refused here, before the relay: it never reaches the device.
+        if (!roleAllows(this.attachment.role, 'write')) throw forbidden(this.attachment.role, 'write');
         const batch = Array.isArray(req.status);
         const written = this.relay.put(device.id, side, batch ? (req.status as SensorWrite[]) : [req.status as SensorWrite]);
         // Awaited just below, so a failed write is never an unhandled rejection.
@@ -93,6 +97,7 @@ export class ProtocolSession {
         return;
       case 'call': {
         if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can call a device\'s methods; this connection is the device side');
+        if (!roleAllows(this.attachment.role, 'call')) throw forbidden(this.attachment.role, 'call');
         const persistent = req.persistent ?? false;
         const answer = await this.relay.calls.call(device, {
           method: req.device_method, params: req.params ?? null, timeoutMs: callTimeoutMs(req.timeout, persistent), persistent,
@@ -102,6 +107,7 @@ export class ProtocolSession {
       }
       case 'call_status': {
         if (side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only the client side (an app) can read calls; this connection is the device side');
+        if (!roleAllows(this.attachment.role, 'call')) throw forbidden(this.attachment.role, 'call');
         const { call, method: _method, params: _params, ...rest } = await this.relay.calls.status(device, req.call);
         this.ok(req.id, { call, ...rest });
         return;
@@ -156,6 +162,14 @@ export class ProtocolSession {
         return;
       }
       case 'history': {
+        if (req.bucket !== undefined) {
+          const to = req.to ?? Date.now();
+          const from = req.from ?? to - 86_400_000;
+          const bucketMs = bucketFor(req.bucket, from, to);
+          const buckets = await this.relay.store.historyBuckets(device.id, req.sensor, { from, to, bucketMs, side: req.write, limit: MAX_BUCKETS });
+          this.ok(req.id, { sensor: req.sensor, from, to, bucket: bucketMs, buckets });
+          return;
+        }
         const limit = req.limit ?? 100;
         const rows = await this.relay.history(device.id, req.sensor, { limit, from: req.from, to: req.to, side: req.write, maxBytes: this.maxReplyBytes });
         const page = historyPage(rows, { limit, from: req.from }, this.maxReplyBytes);

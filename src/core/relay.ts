@@ -9,6 +9,7 @@ import { SensorLimit } from './sensor-limit.js';
 import { DEFAULT_VALUE_LIMITS, checkValue } from './values.js';
 import type { ValueLimits } from './values.js';
 import type { Bus, BusEvent } from '../bus/types.js';
+import type { Role } from './sharing.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
 import type { Device, HistoryQuery, NewReading, SensorPage, Side, Store, StoredReading } from '../store/types.js';
@@ -31,11 +32,19 @@ export interface Receiver {
    * the chunk's JSON notice through `deliver`, so a text-only connection never sees bytes it cannot read.
    */
   deliverBlob?(blob: import('./blobs.js').BlobDelivery): void;
+  /**
+   * Set when the connection acts for a user's account (a login cookie, an API token) rather than with the
+   * device's key: what they may do. The relay updates `role` when the owner changes the share, and revokes
+   * the connection (E_FORBIDDEN) when the share is withdrawn.
+   */
+  readonly grant?: { userId: number; role: Role };
 }
 
 export interface Attachment {
   readonly device: Device;
   readonly side: Side;
+  /** What the connection may do now: 'owner' for a device key; a shared user's role may change while it is open. */
+  readonly role: Role;
   detach(): void;
 }
 
@@ -276,6 +285,9 @@ export class Relay {
     const attachment: Attachment = {
       device,
       side,
+      get role() {
+        return receiver.grant?.role ?? 'owner';
+      },
       detach: () => {
         if (detached) return;
         detached = true;
@@ -376,7 +388,7 @@ export class Relay {
    * A device's key or existence changed (here, on another node, or by the CLI): close the connections
    * that authenticated with a key that no longer holds, and tell the other nodes.
    */
-  async deviceChanged(deviceId: string, kind: 'rotated' | 'deleted', announce = true): Promise<void> {
+  async deviceChanged(deviceId: string, kind: 'rotated' | 'deleted' | 'access', announce = true): Promise<void> {
     await this.recheckDevice(deviceId);
     if (announce) {
       await this.bus.publish({ type: 'device', deviceId, kind }).catch((err) => this.log.warn({ err, deviceId }, 'could not announce device change; other nodes will see it in the store'));
@@ -389,7 +401,15 @@ export class Relay {
     const current = await this.store.getDevice(deviceId);
     for (const { receiver, keyHash } of [...entry.device, ...entry.client]) {
       if (!current) receiver.revoked(new IotcError('E_DEVICE_DELETED'));
-      else if (keyHash !== current.keyHash) receiver.revoked(new IotcError('E_KEY_ROTATED'));
+      else if (receiver.grant) {
+        // A user's connection holds no key: it lasts as long as the user's access, with the role they have now.
+        const role = current.userId === receiver.grant.userId ? 'owner' : await this.store.sharing.roleOf(deviceId, receiver.grant.userId);
+        if (role) {
+          (receiver.grant as { role: Role }).role = role;
+          continue;
+        }
+        receiver.revoked(new IotcError('E_FORBIDDEN', 'The owner stopped sharing this device with you'));
+      } else if (keyHash !== current.keyHash) receiver.revoked(new IotcError('E_KEY_ROTATED'));
       else continue;
       // A deleted device keeps no cursor.
       this.remove(deviceId, receiver, current !== null);

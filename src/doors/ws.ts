@@ -4,6 +4,7 @@ import { WebSocketServer, WebSocket } from 'ws';
 import { IotcError, closeReason, toIotcError } from '../core/errors.js';
 import { ProtocolSession } from '../core/protocol.js';
 import type { Attachment, Receiver, Relay } from '../core/relay.js';
+import type { Role } from '../core/sharing.js';
 import type { Config } from '../config.js';
 import { clientAddress } from './client-address.js';
 import type { Logger } from '../log.js';
@@ -25,6 +26,8 @@ export type UpgradeAuthenticator = (req: IncomingMessage, deviceId: string) => P
 /** What request credentials open: the device, and how the credentials' owner closes the socket when they end (log-out). */
 export interface RequestGrant {
   device: Device;
+  /** The account the credentials belong to and its role on the device (owner, operator, viewer). */
+  grant?: { userId: number; role: Role };
   /** Called once the socket is open with a function that closes it; returns what to call when it closes by itself. */
   watch?(close: (err: IotcError) => void): () => void;
 }
@@ -117,19 +120,19 @@ export class WebSocketDoor {
       return;
     }
     // Without a key only the request's own credentials (a login cookie) can open the client side.
-    const authenticated: Promise<{ device: Device; side: Side; watch?: RequestGrant['watch'] }> = creds.key
+    const authenticated: Promise<{ device: Device; side: Side; watch?: RequestGrant['watch']; grant?: RequestGrant['grant'] }> = creds.key
       ? this.relay.authenticate(creds.deviceId, creds.key, address).then((device) => ({ device, side: creds.side }))
       : viaRequest!(req, creds.deviceId).then((grant) => {
           if (!grant) throw new IotcError('E_AUTH', NEEDS_KEY);
-          return { device: grant.device, side: 'client' as const, watch: grant.watch?.bind(grant) };
+          return { device: grant.device, side: 'client' as const, watch: grant.watch?.bind(grant), grant: grant.grant };
         });
     // Authenticate before completing the handshake: the client's first frames wait in the TCP buffer meanwhile.
     authenticated.then(
-      ({ device, side, watch }) => {
+      ({ device, side, watch, grant }) => {
         handshake.settle();
         if (socket.destroyed) return;
         const binary = url.searchParams.get('binary') === '1';
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side, watch, binary));
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, device, side, watch, grant, binary));
       },
       (err) => {
         const e = toIotcError(err);
@@ -155,7 +158,7 @@ export class WebSocketDoor {
     });
   }
 
-  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side, watch?: RequestGrant['watch'], binary = false): void {
+  private accept(ws: WebSocket, socket: Duplex, device: Attachment['device'], side: Side, watch?: RequestGrant['watch'], grant?: RequestGrant['grant'], binary = false): void {
     const peer: Peer = { socket: ws, alive: true };
     // Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one
     // write: the socket is corked at the first and uncorked once the turn's callbacks and promises ran.
@@ -219,6 +222,8 @@ export class WebSocketDoor {
     const receiver: Receiver = {
       side,
       door: 'ws',
+      // A copy: the relay changes the role when the owner does.
+      grant: grant ? { ...grant } : undefined,
       deliver: (_reading, json) => queue(json),
       revoked: (err) => closeWith(err),
       // Calls and call states are unasked frames like readings: {"sensor":…,"value":…,…}.

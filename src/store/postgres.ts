@@ -4,6 +4,9 @@ import { IotcError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresCallStore } from './calls-postgres.js';
+import { PostgresSharingStore } from './sharing-postgres.js';
+import { bucketsSql, POSTGRES_NUMERIC, toBucket } from './buckets.js';
+import type { BucketQuery, HistoryBucket } from './buckets.js';
 import type {
   ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -120,6 +123,7 @@ export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly calls = new PostgresCallStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
   readonly automations: PostgresAutomationStore;
+  readonly sharing = new PostgresSharingStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
   private closed = false;
 
   private constructor(
@@ -537,6 +541,14 @@ export class PostgresStore implements Store {
     const { rows } = await this.q<ReadingRow>(sql, params);
     const out = rows.map(toReading);
     return newestFirst ? out.reverse() : out;
+  }
+
+  async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
+    const source = `(SELECT time, seq, value FROM readings WHERE device_id = $3 AND sensor = $4 AND time >= $5 AND time <= $6${q.side ? ' AND side = $7' : ''}) AS src`;
+    const params: unknown[] = [q.bucketMs, q.limit, deviceId, sensor, q.from, q.to];
+    if (q.side) params.push(q.side);
+    const { rows } = await this.q<Parameters<typeof toBucket>[0]>(bucketsSql(POSTGRES_NUMERIC, source, (n) => `$${n}::bigint`), params);
+    return rows.map(toBucket);
   }
 
   async getCursor(deviceId: string, side: Side): Promise<number> {

@@ -216,4 +216,32 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     device_id TEXT PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE
   ) WITHOUT ROWID;
   `,
+  // 8: devices shared with other accounts (viewer/operator), invitations for emails without an account, public links.
+  `
+  CREATE TABLE device_shares (
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, user_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX device_shares_by_user ON device_shares(user_id, created_at);
+  CREATE TABLE device_invitations (
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    email TEXT NOT NULL COLLATE NOCASE,
+    role TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (device_id, email)
+  ) WITHOUT ROWID;
+  CREATE INDEX device_invitations_by_email ON device_invitations(email);
+  CREATE TABLE public_links (
+    id INTEGER PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    scope TEXT NOT NULL,
+    target TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX public_links_by_target ON public_links(scope, target);
+  `,
 ];

@@ -6,6 +6,9 @@ import { SqliteAutomationStore } from './sqlite-automations.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
+import { SqliteSharingStore } from './sharing-sqlite.js';
+import { bucketsSql, SQLITE_NUMERIC, toBucket } from './buckets.js';
+import type { BucketQuery, HistoryBucket } from './buckets.js';
 import type {
   ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -68,6 +71,7 @@ export class SqliteStore implements Store {
   /** What other users of the machine could read (see secureSqliteFile), logged at start. */
   readonly permissionWarnings: string[];
   readonly calls: SqliteCallStore;
+  readonly sharing: SqliteSharingStore;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -99,6 +103,7 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.calls = new SqliteCallStore(db);
     this.automations = new SqliteAutomationStore(db);
+    this.sharing = new SqliteSharingStore(db);
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
@@ -504,6 +509,17 @@ export class SqliteStore implements Store {
     }
     const rows = (this.db.prepare(sql).all(...args) as ReadingRow[]).map(toReading);
     return newestFirst ? rows.reverse() : rows;
+  }
+
+  async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
+    const where = `device_id = ? AND sensor = ? AND time >= ? AND time <= ?${q.side ? ' AND side = ?' : ''}`;
+    const params = q.side ? [deviceId, sensor, q.from, q.to, q.side] : [deviceId, sensor, q.from, q.to];
+    // The journal holds the last moments, not yet moved into readings: both are read.
+    const source = `(SELECT time, seq, value FROM readings WHERE ${where} UNION ALL SELECT time, seq, value FROM readings_journal WHERE ${where})`;
+    // Placeholders bind in text order: the bucket size twice, then the source's, then the limit.
+    const sql = bucketsSql(SQLITE_NUMERIC, source, () => 'CAST(? AS INTEGER)');
+    const rows = this.db.prepare(sql).all(q.bucketMs, q.bucketMs, ...params, ...params, q.limit) as Parameters<typeof toBucket>[0][];
+    return rows.map(toBucket);
   }
 
   async getCursor(deviceId: string, side: Side): Promise<number> {

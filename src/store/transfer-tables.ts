@@ -30,6 +30,9 @@ export const MOVED_TABLES: readonly TableSpec[] = [
   { name: 'rule_occurrences', columns: ['rule_id', 'occurrence'], key: ['rule_id', 'occurrence'] },
   { name: 'deliveries', columns: ['id', 'user_id', 'rule_id', 'device_id', 'kind', 'target', 'payload', 'state', 'attempts', 'next_attempt_at', 'lease_until', 'last_status', 'last_error', 'created_at', 'updated_at'], key: ['id'], identity: 'id' },
   { name: 'notifications', columns: ['id', 'user_id', 'device_id', 'rule_id', 'text', 'time', 'read'], key: ['id'], identity: 'id' },
+  { name: 'device_shares', columns: ['device_id', 'user_id', 'role', 'created_at'], key: ['device_id', 'user_id'] },
+  { name: 'device_invitations', columns: ['device_id', 'email', 'role', 'created_at'], key: ['device_id', 'email'] },
+  { name: 'public_links', columns: ['id', 'token_hash', 'scope', 'target', 'user_id', 'created_at'], key: ['id'], identity: 'id' },
 ];
 
 /** Tables deliberately left behind, and why. */

@@ -132,7 +132,8 @@ export interface Invite {
 }
 
 /** A change that must close a device's live connections on every node. */
-export type DeviceEventKind = 'rotated' | 'deleted';
+/** 'access': a share of the device was granted, changed or withdrawn (shared users' connections are rechecked). */
+export type DeviceEventKind = 'rotated' | 'deleted' | 'access';
 export interface DeviceEvent {
   seq: number;
   deviceId: string;
@@ -156,6 +157,8 @@ export interface Store {
   readonly calls: CallStore;
   /** Rules, alerts, schedule occurrences, the delivery queue and notifications (src/store/automation-types.ts). */
   readonly automations: AutomationStore;
+  /** Devices shared with other accounts, invitations, public links. */
+  readonly sharing: SharingStore;
 
   createUser(user: { email: string; name: string; passwordHash: string }): Promise<User>;
   getUserByEmail(email: string): Promise<User | null>;
@@ -223,6 +226,12 @@ export interface Store {
   latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]>;
   /** Readings of one sensor, oldest first; with only a limit, the most recent `limit`. */
   history(deviceId: string, sensor: string, query: HistoryQuery): Promise<StoredReading[]>;
+  /**
+   * One row per non-empty bucket of `bucketMs` (aligned to the epoch) between from and to (inclusive), oldest
+   * first, at most `limit`: min, max, avg, count and last (by time) of the numeric values. JSON numbers and
+   * strings holding a number ("21.5") count; other values are left out.
+   */
+  historyBuckets(deviceId: string, sensor: string, query: BucketQuery): Promise<HistoryBucket[]>;
 
   /**
    * Stores a chunk, then drops the device's oldest chunks until the bytes it keeps are at most `budgetBytes`
@@ -311,4 +320,94 @@ export interface CallStore {
   finish(id: string, deviceId: string, outcome: CallOutcome, now: number): Promise<StoredCall | null>;
   /** Open calls past their expiry → expired, returned; final calls a day old are forgotten. */
   expire(now: number): Promise<StoredCall[]>;
+}
+
+/** What a shared account may do with a device: a viewer reads; an operator also writes and calls. */
+export type ShareRole = 'viewer' | 'operator';
+export const SHARE_ROLES: readonly ShareRole[] = ['viewer', 'operator'];
+
+export interface Share {
+  deviceId: string;
+  userId: number;
+  /** The shared account's email (for the owner's list). */
+  email: string;
+  role: ShareRole;
+  createdAt: number;
+}
+
+/** A share waiting for an account: the email has none yet; it becomes a share at sign-up. */
+export interface Invitation {
+  deviceId: string;
+  email: string;
+  role: ShareRole;
+  createdAt: number;
+}
+
+/** A device shared with the user, with the device's state, for the user's device list. */
+export interface SharedDevice extends DeviceStatus {
+  role: ShareRole;
+  ownerEmail: string;
+}
+
+/** A read-only link anyone holding its token may open: `scope` says what kind of thing `target` names. */
+export interface PublicLink {
+  id: number;
+  /** sha256 of the token; the token itself is shown once. */
+  tokenHash: string;
+  /** 'device' (its values and history); other scopes (a dashboard) are for their own features. */
+  scope: string;
+  target: string;
+  /** Who made it (the target's owner). */
+  userId: number;
+  createdAt: number;
+}
+
+/**
+ * Sharing of devices. Every change of a share records an 'access' device event in the same transaction, so
+ * every node rechecks the shared user's live connections. The contract tests in test/sharing-store-contract.ts describe it.
+ */
+export interface SharingStore {
+  /** Grants or changes a role; false if the device or user does not exist. */
+  share(deviceId: string, userId: number, role: ShareRole, now: number): Promise<boolean>;
+  /** Withdraws a share; false if there was none. */
+  unshare(deviceId: string, userId: number, now: number): Promise<boolean>;
+  /** The user's role on a device shared with them, or null. */
+  roleOf(deviceId: string, userId: number): Promise<ShareRole | null>;
+  /** The device's shares, oldest first. */
+  sharesOf(deviceId: string): Promise<Share[]>;
+  /** Devices shared with the user, oldest share first, with their state at `now`. */
+  sharedWith(userId: number, now: number): Promise<SharedDevice[]>;
+
+  /** Creates or changes an invitation (email compared case-insensitively, stored lower-case). */
+  invite(deviceId: string, email: string, role: ShareRole, now: number): Promise<void>;
+  uninvite(deviceId: string, email: string): Promise<boolean>;
+  invitationsOf(deviceId: string): Promise<Invitation[]>;
+  /** Turns every invitation for the email into a share of the user, in one transaction; returns how many. */
+  acceptInvitations(userId: number, email: string, now: number): Promise<number>;
+
+  createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number): Promise<PublicLink>;
+  linkByHash(tokenHash: string): Promise<PublicLink | null>;
+  linksOf(scope: string, target: string): Promise<PublicLink[]>;
+  /** Deletes the link if it is `scope`/`target`'s; false otherwise. */
+  deleteLink(id: number, scope: string, target: string): Promise<boolean>;
+  /** Deletes every link to the target (it was deleted). */
+  deleteLinksOf(scope: string, target: string): Promise<number>;
+}
+
+export interface BucketQuery {
+  from: number;
+  to: number;
+  bucketMs: number;
+  limit: number;
+  side?: Side;
+}
+
+export interface HistoryBucket {
+  /** Bucket start, ms since epoch. */
+  time: number;
+  min: number;
+  max: number;
+  avg: number;
+  count: number;
+  last: number;
 }

@@ -1,3 +1,4 @@
+import { sharingSection } from './pages/sharing.js';
 import formbody from '@fastify/formbody';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -51,9 +52,10 @@ export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['con
     // A page on another site can make the browser send our cookie with a WebSocket: only our own pages may.
     if (!originAllowed(req, config.trustProxy)) throw new IotcError('E_AUTH', 'Cross-site WebSocket refused');
     try {
-      const device = await hub.accounts.owned(session.userId, deviceId);
+      // The owner, or an account the device is shared with (any role reads; the role decides the rest).
+      const { device, role } = await hub.sharing.authorize(session.userId, deviceId, 'read');
       // Logging out closes the page's socket: it must not outlive the login that opened it.
-      return { device, watch: (close) => live.watch(session.idHash, close) };
+      return { device, grant: { userId: session.userId, role }, watch: (close) => live.watch(session.idHash, close) };
     } catch (err) {
       if (err instanceof IotcError && err.code === 'E_NOT_FOUND') throw new IotcError('E_AUTH');
       throw err;
@@ -63,6 +65,8 @@ export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['con
 
 /** Carries a new device key from the form's POST to the page that shows it, once. */
 const NEW_KEY_COOKIE = 'iotc_newkey';
+/** Carries a new public link's token to the device page that shows it, once. */
+const NEW_LINK_COOKIE = 'iotc_newlink';
 
 const CSP = [
   "default-src 'self'",
@@ -476,7 +480,11 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     const device = await ownDevice(signed, req.params.id, reply);
     if (!device) return reply;
     const q = req.query as Record<string, string>;
-    return sendPage(reply, devicePage(signed.viewer, device, await relay.sensors(device.id), serverAddress(req.raw, config.trustProxy), q.renamed !== undefined ? 'Renamed.' : undefined));
+    const shareSection = device.shared ? undefined : sharingSection(signed.viewer, device.id, { ...(await hub.sharing.sharesOf(signed.user.id, device.id)), links: await hub.sharing.deviceLinks(signed.user.id, device.id) });
+    const link = device.shared ? undefined : parseCookies(req.headers.cookie)[NEW_LINK_COOKIE];
+    if (link) reply.header('Set-Cookie', serializeCookie(NEW_LINK_COOKIE, '', { secure: secure(req), maxAgeSeconds: 0, path: `/devices/${device.id}` }));
+    const notice = q.renamed !== undefined ? 'Renamed.' : q.shared !== undefined ? 'Sharing updated.' : link ? `Public link (shown once): ${serverAddress(req.raw, config.trustProxy).httpBase}/api/v1/public/${link}` : undefined;
+    return sendPage(reply, devicePage(signed.viewer, device, await relay.sensors(device.id), serverAddress(req.raw, config.trustProxy), notice, undefined, shareSection));
   });
 
   app.get<{ Params: { id: string } }>('/devices/:id/status.json', async (req, reply) => {
@@ -555,6 +563,28 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     await accounts.renameDevice(signed.user.id, device.id, parsed.data);
     return reply.redirect(`/devices/${device.id}?renamed`, 303);
   });
+
+  // ---- sharing (owner only; errors such as a bad email come back as a message page) ----
+  const sharingPost = (path: string, act: (userId: number, id: string, body: unknown, reply: FastifyReply) => Promise<void>) =>
+    app.post<{ Params: { id: string; linkId?: string } }>(path, async (req, reply) => {
+      const signed = await guarded(req, reply);
+      if (!signed) return reply;
+      try {
+        await act(signed.user.id, req.params.id, req.params.linkId ?? req.body, reply);
+      } catch (err) {
+        if (!(err instanceof IotcError) || err.code === 'E_INTERNAL') throw err;
+        return sendPage(reply, messagePage(signed.viewer, 'Sharing not changed', err.message, { href: `/devices/${req.params.id}`, label: 'Back to the device' }), err.status);
+      }
+      return reply.redirect(`/devices/${req.params.id}?shared`, 303);
+    });
+  sharingPost('/devices/:id/shares', async (userId, id, body) => void (await hub.sharing.share(userId, id, { email: str(body, 'email'), role: str(body, 'role') })));
+  sharingPost('/devices/:id/shares/remove', (userId, id, body) => hub.sharing.unshare(userId, id, { email: str(body, 'email') }));
+  sharingPost('/devices/:id/links', async (userId, id, _body, reply) => {
+    const link = await hub.sharing.createDeviceLink(userId, id);
+    // Shown once on the next page, like a new key: a short-lived cookie for that page only.
+    reply.header('Set-Cookie', serializeCookie(NEW_LINK_COOKIE, link.token, { secure: secure(reply.request), maxAgeSeconds: 120, path: `/devices/${id}` }));
+  });
+  sharingPost('/devices/:id/links/:linkId/revoke', (userId, id, linkId) => hub.sharing.revokeDeviceLink(userId, id, Number(linkId)));
 
   for (const action of ['rotate', 'delete'] as const) {
     app.get<{ Params: { id: string } }>(`/devices/:id/${action}`, async (req, reply) => {

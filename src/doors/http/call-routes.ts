@@ -41,7 +41,7 @@ export function callRoutes(app: FastifyInstance, hub: Hub, auth: CallerAuth, jso
 
   app.post('/devices/:id/calls', async (req, reply) => {
     const { id } = check(deviceIdParam, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.caller(req, id, 'call');
     if (caller.side !== 'client') throw new IotcError('E_FORBIDDEN', "Only an app (an API token, or the key with side=client) can call a device's methods");
     const body = check(callBody, jsonBody(req.body));
     const persistent = body.persistent ?? false;
@@ -68,7 +68,7 @@ export function callRoutes(app: FastifyInstance, hub: Hub, auth: CallerAuth, jso
 
   app.get('/devices/:id/calls/:call', async (req, reply) => {
     const { id, call } = check(callParams, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.caller(req, id, 'call');
     if (caller.side !== 'client') throw new IotcError('E_FORBIDDEN', 'Only an app (an API token, or the key with side=client) reads calls');
     const { wait } = check(waitQuery, req.query);
     return calls.waitFinal(caller.device, call, (wait ?? 0) * 1000, gone(req, reply));

@@ -4,12 +4,15 @@ import type { Hub } from '../../core/hub.js';
 import { hashSecret } from '../../core/secrets.js';
 import type { Device, Side, User } from '../../store/types.js';
 import type { RateLimits } from './rate-limits.js';
+import type { Action, Role } from '../../core/sharing.js';
 
-/** Who is calling, once checked: a device key (either side) or the owner's API token (the client side). */
+/** Who is calling, once checked: a device key (either side) or an API token of the owner or a shared account (the client side). */
 export interface Caller {
   device: Device;
   side: Side;
   via: 'key' | 'token';
+  /** 'owner' for the device key; the token's account's role otherwise. */
+  role: Role;
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {
@@ -58,9 +61,10 @@ export class CallerAuth {
 
   /**
    * A device key (X-Device-Key header or `key` query, for the device in the path or the `device` query)
-   * or the owner's token. A key for one device used on another device's path is refused.
+   * or an API token whose account may do `action` (the owner's, or a shared account's: see Sharing.authorize).
+   * A key for one device used on another device's path is refused.
    */
-  async caller(req: FastifyRequest, pathDeviceId?: string): Promise<Caller> {
+  async caller(req: FastifyRequest, pathDeviceId?: string, action: Action = 'read'): Promise<Caller> {
     const key = header(req, 'x-device-key') ?? queryParam(req, 'key');
     const token = key === undefined ? bearerToken(req) : null;
     if (key === undefined && token === null) {
@@ -74,14 +78,14 @@ export class CallerAuth {
     if (token !== null) {
       const user = await this.user(req);
       if (!deviceId) throw new IotcError('E_VALIDATION', 'Give the device id (device query parameter)');
-      const device = await this.hub.accounts.owned(user.id, deviceId);
-      return { device, side: 'client', via: 'token' };
+      const { device, role } = await this.hub.sharing.authorize(user.id, deviceId, action);
+      return { device, side: 'client', via: 'token', role };
     }
     if (!deviceId) throw new IotcError('E_AUTH', 'Give the device id (device query parameter)');
     const side = requestedSide(req);
     const device = await this.hub.relay.authenticate(deviceId.slice(0, 64), key!, req.ip);
     this.limits.take(`key:${device.id}`);
-    return { device, side, via: 'key' };
+    return { device, side, via: 'key', role: 'owner' };
   }
 
   /** A password log-in: limited per address and, whatever the address, per account (failures only). */

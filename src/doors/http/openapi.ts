@@ -2,6 +2,7 @@ import { ERRORS } from '../../core/errors.js';
 import { MAX_BATCH } from '../../core/messages.js';
 import { callPaths, callSchemas } from './openapi-calls.js';
 import { RULE_SCHEMAS, rulePaths } from './openapi-rules.js';
+import { sharingPaths, sharingSchemas } from './openapi-sharing.js';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, written by hand next to the routes it describes.
@@ -63,6 +64,10 @@ const deviceInfo = {
     lastSeen: { type: ['integer', 'null'] },
     online: { type: 'boolean', description: 'A device-side connection is open (any door, any node)' },
     clients: { type: 'integer', description: 'Open client-side connections' },
+    shared: {
+      type: 'object', required: ['role', 'owner'], description: 'Only on a device another account shared with this one',
+      properties: { role: { type: 'string', enum: ['viewer', 'operator'] }, owner: { type: 'string', description: "The owner's email" } },
+    },
   },
 };
 const tokenInfo = {
@@ -195,6 +200,11 @@ export function openApiDocument(): Json {
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 10000, default: 100 }, description: 'With only a limit: the most recent readings' },
             p('write'),
             { name: 'format', in: 'query', schema: { type: 'string', enum: ['json', 'csv'] } },
+            {
+              name: 'bucket', in: 'query', schema: { type: 'string', pattern: '^([1-9][0-9]{0,5}[smhd]|auto)$' },
+              description: 'Aggregate: one row per non-empty bucket (1m, 5m, 1h, 1d…, or auto for about 500) between from and to (default: the last day), ' +
+                'with min, max, avg, count and last of the numeric values (numbers sent as strings count). At most 2000 buckets.',
+            },
           ],
           responses: {
             '200': {
@@ -202,9 +212,18 @@ export function openApiDocument(): Json {
               content: {
                 'application/json': {
                   schema: {
-                    type: 'object', required: ['sensor', 'readings'],
+                    type: 'object', required: ['sensor'],
+                    description: 'readings, or with bucket: from, to, bucket (ms) and buckets',
                     properties: {
                       sensor: { type: 'string' }, readings: { type: 'array', items: ref('Reading') },
+                      from: { type: 'integer' }, to: { type: 'integer' }, bucket: { type: 'integer', description: 'Bucket size in ms' },
+                      buckets: {
+                        type: 'array',
+                        items: {
+                          type: 'object', required: ['time', 'min', 'max', 'avg', 'count', 'last'],
+                          properties: { time: { type: 'integer', description: 'Bucket start' }, min: { type: 'number' }, max: { type: 'number' }, avg: { type: 'number' }, count: { type: 'integer' }, last: { type: 'number' } },
+                        },
+                      },
                       more: { type: 'boolean', description: 'The answer was cut at the reply bound (max-reply): ask again with the fields of next in place of your own' },
                       next: { type: 'object', properties: { from: { type: 'integer' }, to: { type: 'integer' }, limit: { type: 'integer' } } },
                     },
@@ -271,6 +290,7 @@ export function openApiDocument(): Json {
           responses: { '200': json({ type: 'object', properties: { blobs: { type: 'array', items: { type: 'object' } } } }, 'Chunks'), ...errors(400, 401, 403, 404, 429) },
         },
       },
+      ...sharingPaths(),
       '/devices': {
         get: {
           operationId: 'listDevices',
@@ -409,6 +429,7 @@ export function openApiDocument(): Json {
         AuthResult: authResult,
         ...callSchemas,
         ...RULE_SCHEMAS,
+        ...sharingSchemas,
       },
     },
   };

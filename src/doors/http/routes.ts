@@ -3,6 +3,7 @@ import type { Config } from '../../config.js';
 import { IotcError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
+import { bucketFor, MAX_BUCKETS } from '../../core/buckets.js';
 import { signUpInput } from '../../core/accounts.js';
 import { Invites } from '../../core/invites.js';
 import { readingView } from '../../core/relay.js';
@@ -15,6 +16,7 @@ import type { StoredReading, User } from '../../store/types.js';
 import { blobRoutes } from './blobs.js';
 import { CallerAuth } from './credentials.js';
 import { callRoutes } from './call-routes.js';
+import { shareRoutes } from './share-routes.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RateLimits } from './rate-limits.js';
@@ -100,14 +102,14 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // ---- device side ----
 
   app.get('/update', async (req) => {
-    const caller = await auth.caller(req);
+    const caller = await auth.caller(req, undefined, 'write');
     const writes = updateWrites(req.query as Record<string, unknown>);
     return written(await relay.put(caller.device.id, caller.side, writes));
   });
 
   app.post('/devices/:id/readings', async (req, reply) => {
     const { id } = check(deviceIdParam, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.caller(req, id, 'write');
     const body = check(readingsBody, jsonBody(req.body));
     const writes: SensorWrite[] = Array.isArray(body) ? body : [body];
     const stored = await relay.put(caller.device.id, caller.side, writes);
@@ -142,6 +144,14 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const { id, sensor } = check(sensorParams, req.params);
     const caller = await auth.caller(req, id);
     const q = check(historyQuery, req.query);
+    if (q.bucket !== undefined) {
+      // Aggregated: one row per non-empty bucket, for charts over long ranges (default: the last day).
+      const to = q.to ?? Date.now();
+      const from = q.from ?? to - 86_400_000;
+      const bucketMs = bucketFor(q.bucket, from, to);
+      const buckets = await relay.store.historyBuckets(caller.device.id, sensor, { from, to, bucketMs, side: q.write, limit: MAX_BUCKETS });
+      return { sensor, from, to, bucket: bucketMs, buckets };
+    }
     const limit = q.limit ?? 100;
     const rows = await relay.history(caller.device.id, sensor, { limit, from: q.from, to: q.to, side: q.write, maxBytes: config.maxReplyBytes });
     const page = historyPage(rows, { limit, from: q.from }, config.maxReplyBytes);
@@ -161,6 +171,10 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
 
   // Binary chunks, in their own scope: raw bodies up to --max-blob.
   await app.register(blobRoutes, { hub, auth });
+
+  // ---- sharing: shares, invitations, public links ----
+
+  shareRoutes(app, hub, auth, jsonBody, config.maxReplyBytes);
 
   // ---- account side ----
 

@@ -29,6 +29,7 @@ export const historyQuery = z.object({
   limit: historyLimit.optional(),
   write: sideName.optional(),
   format: z.enum(['json', 'csv'], { error: 'format must be "json" or "csv"' }).optional(),
+  bucket: z.string().max(16, 'bucket is too long').optional(),
 });
 
 export const latestQuery = z.object({

@@ -24,6 +24,15 @@ import type { RpcKind } from './rpc.js';
 import type { DeviceCall } from '../../core/calls.js';
 import { isUtf8Text } from '../../core/blobs.js';
 import type { BlobDelivery, BlobRoom } from '../../core/blobs.js';
+import { forbidden, roleAllows } from '../../core/sharing.js';
+import type { Role } from '../../core/sharing.js';
+import { TOKEN_PREFIX } from '../../core/tokens.js';
+
+/**
+ * Checks an API token for a device (username `ID:client`, password = the token): the device and the token's
+ * account's role on it (owner, operator, viewer). Rejects E_AUTH for a wrong token or a device the account cannot see.
+ */
+export type MqttUserAuthenticator = (token: string, deviceId: string, address: string) => Promise<{ device: Device; userId: number; role: Role }>;
 
 export type MqttDoorConfig = Pick<
   Config,
@@ -121,6 +130,7 @@ export class MqttDoor {
     private readonly log: Logger,
     private readonly handshakes: HandshakeGuard,
     private readonly blobs?: BlobRoom,
+    private readonly users?: MqttUserAuthenticator,
   ) {
     this.maxPacketBytes = (blobs ? Math.max(config.maxFrameBytes, config.maxBlobBytes) : config.maxFrameBytes) + PACKET_OVERHEAD;
     this.wss = new WebSocketServer({
@@ -133,7 +143,7 @@ export class MqttDoor {
   }
 
   /** `handshakes` is shared with the other doors; without one the door keeps its own. */
-  static async create(relay: Relay, config: MqttDoorConfig, log: Logger, handshakes?: HandshakeGuard, blobs?: BlobRoom): Promise<MqttDoor> {
+  static async create(relay: Relay, config: MqttDoorConfig, log: Logger, handshakes?: HandshakeGuard, blobs?: BlobRoom, users?: MqttUserAuthenticator): Promise<MqttDoor> {
     let door!: MqttDoor;
     const broker = await Aedes.createBroker({
       connectTimeout: config.handshakeTimeout,
@@ -147,7 +157,7 @@ export class MqttDoor {
       authorizeSubscribe: (client, sub, done) => door.authorizeSubscribe(client, sub, done),
       authorizeForward: (client, packet) => door.authorizeForward(client, packet),
     });
-    door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)), blobs);
+    door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)), blobs, users);
     persistOnlyGranted(broker, (client) => door.sessions.get(client)?.filters);
     broker.on('clientReady', (client) => door.ready(client));
     broker.on('subscribe', (subs, client) => door.subscribed(client, subs));
@@ -300,7 +310,16 @@ export class MqttDoor {
       this.log.info({ remote: session.remote }, 'mqtt refused: username must be the device id (ID or ID:client) and password the key');
       return done(authError(4, 'username = device id, password = device key'), null);
     }
-    this.relay.authenticate(who.deviceId, password.toString('utf8'), session.remote).then(async (device) => {
+    const secret = password.toString('utf8');
+    // A shared account (or the owner) acting through its own API token: always the client side, with its role.
+    const viaToken = this.users !== undefined && who.side === 'client' && secret.startsWith(TOKEN_PREFIX);
+    const authenticated = viaToken
+      ? this.users!(secret, who.deviceId, session.remote).then(({ device, userId, role }) => {
+          (session.receiver as { grant?: Receiver['grant'] }).grant = { userId, role };
+          return device;
+        })
+      : this.relay.authenticate(who.deviceId, secret, session.remote);
+    authenticated.then(async (device) => {
       if (session.willTopic !== null && sensorFromTopic(session.willTopic, device.id) === null && aliasPublish(session.willTopic) === null) {
         this.log.info({ deviceId: device.id, remote: session.remote, topic: session.willTopic.slice(0, 100) }, 'mqtt refused: will topic outside the device\'s own topics');
         return done(authError(5, 'the will topic must be devices/ID/SENSOR of this device (or a Tasmota/ESPHome default topic)'), null);
@@ -352,6 +371,13 @@ export class MqttDoor {
     if (sensor === null || (alias !== 'drop' && !sensorName.safeParse(sensor).success)) {
       this.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: packet.topic.slice(0, 100) }, 'mqtt publish refused: topic outside devices/ID/SENSOR of this device');
       return this.refusePublish(session, packet, REASON.notAuthorized, 'publish only to devices/ID/SENSOR of your own device', done);
+    }
+    const role = session.attachment?.role ?? 'owner';
+    if (alias !== 'drop' && !roleAllows(role, 'write')) {
+      // A shared viewer's write never reaches the device: MQTT 5 gets "not authorized", 3.1.1 loses the connection.
+      this.relay.countError('E_FORBIDDEN');
+      this.log.info({ deviceId: device.id, side: session.side, remote: session.remote }, 'mqtt publish refused: a viewer may not write');
+      return this.refusePublish(session, packet, REASON.notAuthorized, `E_FORBIDDEN: ${forbidden(role, 'write').message}`, done);
     }
     if (!session.bucket.take()) {
       this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: rate limit');
@@ -582,6 +608,12 @@ export class MqttDoor {
         : session.side === 'client' ? 'an app publishes calls to devices/ID/rpc/request/REQID' : 'a device cannot call; it answers on devices/ID/rpc/response/CALLID';
       this.log.info({ deviceId: device.id, side: session.side, topic: packet.topic.slice(0, 100) }, `mqtt rpc publish refused: ${text}`);
       return this.refusePublish(session, packet, REASON.notAuthorized, text, done);
+    }
+    const role = session.attachment?.role ?? 'owner';
+    if (session.side === 'client' && !roleAllows(role, 'call')) {
+      this.relay.countError('E_FORBIDDEN');
+      this.log.info({ deviceId: device.id, remote: session.remote }, 'mqtt rpc publish refused: a viewer may not call');
+      return this.refusePublish(session, packet, REASON.notAuthorized, `E_FORBIDDEN: ${forbidden(role, 'call').message}`, done);
     }
     if (!session.bucket.take()) return this.refusePublish(session, packet, REASON.quotaExceeded, `at most ${this.config.rateLimit} messages a second`, done);
     const { payload } = packet;

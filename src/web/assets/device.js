@@ -305,12 +305,15 @@
   const isLive = () => livePill.dataset.state === 'live';
   const CONTROL_STATE_TEXT = { live: 'Tap to switch', connecting: 'Offline: retrying…', off: 'Offline' };
 
+  // A shared viewer sees values but may not write: its controls stay disabled whatever the connection.
+  const readOnly = root.dataset.role === 'viewer';
+
   function showControlState(control, label) {
-    const live = isLive();
+    const live = isLive() && !readOnly;
     control.disabled = !live;
     control.setAttribute('aria-disabled', String(!live));
     if (label) {
-      label.textContent = CONTROL_STATE_TEXT[livePill.dataset.state] || CONTROL_STATE_TEXT.connecting;
+      label.textContent = readOnly ? 'View only' : CONTROL_STATE_TEXT[livePill.dataset.state] || CONTROL_STATE_TEXT.connecting;
       label.classList.toggle('offline', !live);
     }
   }
@@ -321,6 +324,11 @@
     const note = root.querySelector('[data-send-conn]');
     if (note) {
       const live = isLive();
+      if (readOnly) {
+        note.textContent = 'View only: the owner shared this device with you as a viewer.';
+        note.classList.add('offline');
+        return;
+      }
       note.textContent = live ? 'Connected: sends at once.' : livePill.dataset.state === 'off' ? 'Not connected: sending is off.' : 'Not connected: reconnecting… Sending is off until then.';
       note.classList.toggle('offline', !live);
     }
@@ -362,6 +370,35 @@
     return reply;
   }
 
+  // ---- Time range: the latest readings, or aggregated buckets over an hour … a month ----
+  const rangePicker = root.querySelector('[data-range]');
+  const rangeMs = () => Number(rangePicker ? rangePicker.value : 0) || 0;
+
+  /** The sensor's chart over the picked range: one point (the average) per bucket; buckets missing between two are a gap. */
+  async function loadRange(s) {
+    const to = Date.now();
+    const h = await request({ method: 'history', sensor: s.name, from: to - rangeMs(), to, bucket: 'auto' });
+    if (!h.ok) return;
+    const xs = [];
+    const ys = [];
+    let prev = null;
+    for (const b of h.buckets) {
+      // No readings for more than two buckets: a null between them makes uPlot break the line there.
+      if (prev !== null && b.time - prev > 2 * h.bucket) {
+        xs.push((prev + h.bucket) / 1000);
+        ys.push(null);
+      }
+      xs.push(b.time / 1000);
+      ys.push(b.avg);
+      prev = b.time;
+    }
+    s.data = [xs, ys];
+    if (xs.length) {
+      redraw(s);
+      s.chartCount.textContent = h.buckets.length + ' buckets of ' + (h.bucket >= 3600000 ? h.bucket / 3600000 + ' h' : h.bucket >= 60000 ? h.bucket / 60000 + ' min' : h.bucket / 1000 + ' s');
+    }
+  }
+
   async function refresh() {
     const reply = await request({ method: 'sensors' });
     if (!reply.ok) return;
@@ -374,11 +411,13 @@
       reply.sensors
         .filter((r) => chartNumber(r.value) !== null)
         .map(async (r) => {
+          if (rangeMs()) return loadRange(card(r.sensor));
           const h = await request({ method: 'history', sensor: r.sensor, limit: MAX_POINTS });
           if (h.ok) loadHistory(card(r.sensor), h.readings);
         }),
     );
   }
+  if (rangePicker) rangePicker.addEventListener('change', () => refresh().catch(() => {}));
 
   function connect() {
     setLive('connecting', attempts ? 'Reconnecting…' : 'Connecting…');

@@ -42,6 +42,7 @@ export function deviceListJson(devices: DeviceWithLatest[]) {
     online: d.online,
     lastSeen: d.lastSeen,
     clients: d.clients,
+    ...(d.shared ? { shared: d.shared } : {}),
     latest: d.latest.map((r) => ({ sensor: r.sensor, value: r.value, time: r.time, write: r.side })),
   }));
 }
@@ -58,6 +59,7 @@ export function devicesPage(viewer: Viewer, devices: DeviceWithLatest[], notice?
           (d) => html`<li class="card device-card" data-device="${d.id}">
   <a class="device-link" href="/devices/${d.id}">
     <div class="device-card-head"><h2>${d.name}</h2>${statusPill(d)}</div>
+    ${d.shared ? html`<p class="muted small" data-shared="${d.shared.role}">Shared with you by ${d.shared.owner} · ${d.shared.role}</p>` : ''}
     <p class="muted small" data-seen-line>${d.lastSeen === null ? 'Never connected' : html`Last seen <span data-last-seen>${timeAgo(d.lastSeen)}</span>`}</p>
     <p class="muted small" data-apps${d.clients ? '' : raw(' hidden')}>${appsText(d.clients)}</p>
     <div data-chips>${chips(d.latest)}</div>
@@ -141,7 +143,7 @@ export interface RenameState {
   error: string;
 }
 
-export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredReading[], addr: ServerAddress, notice?: string, rename?: RenameState): Html {
+export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredReading[], addr: ServerAddress, notice?: string, rename?: RenameState, sharing?: Html): Html {
   const initial = latest.map((r) => ({ sensor: r.sensor, value: r.value, time: r.time, write: r.side }));
   const sensorNames = latest.map((r) => r.sensor);
   return layout({
@@ -151,7 +153,7 @@ export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredRea
     styles: ['uPlot.min.css'],
     scripts: ['uPlot.iife.min.js', 'device.js'],
     body: html`<p class="crumbs"><a href="/devices">← My devices</a></p>
-<div id="device-page" data-device="${device.id}" data-csrf="${viewer.csrf}" data-sensors="${jsonAttr(initial)}">
+<div id="device-page" data-device="${device.id}" data-csrf="${viewer.csrf}" data-sensors="${jsonAttr(initial)}" data-role="${device.shared?.role ?? 'owner'}">
 <div class="page-head device-head">
   <div>
     <h1 data-device-name>${device.name}</h1>
@@ -161,10 +163,13 @@ export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredRea
   <div class="head-status">${statusPill(device)}<span class="pill pill-live" data-live title="The page's own live connection">Connecting…</span></div>
 </div>
 ${notice ? alert('success', notice) : ''}
+${device.shared ? html`<p class="alert" data-shared="${device.shared.role}">Shared with you by ${device.shared.owner} as ${device.shared.role}: ${device.shared.role === 'viewer' ? 'you can see its values and history, not send or call.' : 'you can see, send values and call its methods.'}</p>` : ''}
 <p class="alert alert-error" data-live-error hidden></p>
 
 <section class="sensors" aria-label="Sensors">
   <div class="sensor-grid" data-sensor-grid></div>
+  <p class="range-picker"><label for="chart-range">Charts show</label>
+    <select id="chart-range" data-range><option value="">the latest readings</option><option value="3600000">the last hour</option><option value="86400000">the last day</option><option value="604800000">the last week</option><option value="2592000000">the last month</option></select></p>
   <div class="chart-grid" data-chart-grid></div>
   <div class="card empty" data-empty ${initial.length ? raw('hidden') : ''}>
     <h2>Waiting for the first reading</h2>
@@ -191,7 +196,7 @@ ${notice ? alert('success', notice) : ''}
   <datalist id="sensor-names">${sensorNames.map((s) => html`<option value="${s}">`)}</datalist>
 </section>
 
-<section class="card">
+${device.shared?.role === 'viewer' ? '' : html`<section class="card">
   <h2>Call a method</h2>
   <p class="muted small">Asks the device to do something and shows its answer. The device receives the method as a sensor, with the params as its value, and answers with a reply (see the protocol docs).</p>
   <form class="call-form" data-call-form novalidate>
@@ -203,7 +208,7 @@ ${notice ? alert('success', notice) : ''}
     <p class="form-status" data-call-status role="status"></p>
     <pre class="call-result" data-call-result hidden></pre>
   </form>
-</section>
+</section>`}
 
 <section class="card">
   <h2>Connect</h2>
@@ -219,7 +224,8 @@ ${notice ? alert('success', notice) : ''}
 </section>
 </div>
 
-<section class="card settings">
+${sharing ?? ''}
+${device.shared ? '' : html`<section class="card settings">
   <h2>Settings</h2>
   <form class="rename-form${rename ? ' has-error' : ''}" method="post" action="/devices/${device.id}/rename" novalidate>
     ${csrfField(viewer)}
@@ -238,7 +244,7 @@ ${notice ? alert('success', notice) : ''}
     <div><h3>Delete device</h3><p class="muted small">Removes the device and all its readings. This cannot be undone.</p></div>
     <a class="btn btn-danger" href="/devices/${device.id}/delete">Delete…</a>
   </div>
-</section>
+</section>`}
 </div>`,
   });
 }
