@@ -19,6 +19,7 @@ import { createTestDatabase } from './pg-helpers.js';
 import type { TestDatabase } from './pg-helpers.js';
 import { storeContract } from './store-contract.js';
 import { callStoreContract } from './call-store-contract.js';
+import { dashboardStoreContract } from './dashboard-store-contract.js';
 
 // Checked before any test is declared: tests start running at once, and SQLite's synchronous calls would
 // hold up the check's timer.
@@ -33,6 +34,7 @@ const sqliteFixture = {
 };
 storeContract('sqlite', sqliteFixture);
 callStoreContract('sqlite', sqliteFixture);
+dashboardStoreContract('sqlite', sqliteFixture);
 
 let db: TestDatabase | null = null;
 if (pgUp) {
@@ -52,6 +54,7 @@ const postgresFixture = {
 };
 storeContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
 callStoreContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
+dashboardStoreContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
 
 describe('PostgreSQL store specifics', { skip: !pgUp && 'PostgreSQL not reachable' }, () => {
   test('nodes starting at once migrate the schema exactly once', async () => {

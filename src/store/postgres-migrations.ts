@@ -111,4 +111,16 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX calls_by_user ON calls (user_id, state);
   CREATE INDEX calls_by_expiry ON calls (state, expires_at);
   `,
+  // Dashboards: pages of widgets a user arranges; the widgets are one JSON text, written whole.
+  `
+  CREATE TABLE dashboards (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    widgets TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX dashboards_by_user ON dashboards (user_id, id);
+  `,
 ];

@@ -3,6 +3,7 @@ import { IotcError } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresCallStore } from './calls-postgres.js';
+import { PostgresDashboardStore } from './dashboards-postgres.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -115,6 +116,7 @@ export async function migratePostgres(pool: pg.Pool, schema: string | null): Pro
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
   readonly calls = new PostgresCallStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
+  readonly dashboards = new PostgresDashboardStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
   private closed = false;
 
   private constructor(

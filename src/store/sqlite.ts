@@ -5,6 +5,7 @@ import { databaseOpenError, prepareDatabaseFile } from './data-dir.js';
 import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
+import { SqliteDashboardStore } from './dashboards-sqlite.js';
 import type {
   ApiToken, Device, DeviceEvent, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -63,6 +64,7 @@ export class SqliteStore implements Store {
   /** What other users of the machine could read (see secureSqliteFile), logged at start. */
   readonly permissionWarnings: string[];
   readonly calls: SqliteCallStore;
+  readonly dashboards: SqliteDashboardStore;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -93,6 +95,7 @@ export class SqliteStore implements Store {
     }
     const db = this.db;
     this.calls = new SqliteCallStore(db);
+    this.dashboards = new SqliteDashboardStore(db);
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
