@@ -360,6 +360,9 @@ describe('OpenAPI document', () => {
     const persistentCall = async () => (await call('POST', `/devices/${d.id}/calls`, { headers: ownerOfD, body: { method: 'setup', persistent: true } })).body.call;
     const [toRead, toAnswer] = [await persistentCall(), await persistentCall()];
     const email = `doc-${Date.now()}@example.com`;
+    const gauge = { id: 'g1', type: 'gauge', x: 0, y: 0, w: 4, h: 3, device: mine.id, sensor: 'temp', min: 0, max: 40, units: '°C' };
+    const board = (await call('POST', '/dashboards', { headers: tok, body: { name: 'Board', widgets: [gauge] } })).body;
+    const doomedBoard = (await call('POST', '/dashboards', { headers: tok, body: { name: 'Doomed' } })).body;
 
     // One good request per operation; the test fails if the document gains an operation not called here.
     const calls: Record<string, { method: string; path: string; headers?: Record<string, string>; body?: unknown }> = {
@@ -373,6 +376,11 @@ describe('OpenAPI document', () => {
       getCall: { method: 'GET', path: `/devices/${d.id}/calls/${toRead}?wait=0`, headers: ownerOfD },
       replyToCall: { method: 'POST', path: `/devices/${d.id}/calls/${toAnswer}/reply`, headers: key, body: { result: { ok: true } } },
       listDevices: { method: 'GET', path: '/devices', headers: tok },
+      listDashboards: { method: 'GET', path: '/dashboards', headers: tok },
+      createDashboard: { method: 'POST', path: '/dashboards', headers: tok, body: { name: 'New', widgets: [{ ...gauge, id: 'g2', x: 4 }] } },
+      getDashboard: { method: 'GET', path: `/dashboards/${board.id}`, headers: tok },
+      updateDashboard: { method: 'PUT', path: `/dashboards/${board.id}`, headers: tok, body: { widgets: [{ ...gauge, x: 8 }] } },
+      deleteDashboard: { method: 'DELETE', path: `/dashboards/${doomedBoard.id}`, headers: tok },
       createDevice: { method: 'POST', path: '/devices', headers: tok, body: { name: 'Another' } },
       getDevice: { method: 'GET', path: `/devices/${mine.id}`, headers: tok },
       renameDevice: { method: 'PATCH', path: `/devices/${mine.id}`, headers: tok, body: { name: 'Renamed' } },

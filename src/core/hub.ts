@@ -7,6 +7,8 @@ import type { Bus } from '../bus/types.js';
 import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { Accounts } from './accounts.js';
+import { Dashboards } from './dashboards.js';
+import { ownerAccess } from './device-access.js';
 import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
@@ -24,6 +26,8 @@ export interface Hub {
   tokens: ApiTokens;
   /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
   authLimits: AuthLimits;
+  /** Users' dashboards; their device checks (dashboards.access) are the place sharing's roles plug in. */
+  dashboards: Dashboards;
   /** Where the doors really listen (MQTT port or why it is off); set by startServer once they are bound. */
   addresses?: ServerAddresses;
   close(): Promise<void>;
@@ -50,7 +54,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const accounts = new Accounts(store, relay, config);
   const tokens = new ApiTokens(store, config);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits,
+    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, dashboards: new Dashboards(store, ownerAccess(accounts)),
     async close() {
       await retention.stop();
       await relay.close();

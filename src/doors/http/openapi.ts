@@ -1,6 +1,7 @@
 import { ERRORS } from '../../core/errors.js';
 import { MAX_BATCH } from '../../core/messages.js';
 import { callPaths, callSchemas } from './openapi-calls.js';
+import { dashboardPaths, dashboardSchemas } from './openapi-dashboards.js';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, written by hand next to the routes it describes.
@@ -217,6 +218,7 @@ export function openApiDocument(): Json {
         },
       },
       ...callPaths(),
+      ...dashboardPaths(),
       '/devices': {
         get: {
           operationId: 'listDevices',
@@ -353,6 +355,7 @@ export function openApiDocument(): Json {
         NameBody: { type: 'object', required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 100 } } },
         AuthResult: authResult,
         ...callSchemas,
+        ...dashboardSchemas,
       },
     },
   };

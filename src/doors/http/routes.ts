@@ -13,6 +13,7 @@ import { otherSide } from '../../store/types.js';
 import type { StoredReading, User } from '../../store/types.js';
 import { CallerAuth } from './credentials.js';
 import { callRoutes } from './call-routes.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RateLimits } from './rate-limits.js';
@@ -154,6 +155,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // ---- calls to devices (commands with confirmation) ----
 
   callRoutes(app, hub, auth, jsonBody);
+  dashboardRoutes(app, hub, auth, jsonBody);
 
   // ---- account side ----
 
