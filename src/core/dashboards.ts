@@ -40,8 +40,8 @@ export const widgetSchema = z
       units: z.string().max(16, 'units must be at most 16 characters').optional(),
       /** What a button sends (any JSON up to a small size). */
       payload: z.unknown().optional(),
-      /** An image tile's picture when it is not a sensor's binary chunks: a path on this hub or an http(s) URL. */
-      url: z.string().max(512, 'url must be at most 512 characters').regex(/^(https?:\/\/|\/(?!\/))/, 'url must start with http://, https:// or /').optional(),
+      /** An image tile's picture when it is not a sensor's binary chunks: a path on this hub (pages load nothing from elsewhere). */
+      url: z.string().max(512, 'url must be at most 512 characters').regex(/^\/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/, 'url must be a path on this hub, starting with /').optional(),
     },
     { error: 'a widget must be an object' },
   )

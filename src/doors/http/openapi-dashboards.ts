@@ -39,7 +39,7 @@ export const dashboardSchemas: Record<string, Json> = {
       step: { type: 'number' },
       units: { type: 'string', maxLength: 16 },
       payload: { description: 'What a button sends: any JSON' },
-      url: { type: 'string', maxLength: 512, description: 'An image tile\'s picture, when not a sensor\'s binary chunks' },
+      url: { type: 'string', maxLength: 512, description: 'An image tile\'s picture, when not a sensor\'s binary chunks: a path on this hub' },
     },
     additionalProperties: false,
   },

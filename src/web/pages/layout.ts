@@ -16,7 +16,7 @@ export interface PageOptions {
   scripts?: string[];
   styles?: string[];
   /** Which nav entry is current. */
-  nav?: 'devices' | 'docs' | 'login' | 'signup' | 'account';
+  nav?: 'devices' | 'dashboards' | 'docs' | 'login' | 'signup' | 'account';
 }
 
 const LOGO = raw(
@@ -31,7 +31,7 @@ export function layout(opts: PageOptions): Html {
   const { viewer, nav } = opts;
   const current = (name: PageOptions['nav']) => (nav === name ? raw(' aria-current="page"') : '');
   const links = viewer
-    ? html`<a href="/devices"${current('devices')}>Devices</a><a href="/docs"${current('docs')}>Docs</a><a href="/account"${current('account')}>Account</a>
+    ? html`<a href="/devices"${current('devices')}>Devices</a><a href="/dashboards"${current('dashboards')}>Dashboards</a><a href="/docs"${current('docs')}>Docs</a><a href="/account"${current('account')}>Account</a>
         <form method="post" action="/logout" class="logout">${csrfField(viewer)}<button type="submit" class="link" title="${viewer.email}">Log out</button></form>`
     : html`<a href="/docs"${current('docs')}>Docs</a><a href="/login"${current('login')}>Log in</a><a class="btn btn-small" href="/signup">Sign up</a>`;
   return html`<!doctype html>
