@@ -242,6 +242,7 @@
 
   async function send(change) {
     showSaved('Saving…', true);
+    saveStatus.dataset.saved = 'pending';
     const res = await fetch('/dashboards/' + dashboard.id + '/data.json', {
       method: 'PUT',
       credentials: 'same-origin',
@@ -267,6 +268,8 @@
   /** Saves the whole layout, one request at a time, the last change winning. */
   function save() {
     empty.hidden = widgets.size > 0;
+    showSaved('Saving…', true);
+    saveStatus.dataset.saved = 'pending';
     clearTimeout(saveTimer);
     saveTimer = setTimeout(() => {
       const widgetsNow = specs();
