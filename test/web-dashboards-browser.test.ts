@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium } from './browser.js';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_PATH, chromiumAvailable, launchChromium } from './browser.js';
 import { ROOT, startTestServer, TestClient, tempDir, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
@@ -171,4 +172,52 @@ test('on a phone the dashboard fits the screen and widgets still drag', { skip: 
   const width = await p.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no sideways scrolling (${width})`);
   await shot(p, 'dashboard-phone.png');
+});
+
+test('the hub installs as an app: a valid manifest, a service worker controlling the page, no installability errors, an offline page', { skip: skip() }, async () => {
+  // A profile on disk: Chromium never offers to install from an incognito context (as a fresh one is).
+  const profile = tempDir('iotc-pwa-profile-');
+  const installable = await chromium.launchPersistentContext(profile.dir, { executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  cleanups.push(() => profile.cleanup());
+  cleanups.push(() => installable.close());
+  const p = await installable.newPage();
+  await p.goto(`${server.url}/login`);
+  await p.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await p.reload();
+  await waitFor(() => p.evaluate(() => navigator.serviceWorker.controller !== null), 5000, 'the service worker controls the page');
+  assert.equal(await p.evaluate(() => navigator.serviceWorker.controller!.scriptURL), `${server.url}/sw.js`);
+
+  const manifest = await p.evaluate(async () => (await fetch(document.querySelector<HTMLLinkElement>('link[rel=manifest]')!.href)).json());
+  assert.equal(manifest.display, 'standalone');
+  assert.equal(manifest.start_url, '/dashboards');
+  for (const size of ['192x192', '512x512']) {
+    const icon = manifest.icons.find((i: { sizes: string; purpose: string }) => i.sizes === size && i.purpose === 'any');
+    assert.ok(icon, `a ${size} icon`);
+    const res = await p.request.get(server.url + icon.src);
+    assert.equal(res.headers()['content-type'], 'image/png');
+    const png = await res.body();
+    assert.equal(png.readUInt32BE(16), Number(size.split('x')[0]), `${size} icon is that wide`);
+  }
+
+  // Chromium's own verdict, as its install button uses it.
+  const cdp = await installable.newCDPSession(p);
+  const { installabilityErrors } = (await cdp.send('Page.getInstallabilityErrors')) as { installabilityErrors: { errorId: string }[] };
+  assert.deepEqual(installabilityErrors.map((e) => e.errorId), []);
+  const { errors } = (await cdp.send('Page.getAppManifest')) as { errors: { message: string }[] };
+  assert.deepEqual(errors, []);
+
+  // Without a network, a page opens as the cached offline page, and says so.
+  await installable.setOffline(true);
+  try {
+    await p.goto(`${server.url}/devices`);
+    await p.waitForSelector('[data-offline-page]');
+    assert.match((await p.textContent('h1')) ?? '', /offline/i);
+    assert.match((await p.textContent('[data-offline-page]')) ?? '', /cannot reach your hub/);
+    await shot(p, 'pwa-offline.png');
+  } finally {
+    await installable.setOffline(false);
+  }
+  // The hub answers again: the offline page goes to the page that was asked for by itself.
+  await p.waitForURL(/\/login\?next=%2Fdevices|\/devices/, { timeout: 10_000 });
+  await p.waitForSelector('form[action^="/login"]', { timeout: 10_000 });
 });

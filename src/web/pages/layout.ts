@@ -41,9 +41,13 @@ export function layout(opts: PageOptions): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${opts.title} · IOTcommunicate</title>
 <link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml">
+<link rel="manifest" href="/manifest.webmanifest">
+<meta name="theme-color" content="#0f766e">
+<link rel="apple-touch-icon" href="${assetUrl('icon-192.png')}">
 ${(opts.styles ?? []).map((s) => html`<link rel="stylesheet" href="${assetUrl(s)}">`)}
 <link rel="stylesheet" href="${assetUrl('app.css')}">
 <script src="${assetUrl('app.js')}" defer></script>
+<script src="${assetUrl('pwa.js')}" defer></script>
 ${(opts.scripts ?? []).map((s) => html`<script src="${assetUrl(s)}" defer></script>`)}
 </head>
 <body>
