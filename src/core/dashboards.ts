@@ -43,7 +43,7 @@ export const widgetSchema = z
       /** An image tile's picture when it is not a sensor's binary chunks: a path on this hub (pages load nothing from elsewhere). */
       url: z.string().max(512, 'url must be at most 512 characters').regex(/^\/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/, 'url must be a path on this hub, starting with /').optional(),
     },
-    { error: 'a widget must be an object' },
+    { error: (iss) => (iss.code === 'invalid_type' ? 'a widget must be an object' : undefined) },
   )
   .strict()
   .refine((w) => w.x + w.w <= GRID_COLUMNS, { message: `a widget must fit in ${GRID_COLUMNS} columns (x + w ≤ ${GRID_COLUMNS})` })
@@ -59,9 +59,9 @@ const dashboardName = z.string({ error: 'name is required' }).trim().min(1, 'nam
 const widgetList = z.array(widgetSchema, { error: 'widgets must be an array' }).max(MAX_WIDGETS, `a dashboard holds at most ${MAX_WIDGETS} widgets`)
   .refine((ws) => new Set(ws.map((w) => w.id)).size === ws.length, { message: 'widget ids must be unique' });
 
-export const newDashboardInput = z.object({ name: dashboardName, widgets: widgetList.default([]) }, { error: 'the body must be {"name":…,"widgets":[…]}' }).strict();
+export const newDashboardInput = z.object({ name: dashboardName, widgets: widgetList.default([]) }, { error: (iss) => (iss.code === 'invalid_type' ? 'the body must be {"name":…,"widgets":[…]}' : undefined) }).strict();
 export const dashboardChange = z
-  .object({ name: dashboardName.optional(), widgets: widgetList.optional() }, { error: 'the body must be {"name":…} and/or {"widgets":[…]}' })
+  .object({ name: dashboardName.optional(), widgets: widgetList.optional() }, { error: (iss) => (iss.code === 'invalid_type' ? 'the body must be {"name":…} and/or {"widgets":[…]}' : undefined) })
   .strict()
   .refine((c) => c.name !== undefined || c.widgets !== undefined, { message: 'give name and/or widgets' });
 
