@@ -11,7 +11,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { startTestServer, tempDir } from './helpers.js';
 
 const KNOWN = SQLITE_MIGRATIONS.length;
-const TABLES = ['api_tokens', 'calls', 'cursors', 'device_events', 'devices', 'latest', 'presence', 'readings', 'readings_journal', 'users', 'web_sessions'];
+const TABLES = ['api_tokens', 'calls', 'cursors', 'dashboards', 'device_events', 'devices', 'latest', 'presence', 'readings', 'readings_journal', 'users', 'web_sessions'];
 
 let tmp: ReturnType<typeof tempDir>;
 let file: string;
