@@ -171,7 +171,33 @@ test('on a phone the dashboard fits the screen and widgets still drag', { skip: 
   await p.waitForSelector('[data-type=switch][data-conn=live]');
   const width = await p.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no sideways scrolling (${width})`);
+  const order = () => p.evaluate(() => [...document.querySelectorAll<HTMLElement>('[data-widget]')].sort((a, b) => Number(a.style.order) - Number(b.style.order)).map((e) => e.dataset.type));
+  assert.deepEqual(await order(), ['gauge', 'switch', 'chart'], 'stacked in reading order');
+  for (const type of ['gauge', 'chart']) {
+    const b = (await p.locator(`[data-type=${type}]`).boundingBox())!;
+    assert.ok(b.width > 300, `${type} takes the phone's width (${b.width})`);
+  }
   await shot(p, 'dashboard-phone.png');
+
+  // Drag the chart (last) above the gauge (first): it takes the gauge's place, on the phone and on the desktop.
+  await p.click('[data-edit]');
+  // A tall phone, so the editor panel above the grid leaves both widgets in view (the mouse acts in the viewport only).
+  await p.setViewportSize({ width: 390, height: 2400 });
+  const head = (await p.locator('[data-type=chart] .widget-head').boundingBox())!;
+  const first = (await p.locator('[data-type=gauge]').boundingBox())!;
+  await p.mouse.move(head.x + 30, head.y + 10);
+  await p.mouse.down();
+  await p.mouse.move(head.x + 30, first.y + 5, { steps: 10 });
+  await p.mouse.up();
+  await waitFor(async () => (await p.getAttribute('[data-save-status]', 'data-saved')) === 'yes', 3000, 'saved');
+  assert.deepEqual(await order(), ['chart', 'gauge', 'switch']);
+  const userId = (await server.hub.store.getDevice(state.deviceId!))!.userId;
+  const saved = (await server.hub.dashboards.list(userId))[0].widgets as { type: string; y: number }[];
+  assert.equal(saved.find((w) => w.type === 'chart')!.y, 0);
+  assert.ok(saved.find((w) => w.type === 'gauge')!.y > 0, 'the gauge moved down');
+  await p.reload();
+  await p.waitForSelector('[data-widget]');
+  assert.deepEqual(await order(), ['chart', 'gauge', 'switch'], 'kept over a reload');
 });
 
 test('the hub installs as an app: a valid manifest, a service worker controlling the page, no installability errors, an offline page', { skip: skip() }, async () => {

@@ -138,11 +138,24 @@
     }
   }
 
+  // A phone stacks the widgets in one column, in their desktop reading order (top to bottom, left to right),
+  // each as high as on the desktop; dragging there moves a widget before another (see drop()).
+  const phone = window.matchMedia('(max-width: 640px)');
+
   function place(w) {
     const s = w.spec;
-    w.el.style.gridColumn = s.x + 1 + ' / span ' + s.w;
-    w.el.style.gridRow = s.y + 1 + ' / span ' + s.h;
+    w.el.style.gridColumn = phone.matches ? '1 / -1' : s.x + 1 + ' / span ' + s.w;
+    w.el.style.gridRow = phone.matches ? 'span ' + s.h : s.y + 1 + ' / span ' + s.h;
   }
+
+  function placeAll() {
+    specs().forEach((spec, i) => {
+      const w = widgets.get(spec.id);
+      w.el.style.order = String(i);
+      place(w);
+    });
+  }
+  phone.addEventListener('change', placeAll);
 
   function build(spec) {
     const dev = devices.get(spec.device);
@@ -288,7 +301,23 @@
     for (const w of others) {
       while (placed.some((p) => overlaps(p, w.spec))) w.spec.y++;
       placed.push(w.spec);
-      place(w);
+    }
+    placeAll();
+  }
+
+  /** On a phone: the dragged widget takes the place of the widget it was dropped on (which moves down), or goes last. */
+  function drop(w, clientY) {
+    const others = specs().filter((s) => s !== w.spec);
+    const target = others.find((s) => {
+      const r = widgets.get(s.id).el.getBoundingClientRect();
+      return clientY < r.top + r.height / 2;
+    });
+    if (target) {
+      w.spec.y = target.y;
+      w.spec.x = Math.min(target.x, COLS - w.spec.w);
+    } else {
+      w.spec.y = Math.max(0, ...others.map((s) => s.y + s.h));
+      w.spec.x = 0;
     }
   }
 
@@ -311,10 +340,18 @@
     const cell = cellSize();
     el.classList.add('dragging');
     handle.setPointerCapture(event.pointerId);
+    let lastY = event.clientY;
     const move = (e) => {
+      lastY = e.clientY;
       const dx = Math.round((e.clientX - start.px) / cell.col);
       const dy = Math.round((e.clientY - start.py) / cell.row);
-      if (resizing) {
+      if (phone.matches && !resizing) {
+        el.style.transform = 'translateY(' + (e.clientY - start.py) + 'px)';
+        return;
+      }
+      if (phone.matches) {
+        w.spec.h = Math.max(1, Math.min(12, start.h + dy));
+      } else if (resizing) {
         w.spec.w = Math.max(1, Math.min(COLS - w.spec.x, start.w + dx));
         w.spec.h = Math.max(1, Math.min(12, start.h + dy));
       } else {
@@ -328,6 +365,8 @@
       handle.removeEventListener('pointerup', up);
       handle.removeEventListener('pointercancel', up);
       el.classList.remove('dragging');
+      el.style.transform = '';
+      if (phone.matches && !resizing) drop(w, lastY);
       settle(w);
       if (w.spec.x !== start.x || w.spec.y !== start.y || w.spec.w !== start.w || w.spec.h !== start.h) save();
     };
@@ -421,6 +460,7 @@
   // ---- Start ----
 
   for (const spec of dashboard.widgets) build(spec);
+  placeAll();
   empty.hidden = widgets.size > 0;
   if (new URLSearchParams(location.search).has('edit')) {
     setEditing(true);
