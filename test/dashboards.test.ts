@@ -117,6 +117,22 @@ describe('dashboard pages', () => {
     }
   });
 
+  test('a device deleted since does not stop its owner rearranging the rest; its widget says it is gone', async () => {
+    const u = await web.signUp();
+    const { userId, device } = await deviceOf(u);
+    const spare = await server.hub.accounts.createDevice(userId, 'Spare');
+    const id = await created(u);
+    assert.equal((await putJson(u, id, { widgets: [gauge(device.id), gauge(spare.id, { id: 'g2', x: 4 })] })).statusCode, 200);
+    await server.hub.accounts.deleteDevice(userId, spare.id);
+    const moved = await putJson(u, id, { widgets: [gauge(device.id, { x: 8 }), gauge(spare.id, { id: 'g2', x: 0 })] });
+    assert.equal(moved.statusCode, 200, moved.body);
+    // A deleted device cannot come back onto another dashboard.
+    const other = await created(u, 'Other');
+    assert.equal((await putJson(u, other, { widgets: [gauge(spare.id)] })).statusCode, 400);
+    const page = await web.get(`/dashboards/${id}`, u);
+    assert.ok(!page.body.includes(`value="${spare.id}"`), 'the editor no longer offers it');
+  });
+
   test('deleting a dashboard leaves its devices; an account keeps a bounded number of dashboards', async () => {
     const u = await web.signUp();
     const { userId, device } = await deviceOf(u);

@@ -92,8 +92,13 @@ export class Dashboards {
     readonly access: DeviceAccess,
   ) {}
 
-  private async checkDevices(userId: number, widgets: Widget[]): Promise<void> {
+  /**
+   * Every device newly named must be readable by the user. One already on the dashboard is let through: a device
+   * deleted (or no longer shared) since must not stop its owner rearranging the rest; its widget just shows it gone.
+   */
+  private async checkDevices(userId: number, widgets: Widget[], already: ReadonlySet<string> = new Set()): Promise<void> {
     for (const id of new Set(widgets.map((w) => w.device))) {
+      if (already.has(id)) continue;
       try {
         await this.access.canRead(userId, id);
       } catch (err) {
@@ -124,7 +129,11 @@ export class Dashboards {
   async update(userId: number, id: unknown, input: unknown): Promise<Dashboard> {
     const dashboardId = dashboardIdOf(id);
     const change = parse(dashboardChange, input);
-    if (change.widgets) await this.checkDevices(userId, change.widgets);
+    if (change.widgets) {
+      const current = await this.store.dashboards.get(userId, dashboardId);
+      if (!current) throw new IotcError('E_NOT_FOUND', 'No such dashboard');
+      await this.checkDevices(userId, change.widgets, new Set((current.widgets as Widget[]).map((w) => w.device)));
+    }
     const d = await this.store.dashboards.update(userId, dashboardId, change, Date.now());
     if (!d) throw new IotcError('E_NOT_FOUND', 'No such dashboard');
     return d;
