@@ -370,6 +370,9 @@ describe('OpenAPI document', () => {
     await server.hub.sharing.share(u.userId, mine.id, { email: neighbour.email, role: 'viewer' });
     const linkToRevoke = await server.hub.sharing.createDeviceLink(u.userId, mine.id);
     const publicLink = await server.hub.sharing.createDeviceLink(u.userId, mine.id);
+    const gauge = { id: 'g1', type: 'gauge', x: 0, y: 0, w: 4, h: 3, device: mine.id, sensor: 'temp', min: 0, max: 40, units: '°C' };
+    const board = (await call('POST', '/dashboards', { headers: tok, body: { name: 'Board', widgets: [gauge] } })).body;
+    const doomedBoard = (await call('POST', '/dashboards', { headers: tok, body: { name: 'Doomed' } })).body;
 
     // One good request per operation; the test fails if the document gains an operation not called here.
     const calls: Record<string, { method: string; path: string; headers?: Record<string, string>; body?: unknown; raw?: string }> = {
@@ -390,6 +393,11 @@ describe('OpenAPI document', () => {
       revokePublicLink: { method: 'DELETE', path: `/devices/${mine.id}/links/${linkToRevoke.id}`, headers: tok },
       publicDevice: { method: 'GET', path: `/public/${publicLink.token}` },
       listDevices: { method: 'GET', path: '/devices', headers: tok },
+      listDashboards: { method: 'GET', path: '/dashboards', headers: tok },
+      createDashboard: { method: 'POST', path: '/dashboards', headers: tok, body: { name: 'New', widgets: [{ ...gauge, id: 'g2', x: 4 }] } },
+      getDashboard: { method: 'GET', path: `/dashboards/${board.id}`, headers: tok },
+      updateDashboard: { method: 'PUT', path: `/dashboards/${board.id}`, headers: tok, body: { widgets: [{ ...gauge, x: 8 }] } },
+      deleteDashboard: { method: 'DELETE', path: `/dashboards/${doomedBoard.id}`, headers: tok },
       createDevice: { method: 'POST', path: '/devices', headers: tok, body: { name: 'Another' } },
       getDevice: { method: 'GET', path: `/devices/${mine.id}`, headers: tok },
       renameDevice: { method: 'PATCH', path: `/devices/${mine.id}`, headers: tok, body: { name: 'Renamed' } },

@@ -20,6 +20,7 @@ import type { TestDatabase } from './pg-helpers.js';
 import { storeContract } from './store-contract.js';
 import { callStoreContract } from './call-store-contract.js';
 import { sharingStoreContract } from './sharing-store-contract.js';
+import { dashboardStoreContract } from './dashboard-store-contract.js';
 
 // Checked before any test is declared: tests start running at once, and SQLite's synchronous calls would
 // hold up the check's timer.
@@ -35,6 +36,7 @@ const sqliteFixture = {
 storeContract('sqlite', sqliteFixture);
 callStoreContract('sqlite', sqliteFixture);
 sharingStoreContract('sqlite', sqliteFixture);
+dashboardStoreContract('sqlite', sqliteFixture);
 
 let db: TestDatabase | null = null;
 if (pgUp) {
@@ -55,6 +57,7 @@ const postgresFixture = {
 storeContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
 callStoreContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
 sharingStoreContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
+dashboardStoreContract('postgres', postgresFixture, { skip: !pgUp && 'PostgreSQL not reachable' });
 
 describe('PostgreSQL store specifics', { skip: !pgUp && 'PostgreSQL not reachable' }, () => {
   test('nodes starting at once migrate the schema exactly once', async () => {

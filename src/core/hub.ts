@@ -8,6 +8,8 @@ import { createStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import { Accounts } from './accounts.js';
 import { BlobRoom } from './blobs.js';
+import { Dashboards } from './dashboards.js';
+import { sharedAccess } from './device-access.js';
 import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
@@ -32,6 +34,8 @@ export interface Hub {
   sharing: Sharing;
   /** Every log-in path's limits (passwords, device keys, API tokens), shared by the doors and the web app. */
   authLimits: AuthLimits;
+  /** Users' dashboards; their device checks (dashboards.access) are the place sharing's roles plug in. */
+  dashboards: Dashboards;
   /** Where the doors really listen (MQTT port or why it is off); set by startServer once they are bound. */
   addresses?: ServerAddresses;
   /** Automation rules, alerts, deliveries and notifications (docs/automations.md). */
@@ -66,7 +70,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const blobs = new BlobRoom(relay, config, log.child({ component: 'blobs' }));
   const sharing = new Sharing(store, relay);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations, blobs, sharing,
+    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations, blobs, sharing, dashboards: new Dashboards(store, sharedAccess(sharing)),
     async close() {
       await retention.stop();
       await automations.stop();

@@ -240,4 +240,16 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX public_links_by_target ON public_links (scope, target);
   `,
+  // 8: Dashboards: pages of widgets a user arranges; the widgets are one JSON text, written whole.
+  `
+  CREATE TABLE dashboards (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    widgets TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX dashboards_by_user ON dashboards (user_id, id);
+  `,
 ];

@@ -7,6 +7,7 @@ import { PostgresCallStore } from './calls-postgres.js';
 import { PostgresSharingStore } from './sharing-postgres.js';
 import { bucketsSql, POSTGRES_NUMERIC, toBucket } from './buckets.js';
 import type { BucketQuery, HistoryBucket } from './buckets.js';
+import { PostgresDashboardStore } from './dashboards-postgres.js';
 import type {
   ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -124,6 +125,7 @@ export class PostgresStore implements Store {
   readonly calls = new PostgresCallStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
   readonly automations: PostgresAutomationStore;
   readonly sharing = new PostgresSharingStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
+  readonly dashboards = new PostgresDashboardStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
   private closed = false;
 
   private constructor(

@@ -244,4 +244,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX public_links_by_target ON public_links(scope, target);
   `,
+  // 9: Dashboards: pages of widgets a user arranges; the widgets are one JSON text, written whole.
+  `
+  CREATE TABLE dashboards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    widgets TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX dashboards_by_user ON dashboards(user_id, id);
+  `,
 ];

@@ -9,6 +9,7 @@ import { SqliteCallStore } from './calls-sqlite.js';
 import { SqliteSharingStore } from './sharing-sqlite.js';
 import { bucketsSql, SQLITE_NUMERIC, toBucket } from './buckets.js';
 import type { BucketQuery, HistoryBucket } from './buckets.js';
+import { SqliteDashboardStore } from './dashboards-sqlite.js';
 import type {
   ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
 } from './types.js';
@@ -72,6 +73,7 @@ export class SqliteStore implements Store {
   readonly permissionWarnings: string[];
   readonly calls: SqliteCallStore;
   readonly sharing: SqliteSharingStore;
+  readonly dashboards: SqliteDashboardStore;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -104,6 +106,7 @@ export class SqliteStore implements Store {
     this.calls = new SqliteCallStore(db);
     this.automations = new SqliteAutomationStore(db);
     this.sharing = new SqliteSharingStore(db);
+    this.dashboards = new SqliteDashboardStore(db);
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),

@@ -33,6 +33,7 @@ export const MOVED_TABLES: readonly TableSpec[] = [
   { name: 'device_shares', columns: ['device_id', 'user_id', 'role', 'created_at'], key: ['device_id', 'user_id'] },
   { name: 'device_invitations', columns: ['device_id', 'email', 'role', 'created_at'], key: ['device_id', 'email'] },
   { name: 'public_links', columns: ['id', 'token_hash', 'scope', 'target', 'user_id', 'created_at'], key: ['id'], identity: 'id' },
+  { name: 'dashboards', columns: ['id', 'user_id', 'name', 'widgets', 'created_at', 'updated_at'], key: ['id'], identity: 'id' },
 ];
 
 /** Tables deliberately left behind, and why. */

@@ -26,6 +26,8 @@ import { confirmPage, deviceListJson, devicePage, devicesPage, keyPage, messageP
 import type { DeviceWithLatest, RenameState } from './pages/devices.js';
 import { docsPage } from './pages/docs.js';
 import { registerAccountPages } from './account.js';
+import { registerDashboardPages } from './dashboards.js';
+import { registerPwa } from './pwa.js';
 import type { MqttListener } from './examples.js';
 import type { Viewer } from './pages/layout.js';
 import { FORM_COOKIE, newToken, originAllowed, parseCookies, serializeCookie, SESSION_COOKIE, tokensEqual, WebSessions } from './session.js';
@@ -618,9 +620,10 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     return reply.redirect('/devices?deleted', 303);
   });
 
-  registerAccountPages(app, {
-    hub, log, trustProxy: config.trustProxy, needUser, guarded, sendPage, secure, field: str, fieldErrors,
-  });
+  const kit = { hub, log, trustProxy: config.trustProxy, needUser, guarded, sendPage, secure, field: str, fieldErrors };
+  registerAccountPages(app, kit);
+  registerDashboardPages(app, kit);
+  registerPwa(app);
   rulePages(app, hub, { needUser, guarded, ownDevice, sendPage });
 
   // ---- Documentation ----

@@ -3,6 +3,7 @@ import { MAX_BATCH } from '../../core/messages.js';
 import { callPaths, callSchemas } from './openapi-calls.js';
 import { RULE_SCHEMAS, rulePaths } from './openapi-rules.js';
 import { sharingPaths, sharingSchemas } from './openapi-sharing.js';
+import { dashboardPaths, dashboardSchemas } from './openapi-dashboards.js';
 
 /**
  * The OpenAPI 3.1 description of /api/v1, written by hand next to the routes it describes.
@@ -291,6 +292,7 @@ export function openApiDocument(): Json {
         },
       },
       ...sharingPaths(),
+      ...dashboardPaths(),
       '/devices': {
         get: {
           operationId: 'listDevices',
@@ -430,6 +432,7 @@ export function openApiDocument(): Json {
         ...callSchemas,
         ...RULE_SCHEMAS,
         ...sharingSchemas,
+        ...dashboardSchemas,
       },
     },
   };

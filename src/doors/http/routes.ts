@@ -17,6 +17,7 @@ import { blobRoutes } from './blobs.js';
 import { CallerAuth } from './credentials.js';
 import { callRoutes } from './call-routes.js';
 import { shareRoutes } from './share-routes.js';
+import { dashboardRoutes } from './dashboard-routes.js';
 import { installErrorHandling } from './errors.js';
 import { openApiDocument } from './openapi.js';
 import { RateLimits } from './rate-limits.js';
@@ -168,6 +169,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   // ---- calls to devices (commands with confirmation) ----
 
   callRoutes(app, hub, auth, jsonBody);
+  dashboardRoutes(app, hub, auth, jsonBody);
 
   // Binary chunks, in their own scope: raw bodies up to --max-blob.
   await app.register(blobRoutes, { hub, auth });

@@ -16,7 +16,7 @@ export interface PageOptions {
   scripts?: string[];
   styles?: string[];
   /** Which nav entry is current. */
-  nav?: 'devices' | 'docs' | 'login' | 'signup' | 'account';
+  nav?: 'devices' | 'dashboards' | 'docs' | 'login' | 'signup' | 'account';
 }
 
 const LOGO = raw(
@@ -31,7 +31,7 @@ export function layout(opts: PageOptions): Html {
   const { viewer, nav } = opts;
   const current = (name: PageOptions['nav']) => (nav === name ? raw(' aria-current="page"') : '');
   const links = viewer
-    ? html`<a href="/devices"${current('devices')}>Devices</a><a href="/docs"${current('docs')}>Docs</a><a href="/account"${current('account')}>Account</a>
+    ? html`<a href="/devices"${current('devices')}>Devices</a><a href="/dashboards"${current('dashboards')}>Dashboards</a><a href="/docs"${current('docs')}>Docs</a><a href="/account"${current('account')}>Account</a>
         <form method="post" action="/logout" class="logout">${csrfField(viewer)}<button type="submit" class="link" title="${viewer.email}">Log out</button></form>`
     : html`<a href="/docs"${current('docs')}>Docs</a><a href="/login"${current('login')}>Log in</a><a class="btn btn-small" href="/signup">Sign up</a>`;
   return html`<!doctype html>
@@ -41,9 +41,13 @@ export function layout(opts: PageOptions): Html {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${opts.title} · IOTcommunicate</title>
 <link rel="icon" href="${assetUrl('favicon.svg')}" type="image/svg+xml">
+<link rel="manifest" href="/manifest.webmanifest">
+<meta name="theme-color" content="#0f766e">
+<link rel="apple-touch-icon" href="${assetUrl('icon-192.png')}">
 ${(opts.styles ?? []).map((s) => html`<link rel="stylesheet" href="${assetUrl(s)}">`)}
 <link rel="stylesheet" href="${assetUrl('app.css')}">
 <script src="${assetUrl('app.js')}" defer></script>
+<script src="${assetUrl('pwa.js')}" defer></script>
 ${(opts.scripts ?? []).map((s) => html`<script src="${assetUrl(s)}" defer></script>`)}
 </head>
 <body>

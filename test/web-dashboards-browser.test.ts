@@ -1,0 +1,249 @@
+/**
+ * Dashboards end to end in real headless Chromium: build one with a gauge, a chart and a switch, rearrange it by
+ * dragging, reload and find it kept, flip the switch and see a real WebSocket device receive it; then the phone
+ * layout. Screenshots go to a temporary folder; `npm run screenshots` writes them under docs/screenshots/.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { CHROMIUM_PATH, chromiumAvailable, launchChromium } from './browser.js';
+import { ROOT, startTestServer, TestClient, tempDir, waitFor } from './helpers.js';
+import type { TestServer } from './helpers.js';
+
+const shotsDir = process.env.IOTC_SCREENSHOTS === '1' ? null : tempDir('iotc-dash-shots-');
+const SHOTS = shotsDir?.dir ?? path.join(ROOT, 'docs', 'screenshots');
+const PASSWORD = 'correct horse battery';
+
+let server: TestServer;
+const available = chromiumAvailable();
+let browser: Browser | null = null;
+let context: BrowserContext;
+let page: Page;
+const cleanups: (() => unknown)[] = [];
+const skip = () => (available ? false : 'Chromium not installed');
+const state: { email?: string; deviceId?: string; key?: string; dashboard?: string; device?: TestClient } = {};
+
+before(async () => {
+  if (!available) return;
+  browser = await launchChromium();
+  server = await startTestServer();
+  context = await browser.newContext({ viewport: { width: 1280, height: 1500 }, colorScheme: 'light' });
+  page = await context.newPage();
+  fs.mkdirSync(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  for (const fn of cleanups.reverse()) await fn();
+  await browser?.close();
+  await server?.stop();
+  shotsDir?.cleanup();
+});
+
+async function shot(p: Page, name: string): Promise<void> {
+  await p.evaluate(() => window.scrollTo(0, 0));
+  await p.screenshot({ path: path.join(SHOTS, name), fullPage: true });
+  assert.ok(fs.statSync(path.join(SHOTS, name)).size > 10_000, `${name} looks empty`);
+}
+
+const box = async (sel: string) => (await page.locator(sel).boundingBox())!;
+const spec = async (id: string) => (await page.evaluate((i) => JSON.parse(document.getElementById('dashboard')!.dataset.dashboard!).widgets.find((w: { id: string }) => w.id === i), id)) as Record<string, number>;
+
+async function addWidget(type: string, fields: Record<string, string>): Promise<void> {
+  const before = await page.locator('[data-widget]').count();
+  await page.selectOption('#w-type', type);
+  for (const [name, value] of Object.entries(fields)) await page.fill(`#w-${name}`, value);
+  await page.click('[data-add-form] button[type=submit]');
+  await waitFor(async () => (await page.locator('[data-widget]').count()) === before + 1, 3000, `${type} widget added`);
+  await page.waitForSelector('[data-save-status][data-saved=yes]');
+}
+
+test('a dashboard with a gauge, a chart and a switch is built, dragged into place, kept over a reload, and its switch reaches the device', { skip: skip() }, async () => {
+  const email = `dash-${Date.now()}@example.com`;
+  await page.goto(`${server.url}/signup`);
+  await page.fill('#f-name', 'Grace Grower');
+  await page.fill('#f-email', email);
+  await page.fill('#f-password', PASSWORD);
+  await Promise.all([page.waitForURL(/\/devices/), page.click('form[action="/signup"] button[type=submit]')]);
+  state.email = email;
+  const user = (await server.hub.store.getUserByEmail(email))!;
+  const made = await server.hub.accounts.createDevice(user.id, 'Greenhouse');
+  state.deviceId = made.id;
+  state.key = made.key;
+  const now = Date.now();
+  await server.hub.store.appendReadings(
+    Array.from({ length: 60 }, (_, i) => ({ deviceId: made.id, sensor: 'temp', value: Math.round((20 + 2 * Math.sin(i / 9)) * 100) / 100, side: 'device' as const, time: now - (60 - i) * 60_000 })),
+  );
+  const device = await TestClient.connect(server.url.replace(/^http/, 'ws'), made.id, made.key);
+  state.device = device;
+  cleanups.push(() => device.ws.close());
+  assert.equal((await device.request({ method: 'put', status: [{ sensor: 'pump', value: false }, { sensor: 'humidity', value: 48 }] })).ok, true);
+
+  await page.goto(`${server.url}/dashboards`);
+  await page.fill('#dash-name', 'Greenhouse');
+  await Promise.all([page.waitForURL(/\/dashboards\/\d+$/), page.click('form[action="/dashboards"] button[type=submit]')]);
+  state.dashboard = page.url();
+  assert.ok(await page.isVisible('[data-editor]'), 'a new dashboard opens in edit mode');
+
+  await addWidget('gauge', { sensor: 'temp', title: 'Temperature', min: '0', max: '40', units: '°C' });
+  await addWidget('chart', { sensor: 'temp', more: 'humidity', title: 'Climate' });
+  await addWidget('switch', { sensor: 'pump', title: 'Pump' });
+  await waitFor(async () => Number(await page.getAttribute('[data-type=chart] [data-chart]', 'data-points')) >= 60, 5000, 'chart with history');
+  await waitFor(async () => (await page.getAttribute('[data-type=gauge]', 'data-gauge-value')) !== null, 5000, 'gauge shows the temperature');
+
+  // Drag the switch (placed last, at the bottom) up beside the gauge, then widen it by its corner.
+  const sw = page.locator('[data-type=switch]');
+  const swId = (await sw.getAttribute('data-widget'))!;
+  const gauge = await box('[data-type=gauge]');
+  const head = await box('[data-type=switch] .widget-head');
+  await page.mouse.move(head.x + 20, head.y + 10);
+  await page.mouse.down();
+  await page.mouse.move(gauge.x + gauge.width + 40, gauge.y + 10, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForSelector('[data-save-status][data-saved=yes]');
+  const corner = await box('[data-type=switch] .widget-resize');
+  await page.mouse.move(corner.x + 5, corner.y + 5);
+  await page.mouse.down();
+  await page.mouse.move(corner.x + 5 + 200, corner.y + 5, { steps: 6 });
+  await page.mouse.up();
+  const moved = await box('[data-type=switch]');
+  assert.ok(Math.abs(moved.y - gauge.y) < 5, `the switch is on the gauge's row (${moved.y} vs ${gauge.y})`);
+  assert.ok(moved.x > gauge.x + gauge.width, 'the switch is right of the gauge');
+  await waitFor(async () => (await page.getAttribute('[data-save-status]', 'data-saved')) === 'yes' && (await page.textContent('[data-save-status]')) === 'Saved', 3000, 'saved');
+
+  // The server kept the arrangement.
+  const saved = (await server.hub.dashboards.list(user.id))[0];
+  const savedSwitch = saved.widgets.find((w) => (w as { id: string }).id === swId) as Record<string, number>;
+  assert.equal(savedSwitch.y, 0);
+  assert.ok(savedSwitch.x >= 3 && savedSwitch.w > 3, `moved and widened: ${JSON.stringify(savedSwitch)}`);
+
+  await page.click('[data-edit]');
+  await shot(page, 'dashboard-desktop.png');
+
+  // Reload: the same layout comes back from the server.
+  await page.reload();
+  await page.waitForSelector('[data-type=switch][data-conn=live]');
+  assert.deepEqual(await spec(swId), savedSwitch);
+  const again = await box('[data-type=switch]');
+  const gaugeAgain = await box('[data-type=gauge]');
+  assert.ok(Math.abs(again.y - gaugeAgain.y) < 5 && Math.abs(again.x - moved.x) < 5 && Math.abs(again.width - moved.width) < 5, 'same place and size after a reload');
+
+  // The switch writes as the client side; the real device receives it.
+  assert.equal(await page.getAttribute('[data-switch=pump]', 'aria-checked'), 'false');
+  await page.click('[data-switch=pump]');
+  const got = await device.reading();
+  assert.deepEqual([got.sensor, got.value, got.write], ['pump', true, 'client']);
+  await waitFor(async () => (await page.getAttribute('[data-switch=pump]', 'aria-checked')) === 'true', 3000, 'switch shows on');
+
+  // A reading from the device moves the gauge live.
+  assert.equal((await device.request({ method: 'put', status: { sensor: 'temp', value: 31.5 } })).ok, true);
+  await waitFor(async () => (await page.getAttribute('[data-type=gauge]', 'data-gauge-value')) === '31.5', 3000, 'gauge follows live');
+});
+
+test('controls are disabled while the connection is down, and say so', { skip: skip() }, async () => {
+  await page.goto(state.dashboard!);
+  await page.waitForSelector('[data-type=switch][data-conn=live]');
+  assert.equal(await page.isDisabled('[data-switch=pump]'), false);
+  // Logging out in another tab closes this page's connections, and they cannot come back without a login.
+  const other = await context.newPage();
+  await other.goto(`${server.url}/devices`);
+  await Promise.all([other.waitForURL(/\/$|\/login/), other.click('form.logout button')]);
+  await waitFor(async () => (await page.getAttribute('[data-type=switch]', 'data-conn')) !== 'live', 5000, 'connection down');
+  assert.equal(await page.isDisabled('[data-switch=pump]'), true);
+  assert.match((await page.textContent('[data-type=switch] [data-conn-state]')) ?? '', /Offline/);
+  await other.goto(`${server.url}/login`);
+  await other.fill('#f-email', state.email!);
+  await other.fill('#f-password', PASSWORD);
+  await Promise.all([other.waitForURL(/\/devices/), other.click('form[action^="/login"] button[type=submit]')]);
+  await other.close();
+  await page.reload();
+  await page.waitForSelector('[data-type=switch][data-conn=live]');
+  assert.equal(await page.isDisabled('[data-switch=pump]'), false);
+});
+
+test('on a phone the dashboard fits the screen and widgets still drag', { skip: skip() }, async () => {
+  const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'light', storageState: await context.storageState() });
+  cleanups.push(() => phone.close());
+  const p = await phone.newPage();
+  await p.goto(state.dashboard!);
+  await p.waitForSelector('[data-type=switch][data-conn=live]');
+  const width = await p.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `no sideways scrolling (${width})`);
+  const order = () => p.evaluate(() => [...document.querySelectorAll<HTMLElement>('[data-widget]')].sort((a, b) => Number(a.style.order) - Number(b.style.order)).map((e) => e.dataset.type));
+  assert.deepEqual(await order(), ['gauge', 'switch', 'chart'], 'stacked in reading order');
+  for (const type of ['gauge', 'chart']) {
+    const b = (await p.locator(`[data-type=${type}]`).boundingBox())!;
+    assert.ok(b.width > 300, `${type} takes the phone's width (${b.width})`);
+  }
+  await shot(p, 'dashboard-phone.png');
+
+  // Drag the chart (last) above the gauge (first): it takes the gauge's place, on the phone and on the desktop.
+  await p.click('[data-edit]');
+  // A tall phone, so the editor panel above the grid leaves both widgets in view (the mouse acts in the viewport only).
+  await p.setViewportSize({ width: 390, height: 2400 });
+  const head = (await p.locator('[data-type=chart] .widget-head').boundingBox())!;
+  const first = (await p.locator('[data-type=gauge]').boundingBox())!;
+  await p.mouse.move(head.x + 30, head.y + 10);
+  await p.mouse.down();
+  await p.mouse.move(head.x + 30, first.y + 5, { steps: 10 });
+  await p.mouse.up();
+  await waitFor(async () => (await p.getAttribute('[data-save-status]', 'data-saved')) === 'yes', 3000, 'saved');
+  assert.deepEqual(await order(), ['chart', 'gauge', 'switch']);
+  const userId = (await server.hub.store.getDevice(state.deviceId!))!.userId;
+  const saved = (await server.hub.dashboards.list(userId))[0].widgets as { type: string; y: number }[];
+  assert.equal(saved.find((w) => w.type === 'chart')!.y, 0);
+  assert.ok(saved.find((w) => w.type === 'gauge')!.y > 0, 'the gauge moved down');
+  await p.reload();
+  await p.waitForSelector('[data-widget]');
+  assert.deepEqual(await order(), ['chart', 'gauge', 'switch'], 'kept over a reload');
+});
+
+test('the hub installs as an app: a valid manifest, a service worker controlling the page, no installability errors, an offline page', { skip: skip() }, async () => {
+  // A profile on disk: Chromium never offers to install from an incognito context (as a fresh one is).
+  const profile = tempDir('iotc-pwa-profile-');
+  const installable = await chromium.launchPersistentContext(profile.dir, { executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  cleanups.push(() => profile.cleanup());
+  cleanups.push(() => installable.close());
+  const p = await installable.newPage();
+  await p.goto(`${server.url}/login`);
+  await p.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  await p.reload();
+  await waitFor(() => p.evaluate(() => navigator.serviceWorker.controller !== null), 5000, 'the service worker controls the page');
+  assert.equal(await p.evaluate(() => navigator.serviceWorker.controller!.scriptURL), `${server.url}/sw.js`);
+
+  const manifest = await p.evaluate(async () => (await fetch(document.querySelector<HTMLLinkElement>('link[rel=manifest]')!.href)).json());
+  assert.equal(manifest.display, 'standalone');
+  assert.equal(manifest.start_url, '/dashboards');
+  for (const size of ['192x192', '512x512']) {
+    const icon = manifest.icons.find((i: { sizes: string; purpose: string }) => i.sizes === size && i.purpose === 'any');
+    assert.ok(icon, `a ${size} icon`);
+    const res = await p.request.get(server.url + icon.src);
+    assert.equal(res.headers()['content-type'], 'image/png');
+    const png = await res.body();
+    assert.equal(png.readUInt32BE(16), Number(size.split('x')[0]), `${size} icon is that wide`);
+  }
+
+  // Chromium's own verdict, as its install button uses it.
+  const cdp = await installable.newCDPSession(p);
+  const { installabilityErrors } = (await cdp.send('Page.getInstallabilityErrors')) as { installabilityErrors: { errorId: string }[] };
+  assert.deepEqual(installabilityErrors.map((e) => e.errorId), []);
+  const { errors } = (await cdp.send('Page.getAppManifest')) as { errors: { message: string }[] };
+  assert.deepEqual(errors, []);
+
+  // Without a network, a page opens as the cached offline page, and says so.
+  await installable.setOffline(true);
+  try {
+    await p.goto(`${server.url}/devices`);
+    await p.waitForSelector('[data-offline-page]');
+    assert.match((await p.textContent('h1')) ?? '', /offline/i);
+    assert.match((await p.textContent('[data-offline-page]')) ?? '', /cannot reach your hub/);
+    await shot(p, 'pwa-offline.png');
+  } finally {
+    await installable.setOffline(false);
+  }
+  // The hub answers again: the offline page goes to the page that was asked for by itself.
+  await p.waitForURL(/\/login\?next=%2Fdevices|\/devices/, { timeout: 10_000 });
+  await p.waitForSelector('form[action^="/login"]', { timeout: 10_000 });
+});
