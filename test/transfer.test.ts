@@ -146,10 +146,10 @@ describe('export and import refuse what they do not know', () => {
   test('a store with an unknown table: export names it and writes nothing', async () => {
     const src = await sqliteHub('mystery');
     const db = new Database(path.join(src.dataDir, 'iotc.db'));
-    db.exec('CREATE TABLE dashboards (id INTEGER PRIMARY KEY, spec TEXT)');
+    db.exec('CREATE TABLE mystery_widgets (id INTEGER PRIMARY KEY, spec TEXT)');
     db.close();
     const file = path.join(tmp.dir, 'mystery.jsonl');
-    await assert.rejects(exportStore({ store: 'sqlite', dataDir: src.dataDir, storePool: 1 }, file), /table\(s\) dashboards .* does not know.*transfer-tables\.ts/);
+    await assert.rejects(exportStore({ store: 'sqlite', dataDir: src.dataDir, storePool: 1 }, file), /table\(s\) mystery_widgets .* does not know.*transfer-tables\.ts/);
     assert.equal(fs.existsSync(file), false);
     assert.equal(fs.existsSync(file + '.partial'), false);
   });
@@ -160,7 +160,7 @@ describe('export and import refuse what they do not know', () => {
     await exportStore({ store: 'sqlite', dataDir: src.dataDir, storePool: 1 }, good);
     const lines = fs.readFileSync(good, 'utf8').trimEnd().split('\n');
     const variants: [string, string[], RegExp][] = [
-      ['unknown-table', [...lines.slice(0, -1), '{"table":"dashboards","columns":["id"]}', '[1]', '{"end":"dashboards","rows":1}', lines.at(-1)!], /table dashboards is not one this IOTcommunicate imports/],
+      ['unknown-table', [...lines.slice(0, -1), '{"table":"mystery_widgets","columns":["id"]}', '[1]', '{"end":"mystery_widgets","rows":1}', lines.at(-1)!], /table mystery_widgets is not one this IOTcommunicate imports/],
       ['cut', lines.slice(0, Math.floor(lines.length / 2)), /cut short|ends inside|no table/],
       ['miscount', lines.map((l) => l.replace(/^\{"end":"devices","rows":2\}$/, '{"end":"devices","rows":3}')), /devices declares 3 rows but has 2/],
       ['not-export', ['{"hello":1}'], /not an IOTcommunicate export/],
