@@ -4,22 +4,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { NewCall, Store } from '../src/store/types.js';
+import { withFreshStore } from './store-contract.js';
 import type { StoreFixture } from './store-contract.js';
 
 const DAY = 86_400_000;
 const LIMITS = { perDevice: 3, perUser: 5 };
 
 export function callStoreContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
-  async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
-    const loc = await fixture.fresh();
-    const store = await loc.open();
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await loc.destroy();
-    }
-  }
+  const withStore = (fn: (store: Store) => Promise<void>) => withFreshStore(fixture, fn);
   let n = 0;
   const newDeviceId = () => `CALL${String(++n).padStart(6, '0')}${'Y'.repeat(10)}`;
   async function owner(store: Store, devices = 1) {

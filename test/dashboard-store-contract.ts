@@ -4,19 +4,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Store } from '../src/store/types.js';
+import { withFreshStore } from './store-contract.js';
 import type { StoreFixture } from './store-contract.js';
 
 export function dashboardStoreContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
-  async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
-    const loc = await fixture.fresh();
-    const store = await loc.open();
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await loc.destroy();
-    }
-  }
+  const withStore = (fn: (store: Store) => Promise<void>) => withFreshStore(fixture, fn);
   let n = 0;
   const user = async (store: Store) => (await store.createUser({ email: `dash${++n}@example.com`, name: 'Owner', passwordHash: 'h' })).id;
   const widgets = [{ id: 'w1', type: 'gauge', x: 0, y: 0, w: 4, h: 3, device: 'A'.repeat(20), sensor: 'temp', title: 'Température ✓', min: -10, max: 40 }];

@@ -4,19 +4,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Store } from '../src/store/types.js';
+import { withFreshStore } from './store-contract.js';
 import type { StoreFixture } from './store-contract.js';
 
 export function sharingStoreContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
-  async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
-    const loc = await fixture.fresh();
-    const store = await loc.open();
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await loc.destroy();
-    }
-  }
+  const withStore = (fn: (store: Store) => Promise<void>) => withFreshStore(fixture, fn);
   let n = 0;
   const user = (store: Store, email = `share${++n}@example.com`) => store.createUser({ email, name: 'U', passwordHash: 'h' });
   const device = async (store: Store, userId: number) => store.createDevice({ id: `SHARE${String(++n).padStart(5, '0')}${'Z'.repeat(10)}`, userId, name: 'Pump', keyHash: 'k' });

@@ -5,21 +5,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Rule } from '../src/automations/model.js';
 import type { Store } from '../src/store/types.js';
+import { withFreshStore } from './store-contract.js';
 import type { StoreFixture } from './store-contract.js';
 
 let counter = 0;
 
 export function automationStoreContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
-  async function withStore(fn: (store: Store) => Promise<void>): Promise<void> {
-    const loc = await fixture.fresh();
-    const store = await loc.open();
-    try {
-      await fn(store);
-    } finally {
-      await store.close();
-      await loc.destroy();
-    }
-  }
+  const withStore = (fn: (store: Store) => Promise<void>) => withFreshStore(fixture, fn);
 
   async function owner(store: Store) {
     const n = ++counter;

@@ -21,6 +21,18 @@ export interface StoreFixture {
   fresh(): Promise<StoreLocation>;
 }
 
+/** Runs `fn` on a store opened on a fresh location of the fixture, then closes and destroys it, whatever happened. */
+export async function withFreshStore(fixture: StoreFixture, fn: (store: Store, loc: StoreLocation) => Promise<void>): Promise<void> {
+  const loc = await fixture.fresh();
+  const store = await loc.open();
+  try {
+    await fn(store, loc);
+  } finally {
+    await store.close();
+    await loc.destroy();
+  }
+}
+
 const DAY = 86_400_000;
 
 async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void> {
@@ -36,16 +48,7 @@ const view = (r: StoredReading) => ({ sensor: r.sensor, value: r.value, side: r.
 /** Registers the contract tests for one implementation. */
 export function storeContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
   /** Runs `fn` on a store over a fresh location, then closes and removes everything. */
-  async function withStore(fn: (store: Store, loc: StoreLocation) => Promise<void>): Promise<void> {
-    const loc = await fixture.fresh();
-    const store = await loc.open();
-    try {
-      await fn(store, loc);
-    } finally {
-      await store.close();
-      await loc.destroy();
-    }
-  }
+  const withStore = (fn: (store: Store, loc: StoreLocation) => Promise<void>) => withFreshStore(fixture, fn);
 
   let deviceCounter = 0;
   /** A user and a device of theirs; ids are unique within the test run and sort in creation order. */

@@ -7,27 +7,6 @@ import type { Action, Rule, Trigger } from '../automations/model.js';
 import type { Store } from '../store/types.js';
 import { UsageError } from './io.js';
 
-export const RULE_HELP = `  iotc rule add --device ID --when "temp > 30" [--for 1m] (--webhook URL | --set SENSOR=VALUE | --email ADDR) [--json]
-                                                       a rule: when a condition holds (for a while), act
-  iotc rule add --device ID --when offline [--for 30s] --webhook URL
-  iotc rule add --device ID --every "0 7 * * *" --set pump=true [--tz Europe/Paris]
-                                                       (also --name N, --cooldown 10m, --notify, --preset ntfy|gotify)
-  iotc rule list --device ID [--json]                  list a device's rules
-  iotc rule delete RULE_ID                             delete a rule`;
-
-/** parseArgs options the rule commands add; actions may be given more than once. */
-export const RULE_FLAGS = {
-  when: { type: 'string' },
-  for: { type: 'string' },
-  every: { type: 'string' },
-  tz: { type: 'string' },
-  webhook: { type: 'string', multiple: true },
-  set: { type: 'string', multiple: true },
-  preset: { type: 'string' },
-  cooldown: { type: 'string' },
-  notify: { type: 'boolean' },
-} as const;
-
 type Flags = Record<string, unknown>;
 
 function ms(text: unknown, flag: string): number {
