@@ -259,7 +259,11 @@ describe('delivery queue across restarts and per-user bounds', () => {
         const [got] = await h.waitForHooks(1, 15_000);
         assert.equal(got.body.rule, rule.id);
         assert.equal(got.body.test, true);
-        const [entry] = await server.hub.rules.deliveries(d.userId, d.id);
+        // The receiver has the hook before the hub has its answer and records it: wait for the log to say so.
+        const entry = await waitFor(async () => {
+          const [e] = await server.hub.rules.deliveries(d.userId, d.id);
+          return e?.state === 'pending' ? null : e;
+        }, 5000);
         assert.deepEqual([entry.state, entry.attempts], ['delivered', 2]);
       } finally {
         await server.stop({ keepData: true });
