@@ -264,6 +264,7 @@ describe('delivery queue across restarts and per-user bounds', () => {
           const [e] = await server.hub.rules.deliveries(d.userId, d.id);
           return e?.state === 'pending' ? null : e;
         }, 5000);
+        assert.ok(entry);
         assert.deepEqual([entry.state, entry.attempts], ['delivered', 2]);
       } finally {
         await server.stop({ keepData: true });
