@@ -135,6 +135,9 @@ export class ProtocolSession {
     const written = this.lastWrite;
     const turn = this.reads.then(async () => {
       await written.then(settled, settled);
+      // A read may hold the event loop for a store query (SQLite answers synchronously): between two reads of one
+      // connection the loop serves everyone else, or a burst of history requests would stall the whole hub.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       // A connection gone while its reads waited gets none of them made.
       if (await this.roomForReply()) await this.read(req);
     });
