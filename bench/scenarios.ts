@@ -11,7 +11,7 @@ import { storedSequenceNumbers } from './fixture.js';
 import type { Generator, Snapshot } from './generator.js';
 import type { GroupCreds, GroupSpec, StreamJob, ConnectJob } from './jobs.js';
 import { SENSOR } from './links.js';
-import { openFileLimit, sample } from './proc.js';
+import { clkTck, openFileLimit, sample } from './proc.js';
 import type { Endpoint, RunningTarget, Target } from './targets.js';
 
 export type ScenarioName =
@@ -74,6 +74,8 @@ export interface Scenario {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (us: number) => Math.round(us) / 1000;
+/** Server CPU the measured window must hold before it closes: below this, one tick more or less swings the figure. */
+const MIN_CPU_TICKS = 3;
 
 /** Splits `items` into `n` nearly equal consecutive slices (none empty when items ≥ n). */
 function split<T>(items: T[], n: number): T[][] {
@@ -149,9 +151,14 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
       const m0 = await gen.mark(true);
       let rssPeak = s0.rss;
       const end = performance.now() + params.duration * 1000;
+      // /proc counts CPU in clock ticks (10 ms): a short run of a frugal server can fall below one, so the
+      // window stays open until a few ticks have been counted (or long enough that the figure is honest).
+      const minCpuUs = (MIN_CPU_TICKS * 1e6) / clkTck();
+      const latest = end + Math.max(5000, params.duration * 1000);
+      const measuring = (): boolean => performance.now() < end || (sample(running.pids).cpuUs - s0.cpuUs < minCpuUs && performance.now() < latest);
       let last = m0;
-      while (performance.now() < end) {
-        await sleep(Math.min(500, Math.max(1, end - performance.now())));
+      while (measuring()) {
+        await sleep(Math.min(500, Math.max(50, end - performance.now())));
         const m = await gen.mark();
         const s = sample(running.pids);
         rssPeak = Math.max(rssPeak, s.rss);
@@ -168,6 +175,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
       const delivered = m1.delivered - m0.delivered;
       const sent = m1.sent - m0.sent;
       errorNote(ctx, m1);
+      if (s1.cpuUs - s0.cpuUs < minCpuUs) ctx.note(`server CPU of ${Math.round((s1.cpuUs - s0.cpuUs) / 1000)} ms is within the clock's resolution: its per-message figure is rough`);
       if (m1.lagging > 0) ctx.note(`generator fell behind the offered rate by ${m1.lagging} messages`);
       const f: Figures = {
         msgPerSec: delivered / seconds,
