@@ -67,17 +67,31 @@ export function sharingStoreContract(name: string, fixture: StoreFixture, opts: 
         await store.sharing.invite(d1.id, 'new.person@example.com', 'operator', 20);
         await store.sharing.invite(d2.id, 'new.person@example.com', 'viewer', 30);
         await store.sharing.invite(d3.id, 'someone@example.com', 'viewer', 40);
-        assert.deepEqual(await store.sharing.invitationsOf(d1.id), [{ deviceId: d1.id, email: 'new.person@example.com', role: 'operator', createdAt: 10 }]);
+        assert.deepEqual(await store.sharing.invitationsOf(d1.id), [{ deviceId: d1.id, email: 'new.person@example.com', role: 'operator', createdAt: 20 }], 'inviting again changes the role and renews the invitation');
         assert.equal(await store.sharing.uninvite(d3.id, 'SOMEONE@example.com'), true);
         assert.equal(await store.sharing.uninvite(d3.id, 'someone@example.com'), false);
         const before = await store.lastDeviceEventSeq();
         const newcomer = await user(store, 'new.person@example.com');
-        assert.equal(await store.sharing.acceptInvitations(newcomer.id, 'NEW.person@example.com', 50), 2);
+        assert.equal(await store.sharing.acceptInvitations(newcomer.id, 'NEW.person@example.com', 50, 0), 2);
         assert.equal(await store.sharing.roleOf(d1.id, newcomer.id), 'operator');
         assert.equal(await store.sharing.roleOf(d2.id, newcomer.id), 'viewer');
         assert.deepEqual(await store.sharing.invitationsOf(d1.id), [], 'accepted invitations are gone');
         assert.equal((await store.deviceEventsSince(before)).filter((e) => e.kind === 'access').length, 2);
-        assert.equal(await store.sharing.acceptInvitations(newcomer.id, 'new.person@example.com', 60), 0, 'nothing is accepted twice');
+        assert.equal(await store.sharing.acceptInvitations(newcomer.id, 'new.person@example.com', 60, 0), 0, 'nothing is accepted twice');
+      }));
+
+    test('an invitation made before validSince is not accepted, and is dropped all the same', () =>
+      withStore(async (store) => {
+        const owner = await user(store, 'old-inviter@example.com');
+        const old = await device(store, owner.id);
+        const fresh = await device(store, owner.id);
+        await store.sharing.invite(old.id, 'late@example.com', 'operator', 100);
+        await store.sharing.invite(fresh.id, 'late@example.com', 'viewer', 500);
+        const late = await user(store, 'late@example.com');
+        assert.equal(await store.sharing.acceptInvitations(late.id, 'late@example.com', 1000, 400), 1);
+        assert.equal(await store.sharing.roleOf(old.id, late.id), null, 'the expired invitation gives no access');
+        assert.equal(await store.sharing.roleOf(fresh.id, late.id), 'viewer');
+        assert.deepEqual(await store.sharing.invitationsOf(old.id), [], 'the expired invitation is gone');
       }));
 
     test("an invitation to the owner's own email is not turned into a share with themselves", () =>
@@ -85,7 +99,7 @@ export function sharingStoreContract(name: string, fixture: StoreFixture, opts: 
         const owner = await user(store, 'own@example.com');
         const d = await device(store, owner.id);
         await store.sharing.invite(d.id, 'own@example.com', 'viewer', 1);
-        assert.equal(await store.sharing.acceptInvitations(owner.id, 'own@example.com', 2), 0);
+        assert.equal(await store.sharing.acceptInvitations(owner.id, 'own@example.com', 2, 0), 0);
         assert.equal(await store.sharing.roleOf(d.id, owner.id), null);
       }));
 

@@ -137,6 +137,52 @@ describe('IOTC_SIGNUP=invite', () => {
   });
 });
 
+test('IOTC_INVITE_TTL: a code and a device invitation older than it are refused; iotc invite says until when', async () => {
+  const ttl = 3000;
+  const server = await startTestServer({ signup: 'invite', inviteTtl: ttl });
+  const { hub } = server;
+  const env = { IOTC_DATA_DIR: server.dataDir, IOTC_SIGNUP: 'invite', IOTC_INVITE_TTL: `${ttl}ms` };
+  const cli = async (args: string[], extra: Record<string, string> = {}) => {
+    const r = await runCli(args, { env: { ...env, ...extra } });
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  try {
+    const { expiresAt } = JSON.parse(await cli(['invite', 'add', '--json'])) as { expiresAt: number };
+    assert.ok(expiresAt > Date.now() && expiresAt <= Date.now() + ttl, `valid for the TTL: ${expiresAt - Date.now()} ms left`);
+    assert.match(await cli(['invite', 'add']), /valid until \d{4}-\d\d-\d\dT/);
+    assert.equal(JSON.parse(await cli(['invite', 'add', '--json'], { IOTC_INVITE_TTL: '0' })).expiresAt, null, 'TTL 0: no end');
+
+    // An owner shares a device with an email that has no account yet, and a code is made; both wait past the TTL.
+    const owner = await hub.accounts.signUp({ name: 'Owner', email: email(), password: PASSWORD });
+    const device = await hub.accounts.createDevice(owner.id, 'greenhouse');
+    const latecomer = email();
+    assert.equal((await hub.sharing.share(owner.id, device.id, { email: latecomer, role: 'operator' })).state, 'invited');
+    const { code: late } = await hub.invites.create(null);
+    await new Promise((r) => setTimeout(r, ttl + 200));
+
+    const refused = await apiSignUp(server, { name: 'Late', email: email(), password: PASSWORD, invite: late });
+    assert.equal(refused.statusCode, 403);
+    assert.match(refused.json().message, /expired/);
+    const list = JSON.parse(await cli(['invite', 'list', '--json'])) as { usedAt: number | null; expired: boolean }[];
+    assert.ok(list.length >= 4 && list.every((i) => i.usedAt === null && i.expired), 'every unused code of the TTL is listed as expired');
+    assert.match(await cli(['invite', 'list'], { IOTC_INVITE_TTL: '0' }), /unused/, 'with no TTL nothing has expired');
+
+    // The latecomer signs up with a fresh code: the device invitation has expired, so nothing is shared.
+    const { code: fresh } = await hub.invites.create(null);
+    const signed = await apiSignUp(server, { name: 'L', email: latecomer, password: PASSWORD, invite: fresh });
+    assert.equal(signed.statusCode, 201, signed.body);
+    const user = await hub.store.getUserByEmail(latecomer);
+    assert.ok(user);
+    assert.equal(await hub.store.sharing.roleOf(device.id, user.id), null, 'an expired device invitation gives no access');
+    assert.deepEqual(await hub.store.sharing.invitationsOf(device.id), [], 'and it is gone');
+    const used = JSON.parse(await cli(['invite', 'list', '--json'])) as { usedEmail: string | null; expired: boolean }[];
+    assert.equal(used.find((i) => i.usedEmail === latecomer)?.expired, false, 'a used code is not called expired');
+  } finally {
+    await server.stop();
+  }
+});
+
 test('IOTC_SIGNUP=open (the default) needs no code; a bad mode is refused at start', async () => {
   const server = await startTestServer();
   try {

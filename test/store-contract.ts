@@ -712,22 +712,29 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           const open = await store.createInvite({ codeHash: 'hash-open', email: null });
           assert.equal(open.usedAt, null);
           await store.createInvite({ codeHash: 'hash-ann', email: 'ann@example.com' });
-          assert.equal(await store.claimInvite('hash-unknown', 'x@example.com', 1), null);
-          assert.equal(await store.claimInvite('hash-ann', 'bob@example.com', 1), null);
-          const ann = await store.claimInvite('hash-ann', 'ANN@example.com', 5);
+          assert.equal(await store.claimInvite('hash-unknown', 'x@example.com', 1, 0), null);
+          assert.equal(await store.claimInvite('hash-ann', 'bob@example.com', 1, 0), null);
+          const ann = await store.claimInvite('hash-ann', 'ANN@example.com', 5, 0);
           assert.equal(ann?.usedAt, 5);
           assert.equal(ann?.usedEmail, 'ANN@example.com');
-          assert.equal((await store.claimInvite('hash-open', 'bob@example.com', 6))?.usedEmail, 'bob@example.com');
-          assert.equal(await store.claimInvite('hash-open', 'carol@example.com', 7), null, 'used once');
+          assert.equal((await store.claimInvite('hash-open', 'bob@example.com', 6, 0))?.usedEmail, 'bob@example.com');
+          assert.equal(await store.claimInvite('hash-open', 'carol@example.com', 7, 0), null, 'used once');
           await store.releaseInvite('hash-open');
-          assert.equal((await store.claimInvite('hash-open', 'carol@example.com', 8))?.usedEmail, 'carol@example.com');
+          assert.equal((await store.claimInvite('hash-open', 'carol@example.com', 8, 0))?.usedEmail, 'carol@example.com');
           const all = await store.listInvites();
           assert.deepEqual(all.map((i) => i.codeHash).sort(), ['hash-ann', 'hash-open']);
+        }));
+      test('an invite made before validSince is refused and stays unused', () =>
+        withStore(async (store) => {
+          const made = await store.createInvite({ codeHash: 'hash-old', email: null });
+          assert.equal(await store.claimInvite('hash-old', 'late@example.com', made.createdAt + 10, made.createdAt + 1), null, 'expired');
+          assert.equal((await store.listInvites()).find((i) => i.codeHash === 'hash-old')?.usedAt, null);
+          assert.equal((await store.claimInvite('hash-old', 'late@example.com', made.createdAt + 10, made.createdAt))?.usedEmail, 'late@example.com', 'valid from its creation on');
         }));
       test('two sign-ups racing for one invite: exactly one gets it', () =>
         withStore(async (store) => {
           await store.createInvite({ codeHash: 'hash-race', email: null });
-          const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimInvite('hash-race', `u${i}@example.com`, i)));
+          const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.claimInvite('hash-race', `u${i}@example.com`, i, 0)));
           assert.equal(results.filter(Boolean).length, 1);
         }));
     });

@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import { Invites } from '../core/invites.js';
 import { createStore } from '../store/index.js';
+import type { Invite } from '../store/types.js';
 import { backup, BackupError, restore } from './backup.js';
 import { describeCounts, exportStore, importStore, TransferError } from '../store/transfer.js';
 import { UsageError } from './io.js';
@@ -20,7 +21,7 @@ export const DATA_HELP = `  iotc backup FILE [--force]                          
   iotc export FILE [--force]                           everything in the store, as JSON Lines (SQLite or PostgreSQL)
   iotc import FILE [--force]                           an export into the store (empty unless --force), in one transaction
   iotc invite add [--email E] [--json]                 an invitation code for sign-up (IOTC_SIGNUP=invite), shown once
-  iotc invite list [--json]                            invitations made, and who used them
+  iotc invite list [--json]                            invitations made, who used them and which expired
   iotc device ha ID --on|--off                         show the device in Home Assistant (the bridge's opt-in), or stop`;
 
 /** Runs one of DATA_COMMANDS; resolves to the exit code. */
@@ -60,24 +61,28 @@ async function invite(sub: string | undefined, flags: Flags, config: Config, out
   if (sub !== 'add' && sub !== 'list') throw new UsageError('use iotc invite add [--email E] or iotc invite list');
   const store = await createStore(config);
   try {
-    const invites = new Invites(store);
+    const invites = new Invites(store, config.inviteTtl);
     if (sub === 'add') {
       const email = typeof flags.email === 'string' && flags.email !== '' ? flags.email : null;
       if (email !== null && !/^[^@\s]+@[^@\s]+$/.test(email)) throw new UsageError(`--email ${email} is not an email address`);
       const { code, invite } = await invites.create(email);
-      if (flags.json) out(JSON.stringify({ code, email: invite.email }));
+      const expiresAt = invites.expiresAt(invite);
+      if (flags.json) out(JSON.stringify({ code, email: invite.email, expiresAt }));
       else {
-        out(`invitation code: ${code}   (shown only now; used once${invite.email ? `, by ${invite.email} only` : ''})`);
+        const until = expiresAt === null ? '' : `, valid until ${new Date(expiresAt).toISOString()}`;
+        out(`invitation code: ${code}   (shown only now; used once${invite.email ? `, by ${invite.email} only` : ''}${until})`);
         if (config.signup !== 'invite') out(`note: sign-up is "${config.signup}" here; codes are asked for with IOTC_SIGNUP=invite`);
       }
       return 0;
     }
     const list = await invites.list();
-    if (flags.json) out(JSON.stringify(list.map(({ codeHash: _hash, ...rest }) => rest)));
+    const now = Date.now();
+    const expired = (i: Omit<Invite, 'codeHash'>): boolean => i.usedAt === null && (invites.expiresAt(i) ?? Infinity) < now;
+    if (flags.json) out(JSON.stringify(list.map(({ codeHash: _hash, ...rest }) => ({ ...rest, expiresAt: invites.expiresAt(rest), expired: expired(rest) }))));
     else if (list.length === 0) out('no invitations');
     else {
       for (const i of list) {
-        const used = i.usedAt ? `used ${new Date(i.usedAt).toISOString()} by ${i.usedEmail}` : 'unused';
+        const used = i.usedAt ? `used ${new Date(i.usedAt).toISOString()} by ${i.usedEmail}` : expired(i) ? 'expired' : 'unused';
         out(`created ${new Date(i.createdAt).toISOString()}  ${i.email ? `for ${i.email}` : 'for anyone'}  ${used}`);
       }
     }

@@ -49,6 +49,13 @@ const sharedInfo = (d: SharedDevice): DeviceInfo => ({ ...info(d), shared: { rol
 /** Limits the account service enforces; 0 or absent = unlimited. */
 export interface AccountLimits {
   maxDevicesPerUser?: number;
+  /** How long an invitation stays valid, in ms; 0 or absent = until used. */
+  inviteTtl?: number;
+}
+
+/** The oldest creation time of an invitation still valid at `now` (0: all of them). */
+export function invitationsValidSince(inviteTtl: number | undefined, now: number): number {
+  return inviteTtl ? now - inviteTtl : 0;
 }
 
 /**
@@ -79,7 +86,8 @@ export class Accounts {
   async signUp(input: unknown): Promise<User> {
     const { name, email, password } = check(signUpInput, input);
     const user = await this.store.createUser({ name, email, passwordHash: await hashPassword(password) });
-    await this.store.sharing.acceptInvitations(user.id, user.email, Date.now());
+    const now = Date.now();
+    await this.store.sharing.acceptInvitations(user.id, user.email, now, invitationsValidSince(this.limits.inviteTtl, now));
     return user;
   }
 

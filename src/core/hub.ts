@@ -14,6 +14,7 @@ import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
 import { ApiTokens } from './tokens.js';
+import { Invites } from './invites.js';
 import { AutomationEngine } from '../automations/engine.js';
 import { Rules } from '../automations/rules.js';
 import { Sharing } from './sharing.js';
@@ -28,6 +29,8 @@ export interface Hub {
   relay: Relay;
   accounts: Accounts;
   tokens: ApiTokens;
+  /** Sign-up codes (IOTC_SIGNUP=invite). */
+  invites: Invites;
   /** Binary chunks (camera frames, files): stored within a per-device budget and relayed byte-exact. */
   blobs: BlobRoom;
   /** Who may do what with a device: the one authorisation check every door asks. */
@@ -70,7 +73,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const blobs = new BlobRoom(relay, config, log.child({ component: 'blobs' }));
   const sharing = new Sharing(store, relay);
   return {
-    config, log, nodeId, store, bus, relay, accounts, tokens, authLimits, rules, automations, blobs, sharing, dashboards: new Dashboards(store, sharedAccess(sharing)),
+    config, log, nodeId, store, bus, relay, accounts, tokens, invites: new Invites(store, config.inviteTtl), authLimits, rules, automations, blobs, sharing, dashboards: new Dashboards(store, sharedAccess(sharing)),
     async close() {
       await retention.stop();
       await automations.stop();

@@ -1,7 +1,7 @@
 import { IotcError } from './errors.js';
 import { hashSecret, randomToken } from './secrets.js';
 import type { Accounts } from './accounts.js';
-import { signUpInput } from './accounts.js';
+import { invitationsValidSince, signUpInput } from './accounts.js';
 import type { Config } from '../config.js';
 import type { Invite, Store, User } from '../store/types.js';
 
@@ -18,7 +18,13 @@ function normalise(code: string): string {
 }
 
 export class Invites {
-  constructor(private readonly store: Store) {}
+  /** `ttl`: how long a code stays valid after it is made, in ms (0 = until used). */
+  constructor(private readonly store: Store, readonly ttl: number) {}
+
+  /** When a code made at `createdAt` stops being valid; null = never. */
+  expiresAt(invite: Pick<Invite, 'createdAt'>): number | null {
+    return this.ttl ? invite.createdAt + this.ttl : null;
+  }
 
   /** A new invite; the code is returned once, only its hash is kept. */
   async create(email: string | null): Promise<{ code: string; invite: Invite }> {
@@ -45,8 +51,9 @@ export class Invites {
     const code = typeof inviteCode === 'string' ? normalise(inviteCode) : '';
     if (!code) throw new IotcError('E_FORBIDDEN', 'Sign-up on this hub is by invitation: give your invitation code');
     const codeHash = hashSecret(code);
-    const claimed = await this.store.claimInvite(codeHash, parsed.data.email, Date.now());
-    if (!claimed) throw new IotcError('E_FORBIDDEN', 'This invitation code is not valid: it is unknown, used already, or made for another email');
+    const now = Date.now();
+    const claimed = await this.store.claimInvite(codeHash, parsed.data.email, now, invitationsValidSince(this.ttl, now));
+    if (!claimed) throw new IotcError('E_FORBIDDEN', 'This invitation code is not valid: it is unknown, used already, expired, or made for another email');
     try {
       return await accounts.signUp(parsed.data);
     } catch (err) {

@@ -151,12 +151,6 @@ export class Sharing {
     return { shares: await this.store.sharing.sharesOf(device.id), invitations: await this.store.sharing.invitationsOf(device.id) };
   }
 
-  /** At sign-up: the invitations for the new account's email become shares. */
-  async acceptInvitations(userId: number, address: string): Promise<number> {
-    const n = await this.store.sharing.acceptInvitations(userId, address, Date.now());
-    return n;
-  }
-
   /** A read-only public link to the device's values; the token is returned once, here. */
   async createDeviceLink(ownerId: number, deviceId: string): Promise<PublicLinkInfo & { token: string }> {
     const device = await this.owned(ownerId, deviceId);

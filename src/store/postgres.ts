@@ -408,10 +408,10 @@ export class PostgresStore implements Store {
     return toInvite(rows[0]);
   }
 
-  async claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null> {
+  async claimInvite(codeHash: string, email: string, now: number, validSince: number): Promise<Invite | null> {
     const { rows } = await this.q<InviteRow>(
-      'UPDATE invites SET used_at = $1, used_email = $2 WHERE code_hash = $3 AND used_at IS NULL AND (email IS NULL OR lower(email) = lower($2)) RETURNING *',
-      [now, email, codeHash],
+      'UPDATE invites SET used_at = $1, used_email = $2 WHERE code_hash = $3 AND used_at IS NULL AND created_at >= $4 AND (email IS NULL OR lower(email) = lower($2)) RETURNING *',
+      [now, email, codeHash, validSince],
     );
     return rows[0] ? toInvite(rows[0]) : null;
   }

@@ -59,7 +59,7 @@ export class PostgresSharingStore implements SharingStore {
   async invite(deviceId: string, email: string, role: ShareRole, now: number): Promise<void> {
     await this.db.q(
       `INSERT INTO device_invitations (device_id, email, role, created_at) VALUES ($1, lower($2), $3, $4)
-       ON CONFLICT (device_id, email) DO UPDATE SET role = excluded.role`,
+       ON CONFLICT (device_id, email) DO UPDATE SET role = excluded.role, created_at = excluded.created_at`,
       [deviceId, email, role, now],
     );
   }
@@ -73,15 +73,16 @@ export class PostgresSharingStore implements SharingStore {
     return rows.map(toInvitation);
   }
 
-  async acceptInvitations(userId: number, email: string, now: number): Promise<number> {
+  async acceptInvitations(userId: number, email: string, now: number, validSince: number): Promise<number> {
     return this.db.tx(async (c) => {
-      // An invitation to the owner's own email would share the device with its owner: skipped.
+      // An invitation to the owner's own email would share the device with its owner: skipped. Expired ones
+      // are dropped with the rest.
       const { rows } = await c.query<{ device_id: string }>(
-        `WITH inv AS (DELETE FROM device_invitations WHERE email = lower($2) RETURNING device_id, role)
+        `WITH inv AS (DELETE FROM device_invitations WHERE email = lower($2) RETURNING device_id, role, created_at)
          INSERT INTO device_shares (device_id, user_id, role, created_at)
-         SELECT inv.device_id, $1, inv.role, $3 FROM inv JOIN devices d ON d.id = inv.device_id WHERE d.user_id <> $1
+         SELECT inv.device_id, $1, inv.role, $3 FROM inv JOIN devices d ON d.id = inv.device_id WHERE d.user_id <> $1 AND inv.created_at >= $4
          ON CONFLICT (device_id, user_id) DO UPDATE SET role = excluded.role RETURNING device_id`,
-        [userId, email, now],
+        [userId, email, now, validSince],
       );
       for (const r of rows) await this.event(c, r.device_id, now);
       return rows.length;

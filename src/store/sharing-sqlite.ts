@@ -8,7 +8,7 @@ export class SqliteSharingStore implements SharingStore {
   private readonly stmt;
   private readonly shareTx: Database.Transaction<(deviceId: string, userId: number, role: ShareRole, now: number) => boolean>;
   private readonly unshareTx: Database.Transaction<(deviceId: string, userId: number, now: number) => boolean>;
-  private readonly acceptTx: Database.Transaction<(userId: number, email: string, now: number) => number>;
+  private readonly acceptTx: Database.Transaction<(userId: number, email: string, now: number, validSince: number) => number>;
 
   constructor(db: Database.Database) {
     this.stmt = {
@@ -22,10 +22,10 @@ export class SqliteSharingStore implements SharingStore {
         WHERE s.device_id = ? ORDER BY s.created_at, s.user_id`),
       sharedWith: db.prepare(sharedWithSql(() => '?')),
       invite: db.prepare(`INSERT INTO device_invitations (device_id, email, role, created_at) VALUES (?, lower(?), ?, ?)
-        ON CONFLICT (device_id, email) DO UPDATE SET role = excluded.role`),
+        ON CONFLICT (device_id, email) DO UPDATE SET role = excluded.role, created_at = excluded.created_at`),
       uninvite: db.prepare('DELETE FROM device_invitations WHERE device_id = ? AND email = ?'),
       invitationsOf: db.prepare('SELECT device_id, email, role, created_at FROM device_invitations WHERE device_id = ? ORDER BY created_at, email'),
-      invitationsFor: db.prepare('SELECT device_id, email, role, created_at FROM device_invitations WHERE email = ?'),
+      invitationsFor: db.prepare('SELECT device_id, email, role, created_at FROM device_invitations WHERE email = ? AND created_at >= ?'),
       dropInvitations: db.prepare('DELETE FROM device_invitations WHERE email = ?'),
       // An invitation to the owner's own email would share the device with its owner: skipped.
       ownerOf: db.prepare('SELECT user_id FROM devices WHERE id = ?').pluck(),
@@ -46,9 +46,9 @@ export class SqliteSharingStore implements SharingStore {
       this.stmt.event.run(deviceId, now);
       return true;
     });
-    this.acceptTx = db.transaction((userId, email, now) => {
+    this.acceptTx = db.transaction((userId, email, now, validSince) => {
       let n = 0;
-      for (const inv of this.stmt.invitationsFor.all(email.toLowerCase()) as InvitationRow[]) {
+      for (const inv of this.stmt.invitationsFor.all(email.toLowerCase(), validSince) as InvitationRow[]) {
         if (this.stmt.ownerOf.get(inv.device_id) === userId) continue;
         this.stmt.upsert.run(inv.device_id, userId, inv.role, now);
         this.stmt.event.run(inv.device_id, now);
@@ -91,8 +91,8 @@ export class SqliteSharingStore implements SharingStore {
     return (this.stmt.invitationsOf.all(deviceId) as InvitationRow[]).map(toInvitation);
   }
 
-  async acceptInvitations(userId: number, email: string, now: number): Promise<number> {
-    return this.acceptTx.immediate(userId, email, now);
+  async acceptInvitations(userId: number, email: string, now: number, validSince: number): Promise<number> {
+    return this.acceptTx.immediate(userId, email, now, validSince);
   }
 
   async createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number): Promise<PublicLink> {

@@ -421,10 +421,10 @@ export class SqliteStore implements Store {
     return toInvite(this.db.prepare('INSERT INTO invites (code_hash, email, created_at) VALUES (?, ?, ?) RETURNING *').get(invite.codeHash, invite.email, Date.now()) as InviteRow);
   }
 
-  async claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null> {
+  async claimInvite(codeHash: string, email: string, now: number, validSince: number): Promise<Invite | null> {
     const row = this.db
-      .prepare('UPDATE invites SET used_at = ?, used_email = ? WHERE code_hash = ? AND used_at IS NULL AND (email IS NULL OR email = ?) RETURNING *')
-      .get(now, email, codeHash, email) as InviteRow | undefined;
+      .prepare('UPDATE invites SET used_at = ?, used_email = ? WHERE code_hash = ? AND used_at IS NULL AND created_at >= ? AND (email IS NULL OR email = ?) RETURNING *')
+      .get(now, email, codeHash, validSince, email) as InviteRow | undefined;
     return row ? toInvite(row) : null;
   }
 

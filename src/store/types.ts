@@ -200,8 +200,11 @@ export interface Store {
   deleteApiToken(userId: number, id: number): Promise<boolean>;
 
   createInvite(invite: { codeHash: string; email: string | null }): Promise<Invite>;
-  /** Marks the invite used by `email`, if it exists, is unused and fits the email; null otherwise. One statement, so two sign-ups cannot both use it. */
-  claimInvite(codeHash: string, email: string, now: number): Promise<Invite | null>;
+  /**
+   * Marks the invite used by `email`, if it exists, is unused, was made at or after `validSince` and fits the
+   * email; null otherwise. One statement, so two sign-ups cannot both use it.
+   */
+  claimInvite(codeHash: string, email: string, now: number, validSince: number): Promise<Invite | null>;
   /** Makes a claimed invite usable again (the sign-up it was claimed for did not happen). */
   releaseInvite(codeHash: string): Promise<void>;
   /** Every invite, newest first. */
@@ -384,8 +387,11 @@ export interface SharingStore {
   invite(deviceId: string, email: string, role: ShareRole, now: number): Promise<void>;
   uninvite(deviceId: string, email: string): Promise<boolean>;
   invitationsOf(deviceId: string): Promise<Invitation[]>;
-  /** Turns every invitation for the email into a share of the user, in one transaction; returns how many. */
-  acceptInvitations(userId: number, email: string, now: number): Promise<number>;
+  /**
+   * Turns every invitation for the email made at or after `validSince` into a share of the user, and drops the
+   * expired ones, in one transaction; returns how many shares it made.
+   */
+  acceptInvitations(userId: number, email: string, now: number, validSince: number): Promise<number>;
 
   createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number): Promise<PublicLink>;
   linkByHash(tokenHash: string): Promise<PublicLink | null>;

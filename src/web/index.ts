@@ -5,7 +5,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { deviceName, signUpInput } from '../core/accounts.js';
-import { Invites } from '../core/invites.js';
 import type { DeviceInfo } from '../core/accounts.js';
 import { readingsToCsv } from '../core/csv.js';
 import { IotcError } from '../core/errors.js';
@@ -145,7 +144,7 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
   const { accounts, relay, store } = hub;
   const log = hub.log.child({ component: 'web' });
   const signUpMode = config.signup ?? 'open';
-  const invites = new Invites(store);
+  const { invites } = hub;
   const sessions = new WebSessions(store, config.sessionTtl, log);
   const live = sessionSockets(store, hub.log);
   sessions.startPruning();

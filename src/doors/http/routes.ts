@@ -5,7 +5,6 @@ import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
 import { bucketFor, MAX_BUCKETS } from '../../core/buckets.js';
 import { signUpInput } from '../../core/accounts.js';
-import { Invites } from '../../core/invites.js';
 import { readingView } from '../../core/relay.js';
 import { historyPage, sensorsPage } from '../../core/replies.js';
 import { checkIntegerLiterals } from '../../core/values.js';
@@ -68,7 +67,7 @@ function wantsCsv(req: FastifyRequest, format: 'json' | 'csv' | undefined): bool
 export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions): Promise<void> {
   const { hub, config, log } = opts;
   const { relay, accounts, tokens } = hub;
-  const invites = new Invites(hub.store);
+  const { invites } = hub;
   const auth = new CallerAuth(hub, new RateLimits(config.apiRateLimit, config.apiRateBurst));
   installErrorHandling(app, log, config.maxFrameBytes);
 
