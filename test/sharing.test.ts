@@ -155,7 +155,9 @@ describe('invitations and public links', () => {
     const owner = (await server.hub.tokens.create(d.userId, 'owner')).token;
     const email = `later-${Date.now()}@example.com`;
     assert.deepEqual((await api('POST', `/devices/${d.id}/shares`, owner, { email, role: 'operator' })).body, { state: 'invited', email, role: 'operator' });
-    assert.deepEqual((await api('GET', `/devices/${d.id}/shares`, owner)).body.invitations.map((i: any) => i.email), [email]);
+    const [pending] = (await api('GET', `/devices/${d.id}/shares`, owner)).body.invitations;
+    assert.deepEqual([pending.email, pending.expired], [email, false]);
+    assert.equal(pending.expiresAt, pending.createdAt + server.hub.config.inviteTtl, 'it waits IOTC_INVITE_TTL for the sign-up');
     const withdrawn = `never-${Date.now()}@example.com`;
     await api('POST', `/devices/${d.id}/shares`, owner, { email: withdrawn, role: 'viewer' });
     assert.equal((await api('DELETE', `/devices/${d.id}/shares/${encodeURIComponent(withdrawn)}`, owner)).status, 204);

@@ -161,6 +161,8 @@ test('IOTC_INVITE_TTL: a code and a device invitation older than it are refused;
     const { code: late } = await hub.invites.create(null);
     await new Promise((r) => setTimeout(r, ttl + 200));
 
+    const [waiting] = (await hub.sharing.sharesOf(owner.id, device.id)).invitations;
+    assert.deepEqual([waiting.email, waiting.expired], [latecomer, true], 'the owner sees the invitation has expired');
     const refused = await apiSignUp(server, { name: 'Late', email: email(), password: PASSWORD, invite: late });
     assert.equal(refused.statusCode, 403);
     assert.match(refused.json().message, /expired/);

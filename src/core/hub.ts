@@ -71,7 +71,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   await automations.start();
   const rules = new Rules(store, config, automations);
   const blobs = new BlobRoom(relay, config, log.child({ component: 'blobs' }));
-  const sharing = new Sharing(store, relay);
+  const sharing = new Sharing(store, relay, config.inviteTtl);
   return {
     config, log, nodeId, store, bus, relay, accounts, tokens, invites: new Invites(store, config.inviteTtl), authLimits, rules, automations, blobs, sharing, dashboards: new Dashboards(store, sharedAccess(sharing)),
     async close() {

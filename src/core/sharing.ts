@@ -85,10 +85,18 @@ const linkInfo = (l: PublicLink): PublicLinkInfo => ({ id: l.id, scope: l.scope,
  * Who may do what with a device. Every door asks `authorize` ("may user U read / write / call / administer
  * device D?") before acting; a device key is the device's own and is not a user (the doors treat its holder as owner).
  */
+/** An invitation as its owner sees it: expired ones stay listed (to withdraw or renew) but give no access. */
+export interface PendingInvitation extends Invitation {
+  expiresAt: number | null;
+  expired: boolean;
+}
+
 export class Sharing {
   constructor(
     private readonly store: Store,
     private readonly relay: Relay | null,
+    /** How long an invitation waits for its sign-up, in ms (0 = until accepted or withdrawn). */
+    private readonly inviteTtl = 0,
   ) {}
 
   /**
@@ -146,9 +154,14 @@ export class Sharing {
     if (!shared && !invited) throw new IotcError('E_NOT_FOUND', `The device is not shared with ${address}`);
   }
 
-  async sharesOf(ownerId: number | null, deviceId: string): Promise<{ shares: Share[]; invitations: Invitation[] }> {
+  async sharesOf(ownerId: number | null, deviceId: string): Promise<{ shares: Share[]; invitations: PendingInvitation[] }> {
     const device = await this.owned(ownerId, deviceId);
-    return { shares: await this.store.sharing.sharesOf(device.id), invitations: await this.store.sharing.invitationsOf(device.id) };
+    const now = Date.now();
+    const invitations = (await this.store.sharing.invitationsOf(device.id)).map((i) => {
+      const expiresAt = this.inviteTtl ? i.createdAt + this.inviteTtl : null;
+      return { ...i, expiresAt, expired: expiresAt !== null && expiresAt < now };
+    });
+    return { shares: await this.store.sharing.sharesOf(device.id), invitations };
   }
 
   /** A read-only public link to the device's values; the token is returned once, here. */

@@ -17,6 +17,11 @@ const errors = (...statuses: string[]) => Object.fromEntries(statuses.map((s) =>
 const tokenAuth = [{ apiToken: [] }];
 const role = { type: 'string', enum: ['viewer', 'operator'], description: 'viewer: reads values, history, charts; operator: also writes values and calls the device' };
 const entry = { type: 'object', required: ['email', 'role', 'createdAt'], properties: { email: { type: 'string' }, role, createdAt: { type: 'integer' } } };
+const invitation = {
+  ...entry,
+  required: [...entry.required, 'expiresAt', 'expired'],
+  properties: { ...entry.properties, expiresAt: { type: ['integer', 'null'], description: 'When it stops being accepted at sign-up (IOTC_INVITE_TTL); null = never' }, expired: { type: 'boolean', description: 'Past expiresAt: gives no access; share again to renew it' } },
+};
 const link = { type: 'object', required: ['id', 'scope', 'target', 'createdAt'], properties: { id: { type: 'integer' }, scope: { type: 'string', description: '"device" (dashboards have their own)' }, target: { type: 'string' }, createdAt: { type: 'integer' } } };
 const linkParam = { name: 'linkId', in: 'path', required: true, schema: { type: 'integer' } };
 
@@ -32,7 +37,7 @@ export function sharingPaths(): Record<string, Json> {
         operationId: 'listShares', tags: ['account'], summary: 'Who the device is shared with, and the invitations waiting for sign-up (owner only)', security: tokenAuth,
         parameters: [p('id')],
         responses: {
-          '200': json({ type: 'object', required: ['shares', 'invitations'], properties: { shares: { type: 'array', items: entry }, invitations: { type: 'array', items: entry } } }, 'Shares and invitations'),
+          '200': json({ type: 'object', required: ['shares', 'invitations'], properties: { shares: { type: 'array', items: entry }, invitations: { type: 'array', items: invitation } } }, 'Shares and invitations'),
           ...errors('401', '403', '404', '429'),
         },
       },

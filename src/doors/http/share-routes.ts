@@ -24,7 +24,7 @@ export function shareRoutes(app: FastifyInstance, hub: Hub, auth: CallerAuth, js
     const { shares, invitations } = await sharing.sharesOf(user.id, id);
     return {
       shares: shares.map((s) => ({ email: s.email, role: s.role, createdAt: s.createdAt })),
-      invitations: invitations.map((i) => ({ email: i.email, role: i.role, createdAt: i.createdAt })),
+      invitations: invitations.map((i) => ({ email: i.email, role: i.role, createdAt: i.createdAt, expiresAt: i.expiresAt, expired: i.expired })),
     };
   });
 
