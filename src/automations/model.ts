@@ -125,8 +125,11 @@ export function parseEvery(text: string): string {
   return text.trim();
 }
 
-/** Does a reading's value meet the condition? Numbers (and numeric strings) compare as numbers, the rest as text. */
-export function compare(value: unknown, op: Comparison, target: number | string | boolean): boolean {
+/**
+ * Does a reading's value meet the condition? Numbers (and numeric strings) compare as numbers, the rest as text.
+ * `json` is the value's JSON text when the caller has it already (the relay made it), so none is made here.
+ */
+export function compare(value: unknown, op: Comparison, target: number | string | boolean, json?: string): boolean {
   let a: number | string | boolean;
   let b: number | string | boolean = target;
   if (typeof target === 'number') {
@@ -137,7 +140,7 @@ export function compare(value: unknown, op: Comparison, target: number | string 
     if (typeof value !== 'boolean') return op === '!=';
     a = value;
   } else {
-    a = typeof value === 'string' ? value : JSON.stringify(value);
+    a = typeof value === 'string' ? value : json ?? JSON.stringify(value);
     b = target;
   }
   switch (op) {
