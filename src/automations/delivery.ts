@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { DeliveryRecord } from '../store/automation-types.js';
 import type { Store } from '../store/types.js';
 import type { Action } from './model.js';
+import { renderTemplate } from './body-template.js';
 import { checkWebhookUrlText, guardedLookup } from './ssrf.js';
 import type { Clock } from './engine.js';
 
@@ -242,5 +243,6 @@ export function webhookRequest(action: WebhookAction, e: AutomationEvent): { bod
     if (action.token) headers['X-Gotify-Key'] = action.token;
     return { body: JSON.stringify({ title: `IOTcommunicate: ${e.event}`, message: eventTitle(e), priority: e.event === 'cleared' || e.event === 'online' ? 2 : 5, extras: { iotc: e } }), headers };
   }
-  return { body: JSON.stringify(e), headers: { 'Content-Type': 'application/json' } };
+  const body = action.body === undefined ? e : renderTemplate(action.body, e);
+  return { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } };
 }

@@ -17,13 +17,15 @@ export interface RuleForm {
   tz: string;
   set: string;
   webhook: string;
+  /** The webhook's JSON body template; empty: the event as it is. */
+  body: string;
   preset: string;
   email: boolean;
   notify: boolean;
   cooldown: string;
 }
 
-export const emptyRuleForm = (): RuleForm => ({ name: '', when: '', for: '', every: '', tz: '', set: '', webhook: '', preset: 'plain', email: false, notify: false, cooldown: '' });
+export const emptyRuleForm = (): RuleForm => ({ name: '', when: '', for: '', every: '', tz: '', set: '', webhook: '', body: '', preset: 'plain', email: false, notify: false, cooldown: '' });
 
 /** A stored rule back in the form's words, for editing. */
 export function ruleToForm(rule: Rule): RuleForm {
@@ -42,6 +44,7 @@ export function ruleToForm(rule: Rule): RuleForm {
     if (a.type === 'webhook') {
       f.webhook = a.url;
       f.preset = a.preset;
+      f.body = a.body === undefined ? '' : JSON.stringify(a.body);
     }
     if (a.type === 'email') f.email = true;
     if (a.type === 'notify') f.notify = true;
@@ -88,6 +91,9 @@ ${input('webhook', 'Call a webhook', f.webhook, 'https://… — receives JSON s
 <div class="field"><label for="r-preset">Webhook kind</label><select id="r-preset" name="preset">
 ${['plain', 'ntfy', 'gotify'].map((p) => html`<option value="${p}"${p === f.preset ? html` selected` : ''}>${p === 'plain' ? 'JSON (plain)' : p}</option>`)}
 </select></div>
+<div class="field"><label for="r-body">Webhook body</label>
+<textarea id="r-body" name="body" rows="2" maxlength="4096" placeholder='{"text":"{{sensor}} is {{value}}"}'>${f.body}</textarea>
+<p class="hint">Optional JSON for a plain webhook, with {{event}}, {{device}}, {{rule}}, {{name}}, {{sensor}}, {{value}}, {{time}}; empty: the event as it is.</p></div>
 <label class="check"><input type="checkbox" name="email" value="1"${f.email ? html` checked` : ''}> Email me (${viewer.email})</label>
 <label class="check"><input type="checkbox" name="notify" value="1"${f.notify ? html` checked` : ''}> Show a notification here</label>
 ${input('cooldown', 'Cooldown', f.cooldown, 'Optional: after an alert clears, no new one for this long, e.g. 10m', '')}
