@@ -83,7 +83,7 @@ ${input('name', 'Name', f.name, 'Optional: shown in alerts and emails.', 'frost'
 ${input('when', 'Condition', f.when, 'e.g. temp < 2, door == open, temp changed, offline, online', 'temp < 2')}
 ${input('for', 'For', f.for, 'Optional: how long the condition must hold, e.g. 30s, 10m', '1m')}
 ${input('every', '…or on a schedule', f.every, 'Instead of a condition: a cron expression (0 7 * * *) or a time of day (07:00)', '0 7 * * *')}
-${input('tz', 'Time zone', f.tz, 'For schedules, e.g. Europe/Paris; empty: the server\'s', '')}
+${input('tz', 'Time zone', f.tz, 'For schedules, e.g. Europe/Paris; empty: this browser\'s (the server\'s without scripts)', '')}
 </fieldset>
 <fieldset><legend>Then</legend>
 ${input('set', 'Write a value to the device', f.set, 'SENSOR=VALUE, e.g. heater=true', 'heater=true')}
