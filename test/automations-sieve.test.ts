@@ -58,6 +58,15 @@ describe('the reading sieve', () => {
     await sieve.settled();
     assert.deepEqual(jobs, [['moved', 'a'], ['moved', 'b']], 'a changed rule: the first value asks the store, then only a change; a rule\'s own write is never evaluated');
   });
+
+  test('a changed rule within its cooldown stops in the sieve, from the reading after the one that fires', async () => {
+    const jobs: unknown[] = [];
+    const sieve = new ReadingSieve(true, () => false, async (job: SlowJob) => void jobs.push([job.r.value, job.previous]));
+    sieve.index = sortRules([rule('door', 'd1', { type: 'changed', sensor: 'door' }, 3_600_000)], new Map(), () => null).byReading;
+    sieve.take(...batch(['d1', 'door', 'open'], ['d1', 'door', 'shut'], ['d1', 'door', 'open'], ['d1', 'door', 'shut']));
+    await sieve.settled();
+    assert.deepEqual(jobs, [['open', undefined], ['shut', '"open"']], 'the first asks the store; the first change fires (decided here); the rest are within the hour');
+  });
 });
 
 describe('alerts on a running hub, reading after reading', () => {

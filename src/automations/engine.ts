@@ -118,11 +118,13 @@ export class AutomationEngine {
     const rule = s.rule;
     const t = rule.trigger;
     if (t.type === 'changed') {
-      // The reading before this one, whichever node committed it, when this node cannot know it.
-      const before = previous ?? (await this.previousJson(r));
-      if (before === undefined || before === json) return;
-      if (rule.cooldownMs > 0 && r.time - s.lastFired < rule.cooldownMs) return;
-      s.lastFired = r.time;
+      // Unless the sieve decided (it knew the value before), the reading before this one, whichever node committed it.
+      if (previous === undefined) {
+        const before = await this.previousJson(r);
+        if (before === undefined || before === json) return;
+        if (rule.cooldownMs > 0 && r.time - s.lastFired < rule.cooldownMs) return;
+        s.lastFired = r.time;
+      }
       await this.fire(rule, 'triggered', r.sensor, r.value, r.time, true);
       return;
     }

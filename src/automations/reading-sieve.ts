@@ -15,7 +15,11 @@ export interface SlowJob {
   r: StoredReading;
   /** The reading's value as JSON text. */
   json: string;
-  /** The JSON text of the sensor's reading before this one, when this node knows it; undefined: ask the store. */
+  /**
+   * For a `changed` rule, the JSON text of the sensor's reading before this one when this node knows it: then the
+   * sieve has decided already (a change, out of the cooldown, which it restarted) and the rule fires. Undefined:
+   * the engine asks the store and decides.
+   */
   previous: string | undefined;
 }
 
@@ -98,6 +102,8 @@ export class ReadingSieve {
       if (byRule) return;
       // lastFired only grows: within the cooldown now is within it whatever the slow path still has to do.
       if (previous === json || (previous !== undefined && s.rule.cooldownMs > 0 && r.time - s.lastFired < s.rule.cooldownMs)) return;
+      // Restarted here, so the readings behind this one within the cooldown stop here too.
+      if (previous !== undefined) s.lastFired = r.time;
       this.toSlow(s, r, json, previous);
       return;
     }
