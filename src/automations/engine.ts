@@ -45,6 +45,7 @@ export class AutomationEngine {
   private ticking: Promise<void> = Promise.resolve();
   private lastLoad = 0;
   private lastPrune = 0;
+  private droppedSaid = 0;
   private stopped = false;
 
   constructor(
@@ -187,6 +188,10 @@ export class AutomationEngine {
   tick(): Promise<void> {
     this.ticking = this.ticking.then(async () => {
       if (this.stopped) return;
+      if (this.sieve.dropped > this.droppedSaid) {
+        this.log.warn({ dropped: this.sieve.dropped - this.droppedSaid }, 'rule evaluation fell behind: readings were dropped unevaluated');
+        this.droppedSaid = this.sieve.dropped;
+      }
       try {
         if (this.clock.now() - this.lastLoad >= this.reloadEveryMs) await this.reload();
         await this.checkPresence();
