@@ -8,6 +8,8 @@ import { Accounts } from '../src/core/accounts.js';
 import { hashSecret } from '../src/core/secrets.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { Store } from '../src/store/types.js';
+import type { Trigger } from '../src/automations/model.js';
+import { BENCH_SECRET, FIRE_COOLDOWN_MS } from './webhook-receiver.js';
 
 export interface DeviceCreds {
   id: string;
@@ -73,8 +75,12 @@ export async function storedSequenceNumbers(dbFile: string, deviceIds: string[],
  * The fixture again with `perDevice` automation rules on every device (`--rules N`): thresholds on the sensor the
  * load writes that never hold, so each reading is evaluated against every rule and nothing is sent. What rules
  * cost the relay in their steady state.
+ *
+ * With `fireTo` (`--fire`), each device also gets two rules that act, both with a webhook to that URL: one that
+ * holds from the first reading on (raised once, then held with its alert open) and one that fires on every
+ * change of the value, at most once per `FIRE_COOLDOWN_MS` (the load changes it with every reading).
  */
-export async function fixtureWithRules(fixture: Fixture, perDevice: number, file: string): Promise<Fixture> {
+export async function fixtureWithRules(fixture: Fixture, perDevice: number, file: string, fireTo?: string): Promise<Fixture> {
   const fs = await import('node:fs');
   fs.copyFileSync(fixture.file, file);
   const store = new SqliteStore(file);
@@ -82,14 +88,20 @@ export async function fixtureWithRules(fixture: Fixture, perDevice: number, file
     const user = await store.getUserByEmail('bench@example.com');
     const now = Date.now();
     let n = 0;
+    const add = (deviceId: string, name: string, trigger: Trigger, url: string, cooldownMs = 0) =>
+      store.automations.createRule({
+        id: `r_bench${(n++).toString(32)}`, deviceId, userId: user!.id, name, enabled: true, trigger,
+        actions: [{ type: 'webhook', url, method: 'POST', preset: 'plain' }],
+        cooldownMs, secret: BENCH_SECRET, createdAt: now, updatedAt: now, lastRunAt: null, lastError: null,
+      });
     for (const d of fixture.devices) {
       for (let i = 0; i < perDevice; i++) {
-        await store.automations.createRule({
-          id: `r_bench${(n++).toString(32)}`, deviceId: d.id, userId: user!.id, name: `bench ${i}`, enabled: true,
-          trigger: { type: 'threshold', sensor: 'temp', op: '>', value: 1e15 + i, forMs: 0 },
-          actions: [{ type: 'webhook', url: 'https://example.com/never', method: 'POST', preset: 'plain' }],
-          cooldownMs: 0, secret: 'whsec_bench', createdAt: now, updatedAt: now, lastRunAt: null, lastError: null,
-        });
+        await add(d.id, `bench ${i}`, { type: 'threshold', sensor: 'temp', op: '>', value: 1e15 + i, forMs: 0 }, 'https://example.com/never');
+      }
+      if (fireTo) {
+        // The reading's value is an object: as text it is never "off", so this holds for every reading.
+        await add(d.id, 'bench holds', { type: 'threshold', sensor: 'temp', op: '!=', value: 'off', forMs: 0 }, fireTo);
+        await add(d.id, 'bench changes', { type: 'changed', sensor: 'temp' }, fireTo, FIRE_COOLDOWN_MS);
       }
     }
   } finally {

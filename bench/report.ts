@@ -120,6 +120,42 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+const RULES_TARGETS = ['iotc-rules', 'iotc-fire'];
+
+/** One rules target against IOTcommunicate without rules in one streaming scenario of the same run. */
+export interface RulesComparison {
+  scenario: ScenarioName;
+  target: string;
+  label: string;
+  /** Rules on ÷ rules off, of the medians. */
+  msgRatio: number;
+  cpuRatio: number;
+  /** The median of each round's ratio: rounds of the two ran one after the other, so they saw the same machine. */
+  pairedMsgRatio: number;
+  pairedCpuRatio: number;
+  webhooksPerSec: number;
+}
+
+export function rulesComparisons(results: Results): RulesComparison[] {
+  const out: RulesComparison[] = [];
+  for (const s of results.scenarios) {
+    const off = s.targets.iotc;
+    // Streams compare throughput; latency (open loop, a fixed offered rate) compares CPU per message at equal load.
+    if (!off || !(STREAM_SCENARIOS.includes(s.name) || s.name === 'latency')) continue;
+    for (const name of RULES_TARGETS) {
+      const on = s.targets[name];
+      if (!on) continue;
+      const paired = (k: string) => (on.rounds.length === off.rounds.length ? median(on.rounds.map((r, i) => r[k] / off.rounds[i][k])) : NaN);
+      out.push({
+        scenario: s.name, target: name, label: on.label,
+        msgRatio: on.median.msgPerSec / off.median.msgPerSec, cpuRatio: on.median.cpuUsPerMsg / off.median.cpuUsPerMsg,
+        pairedMsgRatio: paired('msgPerSec'), pairedCpuRatio: paired('cpuUsPerMsg'), webhooksPerSec: on.median.webhooksPerSec,
+      });
+    }
+  }
+  return out;
+}
+
 export function renderTables(results: Results): string {
   const out: string[] = [];
   for (const s of results.scenarios) {
@@ -130,7 +166,14 @@ export function renderTables(results: Results): string {
     for (const [name, why] of Object.entries(s.skipped)) out.push(`  (${name} skipped: ${why})`);
     for (const t of Object.values(s.targets)) for (const n of new Set(t.notes)) out.push(`  note (${t.label}): ${n}`);
   }
-  out.push('\nGOALS (issue 15, this machine)');
+  const rules = rulesComparisons(results);
+  if (rules.length > 0) {
+    out.push('\nRULES ON ÷ RULES OFF — IOTcommunicate with automation rules against IOTcommunicate without, same run (ratio of medians; median of per-round ratios)');
+    out.push(table(['scenario', 'target', 'msg/s', 'per round', 'CPU µs/msg', 'per round', 'webhooks/s'], rules.map((c) => [
+      c.scenario, c.label, ratio(c.msgRatio, 3), ratio(c.pairedMsgRatio, 3), ratio(c.cpuRatio, 3), ratio(c.pairedCpuRatio, 3), fmt(c.webhooksPerSec),
+    ])));
+  }
+  out.push('\nGOALS (issues 15 and 11, this machine)');
   out.push(table(['goal', 'measured', 'met'], results.goals.map((g) => [g.goal, g.measured, g.met === null ? 'n/a' : g.met ? 'yes' : 'NO'])));
   return out.join('\n');
 }
@@ -179,6 +222,15 @@ export function judge(results: Results, offeredRate: number): Goal[] {
     });
     goals.push({ goal: '≤ 4 KiB RSS per idle authenticated connection', measured: `${fmt(m.rssPerConnKiB)} KiB (last step ${fmt(m.marginalKiB)} KiB each; 100k projected ${fmt(m.projected100kMiB, 0)} MiB)`, met: m.rssPerConnKiB <= 4 });
     goals.push({ goal: 'connect rate ≥ 2 000/s', measured: `${fmt(m.connectPerSec)}/s`, met: m.connectPerSec >= 2000 });
+  }
+  // Issue 11: rules never slow the relay.
+  for (const c of rulesComparisons(results)) {
+    if (c.scenario === 'latency') continue;
+    goals.push({
+      goal: `${c.scenario}: throughput with rules (${c.target}) ≥ 0.9 × without`,
+      measured: `${ratio(c.msgRatio, 3)} (per round ${ratio(c.pairedMsgRatio, 3)}); CPU/msg ${ratio(c.cpuRatio, 3)}`,
+      met: c.msgRatio >= 0.9,
+    });
   }
   const dur = get('durability')?.targets.iotc;
   if (dur) {

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { renderChart } from './chart.js';
 import { copyFixture, fixtureWithRules, makeFixture } from './fixture.js';
 import { Generator } from './generator.js';
+import { startWebhookReceiver } from './webhook-receiver.js';
 import { clkTck, openFileLimit, procAvailable } from './proc.js';
 import { finish, judge, renderTables } from './report.js';
 import type { Results, ScenarioResult } from './report.js';
@@ -40,7 +41,10 @@ const HELP = `npm run bench -- [options]
   --connect-rate R      connections opened per second, offered (default 4000)
   --settle S            seconds idle connections sit before their RSS is read (default 2)
   --rules N             also run IOTcommunicate with N automation rules per device, as target "iotc-rules"
-                        (thresholds on the written sensor that never hold: the evaluation's steady-state cost)
+                        (thresholds on the written sensor that never hold: the evaluation's steady-state cost),
+                        in the same interleaved rounds as "iotc"; the report adds rules-on ÷ rules-off ratios
+  --fire                with --rules, also target "iotc-fire": the same rules plus two per device that act,
+                        with webhooks to a receiver in the bench (one holding, one on each change ≤ 1 per 5 s)
   --out DIR             where results go (default bench/results)
   --name NAME           results file name without extension (default results; quick)
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
@@ -71,6 +75,7 @@ function options() {
       'connect-rate': { type: 'string' },
       settle: { type: 'string' },
       rules: { type: 'string' },
+      fire: { type: 'boolean' },
       out: { type: 'string' },
       name: { type: 'string' },
       profile: { type: 'string' },
@@ -136,6 +141,7 @@ function options() {
     params,
     report: values.report ? path.resolve(values.report) : null,
     rules: Math.max(0, Math.round(num(values.rules, 0, 'rules'))),
+    fire: values.fire === true,
   };
 }
 
@@ -164,7 +170,7 @@ function say(text: string): void {
 
 function summary(f: Record<string, number>): string {
   const n = (v: number, d = 0) => (Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: d }) : '–');
-  if ('msgPerSec' in f) return `${n(f.msgPerSec)} msg/s, ${n(f.cpuUsPerMsg, 1)} µs CPU/msg, p99 ${n(f.p99Ms, 2)} ms, RSS ${n(f.rssPeakMiB)} MiB${'loopMaxMs' in f ? `, loop p99 ${n(f.loopP99Ms, 2)} max ${n(f.loopMaxMs, 1)} ms` : ''}`;
+  if ('msgPerSec' in f) return `${n(f.msgPerSec)} msg/s, ${n(f.cpuUsPerMsg, 1)} µs CPU/msg, p99 ${n(f.p99Ms, 2)} ms, RSS ${n(f.rssPeakMiB)} MiB${'loopMaxMs' in f ? `, loop p99 ${n(f.loopP99Ms, 2)} max ${n(f.loopMaxMs, 1)} ms` : ''}${'webhooksPerSec' in f ? `, ${n(f.webhooksPerSec)} webhooks/s` : ''}`;
   if ('connections' in f) return `${n(f.connections)} open at ${n(f.connectPerSec)}/s, ${n(f.rssPerConnKiB, 1)} KiB/conn (marginal ${n(f.marginalKiB, 1)}), 100k → ${n(f.projected100kMiB)} MiB`;
   if ('termAcknowledged' in f) return `SIGTERM ${n(f.termAcknowledged)} acked / ${n(f.termStored)} stored; SIGKILL ${n(f.killLost)} of ${n(f.killAcknowledged)} acked lost`;
   return JSON.stringify(f);
@@ -184,6 +190,9 @@ async function main(): Promise<void> {
   // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.
   const at = targets.findIndex((t) => t.name === 'iotc') + 1;
   targets.splice(at, 0, ...opts.baselines.map((b) => baselineTarget(b.dir, b.name)));
+  if (opts.fire && opts.rules === 0) throw new Error('--fire needs --rules N');
+  const receiver = opts.fire && at > 0 ? await startWebhookReceiver() : null;
+  if (receiver) targets.splice(at, 0, rulesTarget(opts.rules, receiver));
   if (opts.rules > 0 && at > 0) targets.splice(at, 0, rulesTarget(opts.rules));
   const skippedTargets: Record<string, string> = {};
   const runnable = targets.filter((t) => {
@@ -207,6 +216,7 @@ async function main(): Promise<void> {
   const cleanup = async () => {
     killAllTargets();
     await gen?.exit();
+    await receiver?.close();
     fs.rmSync(workDir, { recursive: true, force: true });
   };
   process.once('SIGINT', () => {
@@ -228,6 +238,9 @@ async function main(): Promise<void> {
     if (opts.rules > 0 && runnable.some((t) => t.name === 'iotc-rules')) {
       fixtures.set('iotc-rules', await fixtureWithRules(fixture, opts.rules, path.join(workDir, 'rules.db')));
       say(`added ${opts.rules} rule(s) to each of the ${needed.toLocaleString('en-US')} devices for iotc-rules`);
+    }
+    if (receiver && runnable.some((t) => t.name === 'iotc-fire')) {
+      fixtures.set('iotc-fire', await fixtureWithRules(fixture, opts.rules, path.join(workDir, 'fire.db'), receiver.url));
     }
     const wantsConnections = opts.scenarios.includes('connections');
     gen = await Generator.spawn(Math.max(opts.params.generators, wantsConnections ? opts.params.connectWorkers : 1));

@@ -148,6 +148,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
       await loopDelay(ctx, running.endpoint);
       const s0 = sample(running.pids);
       const g0 = sample(gen.pids);
+      const c0 = running.counters?.() ?? {};
       const m0 = await gen.mark(true);
       let rssPeak = s0.rss;
       const end = performance.now() + params.duration * 1000;
@@ -168,6 +169,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
       }
       const s1 = sample(running.pids);
       const g1 = sample(gen.pids);
+      const c1 = running.counters?.() ?? {};
       const m1 = await gen.mark();
       const loop = await loopDelay(ctx, running.endpoint);
       rssPeak = Math.max(rssPeak, s1.rss);
@@ -192,6 +194,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
         rssPeakMiB: rssPeak / 1048576,
         ...loop,
       };
+      for (const [k, v] of Object.entries(c1)) f[`${k}PerSec`] = (v - (c0[k] ?? 0)) / seconds;
       if (ctx.target.protocol === 'iotc' || m1.acked > 0) {
         f.ackedPerSec = (m1.acked - m0.acked) / seconds;
         f.ackP50Ms = ms(m1.ackLatency.quantile(0.5));

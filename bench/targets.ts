@@ -9,6 +9,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { FIRE_COOLDOWN_MS } from './webhook-receiver.js';
+import type { WebhookReceiver } from './webhook-receiver.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -33,6 +35,8 @@ export interface StartOptions {
   template?: string;
   workDir: string;
   maxConnectionsPerDevice: number;
+  /** More IOTC_* settings for this target. */
+  env?: Record<string, string>;
 }
 
 export interface RunningTarget {
@@ -45,6 +49,8 @@ export interface RunningTarget {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** The last lines it printed, to explain a failure. */
   output(): string;
+  /** Counts kept outside the server (webhooks its rules delivered): the bench reports each as a rate over the window. */
+  counters?(): Record<string, number>;
 }
 
 export interface Target {
@@ -182,6 +188,7 @@ export const iotc: Target = {
       // cap on connections still in their handshake (64 by default), the hub would close its oldest.
       IOTC_MAX_UNAUTH_PER_ADDRESS: '1000000',
       IOTC_MAX_CONNECTIONS_PER_DEVICE: String(opts.maxConnectionsPerDevice),
+      ...opts.env,
     });
     return launch(process.execPath, [...serverNodeArgs, opts.entry ?? path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, { protocol: 'iotc', host: '127.0.0.1', port }, { dbFile });
   },
@@ -221,13 +228,30 @@ export function baselineTarget(distDir: string, name = 'baseline'): Target {
   };
 }
 
-/** IOTcommunicate itself on a fixture whose devices have `perDevice` automation rules each: `--rules N`. */
-export function rulesTarget(perDevice: number): Target {
+/**
+ * IOTcommunicate itself on a fixture whose devices have `perDevice` automation rules each: `--rules N`. With a
+ * receiver (`--fire`), target "iotc-fire": two more rules per device that act, with webhooks to that receiver.
+ */
+export function rulesTarget(perDevice: number, receiver?: WebhookReceiver): Target {
+  const rules = `${perDevice} rule${perDevice === 1 ? '' : 's'}/device`;
+  if (!receiver) {
+    return {
+      ...iotc,
+      name: 'iotc-rules',
+      label: `IOTcommunicate (${rules})`,
+      describe: () => `${iotc.describe()}; ${perDevice} automation rule(s) per device evaluated for every reading`,
+    };
+  }
   return {
     ...iotc,
-    name: 'iotc-rules',
-    label: `IOTcommunicate (${perDevice} rule${perDevice === 1 ? '' : 's'}/device)`,
-    describe: () => `${iotc.describe()}; ${perDevice} automation rule(s) per device evaluated for every reading`,
+    name: 'iotc-fire',
+    label: `IOTcommunicate (${rules} + 2 firing)`,
+    describe: () => `${iotc.describe()}; ${perDevice} automation rule(s) per device that never hold, and 2 that act with webhooks to a local receiver (one holding from the first reading, one on every change at most once per ${FIRE_COOLDOWN_MS / 1000} s)`,
+    async start(opts) {
+      // The receiver listens on loopback, which webhooks may reach only when the hub allows it.
+      const running = await iotc.start({ ...opts, env: { ...opts.env, IOTC_WEBHOOK_ALLOW_PRIVATE: 'true' } });
+      return { ...running, stop: running.stop, output: running.output, counters: () => receiver.counts() };
+    },
   };
 }
 

@@ -29,7 +29,8 @@ before(async () => {
   smtp = await startSmtp();
   server = await startTestServer({ rulesTick: 50, webhookAllowPrivate: true, webhookBackoff: 50, smtpUrl: smtp.url });
   browser = await launchChromium();
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  // The owner's browser is in another zone than the server: schedules made on the page take the browser's.
+  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Tokyo' })).newPage();
 });
 
 after(async () => {
@@ -149,6 +150,16 @@ test('edit, disable, test-fire, a failing webhook\'s error in plain words, and a
 
   await Promise.all([page.waitForLoadState('load'), page.locator('[data-rule]', { hasText: 'broken' }).locator('button:has-text("Delete")').click()]);
   assert.match(await text('.alert-success'), /Rule broken deleted/);
+  assert.equal(await page.locator('[data-rule]').count(), 2);
+
+  // A schedule with no zone typed runs in the owner's (this browser's); a webhook with its own body template.
+  await addRule({ name: 'morning', every: '07:00', webhook: hook.url, body: '{"text":"{{name}}: {{event}}"}' });
+  assert.match(await text('.alert-success'), /Rule morning added/);
+  const morning = (await server.hub.store.automations.listRules(device.id)).find((r) => r.name === 'morning')!;
+  assert.deepEqual(morning.trigger, { type: 'schedule', cron: '0 7 * * *', tz: 'Asia/Tokyo' });
+  assert.deepEqual(morning.actions, [{ type: 'webhook', url: hook.url, method: 'POST', preset: 'plain', body: { text: '{{name}}: {{event}}' } }]);
+  assert.match(await text('[data-rule]:has-text("morning")'), /every "0 7 \* \* \*" \(Asia\/Tokyo\)/);
+  await Promise.all([page.waitForLoadState('load'), page.locator('[data-rule]', { hasText: 'morning' }).locator('button:has-text("Delete")').click()]);
   assert.equal(await page.locator('[data-rule]').count(), 2);
 });
 

@@ -78,3 +78,28 @@ test('the bench runs every scenario against every target and writes sane results
     cleanup();
   }
 });
+
+test('the bench compares rules on with rules off, and counts the signed webhooks of firing rules', { timeout: 200_000 }, async () => {
+  const { dir, cleanup } = tempDir('iotc-bench-rules-');
+  try {
+    const { code, stdout, stderr } = await runBench([
+      '--scenarios', 'p2p', '--targets', 'iotc', '--rules', '2', '--fire', '--rounds', '1', '--warmup', '0.2', '--duration', '1', '--pairs', '4',
+      '--out', dir, '--name', 'rules',
+    ]);
+    assert.equal(code, 0, stderr.slice(-3000));
+    assert.match(stdout, /RULES ON ÷ RULES OFF/);
+    const results = JSON.parse(fs.readFileSync(path.join(dir, 'rules.json'), 'utf8'));
+    const targets = results.scenarios[0].targets;
+    assert.deepEqual(Object.keys(targets), ['iotc', 'iotc-rules', 'iotc-fire'], 'rules off, on and firing in the same rounds');
+    for (const [name, t] of Object.entries<any>(targets)) {
+      assert.equal(t.notes.filter((n: string) => /failed|errors/.test(n)).length, 0, `${name}: ${t.notes.join('; ')}`);
+      assert.ok(t.median.msgPerSec > 0, name);
+    }
+    const fire = targets['iotc-fire'].median;
+    assert.ok(Number.isFinite(fire.webhooksPerSec) && fire.webhooksPerSec >= 0, JSON.stringify(fire));
+    assert.equal(fire.badSignaturesPerSec, 0, 'every webhook the receiver got was signed with the rule secret');
+    assert.deepEqual(results.goals.filter((g: { goal: string }) => /throughput with rules/.test(g.goal)).map((g: { goal: string }) => g.goal.split(':')[0]), ['p2p', 'p2p']);
+  } finally {
+    cleanup();
+  }
+});

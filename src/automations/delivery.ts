@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { DeliveryRecord } from '../store/automation-types.js';
 import type { Store } from '../store/types.js';
 import type { Action } from './model.js';
+import { renderTemplate } from './body-template.js';
 import { checkWebhookUrlText, guardedLookup } from './ssrf.js';
 import type { Clock } from './engine.js';
 
@@ -67,6 +68,7 @@ export class DeliverySender {
   private readonly perUser = new Map<number, number>();
   private mailer: Transporter | null = null;
   private ticking: Promise<void> = Promise.resolve();
+  private waiting: Promise<void> | null = null;
 
   constructor(private readonly store: Store, private readonly config: DeliveryConfig, private readonly log: Logger, private readonly clock: Clock) {}
 
@@ -75,9 +77,14 @@ export class DeliverySender {
     this.timer.unref();
   }
 
-  /** Claims due deliveries and starts sending them; does not wait for them. */
+  /**
+   * Claims due deliveries and starts sending them; does not wait for them. Calls while a claim is waiting its
+   * turn join it: a burst of fired rules costs one claim, not one each.
+   */
   tick(): Promise<void> {
-    this.ticking = this.ticking.then(async () => {
+    if (this.waiting) return this.waiting;
+    this.ticking = this.waiting = this.ticking.then(async () => {
+      this.waiting = null;
       const room = MAX_IN_FLIGHT - this.inFlight.size;
       if (room <= 0) return;
       const now = this.clock.now();
@@ -101,6 +108,8 @@ export class DeliverySender {
           const n = (this.perUser.get(d.userId) ?? 1) - 1;
           if (n > 0) this.perUser.set(d.userId, n);
           else this.perUser.delete(d.userId);
+          // A slot is free: what waits (this user's next delivery, say) goes now, not at the next tick.
+          if (this.timer) void this.tick();
         });
         this.inFlight.set(d.id, p);
       }
@@ -234,5 +243,6 @@ export function webhookRequest(action: WebhookAction, e: AutomationEvent): { bod
     if (action.token) headers['X-Gotify-Key'] = action.token;
     return { body: JSON.stringify({ title: `IOTcommunicate: ${e.event}`, message: eventTitle(e), priority: e.event === 'cleared' || e.event === 'online' ? 2 : 5, extras: { iotc: e } }), headers };
   }
-  return { body: JSON.stringify(e), headers: { 'Content-Type': 'application/json' } };
+  const body = action.body === undefined ? e : renderTemplate(action.body, e);
+  return { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } };
 }

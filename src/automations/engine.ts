@@ -13,6 +13,10 @@ import { DeliverySender } from './delivery.js';
 import type { AutomationEvent, DeliveryPayload } from './delivery.js';
 import { compare, describeTrigger } from './model.js';
 import type { Rule } from './model.js';
+import { ReadingSieve } from './reading-sieve.js';
+import type { SlowJob } from './reading-sieve.js';
+import { resetState, sortRules } from './rule-state.js';
+import type { RuleSet, RuleState } from './rule-state.js';
 
 export interface Clock {
   now(): number;
@@ -21,8 +25,6 @@ export const systemClock: Clock = { now: () => Date.now() };
 
 export type EngineConfig = ConstructorParameters<typeof DeliverySender>[1] & Pick<Config, 'deliveryQueue'>;
 
-/** Readings waiting for evaluation; over this, the oldest are dropped (and counted) rather than memory grown. */
-const MAX_QUEUED_READINGS = 50_000;
 /** How late another node's presence may reach the store (its flush period plus a margin). */
 const PRESENCE_LAG_MS = 1500;
 /** Finished deliveries, cleared alerts and notifications are kept this long, then pruned (every PRUNE_EVERY_MS). */
@@ -32,26 +34,19 @@ const SERVER_TZ = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 export class AutomationEngine {
   readonly sender: DeliverySender;
-  /** Enabled reading rules (threshold, changed) by device. */
-  private byDevice = new Map<string, Rule[]>();
-  private presenceRules: Rule[] = [];
-  private schedules = new Map<string, { rule: Rule; next: number | null }>();
-  private readonly holds = new Map<string, { since: number; timer: NodeJS.Timeout }>();
-  private readonly presenceSince = new Map<string, number>();
-  private readonly lastFired = new Map<string, number>();
+  private rules: RuleSet = { states: new Map(), byReading: new Map(), presence: [], schedules: [] };
+  private readonly sieve: ReadingSieve;
   /**
    * Alone (memory bus), every raise and clear goes through this engine, so whether a rule's alert is open is
    * known here without a store read per reading. In a cluster, the store is asked.
    */
-  private readonly openAlerts: Map<string, boolean> | null;
-  private queue: StoredReading[] = [];
-  private draining: Promise<void> | null = null;
+  private readonly knowsAlerts: boolean;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
   private lastLoad = 0;
   private lastPrune = 0;
+  private droppedSaid = 0;
   private stopped = false;
-  dropped = 0;
 
   constructor(
     private readonly store: Store,
@@ -61,14 +56,20 @@ export class AutomationEngine {
     readonly clock: Clock = systemClock,
   ) {
     this.sender = new DeliverySender(store, config, log, clock);
-    this.openAlerts = relay?.bus.kind === 'memory' ? new Map() : null;
+    this.knowsAlerts = relay?.bus.kind === 'memory';
+    this.sieve = new ReadingSieve(this.knowsAlerts, (r) => relay?.isRuleWrite(r) ?? false, (job) =>
+      this.evaluate(job).catch((err) => this.log.warn({ err, rule: job.s.rule.id }, 'could not evaluate a rule')));
   }
 
-  private async isOpen(ruleId: string): Promise<boolean> {
-    const cached = this.openAlerts?.get(ruleId);
-    if (cached !== undefined) return cached;
-    const open = await this.store.automations.hasOpenAlert(ruleId);
-    this.openAlerts?.set(ruleId, open);
+  /** Readings dropped unevaluated because evaluation fell too far behind. */
+  get dropped(): number {
+    return this.sieve.dropped;
+  }
+
+  private async isOpen(s: RuleState): Promise<boolean> {
+    if (s.open !== undefined) return s.open;
+    const open = await this.store.automations.hasOpenAlert(s.rule.id);
+    if (this.knowsAlerts) s.open = open;
     return open;
   }
 
@@ -78,7 +79,7 @@ export class AutomationEngine {
 
   async start(): Promise<void> {
     await this.reload();
-    if (this.relay) this.relay.onCommitted = (stored, byRule) => this.committed(stored, byRule);
+    if (this.relay) this.relay.onCommitted = (stored, written) => this.sieve.take(stored, written);
     this.timer = setInterval(() => void this.tick(), this.config.rulesTick);
     this.timer.unref();
     this.sender.start();
@@ -88,10 +89,9 @@ export class AutomationEngine {
     this.stopped = true;
     if (this.relay) this.relay.onCommitted = null;
     if (this.timer) clearInterval(this.timer);
-    for (const h of this.holds.values()) clearTimeout(h.timer);
-    this.holds.clear();
+    for (const s of this.rules.states.values()) if (s.hold) clearTimeout(s.hold.timer);
     await this.ticking;
-    await this.draining;
+    await this.sieve.settled();
     await this.sender.stop();
   }
 
@@ -99,162 +99,99 @@ export class AutomationEngine {
   async reload(): Promise<void> {
     const rules = await this.store.automations.listEnabledRules();
     this.lastLoad = this.clock.now();
-    const byDevice = new Map<string, Rule[]>();
-    const presence: Rule[] = [];
-    const schedules = new Map<string, { rule: Rule; next: number | null }>();
-    const ids = new Set<string>();
-    for (const rule of rules) {
-      ids.add(rule.id);
-      const t = rule.trigger;
-      if (t.type === 'threshold' || t.type === 'changed') {
-        const list = byDevice.get(rule.deviceId);
-        if (list) list.push(rule);
-        else byDevice.set(rule.deviceId, [rule]);
-      } else if (t.type === 'offline' || t.type === 'online') presence.push(rule);
-      else {
-        const old = this.schedules.get(rule.id);
-        const same = old && old.rule.updatedAt === rule.updatedAt;
-        schedules.set(rule.id, { rule, next: same ? old.next : this.nextOccurrence(rule, this.clock.now()) });
-      }
-    }
-    for (const [id, hold] of this.holds) {
-      if (!ids.has(id)) {
-        clearTimeout(hold.timer);
-        this.holds.delete(id);
-      }
-    }
-    for (const map of [this.presenceSince, this.lastFired, this.openAlerts ?? new Map()]) for (const id of map.keys()) if (!ids.has(id)) map.delete(id);
-    this.byDevice = byDevice;
-    this.presenceRules = presence;
-    this.schedules = schedules;
+    this.rules = sortRules(rules, this.rules.states, (rule) => this.nextOccurrence(rule, this.clock.now()));
+    this.sieve.index = this.rules.byReading;
   }
 
   /** Forget what this node knew of a rule (it was edited or deleted here), then reload. */
   async ruleChanged(ruleId: string): Promise<void> {
-    this.openAlerts?.delete(ruleId);
-    this.presenceSince.delete(ruleId);
-    const hold = this.holds.get(ruleId);
-    if (hold) clearTimeout(hold.timer);
-    this.holds.delete(ruleId);
+    const s = this.rules.states.get(ruleId);
+    if (s) resetState(s);
     await this.reload();
   }
 
-  private committed(stored: StoredReading[], byRule: (i: number) => boolean): void {
-    if (this.byDevice.size === 0 || this.stopped) return;
-    for (let i = 0; i < stored.length; i++) {
-      // A rule's own writes are never evaluated: a rule cannot trigger itself or another rule into a loop.
-      if (this.byDevice.has(stored[i].deviceId) && !byRule(i)) this.queue.push(stored[i]);
-    }
-    if (this.queue.length > MAX_QUEUED_READINGS) {
-      this.dropped += this.queue.length - MAX_QUEUED_READINGS;
-      this.queue.splice(0, this.queue.length - MAX_QUEUED_READINGS);
-    }
-    if (this.queue.length > 0 && !this.draining) this.draining = new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
-  }
-
-  private async drain(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue;
-      this.queue = [];
-      for (const r of batch) {
-        for (const rule of this.byDevice.get(r.deviceId) ?? []) {
-          const t = rule.trigger;
-          if (t.type !== 'threshold' && t.type !== 'changed') continue;
-          if (t.sensor !== r.sensor || this.nothingToDo(rule, r)) continue;
-          try {
-            await this.evaluate(rule, r);
-          } catch (err) {
-            this.log.warn({ err, rule: rule.id }, 'could not evaluate a rule');
-          }
-        }
-      }
-    }
-    this.draining = null;
-  }
-
-  /**
-   * The steady state, decided without a promise: a threshold that does not hold and has no open alert nor a
-   * running hold, or one that holds with its alert already open. Most readings end here.
-   */
-  private nothingToDo(rule: Rule, r: StoredReading): boolean {
-    const t = rule.trigger;
-    const open = this.openAlerts?.get(rule.id);
-    if (t.type !== 'threshold' || open === undefined) return false;
-    return compare(r.value, t.op, t.value) ? open : !open && !this.holds.has(rule.id);
-  }
-
   /** Settles once every reading committed so far has been evaluated (tests). */
-  async settled(): Promise<void> {
-    while (this.draining) await this.draining;
+  settled(): Promise<void> {
+    return this.sieve.settled();
   }
 
-  private async evaluate(rule: Rule, r: StoredReading): Promise<void> {
+  private async evaluate({ s, r, json, previous }: SlowJob): Promise<void> {
+    const rule = s.rule;
     const t = rule.trigger;
     if (t.type === 'changed') {
-      const json = JSON.stringify(r.value);
-      // The reading before this one, whichever node committed it.
-      const before = (await this.store.history(r.deviceId, r.sensor, { to: r.time, limit: 20 })).filter((h) => h.seq < r.seq);
-      const previous = before.length > 0 ? JSON.stringify(before[before.length - 1].value) : undefined;
-      if (previous === undefined || previous === json) return;
-      const last = this.lastFired.get(rule.id) ?? 0;
-      if (rule.cooldownMs > 0 && r.time - last < rule.cooldownMs) return;
-      this.lastFired.set(rule.id, r.time);
+      // Unless the sieve decided (it knew the value before), the reading before this one, whichever node committed it.
+      if (previous === undefined) {
+        const before = await this.previousJson(r);
+        if (before === undefined || before === json) return;
+        if (rule.cooldownMs > 0 && r.time - s.lastFired < rule.cooldownMs) return;
+        s.lastFired = r.time;
+      }
       await this.fire(rule, 'triggered', r.sensor, r.value, r.time, true);
       return;
     }
     if (t.type !== 'threshold') return;
-    if (compare(r.value, t.op, t.value)) {
-      if (t.forMs === 0) return this.raise(rule, 'triggered', r.sensor, r.value, r.time);
-      if (this.holds.has(rule.id) || (await this.isOpen(rule.id))) return;
+    if (compare(r.value, t.op, t.value, json)) {
+      if (t.forMs === 0) return this.raise(s, 'triggered', r.sensor, r.value, r.time);
+      if (s.hold || (await this.isOpen(s))) return;
       const since = r.time;
       const timer = setTimeout(() => {
-        this.holds.delete(rule.id);
-        void this.holdElapsed(rule, since).catch((err) => this.log.warn({ err, rule: rule.id }, 'could not check a held condition'));
+        if (s.hold?.timer === timer) s.hold = null;
+        void this.holdElapsed(s, since).catch((err) => this.log.warn({ err, rule: rule.id }, 'could not check a held condition'));
       }, Math.max(0, since + t.forMs - this.clock.now()));
       timer.unref();
-      this.holds.set(rule.id, { since, timer });
+      s.hold = { since, timer };
     } else {
-      const hold = this.holds.get(rule.id);
-      if (hold) clearTimeout(hold.timer);
-      this.holds.delete(rule.id);
-      await this.clear(rule, 'cleared', r.sensor, r.value, r.time);
+      if (s.hold) clearTimeout(s.hold.timer);
+      s.hold = null;
+      await this.clear(s, 'cleared', r.sensor, r.value, r.time);
     }
+  }
+
+  private async previousJson(r: StoredReading): Promise<string | undefined> {
+    const before = (await this.store.history(r.deviceId, r.sensor, { to: r.time, limit: 20 })).filter((h) => h.seq < r.seq);
+    return before.length > 0 ? JSON.stringify(before[before.length - 1].value) : undefined;
   }
 
   /**
    * The condition was met `forMs` ago on this node: it holds if every reading since then (committed on any
    * node) still meets it.
    */
-  private async holdElapsed(rule: Rule, since: number): Promise<void> {
-    const t = rule.trigger;
+  private async holdElapsed(s: RuleState, since: number): Promise<void> {
+    const t = s.rule.trigger;
     if (t.type !== 'threshold' || this.stopped) return;
-    const readings = await this.store.history(rule.deviceId, t.sensor, { from: since, limit: 10_000 });
+    const readings = await this.store.history(s.rule.deviceId, t.sensor, { from: since, limit: 10_000 });
     if (readings.length === 0 || !readings.every((r) => compare(r.value, t.op, t.value))) return;
     const last = readings[readings.length - 1];
-    await this.raise(rule, 'triggered', t.sensor, last.value, this.clock.now());
+    await this.raise(s, 'triggered', t.sensor, last.value, this.clock.now());
   }
 
-  private async raise(rule: Rule, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
+  private async raise(s: RuleState, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
     // A read first: while the condition keeps holding, each reading costs no write.
-    if (await this.isOpen(rule.id)) return;
+    if (await this.isOpen(s)) return;
+    const rule = s.rule;
     const alert = await this.store.automations.raiseAlert({
       ruleId: rule.id, deviceId: rule.deviceId, userId: rule.userId, detail: { event, sensor, value }, at: time, cooldownMs: rule.cooldownMs,
     });
     // Null is also a raise refused by the cooldown: then no alert is open, and the next reading asks again.
-    this.openAlerts?.set(rule.id, alert !== null);
+    if (this.knowsAlerts) s.open = alert !== null;
     if (alert) await this.fire(rule, event, sensor, value, time, true);
   }
 
-  private async clear(rule: Rule, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
-    if (!(await this.isOpen(rule.id))) return;
-    const alert = await this.store.automations.clearAlert(rule.id, time);
-    if (alert) await this.fire(rule, event, sensor, value, time, false);
+  private async clear(s: RuleState, event: AutomationEvent['event'], sensor: string | null, value: unknown, time: number): Promise<void> {
+    if (!(await this.isOpen(s))) return;
+    const alert = await this.store.automations.clearAlert(s.rule.id, time);
+    if (this.knowsAlerts) s.open = false;
+    if (alert) await this.fire(s.rule, event, sensor, value, time, false);
   }
 
   /** Looks at presence and schedules; reloads rules now and then. */
   tick(): Promise<void> {
     this.ticking = this.ticking.then(async () => {
       if (this.stopped) return;
+      if (this.sieve.dropped > this.droppedSaid) {
+        this.log.warn({ dropped: this.sieve.dropped - this.droppedSaid }, 'rule evaluation fell behind: readings were dropped unevaluated');
+        this.droppedSaid = this.sieve.dropped;
+      }
       try {
         if (this.clock.now() - this.lastLoad >= this.reloadEveryMs) await this.reload();
         await this.checkPresence();
@@ -271,25 +208,25 @@ export class AutomationEngine {
   }
 
   private async checkPresence(): Promise<void> {
-    if (this.presenceRules.length === 0) return;
+    const rules = this.rules.presence;
+    if (rules.length === 0) return;
     const now = this.clock.now();
-    const online = await this.store.automations.onlineDevices([...new Set(this.presenceRules.map((r) => r.deviceId))], now);
-    for (const rule of this.presenceRules) {
-      const t = rule.trigger;
+    const online = await this.store.automations.onlineDevices([...new Set(rules.map((s) => s.rule.deviceId))], now);
+    for (const s of rules) {
+      const t = s.rule.trigger;
       if (t.type !== 'offline' && t.type !== 'online') continue;
-      const isOnline = online.has(rule.deviceId) || (this.relay?.presence.count(rule.deviceId, 'device') ?? 0) > 0;
+      const isOnline = online.has(s.rule.deviceId) || (this.relay?.presence.count(s.rule.deviceId, 'device') ?? 0) > 0;
       const holding = t.type === 'online' ? isOnline : !isOnline;
       const raiseEvent = t.type;
       const clearEvent = t.type === 'online' ? 'offline' : 'online';
       if (holding) {
-        const since = this.presenceSince.get(rule.id) ?? now;
-        this.presenceSince.set(rule.id, since);
+        s.presenceSince ??= now;
         // Presence reaches the store about a second late from other nodes: "offline" must outlast that.
         const hold = t.type === 'offline' ? Math.max(t.forMs, PRESENCE_LAG_MS) : t.forMs;
-        if (now - since >= hold) await this.raise(rule, raiseEvent, null, null, now);
+        if (now - s.presenceSince >= hold) await this.raise(s, raiseEvent, null, null, now);
       } else {
-        this.presenceSince.delete(rule.id);
-        await this.clear(rule, clearEvent, null, null, now);
+        s.presenceSince = undefined;
+        await this.clear(s, clearEvent, null, null, now);
       }
     }
   }
@@ -307,13 +244,13 @@ export class AutomationEngine {
 
   private async checkSchedules(): Promise<void> {
     const now = this.clock.now();
-    for (const entry of this.schedules.values()) {
-      if (entry.next === null || entry.next > now) continue;
-      const occurrence = entry.next;
+    for (const s of this.rules.schedules) {
+      if (s.next === null || s.next > now) continue;
+      const occurrence = s.next;
       // Missed occurrences (the hub was down) fire once, not once each.
-      entry.next = this.nextOccurrence(entry.rule, now);
-      if (await this.store.automations.claimOccurrence(entry.rule.id, occurrence)) {
-        await this.fire(entry.rule, 'schedule', null, null, occurrence, true);
+      s.next = this.nextOccurrence(s.rule, now);
+      if (await this.store.automations.claimOccurrence(s.rule.id, occurrence)) {
+        await this.fire(s.rule, 'schedule', null, null, occurrence, true);
       }
     }
   }

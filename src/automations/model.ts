@@ -6,6 +6,7 @@ import { Cron } from 'croner';
 import { z } from 'zod';
 import { duration } from '../config.js';
 import { IotcError } from '../core/errors.js';
+import { templateProblem } from './body-template.js';
 
 export const COMPARISONS = ['>', '>=', '<', '<=', '==', '!='] as const;
 export type Comparison = (typeof COMPARISONS)[number];
@@ -35,6 +36,13 @@ export const actionSchema = z.discriminatedUnion('type', [
     preset: z.enum(PRESETS).default('plain'),
     /** Gotify's application token or an ntfy access token, sent as a header by the preset. */
     token: z.string().max(256).optional(),
+    /** The plain webhook's own JSON body, with {{field}} placeholders (body-template.ts); without, the event as it is. */
+    body: z.unknown().optional(),
+  }).superRefine((a, ctx) => {
+    if (a.body === undefined) return;
+    if (a.preset !== 'plain') ctx.addIssue({ code: 'custom', path: ['body'], message: `a body template is for plain webhooks; ${a.preset} has its own` });
+    const problem = templateProblem(a.body);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['body'], message: `the body template ${problem}` });
   }),
   z.object({ type: z.literal('email'), to: z.string().email('an email address').max(254) }),
   z.object({ type: z.literal('notify') }),
@@ -125,8 +133,11 @@ export function parseEvery(text: string): string {
   return text.trim();
 }
 
-/** Does a reading's value meet the condition? Numbers (and numeric strings) compare as numbers, the rest as text. */
-export function compare(value: unknown, op: Comparison, target: number | string | boolean): boolean {
+/**
+ * Does a reading's value meet the condition? Numbers (and numeric strings) compare as numbers, the rest as text.
+ * `json` is the value's JSON text when the caller has it already (the relay made it), so none is made here.
+ */
+export function compare(value: unknown, op: Comparison, target: number | string | boolean, json?: string): boolean {
   let a: number | string | boolean;
   let b: number | string | boolean = target;
   if (typeof target === 'number') {
@@ -137,7 +148,7 @@ export function compare(value: unknown, op: Comparison, target: number | string 
     if (typeof value !== 'boolean') return op === '!=';
     a = value;
   } else {
-    a = typeof value === 'string' ? value : JSON.stringify(value);
+    a = typeof value === 'string' ? value : json ?? JSON.stringify(value);
     b = target;
   }
   switch (op) {

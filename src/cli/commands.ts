@@ -22,6 +22,7 @@ const COMMAND_OPTIONS = {
   webhook: { type: 'string', multiple: true },
   set: { type: 'string', multiple: true },
   preset: { type: 'string' },
+  body: { type: 'string' },
   cooldown: { type: 'string' },
   notify: { type: 'boolean' },
   // backup, restore, export, import, device ha (src/cli/data-commands.ts)
@@ -63,8 +64,8 @@ export const COMMANDS: CommandSpec[] = [
     details: 'Send it as "Authorization: Bearer TOKEN" to the account side of the HTTP API.' },
   { name: 'token list', usage: 'iotc token list --email E [--json]', summary: "list a user's API tokens (never their text)", options: ['email', 'json'], details: 'Id, created, last used and name of each token.' },
   { name: 'token revoke', usage: 'iotc token revoke --email E ID', summary: 'revoke an API token', options: ['email'], details: 'ID is the number `iotc token list` shows.' },
-  { name: 'rule add', usage: 'iotc rule add --device ID (--when "temp > 30" [--for 1m] | --when offline [--for 30s] | --every "0 7 * * *" [--tz ZONE]) (--webhook URL | --set SENSOR=VALUE | --email ADDR | --notify) [--name N] [--cooldown 10m] [--preset ntfy|gotify] [--json]',
-    summary: 'a rule: when a condition holds (for a while), or on a schedule, act', options: ['device', 'when', 'for', 'every', 'tz', 'webhook', 'set', 'email', 'notify', 'name', 'cooldown', 'preset', 'json'],
+  { name: 'rule add', usage: 'iotc rule add --device ID (--when "temp > 30" [--for 1m] | --when offline [--for 30s] | --every "0 7 * * *" [--tz ZONE]) (--webhook URL | --set SENSOR=VALUE | --email ADDR | --notify) [--name N] [--cooldown 10m] [--preset ntfy|gotify] [--body JSON] [--json]',
+    summary: 'a rule: when a condition holds (for a while), or on a schedule, act', options: ['device', 'when', 'for', 'every', 'tz', 'webhook', 'set', 'email', 'notify', 'name', 'cooldown', 'preset', 'body', 'json'],
     example: 'npm run iotc -- rule add --device ID --when "temp < 2" --for 10m --set heater=true',
     details: "Triggers: SENSOR OP VALUE (>, >=, <, <=, ==, !=, changed), offline, online, or a cron schedule in the given time zone.\nActions (each may be given more than once): a webhook (signed, retried), a value written to the device, an email\nto the account's own address, an in-app notification. See docs/automations.md." },
   { name: 'rule list', usage: 'iotc rule list --device ID [--json]', summary: "list a device's rules", options: ['device', 'json'], details: 'Id, state, trigger and actions of each rule, with its last run.' },

@@ -20,6 +20,17 @@ function list(v: unknown): string[] {
   return v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
 }
 
+/** `--body '{"temp":"{{value}}"}'`: the webhooks' JSON body template. */
+function bodyFlag(text: unknown, webhooks: boolean): unknown {
+  if (typeof text !== 'string' || text.trim() === '') return undefined;
+  if (!webhooks) throw new UsageError('--body goes with --webhook');
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--body: not JSON (${(err as Error).message}); e.g. --body '{"text":"temp is {{value}}"}'`);
+  }
+}
+
 export function ruleFromFlags(flags: Flags): { name: string; trigger: Trigger; actions: Action[]; cooldownMs: number } {
   const when = typeof flags.when === 'string' ? flags.when : undefined;
   const every = typeof flags.every === 'string' ? flags.every : undefined;
@@ -29,8 +40,9 @@ export function ruleFromFlags(flags: Flags): { name: string; trigger: Trigger; a
     : { type: 'schedule', cron: parseEvery(every!), ...(typeof flags.tz === 'string' ? { tz: flags.tz } : {}) };
   if (when !== undefined && flags.tz !== undefined) throw new UsageError('--tz goes with --every');
   const preset = typeof flags.preset === 'string' ? flags.preset : 'plain';
+  const body = bodyFlag(flags.body, list(flags.webhook).length > 0);
   const actions: Action[] = [
-    ...list(flags.webhook).map((url) => ({ type: 'webhook', url, method: 'POST', preset }) as Action),
+    ...list(flags.webhook).map((url) => ({ type: 'webhook', url, method: 'POST', preset, ...(body !== undefined ? { body } : {}) }) as Action),
     ...list(flags.set).map((pair) => {
       const eq = pair.indexOf('=');
       if (eq <= 0) throw new UsageError(`--set ${pair}: use --set SENSOR=VALUE, e.g. --set heater=true`);

@@ -149,12 +149,16 @@ export class Relay {
   private readonly settingUp = new Map<Receiver, [StoredReading, string][]>();
   observer: RelayObserver = {};
   /**
-   * Told of every reading this node committed (so each is evaluated once in a cluster), with whether a rule wrote
-   * it. Runs inside the commit callback: it must only queue work, never wait.
+   * Told of every batch this node committed (so each reading is evaluated once in a cluster): the stored readings
+   * and, at the same positions, the readings as written (isRuleWrite tells a rule's own). Runs inside the commit
+   * callback, before the acks are sent: it must only keep the batch for later, never walk it or wait.
    */
-  onCommitted: ((stored: StoredReading[], byRule: (i: number) => boolean) => void) | null = null;
+  onCommitted: ((stored: StoredReading[], written: NewReading[]) => void) | null = null;
   /** Readings written by automation rules: their own writes must never trigger rules again (no endless loops). */
   private readonly ruleWrites = new WeakSet<NewReading>();
+  isRuleWrite(r: NewReading): boolean {
+    return this.ruleWrites.has(r);
+  }
   /** Chunks stored on other nodes (see core/blobs.ts); set by the blob room. */
   onBusBlob: ((event: Extract<BusEvent, { type: 'blob' }>) => void) | null = null;
 
@@ -171,7 +175,7 @@ export class Relay {
     this.sensorLimit = new SensorLimit(opts.store, opts.maxSensorsPerDevice ?? 0);
     this.batcher = new WriteBatcher(opts.store, (stored, written) => {
       this.committed(stored);
-      this.onCommitted?.(stored, (i) => this.ruleWrites.has(written[i]));
+      this.onCommitted?.(stored, written);
     });
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
     this.calls = new CallRouter(this, opts.callLimits ?? { maxCallsPerDevice: 100, maxCallsPerUser: 1000 }, opts.log);

@@ -29,7 +29,7 @@ function formFrom(body: unknown): RuleForm {
   const b = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
   const s = (k: string) => (typeof b[k] === 'string' ? (b[k] as string).trim() : '');
   return {
-    name: s('name'), when: s('when'), for: s('for'), every: s('every'), tz: s('tz'), set: s('set'), webhook: s('webhook'),
+    name: s('name'), when: s('when'), for: s('for'), every: s('every'), tz: s('tz'), set: s('set'), webhook: s('webhook'), body: s('body'),
     preset: ['plain', 'ntfy', 'gotify'].includes(s('preset')) ? s('preset') : 'plain', email: b.email !== undefined, notify: b.notify !== undefined, cooldown: s('cooldown'),
   };
 }
@@ -38,7 +38,7 @@ function formFrom(body: unknown): RuleForm {
 function formToInput(f: RuleForm, email: string): unknown {
   const flags: Record<string, unknown> = {
     name: f.name || undefined, when: f.when || undefined, for: f.for || undefined, every: f.every || undefined, tz: f.tz || undefined,
-    set: f.set ? [f.set] : undefined, webhook: f.webhook ? [f.webhook] : undefined, preset: f.preset, email: f.email ? [email] : undefined,
+    set: f.set ? [f.set] : undefined, webhook: f.webhook ? [f.webhook] : undefined, body: f.body || undefined, preset: f.preset, email: f.email ? [email] : undefined,
     notify: f.notify, cooldown: f.cooldown || undefined,
   };
   try {

@@ -19,7 +19,8 @@ const trigger = {
 const action = {
   oneOf: [
     { type: 'object', required: ['type', 'sensor', 'value'], properties: { type: { const: 'set' }, sensor: { type: 'string' }, value: {} } },
-    { type: 'object', required: ['type', 'url'], properties: { type: { const: 'webhook' }, url: { type: 'string' }, method: { enum: ['POST', 'PUT'] }, preset: { enum: ['plain', 'ntfy', 'gotify'] }, token: { type: 'string' } } },
+    { type: 'object', required: ['type', 'url'], properties: { type: { const: 'webhook' }, url: { type: 'string' }, method: { enum: ['POST', 'PUT'] }, preset: { enum: ['plain', 'ntfy', 'gotify'] }, token: { type: 'string' },
+      body: { description: 'Plain webhooks only: the JSON body to send, whose strings may hold {{event}}, {{device}}, {{rule}}, {{name}}, {{sensor}}, {{value}}, {{time}} (a string that is only a placeholder takes the value as it is); at most 4096 characters. Without it, the event is sent.' } } },
     { type: 'object', required: ['type', 'to'], properties: { type: { const: 'email' }, to: { type: 'string', description: 'The account\'s own address' } } },
     { type: 'object', required: ['type'], properties: { type: { const: 'notify' } } },
   ],

@@ -69,6 +69,16 @@
     if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
   });
 
+  // A schedule made here runs in its owner's time zone (this browser's) unless another is typed.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone) for (const tz of document.querySelectorAll('form[data-rule-form] input[name="tz"]')) tz.placeholder = zone;
+  document.addEventListener('submit', (event) => {
+    const form = event.target.closest('form[data-rule-form]');
+    const every = form && form.elements.namedItem('every');
+    const tz = form && form.elements.namedItem('tz');
+    if (zone && every && tz && every.value.trim() && !tz.value.trim()) tz.value = zone;
+  });
+
   document.addEventListener('change', (event) => {
     const select = event.target.closest('[data-autosubmit]');
     if (select && select.form) select.form.submit();

@@ -17,13 +17,15 @@ export interface RuleForm {
   tz: string;
   set: string;
   webhook: string;
+  /** The webhook's JSON body template; empty: the event as it is. */
+  body: string;
   preset: string;
   email: boolean;
   notify: boolean;
   cooldown: string;
 }
 
-export const emptyRuleForm = (): RuleForm => ({ name: '', when: '', for: '', every: '', tz: '', set: '', webhook: '', preset: 'plain', email: false, notify: false, cooldown: '' });
+export const emptyRuleForm = (): RuleForm => ({ name: '', when: '', for: '', every: '', tz: '', set: '', webhook: '', body: '', preset: 'plain', email: false, notify: false, cooldown: '' });
 
 /** A stored rule back in the form's words, for editing. */
 export function ruleToForm(rule: Rule): RuleForm {
@@ -42,6 +44,7 @@ export function ruleToForm(rule: Rule): RuleForm {
     if (a.type === 'webhook') {
       f.webhook = a.url;
       f.preset = a.preset;
+      f.body = a.body === undefined ? '' : JSON.stringify(a.body);
     }
     if (a.type === 'email') f.email = true;
     if (a.type === 'notify') f.notify = true;
@@ -80,7 +83,7 @@ ${input('name', 'Name', f.name, 'Optional: shown in alerts and emails.', 'frost'
 ${input('when', 'Condition', f.when, 'e.g. temp < 2, door == open, temp changed, offline, online', 'temp < 2')}
 ${input('for', 'For', f.for, 'Optional: how long the condition must hold, e.g. 30s, 10m', '1m')}
 ${input('every', '…or on a schedule', f.every, 'Instead of a condition: a cron expression (0 7 * * *) or a time of day (07:00)', '0 7 * * *')}
-${input('tz', 'Time zone', f.tz, 'For schedules, e.g. Europe/Paris; empty: the server\'s', '')}
+${input('tz', 'Time zone', f.tz, 'For schedules, e.g. Europe/Paris; empty: this browser\'s (the server\'s without scripts)', '')}
 </fieldset>
 <fieldset><legend>Then</legend>
 ${input('set', 'Write a value to the device', f.set, 'SENSOR=VALUE, e.g. heater=true', 'heater=true')}
@@ -88,6 +91,9 @@ ${input('webhook', 'Call a webhook', f.webhook, 'https://… — receives JSON s
 <div class="field"><label for="r-preset">Webhook kind</label><select id="r-preset" name="preset">
 ${['plain', 'ntfy', 'gotify'].map((p) => html`<option value="${p}"${p === f.preset ? html` selected` : ''}>${p === 'plain' ? 'JSON (plain)' : p}</option>`)}
 </select></div>
+<div class="field"><label for="r-body">Webhook body</label>
+<textarea id="r-body" name="body" rows="2" maxlength="4096" placeholder='{"text":"{{sensor}} is {{value}}"}'>${f.body}</textarea>
+<p class="hint">Optional JSON for a plain webhook, with {{event}}, {{device}}, {{rule}}, {{name}}, {{sensor}}, {{value}}, {{time}}; empty: the event as it is.</p></div>
 <label class="check"><input type="checkbox" name="email" value="1"${f.email ? html` checked` : ''}> Email me (${viewer.email})</label>
 <label class="check"><input type="checkbox" name="notify" value="1"${f.notify ? html` checked` : ''}> Show a notification here</label>
 ${input('cooldown', 'Cooldown', f.cooldown, 'Optional: after an alert clears, no new one for this long, e.g. 10m', '')}
