@@ -224,7 +224,7 @@ for (const [name, fixture] of Object.entries(fixtures)) {
         // By count: the oldest go, but the latest of each side stays.
         const keep = 400;
         assert.ok((await o.store.prune({ maxAgeMs: 0, maxCount: keep }, now)) > 0);
-        const lastOfSide = new Set((['device', 'client'] as const).map((s) => left.findLastIndex((r) => r.side === s)));
+        const lastOfSide = new Set((['device', 'client'] as const).map((s) => left.map((r) => r.side).lastIndexOf(s)));
         left = left.filter((_, k) => k >= left.length - keep || lastOfSide.has(k));
         for (const side of sides) {
           for (const q of queries(now)) assert.deepEqual(await o.store.historyBuckets(device.id, 'temp', { ...q, side }), expected(left, { ...q, side }), `after pruning by count: ${JSON.stringify({ ...q, side })}`);

@@ -142,7 +142,7 @@
     const s = card(r.sensor);
     if (s.reading && r.time < s.reading.time) return;
     s.reading = r;
-    const url = '/devices/' + encodeURIComponent(deviceId) + '/blobs/' + encodeURIComponent(r.sensor) + '?seq=' + r.value.seq;
+    const url = '/api/v1/devices/' + encodeURIComponent(deviceId) + '/blobs/' + encodeURIComponent(r.sensor) + '/' + r.value.seq;
     const size = r.value.size >= 1024 ? Math.round(r.value.size / 1024) + ' KB' : r.value.size + ' bytes';
     if (/^image\/(jpeg|png|gif|webp|bmp)$/i.test(r.value.type)) {
       let img = s.value.querySelector('img');
@@ -191,7 +191,8 @@
         s.el.classList.add('flash');
       }
     }
-    if (chartNumber(r.value) !== null) addPoint(s, r.time, chartNumber(r.value));
+    // Dates picked by hand stay as picked: a live reading is after them.
+    if (chartNumber(r.value) !== null && !isCustom()) addPoint(s, r.time, chartNumber(r.value));
   }
 
   // ---- Charts ----
@@ -370,14 +371,66 @@
     return reply;
   }
 
-  // ---- Time range: the latest readings, or aggregated buckets over an hour … a month ----
+  // ---- Time range: the latest readings, aggregated buckets over the last hour … month, or over dates picked
+  // in the browser's time zone; kept in the page's URL (?range=…, or ?range=custom&from=…&to=… as instants) ----
   const rangePicker = root.querySelector('[data-range]');
-  const rangeMs = () => Number(rangePicker ? rangePicker.value : 0) || 0;
+  const customBox = root.querySelector('[data-custom-range]');
+  const fromInput = root.querySelector('[data-range-from]');
+  const toInput = root.querySelector('[data-range-to]');
+  const rangeError = root.querySelector('[data-range-error]');
+  const isCustom = () => !!rangePicker && rangePicker.value === 'custom';
+  /** A datetime-local value is a wall-clock time here; the other way, an instant as this zone's wall clock. */
+  const fromLocal = (text) => (text ? new Date(text).getTime() : NaN);
+  const toLocal = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  let custom = null;
+
+  /** The range charted now as [from, to] in ms, or null for the latest readings. */
+  function chartRange() {
+    if (isCustom()) return custom;
+    const ms = Number(rangePicker ? rangePicker.value : 0) || 0;
+    return ms ? [Date.now() - ms, Date.now()] : null;
+  }
+
+  /** Reads the custom dates; says what is wrong with them instead. */
+  function readCustom() {
+    const from = fromLocal(fromInput.value);
+    const to = fromLocal(toInput.value);
+    rangeError.textContent = Number.isNaN(from) || Number.isNaN(to) ? 'Pick both dates.' : from >= to ? 'The start must be before the end.' : '';
+    return rangeError.textContent ? null : [from, to];
+  }
+
+  function keepInUrl() {
+    const q = new URLSearchParams(location.search);
+    for (const k of ['range', 'from', 'to']) q.delete(k);
+    if (isCustom() && custom) {
+      q.set('range', 'custom');
+      q.set('from', new Date(custom[0]).toISOString());
+      q.set('to', new Date(custom[1]).toISOString());
+    } else if (rangePicker && rangePicker.value && !isCustom()) q.set('range', rangePicker.value);
+    history.replaceState(null, '', location.pathname + (q.toString() ? '?' + q : ''));
+  }
+
+  /** The range the URL names, picked again (a reload, a shared link). */
+  function rangeFromUrl() {
+    if (!rangePicker) return;
+    const q = new URLSearchParams(location.search);
+    const range = q.get('range');
+    if (range === 'custom') {
+      const from = Date.parse(q.get('from') || '');
+      const to = Date.parse(q.get('to') || '');
+      if (Number.isNaN(from) || Number.isNaN(to) || from >= to) return;
+      rangePicker.value = 'custom';
+      fromInput.value = toLocal(from);
+      toInput.value = toLocal(to);
+      custom = [from, to];
+    } else if (range && [...rangePicker.options].some((o) => o.value === range)) rangePicker.value = range;
+    customBox.hidden = !isCustom();
+  }
+  rangeFromUrl();
 
   /** The sensor's chart over the picked range: one point (the average) per bucket; buckets missing between two are a gap. */
-  async function loadRange(s) {
-    const to = Date.now();
-    const h = await request({ method: 'history', sensor: s.name, from: to - rangeMs(), to, bucket: 'auto' });
+  async function loadRange(s, [from, to]) {
+    const h = await request({ method: 'history', sensor: s.name, from, to, bucket: 'auto' });
     if (!h.ok) return;
     const xs = [];
     const ys = [];
@@ -393,7 +446,7 @@
       prev = b.time;
     }
     s.data = [xs, ys];
-    if (xs.length) {
+    if (xs.length || isCustom()) {
       redraw(s);
       s.chartCount.textContent = h.buckets.length + ' buckets of ' + (h.bucket >= 3600000 ? h.bucket / 3600000 + ' h' : h.bucket >= 60000 ? h.bucket / 60000 + ' min' : h.bucket / 1000 + ' s');
     }
@@ -411,13 +464,33 @@
       reply.sensors
         .filter((r) => chartNumber(r.value) !== null)
         .map(async (r) => {
-          if (rangeMs()) return loadRange(card(r.sensor));
+          const range = chartRange();
+          if (range) return loadRange(card(r.sensor), range);
           const h = await request({ method: 'history', sensor: r.sensor, limit: MAX_POINTS });
           if (h.ok) loadHistory(card(r.sensor), h.readings);
         }),
     );
   }
-  if (rangePicker) rangePicker.addEventListener('change', () => refresh().catch(() => {}));
+  if (rangePicker) {
+    rangePicker.addEventListener('change', () => {
+      customBox.hidden = !isCustom();
+      if (isCustom()) {
+        // Starts from the last day, for the dates to be changed from there.
+        if (!fromInput.value) fromInput.value = toLocal(Date.now() - 86_400_000);
+        if (!toInput.value) toInput.value = toLocal(Date.now());
+        fromInput.focus();
+        return;
+      }
+      keepInUrl();
+      refresh().catch(() => {});
+    });
+    root.querySelector('[data-range-apply]').addEventListener('click', () => {
+      custom = readCustom();
+      if (!custom) return;
+      keepInUrl();
+      refresh().catch(() => {});
+    });
+  }
 
   function connect() {
     setLive('connecting', attempts ? 'Reconnecting…' : 'Connecting…');
