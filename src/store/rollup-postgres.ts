@@ -1,12 +1,14 @@
 import type pg from 'pg';
 import type { PostgresAccess } from './calls-postgres.js';
-import { compose, gapsIn, HOUR_MS, hourQuery, mergedSpan, sideKey, withEdges } from './rollup.js';
-import type { HourSpan, RawBucket, RollupPlan } from './rollup.js';
+import { compose, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBucketsSql, sideKey, withEdges } from './rollup.js';
+import type { HourSpan, RawBucket, RollupParam, RollupPlan } from './rollup.js';
 import type { BucketQuery, HistoryBucket } from './types.js';
 
 /** The store's raw bucket query, on the given connection (a fill's transaction) or on the pool. */
 export type PgRawBuckets = (c: pg.PoolClient | null, deviceId: string, sensor: string, q: BucketQuery) => Promise<RawBucket[]>;
 
+const PARAMS: RollupParam[] = ['device', 'sensor', 'side', 'from', 'to', 'bucket'];
+const HOUR_BUCKETS = rollupBucketsSql((name) => `$${PARAMS.indexOf(name) + 1}::${name === 'device' || name === 'sensor' || name === 'side' ? 'text' : 'bigint'}`);
 const SPANS = 'SELECT lo, hi FROM reading_hour_spans WHERE device_id = $1 AND sensor = $2 AND side = $3 AND hi >= $4 AND lo <= $5';
 
 /**
@@ -24,12 +26,7 @@ export class PostgresRollup {
     const key = [deviceId, sensor, side, plan.hoursFrom, plan.hoursTo];
     const { rows: spans } = await this.db.q<HourSpan>(SPANS, key, 'iotc_rollup_spans');
     if (gapsIn(spans, plan.hoursFrom, plan.hoursTo).length > 0) await this.db.tx((c) => this.fill(c, deviceId, sensor, q, plan));
-    const { rows: hours } = await this.db.q<RawBucket>(
-      `SELECT hour AS time, min, max, sum, count, last FROM reading_hours
-       WHERE device_id = $1 AND sensor = $2 AND side = $3 AND hour >= $4 AND hour < $5 ORDER BY hour`,
-      key,
-      'iotc_rollup_hours',
-    );
+    const { rows: hours } = await this.db.q<RawBucket>(HOUR_BUCKETS, [...key, q.bucketMs], 'iotc_rollup_buckets');
     const rows = await withEdges(plan, q.side, (edge) => this.raw(null, deviceId, sensor, edge), hours);
     return compose(rows, q.bucketMs, q.limit);
   }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { compose, gapsIn, HOUR_MS, hourQuery, mergedSpan, sideKey, withEdges } from './rollup.js';
+import { compose, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBucketsSql, sideKey, withEdges } from './rollup.js';
 import type { HourSpan, RawBucket, RollupPlan } from './rollup.js';
 import type { BucketQuery, HistoryBucket } from './types.js';
 
@@ -20,8 +20,7 @@ export class SqliteRollup {
       dropSpan: db.prepare('DELETE FROM reading_hour_spans WHERE device_id = ? AND sensor = ? AND side = ? AND lo = ?'),
       addSpan: db.prepare('INSERT OR REPLACE INTO reading_hour_spans (device_id, sensor, side, lo, hi) VALUES (?, ?, ?, ?, ?)'),
       addHour: db.prepare('INSERT OR REPLACE INTO reading_hours (device_id, sensor, side, hour, min, max, sum, count, last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      hours: db.prepare(`SELECT hour AS time, min, max, sum, count, last FROM reading_hours
-        WHERE device_id = ? AND sensor = ? AND side = ? AND hour >= ? AND hour < ? ORDER BY hour`),
+      hours: db.prepare(rollupBucketsSql((name) => (name === 'bucket' ? 'CAST(@bucket AS INTEGER)' : `@${name}`))),
       forgetHours: db.prepare('DELETE FROM reading_hours WHERE hour < ?'),
       forgetSpans: db.prepare('DELETE FROM reading_hour_spans WHERE hi <= ?'),
       trimSpans: db.prepare('UPDATE reading_hour_spans SET lo = ? WHERE lo < ?'),
@@ -36,7 +35,7 @@ export class SqliteRollup {
     const side = sideKey(q.side);
     // Most charts find their hours filled: only a query with a gap takes the writer.
     if (this.gaps(deviceId, sensor, side, plan).length > 0) this.fillTx.immediate(deviceId, sensor, q, plan);
-    const hours = this.stmt.hours.all(deviceId, sensor, side, plan.hoursFrom, plan.hoursTo) as RawBucket[];
+    const hours = this.stmt.hours.all({ device: deviceId, sensor, side, from: plan.hoursFrom, to: plan.hoursTo, bucket: q.bucketMs }) as RawBucket[];
     const rows = await withEdges(plan, q.side, (edge) => this.raw(deviceId, sensor, edge), hours);
     return compose(rows, q.bucketMs, q.limit);
   }

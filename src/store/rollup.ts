@@ -67,6 +67,23 @@ export async function withEdges(plan: RollupPlan, side: Side | undefined, raw: (
   return [...(await edge(plan.before)), ...hours, ...(await edge(plan.after))];
 }
 
+export type RollupParam = 'device' | 'sensor' | 'side' | 'from' | 'to' | 'bucket';
+
+/**
+ * The cached hours [from, to) of a sensor added up into buckets in the database (a year of hours is 8760 rows;
+ * its buckets are a few hundred): `last` is that of the bucket's newest hour. `p` names a placeholder.
+ */
+export function rollupBucketsSql(p: (name: RollupParam) => string): string {
+  return `SELECT (hour / ${p('bucket')}) * ${p('bucket')} AS time, MIN(min) AS min, MAX(max) AS max, SUM(sum) AS sum,
+      CAST(SUM(count) AS BIGINT) AS count, MAX(CASE WHEN rn = 1 THEN last END) AS last
+    FROM (
+      SELECT hour, min, max, sum, count, last, ROW_NUMBER() OVER (PARTITION BY hour / ${p('bucket')} ORDER BY hour DESC) AS rn
+      FROM reading_hours
+      WHERE device_id = ${p('device')} AND sensor = ${p('sensor')} AND side = ${p('side')} AND hour >= ${p('from')} AND hour < ${p('to')}
+    ) AS h
+    GROUP BY 1 ORDER BY 1`;
+}
+
 /** The parts of [from, to) no span covers, oldest first. Spans may overlap (two nodes filled at once). */
 export function gapsIn(spans: readonly HourSpan[], from: number, to: number): HourSpan[] {
   const gaps: HourSpan[] = [];
