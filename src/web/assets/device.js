@@ -371,62 +371,9 @@
     return reply;
   }
 
-  // ---- Time range: the latest readings, aggregated buckets over the last hour … month, or over dates picked
-  // in the browser's time zone; kept in the page's URL (?range=…, or ?range=custom&from=…&to=… as instants) ----
-  const rangePicker = root.querySelector('[data-range]');
-  const customBox = root.querySelector('[data-custom-range]');
-  const fromInput = root.querySelector('[data-range-from]');
-  const toInput = root.querySelector('[data-range-to]');
-  const rangeError = root.querySelector('[data-range-error]');
-  const isCustom = () => !!rangePicker && rangePicker.value === 'custom';
-  /** A datetime-local value is a wall-clock time here; the other way, an instant as this zone's wall clock. */
-  const fromLocal = (text) => (text ? new Date(text).getTime() : NaN);
-  const toLocal = (ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-  let custom = null;
-
-  /** The range charted now as [from, to] in ms, or null for the latest readings. */
-  function chartRange() {
-    if (isCustom()) return custom;
-    const ms = Number(rangePicker ? rangePicker.value : 0) || 0;
-    return ms ? [Date.now() - ms, Date.now()] : null;
-  }
-
-  /** Reads the custom dates; says what is wrong with them instead. */
-  function readCustom() {
-    const from = fromLocal(fromInput.value);
-    const to = fromLocal(toInput.value);
-    rangeError.textContent = Number.isNaN(from) || Number.isNaN(to) ? 'Pick both dates.' : from >= to ? 'The start must be before the end.' : '';
-    return rangeError.textContent ? null : [from, to];
-  }
-
-  function keepInUrl() {
-    const q = new URLSearchParams(location.search);
-    for (const k of ['range', 'from', 'to']) q.delete(k);
-    if (isCustom() && custom) {
-      q.set('range', 'custom');
-      q.set('from', new Date(custom[0]).toISOString());
-      q.set('to', new Date(custom[1]).toISOString());
-    } else if (rangePicker && rangePicker.value && !isCustom()) q.set('range', rangePicker.value);
-    history.replaceState(null, '', location.pathname + (q.toString() ? '?' + q : ''));
-  }
-
-  /** The range the URL names, picked again (a reload, a shared link). */
-  function rangeFromUrl() {
-    if (!rangePicker) return;
-    const q = new URLSearchParams(location.search);
-    const range = q.get('range');
-    if (range === 'custom') {
-      const from = Date.parse(q.get('from') || '');
-      const to = Date.parse(q.get('to') || '');
-      if (Number.isNaN(from) || Number.isNaN(to) || from >= to) return;
-      rangePicker.value = 'custom';
-      fromInput.value = toLocal(from);
-      toInput.value = toLocal(to);
-      custom = [from, to];
-    } else if (range && [...rangePicker.options].some((o) => o.value === range)) rangePicker.value = range;
-    customBox.hidden = !isCustom();
-  }
-  rangeFromUrl();
+  // ---- Time range (src/web/assets/chart-range.js): the latest readings, or aggregated buckets over a range ----
+  const picker = window.iotcChartRange(root, () => refresh().catch(() => {}));
+  const isCustom = picker.isCustom;
 
   /** The sensor's chart over the picked range: one point (the average) per bucket; buckets missing between two are a gap. */
   async function loadRange(s, [from, to]) {
@@ -464,34 +411,13 @@
       reply.sensors
         .filter((r) => chartNumber(r.value) !== null)
         .map(async (r) => {
-          const range = chartRange();
+          const range = picker.range();
           if (range) return loadRange(card(r.sensor), range);
           const h = await request({ method: 'history', sensor: r.sensor, limit: MAX_POINTS });
           if (h.ok) loadHistory(card(r.sensor), h.readings);
         }),
     );
   }
-  if (rangePicker) {
-    rangePicker.addEventListener('change', () => {
-      customBox.hidden = !isCustom();
-      if (isCustom()) {
-        // Starts from the last day, for the dates to be changed from there.
-        if (!fromInput.value) fromInput.value = toLocal(Date.now() - 86_400_000);
-        if (!toInput.value) toInput.value = toLocal(Date.now());
-        fromInput.focus();
-        return;
-      }
-      keepInUrl();
-      refresh().catch(() => {});
-    });
-    root.querySelector('[data-range-apply]').addEventListener('click', () => {
-      custom = readCustom();
-      if (!custom) return;
-      keepInUrl();
-      refresh().catch(() => {});
-    });
-  }
-
   function connect() {
     setLive('connecting', attempts ? 'Reconnecting…' : 'Connecting…');
     const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
