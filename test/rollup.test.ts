@@ -147,13 +147,19 @@ function readingsFor(deviceId: string, now: number): NewReading[] {
 for (const [name, fixture] of Object.entries(fixtures)) {
   describe(`hourly rollup: ${name}`, { skip: fixture.skip }, () => {
     let n = 0;
-    async function setUp(o: Opened) {
-      const user = await o.store.createUser({ email: `rollup${++n}@example.com`, name: 'R', passwordHash: 'h' });
-      const device = await o.store.createDevice({ id: `ROLLUP${String(n).padStart(4, '0')}${'Q'.repeat(10)}`, userId: user.id, name: 'Greenhouse', keyHash: 'k' });
-      const now = Date.now();
-      const readings = readingsFor(device.id, now);
-      for (let k = 0; k < readings.length; k += 500) await o.store.appendReadings(readings.slice(k, k + 500));
-      return { device, readings, now };
+    /** Runs `fn` on a fresh store holding a device's 45 days of readings, then closes and removes it. */
+    async function withReadings(fn: (o: Opened, d: { device: { id: string }; readings: NewReading[]; now: number }) => Promise<void>) {
+      const o = await fixture.open();
+      try {
+        const user = await o.store.createUser({ email: `rollup${++n}@example.com`, name: 'R', passwordHash: 'h' });
+        const device = await o.store.createDevice({ id: `ROLLUP${String(n).padStart(4, '0')}${'Q'.repeat(10)}`, userId: user.id, name: 'Greenhouse', keyHash: 'k' });
+        const now = Date.now();
+        const readings = readingsFor(device.id, now);
+        for (let k = 0; k < readings.length; k += 500) await o.store.appendReadings(readings.slice(k, k + 500));
+        await fn(o, { device, readings, now });
+      } finally {
+        await o.done();
+      }
     }
 
     /** Ranges over a month in whole-hour buckets, with edges inside hours and in the unsettled last minutes. */
@@ -168,10 +174,8 @@ for (const [name, fixture] of Object.entries(fixtures)) {
     };
     const sides: (Side | undefined)[] = [undefined, 'device', 'client'];
 
-    test('answers equal the aggregation of the readings, filled or read from the cache', async () => {
-      const o = await fixture.open();
-      try {
-        const { device, readings, now } = await setUp(o);
+    test('answers equal the aggregation of the readings, filled or read from the cache', () =>
+      withReadings(async (o, { device, readings, now }) => {
         assert.equal(await o.hourRows(device.id), 0, 'nothing is rolled up when readings are written');
         for (const side of sides) {
           for (const q of queries(now)) {
@@ -184,15 +188,10 @@ for (const [name, fixture] of Object.entries(fixtures)) {
         const rows = await o.hourRows(device.id);
         assert.ok(rows > 3 * 40 * 12, `the hours were rolled up (${rows} rows)`);
         assert.deepEqual(await o.store.historyBuckets(device.id, 'other', queries(now)[0]), [], 'a sensor with no readings has no buckets');
-      } finally {
-        await o.done();
-      }
-    });
+      }));
 
-    test('a reading in the last minutes (not settled, not cached) is in the answer at once', async () => {
-      const o = await fixture.open();
-      try {
-        const { device, readings, now } = await setUp(o);
+    test('a reading in the last minutes (not settled, not cached) is in the answer at once', () =>
+      withReadings(async (o, { device, readings, now }) => {
         const q = queries(now)[0];
         await o.store.historyBuckets(device.id, 'temp', q);
         const fresh: NewReading = { deviceId: device.id, sensor: 'temp', value: 1234, side: 'device', time: Date.now() };
@@ -202,15 +201,10 @@ for (const [name, fixture] of Object.entries(fixtures)) {
         assert.deepEqual(got, expected([...readings, fresh], { ...q, to }));
         assert.equal(got.at(-1)!.last, 1234);
         assert.ok(SETTLED_MS < HOUR_MS);
-      } finally {
-        await o.done();
-      }
-    });
+      }));
 
-    test('retention by age and by count, and deleting the device, leave no stale hour behind', async () => {
-      const o = await fixture.open();
-      try {
-        const { device, readings, now } = await setUp(o);
+    test('retention by age and by count, and deleting the device, leave no stale hour behind', () =>
+      withReadings(async (o, { device, readings, now }) => {
         for (const q of queries(now)) await o.store.historyBuckets(device.id, 'temp', q);
 
         // By age, cutting through the middle of an hour that is cached.
@@ -233,9 +227,6 @@ for (const [name, fixture] of Object.entries(fixtures)) {
         assert.ok((await o.hourRows(device.id)) > 0);
         assert.equal(await o.store.deleteDevice(device.id), true);
         assert.equal(await o.hourRows(device.id), 0, 'the device\'s hours go with it');
-      } finally {
-        await o.done();
-      }
-    });
+      }));
   });
 }

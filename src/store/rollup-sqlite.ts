@@ -12,7 +12,7 @@ export class SqliteRollup {
   private readonly fillTx: Database.Transaction<(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan) => void>;
 
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly raw: RawBuckets,
   ) {
     this.stmt = {
