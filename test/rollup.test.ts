@@ -58,7 +58,8 @@ const fixtures: Record<string, { skip: string | false; open(): Promise<Opened> }
     skip: !pgUp && 'PostgreSQL not reachable',
     async open() {
       const schema = `s_${crypto.randomBytes(5).toString('hex')}`;
-      const store = await PostgresStore.open(pgDb!.url(schema));
+      // One connection: retention forgetting hours, and a fill, must never wait for a second one.
+      const store = await PostgresStore.open(pgDb!.url(schema), { poolSize: 1 });
       return {
         store,
         async hourRows(deviceId) {
@@ -145,7 +146,7 @@ function readingsFor(deviceId: string, now: number): NewReading[] {
 }
 
 for (const [name, fixture] of Object.entries(fixtures)) {
-  describe(`hourly rollup: ${name}`, { skip: fixture.skip }, () => {
+  describe(`hourly rollup: ${name}`, { skip: fixture.skip, timeout: 120_000 }, () => {
     let n = 0;
     /** Runs `fn` on a fresh store holding a device's 45 days of readings, then closes and removes it. */
     async function withReadings(fn: (o: Opened, d: { device: { id: string }; readings: NewReading[]; now: number }) => Promise<void>) {

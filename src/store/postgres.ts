@@ -638,7 +638,7 @@ export class PostgresStore implements Store {
           // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
           await client.query('DELETE FROM latest WHERE time < $1', [now - policy.maxAgeMs]);
           const aged = (await client.query(`DELETE FROM readings r WHERE time < $1 AND ${keepsLatest}`, [now - policy.maxAgeMs])).rowCount ?? 0;
-          if (aged > 0) await this.rollup.forgetBefore(null, now - policy.maxAgeMs - 1);
+          if (aged > 0) await this.rollup.forgetBefore(client, null, now - policy.maxAgeMs - 1);
           removed += aged;
         }
         if (policy.maxCount > 0) {
@@ -652,7 +652,7 @@ export class PostgresStore implements Store {
                SELECT COUNT(*)::bigint AS n, MAX(time) AS newest FROM d`,
               [device_id, policy.maxCount],
             );
-            if (gone.newest !== null) await this.rollup.forgetBefore(device_id, gone.newest);
+            if (gone.newest !== null) await this.rollup.forgetBefore(client, device_id, gone.newest);
             removed += gone.n;
           }
         }

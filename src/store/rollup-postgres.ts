@@ -59,13 +59,15 @@ export class PostgresRollup {
 
   /**
    * Readings at or before `time` were deleted (of one device, or of all), and committed: every hour that held
-   * them is forgotten, to be filled again from what is left when next charted.
+   * them is forgotten, to be filled again from what is left when next charted. On the deleting connection
+   * `c`, outside any transaction of its own: a pool of one connection must not wait for a second.
    */
-  async forgetBefore(deviceId: string | null, time: number): Promise<void> {
+  async forgetBefore(c: pg.ClientBase, deviceId: string | null, time: number): Promise<void> {
     const cut = (Math.floor(time / HOUR_MS) + 1) * HOUR_MS;
     const device = deviceId === null ? '' : 'AND device_id = $2';
     const params = deviceId === null ? [cut] : [cut, deviceId];
-    await this.db.tx(async (c) => {
+    await c.query('BEGIN');
+    try {
       await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey('rollup')]);
       await c.query(`DELETE FROM reading_hours WHERE hour < $1 ${device}`, params);
       // Spans starting before the cut now start at it (those ending before it go).
@@ -76,6 +78,10 @@ export class PostgresRollup {
          ON CONFLICT (device_id, sensor, side, lo) DO UPDATE SET hi = GREATEST(reading_hour_spans.hi, excluded.hi)`,
         params,
       );
-    });
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
   }
 }
