@@ -21,7 +21,7 @@ import { createMetrics, stopMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
 import { CertificateReloader, readTlsFiles, tlsEnabled } from './tls.js';
 import { HomeAssistantBridge } from './integrations/home-assistant.js';
-import { notFoundPage, sessionUpgradeAuthenticator, webApp } from './web/index.js';
+import { notFoundPage, sessionUpgradeAuthenticator, webApp, webSessionUser } from './web/index.js';
 import { mqttUserAuthenticator } from './core/sharing-doors.js';
 
 export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => void;
@@ -100,7 +100,7 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
     ['/mqtt', (req, socket, head) => mqttDoor.handleUpgrade(req, socket, head)],
   ]);
 
-  registerHttpApi(app, { hub, config, log: log.child({ component: 'api' }) });
+  registerHttpApi(app, { hub, config, log: log.child({ component: 'api' }), sessionUser: webSessionUser(hub, config) });
 
   // Outside the API and the web app's own routes: the same error shapes, a page for browsers, JSON for the rest.
   app.setErrorHandler((raw, _req, reply) => {

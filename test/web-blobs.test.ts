@@ -43,7 +43,7 @@ test('an image sensor shows its latest frame live; another type is a download', 
   const sent = Date.now();
   const res = await put(BLUE, 'image/png');
   const seq = (await res.json()).seq;
-  await page.waitForFunction((s) => (document.querySelector('img.blob-image') as HTMLImageElement).src.endsWith(`seq=${s}`), seq, { timeout: 5000 });
+  await page.waitForFunction((s) => (document.querySelector('img.blob-image') as HTMLImageElement).src.endsWith(`/blobs/cam/${s}`), seq, { timeout: 5000 });
   assert.ok(Date.now() - sent < 1500, `frame shown after ${Date.now() - sent} ms`);
   assert.notEqual(await page.getAttribute('img.blob-image', 'src'), first);
   const pixel = await page.evaluate(() => {

@@ -1,4 +1,5 @@
 import type { BucketQuery, HistoryBucket } from './types.js';
+import type { RawBucket } from './rollup.js';
 
 /**
  * Aggregated history in SQL, per dialect. The inner query turns each value into a number (or NULL: left out)
@@ -19,7 +20,7 @@ END`;
 
 /** `source` is a FROM item with the columns time, seq, value; `p(n)` a placeholder: 1 bucket ms, 2 limit. */
 export function bucketsSql(numeric: string, source: string, p: (n: number) => string): string {
-  return `SELECT bucket AS time, MIN(v) AS min, MAX(v) AS max, AVG(v) AS avg, COUNT(*) AS count, MAX(CASE WHEN rn = 1 THEN v END) AS last
+  return `SELECT bucket AS time, MIN(v) AS min, MAX(v) AS max, AVG(v) AS avg, SUM(v) AS sum, COUNT(*) AS count, MAX(CASE WHEN rn = 1 THEN v END) AS last
     FROM (
       SELECT bucket, v, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY time DESC, seq DESC) AS rn
       FROM (SELECT (time / ${p(1)}) * ${p(1)} AS bucket, time, seq, ${numeric} AS v FROM ${source}) AS x
@@ -28,8 +29,13 @@ export function bucketsSql(numeric: string, source: string, p: (n: number) => st
     GROUP BY bucket ORDER BY bucket LIMIT ${p(2)}`;
 }
 
-export const toBucket = (r: { time: number; min: number; max: number; avg: number; count: number; last: number }): HistoryBucket => ({
+export type BucketRow = { time: number; min: number; max: number; avg: number; sum: number; count: number; last: number };
+
+export const toBucket = (r: BucketRow): HistoryBucket => ({
   time: Number(r.time), min: Number(r.min), max: Number(r.max), avg: Number(r.avg), count: Number(r.count), last: Number(r.last),
 });
+
+/** A bucket with its sum, for the hourly rollup (src/store/rollup.ts). */
+export const toRawBucket = (r: BucketRow): RawBucket => ({ ...toBucket(r), sum: Number(r.sum) });
 
 export type { BucketQuery, HistoryBucket };

@@ -252,4 +252,29 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX dashboards_by_user ON dashboards (user_id, id);
   `,
+  // 9: The hourly rollup (src/store/rollup.ts): a cache of complete hours filled when charted, and the spans filled.
+  // side '' holds both sides together. Rows go with their device (ON DELETE CASCADE); retention forgets hours itself.
+  `
+  CREATE TABLE reading_hours (
+    device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    sensor TEXT COLLATE "C" NOT NULL,
+    side TEXT NOT NULL,
+    hour BIGINT NOT NULL,
+    min DOUBLE PRECISION NOT NULL,
+    max DOUBLE PRECISION NOT NULL,
+    sum DOUBLE PRECISION NOT NULL,
+    count BIGINT NOT NULL,
+    last DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (device_id, sensor, side, hour)
+  );
+  CREATE INDEX reading_hours_by_hour ON reading_hours (hour);
+  CREATE TABLE reading_hour_spans (
+    device_id TEXT COLLATE "C" NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    sensor TEXT COLLATE "C" NOT NULL,
+    side TEXT NOT NULL,
+    lo BIGINT NOT NULL,
+    hi BIGINT NOT NULL,
+    PRIMARY KEY (device_id, sensor, side, lo)
+  );
+  `,
 ];

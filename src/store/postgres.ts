@@ -5,8 +5,10 @@ import type { Logger } from '../log.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { PostgresCallStore } from './calls-postgres.js';
 import { PostgresSharingStore } from './sharing-postgres.js';
-import { bucketsSql, POSTGRES_NUMERIC, toBucket } from './buckets.js';
-import type { BucketQuery, HistoryBucket } from './buckets.js';
+import { bucketsSql, POSTGRES_NUMERIC, toBucket, toRawBucket } from './buckets.js';
+import type { BucketQuery, BucketRow, HistoryBucket } from './buckets.js';
+import { planRollup } from './rollup.js';
+import { PostgresRollup } from './rollup-postgres.js';
 import { PostgresDashboardStore } from './dashboards-postgres.js';
 import type {
   ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
@@ -126,6 +128,10 @@ export class PostgresStore implements Store {
   readonly automations: PostgresAutomationStore;
   readonly sharing = new PostgresSharingStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
   readonly dashboards = new PostgresDashboardStore({ q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) });
+  private readonly rollup = new PostgresRollup(
+    { q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) },
+    async (c, deviceId, sensor, q) => (await this.rawBuckets(c, deviceId, sensor, q)).map(toRawBucket),
+  );
   private closed = false;
 
   private constructor(
@@ -546,11 +552,18 @@ export class PostgresStore implements Store {
   }
 
   async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
+    const plan = planRollup(q, Date.now());
+    if (plan) return this.rollup.buckets(deviceId, sensor, q, plan);
+    return (await this.rawBuckets(null, deviceId, sensor, q)).map(toBucket);
+  }
+
+  /** Aggregated history straight from the readings, on `c` (a transaction) or the pool. */
+  private async rawBuckets(c: pg.PoolClient | null, deviceId: string, sensor: string, q: BucketQuery): Promise<BucketRow[]> {
     const source = `(SELECT time, seq, value FROM readings WHERE device_id = $3 AND sensor = $4 AND time >= $5 AND time <= $6${q.side ? ' AND side = $7' : ''}) AS src`;
     const params: unknown[] = [q.bucketMs, q.limit, deviceId, sensor, q.from, q.to];
     if (q.side) params.push(q.side);
-    const { rows } = await this.q<Parameters<typeof toBucket>[0]>(bucketsSql(POSTGRES_NUMERIC, source, (n) => `$${n}::bigint`), params);
-    return rows.map(toBucket);
+    const sql = bucketsSql(POSTGRES_NUMERIC, source, (n) => `$${n}::bigint`);
+    return (c ? await c.query<BucketRow>(sql, params) : await this.q<BucketRow>(sql, params)).rows;
   }
 
   async getCursor(deviceId: string, side: Side): Promise<number> {
@@ -624,18 +637,23 @@ export class PostgresStore implements Store {
         if (policy.maxAgeMs > 0) {
           // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
           await client.query('DELETE FROM latest WHERE time < $1', [now - policy.maxAgeMs]);
-          removed += (await client.query(`DELETE FROM readings r WHERE time < $1 AND ${keepsLatest}`, [now - policy.maxAgeMs])).rowCount ?? 0;
+          const aged = (await client.query(`DELETE FROM readings r WHERE time < $1 AND ${keepsLatest}`, [now - policy.maxAgeMs])).rowCount ?? 0;
+          if (aged > 0) await this.rollup.forgetBefore(client, null, now - policy.maxAgeMs - 1);
+          removed += aged;
         }
         if (policy.maxCount > 0) {
           const over = await client.query<{ device_id: string }>('SELECT device_id FROM readings GROUP BY device_id HAVING COUNT(*) > $1', [policy.maxCount]);
           for (const { device_id } of over.rows) {
-            const res = await client.query(
-              `DELETE FROM readings r WHERE device_id = $1
+            // The time of the newest reading deleted, so the rollup forgets the hours up to it.
+            const { rows: [gone] } = await client.query<{ n: number; newest: number | null }>(
+              `WITH d AS (DELETE FROM readings r WHERE device_id = $1
                AND seq <= (SELECT seq FROM readings WHERE device_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)
-               AND ${keepsLatest}`,
+               AND ${keepsLatest} RETURNING time)
+               SELECT COUNT(*)::bigint AS n, MAX(time) AS newest FROM d`,
               [device_id, policy.maxCount],
             );
-            removed += res.rowCount ?? 0;
+            if (gone.newest !== null) await this.rollup.forgetBefore(client, device_id, gone.newest);
+            removed += gone.n;
           }
         }
         await client.query('DELETE FROM device_events WHERE at < $1', [now - DAY_MS]);

@@ -256,4 +256,29 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX dashboards_by_user ON dashboards(user_id, id);
   `,
+  // 10: The hourly rollup (src/store/rollup.ts): a cache of complete hours filled when charted, and the spans filled.
+  // side '' holds both sides together. Rows go with their device (ON DELETE CASCADE); retention forgets hours itself.
+  `
+  CREATE TABLE reading_hours (
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    sensor TEXT NOT NULL,
+    side TEXT NOT NULL,
+    hour INTEGER NOT NULL,
+    min REAL NOT NULL,
+    max REAL NOT NULL,
+    sum REAL NOT NULL,
+    count INTEGER NOT NULL,
+    last REAL NOT NULL,
+    PRIMARY KEY (device_id, sensor, side, hour)
+  ) WITHOUT ROWID;
+  CREATE INDEX reading_hours_by_hour ON reading_hours(hour);
+  CREATE TABLE reading_hour_spans (
+    device_id TEXT NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+    sensor TEXT NOT NULL,
+    side TEXT NOT NULL,
+    lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL,
+    PRIMARY KEY (device_id, sensor, side, lo)
+  ) WITHOUT ROWID;
+  `,
 ];

@@ -7,8 +7,10 @@ import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
 import { SqliteSharingStore } from './sharing-sqlite.js';
-import { bucketsSql, SQLITE_NUMERIC, toBucket } from './buckets.js';
-import type { BucketQuery, HistoryBucket } from './buckets.js';
+import { bucketsSql, SQLITE_NUMERIC, toBucket, toRawBucket } from './buckets.js';
+import type { BucketQuery, BucketRow, HistoryBucket } from './buckets.js';
+import { planRollup } from './rollup.js';
+import { SqliteRollup } from './rollup-sqlite.js';
 import { SqliteDashboardStore } from './dashboards-sqlite.js';
 import type {
   ApiToken, Device, DeviceEvent, Invite, DeviceEventKind, DeviceStatus, HistoryQuery, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store, StoredReading, User, WebSession,
@@ -74,6 +76,7 @@ export class SqliteStore implements Store {
   readonly calls: SqliteCallStore;
   readonly sharing: SqliteSharingStore;
   readonly dashboards: SqliteDashboardStore;
+  private readonly rollup: SqliteRollup;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -107,6 +110,7 @@ export class SqliteStore implements Store {
     this.automations = new SqliteAutomationStore(db);
     this.sharing = new SqliteSharingStore(db);
     this.dashboards = new SqliteDashboardStore(db);
+    this.rollup = new SqliteRollup(db, (deviceId, sensor, q) => this.rawBuckets(deviceId, sensor, q).map(toRawBucket));
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
@@ -156,9 +160,10 @@ export class SqliteStore implements Store {
       pruneLatest: db.prepare('DELETE FROM latest WHERE time < ?'),
       pruneAge: db.prepare(`DELETE FROM readings WHERE time < ? AND seq NOT IN (SELECT seq FROM latest)`),
       devicesOverCount: db.prepare(`SELECT device_id FROM readings GROUP BY device_id HAVING COUNT(*) > ?`),
+      // The time of the newest reading it deletes, so the rollup forgets the hours up to it.
       pruneCount: db.prepare(`DELETE FROM readings WHERE device_id = ?
         AND seq <= (SELECT seq FROM readings WHERE device_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)
-        AND seq NOT IN (SELECT seq FROM latest WHERE device_id = ?)`),
+        AND seq NOT IN (SELECT seq FROM latest WHERE device_id = ?) RETURNING time`).pluck(),
       insertEvent: db.prepare('INSERT INTO device_events (device_id, kind, at) VALUES (?, ?, ?)'),
       eventsSince: db.prepare('SELECT seq, device_id, kind, at FROM device_events WHERE seq > ? ORDER BY seq LIMIT 1000'),
       // The highest number ever issued, which pruning does not lower.
@@ -515,14 +520,20 @@ export class SqliteStore implements Store {
   }
 
   async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
+    const plan = planRollup(q, Date.now());
+    if (plan) return this.rollup.buckets(deviceId, sensor, q, plan);
+    return this.rawBuckets(deviceId, sensor, q).map(toBucket);
+  }
+
+  /** Aggregated history straight from the readings (and the journal). */
+  private rawBuckets(deviceId: string, sensor: string, q: BucketQuery): BucketRow[] {
     const where = `device_id = ? AND sensor = ? AND time >= ? AND time <= ?${q.side ? ' AND side = ?' : ''}`;
     const params = q.side ? [deviceId, sensor, q.from, q.to, q.side] : [deviceId, sensor, q.from, q.to];
     // The journal holds the last moments, not yet moved into readings: both are read.
     const source = `(SELECT time, seq, value FROM readings WHERE ${where} UNION ALL SELECT time, seq, value FROM readings_journal WHERE ${where})`;
     // Placeholders bind in text order: the bucket size twice, then the source's, then the limit.
     const sql = bucketsSql(SQLITE_NUMERIC, source, () => 'CAST(? AS INTEGER)');
-    const rows = this.db.prepare(sql).all(q.bucketMs, q.bucketMs, ...params, ...params, q.limit) as Parameters<typeof toBucket>[0][];
-    return rows.map(toBucket);
+    return this.db.prepare(sql).all(q.bucketMs, q.bucketMs, ...params, ...params, q.limit) as BucketRow[];
   }
 
   async getCursor(deviceId: string, side: Side): Promise<number> {
@@ -561,12 +572,20 @@ export class SqliteStore implements Store {
     if (policy.maxAgeMs > 0) {
       // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
       this.stmt.pruneLatest.run(now - policy.maxAgeMs);
-      removed += this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
+      this.db.transaction(() => {
+        const aged = this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
+        if (aged > 0) this.rollup.forgetBefore(null, now - policy.maxAgeMs - 1);
+        removed += aged;
+      }).immediate();
     }
     if (policy.maxCount > 0) {
       const over = this.stmt.devicesOverCount.all(policy.maxCount) as { device_id: string }[];
       for (const { device_id } of over) {
-        removed += this.stmt.pruneCount.run(device_id, device_id, policy.maxCount, device_id).changes;
+        this.db.transaction(() => {
+          const times = this.stmt.pruneCount.all(device_id, device_id, policy.maxCount, device_id) as number[];
+          if (times.length > 0) this.rollup.forgetBefore(device_id, times.reduce((a, b) => Math.max(a, b)));
+          removed += times.length;
+        }).immediate();
       }
     }
     this.stmt.pruneEvents.run(now - 86_400_000);

@@ -41,6 +41,8 @@ export const NOT_MOVED: Readonly<Record<string, string>> = {
   presence: 'who is connected now: the running nodes rebuild it',
   device_events: 'tells running nodes to close connections; nothing to replay in another store',
   readings_journal: 'exported as part of readings',
+  reading_hours: 'a cache of the readings by hour, filled again from them when next charted',
+  reading_hour_spans: 'which hours that cache holds: empty with it',
   sqlite_sequence: "SQLite's own counters: set again from the imported rows",
   schema_migrations: "each store's own record of its migrations",
 };

@@ -64,6 +64,12 @@ export function sessionUpgradeAuthenticator(hub: Hub, config: WebAppOptions['con
   };
 }
 
+/** The account signed in by the request's login cookie, for the API routes the pages read with it. */
+export function webSessionUser(hub: Hub, config: WebAppOptions['config']): (req: FastifyRequest) => Promise<number | null> {
+  const sessions = new WebSessions(hub.store, config.sessionTtl, hub.log);
+  return async (req) => (await sessions.fromCookieHeader(req.headers.cookie))?.userId ?? null;
+}
+
 /** Carries a new device key from the form's POST to the page that shows it, once. */
 const NEW_KEY_COOKIE = 'iotc_newkey';
 /** Carries a new public link's token to the device page that shows it, once. */
@@ -497,7 +503,7 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     return { id: device.id, name: device.name, online: device.online, lastSeen: device.lastSeen, clients: device.clients };
   });
 
-  // Binary chunks for the device page: the newest of each sensor, and one chunk's bytes (by seq, or the newest).
+  // Binary chunks for the device page: the newest of each sensor (their bytes come from the API, which reads with the login cookie).
   app.get<{ Params: { id: string } }>('/devices/:id/blobs.json', async (req, reply) => {
     const signed = await needUser(req, reply);
     if (!signed) return reply;
@@ -505,26 +511,6 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     if (!device) return reply;
     reply.header('Cache-Control', 'no-store');
     return { blobs: (await store.latestBlobs(device.id)).map((b) => ({ sensor: b.sensor, value: blobNoticeValue(b), time: b.time, write: b.side })) };
-  });
-
-  app.get<{ Params: { id: string; sensor: string } }>('/devices/:id/blobs/:sensor', async (req, reply) => {
-    const signed = await needUser(req, reply);
-    if (!signed) return reply;
-    const device = await ownDevice(signed, req.params.id, reply, true);
-    if (!device) return reply;
-    const sensor = sensorName.safeParse(req.params.sensor);
-    const seq = Number((req.query as Record<string, string>).seq);
-    if (!sensor.success) throw new IotcError('E_VALIDATION', sensor.error.issues[0].message);
-    const blob = Number.isSafeInteger(seq) && seq > 0 ? await store.getBlob(device.id, sensor.data, seq) : await store.latestBlob(device.id, sensor.data);
-    if (!blob) throw new IotcError('E_NOT_FOUND', 'No such chunk (it may have been pruned)');
-    // Bytes a device sent are never run as a page of this site: no sniffing, and anything but an image is a download.
-    reply
-      .header('X-Content-Type-Options', 'nosniff')
-      .header('Content-Security-Policy', "default-src 'none'; sandbox")
-      .header('Cache-Control', 'private, no-cache')
-      .header('ETag', `"${blob.seq}"`);
-    if (!/^image\/(jpeg|png|gif|webp|bmp)$/i.test(blob.type)) reply.header('Content-Disposition', `attachment; filename="${fileSlug(blob.sensor)}-${blob.seq}"`);
-    return reply.type(blob.type).send(blob.data);
   });
 
   app.get<{ Params: { id: string } }>('/devices/:id/history.csv', async (req, reply) => {

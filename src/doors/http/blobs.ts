@@ -70,16 +70,17 @@ export async function blobRoutes(app: FastifyInstance, opts: BlobRouteOptions): 
     return reply.code(201).send({ ok: true, sensor, ...infoView(info) });
   });
 
+  // Reads take the web app's login cookie too (auth.reader): a dashboard's image tile is an <img> of these URLs.
   app.get('/devices/:id/blobs', async (req) => {
     const { id } = check(deviceIdParam, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.reader(req, id);
     const rows = await hub.store.latestBlobs(caller.device.id);
     return { blobs: rows.map((b) => ({ sensor: b.sensor, ...infoView(b) })) };
   });
 
   app.get('/devices/:id/blobs/:sensor', async (req, reply) => {
     const { id, sensor } = check(sensorParams, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.reader(req, id);
     const { write } = check(latestQuery, req.query);
     const blob = await hub.store.latestBlob(caller.device.id, sensor, write);
     if (!blob) throw new IotcError('E_NOT_FOUND', `No chunk stored for sensor "${sensor}"`);
@@ -88,14 +89,14 @@ export async function blobRoutes(app: FastifyInstance, opts: BlobRouteOptions): 
 
   app.get('/devices/:id/blobs/:sensor/history', async (req) => {
     const { id, sensor } = check(sensorParams, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.reader(req, id);
     const { limit } = check(listQuery, req.query);
     return { sensor, blobs: (await hub.store.listBlobs(caller.device.id, sensor, limit ?? 50)).map(infoView) };
   });
 
   app.get('/devices/:id/blobs/:sensor/:seq', async (req, reply) => {
     const { id, sensor, seq } = check(seqParams, req.params);
-    const caller = await auth.caller(req, id);
+    const caller = await auth.reader(req, id);
     const blob = await hub.store.getBlob(caller.device.id, sensor, seq);
     if (!blob) throw new IotcError('E_NOT_FOUND', `No chunk ${seq} of sensor "${sensor}" (it may have been pruned: see --blob-budget)`);
     return sendBlob(req, reply, blob, true);

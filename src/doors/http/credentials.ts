@@ -10,7 +10,7 @@ import type { Action, Role } from '../../core/sharing.js';
 export interface Caller {
   device: Device;
   side: Side;
-  via: 'key' | 'token';
+  via: 'key' | 'token' | 'session';
   /** 'owner' for the device key; the token's account's role otherwise. */
   role: Role;
 }
@@ -41,11 +41,15 @@ function requestedSide(req: FastifyRequest): Side {
   return side;
 }
 
+/** The account of the web app's login cookie on a request, or null: lets the app's own pages read with it. */
+export type SessionUser = (req: FastifyRequest) => Promise<number | null>;
+
 /** Checks credentials and rate limits; every route that touches a device goes through here first. */
 export class CallerAuth {
   constructor(
     private readonly hub: Hub,
     private readonly limits: RateLimits,
+    private readonly sessionUser: SessionUser | null = null,
   ) {}
 
   /** The token's user, rate-limited per token. */
@@ -86,6 +90,20 @@ export class CallerAuth {
     const device = await this.hub.relay.authenticate(deviceId.slice(0, 64), key!, req.ip);
     this.limits.take(`key:${device.id}`);
     return { device, side, via: 'key', role: 'owner' };
+  }
+
+  /**
+   * caller() for reading, or, for a request with neither key nor token, the account signed in to the web app
+   * (its pages show a device's pictures by their URL): the same authorize as every door, so an account the
+   * device is shared with reads as its role allows and any other finds no such device.
+   */
+  async reader(req: FastifyRequest, pathDeviceId: string): Promise<Caller> {
+    const bare = header(req, 'x-device-key') === undefined && queryParam(req, 'key') === undefined && header(req, 'authorization') === undefined;
+    const userId = bare && this.sessionUser ? await this.sessionUser(req) : null;
+    if (userId === null) return this.caller(req, pathDeviceId);
+    this.limits.take(`session:${userId}`);
+    const { device, role } = await this.hub.sharing.authorize(userId, pathDeviceId, 'read');
+    return { device, side: 'client', via: 'session', role };
   }
 
   /** A password log-in: limited per address and, whatever the address, per account (failures only). */

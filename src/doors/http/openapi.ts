@@ -37,6 +37,8 @@ function errors(...statuses: number[]): Record<string, Json> {
 
 const deviceAuth = [{ deviceKey: [] }, { deviceKeyQuery: [] }, { apiToken: [] }];
 const tokenAuth = [{ apiToken: [] }];
+/** Reads of binary chunks: also the web app's login cookie (an account the device is shared with reads too). */
+const blobReadAuth = [...deviceAuth, { webSession: [] }];
 const p = (name: string) => ({ $ref: `#/components/parameters/${name}` });
 const body = (schema: Json, description: string) => ({ required: true, description, content: { 'application/json': { schema } } });
 
@@ -256,7 +258,7 @@ export function openApiDocument(): Json {
           operationId: 'getBlob',
           tags: ['device', 'account'],
           summary: "The newest chunk's bytes, with its content type; ETag \"seq\" (If-None-Match answers 304)",
-          security: deviceAuth,
+          security: blobReadAuth,
           parameters: [p('id'), { name: 'sensor', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 64 } }, p('write')],
           responses: { '200': { description: 'The bytes', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } }, '304': { description: 'Not modified' }, ...errors(400, 401, 403, 404, 429) },
         },
@@ -266,7 +268,7 @@ export function openApiDocument(): Json {
           operationId: 'blobHistory',
           tags: ['device', 'account'],
           summary: 'Recent chunks of a sensor, newest first, without bytes',
-          security: deviceAuth,
+          security: blobReadAuth,
           parameters: [p('id'), { name: 'sensor', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 64 } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } }],
           responses: { '200': json({ type: 'object', properties: { sensor: { type: 'string' }, blobs: { type: 'array', items: { type: 'object' } } } }, 'Chunks'), ...errors(400, 401, 403, 404, 429) },
         },
@@ -276,7 +278,7 @@ export function openApiDocument(): Json {
           operationId: 'getBlobBySeq',
           tags: ['device', 'account'],
           summary: "One chunk's bytes by its seq (404 once pruned)",
-          security: deviceAuth,
+          security: blobReadAuth,
           parameters: [p('id'), { name: 'sensor', in: 'path', required: true, schema: { type: 'string', minLength: 1, maxLength: 64 } }, { name: 'seq', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } }],
           responses: { '200': { description: 'The bytes', content: { '*/*': { schema: { type: 'string', format: 'binary' } } } }, ...errors(400, 401, 403, 404, 429) },
         },
@@ -286,7 +288,7 @@ export function openApiDocument(): Json {
           operationId: 'listBlobs',
           tags: ['device', 'account'],
           summary: 'The newest chunk of each sensor that has any, without bytes',
-          security: deviceAuth,
+          security: blobReadAuth,
           parameters: [p('id')],
           responses: { '200': json({ type: 'object', properties: { blobs: { type: 'array', items: { type: 'object' } } } }, 'Chunks'), ...errors(400, 401, 403, 404, 429) },
         },
@@ -407,6 +409,7 @@ export function openApiDocument(): Json {
         deviceKey: { type: 'apiKey', in: 'header', name: 'X-Device-Key', description: 'The device key; the device id is in the path (or the device query parameter)' },
         deviceKeyQuery: { type: 'apiKey', in: 'query', name: 'key', description: 'The device key as a query parameter, for devices that cannot set headers' },
         apiToken: { type: 'http', scheme: 'bearer', description: 'A personal API token (iotc_…), created in the web app, with `iotc token add`, or by /auth' },
+        webSession: { type: 'apiKey', in: 'cookie', name: 'iotc_session', description: "The web app's login cookie: taken by the reads of binary chunks only, so the app's pages show frames by their URL" },
       },
       parameters: {
         id: { name: 'id', in: 'path', required: true, schema: { type: 'string' }, description: 'Device id (20 letters and digits)' },

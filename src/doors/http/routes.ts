@@ -14,6 +14,7 @@ import { otherSide } from '../../store/types.js';
 import type { StoredReading, User } from '../../store/types.js';
 import { blobRoutes } from './blobs.js';
 import { CallerAuth } from './credentials.js';
+import type { SessionUser } from './credentials.js';
 import { callRoutes } from './call-routes.js';
 import { shareRoutes } from './share-routes.js';
 import { dashboardRoutes } from './dashboard-routes.js';
@@ -30,6 +31,8 @@ export interface HttpApiOptions {
   hub: Hub;
   config: Config;
   log: Logger;
+  /** The web app's login, for the routes its pages read with it (binary chunks); none without the web app. */
+  sessionUser?: SessionUser;
 }
 
 /** A body sent as text/plain or a form (curl -d's default) is still read as the JSON it holds. */
@@ -68,7 +71,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   const { hub, config, log } = opts;
   const { relay, accounts, tokens } = hub;
   const { invites } = hub;
-  const auth = new CallerAuth(hub, new RateLimits(config.apiRateLimit, config.apiRateBurst));
+  const auth = new CallerAuth(hub, new RateLimits(config.apiRateLimit, config.apiRateBurst), opts.sessionUser ?? null);
   installErrorHandling(app, log, config.maxFrameBytes);
 
   // Small devices send what curl -d sends (a form content type) or text/plain; both are read as JSON text.

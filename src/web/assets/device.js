@@ -142,7 +142,7 @@
     const s = card(r.sensor);
     if (s.reading && r.time < s.reading.time) return;
     s.reading = r;
-    const url = '/devices/' + encodeURIComponent(deviceId) + '/blobs/' + encodeURIComponent(r.sensor) + '?seq=' + r.value.seq;
+    const url = '/api/v1/devices/' + encodeURIComponent(deviceId) + '/blobs/' + encodeURIComponent(r.sensor) + '/' + r.value.seq;
     const size = r.value.size >= 1024 ? Math.round(r.value.size / 1024) + ' KB' : r.value.size + ' bytes';
     if (/^image\/(jpeg|png|gif|webp|bmp)$/i.test(r.value.type)) {
       let img = s.value.querySelector('img');
@@ -191,7 +191,8 @@
         s.el.classList.add('flash');
       }
     }
-    if (chartNumber(r.value) !== null) addPoint(s, r.time, chartNumber(r.value));
+    // Dates picked by hand stay as picked: a live reading is after them.
+    if (chartNumber(r.value) !== null && !isCustom()) addPoint(s, r.time, chartNumber(r.value));
   }
 
   // ---- Charts ----
@@ -370,14 +371,13 @@
     return reply;
   }
 
-  // ---- Time range: the latest readings, or aggregated buckets over an hour … a month ----
-  const rangePicker = root.querySelector('[data-range]');
-  const rangeMs = () => Number(rangePicker ? rangePicker.value : 0) || 0;
+  // ---- Time range (src/web/assets/chart-range.js): the latest readings, or aggregated buckets over a range ----
+  const picker = window.iotcChartRange(root, () => refresh().catch(() => {}));
+  const isCustom = picker.isCustom;
 
   /** The sensor's chart over the picked range: one point (the average) per bucket; buckets missing between two are a gap. */
-  async function loadRange(s) {
-    const to = Date.now();
-    const h = await request({ method: 'history', sensor: s.name, from: to - rangeMs(), to, bucket: 'auto' });
+  async function loadRange(s, [from, to]) {
+    const h = await request({ method: 'history', sensor: s.name, from, to, bucket: 'auto' });
     if (!h.ok) return;
     const xs = [];
     const ys = [];
@@ -393,7 +393,7 @@
       prev = b.time;
     }
     s.data = [xs, ys];
-    if (xs.length) {
+    if (xs.length || isCustom()) {
       redraw(s);
       s.chartCount.textContent = h.buckets.length + ' buckets of ' + (h.bucket >= 3600000 ? h.bucket / 3600000 + ' h' : h.bucket >= 60000 ? h.bucket / 60000 + ' min' : h.bucket / 1000 + ' s');
     }
@@ -411,14 +411,13 @@
       reply.sensors
         .filter((r) => chartNumber(r.value) !== null)
         .map(async (r) => {
-          if (rangeMs()) return loadRange(card(r.sensor));
+          const range = picker.range();
+          if (range) return loadRange(card(r.sensor), range);
           const h = await request({ method: 'history', sensor: r.sensor, limit: MAX_POINTS });
           if (h.ok) loadHistory(card(r.sensor), h.readings);
         }),
     );
   }
-  if (rangePicker) rangePicker.addEventListener('change', () => refresh().catch(() => {}));
-
   function connect() {
     setLive('connecting', attempts ? 'Reconnecting…' : 'Connecting…');
     const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';

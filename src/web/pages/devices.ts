@@ -151,7 +151,7 @@ export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredRea
     viewer,
     nav: 'devices',
     styles: ['uPlot.min.css'],
-    scripts: ['uPlot.iife.min.js', 'device.js'],
+    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'device.js'],
     body: html`<p class="crumbs"><a href="/devices">← My devices</a></p>
 <div id="device-page" data-device="${device.id}" data-csrf="${viewer.csrf}" data-sensors="${jsonAttr(initial)}" data-role="${device.shared?.role ?? 'owner'}">
 <div class="page-head device-head">
@@ -169,7 +169,10 @@ ${device.shared ? html`<p class="alert" data-shared="${device.shared.role}">Shar
 <section class="sensors" aria-label="Sensors">
   <div class="sensor-grid" data-sensor-grid></div>
   <p class="range-picker"><label for="chart-range">Charts show</label>
-    <select id="chart-range" data-range><option value="">the latest readings</option><option value="3600000">the last hour</option><option value="86400000">the last day</option><option value="604800000">the last week</option><option value="2592000000">the last month</option></select></p>
+    <select id="chart-range" data-range><option value="">the latest readings</option><option value="3600000">the last hour</option><option value="86400000">the last day</option><option value="604800000">the last week</option><option value="2592000000">the last month</option><option value="custom">a range of dates…</option></select>
+    <span class="custom-range" data-custom-range hidden><label>from <input type="datetime-local" data-range-from></label>
+      <label>to <input type="datetime-local" data-range-to></label>
+      <button type="button" class="btn btn-small" data-range-apply>Show</button> <span class="error" role="status" data-range-error></span></span></p>
   <div class="chart-grid" data-chart-grid></div>
   <div class="card empty" data-empty ${initial.length ? raw('hidden') : ''}>
     <h2>Waiting for the first reading</h2>

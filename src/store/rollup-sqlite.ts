@@ -1,0 +1,77 @@
+import type Database from 'better-sqlite3';
+import { compose, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBucketsSql, sideKey, withEdges } from './rollup.js';
+import type { HourSpan, RawBucket, RollupPlan } from './rollup.js';
+import type { BucketQuery, HistoryBucket } from './types.js';
+
+/** The store's own raw bucket query, synchronous: a fill reads and writes in one transaction, nothing in between. */
+export type RawBuckets = (deviceId: string, sensor: string, q: BucketQuery) => RawBucket[];
+
+/** The hourly rollup in SQLite (see src/store/rollup.ts). */
+export class SqliteRollup {
+  private readonly stmt;
+  private readonly fillTx: Database.Transaction<(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan) => void>;
+
+  constructor(
+    db: Database.Database,
+    private readonly raw: RawBuckets,
+  ) {
+    this.stmt = {
+      spans: db.prepare('SELECT lo, hi FROM reading_hour_spans WHERE device_id = ? AND sensor = ? AND side = ? AND hi >= ? AND lo <= ?'),
+      dropSpan: db.prepare('DELETE FROM reading_hour_spans WHERE device_id = ? AND sensor = ? AND side = ? AND lo = ?'),
+      addSpan: db.prepare('INSERT OR REPLACE INTO reading_hour_spans (device_id, sensor, side, lo, hi) VALUES (?, ?, ?, ?, ?)'),
+      addHour: db.prepare('INSERT OR REPLACE INTO reading_hours (device_id, sensor, side, hour, min, max, sum, count, last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      hours: db.prepare(rollupBucketsSql((name) => (name === 'bucket' ? 'CAST(@bucket AS INTEGER)' : `@${name}`))),
+      forgetHours: db.prepare('DELETE FROM reading_hours WHERE hour < ?'),
+      forgetSpans: db.prepare('DELETE FROM reading_hour_spans WHERE hi <= ?'),
+      trimSpans: db.prepare('UPDATE reading_hour_spans SET lo = ? WHERE lo < ?'),
+      forgetDeviceHours: db.prepare('DELETE FROM reading_hours WHERE device_id = ? AND hour < ?'),
+      forgetDeviceSpans: db.prepare('DELETE FROM reading_hour_spans WHERE device_id = ? AND hi <= ?'),
+      trimDeviceSpans: db.prepare('UPDATE reading_hour_spans SET lo = ? WHERE device_id = ? AND lo < ?'),
+    };
+    this.fillTx = db.transaction((deviceId, sensor, q, plan) => this.fill(deviceId, sensor, q, plan));
+  }
+
+  async buckets(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): Promise<HistoryBucket[]> {
+    const side = sideKey(q.side);
+    // Most charts find their hours filled: only a query with a gap takes the writer.
+    if (this.gaps(deviceId, sensor, side, plan).length > 0) this.fillTx.immediate(deviceId, sensor, q, plan);
+    const hours = this.stmt.hours.all({ device: deviceId, sensor, side, from: plan.hoursFrom, to: plan.hoursTo, bucket: q.bucketMs }) as RawBucket[];
+    const rows = await withEdges(plan, q.side, (edge) => this.raw(deviceId, sensor, edge), hours);
+    return compose(rows, q.bucketMs, q.limit);
+  }
+
+  private gaps(deviceId: string, sensor: string, side: string, plan: RollupPlan): HourSpan[] {
+    return gapsIn(this.stmt.spans.all(deviceId, sensor, side, plan.hoursFrom, plan.hoursTo) as HourSpan[], plan.hoursFrom, plan.hoursTo);
+  }
+
+  /** Fills the hours of the plan no span covers, from the readings, and makes the spans touching it one. */
+  private fill(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): void {
+    const side = sideKey(q.side);
+    const spans = this.stmt.spans.all(deviceId, sensor, side, plan.hoursFrom, plan.hoursTo) as HourSpan[];
+    for (const gap of gapsIn(spans, plan.hoursFrom, plan.hoursTo)) {
+      for (const h of this.raw(deviceId, sensor, hourQuery(gap.lo, gap.hi - 1, q.side))) {
+        this.stmt.addHour.run(deviceId, sensor, side, h.time, h.min, h.max, h.sum, h.count, h.last);
+      }
+    }
+    for (const s of spans) this.stmt.dropSpan.run(deviceId, sensor, side, s.lo);
+    const merged = mergedSpan(spans, plan.hoursFrom, plan.hoursTo);
+    this.stmt.addSpan.run(deviceId, sensor, side, merged.lo, merged.hi);
+  }
+
+  /**
+   * Readings at or before `time` were deleted (of one device, or of all): every hour that held them is
+   * forgotten, to be filled again from what is left when next charted. Call it in the deleting transaction.
+   */
+  forgetBefore(deviceId: string | null, time: number): void {
+    const cut = (Math.floor(time / HOUR_MS) + 1) * HOUR_MS;
+    if (deviceId === null) {
+      this.stmt.forgetHours.run(cut);
+      this.stmt.forgetSpans.run(cut);
+      this.stmt.trimSpans.run(cut, cut);
+    } else {
+      this.stmt.forgetDeviceHours.run(deviceId, cut);
+      this.stmt.forgetDeviceSpans.run(deviceId, cut);
+      this.stmt.trimDeviceSpans.run(cut, deviceId, cut);
+    }
+  }
+}
