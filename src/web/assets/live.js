@@ -42,10 +42,15 @@
       on.state('connecting', { again: attempts > 0 });
       const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
       ws = new WebSocket(scheme + location.host + '/ws?device=' + encodeURIComponent(deviceId) + '&side=client');
+      // The hub completes the handshake even to refuse a connection, so that the page can read why from the close:
+      // only an answer proves it accepted. Counting an open as success kept an ended login retrying forever.
       ws.onopen = () => {
-        attempts = 0;
-        authFailures = 0;
-        on.state('live', {});
+        request({ method: 'ping' }).then((reply) => {
+          if (!reply.ok) return;
+          attempts = 0;
+          authFailures = 0;
+          on.state('live', {});
+        }, () => {});
       };
       ws.onmessage = (event) => {
         let msg;
