@@ -1,23 +1,11 @@
 /** The CLI contract for rules: iotc rule add / list / delete, beside a running hub that acts on what it adds. */
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../src/cli/main.js';
+import { cliDevice, cliUser, iotc } from './cli-helpers.js';
 import { startReceiver } from './automation-helpers.js';
 import type { Receiver } from './automation-helpers.js';
 import { startTestServer, TestClient } from './helpers.js';
 import type { TestServer } from './helpers.js';
-
-async function iotc(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await run(argv, { stdin: new PassThrough(), stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', ...env } });
-  return { code, stdout: out, stderr: err };
-}
 
 let server: TestServer;
 let hook: Receiver;
@@ -29,9 +17,8 @@ before(async () => {
   hook = await startReceiver();
   server = await startTestServer({ rulesTick: 50, webhookAllowPrivate: true });
   env = { IOTC_DATA_DIR: server.dataDir, IOTC_WEBHOOK_ALLOW_PRIVATE: 'true', IOTC_SMTP_URL: 'smtp://127.0.0.1:2525' };
-  assert.equal((await iotc(['user', 'add', '--email', email, '--name', 'Rules', '--password', 'long enough pw'], env)).code, 0);
-  const d = await iotc(['device', 'add', '--email', email, '--name', 'Greenhouse', '--json'], env);
-  device = JSON.parse(d.stdout);
+  await cliUser(env, email, 'Rules');
+  device = await cliDevice(env, email, 'Greenhouse');
 });
 after(async () => {
   await server.stop();

@@ -2,27 +2,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { run } from '../src/cli/main.js';
+import { cliDevice, cliUser, iotcOk } from './cli-helpers.js';
 import { ROOT, runCli, runProcess, SERVE_ENV, spawnServe, startTestServer, tempDir, waitFor } from './helpers.js';
 import type { ServeProcess, TestServer } from './helpers.js';
-
-/** Runs a CLI command in-process (for setting up users and devices beside a server). */
-async function iotc(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await run(argv, { stdin, stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', ...env } });
-  assert.equal(code, 0, err);
-  return out;
-}
 
 /** util-linux script(1), to run a process on a pseudo-terminal. */
 function haveScript(): boolean {
@@ -38,8 +22,8 @@ function haveScript(): boolean {
 let n = 0;
 async function newDevice(env: NodeJS.ProcessEnv): Promise<{ id: string; key: string }> {
   const email = `sim${++n}@example.com`;
-  await iotc(['user', 'add', '--email', email, '--name', 'Sim', '--password', 'long enough pw'], env);
-  return JSON.parse(await iotc(['device', 'add', '--email', email, '--name', 'Thing', '--json'], env));
+  await cliUser(env, email, 'Sim');
+  return cliDevice(env, email, 'Thing');
 }
 
 describe('piped input', () => {
@@ -203,7 +187,7 @@ describe('key rotated', () => {
     const sim = interactive(['device', 'run', '--url', `${server.wsUrl}/ws?device=${d.id}&key=${d.key}`]);
     try {
       await sim.saw(/^connected to /m, 'connected');
-      await iotc(['device', 'rotate', d.id], env);
+      await iotcOk(['device', 'rotate', d.id], env);
       assert.equal(await sim.exited, 1);
       assert.equal(sim.stderr, 'connection closed: The device key was rotated [E_AUTH]\n');
       assert.doesNotMatch(sim.stdout, /reconnect/);

@@ -2,25 +2,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../src/cli/main.js';
+import { cliDevice, cliUser, iotc } from './cli-helpers.js';
 import { runCli, startTestServer, tempDir, TestClient, waitFor, within } from './helpers.js';
 import type { TestServer } from './helpers.js';
-
-/** Runs a command in-process with its own stdin/stdout/stderr and environment. */
-async function iotc(argv: string[], env: NodeJS.ProcessEnv = {}, input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdin = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  stdin.end(input);
-  const code = await run(argv, { stdin, stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', ...env } });
-  return { code, stdout: out, stderr: err };
-}
 
 // One server for the whole file; the CLI works on the same data dir beside it, as it would on a real machine.
 let server: TestServer;
@@ -36,16 +21,11 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 let n = 0;
 async function user(): Promise<string> {
   const email = `cli${++n}@example.com`;
-  const r = await iotc(['user', 'add', '--email', email, '--name', `CLI user ${n}`, '--password', 'long enough pw'], env);
-  assert.equal(r.code, 0, r.stderr);
+  await cliUser(env, email, `CLI user ${n}`);
   return email;
 }
 
-async function device(email: string, name = 'Thing'): Promise<{ id: string; key: string }> {
-  const r = await iotc(['device', 'add', '--email', email, '--name', name, '--json'], env);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
+const device = (email: string, name = 'Thing') => cliDevice(env, email, name);
 
 describe('help, usage errors and configuration', () => {
   test('--help and help print the usage and every setting, readable (no Markdown), exit 0', async () => {
