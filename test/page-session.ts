@@ -1,7 +1,6 @@
 /** A web login over real HTTP, as a browser makes it, and the device page's live socket opened with its cookie. */
 import assert from 'node:assert/strict';
-import { WebSocket } from 'ws';
-import { within } from './helpers.js';
+import { socketTo, within } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
 export interface WebLogin {
@@ -38,7 +37,7 @@ export async function pageCsrf(server: TestServer, cookie: string, path = '/devi
  * `next` takes the first one not yet taken that matches.
  */
 export async function pageSocket(server: TestServer, deviceId: string, cookie: string) {
-  const ws = new WebSocket(`${server.wsUrl}/ws?device=${deviceId}&side=client`, { headers: { cookie, origin: server.url } });
+  const { ws, opened, closed } = socketTo(`${server.wsUrl}/ws?device=${deviceId}&side=client`, { headers: { cookie, origin: server.url } });
   const frames: any[] = [];
   const inbox: any[] = [];
   const waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
@@ -49,11 +48,7 @@ export async function pageSocket(server: TestServer, deviceId: string, cookie: s
     if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
     else inbox.push(m);
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
+  await opened;
   let id = 0;
   const next = (pred: (m: any) => boolean = () => true, ms = 5000): Promise<any> => {
     const i = inbox.findIndex(pred);
