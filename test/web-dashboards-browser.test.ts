@@ -105,7 +105,7 @@ test('a dashboard with a gauge, a chart and a switch is built, dragged into plac
   await page.click('[data-edit]');
   await shot(page, 'dashboard-desktop.png');
 
-  // Reload: the same layout comes back from the web.server.
+  // Reload: the same layout comes back from the server.
   await page.reload();
   await page.waitForSelector('[data-type=switch][data-conn=live]');
   assert.deepEqual(await spec(swId), savedSwitch);
