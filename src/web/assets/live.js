@@ -44,13 +44,18 @@
       ws = new WebSocket(scheme + location.host + '/ws?device=' + encodeURIComponent(deviceId) + '&side=client');
       // The hub completes the handshake even to refuse a connection, so that the page can read why from the close:
       // only an answer proves it accepted. Counting an open as success kept an ended login retrying forever.
+      // A socket the hub never answers is dropped, so the retrying goes on rather than waiting on it for good.
+      const socket = ws;
       ws.onopen = () => {
-        request({ method: 'ping' }).then((reply) => {
-          if (!reply.ok) return;
-          attempts = 0;
-          authFailures = 0;
-          on.state('live', {});
-        }, () => {});
+        request({ method: 'ping' }).then(
+          (reply) => {
+            if (!reply.ok) return socket.close();
+            attempts = 0;
+            authFailures = 0;
+            on.state('live', {});
+          },
+          () => socket.close(),
+        );
       };
       ws.onmessage = (event) => {
         let msg;
