@@ -1,13 +1,12 @@
 /** Issue 9, finding 5: password guessing, wrong keys and tokens, and devices/tokens per user, each tried as an attacker would. */
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { WebSocket } from 'ws';
-import { run } from '../src/cli/main.js';
 import { AuthLimits } from '../src/core/auth-limits.js';
 import { IotcError } from '../src/core/errors.js';
 import { WebSessions } from '../src/web/session.js';
+import { iotc } from './cli-helpers.js';
 import { makeDevice, startTestServer } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
@@ -318,21 +317,15 @@ describe('devices and tokens per user', () => {
     const email = freshEmail();
     const user = await server.hub.accounts.signUp({ name: 'Cli', email, password: PASSWORD });
     for (let i = 0; i < 5; i++) await server.hub.accounts.createDevice(user.id, `d${i}`);
-    const iotc = async (argv: string[]) => {
-      const stdout = new PassThrough();
-      const stderr = new PassThrough();
-      let text = '';
-      stdout.on('data', (d) => (text += d));
-      stderr.on('data', (d) => (text += d));
-      const stdin = new PassThrough();
-      stdin.end();
-      const code = await run(argv, { stdin, stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', IOTC_DATA_DIR: server.dataDir, IOTC_MAX_DEVICES_PER_USER: '5' } });
-      return { code, text };
+    const env = { IOTC_DATA_DIR: server.dataDir, IOTC_MAX_DEVICES_PER_USER: '5' };
+    const cli = async (argv: string[]) => {
+      const r = await iotc(argv, env);
+      return { code: r.code, text: r.stdout + r.stderr };
     };
-    const refused = await iotc(['device', 'add', '--email', email, '--name', 'sixth']);
+    const refused = await cli(['device', 'add', '--email', email, '--name', 'sixth']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.text, /limit of 5 devices.*--max-devices-per-user/);
-    const lifted = await iotc(['device', 'add', '--email', email, '--name', 'sixth', '--max-devices-per-user', '0']);
+    const lifted = await cli(['device', 'add', '--email', email, '--name', 'sixth', '--max-devices-per-user', '0']);
     assert.equal(lifted.code, 0, lifted.text);
     assert.equal((await server.hub.accounts.listDevices(user.id)).length, 6);
   });

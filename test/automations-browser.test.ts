@@ -6,36 +6,31 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { startReceiver, startSmtp } from './automation-helpers.js';
 import type { Receiver, Smtp } from './automation-helpers.js';
-import { chromiumAvailable, launchChromium } from './browser.js';
-import { sleep, startTestServer, TestClient, waitFor } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { browserHub, signUp } from './browser.js';
+import { sleep, TestClient, waitFor } from './helpers.js';
 
-const available = chromiumAvailable();
-const skip = () => (available ? false : 'Chromium not installed');
-let server: TestServer;
-let browser: Browser | null = null;
-let page: Page;
 let hook: Receiver;
 let smtp: Smtp;
+const web = browserHub(async () => {
+  hook = await startReceiver();
+  smtp = await startSmtp();
+  return { rulesTick: 50, webhookAllowPrivate: true, webhookBackoff: 50, smtpUrl: smtp.url };
+});
+let page: Page;
 const email = `grower-${Date.now()}@example.com`;
 let device: { id: string; key: string };
 
 before(async () => {
-  if (!available) return;
-  hook = await startReceiver();
-  smtp = await startSmtp();
-  server = await startTestServer({ rulesTick: 50, webhookAllowPrivate: true, webhookBackoff: 50, smtpUrl: smtp.url });
-  browser = await launchChromium();
+  if (web.skip) return;
+  await web.ready();
   // The owner's browser is in another zone than the server: schedules made on the page take the browser's.
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Tokyo' })).newPage();
+  page = await (await web.browser.newContext({ viewport: { width: 1280, height: 900 }, timezoneId: 'Asia/Tokyo' })).newPage();
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
   await hook?.close();
   await smtp?.close();
 });
@@ -51,18 +46,14 @@ async function addRule(fields: Record<string, string>, checks: string[] = []): P
 
 const text = async (sel: string) => (await page.textContent(sel)) ?? '';
 
-test('a new user makes the two rules of the issue with the web app and sees them fire and clear once', { skip: skip() }, async () => {
-  await page.goto(`${server.url}/signup`);
-  await page.fill('#f-name', 'Grower');
-  await page.fill('#f-email', email);
-  await page.fill('#f-password', 'correct horse battery');
-  await Promise.all([page.waitForURL(/\/devices\?welcome/), page.click('form[action="/signup"] button[type=submit]')]);
-  await page.goto(`${server.url}/devices/new`);
+test('a new user makes the two rules of the issue with the web app and sees them fire and clear once', { skip: web.skip }, async () => {
+  await signUp(page, web.server.url, 'Grower', email);
+  await page.goto(`${web.server.url}/devices/new`);
   await page.fill('#f-name', 'Greenhouse');
   await Promise.all([page.waitForSelector('[data-testid=device-id]'), page.click('button[type=submit]:has-text("Create device")')]);
   device = { id: (await text('[data-testid=device-id]')).trim(), key: (await text('[data-testid=device-key]')).trim() };
 
-  await page.goto(`${server.url}/devices/${device.id}`);
+  await page.goto(`${web.server.url}/devices/${device.id}`);
   await Promise.all([page.waitForURL(/\/rules$/), page.click('[data-rules-link]')]);
   assert.match(await text('main'), /No rules yet/);
 
@@ -81,7 +72,7 @@ test('a new user makes the two rules of the issue with the web app and sees them
   assert.match(secret, /^whsec_/);
 
   // The device: cold for more than a second → heater on, one email; warm again → one "cleared" email.
-  const dev = await TestClient.connect(server.wsUrl, device.id, device.key, 'device');
+  const dev = await TestClient.connect(web.server.wsUrl, device.id, device.key, 'device');
   assert.equal((await dev.request({ method: 'put', status: { sensor: 'temp', value: 1 } })).ok, true);
   const heater = await dev.next((m) => m.sensor === 'heater', 5000);
   assert.equal(heater.value, true);
@@ -103,7 +94,7 @@ test('a new user makes the two rules of the issue with the web app and sees them
   await Promise.all([page.waitForLoadState('load'), active.locator('button:has-text("Acknowledge")').click()]);
   assert.match(await text('.alert-success'), /Alert acknowledged/);
   assert.equal((await page.locator('[data-alerts] tr', { hasText: 'gone' }).first().locator('[data-alert-state]').textContent())?.trim(), 'acknowledged');
-  const back = await TestClient.connect(server.wsUrl, device.id, device.key, 'device');
+  const back = await TestClient.connect(web.server.wsUrl, device.id, device.key, 'device');
   const hooks = await hook.waitForHooks(2, 5000);
   assert.equal(hooks[1].body.event, 'online');
   await sleep(500);
@@ -119,8 +110,8 @@ test('a new user makes the two rules of the issue with the web app and sees them
   assert.deepEqual((await page.locator('[data-deliveries] [data-delivery-state]').allTextContents()), ['delivered', 'delivered', 'delivered', 'delivered']);
 });
 
-test('edit, disable, test-fire, a failing webhook\'s error in plain words, and a notification', { skip: skip() }, async () => {
-  await page.goto(`${server.url}/devices/${device.id}/rules`);
+test('edit, disable, test-fire, a failing webhook\'s error in plain words, and a notification', { skip: web.skip }, async () => {
+  await page.goto(`${web.server.url}/devices/${device.id}/rules`);
   const frost = page.locator('[data-rule]', { hasText: 'frost' });
   await Promise.all([page.waitForURL(/\/edit$/), frost.locator('a:has-text("Edit")').click()]);
   assert.equal(await page.inputValue('#r-when'), 'temp < 2');
@@ -138,7 +129,7 @@ test('edit, disable, test-fire, a failing webhook\'s error in plain words, and a
     await addRule({ name: 'broken', when: 'door changed', webhook: broken.url }, ['notify']);
     await Promise.all([page.waitForLoadState('load'), page.locator('[data-rule]', { hasText: 'broken' }).locator('button:has-text("Test-fire")').click()]);
     assert.match(await text('.alert-success'), /Test of broken fired/);
-    await waitFor(async () => ((await server.hub.store.automations.listRules(device.id)).find((r) => r.name === 'broken')?.lastError ? true : null));
+    await waitFor(async () => ((await web.server.hub.store.automations.listRules(device.id)).find((r) => r.name === 'broken')?.lastError ? true : null));
     await page.reload();
     assert.match(await text('[data-rule]:has-text("broken") [data-rule-error]'), /webhook to http:\/\/127\.0\.0\.1:\d+\/hook failed after 1 attempt: HTTP 404/);
     assert.match(await text('[data-notifications]'), /door changed: triggered \(test\)/);
@@ -155,7 +146,7 @@ test('edit, disable, test-fire, a failing webhook\'s error in plain words, and a
   // A schedule with no zone typed runs in the owner's (this browser's); a webhook with its own body template.
   await addRule({ name: 'morning', every: '07:00', webhook: hook.url, body: '{"text":"{{name}}: {{event}}"}' });
   assert.match(await text('.alert-success'), /Rule morning added/);
-  const morning = (await server.hub.store.automations.listRules(device.id)).find((r) => r.name === 'morning')!;
+  const morning = (await web.server.hub.store.automations.listRules(device.id)).find((r) => r.name === 'morning')!;
   assert.deepEqual(morning.trigger, { type: 'schedule', cron: '0 7 * * *', tz: 'Asia/Tokyo' });
   assert.deepEqual(morning.actions, [{ type: 'webhook', url: hook.url, method: 'POST', preset: 'plain', body: { text: '{{name}}: {{event}}' } }]);
   assert.match(await text('[data-rule]:has-text("morning")'), /every "0 7 \* \* \*" \(Asia\/Tokyo\)/);
@@ -163,15 +154,11 @@ test('edit, disable, test-fire, a failing webhook\'s error in plain words, and a
   assert.equal(await page.locator('[data-rule]').count(), 2);
 });
 
-test('another user cannot open the Rules page of someone else\'s device', { skip: skip() }, async () => {
-  const other = await browser!.newContext();
+test('another user cannot open the Rules page of someone else\'s device', { skip: web.skip }, async () => {
+  const other = await web.browser.newContext();
   const p = await other.newPage();
-  await p.goto(`${server.url}/signup`);
-  await p.fill('#f-name', 'Other');
-  await p.fill('#f-email', `other-${Date.now()}@example.com`);
-  await p.fill('#f-password', 'correct horse battery');
-  await Promise.all([p.waitForURL(/\/devices\?welcome/), p.click('form[action="/signup"] button[type=submit]')]);
-  const res = await p.goto(`${server.url}/devices/${device.id}/rules`);
+  await signUp(p, web.server.url, 'Other', `other-${Date.now()}@example.com`);
+  const res = await p.goto(`${web.server.url}/devices/${device.id}/rules`);
   assert.equal(res?.status(), 404);
   await other.close();
 });

@@ -1,42 +1,24 @@
 /** The CLI contract for rules: iotc rule add / list / delete, beside a running hub that acts on what it adds. */
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { run } from '../src/cli/main.js';
+import { cliDevice, cliHub, cliUser, iotc } from './cli-helpers.js';
 import { startReceiver } from './automation-helpers.js';
 import type { Receiver } from './automation-helpers.js';
-import { startTestServer, TestClient } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { TestClient } from './helpers.js';
 
-async function iotc(argv: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const code = await run(argv, { stdin: new PassThrough(), stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', ...env } });
-  return { code, stdout: out, stderr: err };
-}
-
-let server: TestServer;
+const cli = cliHub({ rulesTick: 50, webhookAllowPrivate: true }, { IOTC_WEBHOOK_ALLOW_PRIVATE: 'true', IOTC_SMTP_URL: 'smtp://127.0.0.1:2525' });
+const { env } = cli;
 let hook: Receiver;
-let env: NodeJS.ProcessEnv;
 let device: { id: string; key: string };
 const email = 'rules-cli@example.com';
 
 before(async () => {
   hook = await startReceiver();
-  server = await startTestServer({ rulesTick: 50, webhookAllowPrivate: true });
-  env = { IOTC_DATA_DIR: server.dataDir, IOTC_WEBHOOK_ALLOW_PRIVATE: 'true', IOTC_SMTP_URL: 'smtp://127.0.0.1:2525' };
-  assert.equal((await iotc(['user', 'add', '--email', email, '--name', 'Rules', '--password', 'long enough pw'], env)).code, 0);
-  const d = await iotc(['device', 'add', '--email', email, '--name', 'Greenhouse', '--json'], env);
-  device = JSON.parse(d.stdout);
+  await cli.ready();
+  await cliUser(env, email, 'Rules');
+  device = await cliDevice(env, email, 'Greenhouse');
 });
-after(async () => {
-  await server.stop();
-  await hook.close();
-});
+after(() => hook.close());
 
 describe('iotc rule', () => {
   test('add (condition, offline, schedule, email), list and delete, as the issue spells them', async () => {
@@ -102,7 +84,7 @@ describe('iotc rule', () => {
     const rule = JSON.parse(add.stdout);
     // The hub reloads rules every few ticks; until then the rule is not yet known to it.
     await new Promise((r) => setTimeout(r, 1200));
-    const dev = await TestClient.connect(server.wsUrl, device.id, device.key, 'device');
+    const dev = await TestClient.connect(cli.server.wsUrl, device.id, device.key, 'device');
     await dev.request({ method: 'put', status: { sensor: 'level', value: 12 } });
     const [got] = await hook.waitForHooks(1);
     assert.equal(got.body.rule, rule.id);

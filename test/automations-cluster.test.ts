@@ -7,39 +7,22 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Rules } from '../src/automations/rules.js';
 import { loadConfig } from '../src/config.js';
-import { Accounts } from '../src/core/accounts.js';
-import { PostgresStore } from '../src/store/postgres.js';
 import { startReceiver } from './automation-helpers.js';
 import type { Receiver } from './automation-helpers.js';
-import { serviceAvailable, sleep, TestClient } from './helpers.js';
-import { createTestDatabase } from './pg-helpers.js';
-import type { TestDatabase } from './pg-helpers.js';
-import { NodeProcess } from './services.js';
+import { clusterSkip, twoNodeCluster } from './cluster-helpers.js';
+import { sleep } from './helpers.js';
 
-const available = (await serviceAvailable('PostgreSQL', 5432)) && (await serviceAvailable('NATS', 4222));
+const skip = await clusterSkip();
 
-describe('automations in a cluster of two nodes on PostgreSQL and NATS', { skip: !available && 'PostgreSQL or NATS not reachable' }, () => {
-  let db: TestDatabase;
-  let store: PostgresStore;
-  let accounts: Accounts;
+describe('automations in a cluster of two nodes on PostgreSQL and NATS', { skip }, () => {
+  const cluster = twoNodeCluster({
+    name: 'auto-cluster',
+    deviceName: 'Greenhouse',
+    env: { IOTC_RULES_TICK: '50ms', IOTC_WEBHOOK_ALLOW_PRIVATE: 'true', IOTC_WEBHOOK_BACKOFF: '50ms' },
+  });
+  const { newDevice, open } = cluster;
   let rules: Rules;
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: TestClient[] = [];
   const receivers: Receiver[] = [];
-  let users = 0;
-
-  const newDevice = async () => {
-    const user = await accounts.signUp({ email: `auto-cluster${++users}@example.com`, name: 'C', password: 'correct horse battery' });
-    const d = await accounts.createDevice(user.id, 'Greenhouse');
-    return { userId: user.id, id: d.id, key: d.key };
-  };
-  const open = async (node: NodeProcess, d: { id: string; key: string }, side: 'device' | 'client') => {
-    const c = await TestClient.connect(node.wsUrl, d.id, d.key, side);
-    clients.push(c);
-    assert.equal((await c.request({ method: 'ping' })).ok, true);
-    return c;
-  };
   const receiver = async () => {
     const r = await startReceiver();
     receivers.push(r);
@@ -48,22 +31,11 @@ describe('automations in a cluster of two nodes on PostgreSQL and NATS', { skip:
   /** Nodes reload rules made elsewhere every five ticks (here 5 × 50 ms, at least 1 s). */
   const seenByNodes = () => sleep(1300);
 
-  before(async () => {
-    db = await createTestDatabase();
-    const env = { IOTC_STORE: db.url(), IOTC_BUS: 'nats://127.0.0.1:4222', IOTC_RULES_TICK: '50ms', IOTC_WEBHOOK_ALLOW_PRIVATE: 'true', IOTC_WEBHOOK_BACKOFF: '50ms' };
-    store = await PostgresStore.open(db.url());
-    accounts = new Accounts(store, null);
-    rules = new Rules(store, loadConfig({}, {}, { webhookAllowPrivate: true }), null);
-    [a, b] = await Promise.all([NodeProcess.start('auto-a', env), NodeProcess.start('auto-b', env)]);
+  before(() => {
+    rules = new Rules(cluster.store, loadConfig({}, {}, { webhookAllowPrivate: true }), null);
   });
 
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await Promise.all([a, b].filter(Boolean).map((n) => n.stop('SIGTERM')));
-    await Promise.all(receivers.map((r) => r.close()));
-    await store?.close();
-    await db?.drop();
-  });
+  after(() => Promise.all(receivers.map((r) => r.close())));
 
   test('readings committed on either node are each evaluated once; alerts rise and clear once', async () => {
     const hook = await receiver();
@@ -71,8 +43,8 @@ describe('automations in a cluster of two nodes on PostgreSQL and NATS', { skip:
     await rules.create(d.userId, d.id, { trigger: { type: 'changed', sensor: 'n' }, actions: [{ type: 'webhook', url: hook.url }] });
     const hot = await rules.create(d.userId, d.id, { trigger: { type: 'threshold', sensor: 'temp', op: '>', value: 30 }, actions: [{ type: 'webhook', url: hook.url }] });
     await seenByNodes();
-    const device = await open(a, d, 'device');
-    const app = await open(b, d, 'client');
+    const device = await open(cluster.a, d, 'device');
+    const app = await open(cluster.b, d, 'client');
     for (let i = 1; i <= 6; i++) {
       const writer = i % 2 ? device : app;
       assert.equal((await writer.request({ method: 'put', status: { sensor: 'n', value: i } })).ok, true);
@@ -87,7 +59,7 @@ describe('automations in a cluster of two nodes on PostgreSQL and NATS', { skip:
     assert.deepEqual(changed, [2, 3, 4, 5, 6], 'each change once (the first value has nothing before it)');
     const alarm = hook.hooks.filter((h) => h.body.rule === hot.id).map((h) => `${h.body.event}:${h.body.value}`);
     assert.deepEqual(alarm, ['triggered:31', 'cleared:20', 'triggered:35']);
-    const alerts = await store.automations.listAlerts(d.id, 10);
+    const alerts = await cluster.store.automations.listAlerts(d.id, 10);
     assert.deepEqual(alerts.map((x) => x.state), ['active', 'cleared']);
   });
 
@@ -107,7 +79,7 @@ describe('automations in a cluster of two nodes on PostgreSQL and NATS', { skip:
   test('an offline rule fires once when the device leaves whichever node it was on', async () => {
     const hook = await receiver();
     const d = await newDevice();
-    const device = await open(a, d, 'device');
+    const device = await open(cluster.a, d, 'device');
     await rules.create(d.userId, d.id, { trigger: { type: 'offline', forMs: '2s' }, actions: [{ type: 'webhook', url: hook.url }] });
     await seenByNodes();
     await sleep(1500);

@@ -87,6 +87,16 @@ test('another account\'s device and rules are "not found"; bad rules are 400 wit
   assert.equal(bad.body.error, 'E_VALIDATION');
   assert.match(bad.body.message, /trigger\.op/);
   assert.match(bad.body.message, /actions\.0\.url/);
+  // A body sent as a form (what curl -d sends) is read as JSON text, as on every other route: an integer that
+  // would be rounded is refused, and no body at all is said to be missing.
+  const asForm = async (text: string) => {
+    const res = await fetch(`${server.url}/api/v1/devices/${me.id}/rules`, { method: 'POST', headers: { ...me.headers, 'content-type': 'application/x-www-form-urlencoded' }, body: text });
+    return { status: res.status, body: await res.json() };
+  };
+  const big = await asForm('{"trigger":{"type":"threshold","sensor":"temp","op":">","value":12345678901234567890},"actions":[{"type":"notify"}]}');
+  assert.deepEqual([big.status, big.body.error], [400, 'E_VALIDATION']);
+  const none = await asForm('');
+  assert.deepEqual([none.status, none.body.error, none.body.message], [400, 'E_VALIDATION', 'A JSON body is required']);
 
   await api('POST', `/devices/${me.id}/rules`, me.headers, body);
   await api('POST', `/devices/${me.id}/rules`, me.headers, body);

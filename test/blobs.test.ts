@@ -7,7 +7,7 @@ import type { MqttClient } from 'mqtt';
 import { encodeBlobFrame } from '../src/core/blobs.js';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { freePort, makeDevice, ROOT, runProcess, sleep, startTestServer, waitFor } from './helpers.js';
+import { freePort, makeDevice, ROOT, runProcess, sleep, socketTo, startTestServer, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { closedWith, mqttConnect } from './mqtt-clients.js';
 import { connect } from '../src/client/node.js';
@@ -21,13 +21,7 @@ class BlobClient {
   readonly opened: Promise<void>;
   readonly closed: Promise<{ code: number; reason: string }>;
   constructor(url: string) {
-    this.ws = new WebSocket(url);
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    this.ws.on('error', () => {});
+    ({ ws: this.ws, opened: this.opened, closed: this.closed } = socketTo(url));
     this.ws.on('message', (data: Buffer, isBinary) => {
       if (!isBinary) return void this.texts.push(JSON.parse(data.toString()));
       const n = data[0];

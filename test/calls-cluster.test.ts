@@ -4,60 +4,23 @@
  * node is delivered when the device connects to the other, and its answer is pushed back to the first.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { Accounts } from '../src/core/accounts.js';
+import { describe, test } from 'node:test';
 import { ApiTokens } from '../src/core/tokens.js';
-import { PostgresStore } from '../src/store/postgres.js';
-import { serviceAvailable, sleep, TestClient } from './helpers.js';
+import { clusterSkip, twoNodeCluster } from './cluster-helpers.js';
+import { sleep } from './helpers.js';
 import type { Message } from './helpers.js';
-import { createTestDatabase } from './pg-helpers.js';
-import type { TestDatabase } from './pg-helpers.js';
-import { NodeProcess } from './services.js';
 
-const available = (await serviceAvailable('PostgreSQL', 5432)) && (await serviceAvailable('NATS', 4222));
+const skip = await clusterSkip();
 const isCall = (m: Message) => typeof m.call === 'string' && 'sensor' in m;
 
-describe('calls across a cluster on PostgreSQL and NATS', { skip: !available && 'PostgreSQL or NATS not reachable' }, () => {
-  let db: TestDatabase;
-  let store: PostgresStore;
-  let accounts: Accounts;
-  let a: NodeProcess;
-  let b: NodeProcess;
-  const clients: TestClient[] = [];
-  let users = 0;
-
-  const newDevice = async () => {
-    const user = await accounts.signUp({ email: `calls${++users}@example.com`, name: 'C', password: 'correct horse battery' });
-    const d = await accounts.createDevice(user.id, 'Pump');
-    return { userId: user.id, id: d.id, key: d.key };
-  };
-  const open = async (node: NodeProcess, d: { id: string; key: string }, side: 'device' | 'client') => {
-    const c = await TestClient.connect(node.wsUrl, d.id, d.key, side);
-    clients.push(c);
-    assert.equal((await c.request({ method: 'ping' })).ok, true);
-    return c;
-  };
-
-  before(async () => {
-    db = await createTestDatabase();
-    const env = { IOTC_STORE: db.url(), IOTC_BUS: 'nats://127.0.0.1:4222' };
-    store = await PostgresStore.open(db.url());
-    accounts = new Accounts(store, null);
-    a = await NodeProcess.start('calls-a', env);
-    b = await NodeProcess.start('calls-b', env);
-  });
-
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await Promise.all([a, b].filter(Boolean).map((n) => n.stop('SIGTERM')));
-    await store?.close();
-    await db?.drop();
-  });
+describe('calls across a cluster on PostgreSQL and NATS', { skip }, () => {
+  const cluster = twoNodeCluster({ name: 'calls', deviceName: 'Pump' });
+  const { newDevice, open } = cluster;
 
   test("an app on one node calls a device on the other and gets its answer or its error", async () => {
     const d = await newDevice();
-    const device = await open(b, d, 'device');
-    const app = await open(a, d, 'client');
+    const device = await open(cluster.b, d, 'device');
+    const app = await open(cluster.a, d, 'client');
     const answer = app.request({ method: 'call', device_method: 'reboot', params: { delay: 5 }, timeout: 5000 });
     const frame = await device.next(isCall);
     assert.deepEqual([frame.sensor, frame.value], ['reboot', { delay: 5 }]);
@@ -74,10 +37,10 @@ describe('calls across a cluster on PostgreSQL and NATS', { skip: !available && 
 
   test('an HTTP call on one node reaches a WebSocket device on the other', async () => {
     const d = await newDevice();
-    const token = (await new ApiTokens(store).create(d.userId, 'cluster')).token;
-    const device = await open(b, d, 'device');
+    const token = (await new ApiTokens(cluster.store).create(d.userId, 'cluster')).token;
+    const device = await open(cluster.b, d, 'device');
     await sleep(1500); // presence is saved about once a second: node a must see the device online
-    const pending = fetch(`${a.url}/api/v1/devices/${d.id}/calls`, {
+    const pending = fetch(`${cluster.a.url}/api/v1/devices/${d.id}/calls`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ method: 'ping_me', timeout: 5000 }),
@@ -91,17 +54,17 @@ describe('calls across a cluster on PostgreSQL and NATS', { skip: !available && 
 
   test('a device connected nowhere is E_OFFLINE from any node', async () => {
     const d = await newDevice();
-    const app = await open(a, d, 'client');
+    const app = await open(cluster.a, d, 'client');
     const got = await app.request({ method: 'call', device_method: 'reboot' }, 3000);
     assert.equal(got.code, 'E_OFFLINE');
   });
 
   test('a persistent call queued on one node is delivered when the device connects to the other; its answer is pushed back', async () => {
     const d = await newDevice();
-    const app = await open(a, d, 'client');
+    const app = await open(cluster.a, d, 'client');
     const made = await app.request({ method: 'call', device_method: 'firmware', params: { v: 3 }, persistent: true, timeout: 60_000 });
     assert.equal(made.state, 'queued');
-    const device = await open(b, d, 'device');
+    const device = await open(cluster.b, d, 'device');
     const frame = await device.next(isCall);
     assert.equal(frame.call, made.call);
     await app.next((m) => m.sensor === '$call' && m.value.state === 'sent');

@@ -2,27 +2,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { run } from '../src/cli/main.js';
+import { cliDevice, cliHub, cliUser, iotcOk } from './cli-helpers.js';
 import { ROOT, runCli, runProcess, SERVE_ENV, spawnServe, startTestServer, tempDir, waitFor } from './helpers.js';
-import type { ServeProcess, TestServer } from './helpers.js';
-
-/** Runs a CLI command in-process (for setting up users and devices beside a server). */
-async function iotc(argv: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  const stdin = new PassThrough();
-  stdin.end();
-  const code = await run(argv, { stdin, stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', ...env } });
-  assert.equal(code, 0, err);
-  return out;
-}
+import type { ServeProcess } from './helpers.js';
 
 /** util-linux script(1), to run a process on a pseudo-terminal. */
 function haveScript(): boolean {
@@ -38,27 +22,22 @@ function haveScript(): boolean {
 let n = 0;
 async function newDevice(env: NodeJS.ProcessEnv): Promise<{ id: string; key: string }> {
   const email = `sim${++n}@example.com`;
-  await iotc(['user', 'add', '--email', email, '--name', 'Sim', '--password', 'long enough pw'], env);
-  return JSON.parse(await iotc(['device', 'add', '--email', email, '--name', 'Thing', '--json'], env));
+  await cliUser(env, email, 'Sim');
+  return cliDevice(env, email, 'Thing');
 }
 
 describe('piped input', () => {
-  let server: TestServer;
-  let env: NodeJS.ProcessEnv;
-  before(async () => {
-    server = await startTestServer();
-    env = { IOTC_DATA_DIR: server.dataDir };
-  });
-  after(() => server.stop());
+  const beside = cliHub();
+  const { env } = beside;
 
   test('device run and client run exchange values; each put says what was stored', async () => {
     const d = await newDevice(env);
-    const url = server.url;
+    const url = beside.server.url;
     const dev = await runCli(['device', 'run', '--device', d.id, '--key', d.key, '--url', url], {
       input: 'temp 21.5\nnote "hello world"\nconfig {"mode":"eco","levels":[1,2]}\n',
     });
     assert.equal(dev.code, 0, dev.stderr);
-    assert.match(dev.stdout, new RegExp(`^connected to ws://127\\.0\\.0\\.1:${server.port} as the device side of ${d.id}$`, 'm'));
+    assert.match(dev.stdout, new RegExp(`^connected to ws://127\\.0\\.0\\.1:${beside.server.port} as the device side of ${d.id}$`, 'm'));
     assert.match(dev.stdout, /^stored temp = 21\.5 at \d{4}-\d\d-\d\dT[\d:.]+Z$/m);
     assert.match(dev.stdout, /^stored note = "hello world" at /m);
     assert.match(dev.stdout, /^stored config = \{"mode":"eco","levels":\[1,2\]\} at /m);
@@ -72,8 +51,8 @@ describe('piped input', () => {
     assert.match(app.stdout, /^ {3}temp = 21\.5 \(device, \d{4}-/m);
     assert.match(app.stdout, /^stored led = true at /m);
     assert.match(app.stdout, /^ {3}led = true \(client\)$/m);
-    assert.deepEqual((await server.hub.store.latest(d.id, 'config'))?.value, { mode: 'eco', levels: [1, 2] });
-    assert.equal((await server.hub.store.latest(d.id, 'led'))?.value, true);
+    assert.deepEqual((await beside.server.hub.store.latest(d.id, 'config'))?.value, { mode: 'eco', levels: [1, 2] });
+    assert.equal((await beside.server.hub.store.latest(d.id, 'led'))?.value, true);
 
     const back = await runCli(['device', 'run', '--device', d.id, '--key', d.key, '--url', url], { input: 'history temp 5\n' });
     assert.equal(back.code, 0, back.stderr);
@@ -83,22 +62,22 @@ describe('piped input', () => {
 
   test('--url takes the form device add prints, with or without /ws, and then needs no --device or --key', async () => {
     const d = await newDevice(env);
-    for (const url of [`ws://127.0.0.1:${server.port}/ws?device=${d.id}&key=${d.key}`, `http://127.0.0.1:${server.port}/?device=${d.id}&key=${d.key}`]) {
+    for (const url of [`ws://127.0.0.1:${beside.server.port}/ws?device=${d.id}&key=${d.key}`, `http://127.0.0.1:${beside.server.port}/?device=${d.id}&key=${d.key}`]) {
       const r = await runCli(['device', 'run', '--url', url], { input: 'temp 3\n' });
       assert.equal(r.code, 0, `${url}: ${r.stderr}`);
       assert.match(r.stdout, /^stored temp = 3 at /m, url);
     }
-    const missing = await runCli(['device', 'run', '--url', server.url], { input: '' });
+    const missing = await runCli(['device', 'run', '--url', beside.server.url], { input: '' });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /^iotc: give --device and --key \(or a --url with \?device=ID&key=KEY\)\n/);
   });
 
   test('a wrong key prints one line saying so: no "connected", no help first; exit 1', async () => {
     const d = await newDevice(env);
-    const refused = await runCli(['device', 'run', '--device', d.id, '--key', 'AAAAAAAAAAAAAAA', '--url', server.url], { input: 'temp 1\n' });
+    const refused = await runCli(['device', 'run', '--device', d.id, '--key', 'AAAAAAAAAAAAAAA', '--url', beside.server.url], { input: 'temp 1\n' });
     assert.equal(refused.code, 1);
     assert.equal(refused.stdout, '');
-    assert.equal(refused.stderr, `refused by ws://127.0.0.1:${server.port}: Wrong device id or key [E_AUTH]\n`);
+    assert.equal(refused.stderr, `refused by ws://127.0.0.1:${beside.server.port}: Wrong device id or key [E_AUTH]\n`);
 
     const nowhere = await runCli(['device', 'run', '--device', d.id, '--key', d.key, '--url', 'http://127.0.0.1:1'], { input: '' });
     assert.equal(nowhere.code, 1);
@@ -107,7 +86,7 @@ describe('piped input', () => {
 
   test('a failed request prints the hub reason and code, and the exit code is 1', async () => {
     const d = await newDevice(env);
-    const failing = await runCli(['client', 'run', '--device', d.id, '--key', d.key, '--url', server.url], { input: 'gets nothing\nlonely\n' });
+    const failing = await runCli(['client', 'run', '--device', d.id, '--key', d.key, '--url', beside.server.url], { input: 'gets nothing\nlonely\n' });
     assert.equal(failing.code, 1);
     assert.match(failing.stdout, /^!! No value stored for sensor "nothing" \[E_NOT_FOUND\]$/m);
     assert.match(failing.stdout, /^!! give a sensor and a value, e\.g\. {2}temp 21\.5$/m);
@@ -115,7 +94,7 @@ describe('piped input', () => {
 
   test('at a terminal the simulator shows its help and a prompt', { skip: !haveScript() && 'script(1) not found (apt-get install bsdutils)' }, async () => {
     const d = await newDevice(env);
-    const cli = [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'client', 'run', '--device', d.id, '--key', d.key, '--url', server.url];
+    const cli = [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'client', 'run', '--device', d.id, '--key', d.key, '--url', beside.server.url];
     // util-linux script(1) runs the simulator on a pseudo-terminal.
     const r = await runProcess('script', ['-qec', cli.map((a) => `'${a}'`).join(' '), '/dev/null'], {
       cwd: ROOT,
@@ -203,7 +182,7 @@ describe('key rotated', () => {
     const sim = interactive(['device', 'run', '--url', `${server.wsUrl}/ws?device=${d.id}&key=${d.key}`]);
     try {
       await sim.saw(/^connected to /m, 'connected');
-      await iotc(['device', 'rotate', d.id], env);
+      await iotcOk(['device', 'rotate', d.id], env);
       assert.equal(await sim.exited, 1);
       assert.equal(sim.stderr, 'connection closed: The device key was rotated [E_AUTH]\n');
       assert.doesNotMatch(sim.stdout, /reconnect/);

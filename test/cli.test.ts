@@ -2,50 +2,24 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
-import { after, before, describe, test } from 'node:test';
-import { run } from '../src/cli/main.js';
-import { runCli, startTestServer, tempDir, TestClient, waitFor, within } from './helpers.js';
-import type { TestServer } from './helpers.js';
-
-/** Runs a command in-process with its own stdin/stdout/stderr and environment. */
-async function iotc(argv: string[], env: NodeJS.ProcessEnv = {}, input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdin = new PassThrough();
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += d));
-  stderr.on('data', (d) => (err += d));
-  stdin.end(input);
-  const code = await run(argv, { stdin, stdout, stderr, env: { IOTC_LOG_LEVEL: 'silent', ...env } });
-  return { code, stdout: out, stderr: err };
-}
+import { describe, test } from 'node:test';
+import { cliDevice, cliHub, cliUser, iotc } from './cli-helpers.js';
+import { runCli, tempDir, TestClient, waitFor, within } from './helpers.js';
 
 // One server for the whole file; the CLI works on the same data dir beside it, as it would on a real machine.
-let server: TestServer;
-let env: NodeJS.ProcessEnv;
-before(async () => {
-  server = await startTestServer();
-  env = { IOTC_DATA_DIR: server.dataDir };
-});
-after(() => server.stop());
+const cli = cliHub();
+const { env } = cli;
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 let n = 0;
 async function user(): Promise<string> {
   const email = `cli${++n}@example.com`;
-  const r = await iotc(['user', 'add', '--email', email, '--name', `CLI user ${n}`, '--password', 'long enough pw'], env);
-  assert.equal(r.code, 0, r.stderr);
+  await cliUser(env, email, `CLI user ${n}`);
   return email;
 }
 
-async function device(email: string, name = 'Thing'): Promise<{ id: string; key: string }> {
-  const r = await iotc(['device', 'add', '--email', email, '--name', name, '--json'], env);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
+const device = (email: string, name = 'Thing') => cliDevice(env, email, name);
 
 describe('help, usage errors and configuration', () => {
   test('--help and help print the usage and every setting, readable (no Markdown), exit 0', async () => {
@@ -162,29 +136,29 @@ describe('help, usage errors and configuration', () => {
   test('serve on a port already taken exits 1 saying so', async () => {
     const tmp = tempDir();
     try {
-      const r = await iotc(['serve', '--port', String(server.port), '--host', '127.0.0.1', '--mqtt-port', '0'], { IOTC_DATA_DIR: tmp.dir });
+      const r = await iotc(['serve', '--port', String(cli.server.port), '--host', '127.0.0.1', '--mqtt-port', '0'], { IOTC_DATA_DIR: tmp.dir });
       assert.equal(r.code, 1);
-      assert.equal(r.stderr, `iotc: Port ${server.port} is already in use: stop what runs there or pick another with --port / PORT\n`);
+      assert.equal(r.stderr, `iotc: Port ${cli.server.port} is already in use: stop what runs there or pick another with --port / PORT\n`);
     } finally {
       tmp.cleanup();
     }
   });
 
   test('the server knows its real addresses in-process (server.addresses, hub.addresses) and publishes them in server.json', async () => {
-    assert.equal(server.hub.addresses, server.addresses);
+    assert.equal(cli.server.hub.addresses, cli.server.addresses);
     assert.deepEqual(
-      { port: server.addresses.port, mqttPort: server.addresses.mqttPort, mqttOff: server.addresses.mqttOff, ws: server.addresses.ws, mqttWs: server.addresses.mqttWs },
-      { port: server.port, mqttPort: null, mqttOff: 'turned off (--mqtt-port 0)', ws: `ws://127.0.0.1:${server.port}/ws`, mqttWs: `ws://127.0.0.1:${server.port}/mqtt` },
+      { port: cli.server.addresses.port, mqttPort: cli.server.addresses.mqttPort, mqttOff: cli.server.addresses.mqttOff, ws: cli.server.addresses.ws, mqttWs: cli.server.addresses.mqttWs },
+      { port: cli.server.port, mqttPort: null, mqttOff: 'turned off (--mqtt-port 0)', ws: `ws://127.0.0.1:${cli.server.port}/ws`, mqttWs: `ws://127.0.0.1:${cli.server.port}/mqtt` },
     );
-    const published = JSON.parse(fs.readFileSync(path.join(server.dataDir, 'server.json'), 'utf8'));
+    const published = JSON.parse(fs.readFileSync(path.join(cli.server.dataDir, 'server.json'), 'utf8'));
     assert.equal(published.pid, process.pid);
-    assert.deepEqual(published.addresses, server.addresses);
+    assert.deepEqual(published.addresses, cli.server.addresses);
   });
 
   test('a second server on the same data dir is refused, naming the first; the commands still work beside it', async () => {
     const r = await iotc(['serve', '--port', '0', '--host', '127.0.0.1', '--mqtt-port', '0'], env);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`^iotc: Another IOTcommunicate server \\(pid ${process.pid}, port ${server.port}, started [^)]+\\) is already using ${escape(server.dataDir)}/iotc\\.db\\. Stop it first`));
+    assert.match(r.stderr, new RegExp(`^iotc: Another IOTcommunicate server \\(pid ${process.pid}, port ${cli.server.port}, started [^)]+\\) is already using ${escape(cli.server.dataDir)}/iotc\\.db\\. Stop it first`));
     await user();
   });
 });
@@ -215,13 +189,13 @@ describe('user add', () => {
       assert.equal(r.stderr, stderr);
       assert.equal(r.stdout, '');
     }
-    assert.equal(await server.hub.store.getUserByEmail('short@example.com'), null);
+    assert.equal(await cli.server.hub.store.getUserByEmail('short@example.com'), null);
   });
 
   test('without --password, the password is read from piped stdin and never printed', async () => {
     const r = await iotc(['user', 'add', '--email', 'piped@example.com', '--name', 'Piped'], env, 'piped secret pw\nnext line ignored\n');
     assert.deepEqual(r, { code: 0, stdout: 'created user piped@example.com\n', stderr: '' });
-    assert.ok(await server.hub.accounts.logIn('piped@example.com', 'piped secret pw'), 'the first line is the password');
+    assert.ok(await cli.server.hub.accounts.logIn('piped@example.com', 'piped secret pw'), 'the first line is the password');
   });
 });
 
@@ -232,8 +206,8 @@ describe('devices', () => {
     assert.deepEqual(Object.keys(d), ['id', 'key']);
     assert.match(d.id, /^[A-Z0-9]{20}$/);
     assert.match(d.key, /^[A-Z0-9]{15}$/);
-    const dev = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
-    const app = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
+    const dev = await TestClient.connect(cli.server.wsUrl, d.id, d.key, 'device');
+    const app = await TestClient.connect(cli.server.wsUrl, d.id, d.key, 'client');
     await dev.request({ method: 'put', status: { sensor: 'temp', value: 19 } });
     assert.equal((await app.reading()).value, 19);
     await Promise.all([dev.close(), app.close()]);
@@ -248,11 +222,11 @@ describe('devices', () => {
     const key = /key: {2}([A-Z0-9]{15}) {3}\(shown only now: keep it\)/.exec(r.stdout)?.[1];
     assert.ok(id && key, r.stdout);
     assert.match(r.stdout, /^device "Fan" created$/m);
-    assert.ok(r.stdout.includes(`  url:  ws://127.0.0.1:${server.port}/ws?device=${id}&key=${key}\n`), r.stdout);
-    assert.ok(r.stdout.includes(`  http: curl 'http://127.0.0.1:${server.port}/api/v1/update?device=${id}&key=${key}&temp=21.5'\n`), r.stdout);
+    assert.ok(r.stdout.includes(`  url:  ws://127.0.0.1:${cli.server.port}/ws?device=${id}&key=${key}\n`), r.stdout);
+    assert.ok(r.stdout.includes(`  http: curl 'http://127.0.0.1:${cli.server.port}/api/v1/update?device=${id}&key=${key}&temp=21.5'\n`), r.stdout);
     // This test server runs without the MQTT listener: the CLI says so instead of printing a port.
     assert.ok(r.stdout.includes('  mqtt: OFF: turned off (--mqtt-port 0)\n'), r.stdout);
-    assert.ok(r.stdout.includes(`MQTT over WebSocket works: ws://127.0.0.1:${server.port}/mqtt`), r.stdout);
+    assert.ok(r.stdout.includes(`MQTT over WebSocket works: ws://127.0.0.1:${cli.server.port}/mqtt`), r.stdout);
     assert.ok(!/HOST|:8888\b|1883/.test(r.stdout), 'no placeholder, no port where the hub is not');
     assert.equal(r.stderr, '', 'the server runs: nothing to warn about');
   });
@@ -273,7 +247,7 @@ describe('devices', () => {
     const a = await device(email, 'Alpha');
     const b = await device(email, 'Beta');
     await device(await user(), 'Someone else');
-    const dev = await TestClient.connect(server.wsUrl, a.id, a.key, 'device');
+    const dev = await TestClient.connect(cli.server.wsUrl, a.id, a.key, 'device');
     await waitFor(async () => JSON.parse((await iotc(['device', 'list', '--email', email, '--json'], env)).stdout)[0].online, 3000, 'online');
     r = await iotc(['device', 'list', '--email', email, '--json'], env);
     const listed = JSON.parse(r.stdout);
@@ -284,20 +258,20 @@ describe('devices', () => {
     assert.equal(lines.length, 2);
     assert.match(lines[0], new RegExp(`^${a.id} {2}online {3}last seen \\d{4}-.*Z {2}created .* {2}Alpha$`));
     assert.match(lines[1], new RegExp(`^${b.id} {2}offline {2}last seen never {2}created .* {2}Beta$`));
-    assert.equal(r.stderr, `server: running, web app http://127.0.0.1:${server.port}/, MQTT OFF\n`);
+    assert.equal(r.stderr, `server: running, web app http://127.0.0.1:${cli.server.port}/, MQTT OFF\n`);
     await dev.close();
   });
 
   test('device rotate prints a new key; the server closes the old connections and takes the new key', async () => {
     const d = await device(await user());
-    const dev = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
+    const dev = await TestClient.connect(cli.server.wsUrl, d.id, d.key, 'device');
     const r = await iotc(['device', 'rotate', d.id], env);
     assert.equal(r.code, 0);
     const key = new RegExp(`^new key for ${d.id}: ([A-Z0-9]{15}) {3}\\(shown only now; the old key no longer works\\)\n`).exec(r.stdout)?.[1];
     assert.ok(key, r.stdout);
-    assert.ok(r.stdout.includes(`  url:  ws://127.0.0.1:${server.port}/ws?device=${d.id}&key=${key}\n`), 'the new URL, ready to paste');
+    assert.ok(r.stdout.includes(`  url:  ws://127.0.0.1:${cli.server.port}/ws?device=${d.id}&key=${key}\n`), 'the new URL, ready to paste');
     assert.deepEqual(await within(dev.closed, 3000, 'close'), { code: 4401, reason: 'The device key was rotated' });
-    const fresh = await TestClient.connect(server.wsUrl, d.id, key, 'device');
+    const fresh = await TestClient.connect(cli.server.wsUrl, d.id, key, 'device');
     assert.equal((await fresh.request({ method: 'ping' })).ok, true);
     await fresh.close();
   });

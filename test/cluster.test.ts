@@ -5,65 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Accounts } from '../src/core/accounts.js';
-import { PostgresStore } from '../src/store/postgres.js';
 import { WebSocket } from 'ws';
 import { encodeBlobFrame } from '../src/core/blobs.js';
-import { runCli, serviceAvailable, sleep, TestClient, waitFor, within } from './helpers.js';
+import { clusterSkip, twoNodeCluster } from './cluster-helpers.js';
+import { runCli, sleep, waitFor, within } from './helpers.js';
 import type { Message } from './helpers.js';
 import { sample } from './prom.js';
-import { createTestDatabase } from './pg-helpers.js';
-import type { TestDatabase } from './pg-helpers.js';
-import { NodeProcess } from './services.js';
+import type { NodeProcess } from './services.js';
 
-const available = (await serviceAvailable('PostgreSQL', 5432)) && (await serviceAvailable('NATS', 4222));
-const NATS_URL = 'nats://127.0.0.1:4222';
+const skip = await clusterSkip();
 
-describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'PostgreSQL or NATS not reachable' }, () => {
-  let db: TestDatabase;
-  let store: PostgresStore;
-  let accounts: Accounts;
-  const nodes: NodeProcess[] = [];
-  const clients: TestClient[] = [];
-  let env: Record<string, string>;
-  let a: NodeProcess;
-  let b: NodeProcess;
-
-  const startNode = async (name: string) => {
-    const n = await NodeProcess.start(name, env);
-    nodes.push(n);
-    return n;
-  };
-  let users = 0;
-  const newDevice = async () => {
-    const user = await accounts.signUp({ email: `cluster${++users}@example.com`, name: 'C', password: 'correct horse battery' });
-    const d = await accounts.createDevice(user.id, 'Lamp');
-    return { userId: user.id, id: d.id, key: d.key };
-  };
-  const open = async (node: NodeProcess, d: { id: string; key: string }, side: 'device' | 'client') => {
-    const c = await TestClient.connect(node.wsUrl, d.id, d.key, side);
-    clients.push(c);
-    // Requests are answered once the connection is attached (and its sync sent), so after this reply a
-    // reading written elsewhere arrives live, never also as a sync.
-    assert.equal((await c.request({ method: 'ping' })).ok, true);
-    return c;
-  };
-
-  before(async () => {
-    db = await createTestDatabase();
-    env = { IOTC_STORE: db.url(), IOTC_BUS: NATS_URL };
-    // The first node migrates; the others find the schema in place.
-    store = await PostgresStore.open(db.url());
-    accounts = new Accounts(store, null);
-    [a, b] = await Promise.all([startNode('node-a'), startNode('node-b')]);
-  });
-
-  after(async () => {
-    await Promise.all(clients.map((c) => c.close()));
-    await Promise.all(nodes.map((n) => n.stop('SIGTERM')));
-    await store?.close();
-    await db?.drop();
-  });
+describe('a cluster of nodes on PostgreSQL and NATS', { skip }, () => {
+  const cluster = twoNodeCluster({ name: 'cluster', deviceName: 'Lamp' });
+  const { newDevice, open, startNode } = cluster;
 
   test('a binary chunk sent to one node reaches a viewer on another byte-exact', async () => {
     const d = await newDevice();
@@ -75,8 +29,8 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
         ws.once('open', () => resolve(ws));
         ws.once('error', reject);
       });
-    const viewer = await openWs(b, 'client');
-    const camera = await openWs(a, 'device');
+    const viewer = await openWs(cluster.b, 'client');
+    const camera = await openWs(cluster.a, 'device');
     // Attached once a request is answered: then a chunk stored elsewhere arrives live.
     await new Promise<void>((resolve) => {
       viewer.once('message', () => resolve());
@@ -92,8 +46,8 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
 
   test('a device on one node and a client on another exchange readings both ways, as on one node', async () => {
     const d = await newDevice();
-    const device = await open(a, d, 'device');
-    const client = await open(b, d, 'client');
+    const device = await open(cluster.a, d, 'device');
+    const client = await open(cluster.b, d, 'client');
     const ack = await device.request({ method: 'put', status: { sensor: 'temp', value: 21.5 } });
     assert.equal(ack.ok, true);
     const got = await client.reading();
@@ -110,8 +64,8 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
 
   test('a sensor name PostgreSQL cannot store is refused at the edge, and writes sharing its batch are kept', async () => {
     const [d1, d2] = [await newDevice(), await newDevice()];
-    const bad = await open(a, d1, 'device');
-    const good = await open(a, d2, 'device');
+    const bad = await open(cluster.a, d1, 'device');
+    const good = await open(cluster.a, d2, 'device');
     // Sent in the same instant, so a store batch would hold both if the bad one got through.
     const [refused, ok] = await Promise.all([
       bad.request({ method: 'put', status: { sensor: 'a\u0000b', value: 1 } }),
@@ -125,11 +79,11 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
 
   test('gets, sensors, history and sync-on-connect answer the same from any node', async () => {
     const d = await newDevice();
-    const device = await open(a, d, 'device');
+    const device = await open(cluster.a, d, 'device');
     for (let i = 1; i <= 5; i++) assert.equal((await device.request({ method: 'put', status: { sensor: 'temp', value: i } })).ok, true);
     await device.request({ method: 'put', status: { sensor: 'hum', value: 40 } });
     // A client that never connected before gets, on connecting to the other node, the newest of each sensor.
-    const client = await open(b, d, 'client');
+    const client = await open(cluster.b, d, 'client');
     const synced = [await client.reading(), await client.reading()];
     assert.deepEqual(synced.map((r) => [r.sensor, r.value, r.sync]), [['temp', 5, true], ['hum', 40, true]]);
     for (const c of [client, device]) {
@@ -144,14 +98,14 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
     await client.close();
     await sleep(100);
     await device.request({ method: 'put', status: { sensor: 'temp', value: 6 } });
-    const back = await open(a, d, 'client');
+    const back = await open(cluster.a, d, 'client');
     const missed = await back.reading();
     assert.deepEqual([missed.sensor, missed.value, missed.sync], ['temp', 6, true]);
   });
 
   test('devices and clients spread over three nodes: every reading crosses, in order, both ways', async () => {
     const c = await startNode('node-c');
-    const ring = [a, b, c];
+    const ring = [cluster.a, cluster.b, c];
     const pairs = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
         const d = await newDevice();
@@ -179,7 +133,7 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
 
   test('a node started later answers gets with the stored values', async () => {
     const d = await newDevice();
-    const device = await open(a, d, 'device');
+    const device = await open(cluster.a, d, 'device');
     await device.request({ method: 'put', status: [{ sensor: 'temp', value: 19 }, { sensor: 'door', value: 'closed' }] });
     const late = await startNode('node-late');
     const client = await open(late, d, 'client');
@@ -195,10 +149,10 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
 
   test('online status and client counts add up across nodes', async () => {
     const d = await newDevice();
-    const device = await open(a, d, 'device');
-    await open(b, d, 'client');
-    await open(nodes[2] ?? b, d, 'client');
-    const status = () => store.listDevices(d.userId).then((l) => l[0]);
+    const device = await open(cluster.a, d, 'device');
+    await open(cluster.b, d, 'client');
+    await open(cluster.nodes[2] ?? cluster.b, d, 'client');
+    const status = () => cluster.store.listDevices(d.userId).then((l) => l[0]);
     await waitFor(async () => {
       const s = await status();
       return s.online && s.clients === 2;
@@ -210,14 +164,14 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
 
   test('rotating a key (from the CLI) closes the old key\'s connections on every node; deleting closes the new ones', async () => {
     const d = await newDevice();
-    const conns = [await open(a, d, 'device'), await open(b, d, 'client'), await open(nodes[2] ?? b, d, 'client')];
-    const rotated = await runCli(['device', 'rotate', d.id, '--json'], { env: { IOTC_STORE: db.url() } });
+    const conns = [await open(cluster.a, d, 'device'), await open(cluster.b, d, 'client'), await open(cluster.nodes[2] ?? cluster.b, d, 'client')];
+    const rotated = await runCli(['device', 'rotate', d.id, '--json'], { env: { IOTC_STORE: cluster.db.url() } });
     assert.equal(rotated.code, 0, rotated.stderr);
     const closes = await Promise.all(conns.map((c) => Promise.race([c.closed, sleep(5000).then(() => ({ code: 0, reason: 'still open' }))])));
     for (const cl of closes) assert.deepEqual(cl, { code: 4401, reason: 'The device key was rotated' });
     const newKey = JSON.parse(rotated.stdout).key;
-    const fresh = [await open(b, { id: d.id, key: newKey }, 'device'), await open(a, { id: d.id, key: newKey }, 'client')];
-    await accounts.deleteDevice(null, d.id);
+    const fresh = [await open(cluster.b, { id: d.id, key: newKey }, 'device'), await open(cluster.a, { id: d.id, key: newKey }, 'client')];
+    await cluster.accounts.deleteDevice(null, d.id);
     const gone = await Promise.all(fresh.map((c) => Promise.race([c.closed, sleep(5000).then(() => ({ code: 0, reason: 'still open' }))])));
     for (const cl of gone) assert.equal(cl.code, 4404);
   });
@@ -225,7 +179,7 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
   test('a node killed mid-stream loses nothing acknowledged; its device reconnects to another node and syncs', async () => {
     const doomed = await startNode('node-doomed');
     const d = await newDevice();
-    const client = await open(b, d, 'client');
+    const client = await open(cluster.b, d, 'client');
     const device = await open(doomed, d, 'device');
     const acked: number[] = [];
     let stop = false;
@@ -256,7 +210,7 @@ describe('a cluster of nodes on PostgreSQL and NATS', { skip: !available && 'Pos
 
     // While the device is away, the client sends a command; the device reconnects elsewhere and gets it.
     await client.request({ method: 'put', status: { sensor: 'cmd', value: 'reboot' } });
-    const again = await open(a, d, 'device');
+    const again = await open(cluster.a, d, 'device');
     const sync = await again.next((m) => m.sensor === 'cmd');
     assert.deepEqual([sync.value, sync.sync, sync.write], ['reboot', true, 'client']);
     assert.equal((await again.request({ method: 'put', status: { sensor: 'seq', value: -1 } })).ok, true);

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { WebSocket } from 'ws';
+import type { ClientOptions } from 'ws';
 import { loadConfig } from '../src/config.js';
 import type { Config } from '../src/config.js';
 import { createLogger } from '../src/log.js';
@@ -72,6 +73,18 @@ export interface Message {
   [k: string]: any;
 }
 
+/** A WebSocket to `url` whose errors never throw: `opened` settles with the handshake, `closed` with the close. */
+export function socketTo(url: string, options?: ClientOptions): { ws: WebSocket; opened: Promise<void>; closed: Promise<{ code: number; reason: string }> } {
+  const ws = new WebSocket(url, options);
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  ws.on('error', () => {});
+  return { ws, opened, closed };
+}
+
 /** A WebSocket client that queues what arrives, so tests can await the next message in order. */
 export class TestClient {
   readonly ws: WebSocket;
@@ -82,13 +95,7 @@ export class TestClient {
   readonly closed: Promise<{ code: number; reason: string }>;
 
   constructor(url: string) {
-    this.ws = new WebSocket(url);
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    this.ws.on('error', () => {});
+    ({ ws: this.ws, opened: this.opened, closed: this.closed } = socketTo(url));
     this.ws.on('message', (data) => {
       const m = JSON.parse(data.toString());
       const i = this.waiters.findIndex((w) => w.pred(m));

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
-import { WebSocket } from 'ws';
 import { freePort, LogCapture, makeDevice, startTestServer, TestClient } from './helpers.js';
+import { pageSocket, webLogIn } from './page-session.js';
 
 test('at trace level every door logs without secrets', async () => {
   const logs = new LogCapture();
@@ -30,24 +30,11 @@ test('at trace level every door logs without secrets', async () => {
     const login = await loginRes.json();
     secrets.push(login.token);
     await fetch(`${server.url}/api/v1/devices`, { headers: { authorization: `Bearer ${login.token}` } });
-    const page = await fetch(`${server.url}/login`);
-    const formCookie = page.headers.get('set-cookie')!.split(';')[0];
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1];
-    const res = await fetch(`${server.url}/login`, {
-      method: 'POST', redirect: 'manual',
-      headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ _csrf: csrf, email: d.email, password }).toString(),
-    });
-    const session = res.headers.get('set-cookie')!.split(';')[0];
+    const { cookie: session, formCookie, csrf } = await webLogIn(server, d.email, password);
     secrets.push(session.split('=')[1], formCookie.split('=')[1], csrf);
     await fetch(`${server.url}/devices`, { headers: { cookie: session } });
     // The device page's live socket, opened with the login cookie.
-    const page2 = new WebSocket(`${server.wsUrl}/ws?device=${d.id}&side=client`, { headers: { cookie: session, origin: server.url } });
-    await new Promise((resolve, reject) => {
-      page2.once('open', resolve);
-      page2.once('error', reject);
-    });
-    page2.close();
+    (await pageSocket(server, d.id, session)).ws.close();
 
     // MQTT over TCP and over WebSocket.
     for (const url of [`mqtt://127.0.0.1:${mqttPort}`, `ws://127.0.0.1:${server.port}/mqtt`]) {

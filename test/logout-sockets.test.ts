@@ -6,6 +6,7 @@ import { hashSecret } from '../src/core/secrets.js';
 import { sessionSockets } from '../src/web/session-sockets.js';
 import { makeDevice, startTestServer, within } from './helpers.js';
 import type { TestServer } from './helpers.js';
+import { pageCsrf, pageSocket as pageSocketOf, webLogIn } from './page-session.js';
 
 let server: TestServer;
 before(async () => {
@@ -14,32 +15,11 @@ before(async () => {
 after(() => server.stop());
 
 async function logIn(email: string): Promise<{ cookie: string; csrf: string }> {
-  const page = await fetch(`${server.url}/login`);
-  const formCookie = page.headers.get('set-cookie')!.split(';')[0];
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1];
-  const res = await fetch(`${server.url}/login`, {
-    method: 'POST', redirect: 'manual',
-    headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ _csrf: csrf, email, password: 'correct horse battery' }).toString(),
-  });
-  assert.equal(res.status, 303);
-  const cookie = res.headers.get('set-cookie')!.split(';')[0];
-  const devices = await (await fetch(`${server.url}/devices`, { headers: { cookie, accept: 'text/html' } })).text();
-  return { cookie, csrf: /name="_csrf" value="([^"]+)"/.exec(devices)![1] };
+  const { cookie } = await webLogIn(server, email);
+  return { cookie, csrf: await pageCsrf(server, cookie) };
 }
 
-/** The device page's live socket: no key, the login cookie, from our own origin. */
-async function pageSocket(deviceId: string, cookie: string) {
-  const ws = new WebSocket(`${server.wsUrl}/ws?device=${deviceId}&side=client`, { headers: { cookie, origin: server.url } });
-  const frames: any[] = [];
-  ws.on('message', (d) => frames.push(JSON.parse(String(d))));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  return { ws, frames, closed };
-}
+const pageSocket = (deviceId: string, cookie: string) => pageSocketOf(server, deviceId, cookie);
 
 test('logging out closes the device page\'s open socket at once; another login\'s socket stays', async () => {
   const d = await makeDevice(server);

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { freePort, makeDevice, runCli, startTestServer, TestClient, waitFor, within } from './helpers.js';
 import type { TestServer } from './helpers.js';
+import { pageCsrf, pageSocket as pageSocketOf, webLogIn } from './page-session.js';
 import { closedWith, mqttConnect } from './mqtt-clients.js';
 
 let server: TestServer;
@@ -45,48 +46,8 @@ async function household() {
   return { d, owner, partner, neighbour };
 }
 
-async function logIn(email: string): Promise<string> {
-  const page = await fetch(`${server.url}/login`);
-  const formCookie = page.headers.get('set-cookie')!.split(';')[0];
-  const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1];
-  const res = await fetch(`${server.url}/login`, {
-    method: 'POST', redirect: 'manual',
-    headers: { cookie: formCookie, 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ _csrf: csrf, email, password: 'correct horse battery' }).toString(),
-  });
-  assert.equal(res.status, 303);
-  return res.headers.get('set-cookie')!.split(';')[0];
-}
-
-/** The device page's socket: the login cookie, no key. */
-async function pageSocket(deviceId: string, cookie: string) {
-  const ws = new WebSocket(`${server.wsUrl}/ws?device=${deviceId}&side=client`, { headers: { cookie, origin: server.url } });
-  const inbox: any[] = [];
-  const waiters: { pred: (m: any) => boolean; resolve: (m: any) => void }[] = [];
-  ws.on('message', (data) => {
-    const m = JSON.parse(String(data));
-    const i = waiters.findIndex((w) => w.pred(m));
-    if (i >= 0) waiters.splice(i, 1)[0].resolve(m);
-    else inbox.push(m);
-  });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  let id = 0;
-  const next = (pred: (m: any) => boolean = () => true, ms = 5000): Promise<any> => {
-    const i = inbox.findIndex(pred);
-    if (i >= 0) return Promise.resolve(inbox.splice(i, 1)[0]);
-    return within(new Promise((resolve) => waiters.push({ pred, resolve })), ms, 'a frame');
-  };
-  const request = (msg: Record<string, unknown>) => {
-    const rid = `r${++id}`;
-    ws.send(JSON.stringify({ ...msg, id: rid }));
-    return next((m: any) => m.id === rid);
-  };
-  return { ws, closed, next, request };
-}
+const logIn = async (email: string) => (await webLogIn(server, email)).cookie;
+const pageSocket = (deviceId: string, cookie: string) => pageSocketOf(server, deviceId, cookie);
 
 describe('HTTP with an API token', () => {
   test('viewer reads but every write and call is E_FORBIDDEN and never reaches the device; operator writes and it does', async () => {
@@ -314,7 +275,7 @@ test('web app: the owner shares, changes the role, revokes and makes a public li
   const cookie = await logIn(d.email);
   const page = async () => (await fetch(`${server.url}/devices/${d.id}`, { headers: { cookie, accept: 'text/html' } })).text();
   const post = async (path: string, fields: Record<string, string>) => {
-    const csrf = /name="_csrf" value="([^"]+)"/.exec(await page())![1];
+    const csrf = await pageCsrf(server, cookie, `/devices/${d.id}`);
     return fetch(`${server.url}${path}`, {
       method: 'POST', redirect: 'manual',
       headers: { cookie, origin: server.url, 'content-type': 'application/x-www-form-urlencoded' },

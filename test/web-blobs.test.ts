@@ -1,36 +1,20 @@
 /** The device page shows an image sensor's latest frame live, and offers other chunks as a download (headless Chromium). */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { chromiumAvailable, launchChromium } from './browser.js';
-import { makeDevice, startTestServer } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { test } from 'node:test';
+import { browserHub, logIn } from './browser.js';
+import { makeDevice } from './helpers.js';
 
 /** Two 1×1 PNGs of different colours: decodable images, so the page can only show them if the bytes arrived whole. */
 const RED = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const BLUE = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPj/HwADBwIAMCbHYQAAAABJRU5ErkJggg==', 'base64');
 
-const available = chromiumAvailable();
-let server: TestServer;
-let browser: Browser | null = null;
+const web = browserHub();
 
-before(async () => {
-  if (!available) return;
-  browser = await launchChromium();
-  server = await startTestServer();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-test('an image sensor shows its latest frame live; another type is a download', { skip: available ? false : 'Chromium not installed' }, async () => {
+test('an image sensor shows its latest frame live; another type is a download', { skip: web.skip }, async () => {
+  const server = web.server;
   const dev = await makeDevice(server, 'Camera');
-  const page = await (await browser!.newContext()).newPage();
-  await page.goto(`${server.url}/login`);
-  await page.fill('#f-email', dev.email);
-  await page.fill('#f-password', 'correct horse battery');
-  await Promise.all([page.waitForURL(/\/devices/), page.click('form[action="/login"] button[type=submit]')]);
+  const page = await (await web.browser.newContext()).newPage();
+  await logIn(page, server.url, dev.email);
   const put = (body: Buffer, type: string, sensor = 'cam') =>
     fetch(`${server.url}/api/v1/devices/${dev.id}/blobs/${sensor}`, { method: 'PUT', headers: { 'x-device-key': dev.key, 'content-type': type }, body: new Uint8Array(body) });
   assert.equal((await put(RED, 'image/png')).status, 201);

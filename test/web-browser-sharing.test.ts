@@ -1,35 +1,20 @@
 /** Issue 12 in Chromium: an operator flips a switch from their own account and the device receives it; a viewer's switch is disabled; the range picker charts buckets. */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
-import { chromiumAvailable, launchChromium } from './browser.js';
-import { makeDevice, startTestServer, TestClient, waitFor } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { test } from 'node:test';
+import { browserHub, logIn } from './browser.js';
+import { makeDevice, TestClient, waitFor } from './helpers.js';
 
-const available = chromiumAvailable();
-let server: TestServer;
-let browser: Browser | null = null;
-before(async () => {
-  if (!available) return;
-  browser = await launchChromium();
-  server = await startTestServer();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const web = browserHub();
 
 async function pageAs(email: string) {
-  const context = await browser!.newContext({ viewport: { width: 1200, height: 900 } });
+  const context = await web.browser.newContext({ viewport: { width: 1200, height: 900 } });
   const page = await context.newPage();
-  await page.goto(`${server.url}/login`);
-  await page.fill('input[name=email]', email);
-  await page.fill('input[name=password]', 'correct horse battery');
-  await Promise.all([page.waitForURL(/\/devices/), page.click('button[type=submit]')]);
+  await logIn(page, web.server.url, email);
   return { page, context };
 }
 
-test('operator flips the switch and the device receives it; the viewer\'s switch is disabled; the range picker draws buckets', { skip: available ? false : 'Chromium not installed' }, async () => {
+test('operator flips the switch and the device receives it; the viewer\'s switch is disabled; the range picker draws buckets', { skip: web.skip }, async () => {
+  const server = web.server;
   const d = await makeDevice(server, 'Greenhouse');
   const partner = await server.hub.accounts.signUp({ name: 'Partner', email: `partner-${Date.now()}@example.com`, password: 'correct horse battery' });
   const neighbour = await server.hub.accounts.signUp({ name: 'Neighbour', email: `neighbour-${Date.now()}@example.com`, password: 'correct horse battery' });

@@ -9,54 +9,32 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium } from './browser.js';
-import { ROOT, sleep, startTestServer, TestClient, tempDir, waitFor } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import type { BrowserContext, Page } from 'playwright-core';
+import { browserHub, PASSWORD, signUp } from './browser.js';
+import { ROOT, sleep, TestClient, tempDir, waitFor } from './helpers.js';
 
 // A test run leaves the checkout as it was: the README's screenshots are rewritten only when asked for.
 const shotsDir = process.env.IOTC_SCREENSHOTS === '1' ? null : tempDir('iotc-shots-');
 const SHOTS = shotsDir?.dir ?? path.join(ROOT, 'docs', 'screenshots');
-const PASSWORD = 'correct horse battery';
-
-let server: TestServer;
-const available = chromiumAvailable();
-let browser: Browser | null = null;
+const web = browserHub();
 let context: BrowserContext;
 let page: Page;
-const cleanups: (() => unknown)[] = [];
 
 before(async () => {
-  if (!available) return;
-  browser = await launchChromium();
-  server = await startTestServer();
-  context = await browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true, colorScheme: 'light' });
+  if (web.skip) return;
+  await web.ready();
+  context = await web.browser.newContext({ viewport: { width: 1280, height: 860 }, acceptDownloads: true, colorScheme: 'light' });
   page = await context.newPage();
   fs.mkdirSync(SHOTS, { recursive: true });
 });
 
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-  await browser?.close();
-  await server?.stop();
-  shotsDir?.cleanup();
-});
-
-const skip = () => (available ? false : 'Chromium not installed');
+after(() => shotsDir?.cleanup());
 
 async function shot(p: Page, name: string, opts: { scrollTo?: string } = {}): Promise<void> {
   if (opts.scrollTo) await p.evaluate((sel) => document.querySelector(sel)!.scrollIntoView(), opts.scrollTo);
   else await p.evaluate(() => window.scrollTo(0, 0));
   await p.screenshot({ path: path.join(SHOTS, name), fullPage: !opts.scrollTo });
   assert.ok(fs.statSync(path.join(SHOTS, name)).size > 10_000, `${name} looks empty`);
-}
-
-async function signUp(p: Page, name: string, email: string): Promise<void> {
-  await p.goto(`${server.url}/signup`);
-  await p.fill('#f-name', name);
-  await p.fill('#f-email', email);
-  await p.fill('#f-password', PASSWORD);
-  await Promise.all([p.waitForURL(/\/devices\?welcome/), p.click('form[action="/signup"] button[type=submit]')]);
 }
 
 interface Made {
@@ -66,8 +44,8 @@ interface Made {
 }
 const state: { email: string; greenhouse?: Made; device?: TestClient } = { email: `maker-${Date.now()}@example.com` };
 
-test('sign-up form shows field errors, keeps what was typed, then signs up', { skip: skip() }, async () => {
-  await page.goto(`${server.url}/signup`);
+test('sign-up form shows field errors, keeps what was typed, then signs up', { skip: web.skip }, async () => {
+  await page.goto(`${web.server.url}/signup`);
   await page.fill('#f-name', 'Ada Maker');
   await page.fill('#f-email', 'not-an-email');
   await page.fill('#f-password', 'short');
@@ -90,7 +68,7 @@ test('sign-up form shows field errors, keeps what was typed, then signs up', { s
   assert.equal(session.sameSite, 'Lax');
 });
 
-test('a new device shows its id, key and ready-to-paste URL once', { skip: skip() }, async () => {
+test('a new device shows its id, key and ready-to-paste URL once', { skip: web.skip }, async () => {
   await page.click('text=New device');
   await page.waitForURL(/\/devices\/new$/);
   await page.click('button[type=submit]:has-text("Create device")');
@@ -100,7 +78,7 @@ test('a new device shows its id, key and ready-to-paste URL once', { skip: skip(
   const url = (await page.textContent('[data-testid=device-url]'))!.trim();
   const m = /^ws:\/\/127\.0\.0\.1:(\d+)\/ws\?device=([A-Z0-9]{20})&key=([A-Z0-9]{15})$/.exec(url);
   assert.ok(m, `URL on the page: ${url}`);
-  assert.equal(Number(m[1]), server.port);
+  assert.equal(Number(m[1]), web.server.port);
   assert.equal(await page.textContent('[data-testid=device-id]'), m[2]);
   assert.equal(await page.textContent('[data-testid=device-key]'), m[3]);
   assert.match(await page.textContent('main') ?? '', /shown only now/i);
@@ -108,25 +86,25 @@ test('a new device shows its id, key and ready-to-paste URL once', { skip: skip(
   await shot(page, 'new-device.png');
 
   // Copy puts exactly the URL on the clipboard (the page is http on 127.0.0.1, a secure context).
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: web.server.url });
   await page.click('[data-copy=device-url]');
   await page.waitForSelector('[data-copy=device-url].done');
   assert.equal(await page.evaluate(() => navigator.clipboard.readText()), url);
 });
 
-test('the docs carry the device id and, from the new-device page, its key', { skip: skip() }, async () => {
+test('the docs carry the device id and, from the new-device page, its key', { skip: web.skip }, async () => {
   const { id, key } = state.greenhouse!;
   await Promise.all([page.waitForURL(/\/docs\?device=/), page.click('[data-docs-link]')]);
   await page.waitForSelector('#ex-python .key-slot.filled', { state: 'attached' });
   assert.equal(new URL(page.url()).hash, '', 'the key is taken out of the address bar');
   const python = (await page.textContent('#ex-python'))!;
-  assert.ok(python.includes(`ws://127.0.0.1:${server.port}/ws?device=${id}&key=${key}&side=device`), python.slice(0, 400));
+  assert.ok(python.includes(`ws://127.0.0.1:${web.server.port}/ws?device=${id}&key=${key}&side=device`), python.slice(0, 400));
   const arduino = (await page.textContent('#ex-arduino'))!;
   assert.ok(arduino.includes(`"/ws?device=${id}&key=${key}&side=device"`));
-  assert.ok(arduino.includes(`const uint16_t PORT = ${server.port};`));
+  assert.ok(arduino.includes(`const uint16_t PORT = ${web.server.port};`));
   const mqttText = (await page.textContent('#ex-mqtt'))!;
   // The test server runs without an MQTT TCP listener: the page offers MQTT over WebSocket, never a port where the hub is not.
-  assert.ok(mqttText.includes(`mqtt pub -l ws -h 127.0.0.1 -p ${server.port} --path /mqtt -u ${id} -P ${key} -t devices/${id}/temp -m 21.5`), mqttText);
+  assert.ok(mqttText.includes(`mqtt pub -l ws -h 127.0.0.1 -p ${web.server.port} --path /mqtt -u ${id} -P ${key} -t devices/${id}/temp -m 21.5`), mqttText);
   assert.doesNotMatch(mqttText, /mosquitto_pub|-p 1883/);
   assert.equal(await page.isVisible('#panel-python'), false, 'one example tab at a time');
   await page.click('[data-tab=python]');
@@ -140,20 +118,20 @@ test('the docs carry the device id and, from the new-device page, its key', { sk
   await page.setViewportSize({ width: 1280, height: 860 });
 });
 
-test('a device connected with the URL from the page shows up live, on its chart, and gets the switch and values', { skip: skip() }, async () => {
+test('a device connected with the URL from the page shows up live, on its chart, and gets the switch and values', { skip: web.skip }, async () => {
   const { url, id } = state.greenhouse!;
   // An hour of history, so the chart has a shape; stored as the device would have written it.
   const now = Date.now();
-  await server.hub.store.appendReadings(
+  await web.server.hub.store.appendReadings(
     Array.from({ length: 60 }, (_, i) => ({ deviceId: id, sensor: 'temp', value: Math.round((20 + 2 * Math.sin(i / 9) + i / 40) * 100) / 100, side: 'device' as const, time: now - (60 - i) * 60_000 })),
   );
   const device = new TestClient(url);
   await device.opened;
   state.device = device;
-  cleanups.push(() => device.close());
+  web.cleanups.push(() => device.close());
   assert.equal((await device.request({ method: 'put', status: [{ sensor: 'led', value: false }, { sensor: 'humidity', value: 48 }, { sensor: 'firmware', value: 'v1.2.0' }] })).ok, true);
 
-  await page.goto(`${server.url}/devices/${id}`);
+  await page.goto(`${web.server.url}/devices/${id}`);
   await page.waitForSelector('[data-live][data-state=live]');
   await waitFor(async () => Number(await page.getAttribute('[data-chart=temp]', 'data-points')) >= 60, 5000, 'chart with history');
 
@@ -197,7 +175,7 @@ test('a device connected with the URL from the page shows up live, on its chart,
   await page.setViewportSize({ width: 1280, height: 860 });
 });
 
-test('history downloads as CSV', { skip: skip() }, async () => {
+test('history downloads as CSV', { skip: web.skip }, async () => {
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-csv]')]);
   assert.match(download.suggestedFilename(), /^Greenhouse-all-\d{8}-\d{4}\.csv$/);
   const csv = fs.readFileSync((await download.path())!, 'utf8');
@@ -208,19 +186,19 @@ test('history downloads as CSV', { skip: skip() }, async () => {
   assert.ok(lines.filter((l) => l.includes(',temp,')).length >= 62);
 });
 
-test('the device list shows online state and latest values', { skip: skip() }, async () => {
-  await page.goto(`${server.url}/devices/new`);
+test('the device list shows online state and latest values', { skip: web.skip }, async () => {
+  await page.goto(`${web.server.url}/devices/new`);
   await page.fill('#f-name', 'Desk lamp');
   await page.click('button[type=submit]:has-text("Create device")');
   await page.waitForSelector('[data-testid=device-url]');
-  await page.goto(`${server.url}/devices`);
+  await page.goto(`${web.server.url}/devices`);
   const card = `[data-device="${state.greenhouse!.id}"]`;
   assert.equal(await page.textContent(`${card} [data-status-text]`), 'Online');
   assert.match((await page.textContent(`${card} [data-chips]`))!, /temp\s*23\.9/);
   await shot(page, 'devices.png');
 });
 
-test('the Python example from the docs page runs as the device: readings on the chart, lamp switched from the page', { skip: skip() }, async (t) => {
+test('the Python example from the docs page runs as the device: readings on the chart, lamp switched from the page', { skip: web.skip }, async (t) => {
   // Debian's python3-websocket lives in the system Python, which a version manager's python3 may shadow.
   const python = ['python3', '/usr/bin/python3'].find((bin) => spawnSync(bin, ['-c', 'import websocket'], { stdio: 'ignore' }).status === 0);
   if (!python) {
@@ -232,21 +210,21 @@ test('the Python example from the docs page runs as the device: readings on the 
   const { id } = state.greenhouse!;
   // The test's own device goes away, so nothing the page wrote is pending for the device side any more.
   await state.device!.close();
-  await page.goto(`${server.url}/docs?device=${id}`);
+  await page.goto(`${web.server.url}/docs?device=${id}`);
   // Opened from the device list this time: the key comes from this tab's memory of the new-device page.
   await page.waitForSelector('#ex-python .key-slot.filled', { state: 'attached' });
   const code = (await page.textContent('#ex-python'))!;
   const dir = tempDir('iotc-python-');
-  cleanups.push(dir.cleanup);
+  web.cleanups.push(dir.cleanup);
   fs.writeFileSync(path.join(dir.dir, 'device.py'), code);
   const py = spawn(python, ['-u', path.join(dir.dir, 'device.py')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   py.stdout.on('data', (d) => (out += d));
   py.stderr.on('data', (d) => (out += d));
-  cleanups.push(() => py.kill('SIGKILL'));
+  web.cleanups.push(() => py.kill('SIGKILL'));
   await waitFor(() => out.includes('connected'), 10_000, `python example to connect; output: ${out}`);
 
-  await page.goto(`${server.url}/devices/${id}`);
+  await page.goto(`${web.server.url}/devices/${id}`);
   await page.waitForSelector('[data-live][data-state=live]');
   const before = Number(await page.getAttribute('[data-chart=temp]', 'data-points'));
   await waitFor(async () => Number(await page.getAttribute('[data-chart=temp]', 'data-points')) >= before + 2, 10_000, 'python readings on the chart');
@@ -258,14 +236,14 @@ test('the Python example from the docs page runs as the device: readings on the 
   py.kill('SIGKILL');
 });
 
-test('another user cannot open the first user\'s device: 404, and its live connection is refused', { skip: skip() }, async () => {
-  const other = await browser!.newContext();
-  cleanups.push(() => other.close());
+test('another user cannot open the first user\'s device: 404, and its live connection is refused', { skip: web.skip }, async () => {
+  const other = await web.browser.newContext();
+  web.cleanups.push(() => other.close());
   const p = await other.newPage();
-  await signUp(p, 'Mallory', `other-${Date.now()}@example.com`);
+  await signUp(p, web.server.url, 'Mallory', `other-${Date.now()}@example.com`);
   const { id } = state.greenhouse!;
   for (const suffix of ['', '/status.json', '/history.csv', '/rotate', '/delete']) {
-    const res = await p.goto(`${server.url}/devices/${id}${suffix}`);
+    const res = await p.goto(`${web.server.url}/devices/${id}${suffix}`);
     assert.equal(res!.status(), 404, `GET /devices/ID${suffix}`);
   }
   assert.match((await p.textContent('main')) ?? (await p.content()), /No such device|not found/i);
@@ -275,18 +253,18 @@ test('another user cannot open the first user\'s device: 404, and its live conne
         const ws = new WebSocket(wsUrl);
         ws.onclose = (e) => resolve(e.code);
       }),
-    `${server.wsUrl}/ws?device=${id}&side=client`,
+    `${web.server.wsUrl}/ws?device=${id}&side=client`,
   );
   assert.equal(code, 4401);
-  assert.doesNotMatch(await (await p.goto(`${server.url}/devices`))!.text(), /Greenhouse/);
+  assert.doesNotMatch(await (await p.goto(`${web.server.url}/devices`))!.text(), /Greenhouse/);
 });
 
-test('log out ends the session on the server', { skip: skip() }, async () => {
+test('log out ends the session on the server', { skip: web.skip }, async () => {
   const before = (await context.cookies()).find((c) => c.name === 'iotc_session')!;
   await Promise.all([page.waitForURL(/\/login\?bye/), page.click('form.logout button')]);
   assert.match((await page.textContent('main'))!, /You have logged out/);
   // The old cookie, replayed, no longer opens anything.
-  const res = await fetch(`${server.url}/devices`, { headers: { cookie: `iotc_session=${before.value}`, accept: 'text/html' }, redirect: 'manual' });
+  const res = await fetch(`${web.server.url}/devices`, { headers: { cookie: `iotc_session=${before.value}`, accept: 'text/html' }, redirect: 'manual' });
   assert.equal(res.status, 303);
   assert.match(res.headers.get('location') ?? '', /^\/login/);
 });

@@ -4,38 +4,25 @@
  * answer when the device comes back.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { chromiumAvailable, launchChromium } from './browser.js';
-import { sleep, startTestServer, TestClient, waitFor } from './helpers.js';
-import type { Message, TestServer } from './helpers.js';
+import { before, test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserHub, signUp } from './browser.js';
+import { sleep, TestClient, waitFor } from './helpers.js';
+import type { Message } from './helpers.js';
 
-const available = chromiumAvailable();
-const skip = available ? false : 'Chromium not installed';
-let server: TestServer;
-let browser: Browser | null = null;
+const web = browserHub();
+const skip = web.skip;
 let page: Page;
 let device: { id: string; key: string };
 
 before(async () => {
-  if (!available) return;
-  browser = await launchChromium();
-  server = await startTestServer();
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
+  if (skip) return;
+  await web.ready();
+  page = await (await web.browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   const email = `caller-${Date.now()}@example.com`;
-  await page.goto(`${server.url}/signup`);
-  await page.fill('#f-name', 'Caller');
-  await page.fill('#f-email', email);
-  await page.fill('#f-password', 'correct horse battery');
-  await Promise.all([page.waitForURL(/\/devices\?welcome/), page.click('form[action="/signup"] button[type=submit]')]);
-  const user = await server.hub.accounts.userByEmail(email);
-  device = await server.hub.accounts.createDevice(user.id, 'Pump');
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+  await signUp(page, web.server.url, 'Caller', email);
+  const user = await web.server.hub.accounts.userByEmail(email);
+  device = await web.server.hub.accounts.createDevice(user.id, 'Pump');
 });
 
 const isCall = (m: Message) => typeof m.call === 'string' && 'sensor' in m;
@@ -50,11 +37,11 @@ async function call(method: string, opts: { params?: string; timeout?: string; p
 }
 
 test('numeric strings chart as numbers and stay strings in the card', { skip }, async () => {
-  const dev = await TestClient.connect(server.wsUrl, device.id, device.key, 'device');
+  const dev = await TestClient.connect(web.server.wsUrl, device.id, device.key, 'device');
   try {
     for (const v of ['22', '22.5', '23']) await dev.request({ method: 'put', status: { sensor: 'temp', value: v } });
     await dev.request({ method: 'put', status: { sensor: 'note', value: '12 apples' } });
-    await page.goto(`${server.url}/devices/${device.id}`);
+    await page.goto(`${web.server.url}/devices/${device.id}`);
     await page.waitForSelector('[data-live][data-state=live]');
     await waitFor(async () => Number(await page.getAttribute('[data-chart=temp]', 'data-points')) === 3, 5000, 'three points from history');
     dev.send({ method: 'put', status: { sensor: 'temp', value: '24' } });
@@ -67,9 +54,9 @@ test('numeric strings chart as numbers and stay strings in the card', { skip }, 
 });
 
 test('the call form shows the answer, a device error and a timeout plainly', { skip }, async () => {
-  const dev = await TestClient.connect(server.wsUrl, device.id, device.key, 'device');
+  const dev = await TestClient.connect(web.server.wsUrl, device.id, device.key, 'device');
   try {
-    await page.goto(`${server.url}/devices/${device.id}`);
+    await page.goto(`${web.server.url}/devices/${device.id}`);
     await page.waitForSelector('[data-live][data-state=live]');
     await call('reboot', { params: '{"delay":1}' });
     const frame = await dev.next(isCall);
@@ -96,7 +83,7 @@ test('the call form shows the answer, a device error and a timeout plainly', { s
 });
 
 test('an offline device is said plainly; a persistent call waits for it and its answer appears when it comes back', { skip }, async () => {
-  await page.goto(`${server.url}/devices/${device.id}`);
+  await page.goto(`${web.server.url}/devices/${device.id}`);
   await page.waitForSelector('[data-live][data-state=live]');
   await sleep(1500); // the previous test's device connection has left the presence table
   await call('water', { timeout: '2' });
@@ -104,7 +91,7 @@ test('an offline device is said plainly; a persistent call waits for it and its 
 
   await call('water', { params: '{"ml":200}', timeout: '600', persistent: true });
   await waitFor(async () => /^Queued/.test((await status()) ?? ''), 5000, 'queued shown');
-  const dev = await TestClient.connect(server.wsUrl, device.id, device.key, 'device');
+  const dev = await TestClient.connect(web.server.wsUrl, device.id, device.key, 'device');
   try {
     const frame = await dev.next(isCall);
     assert.deepEqual([frame.sensor, frame.value], ['water', { ml: 200 }]);

@@ -7,40 +7,27 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_PATH, chromiumAvailable, launchChromium } from './browser.js';
-import { ROOT, startTestServer, TestClient, tempDir, waitFor } from './helpers.js';
-import type { TestServer } from './helpers.js';
+import { browserHub, CHROMIUM_PATH, logIn, signUp } from './browser.js';
+import { ROOT, TestClient, tempDir, waitFor } from './helpers.js';
 
 const shotsDir = process.env.IOTC_SCREENSHOTS === '1' ? null : tempDir('iotc-dash-shots-');
 const SHOTS = shotsDir?.dir ?? path.join(ROOT, 'docs', 'screenshots');
-const PASSWORD = 'correct horse battery';
-
-let server: TestServer;
-const available = chromiumAvailable();
-let browser: Browser | null = null;
+const web = browserHub();
 let context: BrowserContext;
 let page: Page;
-const cleanups: (() => unknown)[] = [];
-const skip = () => (available ? false : 'Chromium not installed');
 const state: { email?: string; deviceId?: string; key?: string; dashboard?: string; device?: TestClient } = {};
 
 before(async () => {
-  if (!available) return;
-  browser = await launchChromium();
-  server = await startTestServer();
-  context = await browser.newContext({ viewport: { width: 1280, height: 1500 }, colorScheme: 'light' });
+  if (web.skip) return;
+  await web.ready();
+  context = await web.browser.newContext({ viewport: { width: 1280, height: 1500 }, colorScheme: 'light' });
   page = await context.newPage();
   fs.mkdirSync(SHOTS, { recursive: true });
 });
 
-after(async () => {
-  for (const fn of cleanups.reverse()) await fn();
-  await browser?.close();
-  await server?.stop();
-  shotsDir?.cleanup();
-});
+after(() => shotsDir?.cleanup());
 
 async function shot(p: Page, name: string): Promise<void> {
   await p.evaluate(() => window.scrollTo(0, 0));
@@ -60,28 +47,24 @@ async function addWidget(type: string, fields: Record<string, string>): Promise<
   await page.waitForSelector('[data-save-status][data-saved=yes]');
 }
 
-test('a dashboard with a gauge, a chart and a switch is built, dragged into place, kept over a reload, and its switch reaches the device', { skip: skip() }, async () => {
+test('a dashboard with a gauge, a chart and a switch is built, dragged into place, kept over a reload, and its switch reaches the device', { skip: web.skip }, async () => {
   const email = `dash-${Date.now()}@example.com`;
-  await page.goto(`${server.url}/signup`);
-  await page.fill('#f-name', 'Grace Grower');
-  await page.fill('#f-email', email);
-  await page.fill('#f-password', PASSWORD);
-  await Promise.all([page.waitForURL(/\/devices/), page.click('form[action="/signup"] button[type=submit]')]);
+  await signUp(page, web.server.url, 'Grace Grower', email);
   state.email = email;
-  const user = (await server.hub.store.getUserByEmail(email))!;
-  const made = await server.hub.accounts.createDevice(user.id, 'Greenhouse');
+  const user = (await web.server.hub.store.getUserByEmail(email))!;
+  const made = await web.server.hub.accounts.createDevice(user.id, 'Greenhouse');
   state.deviceId = made.id;
   state.key = made.key;
   const now = Date.now();
-  await server.hub.store.appendReadings(
+  await web.server.hub.store.appendReadings(
     Array.from({ length: 60 }, (_, i) => ({ deviceId: made.id, sensor: 'temp', value: Math.round((20 + 2 * Math.sin(i / 9)) * 100) / 100, side: 'device' as const, time: now - (60 - i) * 60_000 })),
   );
-  const device = await TestClient.connect(server.url.replace(/^http/, 'ws'), made.id, made.key);
+  const device = await TestClient.connect(web.server.url.replace(/^http/, 'ws'), made.id, made.key);
   state.device = device;
-  cleanups.push(() => device.ws.close());
+  web.cleanups.push(() => device.ws.close());
   assert.equal((await device.request({ method: 'put', status: [{ sensor: 'pump', value: false }, { sensor: 'humidity', value: 48 }] })).ok, true);
 
-  await page.goto(`${server.url}/dashboards`);
+  await page.goto(`${web.server.url}/dashboards`);
   await page.fill('#dash-name', 'Greenhouse');
   await Promise.all([page.waitForURL(/\/dashboards\/\d+$/), page.click('form[action="/dashboards"] button[type=submit]')]);
   state.dashboard = page.url();
@@ -114,7 +97,7 @@ test('a dashboard with a gauge, a chart and a switch is built, dragged into plac
   await waitFor(async () => (await page.getAttribute('[data-save-status]', 'data-saved')) === 'yes' && (await page.textContent('[data-save-status]')) === 'Saved', 3000, 'saved');
 
   // The server kept the arrangement.
-  const saved = (await server.hub.dashboards.list(user.id))[0];
+  const saved = (await web.server.hub.dashboards.list(user.id))[0];
   const savedSwitch = saved.widgets.find((w) => (w as { id: string }).id === swId) as Record<string, number>;
   assert.equal(savedSwitch.y, 0);
   assert.ok(savedSwitch.x >= 3 && savedSwitch.w > 3, `moved and widened: ${JSON.stringify(savedSwitch)}`);
@@ -142,30 +125,27 @@ test('a dashboard with a gauge, a chart and a switch is built, dragged into plac
   await waitFor(async () => (await page.getAttribute('[data-type=gauge]', 'data-gauge-value')) === '31.5', 3000, 'gauge follows live');
 });
 
-test('controls are disabled while the connection is down, and say so', { skip: skip() }, async () => {
+test('controls are disabled while the connection is down, and say so', { skip: web.skip }, async () => {
   await page.goto(state.dashboard!);
   await page.waitForSelector('[data-type=switch][data-conn=live]');
   assert.equal(await page.isDisabled('[data-switch=pump]'), false);
   // Logging out in another tab closes this page's connections, and they cannot come back without a login.
   const other = await context.newPage();
-  await other.goto(`${server.url}/devices`);
+  await other.goto(`${web.server.url}/devices`);
   await Promise.all([other.waitForURL(/\/$|\/login/), other.click('form.logout button')]);
   await waitFor(async () => (await page.getAttribute('[data-type=switch]', 'data-conn')) !== 'live', 5000, 'connection down');
   assert.equal(await page.isDisabled('[data-switch=pump]'), true);
   assert.match((await page.textContent('[data-type=switch] [data-conn-state]')) ?? '', /Offline/);
-  await other.goto(`${server.url}/login`);
-  await other.fill('#f-email', state.email!);
-  await other.fill('#f-password', PASSWORD);
-  await Promise.all([other.waitForURL(/\/devices/), other.click('form[action^="/login"] button[type=submit]')]);
+  await logIn(other, web.server.url, state.email!);
   await other.close();
   await page.reload();
   await page.waitForSelector('[data-type=switch][data-conn=live]');
   assert.equal(await page.isDisabled('[data-switch=pump]'), false);
 });
 
-test('on a phone the dashboard fits the screen and widgets still drag', { skip: skip() }, async () => {
-  const phone = await browser!.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'light', storageState: await context.storageState() });
-  cleanups.push(() => phone.close());
+test('on a phone the dashboard fits the screen and widgets still drag', { skip: web.skip }, async () => {
+  const phone = await web.browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, colorScheme: 'light', storageState: await context.storageState() });
+  web.cleanups.push(() => phone.close());
   const p = await phone.newPage();
   await p.goto(state.dashboard!);
   await p.waitForSelector('[data-type=switch][data-conn=live]');
@@ -191,8 +171,8 @@ test('on a phone the dashboard fits the screen and widgets still drag', { skip: 
   await p.mouse.up();
   await waitFor(async () => (await p.getAttribute('[data-save-status]', 'data-saved')) === 'yes', 3000, 'saved');
   assert.deepEqual(await order(), ['chart', 'gauge', 'switch']);
-  const userId = (await server.hub.store.getDevice(state.deviceId!))!.userId;
-  const saved = (await server.hub.dashboards.list(userId))[0].widgets as { type: string; y: number }[];
+  const userId = (await web.server.hub.store.getDevice(state.deviceId!))!.userId;
+  const saved = (await web.server.hub.dashboards.list(userId))[0].widgets as { type: string; y: number }[];
   assert.equal(saved.find((w) => w.type === 'chart')!.y, 0);
   assert.ok(saved.find((w) => w.type === 'gauge')!.y > 0, 'the gauge moved down');
   await p.reload();
@@ -200,18 +180,18 @@ test('on a phone the dashboard fits the screen and widgets still drag', { skip: 
   assert.deepEqual(await order(), ['chart', 'gauge', 'switch'], 'kept over a reload');
 });
 
-test('the hub installs as an app: a valid manifest, a service worker controlling the page, no installability errors, an offline page', { skip: skip() }, async () => {
+test('the hub installs as an app: a valid manifest, a service worker controlling the page, no installability errors, an offline page', { skip: web.skip }, async () => {
   // A profile on disk: Chromium never offers to install from an incognito context (as a fresh one is).
   const profile = tempDir('iotc-pwa-profile-');
   const installable = await chromium.launchPersistentContext(profile.dir, { executablePath: CHROMIUM_PATH, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
-  cleanups.push(() => profile.cleanup());
-  cleanups.push(() => installable.close());
+  web.cleanups.push(() => profile.cleanup());
+  web.cleanups.push(() => installable.close());
   const p = await installable.newPage();
-  await p.goto(`${server.url}/login`);
+  await p.goto(`${web.server.url}/login`);
   await p.evaluate(() => navigator.serviceWorker.ready.then(() => true));
   await p.reload();
   await waitFor(() => p.evaluate(() => navigator.serviceWorker.controller !== null), 5000, 'the service worker controls the page');
-  assert.equal(await p.evaluate(() => navigator.serviceWorker.controller!.scriptURL), `${server.url}/sw.js`);
+  assert.equal(await p.evaluate(() => navigator.serviceWorker.controller!.scriptURL), `${web.server.url}/sw.js`);
 
   const manifest = await p.evaluate(async () => (await fetch(document.querySelector<HTMLLinkElement>('link[rel=manifest]')!.href)).json());
   assert.equal(manifest.display, 'standalone');
@@ -219,7 +199,7 @@ test('the hub installs as an app: a valid manifest, a service worker controlling
   for (const size of ['192x192', '512x512']) {
     const icon = manifest.icons.find((i: { sizes: string; purpose: string }) => i.sizes === size && i.purpose === 'any');
     assert.ok(icon, `a ${size} icon`);
-    const res = await p.request.get(server.url + icon.src);
+    const res = await p.request.get(web.server.url + icon.src);
     assert.equal(res.headers()['content-type'], 'image/png');
     const png = await res.body();
     assert.equal(png.readUInt32BE(16), Number(size.split('x')[0]), `${size} icon is that wide`);
@@ -235,7 +215,7 @@ test('the hub installs as an app: a valid manifest, a service worker controlling
   // Without a network, a page opens as the cached offline page, and says so.
   await installable.setOffline(true);
   try {
-    await p.goto(`${server.url}/devices`);
+    await p.goto(`${web.server.url}/devices`);
     await p.waitForSelector('[data-offline-page]');
     assert.match((await p.textContent('h1')) ?? '', /offline/i);
     assert.match((await p.textContent('[data-offline-page]')) ?? '', /cannot reach your hub/);

@@ -289,6 +289,20 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     return again(429);
   }
 
+  /** A logged-out form's first checks, its token then its network's attempts: the answer when one fails, else null. */
+  function refusedForm(req: FastifyRequest, reply: FastifyReply, form: FormState, again: (status: number) => unknown, kind: 'sign-up' | 'log-in', expired: string) {
+    if (!formCsrfOk(req)) {
+      form.message = expired;
+      return again(403);
+    }
+    try {
+      hub.authLimits.fromAddress(kind, req.ip);
+    } catch (err) {
+      return limited(reply, form, err, again);
+    }
+    return null;
+  }
+
   /** What the pages say about MQTT: the port really bound, never a default where the hub may not be. */
   function mqttListener(): MqttListener {
     const port = opts.mqttPort?.() ?? null;
@@ -315,15 +329,8 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     const form: FormState = { values: { name: str(body, 'name'), email: str(body, 'email'), invite: str(body, 'invite') }, errors: {} };
     const again = (status: number) => sendPage(reply, signUpPage(formToken(req, reply), form, signUpMode), status);
     if (signUpMode === 'closed') return again(403);
-    if (!formCsrfOk(req)) {
-      form.message = 'This form expired. Please send it again.';
-      return again(403);
-    }
-    try {
-      hub.authLimits.fromAddress('sign-up', req.ip);
-    } catch (err) {
-      return limited(reply, form, err, again);
-    }
+    const refused = refusedForm(req, reply, form, again, 'sign-up', 'This form expired. Please send it again.');
+    if (refused !== null) return refused;
     const parsed = signUpInput.safeParse({ name: form.values.name, email: form.values.email, password: str(body, 'password') });
     if (!parsed.success) {
       form.errors = fieldErrors(parsed.error);
@@ -367,15 +374,8 @@ export async function webApp(app: FastifyInstance, opts: WebAppOptions): Promise
     const next = safeNext(str(body, 'next'));
     const form: FormState = { values: { email: str(body, 'email') }, errors: {} };
     const again = (status: number) => sendPage(reply, logInPage(formToken(req, reply), form, next), status);
-    if (!formCsrfOk(req)) {
-      form.message = 'This form expired. Please log in again.';
-      return again(403);
-    }
-    try {
-      hub.authLimits.fromAddress('log-in', req.ip);
-    } catch (err) {
-      return limited(reply, form, err, again);
-    }
+    const refused = refusedForm(req, reply, form, again, 'log-in', 'This form expired. Please log in again.');
+    if (refused !== null) return refused;
     const email = form.values.email.trim().toLowerCase();
     const password = str(body, 'password');
     if (!email) form.errors.email = 'Enter your email.';

@@ -182,7 +182,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
 
   // ---- account side ----
 
-  ruleRoutes(app, hub, auth);
+  ruleRoutes(app, hub, auth, jsonBody);
 
   app.get('/devices', async (req) => {
     const user = await auth.user(req);

@@ -1,7 +1,6 @@
 /** Automation routes of the HTTP API: rules, alerts, the delivery log and notifications, for the owner's API token. */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { IotcError } from '../../core/errors.js';
 import type { Hub } from '../../core/hub.js';
 import type { CallerAuth } from './credentials.js';
 import { check, deviceIdParam } from './schemas.js';
@@ -10,19 +9,7 @@ const ruleIdParam = z.object({ ruleId: z.string().regex(/^r_[a-z2-7]{1,32}$/, 'a
 const alertIdParam = z.object({ alertId: z.coerce.number({ error: 'alert id must be a number' }).int().positive() });
 const limitQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() });
 
-function jsonObject(body: unknown): unknown {
-  if (typeof body === 'string') {
-    try {
-      return JSON.parse(body);
-    } catch {
-      throw new IotcError('E_BAD_MESSAGE', 'The body is not valid JSON');
-    }
-  }
-  if (body === undefined || body === null) throw new IotcError('E_VALIDATION', 'A JSON body is required');
-  return body;
-}
-
-export function ruleRoutes(app: FastifyInstance, hub: Hub, auth: CallerAuth): void {
+export function ruleRoutes(app: FastifyInstance, hub: Hub, auth: CallerAuth, jsonBody: (body: unknown) => unknown): void {
   const { rules } = hub;
 
   app.get('/devices/:id/rules', async (req) => {
@@ -34,7 +21,7 @@ export function ruleRoutes(app: FastifyInstance, hub: Hub, auth: CallerAuth): vo
   app.post('/devices/:id/rules', async (req, reply) => {
     const { id } = check(deviceIdParam, req.params);
     const user = await auth.user(req);
-    return reply.code(201).send(await rules.create(user.id, id, jsonObject(req.body)));
+    return reply.code(201).send(await rules.create(user.id, id, jsonBody(req.body)));
   });
 
   app.get('/rules/:ruleId', async (req) => {
@@ -46,7 +33,7 @@ export function ruleRoutes(app: FastifyInstance, hub: Hub, auth: CallerAuth): vo
   app.patch('/rules/:ruleId', async (req) => {
     const { ruleId } = check(ruleIdParam, req.params);
     const user = await auth.user(req);
-    return rules.update(user.id, ruleId, jsonObject(req.body));
+    return rules.update(user.id, ruleId, jsonBody(req.body));
   });
 
   app.delete('/rules/:ruleId', async (req, reply) => {

@@ -27,9 +27,19 @@
   function conn(deviceId) {
     let c = conns.get(deviceId);
     if (c) return c;
-    c = { deviceId, ws: null, state: 'connecting', pending: new Map(), nextId: 1, attempts: 0, authFailures: 0 };
+    c = { deviceId, state: 'connecting', live: null };
     conns.set(deviceId, c);
-    open(c);
+    c.live = window.iotcLive(deviceId, {
+      state(state) {
+        setState(c, state);
+        if (state === 'live') refresh(c).catch(() => {});
+      },
+      frame(msg) {
+        if (typeof msg.sensor !== 'string' || msg.sensor === '$call') return;
+        deliver(deviceId, msg);
+        if (msg.write === 'device') pollStatus();
+      },
+    });
     return c;
   }
 
@@ -38,18 +48,7 @@
     for (const w of widgets.values()) if (w.spec.device === c.deviceId) showState(w);
   }
 
-  function request(c, body, timeoutMs = 10000) {
-    return new Promise((resolve, reject) => {
-      if (!c.ws || c.ws.readyState !== WebSocket.OPEN) return reject(new Error('Not connected: reconnecting…'));
-      const id = 'd' + c.nextId++;
-      const timer = setTimeout(() => {
-        c.pending.delete(id);
-        reject(new Error('No answer from the server'));
-      }, timeoutMs);
-      c.pending.set(id, { resolve, timer });
-      c.ws.send(JSON.stringify({ ...body, id }));
-    });
-  }
+  const request = (c, body) => c.live.request(body);
 
   function deliver(deviceId, r) {
     for (const w of widgets.values()) {
@@ -73,51 +72,6 @@
         for (const w of widgets.values()) if (w.spec.device === c.deviceId && w.view.history) w.view.history(sensor, h.readings);
       }),
     );
-  }
-
-  function open(c) {
-    setState(c, 'connecting');
-    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    const ws = new WebSocket(scheme + location.host + '/ws?device=' + encodeURIComponent(c.deviceId) + '&side=client');
-    c.ws = ws;
-    ws.onopen = () => {
-      c.attempts = 0;
-      c.authFailures = 0;
-      setState(c, 'live');
-      refresh(c).catch(() => {});
-    };
-    ws.onmessage = (event) => {
-      let msg;
-      try {
-        msg = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if ('ok' in msg) {
-        const p = msg.id !== undefined && c.pending.get(msg.id);
-        if (p) {
-          clearTimeout(p.timer);
-          c.pending.delete(msg.id);
-          p.resolve(msg);
-        }
-        return;
-      }
-      if (typeof msg.sensor !== 'string' || msg.sensor === '$call') return;
-      deliver(c.deviceId, msg);
-      if (msg.write === 'device') pollStatus();
-    };
-    ws.onclose = (event) => {
-      for (const p of c.pending.values()) {
-        clearTimeout(p.timer);
-        p.resolve({ ok: false, error: 'Connection lost' });
-      }
-      c.pending.clear();
-      c.authFailures = event.code === 4401 ? c.authFailures + 1 : 0;
-      // A deleted device (4404) or a session that ended: stop trying, say so.
-      if (event.code === 4404 || c.authFailures >= 3) return setState(c, 'off');
-      setState(c, 'connecting');
-      setTimeout(() => open(c), Math.min(10000, 500 * 2 ** c.attempts++));
-    };
   }
 
   // ---- Widgets ----
@@ -197,8 +151,7 @@
     w.error = (text) => (errorText.textContent = text);
     // Writes as the client side, with an id: resolves once the hub has stored it, else throws its error.
     w.put = async (value) => {
-      const reply = await request(conn(spec.device), { method: 'put', status: { sensor: spec.sensor, value } });
-      if (!reply.ok) throw new Error(reply.error || 'Not sent');
+      const reply = await conn(spec.device).live.put(spec.sensor, value);
       deliver(spec.device, { sensor: spec.sensor, value, time: reply.time, write: 'client' });
     };
     remove.addEventListener('click', () => {

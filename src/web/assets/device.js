@@ -285,13 +285,10 @@
     if (xs.length) redraw(s);
   }
 
-  // ---- Connection ----
+  // ---- Connection (the shared live socket: live.js) ----
 
-  let ws = null;
-  let nextId = 1;
-  let attempts = 0;
-  let authFailures = 0;
-  const pending = new Map();
+  let live = null;
+  const request = (body, timeoutMs) => live.request(body, timeoutMs);
 
   function setLive(state, text) {
     livePill.dataset.state = state;
@@ -346,25 +343,8 @@
     liveError.hidden = false;
   }
 
-  function request(body, timeoutMs = 10000) {
-    return new Promise((resolve, reject) => {
-      if (!ws || ws.readyState !== WebSocket.OPEN) {
-        reject(new Error('Not connected: reconnecting…'));
-        return;
-      }
-      const id = 'w' + nextId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error('No answer from the server'));
-      }, timeoutMs);
-      pending.set(id, { resolve, reject, timer });
-      ws.send(JSON.stringify({ ...body, id }));
-    });
-  }
-
   async function put(sensor, value) {
-    const reply = await request({ method: 'put', status: { sensor, value } });
-    if (!reply.ok) throw new Error(reply.error);
+    const reply = await live.put(sensor, value);
     // Our own writes are not echoed back to us: show them as the server stored them.
     show({ sensor, value, time: reply.time, write: 'client' });
     showSendStatus('Sent ' + sensor + ' = ' + format(value), true);
@@ -419,57 +399,25 @@
     );
   }
   function connect() {
-    setLive('connecting', attempts ? 'Reconnecting…' : 'Connecting…');
-    const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
-    ws = new WebSocket(scheme + location.host + '/ws?device=' + encodeURIComponent(deviceId) + '&side=client');
-    ws.onopen = () => {
-      attempts = 0;
-      authFailures = 0;
-      liveError.hidden = true;
-      setLive('live', 'Live');
-      refresh().catch(() => {});
-    };
-    ws.onmessage = (event) => {
-      let msg;
-      try {
-        msg = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if ('ok' in msg) {
-        const p = msg.id !== undefined && pending.get(msg.id);
-        if (p) {
-          clearTimeout(p.timer);
-          pending.delete(msg.id);
-          p.resolve(msg);
+    live = window.iotcLive(deviceId, {
+      state(state, { again, why }) {
+        if (state === 'connecting') return setLive('connecting', again ? 'Reconnecting…' : 'Connecting…');
+        if (state === 'live') {
+          liveError.hidden = true;
+          setLive('live', 'Live');
+          return refresh().catch(() => {});
         }
-        return;
-      }
-      if (msg.sensor === '$call') return onCallState(msg.value);
-      show(msg);
-      // A reading from the device side may have come over HTTP, without a connection: ask the server what is true.
-      if (msg.write === 'device') pollStatus();
-    };
-    ws.onclose = (event) => {
-      for (const [id, p] of pending) {
-        clearTimeout(p.timer);
-        p.reject(new Error('Connection lost'));
-        pending.delete(id);
-      }
-      if (event.code === 4404) {
         setLive('off', 'Offline');
-        showLiveError('This device was deleted.', { href: '/devices', label: 'Back to my devices' });
-        return;
-      }
-      authFailures = event.code === 4401 ? authFailures + 1 : 0;
-      if (authFailures >= 3) {
-        setLive('off', 'Offline');
-        showLiveError('Your session has ended, so live updates stopped.', { href: '/login?next=' + encodeURIComponent(location.pathname), label: 'Log in again' });
-        return;
-      }
-      setLive('connecting', 'Reconnecting…');
-      setTimeout(connect, Math.min(10000, 500 * 2 ** attempts++));
-    };
+        if (why === 'deleted') showLiveError('This device was deleted.', { href: '/devices', label: 'Back to my devices' });
+        else showLiveError('Your session has ended, so live updates stopped.', { href: '/login?next=' + encodeURIComponent(location.pathname), label: 'Log in again' });
+      },
+      frame(msg) {
+        if (msg.sensor === '$call') return onCallState(msg.value);
+        show(msg);
+        // A reading from the device side may have come over HTTP, without a connection: ask the server what is true.
+        if (msg.write === 'device') pollStatus();
+      },
+    });
   }
 
   // ---- Online state ----

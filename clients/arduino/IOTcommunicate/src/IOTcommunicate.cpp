@@ -130,40 +130,15 @@ bool IOTcommunicate::onCall(const char* method, CallHandler handler) {
   return false;
 }
 
-uint32_t IOTcommunicate::put(const char* sensor, JsonVariantConst value) {
-  JsonDocument doc;
-  doc["status"]["value"] = value;
-  doc["status"]["sensor"] = sensor;
-  return sendPut(doc);
-}
+uint32_t IOTcommunicate::put(const char* sensor, JsonVariantConst value) { return putValue(sensor, value); }
 
-uint32_t IOTcommunicate::put(const char* sensor, double value) {
-  JsonDocument doc;
-  doc["status"]["sensor"] = sensor;
-  doc["status"]["value"] = value;
-  return sendPut(doc);
-}
+uint32_t IOTcommunicate::put(const char* sensor, double value) { return putValue(sensor, value); }
 
-uint32_t IOTcommunicate::put(const char* sensor, long value) {
-  JsonDocument doc;
-  doc["status"]["sensor"] = sensor;
-  doc["status"]["value"] = value;
-  return sendPut(doc);
-}
+uint32_t IOTcommunicate::put(const char* sensor, long value) { return putValue(sensor, value); }
 
-uint32_t IOTcommunicate::put(const char* sensor, bool value) {
-  JsonDocument doc;
-  doc["status"]["sensor"] = sensor;
-  doc["status"]["value"] = value;
-  return sendPut(doc);
-}
+uint32_t IOTcommunicate::put(const char* sensor, bool value) { return putValue(sensor, value); }
 
-uint32_t IOTcommunicate::put(const char* sensor, const char* value) {
-  JsonDocument doc;
-  doc["status"]["sensor"] = sensor;
-  doc["status"]["value"] = value;
-  return sendPut(doc);
-}
+uint32_t IOTcommunicate::put(const char* sensor, const char* value) { return putValue(sensor, value); }
 
 uint32_t IOTcommunicate::sendPut(JsonDocument& doc) {
   if (!accepted_) return 0;

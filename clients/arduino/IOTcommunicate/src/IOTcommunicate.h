@@ -64,6 +64,14 @@ class IOTcommunicate {
   void handleEvent(WStype_t type, uint8_t* payload, size_t length);
   void handleText(const uint8_t* payload, size_t length);
   void answerCall(const char* call, const char* method, JsonVariantConst params);
+  // Every put overload: one value of whichever type ArduinoJson takes as is.
+  template <typename T>
+  uint32_t putValue(const char* sensor, T value) {
+    JsonDocument doc;
+    doc["status"]["sensor"] = sensor;
+    doc["status"]["value"] = value;
+    return sendPut(doc);
+  }
   uint32_t sendPut(JsonDocument& doc);
   bool send(JsonDocument& doc);
   void scheduleReconnect();
