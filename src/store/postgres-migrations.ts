@@ -252,4 +252,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX dashboards_by_user ON dashboards (user_id, id);
   `,
+  // 9: Sync on connect also sends the newest chunk of each sensor: how far each side was served in chunks.
+  `
+  ALTER TABLE cursors ADD COLUMN blob_seq BIGINT NOT NULL DEFAULT 0;
+  `,
 ];

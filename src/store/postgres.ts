@@ -13,8 +13,9 @@ import type {
 } from './types.js';
 import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
-import { BLOB_INFO_COLS, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
+import { BLOB_INFO_COLS, blobsToSyncSql, latestBlobsSql, newestPerDevice, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
 import type { BlobRow } from './blob-rows.js';
+import { otherSide } from './types.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -306,15 +307,25 @@ export class PostgresStore implements Store {
     );
   }
 
-  async appendBlob(b: NewBlob, budgetBytes: number): Promise<BlobInfo> {
+  /**
+   * One insert per chunk (each sends its bytes as a binary parameter; an array of them would go as hex text,
+   * twice the size), then one prune per device, and one commit for them all: the commit's WAL flush is what
+   * a chunk costs most.
+   */
+  async appendBlobs(blobs: NewBlob[], budgetBytes: number): Promise<BlobInfo[]> {
+    if (blobs.length === 0) return [];
     return this.tx(async (c) => {
-      const { rows } = await c.query<BlobRow>(
-        `INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${BLOB_INFO_COLS}`,
-        [b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data],
-      );
-      const info = toBlobInfo(rows[0]);
-      await c.query(pruneBlobsSql(true), [b.deviceId, info.seq, budgetBytes]);
-      return info;
+      const infos: BlobInfo[] = [];
+      for (const b of blobs) {
+        const { rows } = await c.query<BlobRow>({
+          name: 'iotc_blob_insert',
+          text: `INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${BLOB_INFO_COLS}`,
+          values: [b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data],
+        });
+        infos.push(toBlobInfo(rows[0]));
+      }
+      for (const [deviceId, newest] of newestPerDevice(infos)) await c.query({ name: 'iotc_blob_prune', text: pruneBlobsSql(true), values: [deviceId, newest, budgetBytes] });
+      return infos;
     });
   }
 
@@ -335,11 +346,13 @@ export class PostgresStore implements Store {
     return rows.map(toBlobInfo);
   }
 
-  async latestBlobs(deviceId: string): Promise<BlobInfo[]> {
-    const { rows } = await this.q<BlobRow>(
-      `SELECT ${BLOB_INFO_COLS} FROM blobs WHERE seq IN (SELECT MAX(seq) FROM blobs WHERE device_id = $1 GROUP BY sensor) ORDER BY sensor`,
-      [deviceId],
-    );
+  async blobsToSync(deviceId: string, side: Side): Promise<StoredBlob[]> {
+    const { rows } = await this.q<BlobRow>(blobsToSyncSql(true), [deviceId, otherSide(side), side], 'iotc_blobs_to_sync');
+    return rows.map(toStoredBlob);
+  }
+
+  async latestBlobs(deviceId: string, side?: Side): Promise<BlobInfo[]> {
+    const { rows } = await this.q<BlobRow>(latestBlobsSql(true, side !== undefined), side ? [deviceId, side] : [deviceId]);
     return rows.map(toBlobInfo);
   }
 
@@ -560,8 +573,9 @@ export class PostgresStore implements Store {
 
   async advanceCursor(deviceId: string, side: Side): Promise<void> {
     await this.q(
-      `INSERT INTO cursors (device_id, side, seq) VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = $1))
-       ON CONFLICT (device_id, side) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq)`,
+      `INSERT INTO cursors (device_id, side, seq, blob_seq)
+       VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = $1), (SELECT COALESCE(MAX(seq), 0) FROM blobs WHERE device_id = $1))
+       ON CONFLICT (device_id, side) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq), blob_seq = GREATEST(cursors.blob_seq, excluded.blob_seq)`,
       [deviceId, side],
       'iotc_advance_cursor',
     );

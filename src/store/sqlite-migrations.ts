@@ -256,4 +256,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX dashboards_by_user ON dashboards(user_id, id);
   `,
+  // 10: Sync on connect also sends the newest chunk of each sensor: how far each side was served in chunks.
+  `
+  ALTER TABLE cursors ADD COLUMN blob_seq INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
