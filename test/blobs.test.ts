@@ -1,10 +1,10 @@
 /** Binary chunks end to end: byte-exact across WebSocket, HTTP and MQTT in both directions, limits, budget, latest-wins. */
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { MqttClient } from 'mqtt';
 import { encodeBlobFrame } from '../src/core/blobs.js';
+import { BlobClient, jpeg } from './blob-clients.js';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { freePort, makeDevice, ROOT, runProcess, sleep, startTestServer, waitFor } from './helpers.js';
@@ -12,51 +12,6 @@ import type { TestServer } from './helpers.js';
 import { closedWith, mqttConnect } from './mqtt-clients.js';
 import { connect } from '../src/client/node.js';
 import type { BlobChunk } from '../src/client/node.js';
-
-/** A WebSocket client keeping text messages (parsed) and binary frames (header + bytes) apart. */
-class BlobClient {
-  readonly ws: WebSocket;
-  readonly texts: any[] = [];
-  readonly frames: { header: any; data: Buffer }[] = [];
-  readonly opened: Promise<void>;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.once('open', () => resolve());
-      this.ws.once('error', reject);
-    });
-    this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    this.ws.on('error', () => {});
-    this.ws.on('message', (data: Buffer, isBinary) => {
-      if (!isBinary) return void this.texts.push(JSON.parse(data.toString()));
-      const n = data[0];
-      this.frames.push({ header: JSON.parse(data.subarray(1, 1 + n).toString()), data: Buffer.from(data.subarray(1 + n)) });
-    });
-  }
-  static async open(server: TestServer, dev: { id: string; key: string }, side: 'device' | 'client', binary = false): Promise<BlobClient> {
-    const c = new BlobClient(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}&side=${side}${binary ? '&binary=1' : ''}`);
-    await c.opened;
-    return c;
-  }
-  putBlob(sensor: string, data: Buffer, type?: string, id?: number): void {
-    this.ws.send(encodeBlobFrame({ sensor, ...(type ? { type } : {}), ...(id !== undefined ? { id } : {}) }, data));
-  }
-  text(pred: (m: any) => boolean): Promise<any> {
-    return waitFor(() => this.texts.find(pred), 5000, 'a matching text message');
-  }
-  frame(pred: (f: { header: any; data: Buffer }) => boolean = () => true): Promise<{ header: any; data: Buffer }> {
-    return waitFor(() => this.frames.find(pred), 5000, "a binary frame") as Promise<{ header: any; data: Buffer }>;
-  }
-}
-
-/** Bytes that are not UTF-8 text (a JPEG starts FF D8), of a given size. */
-function jpeg(size: number): Buffer {
-  const b = crypto.randomBytes(size);
-  b[0] = 0xff;
-  b[1] = 0xd8;
-  return b;
-}
 
 describe('binary chunks', () => {
   let server: TestServer;
