@@ -16,14 +16,12 @@ export const toStoredBlob = (r: BlobRow): StoredBlob => {
 
 /**
  * Drops a device's oldest chunks beyond its byte budget: a running total from the newest down, and every chunk
- * whose total passes the budget goes. The chunk just stored is never dropped, even when it alone is over.
- * Placeholders: device, newest seq, device, budget (numbered for PostgreSQL, positional for SQLite).
+ * whose total passes the budget goes. The given newest chunk is never dropped, even when it alone is over.
+ * SQLite's, one device at a time; placeholders: device, newest seq, device, budget. (PostgreSQL prunes all the
+ * devices of a batch in one statement of its own, the same rule.)
  */
-export function pruneBlobsSql(numbered: boolean): string {
-  const [a, b, c, d] = numbered ? ['$1', '$2', '$1', '$3'] : ['?', '?', '?', '?'];
-  return `DELETE FROM blobs WHERE device_id = ${a} AND seq < ${b} AND seq IN (
-    SELECT seq FROM (SELECT seq, SUM(size) OVER (ORDER BY seq DESC) AS running FROM blobs WHERE device_id = ${c}) kept WHERE running > ${d})`;
-}
+export const PRUNE_BLOBS_SQL = `DELETE FROM blobs WHERE device_id = ? AND seq < ? AND seq IN (
+    SELECT seq FROM (SELECT seq, SUM(size) OVER (ORDER BY seq DESC) AS running FROM blobs WHERE device_id = ?) kept WHERE running > ?)`;
 
 /** Each device's newest chunk of a batch: pruning runs once per device, and never drops that one. */
 export function newestPerDevice(infos: BlobInfo[]): Map<string, number> {

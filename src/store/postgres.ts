@@ -13,12 +13,20 @@ import type {
 } from './types.js';
 import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
-import { BLOB_INFO_COLS, blobsToSyncSql, latestBlobsSql, newestPerDevice, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
+import { BLOB_INFO_COLS, blobsToSyncSql, latestBlobsSql, newestPerDevice, toBlobInfo, toStoredBlob } from './blob-rows.js';
 import type { BlobRow } from './blob-rows.js';
 import { otherSide } from './types.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
 
 const DAY_MS = 86_400_000;
+/** Chunks per insert statement: 7 parameters each, well within PostgreSQL's 65 535. */
+const BLOB_ROWS_PER_INSERT = 500;
+/** PRUNE_BLOBS_SQL (blob-rows.ts) for several devices at once: $1 devices, $2 the newest seq of each (never dropped), $3 the budget. */
+const PRUNE_LOCK_SQL = `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext('iotc:blobs:' || d) AS k FROM unnest($1::text[]) d) l ORDER BY k`;
+const PRUNE_DEVICES_SQL = `DELETE FROM blobs WHERE seq IN (
+  SELECT k.seq FROM unnest($1::text[], $2::bigint[]) AS n(device_id, newest)
+  CROSS JOIN LATERAL (SELECT seq, SUM(size) OVER (ORDER BY seq DESC) AS running FROM blobs WHERE device_id = n.device_id) k
+  WHERE k.running > $3 AND k.seq < n.newest)`;
 
 // Ids, sequence numbers and ms timestamps are BIGINT; they all fit a JS number exactly (< 2^53).
 const INT8_OID = 20;
@@ -308,23 +316,28 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * One insert per chunk (each sends its bytes as a binary parameter; an array of them would go as hex text,
-   * twice the size), then one prune per device, and one commit for them all: the commit's WAL flush is what
-   * a chunk costs most.
+   * Two statements and one commit for the whole batch: a multi-row insert (each chunk's bytes a binary
+   * parameter; an array of them would travel as hex text, twice the size), then one prune for all its devices.
    */
   async appendBlobs(blobs: NewBlob[], budgetBytes: number): Promise<BlobInfo[]> {
     if (blobs.length === 0) return [];
     return this.tx(async (c) => {
       const infos: BlobInfo[] = [];
-      for (const b of blobs) {
-        const { rows } = await c.query<BlobRow>({
-          name: 'iotc_blob_insert',
-          text: `INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${BLOB_INFO_COLS}`,
-          values: [b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data],
-        });
-        infos.push(toBlobInfo(rows[0]));
+      for (let at = 0; at < blobs.length; at += BLOB_ROWS_PER_INSERT) {
+        const part = blobs.slice(at, at + BLOB_ROWS_PER_INSERT);
+        const { rows } = await c.query<BlobRow>(
+          `INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES ${part.map((_, i) => `($${7 * i + 1}, $${7 * i + 2}, $${7 * i + 3}, $${7 * i + 4}, $${7 * i + 5}, $${7 * i + 6}, $${7 * i + 7})`).join(', ')} RETURNING ${BLOB_INFO_COLS}`,
+          part.flatMap((b) => [b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data]),
+        );
+        // Rows are inserted, and numbered, in the order of VALUES.
+        infos.push(...rows.map(toBlobInfo).sort((x, y) => x.seq - y.seq));
       }
-      for (const [deviceId, newest] of newestPerDevice(infos)) await c.query({ name: 'iotc_blob_prune', text: pruneBlobsSql(true), values: [deviceId, newest, budgetBytes] });
+      const newest = newestPerDevice(infos);
+      const devices = [...newest.keys()];
+      // Two nodes pruning one device at once would delete the same rows in different orders and deadlock: each
+      // device's prune waits its turn, locks taken in one order everywhere.
+      await c.query({ name: 'iotc_blob_prune_lock', text: PRUNE_LOCK_SQL, values: [devices] });
+      await c.query({ name: 'iotc_blob_prune', text: PRUNE_DEVICES_SQL, values: [devices, [...newest.values()], budgetBytes] });
       return infos;
     });
   }

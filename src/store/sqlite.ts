@@ -15,7 +15,7 @@ import type {
 } from './types.js';
 import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
-import { BLOB_INFO_COLS, blobsToSyncSql, latestBlobsSql, newestPerDevice, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
+import { BLOB_INFO_COLS, blobsToSyncSql, latestBlobsSql, newestPerDevice, PRUNE_BLOBS_SQL, toBlobInfo, toStoredBlob } from './blob-rows.js';
 import type { BlobRow } from './blob-rows.js';
 import { otherSide } from './types.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
@@ -177,7 +177,7 @@ export class SqliteStore implements Store {
       deleteToken: db.prepare('DELETE FROM api_tokens WHERE user_id = ? AND id = ?'),
       ping: db.prepare('SELECT 1'),
       insertBlob: db.prepare(`INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${BLOB_INFO_COLS}`),
-      pruneBlobs: db.prepare(pruneBlobsSql(false)),
+      pruneBlobs: db.prepare(PRUNE_BLOBS_SQL),
       blobBytes: db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM blobs WHERE device_id = ?'),
       latestBlobAny: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT 1'),
       latestBlobSide: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? AND side = ? ORDER BY seq DESC LIMIT 1'),
