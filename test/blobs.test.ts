@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { MqttClient } from 'mqtt';
-import { encodeBlobFrame } from '../src/core/blobs.js';
+import { encodeBlobFrame, sniffBlobType } from '../src/core/blobs.js';
 import { BlobClient, jpeg } from './blob-clients.js';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -12,6 +12,15 @@ import type { TestServer } from './helpers.js';
 import { closedWith, mqttConnect } from './mqtt-clients.js';
 import { connect } from '../src/client/node.js';
 import type { BlobChunk } from '../src/client/node.js';
+
+test('an MQTT chunk without a type is typed by its image signature, or application/octet-stream', () => {
+  assert.equal(sniffBlobType(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0])), 'image/jpeg');
+  assert.equal(sniffBlobType(Buffer.from('89504e470d0a1a0a0000', 'hex')), 'image/png');
+  assert.equal(sniffBlobType(Buffer.from('GIF89a\x01')), 'image/gif');
+  assert.equal(sniffBlobType(Buffer.from('RIFF\x10\x00\x00\x00WEBPVP8 ', 'latin1')), 'image/webp');
+  assert.equal(sniffBlobType(Buffer.from('RIFF\x10\x00\x00\x00WAVEfmt ', 'latin1')), 'application/octet-stream');
+  assert.equal(sniffBlobType(Buffer.from([0xff, 0xd8])), 'application/octet-stream');
+});
 
 describe('binary chunks', () => {
   let server: TestServer;
@@ -90,9 +99,23 @@ describe('binary chunks', () => {
 
     // MQTT publish of bytes that are not UTF-8: a chunk; of JSON: a reading, as before.
     const viewer = await BlobClient.open(server, dev, 'client', true);
+    const mqttApp: MqttClient = await mqttConnect(mqttUrl, { username: `${dev.id}:client`, password: dev.key, protocolVersion: 5 });
+    const appGot: Buffer[] = [];
+    mqttApp.on('message', (_t, p) => appGot.push(p));
+    await mqttApp.subscribeAsync(`devices/${dev.id}/cam`, { qos: 1, rh: 2 });
     const frame = jpeg(30_000);
+    frame[2] = 0x00; // not a JPEG's signature (FF D8 FF): stored as application/octet-stream
     await mqttDevice.publishAsync(`devices/${dev.id}/cam`, frame, { qos: 1 });
     assert.ok((await viewer.frame()).data.equals(frame));
+    await waitFor(() => appGot.length > 0, 5000, 'the chunk at the MQTT app');
+    assert.ok(appGot[0].equals(frame), 'MQTT to MQTT, byte-exact');
+    // And the other way: an MQTT app's chunk reaches the device on MQTT and WebSocket.
+    const command = jpeg(20_000);
+    await mqttDevice.subscribeAsync(`devices/${dev.id}/command`, { qos: 1 });
+    await mqttApp.publishAsync(`devices/${dev.id}/command`, command, { qos: 1 });
+    await waitFor(() => got.some((p) => p.equals(command)), 5000, 'the app\'s chunk at the MQTT device');
+    assert.ok((await device.frame((x) => x.data.equals(command))).header.write === 'client');
+    await mqttApp.endAsync();
     await mqttDevice.publishAsync(`devices/${dev.id}/temp`, '22.5', { qos: 1 });
     assert.equal((await viewer.text((m) => m.sensor === 'temp')).value, 22.5);
     const latest = await api(`/devices/${dev.id}/blobs/cam`, { headers: { authorization: `Bearer ${token}` } });
@@ -112,7 +135,7 @@ describe('binary chunks', () => {
     assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(latest.headers.get('content-disposition')?.startsWith('attachment'), true, 'octet-stream is a download too');
     const all = await (await api(`/devices/${dev.id}/blobs`, { headers: { 'x-device-key': dev.key } })).json();
-    assert.deepEqual(all.blobs.map((b: any) => b.sensor), ['cam', 'firmware', 'page']);
+    assert.deepEqual(all.blobs.map((b: any) => b.sensor), ['cam', 'command', 'firmware', 'page']);
     await mqttDevice.endAsync();
     await Promise.all([device, viewer].map((c) => (c.ws.close(), c.closed)));
   });

@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { chromiumAvailable, launchChromium } from './browser.js';
-import { makeDevice, startTestServer } from './helpers.js';
+import { BlobClient } from './blob-clients.js';
+import { freePort, makeDevice, startTestServer } from './helpers.js';
 import type { TestServer } from './helpers.js';
+import { mqttConnect } from './mqtt-clients.js';
 
 /** Two 1×1 PNGs of different colours: decodable images, so the page can only show them if the bytes arrived whole. */
 const RED = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
@@ -17,14 +19,14 @@ let browser: Browser | null = null;
 before(async () => {
   if (!available) return;
   browser = await launchChromium();
-  server = await startTestServer();
+  server = await startTestServer({ mqttPort: await freePort() });
 });
 after(async () => {
   await browser?.close();
   await server?.stop();
 });
 
-test('an image sensor shows its latest frame live; another type is a download', { skip: available ? false : 'Chromium not installed' }, async () => {
+test('an image sensor shows its latest frame live, sent over HTTP, WebSocket or MQTT; another type is a download', { skip: available ? false : 'Chromium not installed' }, async () => {
   const dev = await makeDevice(server, 'Camera');
   const page = await (await browser!.newContext()).newPage();
   await page.goto(`${server.url}/login`);
@@ -55,6 +57,26 @@ test('an image sensor shows its latest frame live; another type is a download', 
     return [...g.getImageData(0, 0, 1, 1).data];
   });
   assert.ok(pixel[2] > pixel[0], `the blue frame is shown (pixel ${pixel})`);
+
+  // The same within a second when the frame comes over a WebSocket binary frame, or an MQTT publish.
+  const shownWithin = async (seq: number, since: number, door: string) => {
+    await page.waitForFunction((s) => (document.querySelector('img.blob-image') as HTMLImageElement | null)?.src.endsWith(`seq=${s}`) ?? false, seq, { timeout: 5000 });
+    assert.ok(Date.now() - since < 1500, `frame over ${door} shown after ${Date.now() - since} ms`);
+  };
+  const camera = new BlobClient(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}`);
+  await camera.opened;
+  const overWs = Date.now();
+  camera.putBlob('cam', RED, 'image/png', 1);
+  await shownWithin((await camera.text((m) => m.id === 1)).seq, overWs, 'WebSocket');
+  camera.ws.close();
+  const mqttCamera = await mqttConnect(`mqtt://127.0.0.1:${server.mqttPort}`, { username: dev.id, password: dev.key, protocolVersion: 4 });
+  const overMqtt = Date.now();
+  await mqttCamera.publishAsync(`devices/${dev.id}/cam`, BLUE, { qos: 1 });
+  // MQTT 3.1.1 names no type: the PNG is known by its signature.
+  const viaMqtt = (await server.hub.store.latestBlob(dev.id, 'cam'))!;
+  assert.equal(viaMqtt.type, 'image/png');
+  await shownWithin(viaMqtt.seq, overMqtt, 'MQTT');
+  await mqttCamera.endAsync();
 
   await put(Buffer.from([0x25, 0x50, 0x44, 0x46, 0xff, 0x00]), 'application/pdf', 'report');
   const link = await page.waitForSelector('a.blob-download', { timeout: 5000 });

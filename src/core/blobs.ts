@@ -106,6 +106,25 @@ export function encodeBlobFrame(header: Record<string, unknown>, data: Buffer): 
   return Buffer.concat([Buffer.from([head.length]), head, data]);
 }
 
+/** Signatures of the image formats a page shows inline: what an MQTT 3.1.1 publish, which names no type, most likely is. */
+const IMAGE_SIGNATURES: [string, number[], number][] = [
+  ['image/jpeg', [0xff, 0xd8, 0xff], 0],
+  ['image/png', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0],
+  ['image/gif', [0x47, 0x49, 0x46, 0x38], 0],
+  ['image/webp', [0x57, 0x45, 0x42, 0x50], 8],
+];
+
+/** The image type the bytes start like (JPEG, PNG, GIF, WebP), or application/octet-stream. */
+export function sniffBlobType(bytes: Buffer): string {
+  for (const [type, magic, at] of IMAGE_SIGNATURES) {
+    if (bytes.length >= at + magic.length && magic.every((b, i) => bytes[at + i] === b)) {
+      // WebP is RIFF....WEBP.
+      if (type !== 'image/webp' || bytes.toString('latin1', 0, 4) === 'RIFF') return type;
+    }
+  }
+  return DEFAULT_BLOB_TYPE;
+}
+
 /** Whether bytes are valid UTF-8 text (MQTT payloads that are not are binary chunks). */
 export function isUtf8Text(bytes: Buffer): boolean {
   try {

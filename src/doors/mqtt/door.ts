@@ -23,7 +23,7 @@ import { MqttWire, REASON } from './wire.js';
 import { isRpcSensor, parseRpcTopic, publishTo, rpcTopic, runRpc } from './rpc.js';
 import type { RpcKind } from './rpc.js';
 import type { DeviceCall } from '../../core/calls.js';
-import { blobDelivery, isUtf8Text } from '../../core/blobs.js';
+import { blobDelivery, isUtf8Text, sniffBlobType } from '../../core/blobs.js';
 import type { BlobRoom } from '../../core/blobs.js';
 import { forbidden, roleAllows } from '../../core/sharing.js';
 import type { Role } from '../../core/sharing.js';
@@ -440,7 +440,8 @@ export class MqttDoor {
       this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: binary chunk over --max-blob');
       return this.refusePublish(session, packet, REASON.packetTooLarge, `binary chunks are limited to ${this.config.maxBlobBytes} bytes (--max-blob)`, done);
     }
-    this.blobs!.put(device.id, session.side, sensor, '', payload).then(
+    // MQTT 3.1.1 carries no content type: a chunk that starts like an image is stored as one, so pages show it.
+    this.blobs!.put(device.id, session.side, sensor, sniffBlobType(payload), payload).then(
       () => {
         this.consume(packet);
         done(null);
