@@ -22,7 +22,7 @@ async function viaStore(name: string, store: Store): Promise<void> {
   const id = `BENCH${Date.now().toString().slice(-8)}XXXXXXX`.slice(0, 20);
   await store.createDevice({ id, userId: user.id, name: 'cam', keyHash: 'h' });
   let t = process.hrtime.bigint();
-  for (let i = 0; i < FRAMES; i++) await store.appendBlob({ deviceId: id, sensor: 'cam', side: 'device', type: 'image/jpeg', data: frames[i % 16], time: Date.now() }, BUDGET);
+  for (let i = 0; i < FRAMES; i++) await store.appendBlobs([{ deviceId: id, sensor: 'cam', side: 'device', type: 'image/jpeg', data: frames[i % 16], time: Date.now() }], BUDGET);
   const writeMs = Number(process.hrtime.bigint() - t) / 1e6;
   t = process.hrtime.bigint();
   for (let i = 0; i < 200; i++) await store.latestBlob(id, 'cam');

@@ -1,56 +1,26 @@
 /** Binary chunks end to end: byte-exact across WebSocket, HTTP and MQTT in both directions, limits, budget, latest-wins. */
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { MqttClient } from 'mqtt';
-import { encodeBlobFrame } from '../src/core/blobs.js';
+import { encodeBlobFrame, sniffBlobType } from '../src/core/blobs.js';
+import { BlobClient, jpeg } from './blob-clients.js';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { freePort, makeDevice, ROOT, runProcess, sleep, socketTo, startTestServer, waitFor } from './helpers.js';
+import { freePort, makeDevice, ROOT, runProcess, sleep, startTestServer, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { closedWith, mqttConnect } from './mqtt-clients.js';
 import { connect } from '../src/client/node.js';
 import type { BlobChunk } from '../src/client/node.js';
 
-/** A WebSocket client keeping text messages (parsed) and binary frames (header + bytes) apart. */
-class BlobClient {
-  readonly ws: WebSocket;
-  readonly texts: any[] = [];
-  readonly frames: { header: any; data: Buffer }[] = [];
-  readonly opened: Promise<void>;
-  readonly closed: Promise<{ code: number; reason: string }>;
-  constructor(url: string) {
-    ({ ws: this.ws, opened: this.opened, closed: this.closed } = socketTo(url));
-    this.ws.on('message', (data: Buffer, isBinary) => {
-      if (!isBinary) return void this.texts.push(JSON.parse(data.toString()));
-      const n = data[0];
-      this.frames.push({ header: JSON.parse(data.subarray(1, 1 + n).toString()), data: Buffer.from(data.subarray(1 + n)) });
-    });
-  }
-  static async open(server: TestServer, dev: { id: string; key: string }, side: 'device' | 'client', binary = false): Promise<BlobClient> {
-    const c = new BlobClient(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}&side=${side}${binary ? '&binary=1' : ''}`);
-    await c.opened;
-    return c;
-  }
-  putBlob(sensor: string, data: Buffer, type?: string, id?: number): void {
-    this.ws.send(encodeBlobFrame({ sensor, ...(type ? { type } : {}), ...(id !== undefined ? { id } : {}) }, data));
-  }
-  text(pred: (m: any) => boolean): Promise<any> {
-    return waitFor(() => this.texts.find(pred), 5000, 'a matching text message');
-  }
-  frame(pred: (f: { header: any; data: Buffer }) => boolean = () => true): Promise<{ header: any; data: Buffer }> {
-    return waitFor(() => this.frames.find(pred), 5000, "a binary frame") as Promise<{ header: any; data: Buffer }>;
-  }
-}
-
-/** Bytes that are not UTF-8 text (a JPEG starts FF D8), of a given size. */
-function jpeg(size: number): Buffer {
-  const b = crypto.randomBytes(size);
-  b[0] = 0xff;
-  b[1] = 0xd8;
-  return b;
-}
+test('an MQTT chunk without a type is typed by its image signature, or application/octet-stream', () => {
+  assert.equal(sniffBlobType(Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0])), 'image/jpeg');
+  assert.equal(sniffBlobType(Buffer.from('89504e470d0a1a0a0000', 'hex')), 'image/png');
+  assert.equal(sniffBlobType(Buffer.from('GIF89a\x01')), 'image/gif');
+  assert.equal(sniffBlobType(Buffer.from('RIFF\x10\x00\x00\x00WEBPVP8 ', 'latin1')), 'image/webp');
+  assert.equal(sniffBlobType(Buffer.from('RIFF\x10\x00\x00\x00WAVEfmt ', 'latin1')), 'application/octet-stream');
+  assert.equal(sniffBlobType(Buffer.from([0xff, 0xd8])), 'application/octet-stream');
+});
 
 describe('binary chunks', () => {
   let server: TestServer;
@@ -129,9 +99,23 @@ describe('binary chunks', () => {
 
     // MQTT publish of bytes that are not UTF-8: a chunk; of JSON: a reading, as before.
     const viewer = await BlobClient.open(server, dev, 'client', true);
+    const mqttApp: MqttClient = await mqttConnect(mqttUrl, { username: `${dev.id}:client`, password: dev.key, protocolVersion: 5 });
+    const appGot: Buffer[] = [];
+    mqttApp.on('message', (_t, p) => appGot.push(p));
+    await mqttApp.subscribeAsync(`devices/${dev.id}/cam`, { qos: 1, rh: 2 });
     const frame = jpeg(30_000);
+    frame[2] = 0x00; // not a JPEG's signature (FF D8 FF): stored as application/octet-stream
     await mqttDevice.publishAsync(`devices/${dev.id}/cam`, frame, { qos: 1 });
     assert.ok((await viewer.frame()).data.equals(frame));
+    await waitFor(() => appGot.length > 0, 5000, 'the chunk at the MQTT app');
+    assert.ok(appGot[0].equals(frame), 'MQTT to MQTT, byte-exact');
+    // And the other way: an MQTT app's chunk reaches the device on MQTT and WebSocket.
+    const command = jpeg(20_000);
+    await mqttDevice.subscribeAsync(`devices/${dev.id}/command`, { qos: 1 });
+    await mqttApp.publishAsync(`devices/${dev.id}/command`, command, { qos: 1 });
+    await waitFor(() => got.some((p) => p.equals(command)), 5000, 'the app\'s chunk at the MQTT device');
+    assert.ok((await device.frame((x) => x.data.equals(command))).header.write === 'client');
+    await mqttApp.endAsync();
     await mqttDevice.publishAsync(`devices/${dev.id}/temp`, '22.5', { qos: 1 });
     assert.equal((await viewer.text((m) => m.sensor === 'temp')).value, 22.5);
     const latest = await api(`/devices/${dev.id}/blobs/cam`, { headers: { authorization: `Bearer ${token}` } });
@@ -151,7 +135,7 @@ describe('binary chunks', () => {
     assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
     assert.equal(latest.headers.get('content-disposition')?.startsWith('attachment'), true, 'octet-stream is a download too');
     const all = await (await api(`/devices/${dev.id}/blobs`, { headers: { 'x-device-key': dev.key } })).json();
-    assert.deepEqual(all.blobs.map((b: any) => b.sensor), ['cam', 'firmware', 'page']);
+    assert.deepEqual(all.blobs.map((b: any) => b.sensor), ['cam', 'command', 'firmware', 'page']);
     await mqttDevice.endAsync();
     await Promise.all([device, viewer].map((c) => (c.ws.close(), c.closed)));
   });

@@ -7,8 +7,10 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, describe, test } from 'node:test';
-import { ROOT, tempDir } from './helpers.js';
+import { after, before, describe, test } from 'node:test';
+import crypto from 'node:crypto';
+import { makeDevice, ROOT, startTestServer, tempDir } from './helpers.js';
+import type { TestServer } from './helpers.js';
 
 /** Runs a program with no standard input (a sketch that exits at once must not race a pipe); rejects on failure. */
 const run = promisify(execFile);
@@ -52,4 +54,45 @@ describe('Arduino library', { skip: !haveGxx }, () => {
       assert.equal(ran.stderr, '');
     });
   }
+});
+
+/**
+ * The ESP32-CAM sketch (clients/arduino/CameraFrames) beside the library compiles against the host shims of the camera
+ * driver and HTTPClient too, and run on this machine it PUTs its camera's frame to a real hub.
+ */
+describe('ESP32-CAM sketch', { skip: !haveGxx }, () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(() => server.stop());
+
+  test('compiles, and its frame reaches the hub byte-exact as image/jpeg', async () => {
+    const dev = await makeDevice(server, 'Camera');
+    // The sketch as a user fills it in: this hub's address, the device's id and key.
+    const sketch = fs.readFileSync(path.join(ARDUINO, 'CameraFrames/CameraFrames.ino'), 'utf8')
+      .replace('"192.168.1.10"', '"127.0.0.1"')
+      .replace('PORT = 8888', `PORT = ${server.port}`)
+      .replace('"DEVICE_ID"', JSON.stringify(dev.id))
+      .replace('"DEVICE_KEY"', JSON.stringify(dev.key));
+    assert.ok(sketch.includes(dev.key) && sketch.includes(String(server.port)), 'the sketch still names its settings as the test expects');
+    const unit = path.join(out.dir, 'CameraFrames.cpp');
+    fs.writeFileSync(unit, `#include <Arduino.h>\n${sketch}`);
+    const binary = path.join(out.dir, 'CameraFrames');
+    const shim = path.join(ARDUINO, 'host-shim');
+    await run('g++', ['-std=gnu++17', '-Wall', '-Wextra', '-Werror', '-I', shim, unit, path.join(shim, 'host_main.cpp'), path.join(shim, 'esp32_cam_host.cpp'), '-o', binary], { timeout: 120_000 });
+
+    const jpeg = crypto.randomBytes(40_000);
+    jpeg.set([0xff, 0xd8, 0xff, 0xe0], 0);
+    const frameFile = path.join(out.dir, 'frame.jpg');
+    fs.writeFileSync(frameFile, jpeg);
+    // setup() then one loop(): one frame PUT.
+    const ran = await run(binary, [], { timeout: 20_000, env: { ...process.env, IOTC_HOST_FRAME: frameFile } });
+    assert.doesNotMatch(ran.stdout, /not stored|failed/, ran.stdout);
+    const stored = await server.hub.store.latestBlob(dev.id, 'cam');
+    assert.ok(stored, 'a frame was stored');
+    assert.equal(stored.type, 'image/jpeg');
+    assert.equal(stored.side, 'device');
+    assert.ok(stored.data.equals(jpeg), 'byte-exact');
+  });
 });

@@ -657,15 +657,16 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
 
     describe('blobs', () => {
       const blob = (deviceId: string, sensor: string, data: Buffer, side: Side = 'device', type = 'image/jpeg', time = Date.now()) => ({ deviceId, sensor, side, type, data, time });
+      const appendOne = async (store: Store, b: ReturnType<typeof blob>, budget: number) => (await store.appendBlobs([b], budget))[0];
 
       test('appendBlob keeps the bytes exactly; latestBlob, getBlob, listBlobs and latestBlobs find them', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
           const first = Buffer.from([0xff, 0xd8, 0x00, 0x80, 0xfe, 0xff, 0x00]);
           const second = Buffer.alloc(70_000, 0xab);
-          const a = await store.appendBlob(blob(device.id, 'cam', first), 1 << 20);
-          const b = await store.appendBlob(blob(device.id, 'cam', second, 'device', 'image/png'), 1 << 20);
-          const c = await store.appendBlob(blob(device.id, 'file', Buffer.from('x'), 'client', 'application/octet-stream'), 1 << 20);
+          const a = await appendOne(store, blob(device.id, 'cam', first), 1 << 20);
+          const b = await appendOne(store, blob(device.id, 'cam', second, 'device', 'image/png'), 1 << 20);
+          const c = await appendOne(store, blob(device.id, 'file', Buffer.from('x'), 'client', 'application/octet-stream'), 1 << 20);
           assert.ok(b.seq > a.seq && c.seq > b.seq);
           assert.equal(a.size, first.length);
           assert.equal(b.type, 'image/png');
@@ -686,20 +687,61 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
           const { device: other } = await userWithDevice(store, 'other-blobs@example.com');
-          await store.appendBlob(blob(other.id, 'cam', Buffer.alloc(1000)), 1500);
+          await appendOne(store, blob(other.id, 'cam', Buffer.alloc(1000)), 1500);
           const seqs = [];
-          for (let i = 0; i < 5; i++) seqs.push((await store.appendBlob(blob(device.id, 'cam', Buffer.alloc(1000, i)), 2500)).seq);
+          for (let i = 0; i < 5; i++) seqs.push((await appendOne(store, blob(device.id, 'cam', Buffer.alloc(1000, i)), 2500)).seq);
           assert.deepEqual((await store.listBlobs(device.id, 'cam', 10)).map((x) => x.seq), [seqs[4], seqs[3]]);
           assert.equal(await store.blobBytes(device.id), 2000);
-          const big = await store.appendBlob(blob(device.id, 'cam', Buffer.alloc(4000)), 2500);
+          const big = await appendOne(store, blob(device.id, 'cam', Buffer.alloc(4000)), 2500);
           assert.deepEqual((await store.listBlobs(device.id, 'cam', 10)).map((x) => x.seq), [big.seq], 'a chunk over the budget alone is still kept');
           assert.equal(await store.blobBytes(other.id), 1000);
+        }));
+
+      test('appendBlobs stores a batch in order and prunes each device once, keeping its newest of the batch', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'batch-blobs@example.com');
+          const infos = await store.appendBlobs([
+            blob(device.id, 'cam', Buffer.alloc(1000, 1)),
+            blob(other.id, 'cam', Buffer.alloc(1000, 2)),
+            blob(device.id, 'cam', Buffer.alloc(1000, 3)),
+            blob(device.id, 'mic', Buffer.alloc(1000, 4)),
+            blob(other.id, 'cam', Buffer.alloc(3000, 5)),
+          ], 2500);
+          assert.deepEqual(infos.map((b) => [b.deviceId === device.id ? 'd' : 'o', b.sensor, b.size]), [['d', 'cam', 1000], ['o', 'cam', 1000], ['d', 'cam', 1000], ['d', 'mic', 1000], ['o', 'cam', 3000]]);
+          assert.ok(infos.every((b, i) => i === 0 || b.seq > infos[i - 1].seq), 'sequence numbers follow the order given');
+          assert.deepEqual((await store.listBlobs(device.id, 'cam', 10)).map((x) => x.seq), [infos[2].seq], 'the oldest beyond the budget went');
+          assert.equal((await store.latestBlob(device.id, 'mic'))?.data[0], 4);
+          assert.equal(await store.blobBytes(device.id), 2000);
+          assert.deepEqual((await store.listBlobs(other.id, 'cam', 10)).map((x) => x.seq), [infos[4].seq], "a device's newest of the batch stays, even over the budget alone");
+          assert.deepEqual(await store.appendBlobs([], 2500), []);
+        }));
+
+      test('blobsToSync: the newest chunk of each sensor the other side wrote since this side was last connected', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const a = await appendOne(store, blob(device.id, 'cam', Buffer.from([1])), 1 << 20);
+          const b = await appendOne(store, blob(device.id, 'cam', Buffer.from([2, 0xff])), 1 << 20);
+          const c = await appendOne(store, blob(device.id, 'cmd', Buffer.from([3]), 'client'), 1 << 20);
+          const d = await appendOne(store, blob(device.id, 'mic', Buffer.from([4])), 1 << 20);
+          const forClient = await store.blobsToSync(device.id, 'client');
+          assert.deepEqual(forClient.map((x) => x.seq), [b.seq, d.seq], 'newest per sensor written by the device, oldest first');
+          assert.ok(forClient[0].data.equals(Buffer.from([2, 0xff])), 'with the bytes');
+          assert.ok(a.seq < b.seq);
+          assert.deepEqual((await store.blobsToSync(device.id, 'device')).map((x) => x.seq), [c.seq]);
+          await store.advanceCursor(device.id, 'client');
+          assert.deepEqual(await store.blobsToSync(device.id, 'client'), [], 'nothing new since the client side was last connected');
+          assert.deepEqual((await store.blobsToSync(device.id, 'device')).map((x) => x.seq), [c.seq], 'the other side keeps its own cursor');
+          const e = await appendOne(store, blob(device.id, 'cam', Buffer.from([5])), 1 << 20);
+          assert.deepEqual((await store.blobsToSync(device.id, 'client')).map((x) => x.seq), [e.seq]);
+          assert.deepEqual((await store.latestBlobs(device.id, 'client')).map((x) => x.seq), [c.seq]);
+          assert.deepEqual((await store.latestBlobs(device.id, 'device')).map((x) => [x.sensor, x.seq]), [['cam', e.seq], ['mic', d.seq]]);
         }));
 
       test('deleteDevice removes its chunks', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
-          await store.appendBlob(blob(device.id, 'cam', Buffer.alloc(10)), 1000);
+          await appendOne(store, blob(device.id, 'cam', Buffer.alloc(10)), 1000);
           await store.deleteDevice(device.id);
           assert.equal(await store.blobBytes(device.id), 0);
           assert.equal(await store.latestBlob(device.id, 'cam'), null);

@@ -2,15 +2,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { browserHub, logIn } from './browser.js';
-import { makeDevice } from './helpers.js';
+import { BlobClient } from './blob-clients.js';
+import { freePort, makeDevice } from './helpers.js';
+import { mqttConnect } from './mqtt-clients.js';
 
 /** Two 1×1 PNGs of different colours: decodable images, so the page can only show them if the bytes arrived whole. */
 const RED = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64');
 const BLUE = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPj/HwADBwIAMCbHYQAAAABJRU5ErkJggg==', 'base64');
 
-const web = browserHub();
+const web = browserHub(async () => ({ mqttPort: await freePort() }));
 
-test('an image sensor shows its latest frame live; another type is a download', { skip: web.skip }, async () => {
+test('an image sensor shows its latest frame live, sent over HTTP, WebSocket or MQTT; another type is a download', { skip: web.skip }, async () => {
   const server = web.server;
   const dev = await makeDevice(server, 'Camera');
   const page = await (await web.browser.newContext()).newPage();
@@ -39,6 +41,26 @@ test('an image sensor shows its latest frame live; another type is a download', 
     return [...g.getImageData(0, 0, 1, 1).data];
   });
   assert.ok(pixel[2] > pixel[0], `the blue frame is shown (pixel ${pixel})`);
+
+  // The same within a second when the frame comes over a WebSocket binary frame, or an MQTT publish.
+  const shownWithin = async (seq: number, since: number, door: string) => {
+    await page.waitForFunction((s) => (document.querySelector('img.blob-image') as HTMLImageElement | null)?.src.endsWith(`/blobs/cam/${s}`) ?? false, seq, { timeout: 5000 });
+    assert.ok(Date.now() - since < 1500, `frame over ${door} shown after ${Date.now() - since} ms`);
+  };
+  const camera = new BlobClient(`${server.wsUrl}/ws?device=${dev.id}&key=${dev.key}`);
+  await camera.opened;
+  const overWs = Date.now();
+  camera.putBlob('cam', RED, 'image/png', 1);
+  await shownWithin((await camera.text((m) => m.id === 1)).seq, overWs, 'WebSocket');
+  camera.ws.close();
+  const mqttCamera = await mqttConnect(`mqtt://127.0.0.1:${server.mqttPort}`, { username: dev.id, password: dev.key, protocolVersion: 4 });
+  const overMqtt = Date.now();
+  await mqttCamera.publishAsync(`devices/${dev.id}/cam`, BLUE, { qos: 1 });
+  // MQTT 3.1.1 names no type: the PNG is known by its signature.
+  const viaMqtt = (await server.hub.store.latestBlob(dev.id, 'cam'))!;
+  assert.equal(viaMqtt.type, 'image/png');
+  await shownWithin(viaMqtt.seq, overMqtt, 'MQTT');
+  await mqttCamera.endAsync();
 
   await put(Buffer.from([0x25, 0x50, 0x44, 0x46, 0xff, 0x00]), 'application/pdf', 'report');
   const link = await page.waitForSelector('a.blob-download', { timeout: 5000 });

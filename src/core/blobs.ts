@@ -1,10 +1,11 @@
 import { IotcError } from './errors.js';
+import { CommitBatcher } from './write-batcher.js';
 import { sensorName } from './messages.js';
-import type { Relay } from './relay.js';
+import type { Receiver, Relay } from './relay.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
-import type { BlobInfo, Side, StoredReading } from '../store/types.js';
+import type { BlobInfo, NewBlob, Side, Store, StoredBlob, StoredReading } from '../store/types.js';
 
 /**
  * Binary chunks (camera frames, sound clips, small files): stored per device and sensor within a byte budget,
@@ -19,6 +20,8 @@ import type { BlobInfo, Side, StoredReading } from '../store/types.js';
  */
 export const DEFAULT_BLOB_TYPE = 'application/octet-stream';
 const TYPE_MAX = 100;
+/** Chunk bytes that may wait for the store before new ones are refused (E_UNAVAILABLE). */
+const MAX_QUEUED_BLOB_BYTES = 64 * 1024 * 1024;
 /** A MIME type as a sender would write it: type/subtype with optional parameters, printable ASCII only. */
 const MIME = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}(\s*;[\x20-\x7e]*)?$/;
 
@@ -103,6 +106,25 @@ export function encodeBlobFrame(header: Record<string, unknown>, data: Buffer): 
   return Buffer.concat([Buffer.from([head.length]), head, data]);
 }
 
+/** Signatures of the image formats a page shows inline: what an MQTT 3.1.1 publish, which names no type, most likely is. */
+const IMAGE_SIGNATURES: [string, number[], number][] = [
+  ['image/jpeg', [0xff, 0xd8, 0xff], 0],
+  ['image/png', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0],
+  ['image/gif', [0x47, 0x49, 0x46, 0x38], 0],
+  ['image/webp', [0x57, 0x45, 0x42, 0x50], 8],
+];
+
+/** The image type the bytes start like (JPEG, PNG, GIF, WebP), or application/octet-stream. */
+export function sniffBlobType(bytes: Buffer): string {
+  for (const [type, magic, at] of IMAGE_SIGNATURES) {
+    if (bytes.length >= at + magic.length && magic.every((b, i) => bytes[at + i] === b)) {
+      // WebP is RIFF....WEBP.
+      if (type !== 'image/webp' || bytes.toString('latin1', 0, 4) === 'RIFF') return type;
+    }
+  }
+  return DEFAULT_BLOB_TYPE;
+}
+
 /** Whether bytes are valid UTF-8 text (MQTT payloads that are not are binary chunks). */
 export function isUtf8Text(bytes: Buffer): boolean {
   try {
@@ -117,6 +139,11 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** The room of binary chunks: checks, stores (ack after commit) and delivers to the other side on this node. */
 export class BlobRoom {
   readonly counters = { chunksIn: 0, bytesIn: 0, chunksOut: 0, bytesOut: 0 };
+  /**
+   * The chunks of a turn (and those arriving while a commit runs) share one transaction and one prune per
+   * device: on PostgreSQL a commit's WAL flush, not the bytes, is what bounds frames per second.
+   */
+  private readonly batcher: CommitBatcher<NewBlob, BlobInfo>;
 
   constructor(
     private readonly relay: Relay,
@@ -124,6 +151,12 @@ export class BlobRoom {
     private readonly log?: Logger,
   ) {
     relay.onBusBlob = (e) => void this.fromBus(e.deviceId, e.sensor, e.seq);
+    this.batcher = blobBatcher(relay.store, config);
+  }
+
+  /** Commits every chunk accepted so far (at shutdown, after the doors stopped taking new ones). */
+  drain(): Promise<void> {
+    return this.batcher.drain();
   }
 
   get maxBytes(): number {
@@ -143,10 +176,10 @@ export class BlobRoom {
     const checked = sensorName.safeParse(sensor);
     if (!checked.success) throw new IotcError('E_VALIDATION', checked.error.issues[0].message);
     // The outbound header must fit its one length byte whatever the sequence number: checked before storing.
-    encodeBlobFrame({ sensor, type: blobType(type), size: data.length, time: Date.now(), write: 'client', seq: Number.MAX_SAFE_INTEGER }, Buffer.alloc(0));
+    encodeBlobFrame({ sensor, type: blobType(type), size: data.length, time: Date.now(), write: 'client', seq: Number.MAX_SAFE_INTEGER, sync: true }, Buffer.alloc(0));
     // Copied: the door's buffer may be a view into a bigger one that it reuses.
     const bytes = Buffer.from(data);
-    const info = await this.relay.store.appendBlob({ deviceId, sensor, side, type: blobType(type), data: bytes, time: Date.now() }, this.config.blobBudgetBytes);
+    const [info] = await this.batcher.write([{ deviceId, sensor, side, type: blobType(type), data: bytes, time: Date.now() }]);
     this.counters.chunksIn++;
     this.counters.bytesIn += bytes.length;
     this.deliver(info, bytes);
@@ -173,13 +206,21 @@ export class BlobRoom {
     const receivers = this.relay.receiversOf(info.deviceId, otherSide(info.side));
     if (receivers.length === 0) return;
     const delivery = blobDelivery(info, data);
-    for (const r of receivers) {
-      if (r.deliverBlob) r.deliverBlob(delivery);
-      else r.deliver(delivery.noticeReading, delivery.notice);
-    }
+    for (const r of receivers) this.relay.sendBlob(r, delivery);
     this.counters.chunksOut += receivers.length;
     this.counters.bytesOut += receivers.length * data.length;
   }
+}
+
+/** Chunks to store, gathered into one transaction per turn (or per commit already running). */
+export function blobBatcher(store: Pick<Store, 'appendBlobs'>, config: BlobConfig): CommitBatcher<NewBlob, BlobInfo> {
+  return new CommitBatcher({
+    commit: (blobs) => store.appendBlobs(blobs, config.blobBudgetBytes),
+    weigh: (b) => b.data.length,
+    // Bytes waiting for the store: enough for every camera of a busy node to have a few frames in flight.
+    maxQueued: Math.max(MAX_QUEUED_BLOB_BYTES, 4 * config.maxBlobBytes),
+    noun: 'chunk',
+  });
 }
 
 /** The notice's value: what a text-only connection learns of a chunk, and where to fetch its bytes. */
@@ -187,11 +228,32 @@ export function blobNoticeValue(info: BlobInfo): { blob: true; type: string; siz
   return { blob: true, type: info.type, size: info.size, seq: info.seq, url: blobUrl(info.deviceId, info.sensor) };
 }
 
-export function blobDelivery(info: BlobInfo, data: Buffer): BlobDelivery {
+/** `sync`: sent on connecting (see Relay.attach), marked `"sync":true` in the header and the notice as sync readings are. */
+export function blobDelivery(info: BlobInfo, data: Buffer, sync = false): BlobDelivery {
   const value = blobNoticeValue(info);
-  const notice = JSON.stringify({ sensor: info.sensor, value, time: info.time, write: info.side });
-  const frame = encodeBlobFrame({ sensor: info.sensor, type: info.type, size: info.size, time: info.time, write: info.side, seq: info.seq }, data);
+  const mark = sync ? { sync: true } : {};
+  const notice = JSON.stringify({ sensor: info.sensor, value, time: info.time, write: info.side, ...mark });
+  const frame = encodeBlobFrame({ sensor: info.sensor, type: info.type, size: info.size, time: info.time, write: info.side, seq: info.seq, ...mark }, data);
   // Negative: never compared with a reading's sequence number by a door that keeps the newest per sensor.
   const noticeReading: StoredReading = { deviceId: info.deviceId, sensor: info.sensor, value, side: info.side, time: info.time, seq: -info.seq };
   return { info, data, frame, notice, noticeReading };
+}
+
+/** A chunk as a receiver takes it: the delivery itself, or its JSON notice for a receiver that only takes readings. */
+export function handOverBlob(r: Receiver, d: BlobDelivery): void {
+  if (r.deliverBlob) r.deliverBlob(d);
+  else r.deliver(d.noticeReading, d.notice);
+}
+
+/**
+ * What a new connection gets of chunks once its sync is made: per sensor, the newer of the stored chunk to sync
+ * (marked sync) and one delivered live while the sync was read, oldest first; never both, never the older after.
+ */
+export function syncedBlobs(stored: StoredBlob[], live: ReadonlyMap<string, BlobDelivery>): BlobDelivery[] {
+  const out = new Map<string, BlobDelivery>(live);
+  for (const b of stored) {
+    const l = live.get(b.sensor);
+    if (!l || l.info.seq < b.seq) out.set(b.sensor, blobDelivery(b, b.data, true));
+  }
+  return [...out.values()].sort((a, b) => a.info.seq - b.info.seq);
 }

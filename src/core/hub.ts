@@ -78,6 +78,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
       await retention.stop();
       await automations.stop();
       await relay.close();
+      await blobs.drain();
       await bus.close();
       await store.close();
     },

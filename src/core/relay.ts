@@ -2,6 +2,8 @@ import { IotcError } from './errors.js';
 import { CallRouter } from './calls.js';
 import type { CallLimits, CallUpdate, DeviceCall } from './calls.js';
 import { WriteBatcher } from './write-batcher.js';
+import { handOverBlob, syncedBlobs } from './blobs.js';
+import type { BlobDelivery } from './blobs.js';
 import { PresenceTracker } from './presence.js';
 import { secretMatches } from './secrets.js';
 import type { AuthLimits } from './auth-limits.js';
@@ -12,7 +14,7 @@ import type { Bus, BusEvent } from '../bus/types.js';
 import type { Role } from './sharing.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
-import type { Device, HistoryQuery, NewReading, SensorPage, Side, Store, StoredReading } from '../store/types.js';
+import type { Device, HistoryQuery, NewReading, SensorPage, Side, Store, StoredBlob, StoredReading } from '../store/types.js';
 
 /** One open connection of any door, as the relay sees it. */
 export interface Receiver {
@@ -31,7 +33,7 @@ export interface Receiver {
    * Hands over a binary chunk the other side wrote (see core/blobs.ts). A receiver without it is given
    * the chunk's JSON notice through `deliver`, so a text-only connection never sees bytes it cannot read.
    */
-  deliverBlob?(blob: import('./blobs.js').BlobDelivery): void;
+  deliverBlob?(blob: BlobDelivery): void;
   /**
    * Set when the connection acts for a user's account (a login cookie, an API token) rather than with the
    * device's key: what they may do. The relay updates `role` when the owner changes the share, and revokes
@@ -101,6 +103,12 @@ interface LocalReceivers {
   seen: { device: number; client: number };
 }
 
+/** What reaches a connection while its sync is made: readings in order, and the newest chunk per sensor. */
+interface HeldWhileSettingUp {
+  readings: [StoredReading, string][];
+  blobs: Map<string, BlobDelivery>;
+}
+
 /** The wire form of a reading as every door delivers it. */
 export function readingJson(r: StoredReading, extra?: Record<string, unknown>): string {
   if (extra === undefined && r.value !== undefined) {
@@ -146,7 +154,7 @@ export class Relay {
    * reaches a new connection once, sync first. A reading written elsewhere while the sync query runs would
    * otherwise arrive twice (live, then again as sync) or live before older sync readings.
    */
-  private readonly settingUp = new Map<Receiver, [StoredReading, string][]>();
+  private readonly settingUp = new Map<Receiver, HeldWhileSettingUp>();
   observer: RelayObserver = {};
   /**
    * Told of every batch this node committed (so each reading is evaluated once in a cluster): the stored readings
@@ -267,7 +275,8 @@ export class Relay {
 
   /**
    * Registers a live connection, then sends it what the other side wrote since this side was last
-   * connected (each reading marked `"sync":true`). Registering first means nothing falls between the two.
+   * connected (each reading marked `"sync":true`), and the newest chunk of each sensor likewise.
+   * Registering first means nothing falls between the two.
    */
   async attach(device: Device, receiver: Receiver): Promise<Attachment> {
     if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
@@ -281,7 +290,7 @@ export class Relay {
       this.local.set(device.id, entry);
       this.bus.subscribe(device.id);
     }
-    this.settingUp.set(receiver, []);
+    this.settingUp.set(receiver, { readings: [], blobs: new Map() });
     entry[side] = [...entry[side], { receiver, keyHash: device.keyHash }];
     this.presence.change(device.id, side, +1);
 
@@ -301,8 +310,9 @@ export class Relay {
 
     let missed: StoredReading[];
     let cursor: number;
+    let chunks: StoredBlob[];
     try {
-      cursor = await this.store.getCursor(device.id, side);
+      [cursor, chunks] = await Promise.all([this.store.getCursor(device.id, side), this.store.blobsToSync(device.id, side)]);
       missed = await this.store.latestSince(device.id, otherSide(side), cursor);
     } catch (err) {
       this.settingUp.delete(receiver);
@@ -312,7 +322,7 @@ export class Relay {
       this.remove(device.id, receiver, false);
       throw err;
     }
-    const held = this.settingUp.get(receiver) ?? [];
+    const held = this.settingUp.get(receiver) ?? { readings: [], blobs: new Map() };
     this.settingUp.delete(receiver);
     if (!detached) {
       const synced = new Set<number>();
@@ -320,7 +330,8 @@ export class Relay {
         receiver.deliver(r, readingJson(r, { sync: true }));
         synced.add(r.seq);
       }
-      for (const [r, json] of held) if (!synced.has(r.seq)) receiver.deliver(r, json);
+      for (const [r, json] of held.readings) if (!synced.has(r.seq)) receiver.deliver(r, json);
+      for (const d of syncedBlobs(chunks, held.blobs)) handOverBlob(receiver, d);
       entry.seen[side] = missed.reduce((max, r) => Math.max(max, r.seq), Math.max(entry.seen[side], cursor));
       // Persistent calls that waited for the device; not awaited: the connection is usable meanwhile.
       if (side === 'device') void this.calls.deliverOpen(device.id, receiver);
@@ -474,8 +485,16 @@ export class Relay {
 
   private send(receiver: Receiver, r: StoredReading, json: string): void {
     const held = this.settingUp.size > 0 ? this.settingUp.get(receiver) : undefined;
-    if (held) held.push([r, json]);
+    if (held) held.readings.push([r, json]);
     else receiver.deliver(r, json);
+  }
+
+  /** A chunk for one connection; while its sync is being made, only the newest per sensor is held for after it. */
+  sendBlob(receiver: Receiver, d: BlobDelivery): void {
+    const held = this.settingUp.size > 0 ? this.settingUp.get(receiver) : undefined;
+    if (!held) return handOverBlob(receiver, d);
+    const had = held.blobs.get(d.info.sensor);
+    if (!had || had.info.seq < d.info.seq) held.blobs.set(d.info.sensor, d);
   }
 
   /**

@@ -1,41 +1,55 @@
 import { IotcError } from './errors.js';
 import type { NewReading, Store, StoredReading } from '../store/types.js';
 
-interface Pending {
-  readings: NewReading[];
-  resolve: (stored: StoredReading[]) => void;
+interface Pending<T, R> {
+  items: T[];
+  weight: number;
+  resolve: (stored: R[]) => void;
   reject: (err: unknown) => void;
 }
 
+export interface CommitBatcherOptions<T, R> {
+  /** Stores the items in one transaction and returns what was stored, in the same order. */
+  commit: (items: T[]) => Promise<R[]>;
+  /** Told of every committed batch; runs inside the commit's callback, so it must only queue work. */
+  onCommitted?: (stored: R[], written: T[]) => void;
+  /** What an item costs against `maxQueued` (1 by default: a count). */
+  weigh?: (item: T) => number;
+  /** Most weight that may wait for the store; beyond it writes are refused (E_UNAVAILABLE) until it catches up. */
+  maxQueued: number;
+  /** The item's name in a refusal ("reading", "chunk"). */
+  noun: string;
+}
+
 /**
- * Gathers the writes of one event-loop turn into one store transaction, one at a time so commits keep
- * their order. A write's promise settles only after its transaction committed: doors acknowledge then.
+ * Gathers the writes of one event-loop turn (and those arriving while a commit runs) into one store
+ * transaction, one at a time so commits keep their order. A write's promise settles only after its
+ * transaction committed: doors acknowledge then.
  */
-export class WriteBatcher {
-  private queue: Pending[] = [];
-  private queuedReadings = 0;
+export class CommitBatcher<T, R> {
+  private queue: Pending<T, R>[] = [];
+  private queued = 0;
   private flushing: Promise<void> | null = null;
   private scheduled = false;
-  /** Told about every transaction: how many readings, how long it took, whether it committed (for metrics). */
+  /** Told about every transaction: how many items, how long it took, whether it committed (for metrics). */
   onBatch: ((size: number, seconds: number, ok: boolean) => void) | null = null;
 
-  constructor(
-    private readonly store: Store,
-    private readonly onCommitted: (stored: StoredReading[], written: NewReading[]) => void,
-    private readonly maxQueuedReadings = 100_000,
-  ) {}
+  constructor(private readonly opts: CommitBatcherOptions<T, R>) {}
 
+  /** The weight accepted but not yet committed: the store's backlog. */
   get pending(): number {
-    return this.queuedReadings;
+    return this.queued;
   }
 
-  write(readings: NewReading[]): Promise<StoredReading[]> {
-    if (this.queuedReadings + readings.length > this.maxQueuedReadings) {
+  write(items: T[]): Promise<R[]> {
+    const weigh = this.opts.weigh;
+    const weight = weigh ? items.reduce((sum, item) => sum + weigh(item), 0) : items.length;
+    if (this.queued + weight > this.opts.maxQueued) {
       return Promise.reject(new IotcError('E_UNAVAILABLE', 'The store is falling behind; try again shortly', { retryAfterSeconds: 1 }));
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ readings, resolve, reject });
-      this.queuedReadings += readings.length;
+      this.queue.push({ items, weight, resolve, reject });
+      this.queued += weight;
       this.schedule();
     });
   }
@@ -61,7 +75,7 @@ export class WriteBatcher {
     if (this.flushing || this.queue.length === 0) return this.flushing ?? Promise.resolve();
     const batch = this.queue;
     this.queue = [];
-    this.queuedReadings = 0;
+    this.queued = 0;
     this.flushing = this.commit(batch).finally(() => {
       this.flushing = null;
       if (this.queue.length > 0) this.schedule();
@@ -74,12 +88,12 @@ export class WriteBatcher {
    * reach, one write may be at fault (a value the store cannot take): the halves are tried apart, down to
    * single writes, so only the failing write is refused and its batch-mates commit, in their order.
    */
-  private async commit(batch: Pending[]): Promise<void> {
-    const all = batch.length === 1 ? batch[0].readings : batch.flatMap((p) => p.readings);
+  private async commit(batch: Pending<T, R>[]): Promise<void> {
+    const all = batch.length === 1 ? batch[0].items : batch.flatMap((p) => p.items);
     const started = performance.now();
-    let stored: StoredReading[];
+    let stored: R[];
     try {
-      stored = await this.store.appendReadings(all);
+      stored = await this.opts.commit(all);
     } catch (err) {
       this.onBatch?.(all.length, (performance.now() - started) / 1000, false);
       if (batch.length > 1 && !storeUnreachable(err)) {
@@ -92,17 +106,24 @@ export class WriteBatcher {
         }
         return;
       }
-      const failure = refusal(err);
+      const failure = refusal(err, this.opts.noun);
       for (const p of batch) p.reject(failure);
       return;
     }
     this.onBatch?.(all.length, (performance.now() - started) / 1000, true);
     let at = 0;
     for (const p of batch) {
-      p.resolve(stored.slice(at, at + p.readings.length));
-      at += p.readings.length;
+      p.resolve(stored.slice(at, at + p.items.length));
+      at += p.items.length;
     }
-    this.onCommitted(stored, all);
+    this.opts.onCommitted?.(stored, all);
+  }
+}
+
+/** Readings: one transaction per turn, at most `maxQueuedReadings` waiting. */
+export class WriteBatcher extends CommitBatcher<NewReading, StoredReading> {
+  constructor(store: Store, onCommitted: (stored: StoredReading[], written: NewReading[]) => void, maxQueuedReadings = 100_000) {
+    super({ commit: (readings) => store.appendReadings(readings), onCommitted, maxQueued: maxQueuedReadings, noun: 'reading' });
   }
 }
 
@@ -117,7 +138,7 @@ function storeUnreachable(err: unknown): boolean {
 }
 
 /** A refusal the client can act on keeps its code (E_VALIDATION); anything else means "not kept, try again". */
-function refusal(err: unknown): IotcError {
+function refusal(err: unknown, noun: string): IotcError {
   if (err instanceof IotcError && err.status < 500) return err;
-  return new IotcError('E_UNAVAILABLE', 'The store could not save the reading; it was not kept', { cause: err, retryAfterSeconds: 1 });
+  return new IotcError('E_UNAVAILABLE', `The store could not save the ${noun}; it was not kept`, { cause: err, retryAfterSeconds: 1 });
 }

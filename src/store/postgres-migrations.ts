@@ -277,4 +277,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (device_id, sensor, side, lo)
   );
   `,
+  // 10: Sync on connect also sends the newest chunk of each sensor: how far each side was served in chunks.
+  `
+  ALTER TABLE cursors ADD COLUMN blob_seq BIGINT NOT NULL DEFAULT 0;
+  `,
 ];

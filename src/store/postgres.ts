@@ -15,11 +15,20 @@ import type {
 } from './types.js';
 import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
-import { BLOB_INFO_COLS, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
+import { BLOB_INFO_COLS, blobsToSyncSql, latestBlobsSql, newestPerDevice, toBlobInfo, toStoredBlob } from './blob-rows.js';
 import type { BlobRow } from './blob-rows.js';
+import { otherSide } from './types.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
 
 const DAY_MS = 86_400_000;
+/** Chunks per insert statement: 7 parameters each, well within PostgreSQL's 65 535. */
+const BLOB_ROWS_PER_INSERT = 500;
+/** PRUNE_BLOBS_SQL (blob-rows.ts) for several devices at once: $1 devices, $2 the newest seq of each (never dropped), $3 the budget. */
+const PRUNE_LOCK_SQL = `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext('iotc:blobs:' || d) AS k FROM unnest($1::text[]) d) l ORDER BY k`;
+const PRUNE_DEVICES_SQL = `DELETE FROM blobs WHERE seq IN (
+  SELECT k.seq FROM unnest($1::text[], $2::bigint[]) AS n(device_id, newest)
+  CROSS JOIN LATERAL (SELECT seq, SUM(size) OVER (ORDER BY seq DESC) AS running FROM blobs WHERE device_id = n.device_id) k
+  WHERE k.running > $3 AND k.seq < n.newest)`;
 
 // Ids, sequence numbers and ms timestamps are BIGINT; they all fit a JS number exactly (< 2^53).
 const INT8_OID = 20;
@@ -312,15 +321,30 @@ export class PostgresStore implements Store {
     );
   }
 
-  async appendBlob(b: NewBlob, budgetBytes: number): Promise<BlobInfo> {
+  /**
+   * Two statements and one commit for the whole batch: a multi-row insert (each chunk's bytes a binary
+   * parameter; an array of them would travel as hex text, twice the size), then one prune for all its devices.
+   */
+  async appendBlobs(blobs: NewBlob[], budgetBytes: number): Promise<BlobInfo[]> {
+    if (blobs.length === 0) return [];
     return this.tx(async (c) => {
-      const { rows } = await c.query<BlobRow>(
-        `INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${BLOB_INFO_COLS}`,
-        [b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data],
-      );
-      const info = toBlobInfo(rows[0]);
-      await c.query(pruneBlobsSql(true), [b.deviceId, info.seq, budgetBytes]);
-      return info;
+      const infos: BlobInfo[] = [];
+      for (let at = 0; at < blobs.length; at += BLOB_ROWS_PER_INSERT) {
+        const part = blobs.slice(at, at + BLOB_ROWS_PER_INSERT);
+        const { rows } = await c.query<BlobRow>(
+          `INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES ${part.map((_, i) => `($${7 * i + 1}, $${7 * i + 2}, $${7 * i + 3}, $${7 * i + 4}, $${7 * i + 5}, $${7 * i + 6}, $${7 * i + 7})`).join(', ')} RETURNING ${BLOB_INFO_COLS}`,
+          part.flatMap((b) => [b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data]),
+        );
+        // Rows are inserted, and numbered, in the order of VALUES.
+        infos.push(...rows.map(toBlobInfo).sort((x, y) => x.seq - y.seq));
+      }
+      const newest = newestPerDevice(infos);
+      const devices = [...newest.keys()];
+      // Two nodes pruning one device at once would delete the same rows in different orders and deadlock: each
+      // device's prune waits its turn, locks taken in one order everywhere.
+      await c.query({ name: 'iotc_blob_prune_lock', text: PRUNE_LOCK_SQL, values: [devices] });
+      await c.query({ name: 'iotc_blob_prune', text: PRUNE_DEVICES_SQL, values: [devices, [...newest.values()], budgetBytes] });
+      return infos;
     });
   }
 
@@ -341,11 +365,13 @@ export class PostgresStore implements Store {
     return rows.map(toBlobInfo);
   }
 
-  async latestBlobs(deviceId: string): Promise<BlobInfo[]> {
-    const { rows } = await this.q<BlobRow>(
-      `SELECT ${BLOB_INFO_COLS} FROM blobs WHERE seq IN (SELECT MAX(seq) FROM blobs WHERE device_id = $1 GROUP BY sensor) ORDER BY sensor`,
-      [deviceId],
-    );
+  async blobsToSync(deviceId: string, side: Side): Promise<StoredBlob[]> {
+    const { rows } = await this.q<BlobRow>(blobsToSyncSql(true), [deviceId, otherSide(side), side], 'iotc_blobs_to_sync');
+    return rows.map(toStoredBlob);
+  }
+
+  async latestBlobs(deviceId: string, side?: Side): Promise<BlobInfo[]> {
+    const { rows } = await this.q<BlobRow>(latestBlobsSql(true, side !== undefined), side ? [deviceId, side] : [deviceId]);
     return rows.map(toBlobInfo);
   }
 
@@ -573,8 +599,9 @@ export class PostgresStore implements Store {
 
   async advanceCursor(deviceId: string, side: Side): Promise<void> {
     await this.q(
-      `INSERT INTO cursors (device_id, side, seq) VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = $1))
-       ON CONFLICT (device_id, side) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq)`,
+      `INSERT INTO cursors (device_id, side, seq, blob_seq)
+       VALUES ($1, $2, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = $1), (SELECT COALESCE(MAX(seq), 0) FROM blobs WHERE device_id = $1))
+       ON CONFLICT (device_id, side) DO UPDATE SET seq = GREATEST(cursors.seq, excluded.seq), blob_seq = GREATEST(cursors.blob_seq, excluded.blob_seq)`,
       [deviceId, side],
       'iotc_advance_cursor',
     );

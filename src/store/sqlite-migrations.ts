@@ -281,4 +281,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (device_id, sensor, side, lo)
   ) WITHOUT ROWID;
   `,
+  // 11: Sync on connect also sends the newest chunk of each sensor: how far each side was served in chunks.
+  `
+  ALTER TABLE cursors ADD COLUMN blob_seq INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -17,8 +17,9 @@ import type {
 } from './types.js';
 import { READING_COLS, toDevice, toInvite, toReading, toSession, toToken, toUser } from './rows.js';
 import type { DeviceRow, InviteRow, ReadingRow, SessionRow, TokenRow, UserRow } from './rows.js';
-import { BLOB_INFO_COLS, pruneBlobsSql, toBlobInfo, toStoredBlob } from './blob-rows.js';
+import { BLOB_INFO_COLS, blobsToSyncSql, latestBlobsSql, newestPerDevice, PRUNE_BLOBS_SQL, toBlobInfo, toStoredBlob } from './blob-rows.js';
 import type { BlobRow } from './blob-rows.js';
+import { otherSide } from './types.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './types.js';
 
 /** Applies pending migrations in one transaction; refuses a database written by a newer IOTcommunicate. */
@@ -146,9 +147,9 @@ export class SqliteStore implements Store {
       sensorNames: db.prepare('SELECT DISTINCT sensor FROM latest WHERE device_id = ?').pluck(),
       latestSince: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? AND seq > ? ORDER BY seq`),
       getCursor: db.prepare('SELECT seq FROM cursors WHERE device_id = ? AND side = ?'),
-      advanceCursor: db.prepare(`INSERT INTO cursors (device_id, side, seq)
-        VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = ?))
-        ON CONFLICT (device_id, side) DO UPDATE SET seq = MAX(cursors.seq, excluded.seq)`),
+      advanceCursor: db.prepare(`INSERT INTO cursors (device_id, side, seq, blob_seq)
+        VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) FROM latest WHERE device_id = ?), (SELECT COALESCE(MAX(seq), 0) FROM blobs WHERE device_id = ?))
+        ON CONFLICT (device_id, side) DO UPDATE SET seq = MAX(cursors.seq, excluded.seq), blob_seq = MAX(cursors.blob_seq, excluded.blob_seq)`),
       upsertPresence: db.prepare(`INSERT INTO presence (node_id, device_id, side, connections, expires_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (device_id, side, node_id) DO UPDATE SET connections = excluded.connections, expires_at = excluded.expires_at`),
       deletePresenceEntry: db.prepare('DELETE FROM presence WHERE node_id = ? AND device_id = ? AND side = ?'),
@@ -181,13 +182,15 @@ export class SqliteStore implements Store {
       deleteToken: db.prepare('DELETE FROM api_tokens WHERE user_id = ? AND id = ?'),
       ping: db.prepare('SELECT 1'),
       insertBlob: db.prepare(`INSERT INTO blobs (device_id, sensor, side, type, size, time, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING ${BLOB_INFO_COLS}`),
-      pruneBlobs: db.prepare(pruneBlobsSql(false)),
+      pruneBlobs: db.prepare(PRUNE_BLOBS_SQL),
       blobBytes: db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM blobs WHERE device_id = ?'),
       latestBlobAny: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT 1'),
       latestBlobSide: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? AND side = ? ORDER BY seq DESC LIMIT 1'),
       blobBySeq: db.prepare('SELECT * FROM blobs WHERE device_id = ? AND sensor = ? AND seq = ?'),
       listBlobs: db.prepare(`SELECT ${BLOB_INFO_COLS} FROM blobs WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT ?`),
-      latestBlobs: db.prepare(`SELECT ${BLOB_INFO_COLS} FROM blobs WHERE seq IN (SELECT MAX(seq) FROM blobs WHERE device_id = ? GROUP BY sensor) ORDER BY sensor`),
+      blobsToSync: db.prepare(blobsToSyncSql(false)),
+      latestBlobs: db.prepare(latestBlobsSql(false, false)),
+      latestBlobsSide: db.prepare(latestBlobsSql(false, true)),
       deleteBlobs: db.prepare('DELETE FROM blobs WHERE device_id = ?'),
     };
 
@@ -349,11 +352,11 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
-  async appendBlob(b: NewBlob, budgetBytes: number): Promise<BlobInfo> {
+  async appendBlobs(blobs: NewBlob[], budgetBytes: number): Promise<BlobInfo[]> {
     return this.db.transaction(() => {
-      const info = toBlobInfo(this.stmt.insertBlob.get(b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data) as BlobRow);
-      this.stmt.pruneBlobs.run(b.deviceId, info.seq, b.deviceId, budgetBytes);
-      return info;
+      const infos = blobs.map((b) => toBlobInfo(this.stmt.insertBlob.get(b.deviceId, b.sensor, b.side, b.type, b.data.length, b.time, b.data) as BlobRow));
+      for (const [deviceId, newest] of newestPerDevice(infos)) this.stmt.pruneBlobs.run(deviceId, newest, deviceId, budgetBytes);
+      return infos;
     }).immediate();
   }
 
@@ -371,8 +374,12 @@ export class SqliteStore implements Store {
     return (this.stmt.listBlobs.all(deviceId, sensor, limit) as BlobRow[]).map(toBlobInfo);
   }
 
-  async latestBlobs(deviceId: string): Promise<BlobInfo[]> {
-    return (this.stmt.latestBlobs.all(deviceId) as BlobRow[]).map(toBlobInfo);
+  async blobsToSync(deviceId: string, side: Side): Promise<StoredBlob[]> {
+    return (this.stmt.blobsToSync.all(deviceId, otherSide(side), deviceId, side) as BlobRow[]).map(toStoredBlob);
+  }
+
+  async latestBlobs(deviceId: string, side?: Side): Promise<BlobInfo[]> {
+    return ((side ? this.stmt.latestBlobsSide.all(deviceId, side) : this.stmt.latestBlobs.all(deviceId)) as BlobRow[]).map(toBlobInfo);
   }
 
   async blobBytes(deviceId: string): Promise<number> {
@@ -542,7 +549,7 @@ export class SqliteStore implements Store {
   }
 
   async advanceCursor(deviceId: string, side: Side): Promise<void> {
-    this.stmt.advanceCursor.run(deviceId, side, deviceId);
+    this.stmt.advanceCursor.run(deviceId, side, deviceId, deviceId);
   }
 
   async savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number, heartbeat = true): Promise<void> {

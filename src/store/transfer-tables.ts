@@ -22,7 +22,7 @@ export const MOVED_TABLES: readonly TableSpec[] = [
   // SQLite's readings_journal (readings not yet indexed) is exported as part of readings.
   { name: 'readings', columns: ['seq', 'device_id', 'sensor', 'side', 'value', 'time'], key: ['seq'], identity: 'seq' },
   { name: 'latest', columns: ['device_id', 'sensor', 'side', 'seq', 'value', 'time'], key: ['device_id', 'sensor', 'side'] },
-  { name: 'cursors', columns: ['device_id', 'side', 'seq'], key: ['device_id', 'side'] },
+  { name: 'cursors', columns: ['device_id', 'side', 'seq', 'blob_seq'], key: ['device_id', 'side'] },
   { name: 'calls', columns: ['id', 'device_id', 'user_id', 'method', 'params', 'state', 'result', 'error', 'created_at', 'expires_at', 'updated_at'], key: ['id'] },
   { name: 'blobs', columns: ['seq', 'device_id', 'sensor', 'side', 'type', 'size', 'time', 'data'], key: ['seq'], identity: 'seq' },
   { name: 'rules', columns: ['id', 'device_id', 'user_id', 'name', 'enabled', 'trigger_json', 'actions_json', 'cooldown_ms', 'secret', 'created_at', 'updated_at', 'last_run_at', 'last_error'], key: ['id'] },

@@ -239,24 +239,30 @@ export interface Store {
   historyBuckets(deviceId: string, sensor: string, query: BucketQuery): Promise<HistoryBucket[]>;
 
   /**
-   * Stores a chunk, then drops the device's oldest chunks until the bytes it keeps are at most `budgetBytes`
-   * (never the chunk just stored), in one transaction. Returns the chunk's info.
+   * Stores chunks in one transaction, then drops each of their devices' oldest chunks until the bytes it keeps
+   * are at most `budgetBytes` (never the device's newest chunk of the batch), once per device. Returns each
+   * chunk's info, in order.
    */
-  appendBlob(blob: NewBlob, budgetBytes: number): Promise<BlobInfo>;
+  appendBlobs(blobs: NewBlob[], budgetBytes: number): Promise<BlobInfo[]>;
   /** The newest chunk of a sensor, with its bytes, from either side unless `side` is given. */
   latestBlob(deviceId: string, sensor: string, side?: Side): Promise<StoredBlob | null>;
   /** One chunk of a sensor by its sequence number, with its bytes. */
   getBlob(deviceId: string, sensor: string, seq: number): Promise<StoredBlob | null>;
   /** The most recent `limit` chunks of a sensor, newest first, without bytes. */
   listBlobs(deviceId: string, sensor: string, limit: number): Promise<BlobInfo[]>;
-  /** The newest chunk of every sensor of the device that has any, without bytes, ordered by sensor. */
-  latestBlobs(deviceId: string): Promise<BlobInfo[]>;
+  /**
+   * Sync on connect for `side`: the newest chunk, with its bytes, of each sensor the other side wrote since `side`
+   * was last connected (see advanceCursor), oldest first. At most the device's budget of bytes.
+   */
+  blobsToSync(deviceId: string, side: Side): Promise<StoredBlob[]>;
+  /** The newest chunk of every sensor of the device that has any (written by `side`, if given), without bytes, ordered by sensor. */
+  latestBlobs(deviceId: string, side?: Side): Promise<BlobInfo[]>;
   /** Bytes of chunks the device keeps. */
   blobBytes(deviceId: string): Promise<number>;
 
   /** Sequence number up to which `side` of the device has been served; 0 if it never connected. */
   getCursor(deviceId: string, side: Side): Promise<number>;
-  /** Records that `side` has now seen everything stored for the device. */
+  /** Records that `side` has now seen everything stored for the device, readings and chunks. */
   advanceCursor(deviceId: string, side: Side): Promise<void>;
 
   /**

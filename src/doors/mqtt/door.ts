@@ -16,14 +16,15 @@ import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import { HandshakeGuard } from '../handshake-guard.js';
 import type { PendingHandshake } from '../handshake-guard.js';
-import { FilterIndex, latestMatching, persistOnlyGranted } from './subscriptions.js';
+import { FilterIndex, latestBlobsMatching, latestMatching, persistOnlyGranted } from './subscriptions.js';
+import { MqttBlobOutbox } from './blob-outbox.js';
 import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, aliasPublish, filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
 import { isRpcSensor, parseRpcTopic, publishTo, rpcTopic, runRpc } from './rpc.js';
 import type { RpcKind } from './rpc.js';
 import type { DeviceCall } from '../../core/calls.js';
-import { isUtf8Text } from '../../core/blobs.js';
-import type { BlobDelivery, BlobRoom } from '../../core/blobs.js';
+import { blobDelivery, isUtf8Text, sniffBlobType } from '../../core/blobs.js';
+import type { BlobRoom } from '../../core/blobs.js';
 import { forbidden, roleAllows } from '../../core/sharing.js';
 import type { Role } from '../../core/sharing.js';
 import { TOKEN_PREFIX } from '../../core/tokens.js';
@@ -59,6 +60,8 @@ interface Session {
   early: Map<string, StoredReading>;
   /** The newest sequence number sent per sensor, so a late retained or sync copy never overtakes a live one. */
   sent: Map<string, number>;
+  /** Binary chunks on their way to this connection (when the hub takes chunks). */
+  blobs: MqttBlobOutbox | null;
   bucket: TokenBucket;
   revoked: boolean;
   closed: boolean;
@@ -118,8 +121,6 @@ export class MqttDoor {
   private readonly wss: WebSocketServer;
   private readonly servers: net.Server[] = [];
   private accepting = true;
-  /** Binary chunks waiting, per connection and sensor, for a slow receiver's queue to go down: only the newest is kept. */
-  private readonly parkedBlobs = new WeakMap<Session, Map<string, BlobDelivery>>();
   /** Largest packet: a text value up to --max-frame, a binary chunk up to --max-blob. */
   private readonly maxPacketBytes: number;
 
@@ -264,7 +265,7 @@ export class MqttDoor {
     const wire = new MqttWire(raw, { maxPacketBytes: this.maxPacketBytes, maxKeepaliveSeconds: Math.ceil(this.config.mqttMaxKeepalive / 1000) });
     const session: Session = {
       wire, remote, transport, device: null, side: 'device', attachment: null, ready: false,
-      early: new Map(), sent: new Map(), bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
+      early: new Map(), sent: new Map(), blobs: null, bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
       revoked: false, closed: false, willTopic: null, filters: new FilterIndex(), firmwareFilters: [], overCap: 0, handshake,
       receiver: {
         get side() {
@@ -274,10 +275,20 @@ export class MqttDoor {
         deliver: (reading) => this.deliver(session, client, reading),
         revoked: (err) => this.revoke(session, client, err),
         call: (c) => this.deliverCall(session, client, c),
-        ...(this.blobs ? { deliverBlob: (d: BlobDelivery) => this.sendBlob(session, client, d) } : {}),
       },
     };
     const client = this.broker.handle(wire);
+    if (this.blobs) {
+      const outbox = new MqttBlobOutbox({
+        closed: () => session.closed,
+        ready: () => session.ready,
+        qosFor: (topic) => session.filters.qosFor(topic),
+        queuedBytes: () => session.wire.queuedBytes,
+        publish: (packet) => client.publish(packet, () => {}),
+      }, this.config.maxBlobBytes);
+      session.blobs = outbox;
+      session.receiver.deliverBlob = (d) => outbox.deliver(d);
+    }
     this.sessions.set(client, session);
     this.live.add(session);
     wire.once('close', () => {
@@ -352,6 +363,7 @@ export class MqttDoor {
     session.ready = true;
     const early = [...session.early.values()].sort((a, b) => a.seq - b.seq);
     session.early.clear();
+    session.blobs?.ready(client.clean);
     // A clean session has no subscription from before: what it missed reaches it as the retained
     // latest values when it subscribes. A persistent session gets it now, through its restored subscriptions.
     if (client.clean) return;
@@ -428,7 +440,8 @@ export class MqttDoor {
       this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: binary chunk over --max-blob');
       return this.refusePublish(session, packet, REASON.packetTooLarge, `binary chunks are limited to ${this.config.maxBlobBytes} bytes (--max-blob)`, done);
     }
-    this.blobs!.put(device.id, session.side, sensor, '', payload).then(
+    // MQTT 3.1.1 carries no content type: a chunk that starts like an image is stored as one, so pages show it.
+    this.blobs!.put(device.id, session.side, sensor, sniffBlobType(payload), payload).then(
       () => {
         this.consume(packet);
         done(null);
@@ -439,37 +452,6 @@ export class MqttDoor {
         done(e);
       },
     );
-  }
-
-  /**
-   * A chunk from the other side, published byte-exact on devices/ID/SENSOR. Latest wins: while the connection's
-   * queue holds more than a chunk limit's worth, the newest chunk per sensor waits and older ones are skipped.
-   */
-  private sendBlob(session: Session, client: Client, d: BlobDelivery): void {
-    if (session.closed || !session.ready || unpublishableSensor(d.info.sensor)) return;
-    const topic = sensorTopic(d.info.deviceId, d.info.sensor);
-    const qos = session.filters.qosFor(topic);
-    if (qos < 0) return;
-    if (session.wire.queuedBytes > this.config.maxBlobBytes) {
-      let parked = this.parkedBlobs.get(session);
-      if (!parked) this.parkedBlobs.set(session, (parked = new Map()));
-      const waiting = parked.size > 0;
-      parked.set(d.info.sensor, d);
-      if (!waiting) this.retryParked(session, client);
-      return;
-    }
-    client.publish({ cmd: 'publish', topic, payload: d.data, qos: Math.min(qos, 1), retain: false, dup: false } as PublishPacket, () => {});
-  }
-
-  private retryParked(session: Session, client: Client): void {
-    setTimeout(() => {
-      const parked = this.parkedBlobs.get(session);
-      if (!parked || session.closed) return;
-      if (session.wire.queuedBytes > this.config.maxBlobBytes) return this.retryParked(session, client);
-      const ready = [...parked.values()];
-      parked.clear();
-      for (const d of ready) this.sendBlob(session, client, d);
-    }, 50).unref();
   }
 
   /** The relay is the only router: a publish it has stored goes nowhere inside the broker, and is never retained there. */
@@ -557,7 +539,7 @@ export class MqttDoor {
     this.send(session, client, reading, false);
   }
 
-  /** A new subscription gets the latest value of each matching sensor the other side wrote, as a retained message. */
+  /** A new subscription gets the latest value (or chunk) of each matching sensor the other side wrote, as a retained message. */
   private async sendRetained(session: Session, client: Client, subs: { topic: string; qos: number }[]): Promise<void> {
     const device = session.device;
     if (!device || session.closed) return;
@@ -572,7 +554,10 @@ export class MqttDoor {
           if (firmware.some((f) => aliasDeliveryTopic(f, r.sensor) !== null)) rows.push(r);
         }
       }
-      for (const r of rows) this.send(session, client, r, true);
+      const chunks = session.blobs ? await latestBlobsMatching(this.relay.store, device.id, otherSide(session.side), filters.filter((f) => !aliasFilterAllowed(f))) : [];
+      // A topic may hold both a text value and a chunk: the newer (by time) is retained last.
+      const out = [...rows.map((r) => ({ time: r.time, go: () => this.send(session, client, r, true) })), ...chunks.map((b) => ({ time: b.time, go: () => session.blobs!.deliver(blobDelivery(b, b.data), true) }))];
+      for (const o of out.sort((a, b) => a.time - b.time)) o.go();
     } catch (err) {
       this.log.warn({ err, deviceId: device.id }, 'could not send retained values');
     }

@@ -1,7 +1,7 @@
 import type { Aedes, Client } from 'aedes';
 import { Qlobber } from 'qlobber';
 import type { Relay } from '../../core/relay.js';
-import type { Side, StoredReading } from '../../store/types.js';
+import type { Side, Store, StoredBlob, StoredReading } from '../../store/types.js';
 import { sensorFromTopic, sensorTopic } from './topics.js';
 
 /** MQTT matching as the broker itself configures qlobber: `+` one level (which may be empty), `#` all the rest. */
@@ -67,6 +67,20 @@ export async function latestMatching(relay: Pick<Relay, 'gets' | 'sensors'>, dev
   const sensors = filters.map((f) => sensorFromTopic(f, deviceId)).filter((s): s is string => s !== null);
   const found = await Promise.all(sensors.map((sensor) => relay.gets(deviceId, sensor, side)));
   return found.filter((r): r is StoredReading => r !== null);
+}
+
+/** The newest chunk (with its bytes) of each sensor `side` wrote whose topic one of the filters matches. */
+export async function latestBlobsMatching(store: Pick<Store, 'latestBlob' | 'latestBlobs' | 'getBlob'>, deviceId: string, side: Side, filters: string[]): Promise<StoredBlob[]> {
+  let found: (StoredBlob | null)[];
+  if (filters.some(hasWildcard)) {
+    const wanted = new FilterIndex(filters.map((f) => [f, 0]));
+    const infos = (await store.latestBlobs(deviceId, side)).filter((b) => wanted.qosFor(sensorTopic(deviceId, b.sensor)) >= 0);
+    found = await Promise.all(infos.map((b) => store.getBlob(deviceId, b.sensor, b.seq)));
+  } else {
+    const sensors = filters.map((f) => sensorFromTopic(f, deviceId)).filter((s): s is string => s !== null);
+    found = await Promise.all(sensors.map((sensor) => store.latestBlob(deviceId, sensor, side)));
+  }
+  return found.filter((b): b is StoredBlob => b !== null);
 }
 
 /**
