@@ -3,7 +3,7 @@ import { bucketsSql, SQLITE_NUMERIC, toBucket } from './buckets.js';
 import type { BucketQuery, HistoryBucket } from './buckets.js';
 import { READING_COLS, toReading } from './rows.js';
 import type { ReadingRow } from './rows.js';
-import { CHUNK_COLS, chunkRange, expandSql, SPAN_MS, toChunks } from './sqlite-chunks.js';
+import { CHUNK_COLS, chunkRange, expandSql, JOURNAL_READINGS, JOURNAL_SPAN_MS, MOVE_SQL, SPAN_MS, toChunks } from './sqlite-chunks.js';
 import type { ChunkReading } from './sqlite-chunks.js';
 import type { HistoryQuery, NewReading, RetentionPolicy, StoredReading } from './types.js';
 
@@ -30,14 +30,18 @@ export class SqliteReadings {
 
   constructor(private readonly db: Database.Database) {
     this.stmt = {
-      nextSeqs: db.prepare('UPDATE reading_seq SET seq = seq + ? RETURNING seq'),
+      // The highest seq issued: the journal's last row (a commit writes its rows in seq order), or what
+      // reading_seq remembers of rows moved or deleted. Read only, so a commit writes no counter page.
+      lastSeq: db.prepare(`SELECT MAX((SELECT seq FROM reading_seq),
+        COALESCE((SELECT seq_to FROM readings_journal ORDER BY id DESC LIMIT 1), 0)) AS seq`).pluck(),
+      rememberSeqs: db.prepare('UPDATE reading_seq SET seq = MAX(seq, (SELECT COALESCE(MAX(seq_to), 0) FROM readings_journal WHERE id <= ?))'),
       journalChunk: db.prepare(`INSERT INTO readings_journal (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`),
       journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
       journalNth: db.prepare('SELECT id FROM readings_journal ORDER BY id LIMIT 1 OFFSET ?'),
       journalLast: db.prepare('SELECT MAX(id) AS id FROM readings_journal'),
-      settleMove: db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) SELECT ${CHUNK_COLS} FROM readings_journal WHERE id <= ? ORDER BY id`),
+      settleMove: db.prepare(MOVE_SQL),
       settleClear: db.prepare('DELETE FROM readings_journal WHERE id <= ?'),
       deleteChunks: db.prepare('DELETE FROM reading_chunks WHERE device_id = ?'),
       deleteJournal: db.prepare('DELETE FROM readings_journal WHERE device_id = ?'),
@@ -59,6 +63,7 @@ export class SqliteReadings {
       const nth = this.stmt.journalNth.get(limit - 1) as { id: number } | undefined;
       const upTo = nth?.id ?? (this.stmt.journalLast.get() as { id: number | null }).id;
       if (upTo === null) return 0;
+      this.stmt.rememberSeqs.run(upTo);
       this.stmt.settleMove.run(upTo);
       return this.stmt.settleClear.run(upTo).changes;
     });
@@ -72,7 +77,7 @@ export class SqliteReadings {
   /** Numbers the readings in order, then writes each key's readings of this commit as one journal row. */
   private appendNow(readings: NewReading[]): StoredReading[] {
     const count = readings.length;
-    const first = (this.stmt.nextSeqs.get(count) as { seq: number }).seq - count + 1;
+    const first = (this.stmt.lastSeq.get() as number) + 1;
     const out: StoredReading[] = new Array(count);
     const jsons: string[] = new Array(count);
     const byKey = new Map<string, number[]>();
@@ -85,9 +90,11 @@ export class SqliteReadings {
       if (list) list.push(i);
       else byKey.set(key, [i]);
     }
-    for (const list of byKey.values()) {
+    // Keys in the order of their last reading, so the journal's last row holds the commit's highest seq.
+    for (const list of [...byKey.values()].sort((a, b) => a[a.length - 1] - b[b.length - 1])) {
       const { deviceId, sensor, side } = out[list[0]];
-      for (const c of toChunks(list.map((i): ChunkReading => ({ seq: out[i].seq, time: out[i].time, json: jsons[i] })))) {
+      const mine = list.map((i): ChunkReading => ({ seq: out[i].seq, time: out[i].time, json: jsons[i] }));
+      for (const c of toChunks(mine, JOURNAL_SPAN_MS, JOURNAL_READINGS)) {
         this.stmt.journalChunk.run(deviceId, sensor, side, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
         this.journaled++;
       }
@@ -108,6 +115,8 @@ export class SqliteReadings {
   }
 
   deleteDevice(deviceId: string): void {
+    // Its journal rows may hold the highest seq issued: remembered, so it is never issued again.
+    this.stmt.rememberSeqs.run(Number.MAX_SAFE_INTEGER);
     this.stmt.deleteChunks.run(deviceId);
     this.journaled = Math.max(0, this.journaled - this.stmt.deleteJournal.run(deviceId).changes);
   }
