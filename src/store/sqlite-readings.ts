@@ -93,10 +93,16 @@ export class SqliteReadings {
     // Keys in the order of their last reading, so the journal's last row holds the commit's highest seq.
     for (const list of [...byKey.values()].sort((a, b) => a[a.length - 1] - b[b.length - 1])) {
       const { deviceId, sensor, side } = out[list[0]];
-      const mine = list.map((i): ChunkReading => ({ seq: out[i].seq, time: out[i].time, json: jsons[i] }));
-      for (const c of toChunks(mine, JOURNAL_SPAN_MS, JOURNAL_READINGS)) {
-        this.stmt.journalChunk.run(deviceId, sensor, side, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
+      if (list.length === 1) {
+        const { seq, time } = out[list[0]];
+        this.stmt.journalChunk.run(deviceId, sensor, side, seq, seq, time, time, 1, `[[${seq},${time},${jsons[list[0]]}]]`);
         this.journaled++;
+      } else {
+        const mine = list.map((i): ChunkReading => ({ seq: out[i].seq, time: out[i].time, json: jsons[i] }));
+        for (const c of toChunks(mine, JOURNAL_SPAN_MS, JOURNAL_READINGS)) {
+          this.stmt.journalChunk.run(deviceId, sensor, side, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
+          this.journaled++;
+        }
       }
       // Only the last write of a key in this commit reaches the latest table.
       const last = list[list.length - 1];
