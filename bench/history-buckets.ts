@@ -1,6 +1,7 @@
 /**
  * What aggregated history costs in SQLite: N one-minute readings of one sensor (written straight into the
- * readings table, as years of a device would be; retention is not running here, so nothing is pruned), then
+ * chunk table as the store's move leaves them, as years of a device would be; retention is not running here,
+ * so nothing is pruned), then
  * the bucket queries a chart makes. Usage: node --import tsx bench/history-buckets.ts [N=10000000]
  */
 import path from 'node:path';
@@ -8,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { CHUNK_COLS, toChunks } from '../src/store/sqlite-chunks.js';
 
 const n = Number(process.argv[2] ?? 10_000_000);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotc-buckets-'));
@@ -22,9 +24,14 @@ try {
   const end = Date.UTC(2026, 0, 1);
   const start = end - n * 60_000;
   let t = performance.now();
-  const insert = db.prepare("INSERT INTO readings (device_id, sensor, side, value, time) VALUES (?, 'temp', 'device', ?, ?)");
+  const insert = db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, 'temp', 'device', ?, ?, ?, ?, ?, ?)`);
   const load = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) insert.run(device.id, i % 10 === 0 ? `"${(20 + Math.sin(i / 1440) * 5).toFixed(2)}"` : (20 + Math.sin(i / 1440) * 5).toFixed(2), start + i * 60_000);
+    const readings = [];
+    for (let i = from; i < to; i++) {
+      const json = i % 10 === 0 ? `"${(20 + Math.sin(i / 1440) * 5).toFixed(2)}"` : (20 + Math.sin(i / 1440) * 5).toFixed(2);
+      readings.push({ seq: i + 1, time: start + i * 60_000, json });
+    }
+    for (const c of toChunks(readings)) insert.run(device.id, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
   });
   for (let i = 0; i < n; i += 500_000) load(i, Math.min(n, i + 500_000));
   console.log(`loaded ${n} readings (${((end - start) / 86_400_000 / 365).toFixed(1)} years of one a minute) in ${((performance.now() - t) / 1000).toFixed(1)} s; file ${(fs.statSync(file).size / 1e6).toFixed(0)} MB`);

@@ -12,12 +12,6 @@
 export const SPAN_MS = 60_000;
 /** Readings per chunk at most: a chunk cut by retention is decoded and written again whole. */
 export const MAX_READINGS = 1000;
-/**
- * A commit's journal rows hold half of each, so that the move may join a key's rows of the same half-span
- * window into one chunk (see MOVE_SQL) and stay within both bounds.
- */
-export const JOURNAL_SPAN_MS = SPAN_MS / 2;
-export const JOURNAL_READINGS = MAX_READINGS / 2;
 
 /** The columns a chunk row is written with, in the journal and in reading_chunks alike. */
 export const CHUNK_COLS = 'device_id, sensor, side, seq_from, seq_to, time_from, time_to, n, data';
@@ -44,7 +38,7 @@ const encodeOne = (r: ChunkReading) => `[${r.seq},${r.time},${r.json}]`;
  * One key's readings (in seq order) as chunks, starting a new one when the next reading would take the chunk's
  * times more than SPAN_MS apart (a clock set back) or past MAX_READINGS.
  */
-export function toChunks(readings: readonly ChunkReading[], span = SPAN_MS, most = MAX_READINGS): Chunk[] {
+export function toChunks(readings: readonly ChunkReading[]): Chunk[] {
   const out: Chunk[] = [];
   let start = 0;
   let lo = Infinity;
@@ -57,7 +51,7 @@ export function toChunks(readings: readonly ChunkReading[], span = SPAN_MS, most
   };
   for (let i = 0; i < readings.length; i++) {
     const t = readings[i].time;
-    if (i > start && (i - start >= most || Math.max(hi, t) - Math.min(lo, t) > span)) {
+    if (i > start && (i - start >= MAX_READINGS || Math.max(hi, t) - Math.min(lo, t) > SPAN_MS)) {
       flush(i);
       lo = Infinity;
       hi = -Infinity;
@@ -87,16 +81,40 @@ export function chunkRange(from: number | undefined, to: number | undefined): { 
   return { sql: sql.join(' AND '), params };
 }
 
+/** A chunk row as the journal holds it, in CHUNK_COLS order: device_id, sensor, side, seq_from, seq_to, time_from, time_to, n, data. */
+export type ChunkRow = [string, string, string, number, number, number, number, number, string];
+
 /**
- * Moves journal rows up to id ? into reading_chunks, joining each key's rows into as few chunks as the bounds
- * allow: rows whose time_from share a JOURNAL_SPAN_MS window (each row spanning at most that, the join spans
- * at most SPAN_MS) and whose readings before them in the batch fall in the same JOURNAL_READINGS part (the
- * join holds at most that plus one row's). Joining is text: each row's elements, outer brackets cut off.
- * With one reading per device per commit, a chunk then holds a device's readings of a whole move.
+ * Joins each key's journal rows (in id order, so in seq order) into as few chunks as SPAN_MS and MAX_READINGS
+ * allow. Joining is text: each row's elements with its outer brackets cut off, no JSON parsing. With one
+ * reading per device per commit, a chunk then holds a device's readings of a whole move, not one.
  */
-export const MOVE_SQL = `INSERT INTO reading_chunks (${CHUNK_COLS})
-  SELECT device_id, sensor, side, MIN(seq_from), MAX(seq_to), MIN(time_from), MAX(time_to), SUM(n),
-    '[' || group_concat(substr(data, 2, length(data) - 2), ',' ORDER BY id) || ']'
-  FROM (SELECT *, (SUM(n) OVER (PARTITION BY device_id, sensor, side ORDER BY id) - n) / ${JOURNAL_READINGS} AS part
-    FROM readings_journal WHERE id <= ?)
-  GROUP BY device_id, sensor, side, time_from / ${JOURNAL_SPAN_MS}, part`;
+export function joinRows(rows: readonly ChunkRow[]): ChunkRow[] {
+  const open = new Map<string, { row: ChunkRow; parts: string[] }>();
+  const out: ChunkRow[] = [];
+  const close = (g: { row: ChunkRow; parts: string[] }) => {
+    if (g.parts.length > 1) g.row[8] = `[${g.parts.map((p) => p.slice(1, -1)).join(',')}]`;
+    out.push(g.row);
+  };
+  for (const r of rows) {
+    const key = `${r[0]}\u0000${r[1]}\u0000${r[2]}`;
+    const g = open.get(key);
+    if (g) {
+      const j = g.row;
+      const from = Math.min(j[5], r[5]);
+      const to = Math.max(j[6], r[6]);
+      if (j[7] + r[7] <= MAX_READINGS && to - from <= SPAN_MS) {
+        j[4] = r[4];
+        j[5] = from;
+        j[6] = to;
+        j[7] += r[7];
+        g.parts.push(r[8]);
+        continue;
+      }
+      close(g);
+    }
+    open.set(key, { row: [...r], parts: [r[8]] });
+  }
+  for (const g of open.values()) close(g);
+  return out;
+}

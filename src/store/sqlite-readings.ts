@@ -3,8 +3,8 @@ import { bucketsSql, SQLITE_NUMERIC, toBucket } from './buckets.js';
 import type { BucketQuery, HistoryBucket } from './buckets.js';
 import { READING_COLS, toReading } from './rows.js';
 import type { ReadingRow } from './rows.js';
-import { CHUNK_COLS, chunkRange, expandSql, JOURNAL_READINGS, JOURNAL_SPAN_MS, MOVE_SQL, SPAN_MS, toChunks } from './sqlite-chunks.js';
-import type { ChunkReading } from './sqlite-chunks.js';
+import { CHUNK_COLS, chunkRange, expandSql, joinRows, SPAN_MS, toChunks } from './sqlite-chunks.js';
+import type { ChunkReading, ChunkRow } from './sqlite-chunks.js';
 import type { HistoryQuery, NewReading, RetentionPolicy, StoredReading } from './types.js';
 
 /** A chunk row as retention reads it: `keep` is the seq of its key's latest reading (never pruned by count). */
@@ -35,13 +35,15 @@ export class SqliteReadings {
       lastSeq: db.prepare(`SELECT MAX((SELECT seq FROM reading_seq),
         COALESCE((SELECT seq_to FROM readings_journal ORDER BY id DESC LIMIT 1), 0)) AS seq`).pluck(),
       rememberSeqs: db.prepare('UPDATE reading_seq SET seq = MAX(seq, (SELECT COALESCE(MAX(seq_to), 0) FROM readings_journal WHERE id <= ?))'),
+      rememberSeq: db.prepare('UPDATE reading_seq SET seq = MAX(seq, ?)'),
+      journalRows: db.prepare(`SELECT ${CHUNK_COLS} FROM readings_journal WHERE id <= ? ORDER BY id`).raw(true),
+      insertChunk: db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       journalChunk: db.prepare(`INSERT INTO readings_journal (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`),
       journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
       journalNth: db.prepare('SELECT id FROM readings_journal ORDER BY id LIMIT 1 OFFSET ?'),
       journalLast: db.prepare('SELECT MAX(id) AS id FROM readings_journal'),
-      settleMove: db.prepare(MOVE_SQL),
       settleClear: db.prepare('DELETE FROM readings_journal WHERE id <= ?'),
       deleteChunks: db.prepare('DELETE FROM reading_chunks WHERE device_id = ?'),
       deleteJournal: db.prepare('DELETE FROM readings_journal WHERE device_id = ?'),
@@ -63,8 +65,11 @@ export class SqliteReadings {
       const nth = this.stmt.journalNth.get(limit - 1) as { id: number } | undefined;
       const upTo = nth?.id ?? (this.stmt.journalLast.get() as { id: number | null }).id;
       if (upTo === null) return 0;
-      this.stmt.rememberSeqs.run(upTo);
-      this.stmt.settleMove.run(upTo);
+      const rows = this.stmt.journalRows.all(upTo) as ChunkRow[];
+      let last = 0;
+      for (const r of rows) last = Math.max(last, r[4]);
+      this.stmt.rememberSeq.run(last);
+      for (const c of joinRows(rows)) this.stmt.insertChunk.run(...c);
       return this.stmt.settleClear.run(upTo).changes;
     });
     this.journaled = (this.stmt.journalCount.get() as { n: number }).n;
@@ -99,7 +104,7 @@ export class SqliteReadings {
         this.journaled++;
       } else {
         const mine = list.map((i): ChunkReading => ({ seq: out[i].seq, time: out[i].time, json: jsons[i] }));
-        for (const c of toChunks(mine, JOURNAL_SPAN_MS, JOURNAL_READINGS)) {
+        for (const c of toChunks(mine)) {
           this.stmt.journalChunk.run(deviceId, sensor, side, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
           this.journaled++;
         }
