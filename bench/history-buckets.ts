@@ -1,6 +1,6 @@
 /**
  * What aggregated history costs in SQLite: N one-minute readings of one sensor (written straight into the
- * chunk table as the store's move leaves them, as years of a device would be; retention is not running here,
+ * chunk table as the store's journal move leaves them, one a chunk, as years of a device would be; retention is not running here,
  * so nothing is pruned), then
  * the bucket queries a chart makes. Usage: node --import tsx bench/history-buckets.ts [N=10000000]
  */
@@ -31,7 +31,8 @@ try {
       const json = i % 10 === 0 ? `"${(20 + Math.sin(i / 1440) * 5).toFixed(2)}"` : (20 + Math.sin(i / 1440) * 5).toFixed(2);
       readings.push({ seq: i + 1, time: start + i * 60_000, json });
     }
-    for (const c of toChunks(readings)) insert.run(device.id, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
+    // A reading a minute reaches each move of the journal alone: the store keeps it as a chunk of one.
+    for (const r of readings) for (const c of toChunks([r])) insert.run(device.id, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
   });
   for (let i = 0; i < n; i += 500_000) load(i, Math.min(n, i + 500_000));
   console.log(`loaded ${n} readings (${((end - start) / 86_400_000 / 365).toFixed(1)} years of one a minute) in ${((performance.now() - t) / 1000).toFixed(1)} s; file ${(fs.statSync(file).size / 1e6).toFixed(0)} MB`);

@@ -169,14 +169,16 @@ export class SqliteReadings {
   /** SQL picking one sensor's chunks that may hold readings in [from, to], and its readings in that range. */
   private source(deviceId: string, sensor: string, from: number | undefined, to: number | undefined, side: string | undefined) {
     const chunk = ['c.device_id = ?', 'c.sensor = ?'];
-    const params: unknown[] = [deviceId, sensor];
-    if (side !== undefined) (chunk.push('c.side = ?'), params.push(side));
+    const chunkParams: unknown[] = [deviceId, sensor];
+    if (side !== undefined) (chunk.push('c.side = ?'), chunkParams.push(side));
     const range = chunkRange(from, to);
-    if (range.sql) (chunk.push(range.sql), params.push(...range.params));
+    if (range.sql) (chunk.push(range.sql), chunkParams.push(...range.params));
     const row = ['1'];
-    if (from !== undefined) (row.push('time >= ?'), params.push(from));
-    if (to !== undefined) (row.push('time <= ?'), params.push(to));
-    return { where: { chunk: chunk.join(' AND '), row: row.join(' AND ') }, params };
+    const rowParams: unknown[] = [];
+    if (from !== undefined) (row.push('time >= ?'), rowParams.push(from));
+    if (to !== undefined) (row.push('time <= ?'), rowParams.push(to));
+    // expandSql places the chunk condition twice.
+    return { where: { chunk: chunk.join(' AND '), row: row.join(' AND ') }, params: [...chunkParams, ...chunkParams, ...rowParams] };
   }
 
   /**
