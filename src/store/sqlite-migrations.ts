@@ -259,7 +259,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   // 10: readings in chunks: one row per device, sensor and side per commit, holding its readings as JSON
   // [[seq,time,value],…] (the value's text as stored). A commit appends its chunks to the journal, which the
   // store moves into reading_chunks; a reading is written once instead of three times (journal insert,
-  // readings insert, journal delete). Existing readings become chunks of at most a minute and 1 000 readings.
+  // readings insert, journal delete). Existing readings become chunks of at most a minute, 1 000 readings and
+  // about 4 000 characters.
   // seq is numbered from reading_seq, started above every existing reading. The view readings shows every
   // reading as a row, as the table did (export, backup and ad-hoc queries read it).
   `
@@ -287,9 +288,10 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   INSERT INTO reading_chunks (device_id, sensor, side, seq_from, seq_to, time_from, time_to, n, data)
     SELECT device_id, sensor, side, MIN(seq), MAX(seq), MIN(time), MAX(time), COUNT(*),
       '[' || group_concat('[' || seq || ',' || time || ',' || value || ']', ',' ORDER BY seq) || ']'
-    FROM (SELECT seq, device_id, sensor, side, value, time FROM readings
-      UNION ALL SELECT seq, device_id, sensor, side, value, time FROM readings_journal)
-    GROUP BY device_id, sensor, side, time / 60000, seq / 1000;
+    FROM (SELECT *, SUM(length(value) + 30) OVER (PARTITION BY device_id, sensor, side ORDER BY seq) / 4000 AS part
+      FROM (SELECT seq, device_id, sensor, side, value, time FROM readings
+        UNION ALL SELECT seq, device_id, sensor, side, value, time FROM readings_journal))
+    GROUP BY device_id, sensor, side, time / 60000, seq / 1000, part;
   DROP TABLE readings;
   DROP TABLE readings_journal;
   CREATE TABLE readings_journal (
