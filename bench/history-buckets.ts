@@ -1,9 +1,10 @@
 /**
- * What aggregated history costs: N one-minute readings of one sensor (written straight into the readings
- * table, as years of a device would be; retention is not running here, so nothing is pruned), then the bucket
- * queries a chart makes: straight from the readings ("raw"), the first time through the hourly rollup (which
- * fills the hours not yet in it: "cold"; the cases run in order, so a longer range fills only what the shorter
- * ones did not) and again ("warm"). Rounds alternate raw and warm; medians are reported.
+ * What aggregated history costs: N one-minute readings of one sensor (written straight into the SQLite chunk
+ * table as the store's journal move leaves them, one a chunk, or into PostgreSQL's readings table, as years of a
+ * device would be; retention is not running here, so nothing is pruned), then the bucket queries a chart makes:
+ * straight from the readings ("raw"), the first time through the hourly rollup (which fills the hours not yet in
+ * it: "cold"; the cases run in order, so a longer range fills only what the shorter ones did not) and again
+ * ("warm"). Rounds alternate raw and warm; medians are reported.
  * Usage: node --import tsx bench/history-buckets.ts [N=10000000] [postgres://…/db]   (SQLite without a URL)
  */
 import path from 'node:path';
@@ -15,6 +16,7 @@ import pg from 'pg';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import type { BucketQuery, HistoryBucket, Store } from '../src/store/types.js';
+import { CHUNK_COLS, toChunks } from '../src/store/sqlite-chunks.js';
 
 const n = Number(process.argv[2] ?? 10_000_000);
 const pgUrl = process.argv[3];
@@ -32,9 +34,12 @@ async function sqliteFixture(): Promise<{ store: Store; raw: Raw; done: () => Pr
   const device = await first.createDevice({ id: 'BENCHBUCKETS00000000', userId: user.id, name: 'Bench', keyHash: 'x' });
   await first.close();
   const db = new Database(file);
-  const insert = db.prepare("INSERT INTO readings (device_id, sensor, side, value, time) VALUES (?, 'temp', 'device', ?, ?)");
+  const insert = db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, 'temp', 'device', ?, ?, ?, ?, ?, ?)`);
   const load = db.transaction((from: number, to: number) => {
-    for (let i = from; i < to; i++) insert.run(device.id, valueOf(i), start + i * 60_000);
+    // A reading a minute reaches each move of the journal alone: the store keeps it as a chunk of one.
+    for (let i = from; i < to; i++) {
+      for (const c of toChunks([{ seq: i + 1, time: start + i * 60_000, json: valueOf(i) }])) insert.run(device.id, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
+    }
   });
   for (let i = 0; i < n; i += 500_000) load(i, Math.min(n, i + 500_000));
   db.close();
@@ -78,8 +83,9 @@ async function postgresFixture(url: string): Promise<{ store: Store; raw: Raw; d
 type Raw = (deviceId: string, sensor: string, q: BucketQuery) => Promise<unknown[]>;
 /** The store's raw bucket query, past the rollup: what every query cost before it. */
 const rawOf = (store: Store): Raw => {
-  const s = store as unknown as { rawBuckets(...args: unknown[]): unknown };
-  return async (deviceId, sensor, q) => (await (store.kind === 'sqlite' ? s.rawBuckets(deviceId, sensor, q) : s.rawBuckets(null, deviceId, sensor, q))) as unknown[];
+  // Private on purpose: reached here only to time the raw query beside the rollup.
+  const s = store as unknown as { rawBuckets(...args: unknown[]): unknown; readings: { rawBuckets(...args: unknown[]): unknown } };
+  return async (deviceId, sensor, q) => (await (store.kind === 'sqlite' ? s.readings.rawBuckets(deviceId, sensor, q) : s.rawBuckets(null, deviceId, sensor, q))) as unknown[];
 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

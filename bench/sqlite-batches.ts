@@ -1,15 +1,26 @@
 /**
  * What storing a reading costs in SQLite, by commit size and by how many devices a commit touches:
- * the old layout (each reading indexed in readings at commit) against the journal the store uses now
- * (append at commit, indexed later in bulk). CPU of this process and WAL bytes written, per reading.
- *   node --import tsx bench/sqlite-batches.ts
+ * the first layout (each reading indexed in readings at commit), the store as shipped (chunks appended to the
+ * journal at commit, moved into the indexed chunk table in bulk), another build's store when given
+ * (`--baseline DIR`, its dist/ folder: the journal of single readings before chunks), and two raw-SQL layouts
+ * measured before choosing. CPU of this process (the journal's move included) and WAL bytes, per reading.
+ *   node --import tsx bench/sqlite-batches.ts [--baseline DIR]
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../src/store/sqlite.js';
+import { SQLITE_MIGRATIONS } from '../src/store/sqlite-migrations.js';
 import type { NewReading } from '../src/store/types.js';
+
+type StoreClass = new (file: string, journal: { everyMs: number; batch: number; checkpointMs: number }) => SqliteStore;
+const { values: args } = parseArgs({ options: { baseline: { type: 'string' } } });
+const Baseline = args.baseline
+  ? ((await import(pathToFileURL(path.join(path.resolve(args.baseline), 'store/sqlite.js')).href)) as { SqliteStore: StoreClass }).SqliteStore
+  : null;
 
 const N = 100_000;
 const ids = (d: number) => Array.from({ length: d }, (_, i) => `BENCH${String(i).padStart(15, '0')}`);
@@ -23,9 +34,8 @@ interface Result {
 /** The readings layout before the journal: each reading inserted into readings (and its two indexes) at commit. */
 async function direct(batch: number, devices: number, dir: string): Promise<Result> {
   // Schema and statements as the store had them; checkpoints off so the WAL size counts every page written.
-  const store = new SqliteStore(path.join(dir, 'direct.db'));
-  await store.close();
   const db = new Database(path.join(dir, 'direct.db'));
+  db.exec(SQLITE_MIGRATIONS[0]);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('wal_autocheckpoint = 0');
@@ -50,11 +60,11 @@ async function direct(batch: number, devices: number, dir: string): Promise<Resu
   return { cpuUs: (c.user + c.system) / N, walBytes: walBytes / N };
 }
 
-/** The store as it is: appendReadings into the journal, settle() moving batches into readings. */
-async function journal(batch: number, devices: number, dir: string): Promise<Result> {
-  const file = path.join(dir, 'journal.db');
+/** A store build: appendReadings into its journal, settle() moving batches into the indexed table. */
+async function journal(Store: StoreClass, batch: number, devices: number, dir: string): Promise<Result> {
+  const file = path.join(dir, `journal-${Store === SqliteStore ? 'shipped' : 'baseline'}.db`);
   // Timers far off: this loop decides when the journal moves, and no background checkpoint runs.
-  const store = new SqliteStore(file, { everyMs: 3_600_000, batch: 5000, checkpointMs: 3_600_000 });
+  const store = new Store(file, { everyMs: 3_600_000, batch: 5000, checkpointMs: 3_600_000 });
   const devs = ids(devices);
   const c0 = process.cpuUsage();
   let pending = 0;
@@ -62,8 +72,12 @@ async function journal(batch: number, devices: number, dir: string): Promise<Res
     const rows: NewReading[] = [];
     for (let i = 0; i < batch; i++, n++) rows.push({ deviceId: devs[n % devices], sensor: 'temp', side: 'device', value: value(n, n % devices), time: n });
     await store.appendReadings(rows);
+    // Every 5 000 readings the journal is moved whole, whatever its rows hold (a reading, or a chunk of them).
     pending += batch;
-    if (pending >= 5000) pending -= store.settle();
+    if (pending >= 5000) {
+      while (store.settle() > 0);
+      pending = 0;
+    }
   }
   while (store.settle() > 0);
   const c = process.cpuUsage(c0);
@@ -130,17 +144,18 @@ async function writeOnce(layout: Layout, batch: number, devices: number, dir: st
 
 const cases: [number, number][] = [[10, 100], [100, 100], [1000, 100], [10, 20], [300, 20], [500, 10]];
 console.log('readings per commit × devices, per reading (CPU of this process, WAL bytes):');
-console.log('              indexed at commit    |  journal (as shipped)  |  readings, one index    |  chunked (row per device per commit)');
+console.log(`              indexed at commit    |  chunks, journal (as shipped)${Baseline ? '  |  baseline build        ' : ''}  |  readings, one index    |  chunked, raw (row per device per commit)`);
 for (const [batch, devices] of cases) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotc-sqlite-batches-'));
   try {
     const kb = (x: number) => `${(x / 1024).toFixed(2)} KiB`;
     const cell = (r: Result) => `${r.cpuUs.toFixed(1).padStart(5)} µs, ${kb(r.walBytes).padStart(9)}`;
     const a = await direct(batch, devices, dir);
-    const b = await journal(batch, devices, dir);
+    const b = await journal(SqliteStore, batch, devices, dir);
+    const base = Baseline ? `  |  ${cell(await journal(Baseline, batch, devices, dir))}` : '';
     const c = await writeOnce('one-index', batch, devices, dir);
     const d = await writeOnce('chunked', batch, devices, dir);
-    console.log(`${String(batch).padStart(5)} × ${String(devices).padStart(3)}:  ${cell(a)}  |  ${cell(b)}  |  ${cell(c)}  |  ${cell(d)}`);
+    console.log(`${String(batch).padStart(5)} × ${String(devices).padStart(3)}:  ${cell(a)}  |  ${cell(b)}${base}  |  ${cell(c)}  |  ${cell(d)}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

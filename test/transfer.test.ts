@@ -46,9 +46,8 @@ function sqliteCounts(dataDir: string): Record<string, number> {
   const db = new Database(path.join(dataDir, 'iotc.db'), { readonly: true });
   try {
     const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-    return Object.fromEntries(MOVED_TABLES.map((s) => [s.name, s.name === 'readings'
-      ? n('SELECT COUNT(*) AS n FROM readings') + n('SELECT COUNT(*) AS n FROM readings_journal')
-      : n(`SELECT COUNT(*) AS n FROM ${s.name}`)]));
+    // readings is a view expanding the chunks (moved or journaled): one row per reading.
+    return Object.fromEntries(MOVED_TABLES.map((s) => [s.name, n(`SELECT COUNT(*) AS n FROM ${s.name}`)]));
   } finally {
     db.close();
   }

@@ -28,7 +28,10 @@ function sqliteTarget(config: Pick<Config, 'store' | 'dataDir'>): string {
 function counts(db: Database.Database): { users: number; devices: number; readings: number } {
   const has = (t: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(t) !== undefined;
   const n = (t: string) => (has(t) ? (db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get() as { n: number }).n : 0);
-  return { users: n('users'), devices: n('devices'), readings: n('readings') + n('readings_journal') };
+  // Since migration 10 readings are chunks holding n readings each (readings is a view over them).
+  const sum = (t: string) => (db.prepare(`SELECT COALESCE(SUM(n), 0) AS n FROM ${t}`).get() as { n: number }).n;
+  const readings = has('reading_chunks') ? sum('reading_chunks') + sum('readings_journal') : n('readings') + n('readings_journal');
+  return { users: n('users'), devices: n('devices'), readings };
 }
 
 function describe(c: ReturnType<typeof counts>): string {

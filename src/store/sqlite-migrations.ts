@@ -285,4 +285,63 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE cursors ADD COLUMN blob_seq INTEGER NOT NULL DEFAULT 0;
   `,
+  // 12: readings in chunks: one row per device, sensor and side per commit, holding its readings as JSON
+  // [[seq,time,value],…] (the value's text as stored). A commit appends its chunks to the journal, which the
+  // store moves into reading_chunks; a reading is written once instead of three times (journal insert,
+  // readings insert, journal delete). Existing readings become chunks of at most a minute, 1 000 readings and
+  // about 4 000 characters.
+  // seq is numbered from reading_seq, started above every existing reading. The view readings shows every
+  // reading as a row, as the table did (export, backup and ad-hoc queries read it).
+  `
+  CREATE TABLE reading_chunks (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    side TEXT NOT NULL,
+    seq_from INTEGER NOT NULL,
+    seq_to INTEGER NOT NULL,
+    time_from INTEGER NOT NULL,
+    time_to INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data TEXT NOT NULL
+  );
+  CREATE TABLE reading_seq (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+  );
+  INSERT INTO reading_seq (id, seq) SELECT 1, MAX(
+    COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'readings_journal'), 0),
+    COALESCE((SELECT MAX(seq) FROM readings), 0),
+    COALESCE((SELECT MAX(seq) FROM readings_journal), 0),
+    COALESCE((SELECT MAX(seq) FROM latest), 0));
+  INSERT INTO reading_chunks (device_id, sensor, side, seq_from, seq_to, time_from, time_to, n, data)
+    SELECT device_id, sensor, side, MIN(seq), MAX(seq), MIN(time), MAX(time), COUNT(*),
+      '[' || group_concat('[' || seq || ',' || time || ',' || value || ']', ',' ORDER BY seq) || ']'
+    FROM (SELECT *, SUM(length(value) + 30) OVER (PARTITION BY device_id, sensor, side ORDER BY seq) / 4000 AS part
+      FROM (SELECT seq, device_id, sensor, side, value, time FROM readings
+        UNION ALL SELECT seq, device_id, sensor, side, value, time FROM readings_journal))
+    GROUP BY device_id, sensor, side, time / 60000, seq / 1000, part;
+  DROP TABLE readings;
+  DROP TABLE readings_journal;
+  CREATE TABLE readings_journal (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    sensor TEXT NOT NULL,
+    side TEXT NOT NULL,
+    seq_from INTEGER NOT NULL,
+    seq_to INTEGER NOT NULL,
+    time_from INTEGER NOT NULL,
+    time_to INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    data TEXT NOT NULL
+  );
+  CREATE INDEX reading_chunks_by_sensor ON reading_chunks(device_id, sensor, time_from, time_to, side, n);
+  CREATE INDEX reading_chunks_by_device ON reading_chunks(device_id, seq_to, seq_from, n);
+  CREATE VIEW readings AS
+    SELECT e.value ->> 0 AS seq, c.device_id AS device_id, c.sensor AS sensor, c.side AS side, e.value -> 2 AS value, e.value ->> 1 AS time
+      FROM reading_chunks c, json_each(c.data) e
+    UNION ALL
+    SELECT e.value ->> 0 AS seq, c.device_id AS device_id, c.sensor AS sensor, c.side AS side, e.value -> 2 AS value, e.value ->> 1 AS time
+      FROM readings_journal c, json_each(c.data) e;
+  `,
 ];

@@ -7,8 +7,9 @@ import { Checkpointer } from './sqlite-checkpointer.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { SqliteCallStore } from './calls-sqlite.js';
 import { SqliteSharingStore } from './sharing-sqlite.js';
-import { bucketsSql, SQLITE_NUMERIC, toBucket, toRawBucket } from './buckets.js';
-import type { BucketQuery, BucketRow, HistoryBucket } from './buckets.js';
+import { SqliteReadings } from './sqlite-readings.js';
+import { toBucket, toRawBucket } from './buckets.js';
+import type { BucketQuery, HistoryBucket } from './buckets.js';
 import { planRollup } from './rollup.js';
 import { SqliteRollup } from './rollup-sqlite.js';
 import { SqliteDashboardStore } from './dashboards-sqlite.js';
@@ -56,10 +57,8 @@ const WAL_RESTART_FRAMES = 16_384;
 /**
  * The embedded default store: one SQLite file in WAL mode. Calls are synchronous underneath, so they run in order.
  *
- * New readings go to readings_journal first: an append-only table, so a commit costs a few pages whatever
- * the number of devices in it. Indexing them in readings at commit time dirtied a page of each index per
- * device, per commit, and wrote it to the WAL (about 12 KB of WAL per reading with 100 devices sending).
- * A timer moves the journal into readings in batches; every read of readings also reads the journal.
+ * Readings are kept in chunks (see SqliteReadings): a commit appends them to a journal without indexes, and
+ * a timer moves the journal into the indexed chunk table in batches.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -67,9 +66,7 @@ export class SqliteStore implements Store {
   readonly automations: SqliteAutomationStore;
   private readonly db: Database.Database;
   private readonly stmt;
-  private readonly appendTx: Database.Transaction<(readings: NewReading[]) => StoredReading[]>;
-  private readonly settleTx: Database.Transaction<(limit: number) => number>;
-  private journaled = 0;
+  private readonly readings: SqliteReadings;
   private readonly journalTimer: NodeJS.Timeout;
   private checkpointer: Checkpointer | null = null;
   /** What other users of the machine could read (see secureSqliteFile), logged at start. */
@@ -111,7 +108,7 @@ export class SqliteStore implements Store {
     this.automations = new SqliteAutomationStore(db);
     this.sharing = new SqliteSharingStore(db);
     this.dashboards = new SqliteDashboardStore(db);
-    this.rollup = new SqliteRollup(db, (deviceId, sensor, q) => this.rawBuckets(deviceId, sensor, q).map(toRawBucket));
+    this.rollup = new SqliteRollup(db, (deviceId, sensor, q) => this.readings.rawBuckets(deviceId, sensor, q).map(toRawBucket));
     this.stmt = {
       insertUser: db.prepare('INSERT INTO users (email, name, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
@@ -126,19 +123,9 @@ export class SqliteStore implements Store {
       setKey: db.prepare('UPDATE devices SET key_hash = ? WHERE id = ?'),
       rename: db.prepare('UPDATE devices SET name = ? WHERE id = ?'),
       deleteDevice: db.prepare('DELETE FROM devices WHERE id = ?'),
-      deleteReadings: db.prepare('DELETE FROM readings WHERE device_id = ?'),
       deleteLatest: db.prepare('DELETE FROM latest WHERE device_id = ?'),
       deleteCursors: db.prepare('DELETE FROM cursors WHERE device_id = ?'),
       deletePresence: db.prepare('DELETE FROM presence WHERE device_id = ?'),
-      insertReading: db.prepare('INSERT INTO readings_journal (device_id, sensor, side, value, time) VALUES (?, ?, ?, ?, ?)'),
-      journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
-      journalNth: db.prepare('SELECT seq FROM readings_journal ORDER BY seq LIMIT 1 OFFSET ?'),
-      journalLast: db.prepare('SELECT MAX(seq) AS seq FROM readings_journal'),
-      settleMove: db.prepare(`INSERT INTO readings (${READING_COLS}) SELECT ${READING_COLS} FROM readings_journal WHERE seq <= ? ORDER BY seq`),
-      settleClear: db.prepare('DELETE FROM readings_journal WHERE seq <= ?'),
-      deleteJournal: db.prepare('DELETE FROM readings_journal WHERE device_id = ?'),
-      upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`),
       latestAny: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND sensor = ? ORDER BY seq DESC LIMIT 1`),
       latestSide: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND sensor = ? AND side = ?`),
       latestAllAny: db.prepare(`SELECT ${READING_COLS} FROM latest l WHERE device_id = ?
@@ -158,13 +145,6 @@ export class SqliteStore implements Store {
       touchNodeDevices: db.prepare("UPDATE devices SET last_seen = ? WHERE id IN (SELECT device_id FROM presence WHERE node_id = ? AND side = 'device')"),
       clearPresence: db.prepare('DELETE FROM presence WHERE node_id = ?'),
       dropExpiredPresence: db.prepare('DELETE FROM presence WHERE expires_at <= ?'),
-      pruneLatest: db.prepare('DELETE FROM latest WHERE time < ?'),
-      pruneAge: db.prepare(`DELETE FROM readings WHERE time < ? AND seq NOT IN (SELECT seq FROM latest)`),
-      devicesOverCount: db.prepare(`SELECT device_id FROM readings GROUP BY device_id HAVING COUNT(*) > ?`),
-      // The time of the newest reading it deletes, so the rollup forgets the hours up to it.
-      pruneCount: db.prepare(`DELETE FROM readings WHERE device_id = ?
-        AND seq <= (SELECT seq FROM readings WHERE device_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)
-        AND seq NOT IN (SELECT seq FROM latest WHERE device_id = ?) RETURNING time`).pluck(),
       insertEvent: db.prepare('INSERT INTO device_events (device_id, kind, at) VALUES (?, ?, ?)'),
       eventsSince: db.prepare('SELECT seq, device_id, kind, at FROM device_events WHERE seq > ? ORDER BY seq LIMIT 1000'),
       // The highest number ever issued, which pruning does not lower.
@@ -194,44 +174,14 @@ export class SqliteStore implements Store {
       deleteBlobs: db.prepare('DELETE FROM blobs WHERE device_id = ?'),
     };
 
-    this.appendTx = db.transaction((readings: NewReading[]): StoredReading[] => {
-      const out: StoredReading[] = new Array(readings.length);
-      const jsons: string[] = new Array(readings.length);
-      // Only the last write of a sensor in this batch needs to reach the latest table.
-      const lastOfKey = new Map<string, number>();
-      for (let i = 0; i < readings.length; i++) {
-        const r = readings[i];
-        const json = (jsons[i] = r.json ?? JSON.stringify(r.value));
-        const seq = Number(this.stmt.insertReading.run(r.deviceId, r.sensor, r.side, json, r.time).lastInsertRowid);
-        out[i] = { seq, deviceId: r.deviceId, sensor: r.sensor, side: r.side, value: r.value, time: r.time };
-        lastOfKey.set(`${r.deviceId}\u0000${r.sensor}\u0000${r.side}`, i);
-      }
-      for (const i of lastOfKey.values()) {
-        const r = out[i];
-        this.stmt.upsertLatest.run(r.deviceId, r.sensor, r.side, r.seq, jsons[i], r.time);
-      }
-      return out;
-    });
-
-    this.settleTx = db.transaction((limit: number): number => {
-      const nth = this.stmt.journalNth.get(limit - 1) as { seq: number } | undefined;
-      const upTo = nth?.seq ?? (this.stmt.journalLast.get() as { seq: number | null }).seq;
-      if (upTo === null) return 0;
-      this.stmt.settleMove.run(upTo);
-      return this.stmt.settleClear.run(upTo).changes;
-    });
-    this.journaled = (this.stmt.journalCount.get() as { n: number }).n;
+    this.readings = new SqliteReadings(db);
     this.journalTimer = setInterval(() => this.settleSome(), journal.everyMs);
     this.journalTimer.unref();
   }
 
   /** Moves up to one batch of journaled readings into readings; returns how many moved. */
   settle(limit = this.journal.batch): number {
-    if (!this.db.open || this.journaled === 0) return 0;
-    const moved = this.settleTx.immediate(limit);
-    // Less than a batch means the journal is empty now, whatever the count said (the CLI may have deleted rows).
-    this.journaled = moved < limit ? 0 : Math.max(0, this.journaled - moved);
-    return moved;
+    return this.readings.settle(limit);
   }
 
   private settleSome(): void {
@@ -340,8 +290,7 @@ export class SqliteStore implements Store {
 
   async deleteDevice(id: string): Promise<boolean> {
     return this.db.transaction(() => {
-      this.stmt.deleteReadings.run(id);
-      this.journaled -= this.stmt.deleteJournal.run(id).changes;
+      this.readings.deleteDevice(id);
       this.stmt.deleteLatest.run(id);
       this.stmt.deleteCursors.run(id);
       this.stmt.deletePresence.run(id);
@@ -462,8 +411,7 @@ export class SqliteStore implements Store {
 
   async appendReadings(readings: NewReading[]): Promise<StoredReading[]> {
     if (readings.length === 0) return [];
-    const stored = this.appendTx.immediate(readings);
-    this.journaled += stored.length;
+    const stored = this.readings.append(readings);
     if (!this.checkpointer) this.startCheckpointer();
     return stored;
   }
@@ -503,44 +451,13 @@ export class SqliteStore implements Store {
   }
 
   async history(deviceId: string, sensor: string, q: HistoryQuery): Promise<StoredReading[]> {
-    const where = ['device_id = ?', 'sensor = ?'];
-    const params: unknown[] = [deviceId, sensor];
-    if (q.from !== undefined) (where.push('time >= ?'), params.push(q.from));
-    if (q.to !== undefined) (where.push('time <= ?'), params.push(q.to));
-    if (q.side !== undefined) (where.push('side = ?'), params.push(q.side));
-    // A range reads forward from its start; a bare limit means "the most recent N".
-    const newestFirst = q.from === undefined;
-    const order = `ORDER BY time ${newestFirst ? 'DESC' : 'ASC'}, seq ${newestFirst ? 'DESC' : 'ASC'}`;
-    // Each table limited on its own (readings through its index), then the two merged: the journal holds
-    // the last moments, not yet moved.
-    const arm = (table: string) => `SELECT * FROM (SELECT ${READING_COLS} FROM ${table} WHERE ${where.join(' AND ')} ${order} LIMIT ?)`;
-    let sql = `${arm('readings')} UNION ALL ${arm('readings_journal')} ${order} LIMIT ?`;
-    const args = [...params, q.limit, ...params, q.limit, q.limit];
-    if (q.maxBytes !== undefined) {
-      // What the rows before each one hold, summed inside SQLite: the values past the bound are never loaded here.
-      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
-        FROM (${sql})) WHERE before IS NULL OR before <= ? ${order}`;
-      args.push(q.maxBytes);
-    }
-    const rows = (this.db.prepare(sql).all(...args) as ReadingRow[]).map(toReading);
-    return newestFirst ? rows.reverse() : rows;
+    return this.readings.history(deviceId, sensor, q);
   }
 
   async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
     const plan = planRollup(q, Date.now());
     if (plan) return this.rollup.buckets(deviceId, sensor, q, plan);
-    return this.rawBuckets(deviceId, sensor, q).map(toBucket);
-  }
-
-  /** Aggregated history straight from the readings (and the journal). */
-  private rawBuckets(deviceId: string, sensor: string, q: BucketQuery): BucketRow[] {
-    const where = `device_id = ? AND sensor = ? AND time >= ? AND time <= ?${q.side ? ' AND side = ?' : ''}`;
-    const params = q.side ? [deviceId, sensor, q.from, q.to, q.side] : [deviceId, sensor, q.from, q.to];
-    // The journal holds the last moments, not yet moved into readings: both are read.
-    const source = `(SELECT time, seq, value FROM readings WHERE ${where} UNION ALL SELECT time, seq, value FROM readings_journal WHERE ${where})`;
-    // Placeholders bind in text order: the bucket size twice, then the source's, then the limit.
-    const sql = bucketsSql(SQLITE_NUMERIC, source, () => 'CAST(? AS INTEGER)');
-    return this.db.prepare(sql).all(q.bucketMs, q.bucketMs, ...params, ...params, q.limit) as BucketRow[];
+    return this.readings.rawBuckets(deviceId, sensor, q).map(toBucket);
   }
 
   async getCursor(deviceId: string, side: Side): Promise<number> {
@@ -575,26 +492,7 @@ export class SqliteStore implements Store {
   async prune(policy: RetentionPolicy, now: number): Promise<number> {
     // Pruning reads and deletes in readings only: move the journal in first, so its readings count too.
     while (this.settle() > 0);
-    let removed = 0;
-    if (policy.maxAgeMs > 0) {
-      // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
-      this.stmt.pruneLatest.run(now - policy.maxAgeMs);
-      this.db.transaction(() => {
-        const aged = this.stmt.pruneAge.run(now - policy.maxAgeMs).changes;
-        if (aged > 0) this.rollup.forgetBefore(null, now - policy.maxAgeMs - 1);
-        removed += aged;
-      }).immediate();
-    }
-    if (policy.maxCount > 0) {
-      const over = this.stmt.devicesOverCount.all(policy.maxCount) as { device_id: string }[];
-      for (const { device_id } of over) {
-        this.db.transaction(() => {
-          const times = this.stmt.pruneCount.all(device_id, device_id, policy.maxCount, device_id) as number[];
-          if (times.length > 0) this.rollup.forgetBefore(device_id, times.reduce((a, b) => Math.max(a, b)));
-          removed += times.length;
-        }).immediate();
-      }
-    }
+    const removed = this.db.transaction(() => this.readings.prune(policy, now, (deviceId, upTo) => this.rollup.forgetBefore(deviceId, upTo))).immediate();
     this.stmt.pruneEvents.run(now - 86_400_000);
     return removed;
   }

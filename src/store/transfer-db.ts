@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { parsePostgresUrl } from './postgres.js';
 import type { TableSpec } from './transfer-tables.js';
+import { CHUNK_COLS, toChunks } from './sqlite-chunks.js';
 
 /** Row-level access to a store's tables for export and import: the same operations in each dialect. */
 export interface TransferDb {
@@ -46,13 +47,12 @@ export class SqliteTransferDb implements TransferDb {
   async columns(table: string) {
     return (this.db.prepare('SELECT name FROM pragma_table_info(?) ORDER BY cid').all(table) as { name: string }[]).map((r) => r.name);
   }
-  private source(spec: TableSpec): string {
-    // Readings not yet moved out of the journal are readings too.
-    if (spec.name === 'readings') return `(SELECT ${cols(spec.columns)} FROM readings UNION ALL SELECT ${cols(spec.columns)} FROM readings_journal)`;
-    return `"${spec.name}"`;
-  }
   async count(spec: TableSpec) {
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM ${this.source(spec)}`).get() as { n: number }).n;
+    // readings is a view over chunks (journaled or moved): their counts add up without expanding them.
+    const sql = spec.name === 'readings'
+      ? 'SELECT (SELECT COALESCE(SUM(n), 0) FROM reading_chunks) + (SELECT COALESCE(SUM(n), 0) FROM readings_journal) AS n'
+      : `SELECT COUNT(*) AS n FROM "${spec.name}"`;
+    return (this.db.prepare(sql).get() as { n: number }).n;
   }
   async beginRead() {
     this.db.exec('BEGIN');
@@ -63,7 +63,7 @@ export class SqliteTransferDb implements TransferDb {
     this.db.exec('COMMIT');
   }
   async *rows(spec: TableSpec, batch: number): AsyncIterable<unknown[][]> {
-    const stmt = this.db.prepare(`SELECT ${cols(spec.columns)} FROM ${this.source(spec)} ORDER BY ${cols(spec.key)}`).raw(true);
+    const stmt = this.db.prepare(`SELECT ${cols(spec.columns)} FROM "${spec.name}" ORDER BY ${cols(spec.key)}`).raw(true);
     let rows: unknown[][] = [];
     for (const row of stmt.iterate() as IterableIterator<unknown[]>) {
       rows.push(row);
@@ -84,16 +84,34 @@ export class SqliteTransferDb implements TransferDb {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
   }
   async clear(spec: TableSpec) {
-    this.db.exec(`DELETE FROM "${spec.name}"`);
-    if (spec.name === 'readings') this.db.exec('DELETE FROM readings_journal');
+    if (spec.name === 'readings') this.db.exec('DELETE FROM reading_chunks; DELETE FROM readings_journal');
+    else this.db.exec(`DELETE FROM "${spec.name}"`);
   }
   async insert(spec: TableSpec, columns: readonly string[], rows: unknown[][]) {
+    if (spec.name === 'readings') return this.insertReadings(columns, rows);
     const stmt = this.db.prepare(`INSERT INTO "${spec.name}" (${cols(columns)}) VALUES (${columns.map(() => '?').join(', ')})`);
     for (const row of rows) stmt.run(...row);
   }
+  /** Readings are stored as chunks: each batch's readings of one device, sensor and side (in seq order) as few as fit. */
+  private insertReadings(columns: readonly string[], rows: unknown[][]) {
+    const at = (c: string) => columns.indexOf(c);
+    const [seq, device, sensor, side, value, time] = ['seq', 'device_id', 'sensor', 'side', 'value', 'time'].map(at);
+    const byKey = new Map<string, unknown[][]>();
+    for (const row of [...rows].sort((a, b) => Number(a[seq]) - Number(b[seq]))) {
+      const key = JSON.stringify([row[device], row[sensor], row[side]]);
+      const list = byKey.get(key);
+      if (list) list.push(row);
+      else byKey.set(key, [row]);
+    }
+    const stmt = this.db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    for (const list of byKey.values()) {
+      const readings = list.map((r) => ({ seq: Number(r[seq]), time: Number(r[time]), json: String(r[value]) }));
+      for (const c of toChunks(readings)) stmt.run(list[0][device], list[0][sensor], list[0][side], c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
+    }
+  }
   async resetCounters() {
-    // New readings are numbered by the journal's AUTOINCREMENT: it must start above every imported reading.
-    this.db.exec(`UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(seq), 0) FROM readings)) WHERE name = 'readings_journal'`);
+    // New readings are numbered from reading_seq: it must start above every imported reading.
+    this.db.exec('UPDATE reading_seq SET seq = MAX(seq, (SELECT COALESCE(MAX(seq_to), 0) FROM reading_chunks), (SELECT COALESCE(MAX(seq), 0) FROM latest))');
   }
   async close() {
     this.db.close();

@@ -19,7 +19,8 @@ export const MOVED_TABLES: readonly TableSpec[] = [
   { name: 'invites', columns: ['code_hash', 'email', 'created_at', 'used_at', 'used_email'], key: ['code_hash'] },
   { name: 'ha_devices', columns: ['device_id'], key: ['device_id'] },
   { name: 'web_sessions', columns: ['id_hash', 'user_id', 'csrf_token', 'created_at', 'expires_at'], key: ['id_hash'] },
-  // SQLite's readings_journal (readings not yet indexed) is exported as part of readings.
+  // In SQLite, readings is a view over reading_chunks and readings_journal (readings not yet moved): exported
+  // one reading a row, and imported into chunks again.
   { name: 'readings', columns: ['seq', 'device_id', 'sensor', 'side', 'value', 'time'], key: ['seq'], identity: 'seq' },
   { name: 'latest', columns: ['device_id', 'sensor', 'side', 'seq', 'value', 'time'], key: ['device_id', 'sensor', 'side'] },
   { name: 'cursors', columns: ['device_id', 'side', 'seq', 'blob_seq'], key: ['device_id', 'side'] },
@@ -43,6 +44,8 @@ export const NOT_MOVED: Readonly<Record<string, string>> = {
   readings_journal: 'exported as part of readings',
   reading_hours: 'a cache of the readings by hour, filled again from them when next charted',
   reading_hour_spans: 'which hours that cache holds: empty with it',
+  reading_chunks: 'exported as readings, one reading a row',
+  reading_seq: 'set again from the imported readings',
   sqlite_sequence: "SQLite's own counters: set again from the imported rows",
   schema_migrations: "each store's own record of its migrations",
 };

@@ -1,0 +1,294 @@
+import type Database from 'better-sqlite3';
+import { bucketsSql, SQLITE_NUMERIC } from './buckets.js';
+import type { BucketQuery, BucketRow } from './buckets.js';
+import { READING_COLS, toReading } from './rows.js';
+import type { ReadingRow } from './rows.js';
+import { CHUNK_COLS, chunkRange, expandSql, joinRows, SPAN_MS, toChunks } from './sqlite-chunks.js';
+import type { ChunkReading, ChunkRow } from './sqlite-chunks.js';
+import type { HistoryQuery, NewReading, RetentionPolicy, StoredReading } from './types.js';
+
+/** A chunk row as retention reads it: `keep` is the seq of its key's latest reading (never pruned by count). */
+interface PartRow { id: number; data: string; keep: number | null }
+
+/** Whether the latest reading of a chunk's key is among the chunk's seqs (SQL over a chunk row aliased c). */
+const HOLDS_LATEST = `EXISTS (SELECT 1 FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side
+  AND l.seq BETWEEN c.seq_from AND c.seq_to)`;
+const KEEP = '(SELECT seq FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side) AS keep';
+
+/**
+ * Readings in SQLite: a commit appends one chunk per device+sensor+side to readings_journal (no secondary
+ * index, so a commit costs a few pages whatever the number of devices); settle() moves journal rows into
+ * reading_chunks and its indexes in batches. Every read expands chunks of both tables.
+ */
+export class SqliteReadings {
+  /** Rows in the journal, as far as this connection knows. */
+  journaled: number;
+  private readonly stmt;
+  private readonly cache = new Map<string, Database.Statement>();
+  private readonly appendTx: Database.Transaction<(readings: NewReading[]) => StoredReading[]>;
+  private readonly settleTx: Database.Transaction<(limit: number) => number>;
+
+  constructor(private readonly db: Database.Database) {
+    this.stmt = {
+      // The highest seq issued: the journal's last row (a commit writes its rows in seq order), or what
+      // reading_seq remembers of rows moved or deleted. Read only, so a commit writes no counter page.
+      lastSeq: db.prepare(`SELECT MAX((SELECT seq FROM reading_seq),
+        COALESCE((SELECT seq_to FROM readings_journal ORDER BY id DESC LIMIT 1), 0)) AS seq`).pluck(),
+      rememberSeqs: db.prepare('UPDATE reading_seq SET seq = MAX(seq, (SELECT COALESCE(MAX(seq_to), 0) FROM readings_journal WHERE id <= ?))'),
+      rememberSeq: db.prepare('UPDATE reading_seq SET seq = MAX(seq, ?)'),
+      journalRows: db.prepare(`SELECT ${CHUNK_COLS} FROM readings_journal WHERE id <= ? ORDER BY id`).raw(true),
+      insertChunk: db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      journalChunk: db.prepare(`INSERT INTO readings_journal (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`),
+      journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
+      journalNth: db.prepare('SELECT id FROM readings_journal ORDER BY id LIMIT 1 OFFSET ?'),
+      journalLast: db.prepare('SELECT MAX(id) AS id FROM readings_journal'),
+      settleClear: db.prepare('DELETE FROM readings_journal WHERE id <= ?'),
+      deleteChunks: db.prepare('DELETE FROM reading_chunks WHERE device_id = ?'),
+      deleteJournal: db.prepare('DELETE FROM readings_journal WHERE device_id = ?'),
+      decode: db.prepare('SELECT e.value ->> 0 AS seq, e.value ->> 1 AS time, e.value -> 2 AS json FROM json_each(?) e ORDER BY e.key'),
+      rewrite: db.prepare('UPDATE reading_chunks SET seq_from = ?, seq_to = ?, time_from = ?, time_to = ?, n = ?, data = ? WHERE id = ?'),
+      dropChunk: db.prepare('DELETE FROM reading_chunks WHERE id = ?'),
+      pruneLatest: db.prepare('DELETE FROM latest WHERE time < ?'),
+      dropOld: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.time_to < ? AND NOT ${HOLDS_LATEST} RETURNING n`).pluck(),
+      oldParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.time_from < ?`),
+      devicesOverCount: db.prepare('SELECT device_id FROM reading_chunks GROUP BY device_id HAVING SUM(n) > ?').pluck(),
+      newestChunks: db.prepare('SELECT seq_from, n FROM reading_chunks WHERE device_id = ? ORDER BY seq_to DESC'),
+      nthNewestSeq: db.prepare(`SELECT e.value ->> 0 AS seq FROM reading_chunks c, json_each(c.data) e
+        WHERE c.device_id = ? AND c.seq_to >= ? ORDER BY seq DESC LIMIT 1 OFFSET ?`).pluck(),
+      dropCounted: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.device_id = ? AND c.seq_to <= ? AND NOT ${HOLDS_LATEST} RETURNING n, time_to`),
+      countedParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.device_id = ? AND c.seq_from <= ?`),
+    };
+    this.appendTx = db.transaction((readings) => this.appendNow(readings));
+    this.settleTx = db.transaction((limit: number): number => {
+      const nth = this.stmt.journalNth.get(limit - 1) as { id: number } | undefined;
+      const upTo = nth?.id ?? (this.stmt.journalLast.get() as { id: number | null }).id;
+      if (upTo === null) return 0;
+      const rows = this.stmt.journalRows.all(upTo) as ChunkRow[];
+      let last = 0;
+      for (const r of rows) last = Math.max(last, r[4]);
+      this.stmt.rememberSeq.run(last);
+      for (const c of joinRows(rows)) this.stmt.insertChunk.run(...c);
+      return this.stmt.settleClear.run(upTo).changes;
+    });
+    this.journaled = (this.stmt.journalCount.get() as { n: number }).n;
+  }
+
+  append(readings: NewReading[]): StoredReading[] {
+    return this.appendTx.immediate(readings);
+  }
+
+  /** Numbers the readings in order, then writes each key's readings of this commit as one journal row. */
+  private appendNow(readings: NewReading[]): StoredReading[] {
+    const count = readings.length;
+    const first = (this.stmt.lastSeq.get() as number) + 1;
+    const out: StoredReading[] = new Array(count);
+    const jsons: string[] = new Array(count);
+    const byKey = new Map<string, number[]>();
+    for (let i = 0; i < count; i++) {
+      const r = readings[i];
+      jsons[i] = r.json ?? JSON.stringify(r.value);
+      out[i] = { seq: first + i, deviceId: r.deviceId, sensor: r.sensor, side: r.side, value: r.value, time: r.time };
+      const key = `${r.deviceId}\u0000${r.sensor}\u0000${r.side}`;
+      const list = byKey.get(key);
+      if (list) list.push(i);
+      else byKey.set(key, [i]);
+    }
+    // Keys in the order of their last reading, so the journal's last row holds the commit's highest seq.
+    for (const list of [...byKey.values()].sort((a, b) => a[a.length - 1] - b[b.length - 1])) {
+      const { deviceId, sensor, side } = out[list[0]];
+      if (list.length === 1) {
+        const { seq, time } = out[list[0]];
+        this.stmt.journalChunk.run(deviceId, sensor, side, seq, seq, time, time, 1, `[[${seq},${time},${jsons[list[0]]}]]`);
+        this.journaled++;
+      } else {
+        const mine = list.map((i): ChunkReading => ({ seq: out[i].seq, time: out[i].time, json: jsons[i] }));
+        for (const c of toChunks(mine)) {
+          this.stmt.journalChunk.run(deviceId, sensor, side, c.seqFrom, c.seqTo, c.timeFrom, c.timeTo, c.n, c.data);
+          this.journaled++;
+        }
+      }
+      // Only the last write of a key in this commit reaches the latest table.
+      const last = list[list.length - 1];
+      this.stmt.upsertLatest.run(deviceId, sensor, side, out[last].seq, jsons[last], out[last].time);
+    }
+    return out;
+  }
+
+  /** Moves up to `limit` journal rows into reading_chunks; returns how many moved. */
+  settle(limit: number): number {
+    if (!this.db.open || this.journaled === 0) return 0;
+    const moved = this.settleTx.immediate(limit);
+    // Less than a batch means the journal is empty now, whatever the count said (the CLI may have deleted rows).
+    this.journaled = moved < limit ? 0 : Math.max(0, this.journaled - moved);
+    return moved;
+  }
+
+  deleteDevice(deviceId: string): void {
+    // Its journal rows may hold the highest seq issued: remembered, so it is never issued again.
+    this.stmt.rememberSeqs.run(Number.MAX_SAFE_INTEGER);
+    this.stmt.deleteChunks.run(deviceId);
+    this.journaled = Math.max(0, this.journaled - this.stmt.deleteJournal.run(deviceId).changes);
+  }
+
+  private prepared(sql: string): Database.Statement {
+    let s = this.cache.get(sql);
+    if (!s) this.cache.set(sql, (s = this.db.prepare(sql)));
+    return s;
+  }
+
+  history(deviceId: string, sensor: string, q: HistoryQuery): StoredReading[] {
+    const newestFirst = q.from === undefined;
+    const [from, to] = newestFirst ? [this.newestBound(deviceId, sensor, q), q.to] : [q.from, this.oldestBound(deviceId, sensor, q)];
+    const { where, params } = this.source(deviceId, sensor, from, to, q.side);
+    const order = `ORDER BY time ${newestFirst ? 'DESC' : 'ASC'}, seq ${newestFirst ? 'DESC' : 'ASC'}`;
+    // Each table limited on its own, then the two merged: the journal holds the last moments, not yet moved.
+    const arm = (table: string) => `SELECT * FROM (SELECT ${READING_COLS} FROM (${expandSql(table, where.chunk)}) WHERE ${where.row} ${order} LIMIT ?)`;
+    let sql = `${arm('reading_chunks')} UNION ALL ${arm('readings_journal')} ${order} LIMIT ?`;
+    const args = [...params, q.limit, ...params, q.limit, q.limit];
+    if (q.maxBytes !== undefined) {
+      // What the rows before each one hold, summed inside SQLite: the values past the bound are never loaded here.
+      sql = `SELECT ${READING_COLS} FROM (SELECT *, SUM(length(value)) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+        FROM (${sql})) WHERE before IS NULL OR before <= ? ${order}`;
+      args.push(q.maxBytes);
+    }
+    const rows = (this.prepared(sql).all(...args) as ReadingRow[]).map(toReading);
+    return newestFirst ? rows.reverse() : rows;
+  }
+
+  /** Aggregated history straight from the chunks and the journal (with each bucket's sum, for the rollup). */
+  rawBuckets(deviceId: string, sensor: string, q: BucketQuery): BucketRow[] {
+    const { where, params } = this.source(deviceId, sensor, q.from, q.to, q.side);
+    const arm = (table: string) => `SELECT time, seq, value FROM (${expandSql(table, where.chunk)}) WHERE ${where.row}`;
+    // Placeholders bind in text order: the bucket size twice, then the source's, then the limit.
+    const sql = bucketsSql(SQLITE_NUMERIC, `(${arm('reading_chunks')} UNION ALL ${arm('readings_journal')})`, () => 'CAST(? AS INTEGER)');
+    return this.prepared(sql).all(q.bucketMs, q.bucketMs, ...params, ...params, q.limit) as BucketRow[];
+  }
+
+  /** SQL picking one sensor's chunks that may hold readings in [from, to], and its readings in that range. */
+  private source(deviceId: string, sensor: string, from: number | undefined, to: number | undefined, side: string | undefined) {
+    const chunk = ['c.device_id = ?', 'c.sensor = ?'];
+    const chunkParams: unknown[] = [deviceId, sensor];
+    if (side !== undefined) (chunk.push('c.side = ?'), chunkParams.push(side));
+    const range = chunkRange(from, to);
+    if (range.sql) (chunk.push(range.sql), chunkParams.push(...range.params));
+    const row = ['1'];
+    const rowParams: unknown[] = [];
+    if (from !== undefined) (row.push('time >= ?'), rowParams.push(from));
+    if (to !== undefined) (row.push('time <= ?'), rowParams.push(to));
+    // expandSql places the chunk condition twice.
+    return { where: { chunk: chunk.join(' AND '), row: row.join(' AND ') }, params: [...chunkParams, ...chunkParams, ...rowParams] };
+  }
+
+  /**
+   * A time at or below which the newest `limit` readings (up to `to`) cannot lie, from the chunk index alone:
+   * chunks whole within the range are counted, newest first, until they hold `limit` readings.
+   */
+  private newestBound(deviceId: string, sensor: string, q: HistoryQuery): number | undefined {
+    const sql = `SELECT time_from, time_to, n FROM reading_chunks WHERE device_id = ? AND sensor = ?${q.side ? ' AND side = ?' : ''}${
+      q.to !== undefined ? ' AND time_from <= ?' : ''} ORDER BY time_from DESC`;
+    const params: unknown[] = [deviceId, sensor];
+    if (q.side) params.push(q.side);
+    if (q.to !== undefined) params.push(q.to);
+    let held = 0;
+    for (const c of this.prepared(sql).iterate(...params) as IterableIterator<{ time_from: number; time_to: number; n: number }>) {
+      if (q.to !== undefined && c.time_to > q.to) continue;
+      held += c.n;
+      if (held >= q.limit) return c.time_from;
+    }
+    return undefined;
+  }
+
+  /** The same from the other end: a time at or above which the oldest `limit` readings from `from` cannot lie. */
+  private oldestBound(deviceId: string, sensor: string, q: HistoryQuery): number | undefined {
+    const from = q.from!;
+    const sql = `SELECT time_from, time_to, n FROM reading_chunks WHERE device_id = ? AND sensor = ?${q.side ? ' AND side = ?' : ''}
+      AND time_from >= ?${q.to !== undefined ? ' AND time_from <= ?' : ''} ORDER BY time_from`;
+    const params: unknown[] = [deviceId, sensor];
+    if (q.side) params.push(q.side);
+    params.push(from - SPAN_MS);
+    if (q.to !== undefined) params.push(q.to);
+    let held = 0;
+    let upTo = -Infinity;
+    for (const c of this.prepared(sql).iterate(...params) as IterableIterator<{ time_from: number; time_to: number; n: number }>) {
+      if (c.time_from < from || (q.to !== undefined && c.time_to > q.to)) continue;
+      held += c.n;
+      upTo = Math.max(upTo, c.time_to);
+      if (held >= q.limit) return upTo;
+    }
+    return q.to;
+  }
+
+  /**
+   * Deletes readings outside the policy (the journal must be settled first); the latest reading of a key is
+   * kept whatever the count, until it is older than the age. Returns how many readings went. `forget` hears,
+   * per device (null: every device), the newest time a deleted reading had, so the hourly rollup drops those hours.
+   */
+  prune(policy: RetentionPolicy, now: number, forget: (deviceId: string | null, upTo: number) => void): number {
+    let removed = 0;
+    if (policy.maxAgeMs > 0) {
+      const cutoff = now - policy.maxAgeMs;
+      // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
+      this.stmt.pruneLatest.run(cutoff);
+      let aged = 0;
+      for (const n of this.stmt.dropOld.all(cutoff) as number[]) aged += n;
+      // What is left before the cutoff: chunks across it, or holding a key's latest reading.
+      for (const c of this.stmt.oldParts.all(cutoff) as PartRow[]) aged += this.cut(c, (seq, time) => time >= cutoff || seq === c.keep).n;
+      if (aged > 0) forget(null, cutoff - 1);
+      removed += aged;
+    }
+    if (policy.maxCount > 0) {
+      for (const deviceId of this.stmt.devicesOverCount.all(policy.maxCount) as string[]) {
+        const last = this.oldestKeptSeq(deviceId, policy.maxCount);
+        if (last === undefined) continue;
+        let newest = -Infinity;
+        for (const c of this.stmt.dropCounted.all(deviceId, last) as { n: number; time_to: number }[]) {
+          removed += c.n;
+          newest = Math.max(newest, c.time_to);
+        }
+        for (const c of this.stmt.countedParts.all(deviceId, last) as PartRow[]) {
+          const cut = this.cut(c, (seq) => seq > last || seq === c.keep);
+          removed += cut.n;
+          newest = Math.max(newest, cut.newest);
+        }
+        if (newest > -Infinity) forget(deviceId, newest);
+      }
+    }
+    return removed;
+  }
+
+  /** The seq of the device's (max+1)-th newest reading: it and older ones go. */
+  private oldestKeptSeq(deviceId: string, max: number): number | undefined {
+    // The newest chunks (by their last seq) holding more than max readings: every reading from the lowest
+    // seq among them up lies in a chunk ending at or after it, so only those are expanded.
+    let held = 0;
+    let lowest = Infinity;
+    for (const c of this.stmt.newestChunks.iterate(deviceId) as IterableIterator<{ seq_from: number; n: number }>) {
+      held += c.n;
+      lowest = Math.min(lowest, c.seq_from);
+      if (held > max) break;
+    }
+    if (held <= max) return undefined;
+    return this.stmt.nthNewestSeq.get(deviceId, lowest, max) as number | undefined;
+  }
+
+  /**
+   * Keeps a chunk's readings that pass `keep` (written again, or the chunk deleted); returns how many went and
+   * the newest time among them.
+   */
+  private cut(c: PartRow, keep: (seq: number, time: number) => boolean): { n: number; newest: number } {
+    const all = this.stmt.decode.all(c.data) as ChunkReading[];
+    const kept = all.filter((r) => keep(r.seq, r.time));
+    if (kept.length === all.length) return { n: 0, newest: -Infinity };
+    let newest = -Infinity;
+    for (const r of all) if (!keep(r.seq, r.time)) newest = Math.max(newest, r.time);
+    if (kept.length === 0) this.stmt.dropChunk.run(c.id);
+    else {
+      // A part of a chunk is within its bounds: one chunk again.
+      const [k] = toChunks(kept);
+      this.stmt.rewrite.run(k.seqFrom, k.seqTo, k.timeFrom, k.timeTo, k.n, k.data, c.id);
+    }
+    return { n: all.length - kept.length, newest };
+  }
+}
