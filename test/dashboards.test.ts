@@ -117,6 +117,36 @@ describe('dashboard pages', () => {
     }
   });
 
+  test("a chart's range is a preset or dates from before to; anything else says what is wrong, and a good one is kept", async () => {
+    const u = await web.signUp();
+    const { device } = await deviceOf(u);
+    const id = await created(u);
+    const chart = (range: unknown, extra: Record<string, unknown> = {}) => ({ widgets: [gauge(device.id, { type: 'chart', min: undefined, max: undefined, units: undefined, range, ...extra })] });
+    const cases: [unknown, RegExp][] = [
+      [chart('fortnight'), /range must be one of hour, day, week, month, year, or \{"from":…,"to":…\}/],
+      [chart(604800000), /range must be one of hour/],
+      [chart({ from: 2000, to: 1000 }), /range\.from must be before range\.to/],
+      [chart({ from: 1000, to: 1000 }), /range\.from must be before range\.to/],
+      [chart({ from: 1.5, to: 1000 }), /range\.from must be a whole number of ms/],
+      [chart({ from: -1, to: 1000 }), /range\.from must be 0 or more/],
+      [chart({ from: 0, to: 9e15 }), /range\.to must be before the year 275760/],
+      [chart({ from: 0, to: 'tomorrow' }), /range\.to must be a time in ms/],
+      [chart({ from: 0, to: 1000, step: 'x' }), /Unrecognized key.*step/],
+      [{ widgets: [gauge(device.id, { range: 'day' })] }, /only a chart has a range/],
+    ];
+    for (const [body, why] of cases) {
+      const res = await putJson(u, id, body);
+      assert.equal(res.statusCode, 400, JSON.stringify(body).slice(0, 160));
+      assert.equal(res.json().error, 'E_VALIDATION');
+      assert.match(res.json().message, why, JSON.stringify(body).slice(0, 160));
+    }
+    for (const range of ['hour', 'week', 'year', { from: 1764000000000, to: 1764086400000 }]) {
+      const res = await putJson(u, id, chart(range));
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json().widgets[0].range, range);
+    }
+  });
+
   test('a device deleted since does not stop its owner rearranging the rest; its widget says it is gone', async () => {
     const u = await web.signUp();
     const { userId, device } = await deviceOf(u);

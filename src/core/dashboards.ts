@@ -18,6 +18,25 @@ export const CONTROL_TYPES: readonly WidgetType[] = ['switch', 'slider', 'button
 
 const deviceId = z.string({ error: 'device is required' }).regex(/^[A-Z0-9]{20}$/, 'device must be a device id (20 letters A–Z and digits)');
 const finite = (name: string) => z.number({ error: `${name} must be a number` }).finite(`${name} must be a finite number`);
+/** The ranges a chart widget may show, besides the latest readings: named relative to now, or fixed dates. */
+export const RANGE_PRESETS = ['hour', 'day', 'week', 'month', 'year'] as const;
+const instant = (name: string) =>
+  z.number({ error: `range.${name} must be a time in ms since the epoch` }).int(`range.${name} must be a whole number of ms`).min(0, `range.${name} must be 0 or more`).max(8_640_000_000_000_000, `range.${name} must be before the year 275760`);
+const chartRange = z.union(
+  [
+    z.enum(RANGE_PRESETS),
+    z.object({ from: instant('from'), to: instant('to') }).strict().refine((r) => r.from < r.to, { message: 'range.from must be before range.to' }),
+  ],
+  {
+    // Dates given as an object: say what is wrong with them (the union alone would only say neither form fits).
+    error: (iss) => {
+      if (iss.code !== 'invalid_union') return undefined;
+      const dated = typeof iss.input === 'object' && iss.input !== null && !Array.isArray(iss.input);
+      const why = dated ? iss.errors[1]?.[0] : undefined;
+      return why ? why.message : `range must be one of ${RANGE_PRESETS.join(', ')}, or {"from":…,"to":…} in ms`;
+    },
+  },
+);
 const cell = (name: string, max: number) => z.number({ error: `${name} must be a whole number` }).int(`${name} must be a whole number`).min(0, `${name} must be 0 or more`).max(max, `${name} must be at most ${max}`);
 
 export const widgetSchema = z
@@ -41,6 +60,8 @@ export const widgetSchema = z
       /** What a button sends (any JSON up to a small size). */
       payload: z.unknown().optional(),
       /** An image tile's picture when it is not a sensor's binary chunks: a path on this hub (pages load nothing from elsewhere). */
+      /** A chart's range: without it, the latest readings (then live). */
+      range: chartRange.optional(),
       url: z.string().max(512, 'url must be at most 512 characters').regex(/^\/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/, 'url must be a path on this hub, starting with /').optional(),
     },
     { error: (iss) => (iss.code === 'invalid_type' ? 'a widget must be an object' : undefined) },
@@ -52,6 +73,7 @@ export const widgetSchema = z
     message: 'this widget needs a sensor',
   })
   .refine((w) => w.type !== 'chart' || w.sensor !== undefined || w.sensors !== undefined, { message: 'a chart needs sensor or sensors' })
+  .refine((w) => w.range === undefined || w.type === 'chart', { message: 'only a chart has a range' })
   .refine((w) => w.payload === undefined || JSON.stringify(w.payload).length <= 1024, { message: 'payload must be at most 1024 characters of JSON' });
 export type Widget = z.infer<typeof widgetSchema>;
 
