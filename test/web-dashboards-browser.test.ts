@@ -180,6 +180,72 @@ test('on a phone the dashboard fits the screen and widgets still drag', { skip: 
   assert.deepEqual(await order(), ['chart', 'gauge', 'switch'], 'kept over a reload');
 });
 
+test('a chart set to the last week draws aggregated buckets of seeded readings, with a gap, and keeps its range over a reload', { skip: web.skip }, async () => {
+  // One reading every half hour for six days, none on the third: one per 30-minute bucket ("auto" over a week).
+  const now = Date.now();
+  const HOUR = 3_600_000;
+  const times = Array.from({ length: 288 }, (_, i) => now - 6 * 24 * HOUR + i * HOUR / 2).filter((_, i) => i < 96 || i >= 144);
+  await web.server.hub.store.appendReadings(times.map((time, i) => ({ deviceId: state.deviceId!, sensor: 'soil', value: String(30 + (i % 5)), side: 'device' as const, time })));
+  const asked: Record<string, unknown>[] = [];
+  const answered: { bucket: number; buckets: { time: number; avg: number; count: number }[] }[] = [];
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => {
+      const m = JSON.parse(String(f.payload));
+      if (m.method === 'history' && m.sensor === 'soil') asked.push(m);
+    });
+    ws.on('framereceived', (f) => {
+      const m = JSON.parse(String(f.payload));
+      if (m.sensor === 'soil' && m.buckets) answered.push(m);
+    });
+  });
+
+  await page.goto(`${web.server.url}/dashboards`);
+  await page.fill('#dash-name', 'Soil');
+  await Promise.all([page.waitForURL(/\/dashboards\/\d+$/), page.click('form[action="/dashboards"] button[type=submit]')]);
+  await page.selectOption('#w-type', 'chart');
+  assert.equal(await page.isVisible('#w-from'), false, 'the dates show only for a range of dates');
+  await page.selectOption('#w-range', 'custom');
+  assert.equal(await page.isVisible('#w-from'), true);
+  await page.fill('#w-sensor', 'soil');
+  await page.click('[data-add-form] button[type=submit]');
+  assert.match((await page.textContent('[data-add-status]')) ?? '', /Pick both dates/);
+  await page.selectOption('#w-range', 'week');
+  await addWidget('chart', { title: 'Soil, last week' });
+
+  const expectPoints = times.length + 1; // the buckets, and a null where the third day is missing
+  const drawn = async () => {
+    await waitFor(async () => Number(await page.getAttribute('[data-type=chart] [data-chart]', 'data-points')) === expectPoints, 5000, 'the week drawn as buckets');
+    const req = asked.at(-1)!;
+    assert.equal(req.bucket, 'auto');
+    assert.ok(Math.abs(Number(req.to) - Number(req.from) - 7 * 24 * HOUR) < 1000, `a week asked for: ${JSON.stringify(req)}`);
+    assert.ok(!asked.some((r) => r.limit !== undefined), 'never the latest raw readings');
+    const reply = answered.at(-1)!;
+    assert.equal(reply.bucket, 30 * 60_000);
+    assert.deepEqual(reply.buckets.map((b) => [b.time, b.count, b.avg]), times.map((t, i) => [t - (t % (30 * 60_000)), 1, 30 + (i % 5)]));
+    assert.equal(await page.getAttribute('[data-type=chart] [data-chart]', 'data-bucket'), String(30 * 60_000));
+  };
+  await drawn();
+  const userId = (await web.server.hub.store.getDevice(state.deviceId!))!.userId;
+  const kept = (await web.server.hub.dashboards.list(userId)).find((d) => d.name === 'Soil')!.widgets as { range?: unknown }[];
+  assert.deepEqual(kept.map((w) => w.range), ['week']);
+
+  // A live reading does not land among a week's half-hour averages.
+  assert.equal((await state.device!.request({ method: 'put', status: { sensor: 'soil', value: 99 } })).ok, true);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(Number(await page.getAttribute('[data-type=chart] [data-chart]', 'data-points')), expectPoints);
+
+  asked.length = 0;
+  answered.length = 0;
+  await page.reload();
+  await page.waitForSelector('[data-type=chart][data-conn=live]');
+  assert.equal(await page.getAttribute('[data-type=chart] [data-chart]', 'data-range'), 'week');
+  // The reading of a moment ago is now one bucket more.
+  times.push(now);
+  await waitFor(async () => Number(await page.getAttribute('[data-type=chart] [data-chart]', 'data-points')) >= expectPoints + 1, 5000, 'drawn again');
+  assert.equal(answered.at(-1)!.buckets.length, times.length);
+  assert.equal(asked.at(-1)!.bucket, 'auto');
+});
+
 test('the hub installs as an app: a valid manifest, a service worker controlling the page, no installability errors, an offline page', { skip: web.skip }, async () => {
   // A profile on disk: Chromium never offers to install from an incognito context (as a fresh one is).
   const profile = tempDir('iotc-pwa-profile-');

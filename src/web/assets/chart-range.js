@@ -1,6 +1,7 @@
 // The device page's range picker: the latest readings, the last hour … month, or a range of dates picked in the
 // browser's time zone; kept in the page's URL (?range=…, or ?range=custom&from=…&to=… as instants), so a reload or
-// a shared link charts the same range.
+// a shared link charts the same range. Below it, what the dashboard's chart widgets share with the device page:
+// a kept range as times, the aggregated request, and buckets as chart data.
 'use strict';
 
 (() => {
@@ -83,4 +84,38 @@
     }
     return { range, isCustom };
   };
+
+  /** The ranges a dashboard's chart widget keeps by name (src/core/dashboards.ts), as their length in ms. */
+  const PRESETS = { hour: 3_600_000, day: 86_400_000, week: 604_800_000, month: 2_592_000_000, year: 31_536_000_000 };
+  Object.assign(window.iotcChartRange, {
+    PRESETS,
+    fromLocal,
+    /** A kept range (a preset's name, or {from, to}) as [from, to] in ms now, or null for the latest readings. */
+    span(kept) {
+      if (!kept) return null;
+      if (typeof kept === 'object') return [kept.from, kept.to];
+      return PRESETS[kept] ? [Date.now() - PRESETS[kept], Date.now()] : null;
+    },
+    /** The `history` request for a sensor over [from, to]: aggregated buckets, sized by the hub ("auto"). */
+    request: (sensor, [from, to]) => ({ method: 'history', sensor, from, to, bucket: 'auto' }),
+    /** An aggregated history reply as chart data: the average per bucket; more than two buckets missing between two are a gap. */
+    series(h) {
+      const xs = [];
+      const ys = [];
+      let prev = null;
+      for (const b of h.buckets) {
+        // A null between them makes uPlot break the line there.
+        if (prev !== null && b.time - prev > 2 * h.bucket) {
+          xs.push((prev + h.bucket) / 1000);
+          ys.push(null);
+        }
+        xs.push(b.time / 1000);
+        ys.push(b.avg);
+        prev = b.time;
+      }
+      return [xs, ys];
+    },
+    /** "168 buckets of 1 h" */
+    label: (h) => h.buckets.length + ' buckets of ' + (h.bucket >= 3600000 ? h.bucket / 3600000 + ' h' : h.bucket >= 60000 ? h.bucket / 60000 + ' min' : h.bucket / 1000 + ' s'),
+  });
 })();

@@ -119,17 +119,24 @@
     const axis = { stroke: muted, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 }, font: '11px system-ui, sans-serif' };
     let chart = null;
     const size = () => ({ width: Math.max(120, box.clientWidth), height: Math.max(80, box.clientHeight - 30) });
+    // A range (chart-range.js): aggregated buckets over it; the last hour or day also takes live readings, sliding
+    // along, while longer or fixed ranges keep their buckets (a raw reading among hourly averages would mislead).
+    const range = w.spec.range;
+    const ranges = window.iotcChartRange;
+    const live = !range || range === 'hour' || range === 'day';
+    if (range) box.dataset.range = typeof range === 'string' ? range : 'custom';
     function draw() {
       // Series of different sensors have different times: join them on one time axis, gaps as nulls.
       const tables = sensors.map((s) => data.get(s));
-      const joined = sensors.length === 1 ? tables[0] : uPlot.join(tables);
+      // A range's gaps (nulls between buckets) stay gaps: kept through the join, not spanned.
+      const joined = sensors.length === 1 ? tables[0] : uPlot.join(tables, range ? tables.map(() => [1]) : undefined);
       box.dataset.points = String(tables.reduce((n, t) => n + t[0].length, 0));
       if (!chart) {
         if (joined[0].length < 1) return;
         chart = new uPlot(
           {
             ...size(),
-            series: [{}, ...sensors.map((s, i) => ({ label: s, stroke: palette[i % palette.length], width: 2, spanGaps: true }))],
+            series: [{}, ...sensors.map((s, i) => ({ label: s, stroke: palette[i % palette.length], width: 2, spanGaps: !range }))],
             axes: [axis, { ...axis, size: 48 }],
             scales: { x: { time: true } },
             legend: { show: sensors.length > 1 },
@@ -153,17 +160,28 @@
       if (i > 0 && xs[i - 1] === x) return;
       xs.splice(i, 0, x);
       ys.splice(i, 0, value);
-      if (xs.length > MAX_POINTS) {
-        xs.splice(0, xs.length - MAX_POINTS);
-        ys.splice(0, ys.length - MAX_POINTS);
+      const span = ranges.span(range);
+      const keep = span ? xs.findIndex((t) => t >= span[0] / 1000) : xs.length - MAX_POINTS;
+      if (keep > 0) {
+        xs.splice(0, keep);
+        ys.splice(0, keep);
       }
     }
     return {
       sensors,
+      range: ranges.span(range) && range,
       reading(r) {
         const n = chartNumber(r.value);
-        if (n === null || !data.has(r.sensor)) return;
+        if (n === null || !data.has(r.sensor) || !live) return;
         add(r.sensor, r.time, n);
+        draw();
+      },
+      /** An aggregated history reply for this chart's range. */
+      buckets(sensor, h) {
+        if (!data.has(sensor)) return;
+        data.set(sensor, ranges.series(h));
+        box.dataset.bucket = String(h.bucket);
+        box.title = ranges.label(h);
         draw();
       },
       history(sensor, readings) {

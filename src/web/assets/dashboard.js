@@ -63,15 +63,26 @@
     const reply = await request(c, { method: 'sensors' });
     if (!reply.ok) return;
     for (const r of reply.sensors) deliver(c.deviceId, r);
+    // Charts of the latest readings share one request per sensor; a chart with a range asks for its own buckets.
     const charted = new Set();
-    for (const w of widgets.values()) if (w.spec.device === c.deviceId && w.view.sensors) w.view.sensors.forEach((s) => charted.add(s));
-    await Promise.all(
-      [...charted].map(async (sensor) => {
+    const ranged = [];
+    for (const w of widgets.values()) {
+      if (w.spec.device !== c.deviceId || !w.view.sensors) continue;
+      if (w.view.range) w.view.sensors.forEach((sensor) => ranged.push({ w, sensor }));
+      else w.view.sensors.forEach((s) => charted.add(s));
+    }
+    await Promise.all([
+      ...[...charted].map(async (sensor) => {
         const h = await request(c, { method: 'history', sensor, limit: 500 });
         if (!h.ok) return;
-        for (const w of widgets.values()) if (w.spec.device === c.deviceId && w.view.history) w.view.history(sensor, h.readings);
+        for (const w of widgets.values()) if (w.spec.device === c.deviceId && w.view.history && !w.view.range) w.view.history(sensor, h.readings);
       }),
-    );
+      ...ranged.map(async ({ w, sensor }) => {
+        const h = await request(c, window.iotcChartRange.request(sensor, window.iotcChartRange.span(w.view.range)));
+        if (h.ok) w.view.buckets(sensor, h);
+        else w.error(h.error);
+      }),
+    ]);
   }
 
   // ---- Widgets ----
@@ -347,7 +358,7 @@
 
   function showFields() {
     const type = addForm.elements.type.value;
-    for (const f of addForm.querySelectorAll('[data-for]')) f.hidden = !f.dataset.for.split(' ').includes(type);
+    for (const f of addForm.querySelectorAll('[data-for]')) f.hidden = !f.dataset.for.split(' ').includes(type) || (f.hasAttribute('data-custom-range') && addForm.elements.range.value !== 'custom');
     const dev = devices.get(addForm.elements.device.value);
     sensorList.replaceChildren(...(dev ? dev.sensors : []).map((s) => Object.assign(document.createElement('option'), { value: s })));
   }
@@ -369,6 +380,16 @@
     if (type === 'chart') {
       const more = f.more.value.split(',').map((s) => s.trim()).filter(Boolean);
       if (more.length) spec.sensors = more;
+      if (f.range.value === 'custom') {
+        const from = window.iotcChartRange.fromLocal(f.from.value);
+        const to = window.iotcChartRange.fromLocal(f.to.value);
+        if (Number.isNaN(from) || Number.isNaN(to) || from >= to) {
+          addStatus.textContent = Number.isNaN(from) || Number.isNaN(to) ? 'Pick both dates of the range.' : 'The start must be before the end.';
+          addStatus.className = 'form-status bad';
+          return;
+        }
+        spec.range = { from, to };
+      } else if (f.range.value) spec.range = f.range.value;
     }
     if (type === 'gauge' || type === 'slider') {
       spec.min = num(f.min.value);

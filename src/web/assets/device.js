@@ -356,26 +356,13 @@
   const isCustom = picker.isCustom;
 
   /** The sensor's chart over the picked range: one point (the average) per bucket; buckets missing between two are a gap. */
-  async function loadRange(s, [from, to]) {
-    const h = await request({ method: 'history', sensor: s.name, from, to, bucket: 'auto' });
+  async function loadRange(s, range) {
+    const h = await request(window.iotcChartRange.request(s.name, range));
     if (!h.ok) return;
-    const xs = [];
-    const ys = [];
-    let prev = null;
-    for (const b of h.buckets) {
-      // No readings for more than two buckets: a null between them makes uPlot break the line there.
-      if (prev !== null && b.time - prev > 2 * h.bucket) {
-        xs.push((prev + h.bucket) / 1000);
-        ys.push(null);
-      }
-      xs.push(b.time / 1000);
-      ys.push(b.avg);
-      prev = b.time;
-    }
-    s.data = [xs, ys];
-    if (xs.length || isCustom()) {
+    s.data = window.iotcChartRange.series(h);
+    if (s.data[0].length || isCustom()) {
       redraw(s);
-      s.chartCount.textContent = h.buckets.length + ' buckets of ' + (h.bucket >= 3600000 ? h.bucket / 3600000 + ' h' : h.bucket >= 60000 ? h.bucket / 60000 + ' min' : h.bucket / 1000 + ' s');
+      s.chartCount.textContent = window.iotcChartRange.label(h);
     }
   }
 

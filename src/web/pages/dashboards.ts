@@ -49,7 +49,7 @@ export function dashboardPage(viewer: Viewer, d: ReturnType<typeof dashboardView
     viewer,
     nav: 'dashboards',
     styles: ['uPlot.min.css', 'dashboard.css'],
-    scripts: ['uPlot.iife.min.js', 'live.js', 'dashboard-widgets.js', 'dashboard.js'],
+    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'live.js', 'dashboard-widgets.js', 'dashboard.js'],
     body: html`<div id="dashboard" data-dashboard="${jsonAttr(d)}" data-devices="${jsonAttr(devices)}" data-csrf="${viewer.csrf}">
 <div class="page-head">
   <h1 data-name>${d.name}</h1>
@@ -64,6 +64,9 @@ export function dashboardPage(viewer: Viewer, d: ReturnType<typeof dashboardView
     <div class="field"><label for="w-device">Device</label><select id="w-device" name="device" required>${devices.map((dev) => html`<option value="${dev.id}">${dev.name}</option>`)}</select></div>
     <div class="field" data-for="value gauge switch slider button text image chart"><label for="w-sensor">Sensor</label><input id="w-sensor" name="sensor" maxlength="64" list="w-sensors" placeholder="temp" autocomplete="off"><datalist id="w-sensors"></datalist></div>
     <div class="field" data-for="chart"><label for="w-more">More sensors</label><input id="w-more" name="more" placeholder="humidity, pressure" autocomplete="off"></div>
+    <div class="field" data-for="chart"><label for="w-range">Shows</label><select id="w-range" name="range"><option value="">the latest readings</option><option value="hour">the last hour</option><option value="day">the last day</option><option value="week">the last week</option><option value="month">the last month</option><option value="year">the last year</option><option value="custom">a range of dates…</option></select></div>
+    <div class="field" data-for="chart" data-custom-range><label for="w-from">From</label><input id="w-from" name="from" type="datetime-local"></div>
+    <div class="field" data-for="chart" data-custom-range><label for="w-to">To</label><input id="w-to" name="to" type="datetime-local"></div>
     <div class="field"><label for="w-title">Title</label><input id="w-title" name="title" maxlength="60" placeholder="(the sensor's name)"></div>
     <div class="field" data-for="gauge slider"><label for="w-min">Min</label><input id="w-min" name="min" type="number" step="any" value="0"></div>
     <div class="field" data-for="gauge slider"><label for="w-max">Max</label><input id="w-max" name="max" type="number" step="any" value="100"></div>
