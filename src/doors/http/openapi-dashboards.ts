@@ -39,6 +39,13 @@ export const dashboardSchemas: Record<string, Json> = {
       step: { type: 'number' },
       units: { type: 'string', maxLength: 16 },
       payload: { description: 'What a button sends: any JSON' },
+      range: {
+        description: "A chart's range, drawn as aggregated buckets: a preset relative to now, or fixed times in ms (from < to). Without it, the latest readings",
+        oneOf: [
+          { type: 'string', enum: ['hour', 'day', 'week', 'month', 'year'] },
+          { type: 'object', additionalProperties: false, required: ['from', 'to'], properties: { from: { type: 'integer', minimum: 0 }, to: { type: 'integer', minimum: 0 } } },
+        ],
+      },
       url: { type: 'string', maxLength: 512, description: 'An image tile\'s picture, when not a sensor\'s binary chunks: a path on this hub' },
     },
     additionalProperties: false,
