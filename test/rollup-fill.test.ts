@@ -42,9 +42,17 @@ for (const [name, fixture] of Object.entries(fixtures)) {
           assert.deepEqual(spans, [{ lo: hi - (k + 1) * SLICE * HOUR_MS, hi }], 'newest hours first, one span');
         }
 
-        // The job, with a tick budget far below the whole catch-up, does part of it per tick.
-        const job = new RollupFillJob(o.store, log, { everyMs: 60_000, budgetMs: 1, sliceHours: SLICE }, () => earlier);
-        const lacking = (hi - first) / HOUR_MS - 3 * SLICE;
+        // The job with no time budget: one slice a tick, halved while slices take longer than sliceMs (here 0).
+        const slow = new RollupFillJob(o.store, log, { everyMs: 60_000, budgetMs: 0, sliceHours: SLICE, sliceMs: 0 }, () => earlier);
+        const perTick: number[] = [];
+        for (let k = 0; k < 5; k++) perTick.push(await slow.tick());
+        assert.deepEqual(perTick, [12, 6, 3, 1, 1], 'one slice a tick, shorter while slow');
+        assert.equal(covered(await o.spans(device.id, 'temp', '')), 3 * SLICE + 23, 'the ticks filled what they report');
+        await slow.stop();
+
+        // With a tick budget far below the whole catch-up, it does part of it per tick.
+        const job = new RollupFillJob(o.store, log, { everyMs: 60_000, budgetMs: 1, sliceHours: SLICE, sliceMs: 1000 }, () => earlier);
+        const lacking = (hi - first) / HOUR_MS - 3 * SLICE - 23;
         const firstTick = await job.tick();
         assert.ok(firstTick > 0 && firstTick < lacking, `a tick does part of the work (${firstTick} of ${lacking} hours)`);
         let ticks = 1;
@@ -52,7 +60,7 @@ for (const [name, fixture] of Object.entries(fixtures)) {
         assert.deepEqual(await o.spans(device.id, 'temp', ''), [{ lo: first, hi }], 'every settled hour since the first reading');
 
         // New hours settled since: the next ticks fill them.
-        const later = new RollupFillJob(o.store, log, { everyMs: 60_000, budgetMs: 50, sliceHours: SLICE });
+        const later = new RollupFillJob(o.store, log, { everyMs: 60_000, budgetMs: 50, sliceHours: SLICE, sliceMs: 1000 });
         while ((await later.tick()) > 0);
         hi = settledHours(Date.now());
         assert.deepEqual(await o.spans(device.id, 'temp', ''), [{ lo: first, hi }], 'keeps up with new hours');
