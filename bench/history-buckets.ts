@@ -5,7 +5,10 @@
  * straight from the readings ("raw"), the first time through the hourly rollup (which fills the hours not yet in
  * it: "cold"; the cases run in order, so a longer range fills only what the shorter ones did not) and again
  * ("warm"). Rounds alternate raw and warm; medians are reported.
- * Usage: node --import tsx bench/history-buckets.ts [N=10000000] [postgres://…/db]   (SQLite without a URL)
+ * With --prefill, the background fill (src/core/rollup-fill.ts) first runs over the whole history, slice after
+ * slice as its ticks would; its slices are timed (what each holds the event loop in SQLite), and "cold" is then
+ * the first chart after it.
+ * Usage: node --import tsx bench/history-buckets.ts [N=10000000] [postgres://…/db] [--prefill]   (SQLite without a URL)
  */
 import path from 'node:path';
 import fs from 'node:fs';
@@ -17,9 +20,12 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { PostgresStore } from '../src/store/postgres.js';
 import type { BucketQuery, HistoryBucket, Store } from '../src/store/types.js';
 import { CHUNK_COLS, toChunks } from '../src/store/sqlite-chunks.js';
+import { ROLLUP_FILL_DEFAULTS } from '../src/core/rollup-fill.js';
 
-const n = Number(process.argv[2] ?? 10_000_000);
-const pgUrl = process.argv[3];
+const args = process.argv.slice(2).filter((a) => a !== '--prefill');
+const prefill = process.argv.includes('--prefill');
+const n = Number(args[0] ?? 10_000_000);
+const pgUrl = args[1];
 const ROUNDS = 3;
 const end = Date.UTC(2026, 0, 1);
 const start = end - n * 60_000;
@@ -110,6 +116,17 @@ try {
     ['last 83 days, 1h', end - 83 * 86_400_000, end, 3_600_000],
   ];
   const device = 'BENCHBUCKETS00000000';
+  if (prefill) {
+    const slices: number[] = [];
+    const t = performance.now();
+    for (;;) {
+      const [took, hours] = await timed(() => store.fillRollup(device, 'temp', Date.now(), ROLLUP_FILL_DEFAULTS.sliceHours));
+      if (hours === 0) break;
+      slices.push(took);
+    }
+    const sorted = [...slices].sort((a, b) => a - b);
+    console.log(`prefill: ${slices.length} slices of ${ROLLUP_FILL_DEFAULTS.sliceHours} h in ${ms(performance.now() - t)}; per slice median ${ms(median(slices))}, p99 ${ms(sorted[Math.floor(sorted.length * 0.99)])}, max ${ms(sorted.at(-1)!)}`);
+  }
   console.log(`${'range, bucket'.padEnd(26)} buckets      raw     cold     warm  reply`);
   for (const [name, from, to, bucketMs] of cases) {
     const q = { from, to, bucketMs, limit: 2000 };

@@ -13,6 +13,7 @@ import { sharedAccess } from './device-access.js';
 import { AuthLimits } from './auth-limits.js';
 import { Relay } from './relay.js';
 import { RetentionJob } from './retention.js';
+import { RollupFillJob } from './rollup-fill.js';
 import { ApiTokens } from './tokens.js';
 import { Invites } from './invites.js';
 import { AutomationEngine } from '../automations/engine.js';
@@ -65,6 +66,8 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   await relay.start();
   const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval, () => relay.sensorsPruned());
   retention.start();
+  const rollupFill = new RollupFillJob(store, log);
+  if (config.rollupFill) rollupFill.start();
   const accounts = new Accounts(store, relay, config);
   const tokens = new ApiTokens(store, config);
   const automations = new AutomationEngine(store, relay, config, log.child({ component: 'automations' }));
@@ -76,6 +79,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     config, log, nodeId, store, bus, relay, accounts, tokens, invites: new Invites(store, config.inviteTtl), authLimits, rules, automations, blobs, sharing, dashboards: new Dashboards(store, sharedAccess(sharing)),
     async close() {
       await retention.stop();
+      await rollupFill.stop();
       await automations.stop();
       await relay.close();
       await blobs.drain();

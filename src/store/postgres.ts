@@ -8,6 +8,7 @@ import { PostgresSharingStore } from './sharing-postgres.js';
 import { bucketsSql, POSTGRES_NUMERIC, toBucket, toRawBucket } from './buckets.js';
 import type { BucketQuery, BucketRow, HistoryBucket } from './buckets.js';
 import { planRollup } from './rollup.js';
+import type { SensorKey } from './rollup.js';
 import { PostgresRollup } from './rollup-postgres.js';
 import { PostgresDashboardStore } from './dashboards-postgres.js';
 import type {
@@ -575,6 +576,14 @@ export class PostgresStore implements Store {
     const { rows } = await this.q<ReadingRow>(sql, params);
     const out = rows.map(toReading);
     return newestFirst ? out.reverse() : out;
+  }
+
+  rollupSensors(after: SensorKey | null, limit: number): Promise<SensorKey[]> {
+    return this.rollup.sensorsAfter(after, limit);
+  }
+
+  fillRollup(deviceId: string, sensor: string, now: number, maxHours: number): Promise<number> {
+    return this.rollup.fillSlice(deviceId, sensor, now, maxHours);
   }
 
   async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {

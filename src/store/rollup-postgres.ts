@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { PostgresAccess } from './calls-postgres.js';
-import { compose, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBucketsSql, sideKey, withEdges } from './rollup.js';
-import type { HourSpan, RawBucket, RollupParam, RollupPlan } from './rollup.js';
+import { compose, fillablePart, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBucketsSql, sensorsAfterSql, settledHours, sideKey, sliceToFill, slicePlan, withEdges } from './rollup.js';
+import type { HourSpan, RawBucket, RollupParam, RollupPlan, SensorKey } from './rollup.js';
 import type { BucketQuery, HistoryBucket } from './types.js';
 
 /** The store's raw bucket query, on the given connection (a fill's transaction) or on the pool. */
@@ -24,11 +24,38 @@ export class PostgresRollup {
   async buckets(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): Promise<HistoryBucket[]> {
     const side = sideKey(q.side);
     const key = [deviceId, sensor, side, plan.hoursFrom, plan.hoursTo];
-    const { rows: spans } = await this.db.q<HourSpan>(SPANS, key, 'iotc_rollup_spans');
-    if (gapsIn(spans, plan.hoursFrom, plan.hoursTo).length > 0) await this.db.tx((c) => this.fill(c, deviceId, sensor, q, plan));
+    const fillable = fillablePart(plan, await this.oldest(deviceId, sensor));
+    if (fillable) {
+      const { rows: spans } = await this.db.q<HourSpan>(SPANS, [deviceId, sensor, side, fillable.hoursFrom, fillable.hoursTo], 'iotc_rollup_spans');
+      if (gapsIn(spans, fillable.hoursFrom, fillable.hoursTo).length > 0) await this.db.tx((c) => this.fill(c, deviceId, sensor, q, fillable));
+    }
     const { rows: hours } = await this.db.q<RawBucket>(HOUR_BUCKETS, [...key, q.bucketMs], 'iotc_rollup_buckets');
     const rows = await withEdges(plan, q.side, (edge) => this.raw(null, deviceId, sensor, edge), hours);
     return compose(rows, q.bucketMs, q.limit);
+  }
+
+  private async oldest(deviceId: string, sensor: string): Promise<number | null> {
+    const { rows } = await this.db.q<{ oldest: number | null }>('SELECT MIN(time) AS oldest FROM readings WHERE device_id = $1 AND sensor = $2', [deviceId, sensor], 'iotc_rollup_oldest');
+    return rows[0].oldest;
+  }
+
+  async sensorsAfter(after: SensorKey | null, limit: number): Promise<SensorKey[]> {
+    const { rows } = await this.db.q<SensorKey>(sensorsAfterSql((n) => `$${n}`), [after?.deviceId ?? '', after?.sensor ?? '', limit], 'iotc_rollup_sensors');
+    return rows;
+  }
+
+  /**
+   * The background fill's step for one sensor (see sliceToFill): the hours it filled, 0 when none lacked. Its
+   * look-ups run on the pool; only the fill itself, a few hours of readings, holds a connection, in a transaction.
+   */
+  async fillSlice(deviceId: string, sensor: string, now: number, maxHours: number): Promise<number> {
+    const oldest = await this.oldest(deviceId, sensor);
+    if (oldest === null) return 0;
+    const { rows: spans } = await this.db.q<HourSpan>(SPANS, [deviceId, sensor, '', oldest, settledHours(now)], 'iotc_rollup_spans');
+    const slice = sliceToFill(spans, oldest, now, maxHours);
+    if (!slice) return 0;
+    await this.db.tx((c) => this.fill(c, deviceId, sensor, hourQuery(slice.lo, slice.hi - 1, undefined), slicePlan(slice)));
+    return (slice.hi - slice.lo) / HOUR_MS;
   }
 
   private async fill(c: pg.PoolClient, deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): Promise<void> {

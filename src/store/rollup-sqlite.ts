@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { compose, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBucketsSql, sideKey, withEdges } from './rollup.js';
-import type { HourSpan, RawBucket, RollupPlan } from './rollup.js';
+import { compose, fillablePart, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBucketsSql, sensorsAfterSql, settledHours, sideKey, sliceToFill, slicePlan, withEdges } from './rollup.js';
+import type { HourSpan, RawBucket, RollupPlan, SensorKey } from './rollup.js';
 import type { BucketQuery, HistoryBucket } from './types.js';
 
 /** The store's own raw bucket query, synchronous: a fill reads and writes in one transaction, nothing in between. */
@@ -21,6 +21,9 @@ export class SqliteRollup {
       addSpan: db.prepare('INSERT OR REPLACE INTO reading_hour_spans (device_id, sensor, side, lo, hi) VALUES (?, ?, ?, ?, ?)'),
       addHour: db.prepare('INSERT OR REPLACE INTO reading_hours (device_id, sensor, side, hour, min, max, sum, count, last) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       hours: db.prepare(rollupBucketsSql((name) => (name === 'bucket' ? 'CAST(@bucket AS INTEGER)' : `@${name}`))),
+      sensorsAfter: db.prepare(sensorsAfterSql((n) => ['@device', '@sensor', '@limit'][n - 1])),
+      oldest: db.prepare(`SELECT MIN(t) FROM (SELECT MIN(time_from) AS t FROM reading_chunks WHERE device_id = @device AND sensor = @sensor
+        UNION ALL SELECT MIN(time_from) FROM readings_journal WHERE device_id = @device AND sensor = @sensor)`).pluck(),
       forgetHours: db.prepare('DELETE FROM reading_hours WHERE hour < ?'),
       forgetSpans: db.prepare('DELETE FROM reading_hour_spans WHERE hi <= ?'),
       trimSpans: db.prepare('UPDATE reading_hour_spans SET lo = ? WHERE lo < ?'),
@@ -34,7 +37,8 @@ export class SqliteRollup {
   async buckets(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): Promise<HistoryBucket[]> {
     const side = sideKey(q.side);
     // Most charts find their hours filled: only a query with a gap takes the writer.
-    if (this.gaps(deviceId, sensor, side, plan).length > 0) this.fillTx.immediate(deviceId, sensor, q, plan);
+    const fillable = fillablePart(plan, this.oldest(deviceId, sensor));
+    if (fillable && this.gaps(deviceId, sensor, side, fillable).length > 0) this.fillTx.immediate(deviceId, sensor, q, fillable);
     const hours = this.stmt.hours.all({ device: deviceId, sensor, side, from: plan.hoursFrom, to: plan.hoursTo, bucket: q.bucketMs }) as RawBucket[];
     const rows = await withEdges(plan, q.side, (edge) => this.raw(deviceId, sensor, edge), hours);
     return compose(rows, q.bucketMs, q.limit);
@@ -42,6 +46,24 @@ export class SqliteRollup {
 
   private gaps(deviceId: string, sensor: string, side: string, plan: RollupPlan): HourSpan[] {
     return gapsIn(this.stmt.spans.all(deviceId, sensor, side, plan.hoursFrom, plan.hoursTo) as HourSpan[], plan.hoursFrom, plan.hoursTo);
+  }
+
+  private oldest(deviceId: string, sensor: string): number | null {
+    return this.stmt.oldest.get({ device: deviceId, sensor }) as number | null;
+  }
+
+  sensorsAfter(after: SensorKey | null, limit: number): SensorKey[] {
+    return this.stmt.sensorsAfter.all({ device: after?.deviceId ?? '', sensor: after?.sensor ?? '', limit }) as SensorKey[];
+  }
+
+  /** The background fill's step for one sensor (see sliceToFill): the hours it filled, 0 when none lacked. */
+  fillSlice(deviceId: string, sensor: string, now: number, maxHours: number): number {
+    const oldest = this.oldest(deviceId, sensor);
+    if (oldest === null) return 0;
+    const slice = sliceToFill(this.stmt.spans.all(deviceId, sensor, '', oldest, settledHours(now)) as HourSpan[], oldest, now, maxHours);
+    if (!slice) return 0;
+    this.fillTx.immediate(deviceId, sensor, hourQuery(slice.lo, slice.hi - 1, undefined), slicePlan(slice));
+    return (slice.hi - slice.lo) / HOUR_MS;
   }
 
   /** Fills the hours of the plan no span covers, from the readings, and makes the spans touching it one. */

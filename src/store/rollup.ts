@@ -46,7 +46,7 @@ export const sideKey = (side: Side | undefined): string => side ?? '';
 export function planRollup(q: BucketQuery, now: number): RollupPlan | null {
   if (q.bucketMs % HOUR_MS !== 0 || q.to - q.from < ROLLUP_MIN_RANGE_MS) return null;
   const hoursFrom = Math.ceil(q.from / HOUR_MS) * HOUR_MS;
-  const hoursTo = Math.min(Math.floor((q.to + 1) / HOUR_MS), Math.floor((now - SETTLED_MS) / HOUR_MS)) * HOUR_MS;
+  const hoursTo = Math.min(Math.floor((q.to + 1) / HOUR_MS) * HOUR_MS, settledHours(now));
   if (hoursTo <= hoursFrom) return null;
   return {
     hoursFrom,
@@ -55,6 +55,44 @@ export function planRollup(q: BucketQuery, now: number): RollupPlan | null {
     after: hoursTo <= q.to ? [hoursTo, q.to] : null,
   };
 }
+
+/** The end of the hours that may be cached at `now` (exclusive). */
+export const settledHours = (now: number): number => Math.floor((now - SETTLED_MS) / HOUR_MS) * HOUR_MS;
+
+/** A sensor of a device, as the background fill walks them. */
+export interface SensorKey {
+  deviceId: string;
+  sensor: string;
+}
+
+/**
+ * The background fill (src/core/rollup-fill.ts) takes on, per call, at most `maxHours` of a sensor's hours (both
+ * sides together, as charts ask by default) between the hour of its oldest reading and the settled hours: the
+ * newest ones no span covers, so the ranges charted most are ready first. Null when nothing is lacking.
+ */
+export function sliceToFill(spans: readonly HourSpan[], oldest: number, now: number, maxHours: number): HourSpan | null {
+  const gap = gapsIn(spans, Math.floor(oldest / HOUR_MS) * HOUR_MS, settledHours(now)).at(-1);
+  return gap ? { lo: Math.max(gap.lo, gap.hi - maxHours * HOUR_MS), hi: gap.hi } : null;
+}
+
+/** Sensors after a cursor, a page at a time, in the database's order; `p(n)` a placeholder: 1 device, 2 sensor, 3 limit. */
+export const sensorsAfterSql = (p: (n: number) => string): string =>
+  `SELECT DISTINCT device_id AS "deviceId", sensor FROM latest WHERE device_id > ${p(1)} OR (device_id = ${p(1)} AND sensor > ${p(2)})
+    ORDER BY device_id, sensor LIMIT ${p(3)}`;
+
+/**
+ * The part of a plan's hours a fill needs: none before the hour of the sensor's oldest reading (`oldest`, null:
+ * it has none), where there is nothing to read. Charts and the background fill agree on it, so a chart of a
+ * longer range than the history finds it filled. Null when nothing is to be filled.
+ */
+export function fillablePart(plan: RollupPlan, oldest: number | null): RollupPlan | null {
+  if (oldest === null) return null;
+  const hoursFrom = Math.max(plan.hoursFrom, Math.floor(oldest / HOUR_MS) * HOUR_MS);
+  return hoursFrom < plan.hoursTo ? { ...plan, hoursFrom } : null;
+}
+
+/** A slice as the lazy fill's plan: the same code fills it, under the same spans and locks. */
+export const slicePlan = (slice: HourSpan): RollupPlan => ({ hoursFrom: slice.lo, hoursTo: slice.hi, before: null, after: null });
 
 /** The raw query for a range in hour buckets: every hour of it fits under the limit. */
 export function hourQuery(from: number, to: number, side: Side | undefined): BucketQuery {

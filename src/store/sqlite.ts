@@ -11,6 +11,7 @@ import { SqliteReadings } from './sqlite-readings.js';
 import { toBucket, toRawBucket } from './buckets.js';
 import type { BucketQuery, HistoryBucket } from './buckets.js';
 import { planRollup } from './rollup.js';
+import type { SensorKey } from './rollup.js';
 import { SqliteRollup } from './rollup-sqlite.js';
 import { SqliteDashboardStore } from './dashboards-sqlite.js';
 import type {
@@ -452,6 +453,14 @@ export class SqliteStore implements Store {
 
   async history(deviceId: string, sensor: string, q: HistoryQuery): Promise<StoredReading[]> {
     return this.readings.history(deviceId, sensor, q);
+  }
+
+  async rollupSensors(after: SensorKey | null, limit: number): Promise<SensorKey[]> {
+    return this.rollup.sensorsAfter(after, limit);
+  }
+
+  async fillRollup(deviceId: string, sensor: string, now: number, maxHours: number): Promise<number> {
+    return this.rollup.fillSlice(deviceId, sensor, now, maxHours);
   }
 
   async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {

@@ -1,4 +1,5 @@
 import type { AutomationStore } from './automation-types.js';
+import type { SensorKey } from './rollup.js';
 
 /** Which end of a device a connection or a reading belongs to. */
 export type Side = 'device' | 'client';
@@ -237,6 +238,13 @@ export interface Store {
    * strings holding a number ("21.5") count; other values are left out.
    */
   historyBuckets(deviceId: string, sensor: string, query: BucketQuery): Promise<HistoryBucket[]>;
+  /** Sensors (of every device) after `after`, at most `limit`, in a stable order: what the rollup's background fill walks. */
+  rollupSensors(after: SensorKey | null, limit: number): Promise<SensorKey[]>;
+  /**
+   * Fills at most `maxHours` settled hours of a sensor's hourly rollup that no chart filled yet, newest first,
+   * exactly as a chart would (src/store/rollup.ts). Returns the hours filled; 0 when none is lacking.
+   */
+  fillRollup(deviceId: string, sensor: string, now: number, maxHours: number): Promise<number>;
 
   /**
    * Stores chunks in one transaction, then drops each of their devices' oldest chunks until the bytes it keeps
