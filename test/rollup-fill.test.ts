@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RollupFillJob } from '../src/core/rollup-fill.js';
 import { createLogger } from '../src/log.js';
-import { HOUR_MS, settledHours } from '../src/store/rollup.js';
+import { HOUR_MS, SETTLED_MS, settledHours } from '../src/store/rollup.js';
 import type { HourSpan } from '../src/store/rollup.js';
 import type { BucketQuery, Side } from '../src/store/types.js';
 import { DAY, expected, fixtures, readingsFor } from './rollup-fixtures.js';
@@ -66,6 +66,23 @@ for (const [name, fixture] of Object.entries(fixtures)) {
         assert.deepEqual(await o.spans(device.id, 'temp', ''), [{ lo: first, hi }], 'keeps up with new hours');
         await later.stop();
         await job.stop();
+
+        // Caught up: ticks look at nothing until the next hour settles, so an idle hub stays idle.
+        let fills = 0;
+        const counting = new Proxy(o.store, {
+          get: (target, key) => (key === 'fillRollup' ? (...args: Parameters<typeof target.fillRollup>) => (fills++, target.fillRollup(...args)) : Reflect.get(target, key, target)),
+        });
+        let at = Date.now();
+        const idle = new RollupFillJob(counting, log, { everyMs: 60_000, budgetMs: 50, sliceHours: SLICE, sliceMs: 1000 }, () => at);
+        assert.equal(await idle.tick(), 0, 'nothing left to fill');
+        const looked = fills;
+        assert.ok(looked > 0, 'the first round looked at the sensors');
+        assert.equal(await idle.tick(), 0);
+        assert.equal(fills, looked, 'a caught-up job does not look again before the next hour settles');
+        at = settledHours(at) + HOUR_MS + SETTLED_MS + 1;
+        await idle.tick();
+        assert.ok(fills > looked, 'once the next hour has settled it looks again');
+        await idle.stop();
 
         // A year-long chart (as a client asks for it) now needs no fill: no span or hour changes, same answer.
         const spans = await o.spans(device.id, 'temp', '');

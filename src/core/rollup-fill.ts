@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../log.js';
+import { HOUR_MS, SETTLED_MS, settledHours } from '../store/rollup.js';
 import type { SensorKey } from '../store/rollup.js';
 import type { Store } from '../store/types.js';
 
@@ -39,6 +40,11 @@ export class RollupFillJob {
   private roundFilled = false;
   /** Hours of the next slice: fewer for sensors written often, so a slice keeps to about sliceMs. */
   private hours: number;
+  /**
+   * After a round found every sensor caught up, nothing new can be filled before the next hour settles: ticks
+   * until then do nothing, so an idle hub stays idle. (A chart still fills what it lacks itself meanwhile.)
+   */
+  private idleUntil = 0;
 
   constructor(
     private readonly store: Store,
@@ -66,12 +72,16 @@ export class RollupFillJob {
   }
 
   private async fillFor(budgetMs: number): Promise<number> {
+    if (this.clock() < this.idleUntil) return 0;
     const until = performance.now() + budgetMs;
     let hours = 0;
     // At least one slice a tick, however small the budget.
     do {
       const sensor = await this.current();
-      if (!sensor) break;
+      if (!sensor) {
+        this.idleUntil = settledHours(this.clock()) + HOUR_MS + SETTLED_MS;
+        break;
+      }
       const started = performance.now();
       const filled = await this.store.fillRollup(sensor.deviceId, sensor.sensor, this.clock(), this.hours);
       this.adapt(performance.now() - started);
