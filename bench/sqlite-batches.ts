@@ -47,17 +47,7 @@ async function direct(batch: number, devices: number, dir: string): Promise<Resu
     for (const [id, v, t] of rows) last.set(id, [Number(insert.run(id, 'temp', 'device', v, t).lastInsertRowid), v, t]);
     for (const [id, [seq, v, t]] of last) latest.run(id, 'temp', 'device', seq, v, t);
   });
-  const devs = ids(devices);
-  const c0 = process.cpuUsage();
-  for (let n = 0; n < N; ) {
-    const rows: [string, string, number][] = [];
-    for (let i = 0; i < batch; i++, n++) rows.push([devs[n % devices], JSON.stringify(value(n, n % devices)), n]);
-    tx.immediate(rows);
-  }
-  const c = process.cpuUsage(c0);
-  const walBytes = fs.statSync(path.join(dir, 'direct.db-wal')).size;
-  db.close();
-  return { cpuUs: (c.user + c.system) / N, walBytes: walBytes / N };
+  return commitAll(db, path.join(dir, 'direct.db'), tx, batch, devices);
 }
 
 /** A store build: appendReadings into its journal, settle() moving batches into the indexed table. */
@@ -129,6 +119,11 @@ async function writeOnce(layout: Layout, batch: number, devices: number, dir: st
     }
     for (const [id, [n, v, t]] of last) latest.run(id, 'temp', 'device', n, v, t);
   });
+  return commitAll(db, file, tx, batch, devices);
+}
+
+/** Commits N readings through a raw-SQL layout's transaction, `batch` at a time; then closes the database. */
+function commitAll(db: Database.Database, file: string, tx: Database.Transaction<(rows: [string, string, number][]) => void>, batch: number, devices: number): Result {
   const devs = ids(devices);
   const c0 = process.cpuUsage();
   for (let n = 0; n < N; ) {
