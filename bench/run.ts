@@ -49,6 +49,8 @@ const HELP = `npm run bench -- [options]
   --name NAME           results file name without extension (default results; quick)
   --profile DIR         run IOTcommunicate under node --cpu-prof, profiles into DIR
                         (summarise with: node --import tsx bench/profile-summary.ts DIR/*.cpuprofile)
+  --node-flags="F …"    extra node flags for the IOTcommunicate server (e.g. "--trace-gc", "--max-semi-space-size=4"),
+                        with --verbose to see what they print
   --verbose             show the servers' own output
   --report FILE         print the tables and redraw the chart of an earlier results .json
   --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline";
@@ -79,6 +81,7 @@ function options() {
       out: { type: 'string' },
       name: { type: 'string' },
       profile: { type: 'string' },
+      'node-flags': { type: 'string' },
       verbose: { type: 'boolean' },
       baseline: { type: 'string' },
       report: { type: 'string' },
@@ -133,6 +136,7 @@ function options() {
     out: path.resolve(values.out ?? path.join(ROOT, 'bench/results')),
     name: values.name ?? (quick ? 'quick' : 'results'),
     profile: values.profile ? path.resolve(values.profile) : null,
+    nodeFlags: (values['node-flags'] ?? '').split(/\s+/).filter(Boolean),
     verbose: values.verbose === true,
     baselines: (values.baseline ?? '')
       .split(',')
@@ -205,6 +209,7 @@ async function main(): Promise<void> {
   });
   if (runnable.some((t) => t.name === 'iotc')) ensureBuilt(say);
   showServerOutput.on = opts.verbose;
+  serverNodeArgs.push(...opts.nodeFlags);
   if (opts.profile) {
     fs.mkdirSync(opts.profile, { recursive: true });
     serverNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${opts.profile}`);
