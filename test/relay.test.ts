@@ -452,6 +452,9 @@ describe('sync racing live delivery', () => {
       const user = await storeB.createUser({ email: 'race@example.com', name: 'R', passwordHash: 'x' });
       const device = await storeB.createDevice({ id: 'RACE0000000000000001', userId: user.id, name: 'd', keyHash: hashSecret('k') });
       await relayB.put(device.id, 'client', [{ sensor: 'cmd', value: 'before' }]);
+      // A SQLite store writes its newest values to the latest table at its journal move (or before it reads
+      // them): node B's, here, so that node A, on its own connection, reads them as another node would.
+      storeB.settle();
 
       const got: { value: unknown; sync: boolean }[] = [];
       const attaching = relayA.attach(device, {

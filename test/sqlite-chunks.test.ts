@@ -311,3 +311,62 @@ test('the move joins a key’s commits into one chunk; a seq is never issued twi
     cleanup();
   }
 });
+
+test('latest values: read back at once, written by the move, rebuilt from the journal after a crash, never outliving a deleted device', async () => {
+  const { dir, cleanup } = tempDir();
+  const file = path.join(dir, 'l.db');
+  const store = await newStore(file);
+  const tableLatest = () => {
+    const db = new Database(file, { readonly: true });
+    try {
+      return db.prepare('SELECT device_id, sensor, side, seq, value FROM latest ORDER BY device_id, sensor, side').all();
+    } finally {
+      db.close();
+    }
+  };
+  let crashed: SqliteStore | null = null;
+  try {
+    await store.appendReadings([{ deviceId: DEVICES[0], sensor: 'temp', side: 'device', value: 1, time: 1000 }]);
+    const [t2, h1] = await store.appendReadings([
+      { deviceId: DEVICES[0], sensor: 'temp', side: 'device', value: { c: 2 }, time: 1001 },
+      { deviceId: DEVICES[1], sensor: 'hum', side: 'client', value: 'on', time: 1001 },
+    ]);
+    // A commit leaves the latest table alone (that is the point: fewer pages per commit)…
+    assert.deepEqual(tableLatest(), [], 'no commit wrote the latest table');
+    // …yet every read of latest values answers with the newest committed reading.
+    assert.deepEqual(await store.latest(DEVICES[0], 'temp'), t2);
+    assert.deepEqual(await store.latestAll(DEVICES[1]), [h1]);
+    assert.deepEqual(await store.sensorNames(DEVICES[1]), ['hum']);
+    assert.deepEqual(await store.latestSince(DEVICES[0], 'device', 0), [t2]);
+    assert.deepEqual(tableLatest(), [
+      { device_id: DEVICES[0], sensor: 'temp', side: 'device', seq: t2.seq, value: '{"c":2}' },
+      { device_id: DEVICES[1], sensor: 'hum', side: 'client', seq: h1.seq, value: '"on"' },
+    ]);
+
+    // A crash before the next move: the newest readings are only in the journal. Opening the file again (the
+    // first store never closes, as after a kill) writes them to latest from the journal.
+    const [t3] = await store.appendReadings([{ deviceId: DEVICES[0], sensor: 'temp', side: 'device', value: [3, 'x'], time: 1002 }]);
+    const [h2] = await store.appendReadings([{ deviceId: DEVICES[1], sensor: 'hum', side: 'client', value: 'off', time: 1003 }]);
+    crashed = new SqliteStore(file);
+    assert.deepEqual(tableLatest().map((r) => (r as { seq: number }).seq), [t3.seq, h2.seq], 'rebuilt from the journal');
+    assert.deepEqual(await crashed.latest(DEVICES[0], 'temp', 'device'), t3);
+    await crashed.close();
+    crashed = null;
+
+    // A move writes them too; an older value never overwrites a newer one.
+    const [t4] = await store.appendReadings([{ deviceId: DEVICES[0], sensor: 'temp', side: 'device', value: 4, time: 1004 }]);
+    store.settle(1000);
+    assert.equal((tableLatest()[0] as { seq: number }).seq, t4.seq);
+
+    // A device deleted with a newest value still waiting: the value does not come back at the next write.
+    await store.appendReadings([{ deviceId: DEVICES[1], sensor: 'hum', side: 'client', value: 'late', time: 1005 }]);
+    assert.equal(await store.deleteDevice(DEVICES[1]), true);
+    store.settle(1000);
+    assert.deepEqual(await store.latestAll(DEVICES[1]), []);
+    assert.deepEqual(tableLatest().map((r) => (r as { device_id: string }).device_id), [DEVICES[0]]);
+  } finally {
+    await crashed?.close();
+    await store.close();
+    cleanup();
+  }
+});

@@ -7,6 +7,9 @@ import { CHUNK_COLS, chunkRange, expandSql, joinRows, SPAN_MS, toChunks } from '
 import type { ChunkReading, ChunkRow } from './sqlite-chunks.js';
 import type { HistoryQuery, NewReading, RetentionPolicy, StoredReading } from './types.js';
 
+/** A key's newest reading on its way to the latest table: device_id, sensor, side, seq, value (JSON text), time. */
+type LatestRow = [string, string, string, number, string, number];
+
 /** A chunk row as retention reads it: `keep` is the seq of its key's latest reading (never pruned by count). */
 interface PartRow { id: number; data: string; keep: number | null }
 
@@ -19,14 +22,23 @@ const KEEP = '(SELECT seq FROM latest l WHERE l.device_id = c.device_id AND l.se
  * Readings in SQLite: a commit appends one chunk per device+sensor+side to readings_journal (no secondary
  * index, so a commit costs a few pages whatever the number of devices); settle() moves journal rows into
  * reading_chunks and its indexes in batches. Every read expands chunks of both tables.
+ *
+ * The latest table is not written by a commit: it was most of a commit's pages (a commit of ten devices'
+ * readings touched their rows' pages of latest, each written whole to the WAL). Each key's newest committed
+ * reading waits in `unwritten` until writeLatest(), which the store calls before anything reads latest, and
+ * which every journal move does in its own transaction. After a crash the journal still holds those
+ * readings: opening the store writes latest from it.
  */
 export class SqliteReadings {
   /** Rows in the journal, as far as this connection knows. */
   journaled: number;
   private readonly stmt;
   private readonly cache = new Map<string, Database.Statement>();
-  private readonly appendTx: Database.Transaction<(readings: NewReading[]) => StoredReading[]>;
+  private readonly appendTx: Database.Transaction<(readings: NewReading[], newest: LatestRow[]) => StoredReading[]>;
   private readonly settleTx: Database.Transaction<(limit: number) => number>;
+  private readonly latestTx: Database.Transaction<() => void>;
+  /** Each key's newest committed reading not yet in the latest table, by `device\0sensor\0side`. */
+  private readonly unwritten = new Map<string, LatestRow>();
 
   constructor(private readonly db: Database.Database) {
     this.stmt = {
@@ -40,7 +52,15 @@ export class SqliteReadings {
       insertChunk: db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       journalChunk: db.prepare(`INSERT INTO readings_journal (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time`),
+        ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time
+        WHERE excluded.seq > latest.seq`),
+      // Each key's last journal row holds its newest reading, last in the row's data.
+      latestFromJournal: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time)
+        SELECT j.device_id, j.sensor, j.side, j.seq_to, j.data -> '$[#-1][2]', j.data ->> '$[#-1][1]'
+        FROM readings_journal j JOIN (SELECT MAX(id) AS id FROM readings_journal GROUP BY device_id, sensor, side) k ON j.id = k.id
+        WHERE true -- an upsert after a join needs a WHERE, or SQLite reads ON CONFLICT as the join's
+        ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time
+        WHERE excluded.seq > latest.seq`),
       journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
       journalNth: db.prepare('SELECT id FROM readings_journal ORDER BY id LIMIT 1 OFFSET ?'),
       journalLast: db.prepare('SELECT MAX(id) AS id FROM readings_journal'),
@@ -60,8 +80,12 @@ export class SqliteReadings {
       dropCounted: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.device_id = ? AND c.seq_to <= ? AND NOT ${HOLDS_LATEST} RETURNING n, time_to`),
       countedParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.device_id = ? AND c.seq_from <= ?`),
     };
-    this.appendTx = db.transaction((readings) => this.appendNow(readings));
+    this.appendTx = db.transaction((readings, newest) => this.appendNow(readings, newest));
+    this.latestTx = db.transaction(() => {
+      for (const row of this.unwritten.values()) this.stmt.upsertLatest.run(...row);
+    });
     this.settleTx = db.transaction((limit: number): number => {
+      for (const row of this.unwritten.values()) this.stmt.upsertLatest.run(...row);
       const nth = this.stmt.journalNth.get(limit - 1) as { id: number } | undefined;
       const upTo = nth?.id ?? (this.stmt.journalLast.get() as { id: number | null }).id;
       if (upTo === null) return 0;
@@ -73,14 +97,27 @@ export class SqliteReadings {
       return this.stmt.settleClear.run(upTo).changes;
     });
     this.journaled = (this.stmt.journalCount.get() as { n: number }).n;
+    // What a crash left in the journal: its newest readings may not have reached latest.
+    if (this.journaled > 0) this.stmt.latestFromJournal.run();
   }
 
   append(readings: NewReading[]): StoredReading[] {
-    return this.appendTx.immediate(readings);
+    const newest: LatestRow[] = [];
+    const out = this.appendTx.immediate(readings, newest);
+    // Only once committed: a failed commit must not reach latest.
+    for (const row of newest) this.unwritten.set(`${row[0]}\u0000${row[1]}\u0000${row[2]}`, row);
+    return out;
+  }
+
+  /** Writes each key's newest committed reading into the latest table (before anything reads it). */
+  writeLatest(): void {
+    if (this.unwritten.size === 0 || !this.db.open) return;
+    this.latestTx.immediate();
+    this.unwritten.clear();
   }
 
   /** Numbers the readings in order, then writes each key's readings of this commit as one journal row. */
-  private appendNow(readings: NewReading[]): StoredReading[] {
+  private appendNow(readings: NewReading[], newest: LatestRow[]): StoredReading[] {
     const count = readings.length;
     const first = (this.stmt.lastSeq.get() as number) + 1;
     const out: StoredReading[] = new Array(count);
@@ -109,23 +146,31 @@ export class SqliteReadings {
           this.journaled++;
         }
       }
-      // Only the last write of a key in this commit reaches the latest table.
+      // Only the last write of a key in this commit is its latest.
       const last = list[list.length - 1];
-      this.stmt.upsertLatest.run(deviceId, sensor, side, out[last].seq, jsons[last], out[last].time);
+      newest.push([deviceId, sensor, side, out[last].seq, jsons[last], out[last].time]);
     }
     return out;
   }
 
   /** Moves up to `limit` journal rows into reading_chunks; returns how many moved. */
   settle(limit: number): number {
-    if (!this.db.open || this.journaled === 0) return 0;
+    if (!this.db.open) return 0;
+    if (this.journaled === 0) {
+      this.writeLatest();
+      return 0;
+    }
     const moved = this.settleTx.immediate(limit);
+    // The move's transaction wrote them too.
+    this.unwritten.clear();
     // Less than a batch means the journal is empty now, whatever the count said (the CLI may have deleted rows).
     this.journaled = moved < limit ? 0 : Math.max(0, this.journaled - moved);
     return moved;
   }
 
+  /** Call inside the transaction that deletes the device's latest rows, after writeLatest(). */
   deleteDevice(deviceId: string): void {
+    for (const key of this.unwritten.keys()) if (key.startsWith(`${deviceId}\u0000`)) this.unwritten.delete(key);
     // Its journal rows may hold the highest seq issued: remembered, so it is never issued again.
     this.stmt.rememberSeqs.run(Number.MAX_SAFE_INTEGER);
     this.stmt.deleteChunks.run(deviceId);

@@ -59,7 +59,8 @@ const WAL_RESTART_FRAMES = 16_384;
  * The embedded default store: one SQLite file in WAL mode. Calls are synchronous underneath, so they run in order.
  *
  * Readings are kept in chunks (see SqliteReadings): a commit appends them to a journal without indexes, and
- * a timer moves the journal into the indexed chunk table in batches.
+ * a timer moves the journal into the indexed chunk table in batches. The latest table is written at those
+ * moves, and before any method here reads it (writeLatest), not by each commit.
  */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -290,6 +291,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteDevice(id: string): Promise<boolean> {
+    this.readings.writeLatest();
     return this.db.transaction(() => {
       this.readings.deleteDevice(id);
       this.stmt.deleteLatest.run(id);
@@ -418,6 +420,7 @@ export class SqliteStore implements Store {
   }
 
   async latest(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> {
+    this.readings.writeLatest();
     const row = (side ? this.stmt.latestSide.get(deviceId, sensor, side) : this.stmt.latestAny.get(deviceId, sensor)) as
       | ReadingRow
       | undefined;
@@ -425,6 +428,7 @@ export class SqliteStore implements Store {
   }
 
   async latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> {
+    this.readings.writeLatest();
     if (page === undefined) {
       const rows = (side ? this.stmt.latestAllSide.all(deviceId, side) : this.stmt.latestAllAny.all(deviceId)) as ReadingRow[];
       return rows.map(toReading);
@@ -444,10 +448,12 @@ export class SqliteStore implements Store {
   }
 
   async sensorNames(deviceId: string): Promise<string[]> {
+    this.readings.writeLatest();
     return this.stmt.sensorNames.all(deviceId) as string[];
   }
 
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> {
+    this.readings.writeLatest();
     return (this.stmt.latestSince.all(deviceId, side, afterSeq) as ReadingRow[]).map(toReading);
   }
 
@@ -456,6 +462,7 @@ export class SqliteStore implements Store {
   }
 
   async rollupSensors(after: SensorKey | null, limit: number): Promise<SensorKey[]> {
+    this.readings.writeLatest();
     return this.rollup.sensorsAfter(after, limit);
   }
 
@@ -475,6 +482,7 @@ export class SqliteStore implements Store {
   }
 
   async advanceCursor(deviceId: string, side: Side): Promise<void> {
+    this.readings.writeLatest();
     this.stmt.advanceCursor.run(deviceId, side, deviceId, deviceId);
   }
 
