@@ -49,7 +49,7 @@ export function dashboardPage(viewer: Viewer, d: ReturnType<typeof dashboardView
     viewer,
     nav: 'dashboards',
     styles: ['uPlot.min.css', 'dashboard.css'],
-    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'live.js', 'dashboard-widgets.js', 'dashboard.js'],
+    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'live.js', 'dashboard-widgets.js', 'dashboard-arrange.js', 'dashboard.js'],
     body: html`<div id="dashboard" data-dashboard="${jsonAttr(d)}" data-devices="${jsonAttr(devices)}" data-csrf="${viewer.csrf}">
 <div class="page-head">
   <h1 data-name>${d.name}</h1>
