@@ -48,7 +48,7 @@
     grid.addEventListener('pointerdown', (event) => {
       if (!board.editing() || event.button > 0) return;
       const handle = event.target.closest('[data-drag-handle], [data-resize-handle]');
-      if (!handle || event.target.closest('.widget-remove')) return;
+      if (!handle || event.target.closest('.widget-remove, [data-widget-edit]')) return;
       const el = handle.closest('[data-widget]');
       const w = widgets.get(el.dataset.widget);
       if (!w) return;

@@ -121,7 +121,8 @@
   }
   phone.addEventListener('change', placeAll);
 
-  function build(spec) {
+  /** Draws a widget: added to the grid, or in place of `replacing` (an edited widget's old element). */
+  function build(spec, replacing) {
     const dev = devices.get(spec.device);
     const el = document.createElement('article');
     el.className = 'card widget widget-' + spec.type;
@@ -140,7 +141,16 @@
     remove.className = 'widget-remove';
     remove.textContent = '×';
     remove.setAttribute('aria-label', 'Remove widget');
-    head.append(title, dot, remove);
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'widget-edit';
+    edit.dataset.widgetEdit = '';
+    edit.textContent = '✎';
+    edit.title = 'Edit widget';
+    edit.setAttribute('aria-label', 'Edit widget');
+    // A widget of a device gone from the account can be removed, not edited: the form cannot pick its device.
+    edit.hidden = !dev;
+    head.append(title, dot, edit, remove);
     const body = document.createElement('div');
     body.className = 'widget-body';
     const foot = document.createElement('p');
@@ -164,7 +174,9 @@
       const reply = await conn(spec.device).live.put(spec.sensor, value);
       deliver(spec.device, { sensor: spec.sensor, value, time: reply.time, write: 'client' });
     };
+    edit.addEventListener('click', () => widgetForm.open(w));
     remove.addEventListener('click', () => {
+      if (widgetForm.editing() === w) widgetForm.close(true);
       widgets.delete(spec.id);
       el.remove();
       save();
@@ -178,7 +190,8 @@
     }
     widgets.set(spec.id, w);
     place(w);
-    grid.append(el);
+    if (replacing) replacing.replaceWith(el);
+    else grid.append(el);
     if (dev) conn(spec.device);
     showState(w);
     return w;
@@ -216,7 +229,8 @@
     saveStatus.dataset.saved = ok ? 'yes' : 'no';
   }
 
-  async function send(change) {
+  /** Sends a change; a refusal throws its reason, said in the banner unless the caller says it (`inForm`). */
+  async function send(change, inForm) {
     showSaved('Saving…', true);
     saveStatus.dataset.saved = 'pending';
     const res = await fetch('/dashboards/' + dashboard.id + '/data.json', {
@@ -232,8 +246,10 @@
     if (!res.ok) {
       const why = body && body.message ? body.message : res.status === 403 ? 'your session changed: reload the page' : 'the server said ' + res.status;
       showSaved('Not saved', false);
-      saveError.textContent = 'Could not save: ' + why;
-      saveError.hidden = false;
+      if (!inForm) {
+        saveError.textContent = 'Could not save: ' + why;
+        saveError.hidden = false;
+      }
       throw new Error(why);
     }
     saveError.hidden = true;
@@ -248,9 +264,28 @@
     saveStatus.dataset.saved = 'pending';
     clearTimeout(saveTimer);
     saveTimer = setTimeout(() => {
+      saveTimer = null;
       const widgetsNow = specs();
       saving = saving.then(() => send({ widgets: widgetsNow })).catch(() => {});
     }, 150);
+  }
+
+  /**
+   * Saves the layout with one widget's edited settings, before they are drawn: throws the hub's reason if it
+   * refuses them. Layout changes still waiting to be saved go with it (or after, alone, if it is refused).
+   */
+  async function saveWidget(spec) {
+    const waiting = saveTimer !== null;
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    const attempt = saving.then(() => send({ widgets: specs().map((s) => (s.id === spec.id ? spec : s)) }, true));
+    saving = attempt.catch(() => {});
+    try {
+      await attempt;
+    } catch (err) {
+      if (waiting) save();
+      throw err;
+    }
   }
 
   // ---- Arranging (dashboard-arrange.js) ----
@@ -263,80 +298,37 @@
     editing = on;
     root.classList.toggle('editing', on);
     editor.hidden = !on;
+    if (!on) widgetForm.close(true);
     editButton.textContent = on ? 'Done' : 'Edit';
     editButton.setAttribute('aria-pressed', String(on));
     for (const w of widgets.values()) showState(w);
   }
   editButton.addEventListener('click', () => setEditing(!editing));
 
-  const addForm = root.querySelector('[data-add-form]');
-  const addStatus = root.querySelector('[data-add-status]');
-  const sensorList = root.querySelector('#w-sensors');
-  const SIZES = { value: [3, 2], gauge: [3, 3], chart: [6, 3], switch: [3, 2], slider: [3, 2], button: [3, 2], text: [4, 2], status: [3, 2], image: [4, 3] };
-
-  function showFields() {
-    const type = addForm.elements.type.value;
-    for (const f of addForm.querySelectorAll('[data-for]')) f.hidden = !f.dataset.for.split(' ').includes(type) || (f.hasAttribute('data-custom-range') && addForm.elements.range.value !== 'custom');
-    const dev = devices.get(addForm.elements.device.value);
-    sensorList.replaceChildren(...(dev ? dev.sensors : []).map((s) => Object.assign(document.createElement('option'), { value: s })));
-  }
-  addForm.addEventListener('change', showFields);
-  showFields();
-
-  const num = (v) => (v.trim() === '' ? undefined : Number(v));
-
-  addForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const f = addForm.elements;
-    const type = f.type.value;
-    const [w, h] = SIZES[type];
-    const bottom = Math.max(0, ...[...widgets.values()].map((x) => x.spec.y + x.spec.h));
-    const spec = { id: 'w' + Math.random().toString(36).slice(2, 10), type, x: 0, y: bottom, w, h, device: f.device.value };
-    const sensor = f.sensor.value.trim();
-    if (sensor) spec.sensor = sensor;
-    if (f.title.value.trim()) spec.title = f.title.value.trim();
-    if (type === 'chart') {
-      const more = f.more.value.split(',').map((s) => s.trim()).filter(Boolean);
-      if (more.length) spec.sensors = more;
-      if (f.range.value === 'custom') {
-        const from = window.iotcChartRange.fromLocal(f.from.value);
-        const to = window.iotcChartRange.fromLocal(f.to.value);
-        if (Number.isNaN(from) || Number.isNaN(to) || from >= to) {
-          addStatus.textContent = Number.isNaN(from) || Number.isNaN(to) ? 'Pick both dates of the range.' : 'The start must be before the end.';
-          addStatus.className = 'form-status bad';
-          return;
-        }
-        spec.range = { from, to };
-      } else if (f.range.value) spec.range = f.range.value;
-    }
-    if (type === 'gauge' || type === 'slider') {
-      spec.min = num(f.min.value);
-      spec.max = num(f.max.value);
-    }
-    if (type === 'slider' && num(f.step.value)) spec.step = num(f.step.value);
-    if (['value', 'gauge', 'slider'].includes(type) && f.units.value.trim()) spec.units = f.units.value.trim();
-    if (type === 'button' && f.payload.value.trim()) {
-      try {
-        spec.payload = JSON.parse(f.payload.value);
-      } catch {
-        spec.payload = f.payload.value.trim();
-      }
-    }
-    if (type === 'image' && f.url.value.trim()) spec.url = f.url.value.trim();
-    const needsSensor = !['status', 'image'].includes(type) || (type === 'image' && !spec.url);
-    if (needsSensor && !spec.sensor && !(type === 'chart' && spec.sensors)) {
-      addStatus.textContent = 'Enter the sensor this widget shows or writes, e.g. temp.';
-      addStatus.className = 'form-status bad';
-      return;
-    }
-    addStatus.textContent = 'Added ' + (spec.title || spec.sensor || type) + '.';
-    addStatus.className = 'form-status ok';
-    build(spec);
-    settle(widgets.get(spec.id));
-    save();
-    const c = conns.get(spec.device);
-    if (c && c.state === 'live') refresh(c).catch(() => {});
+  const widgetForm = window.iotcDashboardForm({
+    root,
+    devices,
+    widgets,
+    add(spec) {
+      build(spec);
+      settle(widgets.get(spec.id));
+      save();
+      redraw(spec.device);
+    },
+    saveWidget,
+    /** The widget drawn anew from its edited settings, where it was. */
+    replace(old, spec) {
+      build(spec, old.el);
+      placeAll();
+      redraw(spec.device);
+    },
   });
+
+  /** New or changed widgets of a connected device get their values and history now (else when it connects). */
+  function redraw(deviceId) {
+    const c = conns.get(deviceId);
+    if (c && c.state === 'live') refresh(c).catch(() => {});
+  }
 
   root.querySelector('[data-rename-form]').addEventListener('submit', async (event) => {
     event.preventDefault();
