@@ -90,6 +90,7 @@
   Object.assign(window.iotcChartRange, {
     PRESETS,
     fromLocal,
+    toLocal,
     /** A kept range (a preset's name, or {from, to}) as [from, to] in ms now, or null for the latest readings. */
     span(kept) {
       if (!kept) return null;

@@ -1,12 +1,11 @@
 // Dashboard page: widgets from any of the user's devices on a 12-column grid, live over one cookie-authenticated
-// client-side WebSocket per device (as the device page), arranged by dragging in edit mode and saved at once.
+// client-side WebSocket per device (as the device page), arranged by dragging in edit mode (dashboard-arrange.js)
+// and saved at once.
 'use strict';
 
 (() => {
   const root = document.getElementById('dashboard');
   if (!root) return;
-  const COLS = 12;
-  const GAP = 12;
   const dashboard = JSON.parse(root.dataset.dashboard);
   const devices = new Map(JSON.parse(root.dataset.devices).map((d) => [d.id, d]));
   const grid = root.querySelector('[data-grid]');
@@ -122,7 +121,8 @@
   }
   phone.addEventListener('change', placeAll);
 
-  function build(spec) {
+  /** Draws a widget: added to the grid, or in place of `replacing` (an edited widget's old element). */
+  function build(spec, replacing) {
     const dev = devices.get(spec.device);
     const el = document.createElement('article');
     el.className = 'card widget widget-' + spec.type;
@@ -141,7 +141,16 @@
     remove.className = 'widget-remove';
     remove.textContent = '×';
     remove.setAttribute('aria-label', 'Remove widget');
-    head.append(title, dot, remove);
+    const edit = document.createElement('button');
+    edit.type = 'button';
+    edit.className = 'widget-edit';
+    edit.dataset.widgetEdit = '';
+    edit.textContent = '✎';
+    edit.title = 'Edit widget';
+    edit.setAttribute('aria-label', 'Edit widget');
+    // A widget of a device gone from the account can be removed, not edited: the form cannot pick its device.
+    edit.hidden = !dev;
+    head.append(title, dot, edit, remove);
     const body = document.createElement('div');
     body.className = 'widget-body';
     const foot = document.createElement('p');
@@ -165,7 +174,9 @@
       const reply = await conn(spec.device).live.put(spec.sensor, value);
       deliver(spec.device, { sensor: spec.sensor, value, time: reply.time, write: 'client' });
     };
+    edit.addEventListener('click', () => widgetForm.open(w));
     remove.addEventListener('click', () => {
+      if (widgetForm.editing() === w) widgetForm.close(true);
       widgets.delete(spec.id);
       el.remove();
       save();
@@ -179,7 +190,8 @@
     }
     widgets.set(spec.id, w);
     place(w);
-    grid.append(el);
+    if (replacing) replacing.replaceWith(el);
+    else grid.append(el);
     if (dev) conn(spec.device);
     showState(w);
     return w;
@@ -217,7 +229,8 @@
     saveStatus.dataset.saved = ok ? 'yes' : 'no';
   }
 
-  async function send(change) {
+  /** Sends a change; a refusal throws its reason, said in the banner unless the caller says it (`inForm`). */
+  async function send(change, inForm) {
     showSaved('Saving…', true);
     saveStatus.dataset.saved = 'pending';
     const res = await fetch('/dashboards/' + dashboard.id + '/data.json', {
@@ -233,8 +246,10 @@
     if (!res.ok) {
       const why = body && body.message ? body.message : res.status === 403 ? 'your session changed: reload the page' : 'the server said ' + res.status;
       showSaved('Not saved', false);
-      saveError.textContent = 'Could not save: ' + why;
-      saveError.hidden = false;
+      if (!inForm) {
+        saveError.textContent = 'Could not save: ' + why;
+        saveError.hidden = false;
+      }
       throw new Error(why);
     }
     saveError.hidden = true;
@@ -249,95 +264,33 @@
     saveStatus.dataset.saved = 'pending';
     clearTimeout(saveTimer);
     saveTimer = setTimeout(() => {
+      saveTimer = null;
       const widgetsNow = specs();
       saving = saving.then(() => send({ widgets: widgetsNow })).catch(() => {});
     }, 150);
   }
 
-  // ---- Arranging: drag the title bar to move, the corner to resize (pointer events: mouse, touch, pen) ----
-
-  const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
-
-  /** The moved widget keeps its place; any it now covers moves down until nothing overlaps. */
-  function settle(moved) {
-    const placed = [moved.spec];
-    const others = [...widgets.values()].filter((w) => w !== moved).sort((a, b) => a.spec.y - b.spec.y || a.spec.x - b.spec.x);
-    for (const w of others) {
-      while (placed.some((p) => overlaps(p, w.spec))) w.spec.y++;
-      placed.push(w.spec);
-    }
-    placeAll();
-  }
-
-  /** On a phone: the dragged widget takes the place of the widget it was dropped on (which moves down), or goes last. */
-  function drop(w, clientY) {
-    const others = specs().filter((s) => s !== w.spec);
-    const target = others.find((s) => {
-      const r = widgets.get(s.id).el.getBoundingClientRect();
-      return clientY < r.top + r.height / 2;
-    });
-    if (target) {
-      w.spec.y = target.y;
-      w.spec.x = Math.min(target.x, COLS - w.spec.w);
-    } else {
-      w.spec.y = Math.max(0, ...others.map((s) => s.y + s.h));
-      w.spec.x = 0;
+  /**
+   * Saves the layout with one widget's edited settings, before they are drawn: throws the hub's reason if it
+   * refuses them. Layout changes still waiting to be saved go with it (or after, alone, if it is refused).
+   */
+  async function saveWidget(spec) {
+    const waiting = saveTimer !== null;
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    const attempt = saving.then(() => send({ widgets: specs().map((s) => (s.id === spec.id ? spec : s)) }, true));
+    saving = attempt.catch(() => {});
+    try {
+      await attempt;
+    } catch (err) {
+      if (waiting) save();
+      throw err;
     }
   }
 
-  function cellSize() {
-    const rect = grid.getBoundingClientRect();
-    const row = parseFloat(getComputedStyle(grid).gridAutoRows) || 90;
-    return { col: (rect.width + GAP) / COLS, row: row + GAP };
-  }
+  // ---- Arranging (dashboard-arrange.js) ----
 
-  grid.addEventListener('pointerdown', (event) => {
-    if (!editing || event.button > 0) return;
-    const handle = event.target.closest('[data-drag-handle], [data-resize-handle]');
-    if (!handle || event.target.closest('.widget-remove')) return;
-    const el = handle.closest('[data-widget]');
-    const w = widgets.get(el.dataset.widget);
-    if (!w) return;
-    event.preventDefault();
-    const resizing = handle.hasAttribute('data-resize-handle');
-    const start = { px: event.clientX, py: event.clientY, x: w.spec.x, y: w.spec.y, w: w.spec.w, h: w.spec.h };
-    const cell = cellSize();
-    el.classList.add('dragging');
-    handle.setPointerCapture(event.pointerId);
-    let lastY = event.clientY;
-    const move = (e) => {
-      lastY = e.clientY;
-      const dx = Math.round((e.clientX - start.px) / cell.col);
-      const dy = Math.round((e.clientY - start.py) / cell.row);
-      if (phone.matches && !resizing) {
-        el.style.transform = 'translateY(' + (e.clientY - start.py) + 'px)';
-        return;
-      }
-      if (phone.matches) {
-        w.spec.h = Math.max(1, Math.min(12, start.h + dy));
-      } else if (resizing) {
-        w.spec.w = Math.max(1, Math.min(COLS - w.spec.x, start.w + dx));
-        w.spec.h = Math.max(1, Math.min(12, start.h + dy));
-      } else {
-        w.spec.x = Math.max(0, Math.min(COLS - w.spec.w, start.x + dx));
-        w.spec.y = Math.max(0, start.y + dy);
-      }
-      place(w);
-    };
-    const up = () => {
-      handle.removeEventListener('pointermove', move);
-      handle.removeEventListener('pointerup', up);
-      handle.removeEventListener('pointercancel', up);
-      el.classList.remove('dragging');
-      el.style.transform = '';
-      if (phone.matches && !resizing) drop(w, lastY);
-      settle(w);
-      if (w.spec.x !== start.x || w.spec.y !== start.y || w.spec.w !== start.w || w.spec.h !== start.h) save();
-    };
-    handle.addEventListener('pointermove', move);
-    handle.addEventListener('pointerup', up);
-    handle.addEventListener('pointercancel', up);
-  });
+  const { settle } = window.iotcDashboardArrange({ grid, widgets, phone, specs, place, placeAll, save, editing: () => editing });
 
   // ---- Editing ----
 
@@ -345,80 +298,37 @@
     editing = on;
     root.classList.toggle('editing', on);
     editor.hidden = !on;
+    if (!on) widgetForm.close(true);
     editButton.textContent = on ? 'Done' : 'Edit';
     editButton.setAttribute('aria-pressed', String(on));
     for (const w of widgets.values()) showState(w);
   }
   editButton.addEventListener('click', () => setEditing(!editing));
 
-  const addForm = root.querySelector('[data-add-form]');
-  const addStatus = root.querySelector('[data-add-status]');
-  const sensorList = root.querySelector('#w-sensors');
-  const SIZES = { value: [3, 2], gauge: [3, 3], chart: [6, 3], switch: [3, 2], slider: [3, 2], button: [3, 2], text: [4, 2], status: [3, 2], image: [4, 3] };
-
-  function showFields() {
-    const type = addForm.elements.type.value;
-    for (const f of addForm.querySelectorAll('[data-for]')) f.hidden = !f.dataset.for.split(' ').includes(type) || (f.hasAttribute('data-custom-range') && addForm.elements.range.value !== 'custom');
-    const dev = devices.get(addForm.elements.device.value);
-    sensorList.replaceChildren(...(dev ? dev.sensors : []).map((s) => Object.assign(document.createElement('option'), { value: s })));
-  }
-  addForm.addEventListener('change', showFields);
-  showFields();
-
-  const num = (v) => (v.trim() === '' ? undefined : Number(v));
-
-  addForm.addEventListener('submit', (event) => {
-    event.preventDefault();
-    const f = addForm.elements;
-    const type = f.type.value;
-    const [w, h] = SIZES[type];
-    const bottom = Math.max(0, ...[...widgets.values()].map((x) => x.spec.y + x.spec.h));
-    const spec = { id: 'w' + Math.random().toString(36).slice(2, 10), type, x: 0, y: bottom, w, h, device: f.device.value };
-    const sensor = f.sensor.value.trim();
-    if (sensor) spec.sensor = sensor;
-    if (f.title.value.trim()) spec.title = f.title.value.trim();
-    if (type === 'chart') {
-      const more = f.more.value.split(',').map((s) => s.trim()).filter(Boolean);
-      if (more.length) spec.sensors = more;
-      if (f.range.value === 'custom') {
-        const from = window.iotcChartRange.fromLocal(f.from.value);
-        const to = window.iotcChartRange.fromLocal(f.to.value);
-        if (Number.isNaN(from) || Number.isNaN(to) || from >= to) {
-          addStatus.textContent = Number.isNaN(from) || Number.isNaN(to) ? 'Pick both dates of the range.' : 'The start must be before the end.';
-          addStatus.className = 'form-status bad';
-          return;
-        }
-        spec.range = { from, to };
-      } else if (f.range.value) spec.range = f.range.value;
-    }
-    if (type === 'gauge' || type === 'slider') {
-      spec.min = num(f.min.value);
-      spec.max = num(f.max.value);
-    }
-    if (type === 'slider' && num(f.step.value)) spec.step = num(f.step.value);
-    if (['value', 'gauge', 'slider'].includes(type) && f.units.value.trim()) spec.units = f.units.value.trim();
-    if (type === 'button' && f.payload.value.trim()) {
-      try {
-        spec.payload = JSON.parse(f.payload.value);
-      } catch {
-        spec.payload = f.payload.value.trim();
-      }
-    }
-    if (type === 'image' && f.url.value.trim()) spec.url = f.url.value.trim();
-    const needsSensor = !['status', 'image'].includes(type) || (type === 'image' && !spec.url);
-    if (needsSensor && !spec.sensor && !(type === 'chart' && spec.sensors)) {
-      addStatus.textContent = 'Enter the sensor this widget shows or writes, e.g. temp.';
-      addStatus.className = 'form-status bad';
-      return;
-    }
-    addStatus.textContent = 'Added ' + (spec.title || spec.sensor || type) + '.';
-    addStatus.className = 'form-status ok';
-    build(spec);
-    settle(widgets.get(spec.id));
-    save();
-    const c = conns.get(spec.device);
-    if (c && c.state === 'live') refresh(c).catch(() => {});
+  const widgetForm = window.iotcDashboardForm({
+    root,
+    devices,
+    widgets,
+    add(spec) {
+      build(spec);
+      settle(widgets.get(spec.id));
+      save();
+      redraw(spec.device);
+    },
+    saveWidget,
+    /** The widget drawn anew from its edited settings, where it was. */
+    replace(old, spec) {
+      build(spec, old.el);
+      placeAll();
+      redraw(spec.device);
+    },
   });
+
+  /** New or changed widgets of a connected device get their values and history now (else when it connects). */
+  function redraw(deviceId) {
+    const c = conns.get(deviceId);
+    if (c && c.state === 'live') refresh(c).catch(() => {});
+  }
 
   root.querySelector('[data-rename-form]').addEventListener('submit', async (event) => {
     event.preventDefault();

@@ -49,7 +49,7 @@ export function dashboardPage(viewer: Viewer, d: ReturnType<typeof dashboardView
     viewer,
     nav: 'dashboards',
     styles: ['uPlot.min.css', 'dashboard.css'],
-    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'live.js', 'dashboard-widgets.js', 'dashboard.js'],
+    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'live.js', 'dashboard-widgets.js', 'dashboard-arrange.js', 'dashboard-form.js', 'dashboard.js'],
     body: html`<div id="dashboard" data-dashboard="${jsonAttr(d)}" data-devices="${jsonAttr(devices)}" data-csrf="${viewer.csrf}">
 <div class="page-head">
   <h1 data-name>${d.name}</h1>
@@ -57,7 +57,7 @@ export function dashboardPage(viewer: Viewer, d: ReturnType<typeof dashboardView
 </div>
 <p class="alert alert-error" data-save-error hidden></p>
 <section class="card dash-editor" data-editor hidden>
-  <h2>Add a widget</h2>
+  <h2 data-form-heading>Add a widget</h2>
   ${noDevices ? alert('info', html`You have no devices yet. <a href="/devices/new">Create one</a> first.`) : ''}
   <form class="dash-add" data-add-form>
     <div class="field"><label for="w-type">Widget</label><select id="w-type" name="type">${WIDGET_TYPES.map((t) => html`<option value="${t}">${TYPE_LABELS[t]}</option>`)}</select></div>
@@ -74,10 +74,10 @@ export function dashboardPage(viewer: Viewer, d: ReturnType<typeof dashboardView
     <div class="field" data-for="value gauge slider"><label for="w-units">Units</label><input id="w-units" name="units" maxlength="16" placeholder="°C"></div>
     <div class="field" data-for="button"><label for="w-payload">Sends</label><input id="w-payload" name="payload" placeholder="true, 42, &quot;open&quot;, {&quot;r&quot;:255}"></div>
     <div class="field" data-for="image"><label for="w-url">Or image path on this hub</label><input id="w-url" name="url" maxlength="512" placeholder="/api/v1/devices/ID/blobs/camera"></div>
-    <button class="btn" type="submit"${noDevices ? html` disabled` : ''}>Add widget</button>
+    <div class="dash-form-buttons"><button class="btn" type="submit"${noDevices ? html` disabled` : ''}>Add widget</button><button class="btn btn-ghost" type="button" data-edit-cancel hidden>Cancel</button></div>
   </form>
   <p class="form-status" data-add-status role="status"></p>
-  <p class="hint">Drag a widget by its title bar to move it; drag its corner to resize it. Changes are saved at once.</p>
+  <p class="hint">Drag a widget by its title bar to move it; drag its corner to resize it; press its ✎ to change its settings. Changes are saved at once.</p>
   <div class="dash-editor-foot">
     <form class="dash-rename" data-rename-form><div class="field"><label for="dash-rename">Name</label><input id="dash-rename" name="name" maxlength="60" value="${d.name}" required></div><button class="btn btn-ghost" type="submit">Rename</button></form>
     <form method="post" action="/dashboards/${d.id}/delete" data-confirm="Delete this dashboard? Its devices and their data stay.">${csrfField(viewer)}<button class="btn btn-danger" type="submit">Delete dashboard</button></form>
