@@ -1,9 +1,10 @@
-/** Binary chunks on the MQTT door: MQTT 5 content types both ways. */
+/** Binary chunks on the MQTT door: MQTT 5 content types both ways, and persistent sessions that reconnect. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { MqttClient } from 'mqtt';
+import mqtt from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { BlobClient, jpeg } from './blob-clients.js';
-import { freePort, makeDevice, startTestServer, waitFor } from './helpers.js';
+import { freePort, makeDevice, sleep, startTestServer, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { mqttConnect } from './mqtt-clients.js';
 import { chunkTypeOf } from '../src/doors/mqtt/content-type.js';
@@ -120,5 +121,67 @@ describe('MQTT binary chunks', () => {
     await Promise.all([app.endAsync(), old.endAsync(), mqttDevice.endAsync()]);
     camera.ws.close();
     await camera.closed;
+  });
+
+  for (const protocolVersion of [4, 5] as const) {
+    const persistent = (clientId: string): IClientOptions => protocolVersion === 5
+      ? { protocolVersion, clientId, clean: false, properties: { sessionExpiryInterval: 300 } }
+      : { protocolVersion, clientId, clean: false };
+
+    test(`MQTT ${protocolVersion === 5 ? '5' : '3.1.1'} persistent session: at reconnection the newest chunk comes once, never the one it already had`, async () => {
+      const dev = await makeDevice(server);
+      const token = (await server.hub.tokens.create(dev.userId, 'sessions')).token;
+      const putChunk = async (data: Buffer) => {
+        const res = await fetch(`${server.url}/api/v1/devices/${dev.id}/blobs/firmware`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-firmware' }, body: new Uint8Array(data) });
+        assert.equal(res.status, 201);
+      };
+      const cursorSaved = () => waitFor(async () => (await server.hub.store.blobsToSync(dev.id, 'device')).length === 0, 5000, 'the device side\'s cursor saved');
+      const opts = { username: dev.id, password: dev.key, ...persistent(`fw-${dev.id}`) };
+      const a = jpeg(30_000);
+      await putChunk(a);
+      const first = await mqttConnect(mqttUrl, opts);
+      const got1 = collect(first);
+      await first.subscribeAsync(`devices/${dev.id}/firmware`, { qos: 1 });
+      await waitFor(() => got1.length > 0, 5000, 'chunk A as the retained message');
+      assert.ok(got1[0].payload.equals(a));
+      await sleep(100); // its PUBACK reaches the hub
+      await first.endAsync();
+      await cursorSaved();
+
+      for (const size of [40_000, 50_000]) {
+        const b = jpeg(size);
+        await putChunk(b);
+        // Listening from the start: the chunk may come in the same read as the CONNACK.
+        const again = mqtt.connect(mqttUrl, { ...opts, reconnectPeriod: 0 });
+        const got = collect(again);
+        await waitFor(() => got.some((m) => m.payload.equals(b)), 5000, 'the newest chunk at reconnection');
+        await sleep(300);
+        assert.equal(got.filter((m) => m.payload.equals(a)).length, 0, 'chunk A is not sent again');
+        assert.equal(got.length, 1, 'only the newest, once');
+        await sleep(100);
+        await again.endAsync();
+        await cursorSaved();
+      }
+    });
+  }
+
+  test('MQTT persistent session: a retained reading is not sent again at reconnection either', async () => {
+    const dev = await makeDevice(server);
+    await server.hub.relay.put(dev.id, 'client', [{ sensor: 'setpoint', value: 20 }]);
+    const opts = { username: dev.id, password: dev.key, protocolVersion: 4 as const, clientId: `sp-${dev.id}`, clean: false };
+    const first = await mqttConnect(mqttUrl, opts);
+    const got1 = collect(first);
+    await first.subscribeAsync(`devices/${dev.id}/setpoint`, { qos: 1 });
+    await waitFor(() => got1.length > 0, 5000, 'the retained reading');
+    await sleep(100);
+    await first.endAsync();
+    await sleep(200);
+    await server.hub.relay.put(dev.id, 'client', [{ sensor: 'setpoint', value: 21 }]);
+    const again = mqtt.connect(mqttUrl, { ...opts, reconnectPeriod: 0 });
+    const got = collect(again);
+    await waitFor(() => got.some((m) => m.payload.toString() === '21'), 5000, 'the newest reading at reconnection');
+    await sleep(300);
+    assert.deepEqual(got.map((m) => m.payload.toString()), ['21']);
+    await again.endAsync();
   });
 });

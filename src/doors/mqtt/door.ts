@@ -16,7 +16,7 @@ import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import { HandshakeGuard } from '../handshake-guard.js';
 import type { PendingHandshake } from '../handshake-guard.js';
-import { FilterIndex, latestBlobsMatching, latestMatching, persistOnlyGranted } from './subscriptions.js';
+import { FilterIndex, latestBlobsMatching, latestMatching, persistOnlyGranted, publishToConnection } from './subscriptions.js';
 import { chunkTypeOf } from './content-type.js';
 import { MqttBlobOutbox } from './blob-outbox.js';
 import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, aliasPublish, filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
@@ -287,7 +287,7 @@ export class MqttDoor {
         queuedBytes: () => session.wire.queuedBytes,
         publish: (packet, contentType) => {
           session.wire.expectContentType(packet.topic, packet.payload as Buffer, contentType);
-          client.publish(packet, () => {});
+          publishToConnection(client, packet);
         },
       }, this.config.maxBlobBytes);
       session.blobs = outbox;
@@ -589,7 +589,7 @@ export class MqttDoor {
       // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
       const payload = t.firmware ? aliasPayload(r.value) : valuePayload(r.value);
       const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
-      client.publish(packet, () => {});
+      publishToConnection(client, packet);
     }
   }
 
