@@ -11,7 +11,8 @@ export interface BlobOutboxPeer {
   qosFor(topic: string): number;
   /** Bytes written to the connection and not yet taken by the peer. */
   queuedBytes(): number;
-  publish(packet: PublishPacket): void;
+  /** `contentType`: the chunk's type, for the MQTT 5 Content Type property. */
+  publish(packet: PublishPacket, contentType: string): void;
 }
 
 /**
@@ -45,7 +46,7 @@ export class MqttBlobOutbox {
       return;
     }
     this.sent.set(sensor, d.info.seq);
-    this.peer.publish({ cmd: 'publish', topic, payload: d.data, qos: Math.min(qos, 1), retain, dup: false } as PublishPacket);
+    this.peer.publish({ cmd: 'publish', topic, payload: d.data, qos: Math.min(qos, 1), retain, dup: false } as PublishPacket, d.info.type);
   }
 
   /**

@@ -16,14 +16,15 @@ import { otherSide } from '../../store/types.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import { HandshakeGuard } from '../handshake-guard.js';
 import type { PendingHandshake } from '../handshake-guard.js';
-import { FilterIndex, latestBlobsMatching, latestMatching, persistOnlyGranted } from './subscriptions.js';
+import { FilterIndex, latestBlobsMatching, latestMatching, persistOnlyGranted, publishToConnection } from './subscriptions.js';
+import { chunkTypeOf } from './content-type.js';
 import { MqttBlobOutbox } from './blob-outbox.js';
 import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, aliasPublish, filterAllowed, payloadValue, sensorFromTopic, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { MqttWire, REASON } from './wire.js';
 import { isRpcSensor, parseRpcTopic, publishTo, rpcTopic, runRpc } from './rpc.js';
 import type { RpcKind } from './rpc.js';
 import type { DeviceCall } from '../../core/calls.js';
-import { blobDelivery, isUtf8Text, sniffBlobType } from '../../core/blobs.js';
+import { blobDelivery } from '../../core/blobs.js';
 import type { BlobRoom } from '../../core/blobs.js';
 import { forbidden, roleAllows } from '../../core/sharing.js';
 import type { Role } from '../../core/sharing.js';
@@ -284,7 +285,10 @@ export class MqttDoor {
         ready: () => session.ready,
         qosFor: (topic) => session.filters.qosFor(topic),
         queuedBytes: () => session.wire.queuedBytes,
-        publish: (packet) => client.publish(packet, () => {}),
+        publish: (packet, contentType) => {
+          session.wire.expectContentType(packet.topic, packet.payload as Buffer, contentType);
+          publishToConnection(client, packet);
+        },
       }, this.config.maxBlobBytes);
       session.blobs = outbox;
       session.receiver.deliverBlob = (d) => outbox.deliver(d);
@@ -373,6 +377,8 @@ export class MqttDoor {
 
   private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
     const session = client ? this.sessions.get(client) : undefined;
+    // Taken first, whatever becomes of the publish: the wire lists the content type of every MQTT 5 publish.
+    const contentType = session?.wire.takeContentType(packet.topic);
     const device = session?.device;
     if (!session || !device || session.revoked) return done(new Error('not authenticated'));
     const rpc = parseRpcTopic(packet.topic, device.id);
@@ -401,7 +407,13 @@ export class MqttDoor {
       return done(null);
     }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    if (this.blobs && !isUtf8Text(payload)) return this.publishBlob(session, packet, device, sensor, payload, done);
+    let chunkType: string | null = null;
+    try {
+      chunkType = this.blobs ? chunkTypeOf(payload, contentType) : null;
+    } catch (err) {
+      return this.refuseReading(session, packet, toIotcError(err), done);
+    }
+    if (chunkType !== null) return this.publishBlob(session, packet, device, sensor, chunkType, payload, done);
     if (this.blobs && payload.length > this.config.maxFrameBytes) {
       this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: text payload over --max-frame');
       return this.refusePublish(session, packet, REASON.packetTooLarge, `text payloads are limited to ${this.config.maxFrameBytes} bytes (--max-frame); binary chunks to ${this.config.maxBlobBytes}`, done);
@@ -434,14 +446,13 @@ export class MqttDoor {
     this.refusePublish(session, packet, err.code === 'E_LIMIT' ? REASON.quotaExceeded : REASON.payloadFormatInvalid, err.message, done);
   }
 
-  /** A payload that is not UTF-8 text is a binary chunk: stored (the PUBACK waits for the commit) and relayed byte-exact. */
-  private publishBlob(session: Session, packet: PublishPacket, device: Device, sensor: string, payload: Buffer, done: (err?: Error | null) => void): void {
+  /** A binary chunk (see chunkTypeOf): stored (the PUBACK waits for the commit) and relayed byte-exact. */
+  private publishBlob(session: Session, packet: PublishPacket, device: Device, sensor: string, type: string, payload: Buffer, done: (err?: Error | null) => void): void {
     if (payload.length > this.config.maxBlobBytes) {
       this.log.info({ deviceId: device.id, side: session.side }, 'mqtt publish refused: binary chunk over --max-blob');
       return this.refusePublish(session, packet, REASON.packetTooLarge, `binary chunks are limited to ${this.config.maxBlobBytes} bytes (--max-blob)`, done);
     }
-    // MQTT 3.1.1 carries no content type: a chunk that starts like an image is stored as one, so pages show it.
-    this.blobs!.put(device.id, session.side, sensor, sniffBlobType(payload), payload).then(
+    this.blobs!.put(device.id, session.side, sensor, type, payload).then(
       () => {
         this.consume(packet);
         done(null);
@@ -466,7 +477,7 @@ export class MqttDoor {
    */
   private refusePublish(session: Session, packet: PublishPacket, reason: number, text: string, done: (err?: Error | null) => void): void {
     if (session.wire.version === 5) {
-      if (packet.qos > 0 && packet.messageId !== undefined) session.wire.refuseAck(packet.messageId, reason);
+      if (packet.qos > 0 && packet.messageId !== undefined) session.wire.refuseAck(packet.messageId, reason, text);
       this.consume(packet);
       return done(null);
     }
@@ -578,7 +589,7 @@ export class MqttDoor {
       // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
       const payload = t.firmware ? aliasPayload(r.value) : valuePayload(r.value);
       const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
-      client.publish(packet, () => {});
+      publishToConnection(client, packet);
     }
   }
 

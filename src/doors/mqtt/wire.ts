@@ -8,8 +8,9 @@ import mqttPacket from 'mqtt-packet';
  *   (the broker's parser would otherwise collect up to 256 MB for one packet).
  * - MQTT 3.1 and 3.1.1 pass through untouched. The broker library speaks only those, so an MQTT 5
  *   client is translated packet by packet: its CONNECT, PUBLISH, SUBSCRIBE … become their 3.1.1 forms
- *   on the way in, and the broker's answers get MQTT 5 reason codes on the way out. Properties that
- *   have no meaning for readings (user properties, content type, message expiry …) are dropped.
+ *   on the way in, and the broker's answers get MQTT 5 reason codes on the way out. A publish's content
+ *   type is kept beside the broker (takeContentType, expectContentType): it types binary chunks. Other
+ *   properties that have no meaning for readings (user properties, message expiry …) are dropped.
  */
 
 type Pkt = Record<string, any>;
@@ -35,6 +36,14 @@ export const REASON = {
   payloadFormatInvalid: 0x99,
 } as const;
 
+/**
+ * Content types waiting for their publish: more than are ever in flight at once, a bound only against a broker
+ * that would drop publishes unseen. Inbound ones are small (the broker's input buffer holds many small publishes);
+ * outbound ones, per topic, hold a chunk's bytes.
+ */
+const MAX_PENDING_INBOUND = 4096;
+const MAX_PENDING_OUTBOUND = 64;
+
 /** 3.1.1 CONNACK return codes → MQTT 5 reason codes. */
 const CONNACK_REASON = [REASON.success, REASON.unsupportedVersion, REASON.clientIdNotValid, REASON.serverUnavailable, REASON.badCredentials, REASON.notAuthorized];
 
@@ -53,7 +62,11 @@ export class MqttWire extends Duplex {
   private outParser: ReturnType<typeof mqttPacket.parser> | null = null;
   private readonly topicAliases = new Map<number, string>();
   private readonly unsubscribeCounts = new Map<number, number>();
-  private readonly refusedAcks = new Map<number, number>();
+  private readonly refusedAcks = new Map<number, { reason: number; text?: string }>();
+  /** The content type of each publish handed to the broker, in order: the broker authorizes them in that order. */
+  private readonly inboundContentTypes: { topic: string; contentType: string | undefined }[] = [];
+  /** Chunks on their way out through the broker, by topic: the content type their MQTT 5 publish carries. */
+  private readonly outboundContentTypes = new Map<string, { payload: Buffer; contentType: string }[]>();
   private readonly retainHandlingByTopic = new Map<string, number>();
   /** Per SUBSCRIBE (by message id), its filters in the order the broker answers them. */
   private readonly subscribeTopics = new Map<number, string[]>();
@@ -95,9 +108,43 @@ export class MqttWire extends Duplex {
     return asked === 0 || asked > this.maxKeepaliveSeconds ? this.maxKeepaliveSeconds : asked;
   }
 
-  /** MQTT 5: the broker's next PUBACK/PUBREC for this message id carries `reason` instead of success. */
-  refuseAck(messageId: number, reason: number): void {
-    this.refusedAcks.set(messageId, reason);
+  /** MQTT 5: the broker's next PUBACK/PUBREC for this message id carries `reason` (and `text`) instead of success. */
+  refuseAck(messageId: number, reason: number, text?: string): void {
+    this.refusedAcks.set(messageId, { reason, text });
+  }
+
+  /**
+   * MQTT 5: the Content Type of the publish to `topic` the broker is authorizing (undefined for 3.1.1).
+   * The broker hands publishes over in the order they came; entries of any it dropped before (it then
+   * closes the connection) are skipped by their topic.
+   */
+  takeContentType(topic: string): string | undefined {
+    for (let next = this.inboundContentTypes.shift(); next; next = this.inboundContentTypes.shift()) {
+      if (next.topic === topic) return next.contentType;
+    }
+    return undefined;
+  }
+
+  /** MQTT 5: the broker's publish of these bytes on `topic` goes out with this Content Type (payload format 0). */
+  expectContentType(topic: string, payload: Buffer, contentType: string): void {
+    if (this.version !== 5) return;
+    const list = this.outboundContentTypes.get(topic) ?? [];
+    // A publish the broker never wrote (the connection closing) must not hold its bytes for good.
+    if (list.length >= MAX_PENDING_OUTBOUND) list.shift();
+    list.push({ payload, contentType });
+    this.outboundContentTypes.set(topic, list);
+  }
+
+  /** The content type expected for an outbound publish of these bytes, matched by topic and bytes. */
+  private outboundContentType(topic: string, payload: Buffer): string | undefined {
+    const list = this.outboundContentTypes.get(topic);
+    if (!list) return undefined;
+    const i = list.findIndex((e) => e.payload.length === payload.length && e.payload.equals(payload));
+    if (i < 0) return undefined;
+    const { contentType } = list[i];
+    list.splice(i, 1);
+    if (list.length === 0) this.outboundContentTypes.delete(topic);
+    return contentType;
   }
 
   /** Tells an MQTT 5 client why it is being disconnected (3.1.1 has no way to), then closes. */
@@ -229,6 +276,8 @@ export class MqttWire extends Duplex {
           else topic = this.topicAliases.get(alias) ?? '';
           if (!topic) return this.protocolError(REASON.topicAliasInvalid, 'unknown topic alias');
         }
+        if (this.inboundContentTypes.length >= MAX_PENDING_INBOUND) this.inboundContentTypes.shift();
+        this.inboundContentTypes.push({ topic, contentType: p.properties?.contentType });
         return { cmd: 'publish', topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.messageId };
       }
       case 'subscribe':
@@ -291,13 +340,17 @@ export class MqttWire extends Duplex {
         this.unsubscribeCounts.delete(p.messageId);
         return { cmd: 'unsuback', messageId: p.messageId, granted: new Array(n).fill(0) };
       }
-      case 'publish':
-        return { cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.messageId };
+      case 'publish': {
+        const contentType = this.outboundContentTypes.size > 0 ? this.outboundContentType(p.topic, p.payload) : undefined;
+        const properties = contentType === undefined ? {} : { properties: { contentType, payloadFormatIndicator: false } };
+        return { cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.messageId, ...properties };
+      }
       case 'puback':
       case 'pubrec': {
-        const reason = this.refusedAcks.get(p.messageId);
+        const refused = this.refusedAcks.get(p.messageId);
         this.refusedAcks.delete(p.messageId);
-        return reason === undefined ? { cmd: p.cmd, messageId: p.messageId } : { cmd: p.cmd, messageId: p.messageId, reasonCode: reason };
+        if (refused === undefined) return { cmd: p.cmd, messageId: p.messageId };
+        return { cmd: p.cmd, messageId: p.messageId, reasonCode: refused.reason, ...(refused.text ? { properties: { reasonString: refused.text.slice(0, 200) } } : {}) };
       }
       default:
         return { ...p };
