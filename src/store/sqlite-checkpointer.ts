@@ -7,15 +7,17 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 1000');
-const timer = setInterval(() => {
+const checkpoint = (asked) => {
   try {
     const [r] = db.pragma('wal_checkpoint(PASSIVE)');
-    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed });
+    parentPort.postMessage({ log: r.log, checkpointed: r.checkpointed, asked });
   } catch (err) {
-    parentPort.postMessage({ error: String((err && err.message) || err) });
+    parentPort.postMessage({ error: String((err && err.message) || err), asked });
   }
-}, workerData.everyMs);
+};
+const timer = setInterval(() => checkpoint(false), workerData.everyMs);
 parentPort.on('message', (m) => {
+  if (m === 'now') return checkpoint(true);
   if (m !== 'stop') return;
   clearInterval(timer);
   db.close();
@@ -36,23 +38,47 @@ export class Checkpointer {
   failure: string | null = null;
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
+  private asked: (() => void) | null = null;
 
   constructor(file: string, everyMs: number) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(LOOP, { eval: true, workerData: { file, driver, everyMs } });
     this.worker.unref();
-    this.worker.on('message', (m: { log?: number; checkpointed?: number; error?: string }) => {
+    this.worker.on('message', (m: { log?: number; checkpointed?: number; error?: string; asked?: boolean }) => {
       if (m.error) this.failure = m.error;
       else {
         this.walFrames = m.log ?? 0;
         this.copiedFrames = m.checkpointed ?? 0;
       }
+      if (m.asked) this.answered();
     });
     this.worker.on('error', (err) => (this.failure = err.message));
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
   }
 
+  /**
+   * One checkpoint now, resolved when it is done (or after `timeoutMs`, or at once if the worker is gone): while
+   * the writer holds its commits back, it copies every frame, so the next commit starts the WAL over.
+   */
+  checkpointNow(timeoutMs: number): Promise<void> {
+    if (this.failure) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.answered(), timeoutMs);
+      this.asked = () => {
+        clearTimeout(timer);
+        this.asked = null;
+        resolve();
+      };
+      this.worker.postMessage('now');
+    });
+  }
+
+  private answered(): void {
+    this.asked?.();
+  }
+
   async stop(): Promise<void> {
+    this.answered();
     this.worker.postMessage('stop');
     const timer = setTimeout(() => void this.worker.terminate(), 2000);
     await this.exited;
