@@ -110,3 +110,38 @@ describe('sensors per device', () => {
     }
   });
 });
+
+test('the sensor-name cache keeps the devices in use and reads an evicted one from the store again', async () => {
+  const { SensorLimit } = await import('../src/core/sensor-limit.js');
+  const { SqliteStore } = await import('../src/store/sqlite.js');
+  class CountingStore extends SqliteStore {
+    reads: string[] = [];
+    override async sensorNames(deviceId: string): Promise<string[]> {
+      this.reads.push(deviceId);
+      return super.sensorNames(deviceId);
+    }
+  }
+  const store = new CountingStore(':memory:');
+  const limit = new SensorLimit(store, 10);
+  const id = (i: number) => `D${String(i).padStart(19, '0')}`;
+  try {
+    const admit = async (i: number) => {
+      await limit.admit(id(i), ['t']);
+    };
+    // A device in steady use, then 2 500 others passing through (more than the 2 000 the cache holds), the
+    // first device writing between each of them.
+    await admit(0);
+    for (let i = 1; i <= 2500; i++) {
+      await admit(i);
+      await admit(0);
+    }
+    assert.equal(store.reads.filter((d) => d === id(0)).length, 1, 'the device in use was never evicted');
+    const before = store.reads.length;
+    await admit(1);
+    assert.deepEqual(store.reads.slice(before), [id(1)], 'the oldest device was evicted and is read again');
+    await admit(2500);
+    assert.equal(store.reads.length, before + 1, 'a recent one is still cached');
+  } finally {
+    await store.close();
+  }
+});
