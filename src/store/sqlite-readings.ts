@@ -34,7 +34,7 @@ export class SqliteReadings {
   journaled: number;
   private readonly stmt;
   private readonly cache = new Map<string, Database.Statement>();
-  private readonly appendTx: Database.Transaction<(readings: NewReading[], newest: LatestRow[]) => StoredReading[]>;
+  private readonly appendTx: Database.Transaction<(readings: NewReading[], newest: Map<string, LatestRow>) => StoredReading[]>;
   private readonly settleTx: Database.Transaction<(limit: number) => number>;
   private readonly latestTx: Database.Transaction<() => void>;
   /** Each key's newest committed reading not yet in the latest table, by `device\0sensor\0side`. */
@@ -81,11 +81,12 @@ export class SqliteReadings {
       countedParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.device_id = ? AND c.seq_from <= ?`),
     };
     this.appendTx = db.transaction((readings, newest) => this.appendNow(readings, newest));
-    this.latestTx = db.transaction(() => {
+    const upsertUnwritten = () => {
       for (const row of this.unwritten.values()) this.stmt.upsertLatest.run(...row);
-    });
+    };
+    this.latestTx = db.transaction(upsertUnwritten);
     this.settleTx = db.transaction((limit: number): number => {
-      for (const row of this.unwritten.values()) this.stmt.upsertLatest.run(...row);
+      upsertUnwritten();
       const nth = this.stmt.journalNth.get(limit - 1) as { id: number } | undefined;
       const upTo = nth?.id ?? (this.stmt.journalLast.get() as { id: number | null }).id;
       if (upTo === null) return 0;
@@ -102,10 +103,10 @@ export class SqliteReadings {
   }
 
   append(readings: NewReading[]): StoredReading[] {
-    const newest: LatestRow[] = [];
+    const newest = new Map<string, LatestRow>();
     const out = this.appendTx.immediate(readings, newest);
     // Only once committed: a failed commit must not reach latest.
-    for (const row of newest) this.unwritten.set(`${row[0]}\u0000${row[1]}\u0000${row[2]}`, row);
+    for (const [key, row] of newest) this.unwritten.set(key, row);
     return out;
   }
 
@@ -117,7 +118,7 @@ export class SqliteReadings {
   }
 
   /** Numbers the readings in order, then writes each key's readings of this commit as one journal row. */
-  private appendNow(readings: NewReading[], newest: LatestRow[]): StoredReading[] {
+  private appendNow(readings: NewReading[], newest: Map<string, LatestRow>): StoredReading[] {
     const count = readings.length;
     const first = (this.stmt.lastSeq.get() as number) + 1;
     const out: StoredReading[] = new Array(count);
@@ -133,7 +134,7 @@ export class SqliteReadings {
       else byKey.set(key, [i]);
     }
     // Keys in the order of their last reading, so the journal's last row holds the commit's highest seq.
-    for (const list of [...byKey.values()].sort((a, b) => a[a.length - 1] - b[b.length - 1])) {
+    for (const [key, list] of [...byKey].sort(([, a], [, b]) => a[a.length - 1] - b[b.length - 1])) {
       const { deviceId, sensor, side } = out[list[0]];
       if (list.length === 1) {
         const { seq, time } = out[list[0]];
@@ -148,7 +149,7 @@ export class SqliteReadings {
       }
       // Only the last write of a key in this commit is its latest.
       const last = list[list.length - 1];
-      newest.push([deviceId, sensor, side, out[last].seq, jsons[last], out[last].time]);
+      newest.set(key, [deviceId, sensor, side, out[last].seq, jsons[last], out[last].time]);
     }
     return out;
   }
@@ -168,9 +169,8 @@ export class SqliteReadings {
     return moved;
   }
 
-  /** Call inside the transaction that deletes the device's latest rows, after writeLatest(). */
+  /** Call after writeLatest(), inside the transaction that deletes the device's latest rows: nothing of it waits then. */
   deleteDevice(deviceId: string): void {
-    for (const key of this.unwritten.keys()) if (key.startsWith(`${deviceId}\u0000`)) this.unwritten.delete(key);
     // Its journal rows may hold the highest seq issued: remembered, so it is never issued again.
     this.stmt.rememberSeqs.run(Number.MAX_SAFE_INTEGER);
     this.stmt.deleteChunks.run(deviceId);
