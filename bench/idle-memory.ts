@@ -1,9 +1,11 @@
 /**
- * Where an idle authenticated WebSocket connection's memory goes: the hub runs in this process, the
+ * Where an idle authenticated WebSocket connection's memory goes: the hub (the built dist/, as `npm run bench`
+ * runs it — under tsx every function would carry a `name` property, 256 B each) runs in this process, the
  * connections come from a load-generator worker, and the process's own memory accounts are read (after a
  * full GC) before and after: V8 heap, external/ArrayBuffer memory, and RSS (which also holds the kernel-side
  * socket buffers only partly, and malloc's slack). Run with --expose-gc:
- *   node --expose-gc --import tsx bench/idle-memory.ts [CONNECTIONS]
+ *   node --expose-gc --import tsx bench/idle-memory.ts [CONNECTIONS] [--by-class] [--snapshot FILE]
+ * (--snapshot keeps the heap snapshot --by-class reads, for a closer look in DevTools.)
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,7 +13,10 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { makeFixture } from './fixture.js';
 import { Generator } from './generator.js';
-import { startTestServer } from '../test/helpers.js';
+import { ROOT, testConfig } from '../test/helpers.js';
+import type * as ServerModule from '../src/server.js';
+import type * as LogModule from '../src/log.js';
+import { ensureBuilt } from './targets.js';
 
 const count = Number(process.argv[2] ?? 3000);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -29,7 +34,8 @@ function snapshot() {
 
 /** A heap snapshot's self size by constructor name, per connection: where the heap above goes. */
 function byClass(n: number): void {
-  const file = v8.writeHeapSnapshot(path.join(dir, 'idle.heapsnapshot'));
+  const keep = process.argv.indexOf('--snapshot');
+  const file = v8.writeHeapSnapshot(keep > 0 ? path.resolve(process.argv[keep + 1]) : path.join(dir, 'idle.heapsnapshot'));
   const snap = JSON.parse(fs.readFileSync(file, 'utf8'));
   const fields: string[] = snap.snapshot.meta.node_fields;
   const types: string[] = snap.snapshot.meta.node_types[0];
@@ -68,7 +74,10 @@ try {
   const dataDir = path.join(dir, 'data');
   fs.mkdirSync(dataDir);
   fs.copyFileSync(fixture.file, path.join(dataDir, 'iotc.db'));
-  const server = await startTestServer({ rateLimit: 0, maxUnauthPerAddress: 1_000_000 }, dataDir);
+  ensureBuilt((line) => console.log(line));
+  const { startServer } = (await import(path.join(ROOT, 'dist/server.js'))) as typeof ServerModule;
+  const { createLogger } = (await import(path.join(ROOT, 'dist/log.js'))) as typeof LogModule;
+  const server = await startServer(testConfig({ rateLimit: 0, maxUnauthPerAddress: 1_000_000 }, dataDir), createLogger('silent'));
   const gen = await Generator.spawn(1);
   try {
     await sleep(1000);
@@ -91,7 +100,7 @@ try {
     await gen.teardown();
   } finally {
     await gen.exit();
-    await server.stop();
+    await server.close();
   }
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

@@ -86,13 +86,12 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
   const peer = (socket: { remoteAddress?: string; remotePort?: number }) => `${socket.remoteAddress}:${socket.remotePort}`;
   const settleHttp = (socket: Duplex) => pendingHttp.get(peer(socket as Duplex & { remoteAddress?: string }))?.settle();
   app.server.on('connection', (socket: Duplex & { remoteAddress?: string; remotePort?: number }) => {
-    const handshake = handshakes.admit(config.trustProxy ? null : socket.remoteAddress ?? '?', () => socket.destroy());
     const key = peer(socket);
-    pendingHttp.set(key, handshake);
-    socket.once('close', () => {
-      handshake.settle();
+    // Settled (and forgotten) at the first request or upgrade, or when the socket closes before it.
+    const handshake = handshakes.admitSocket(config.trustProxy ? null : socket.remoteAddress ?? '?', socket, () => {
       if (pendingHttp.get(key) === handshake) pendingHttp.delete(key);
     });
+    pendingHttp.set(key, handshake);
   });
   app.server.prependListener('request', (req: IncomingMessage) => settleHttp(req.socket));
   const upgrades = new Map<string, UpgradeHandler>([

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 
@@ -8,10 +9,48 @@ export interface PendingHandshake {
   settle(): void;
 }
 
-interface Entry {
-  address: string | null;
-  drop: () => void;
-  timer: NodeJS.Timeout;
+/** What a handshake watches: the socket it closes when the handshake takes too long. */
+type WatchedSocket = Pick<Duplex, 'destroy' | 'once' | 'removeListener'>;
+
+/**
+ * One open handshake. Once settled it lets go of its timer, its socket and its close listener: a connection
+ * lives on for hours after its handshake, and whatever this still held would be held per connection.
+ */
+class Entry implements PendingHandshake {
+  timer: NodeJS.Timeout | undefined;
+  private settled = false;
+  private readonly onClose = () => this.settle();
+
+  constructor(
+    private readonly guard: HandshakeGuard,
+    readonly address: string | null,
+    private drop: (() => void) | null,
+    private socket: WatchedSocket | null,
+    private then: (() => void) | null,
+  ) {
+    socket?.once('close', this.onClose);
+  }
+
+  settle(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.guard.release(this);
+    this.socket?.removeListener('close', this.onClose);
+    const then = this.then;
+    this.socket = this.drop = this.then = null;
+    then?.();
+  }
+
+  /** Closes the connection (out of time, or evicted by a newer one from its address). */
+  close(): void {
+    const drop = this.drop;
+    this.settle();
+    drop?.();
+  }
+}
+
+function expire(entry: Entry, guard: HandshakeGuard): void {
+  guard.expired(entry);
 }
 
 /** How often at most a flood of evictions from one guard is logged. */
@@ -46,43 +85,47 @@ export class HandshakeGuard {
    * HTTP port behind a trusted proxy, which is the proxy itself) is timed but not counted.
    */
   admit(address: string | null, drop: () => void): PendingHandshake {
-    const entry: Entry = {
-      address,
-      drop,
-      timer: setTimeout(() => {
-        this.release(entry);
-        this.count('E_TIMEOUT');
-        this.log.debug({ remote: address }, `closing connection: no handshake within ${this.config.handshakeTimeout} ms (--handshake-timeout / IOTC_HANDSHAKE_TIMEOUT)`);
-        drop();
-      }, this.config.handshakeTimeout),
-    };
+    return this.enter(new Entry(this, address, drop, null, null));
+  }
+
+  /**
+   * As admit(), for a socket: it is destroyed when out of time, and the handshake settles by itself when the
+   * socket closes first. `then` runs once, whichever way the handshake settles.
+   */
+  admitSocket(address: string | null, socket: WatchedSocket, then?: () => void): PendingHandshake {
+    return this.enter(new Entry(this, address, () => void socket.destroy(), socket, then ?? null));
+  }
+
+  private enter(entry: Entry): Entry {
+    entry.timer = setTimeout(expire, this.config.handshakeTimeout, entry, this);
     entry.timer.unref();
+    const address = entry.address;
     if (address !== null) {
       let peers = this.byAddress.get(address);
       if (!peers) this.byAddress.set(address, (peers = new Set()));
       if (peers.size >= this.config.maxUnauthPerAddress) {
         // A Set iterates in insertion order: the first is the oldest.
-        const oldest = peers.values().next().value!;
-        this.release(oldest);
+        peers.values().next().value!.close();
         this.evicted(address);
-        oldest.drop();
       }
       peers.add(entry);
     }
     this.all.add(entry);
-    let settled = false;
-    return {
-      settle: () => {
-        if (settled) return;
-        settled = true;
-        this.release(entry);
-      },
-    };
+    return entry;
   }
 
-  private release(entry: Entry): void {
+  /** Called by an entry's timer. */
+  expired(entry: Entry): void {
+    this.count('E_TIMEOUT');
+    this.log.debug({ remote: entry.address }, `closing connection: no handshake within ${this.config.handshakeTimeout} ms (--handshake-timeout / IOTC_HANDSHAKE_TIMEOUT)`);
+    entry.close();
+  }
+
+  /** Called by an entry as it settles. */
+  release(entry: Entry): void {
     if (!this.all.delete(entry)) return;
     clearTimeout(entry.timer);
+    entry.timer = undefined;
     if (entry.address === null) return;
     const peers = this.byAddress.get(entry.address);
     peers?.delete(entry);
@@ -104,6 +147,6 @@ export class HandshakeGuard {
 
   /** Stops every timer (the server is closing; its connections are closed by their doors). */
   close(): void {
-    for (const entry of [...this.all]) this.release(entry);
+    for (const entry of [...this.all]) entry.settle();
   }
 }
