@@ -1,31 +1,14 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
-import type { Hub } from '../core/hub.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { IotcError } from '../core/errors.js';
 import { tokenName } from '../core/tokens.js';
 import { signUpInput } from '../core/accounts.js';
-import type { Logger } from '../log.js';
-import type { User, WebSession } from '../store/types.js';
+import type { User } from '../store/types.js';
 import { serverAddress } from './address.js';
-import type { Html } from './html.js';
 import type { FormState } from './pages/auth.js';
 import { accountDeletedPage, accountPage, deleteAccountPage, tokensPage } from './pages/account.js';
-import type { Viewer } from './pages/layout.js';
+import type { PageKit } from './page-kit.js';
 import { parseCookies, serializeCookie, SESSION_COOKIE } from './session.js';
 import { secretMatches } from '../core/secrets.js';
-
-/** What the account pages borrow from the web app: its session checks, page sending and limits. */
-export interface PageKit {
-  hub: Hub;
-  log: Logger;
-  trustProxy: boolean;
-  needUser(req: FastifyRequest, reply: FastifyReply): Promise<{ session: WebSession; user: User; viewer: Viewer } | null>;
-  guarded(req: FastifyRequest, reply: FastifyReply): Promise<{ session: WebSession; user: User; viewer: Viewer } | null>;
-  sendPage(reply: FastifyReply, page: Html, status?: number): unknown;
-  secure(req: FastifyRequest): boolean;
-  field(body: unknown, name: string): string;
-  fieldErrors(error: z.ZodError): Record<string, string>;
-}
 
 /** Carries a new API token from the form's POST to the page that shows it, once (as new device keys are). */
 const NEW_TOKEN_COOKIE = 'iotc_newtoken';

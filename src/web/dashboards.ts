@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { dashboardView, MAX_DASHBOARDS_PER_USER } from '../core/dashboards.js';
 import { IotcError } from '../core/errors.js';
-import type { PageKit } from './account.js';
+import type { PageKit } from './page-kit.js';
 import { dashboardListPage, dashboardPage } from './pages/dashboards.js';
 import type { DashboardDevice } from './pages/dashboards.js';
 

@@ -151,7 +151,7 @@ export function devicePage(viewer: Viewer, device: DeviceInfo, latest: StoredRea
     viewer,
     nav: 'devices',
     styles: ['uPlot.min.css'],
-    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'live.js', 'device.js'],
+    scripts: ['uPlot.iife.min.js', 'chart-range.js', 'live.js', 'device-charts.js', 'device-cards.js', 'device-call.js', 'device.js'],
     body: html`<p class="crumbs"><a href="/devices">← My devices</a></p>
 <div id="device-page" data-device="${device.id}" data-csrf="${viewer.csrf}" data-sensors="${jsonAttr(initial)}" data-role="${device.shared?.role ?? 'owner'}">
 <div class="page-head device-head">
