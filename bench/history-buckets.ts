@@ -90,8 +90,8 @@ type Raw = (deviceId: string, sensor: string, q: BucketQuery) => Promise<unknown
 /** The store's raw bucket query, past the rollup: what every query cost before it. */
 const rawOf = (store: Store): Raw => {
   // Private on purpose: reached here only to time the raw query beside the rollup.
-  const s = store as unknown as { rawBuckets(...args: unknown[]): unknown; readings: { rawBuckets(...args: unknown[]): unknown } };
-  return async (deviceId, sensor, q) => (await (store.kind === 'sqlite' ? s.readings.rawBuckets(deviceId, sensor, q) : s.rawBuckets(null, deviceId, sensor, q))) as unknown[];
+  const s = store as unknown as { readings: { rawBuckets(...args: unknown[]): unknown } };
+  return async (deviceId, sensor, q) => (await (store.kind === 'sqlite' ? s.readings.rawBuckets(deviceId, sensor, q) : s.readings.rawBuckets(null, deviceId, sensor, q))) as unknown[];
 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { PostgresStore, redactUrl } from './postgres.js';
+import { PostgresStore } from './postgres.js';
+import { redactUrl } from './postgres-connection.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 

@@ -8,7 +8,7 @@ import type { Invitation, PublicLink, Share, SharedDevice, ShareRole, SharingSto
 export class PostgresSharingStore implements SharingStore {
   constructor(private readonly db: PostgresAccess) {}
 
-  /** Device events are numbered under the store's events lock, as every other event (see PostgresStore). */
+  /** Device events are numbered under the store's events lock, as every other event (see PostgresDevices). */
   private async event(c: pg.PoolClient, deviceId: string, now: number): Promise<void> {
     await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey('events')]);
     await c.query("INSERT INTO device_events (device_id, kind, at) VALUES ($1, 'access', $2)", [deviceId, now]);

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { parsePostgresUrl } from './postgres.js';
+import { parsePostgresUrl } from './postgres-connection.js';
 import type { TableSpec } from './transfer-tables.js';
 import { CHUNK_COLS, toChunks } from './sqlite-chunks.js';
 
