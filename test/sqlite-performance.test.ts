@@ -236,3 +236,23 @@ test('the WAL starts over once it passes its bound: commits wait for the worker 
     cleanup();
   }
 });
+
+test("a device's or user's calls are read through their own index, never the hub-wide expiry index", async () => {
+  // Without statistics SQLite picked the expiry index, which holds every open call of the hub: one account's
+  // queued calls would then slow every device's connection (each reads its queued calls as it attaches).
+  const { dir, cleanup } = tempDir();
+  const store = manualStore(path.join(dir, 'iotc.db'));
+  try {
+    const db = (store as unknown as { db: Database.Database }).db;
+    const stmts = (store.calls as unknown as { stmt: Record<string, Database.Statement> }).stmt;
+    const plan = (name: string) => {
+      const source = stmts[name].source;
+      return db.prepare(`EXPLAIN QUERY PLAN ${source}`).all(...Array(source.split('?').length - 1).fill('x')).map((r) => (r as { detail: string }).detail).join(' / ');
+    };
+    for (const name of ['openOfDevice', 'open', 'queued']) assert.match(plan(name), /USING INDEX calls_by_device \(device_id=\?/, name);
+    assert.match(plan('openOfUser'), /USING INDEX calls_by_user \(user_id=\?/);
+  } finally {
+    await store.close();
+    cleanup();
+  }
+});

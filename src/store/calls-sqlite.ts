@@ -11,13 +11,16 @@ export class SqliteCallStore implements CallStore {
 
   constructor(db: Database.Database) {
     const open = "state IN ('queued', 'sent') AND expires_at > ?";
+    // INDEXED BY: without statistics SQLite would read a device's (or user's) calls through the expiry index, that
+    // is every open call of the hub, so one account's queued calls would slow every other device's connection.
+    const ofDevice = 'calls INDEXED BY calls_by_device WHERE device_id = ?';
     this.stmt = {
-      openOfDevice: db.prepare(`SELECT COUNT(*) AS n FROM calls WHERE device_id = ? AND ${open}`),
-      openOfUser: db.prepare(`SELECT COUNT(*) AS n FROM calls WHERE user_id = ? AND ${open}`),
+      openOfDevice: db.prepare(`SELECT COUNT(*) AS n FROM ${ofDevice} AND ${open}`),
+      openOfUser: db.prepare(`SELECT COUNT(*) AS n FROM calls INDEXED BY calls_by_user WHERE user_id = ? AND ${open}`),
       insert: db.prepare(`INSERT INTO calls (${CALL_COLS}) VALUES (?, ?, ?, ?, ?, 'queued', NULL, NULL, ?, ?, ?) RETURNING ${CALL_COLS}`),
       get: db.prepare(`SELECT ${CALL_COLS} FROM calls WHERE id = ?`),
-      open: db.prepare(`SELECT ${CALL_COLS} FROM calls WHERE device_id = ? AND ${open} ORDER BY created_at, id LIMIT ?`),
-      queued: db.prepare(`SELECT ${CALL_COLS} FROM calls WHERE device_id = ? AND state = 'queued' AND expires_at > ? ORDER BY created_at, id LIMIT ?`),
+      open: db.prepare(`SELECT ${CALL_COLS} FROM ${ofDevice} AND ${open} ORDER BY created_at, id LIMIT ?`),
+      queued: db.prepare(`SELECT ${CALL_COLS} FROM ${ofDevice} AND state = 'queued' AND expires_at > ? ORDER BY created_at, id LIMIT ?`),
       markSent: db.prepare("UPDATE calls SET state = 'sent', updated_at = ? WHERE id = ? AND state = 'queued'"),
       finish: db.prepare(`UPDATE calls SET state = 'answered', result = ?, error = ?, updated_at = ? WHERE id = ? AND device_id = ? AND ${open} RETURNING ${CALL_COLS}`),
       expire: db.prepare(`UPDATE calls SET state = 'expired', updated_at = ? WHERE state IN ('queued', 'sent') AND expires_at <= ? RETURNING ${CALL_COLS}`),
