@@ -1,7 +1,8 @@
 import { IotcError } from './errors.js';
 import { CommitBatcher } from './write-batcher.js';
 import { sensorName } from './messages.js';
-import type { Receiver, Relay } from './relay.js';
+import type { Receiver } from './receivers.js';
+import type { Relay } from './relay.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';

@@ -5,7 +5,7 @@ import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
 import { forbidden, roleAllows } from './sharing.js';
 import { bucketFor, MAX_BUCKETS } from './buckets.js';
-import { readingView } from './relay.js';
+import { readingView } from './reading-wire.js';
 import { historyPage, sensorsPage } from './replies.js';
 import type { Attachment, Relay, SensorWrite } from './relay.js';
 import type { Logger } from '../log.js';

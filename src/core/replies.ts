@@ -1,5 +1,5 @@
 import { IotcError } from './errors.js';
-import { readingJson } from './relay.js';
+import { readingJson } from './reading-wire.js';
 import type { StoredReading } from '../store/types.js';
 
 /** Room kept in a reply bound for what surrounds the readings: ok, id, sensor, more, next. */

@@ -1,9 +1,7 @@
 /** The OpenAPI description of the call routes (src/doors/http/call-routes.ts), merged into openapi.ts's document. */
-type Json = Record<string, unknown>;
+import { json, p, ref } from './openapi-kit.js';
+import type { Json } from './openapi-kit.js';
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } });
-const p = (name: string) => ({ $ref: `#/components/parameters/${name}` });
 const error = (description: string, schema: Json = ref('Error')) => json(schema, description);
 
 const ERRORS: Record<string, string> = {

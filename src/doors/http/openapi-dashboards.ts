@@ -1,10 +1,8 @@
 /** The OpenAPI description of the dashboard routes (src/doors/http/dashboard-routes.ts), merged into openapi.ts's document. */
 import { GRID_COLUMNS, MAX_DASHBOARDS_PER_USER, MAX_WIDGETS, WIDGET_TYPES } from '../../core/dashboards.js';
+import { body, json, ref, tokenAuth } from './openapi-kit.js';
+import type { Json } from './openapi-kit.js';
 
-type Json = Record<string, unknown>;
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } });
 const ERRORS: Record<string, string> = {
   '400': 'Malformed request or invalid field, or a widget naming a device not in the account (E_BAD_MESSAGE, E_VALIDATION)',
   '401': 'Missing or wrong API token (E_AUTH)',
@@ -13,9 +11,7 @@ const ERRORS: Record<string, string> = {
   '429': 'Rate limit reached (E_RATE_LIMITED)',
 };
 const errors = (...statuses: string[]) => Object.fromEntries(statuses.map((s) => [s, json(ref('Error'), ERRORS[s])]));
-const tokenAuth = [{ apiToken: [] }];
 const idParam = { name: 'dashboardId', in: 'path', required: true, schema: { type: 'integer', minimum: 1 }, description: 'The dashboard\'s number' };
-const body = (schema: Json, description: string) => ({ required: true, description, content: { 'application/json': { schema } } });
 const cell = { type: 'integer', minimum: 0 };
 
 export const dashboardSchemas: Record<string, Json> = {

@@ -1,10 +1,7 @@
 /** The automation part of the OpenAPI document (see openapi.ts): rules, alerts, deliveries, notifications. */
-type Json = Record<string, unknown>;
+import { errors, json, p, ref, tokenAuth } from './openapi-kit.js';
+import type { Json } from './openapi-kit.js';
 
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } });
-const p = (name: string) => ({ $ref: `#/components/parameters/${name}` });
-const tokenAuth = [{ apiToken: [] }];
 const ruleId = { name: 'ruleId', in: 'path', required: true, schema: { type: 'string', pattern: '^r_[a-z2-7]+$' } };
 const limit = { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } };
 
@@ -72,7 +69,7 @@ const notification = {
 };
 const list = (key: string, item: string) => ({ type: 'object', required: [key], properties: { [key]: { type: 'array', items: ref(item) } } });
 
-export function rulePaths(errors: (...s: number[]) => Record<string, Json>): Json {
+export function rulePaths(): Json {
   const body = { required: true, content: { 'application/json': { schema: ref('RuleInput') } } };
   return {
     '/devices/{id}/rules': {

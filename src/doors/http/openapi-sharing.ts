@@ -1,10 +1,6 @@
 /** The OpenAPI description of the sharing routes (src/doors/http/share-routes.ts), merged into openapi.ts's document. */
-type Json = Record<string, unknown>;
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } });
-const p = (name: string) => ({ $ref: `#/components/parameters/${name}` });
-const body = (schema: Json, description: string) => ({ required: true, description, content: { 'application/json': { schema } } });
+import { body, json, p, ref, tokenAuth } from './openapi-kit.js';
+import type { Json } from './openapi-kit.js';
 
 const ERRORS: Record<string, string> = {
   '400': 'Invalid field (E_VALIDATION)',
@@ -14,7 +10,6 @@ const ERRORS: Record<string, string> = {
   '429': 'Rate limit reached (E_RATE_LIMITED)',
 };
 const errors = (...statuses: string[]) => Object.fromEntries(statuses.map((s) => [s, json(ref('Error'), ERRORS[s])]));
-const tokenAuth = [{ apiToken: [] }];
 const role = { type: 'string', enum: ['viewer', 'operator'], description: 'viewer: reads values, history, charts; operator: also writes values and calls the device' };
 const entry = { type: 'object', required: ['email', 'role', 'createdAt'], properties: { email: { type: 'string' }, role, createdAt: { type: 'integer' } } };
 const invitation = {

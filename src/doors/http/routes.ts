@@ -5,7 +5,7 @@ import type { Hub } from '../../core/hub.js';
 import { readingsToCsv } from '../../core/csv.js';
 import { bucketFor, MAX_BUCKETS } from '../../core/buckets.js';
 import { signUpInput } from '../../core/accounts.js';
-import { readingView } from '../../core/relay.js';
+import { readingView } from '../../core/reading-wire.js';
 import { historyPage, sensorsPage } from '../../core/replies.js';
 import { checkIntegerLiterals } from '../../core/values.js';
 import type { SensorWrite } from '../../core/relay.js';

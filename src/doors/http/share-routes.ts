@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { Hub } from '../../core/hub.js';
-import { readingView } from '../../core/relay.js';
+import { readingView } from '../../core/reading-wire.js';
 import { sensorsPage } from '../../core/replies.js';
 import type { CallerAuth } from './credentials.js';
 import { check, deviceIdParam } from './schemas.js';
