@@ -68,6 +68,33 @@ export interface RelayObserver {
  * The relay core: authenticates devices, stores readings and routes them to the other side, on this node
  * and (through the bus) on others. It knows nothing of sockets: every door talks to it through Receiver.
  */
+/**
+ * A connection's place in the relay. A class: each of a fleet's idle connections holds one, and an object
+ * literal with a getter is kept as a slow dictionary (about half a kilobyte each).
+ */
+class Registration implements Attachment {
+  readonly side: Side;
+  detached = false;
+
+  constructor(
+    private readonly receivers: LocalReceivers,
+    readonly device: Device,
+    private readonly receiver: Receiver,
+  ) {
+    this.side = receiver.side;
+  }
+
+  get role(): Role {
+    return this.receiver.grant?.role ?? 'owner';
+  }
+
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.receivers.remove(this.device.id, this.receiver);
+  }
+}
+
 export class Relay {
   readonly store: Store;
   readonly bus: Bus;
@@ -182,19 +209,7 @@ export class Relay {
     const side = receiver.side;
     const entry = this.receivers.add(device, receiver);
 
-    let detached = false;
-    const attachment: Attachment = {
-      device,
-      side,
-      get role() {
-        return receiver.grant?.role ?? 'owner';
-      },
-      detach: () => {
-        if (detached) return;
-        detached = true;
-        this.receivers.remove(device.id, receiver);
-      },
-    };
+    const attachment = new Registration(this.receivers, device, receiver);
 
     let missed: StoredReading[];
     let cursor: number;
@@ -204,13 +219,13 @@ export class Relay {
       missed = await this.store.latestSince(device.id, otherSide(side), cursor);
     } catch (err) {
       // The caller gets no attachment to detach: unregister here, or the slot and its presence leak for good.
-      detached = true;
+      attachment.detached = true;
       this.receivers.abandonSetup(device.id, receiver);
       throw err;
     }
-    this.receivers.endSetup(entry, receiver, detached ? null : { cursor, missed, chunks });
+    this.receivers.endSetup(entry, receiver, attachment.detached ? null : { cursor, missed, chunks });
     // Persistent calls that waited for the device; not awaited: the connection is usable meanwhile.
-    if (!detached && side === 'device') void this.calls.deliverOpen(device.id, receiver);
+    if (!attachment.detached && side === 'device') void this.calls.deliverOpen(device.id, receiver);
     return attachment;
   }
 
