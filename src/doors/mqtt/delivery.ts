@@ -11,7 +11,8 @@ import type { StoredReading } from '../../store/types.js';
 import { isRpcSensor, publishTo, rpcTopic } from './rpc.js';
 import { closeSession } from './session.js';
 import type { DoorContext, Session } from './session.js';
-import { FilterIndex, latestBlobsMatching, latestMatching, publishToConnection } from './subscriptions.js';
+import { publishToConnection } from './session-persistence.js';
+import { FilterIndex, latestBlobsMatching, latestMatching } from './subscriptions.js';
 import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { REASON } from './reason-codes.js';
 

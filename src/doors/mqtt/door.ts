@@ -19,7 +19,8 @@ import { authorizePublish } from './publish.js';
 import { closeSession } from './session.js';
 import type { DoorContext, MqttDoorConfig, Session } from './session.js';
 import { authorizeForward, authorizeSubscribe, subscribed, unsubscribed } from './subscribe.js';
-import { FilterIndex, persistOnlyGranted, publishToConnection } from './subscriptions.js';
+import { persistOnlyGranted, publishChunk, resendWithContentTypes } from './session-persistence.js';
+import { FilterIndex } from './subscriptions.js';
 import { REASON } from './reason-codes.js';
 import { MqttWire } from './wire.js';
 
@@ -75,6 +76,7 @@ export class MqttDoor {
     });
     door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)), blobs, users);
     persistOnlyGranted(broker, (client) => sessionOf(client)?.filters);
+    resendWithContentTypes(broker, (client) => sessionOf(client)?.wire);
     broker.on('clientReady', (client) => sessionReady(door.ctx, sessionOf(client), client));
     broker.on('subscribe', (subs, client) => subscribed(door.ctx, sessionOf(client), client, subs));
     broker.on('subscribe', (subs, client) => callsSubscribed(door.ctx, sessionOf(client), subs.map((s) => s.topic)));
@@ -144,10 +146,7 @@ export class MqttDoor {
         ready: () => session.ready,
         qosFor: (topic) => session.filters.qosFor(topic),
         queuedBytes: () => session.wire.queuedBytes,
-        publish: (packet, contentType) => {
-          session.wire.expectContentType(packet.topic, packet.payload as Buffer, contentType);
-          publishToConnection(client, packet);
-        },
+        publish: (packet, contentType) => publishChunk(client, session.wire, packet, contentType),
       }, this.config.maxBlobBytes);
       session.blobs = outbox;
       session.receiver.deliverBlob = (d) => outbox.deliver(d);
