@@ -165,6 +165,31 @@ describe('MQTT binary chunks', () => {
     });
   }
 
+  test('MQTT 5 persistent session: a chunk left without PUBACK comes again at reconnection with its Content Type', async () => {
+    const dev = await makeDevice(server);
+    const app = await BlobClient.open(server, dev, 'client');
+    const opts: IClientOptions = { username: dev.id, password: dev.key, protocolVersion: 5, clientId: `unacked-${dev.id}`, clean: false, properties: { sessionExpiryInterval: 300 } };
+    const first = await mqttConnect(mqttUrl, opts);
+    // The message is reported, but never handed back: the client sends no PUBACK, so the broker keeps it queued.
+    first.handleMessage = () => {};
+    const got1 = collect(first);
+    await first.subscribeAsync(`devices/${dev.id}/scan`, { qos: 1 });
+    const chunk = jpeg(8_000);
+    app.putBlob('scan', chunk, 'image/x-scan', 1);
+    await waitFor(() => got1.length > 0, 5000, 'the live chunk');
+    assert.deepEqual([got1[0].retain, got1[0].contentType], [false, 'image/x-scan']);
+    await first.endAsync(true);
+
+    const again = mqtt.connect(mqttUrl, { ...opts, reconnectPeriod: 0 });
+    const got = collect(again);
+    await waitFor(() => got.length > 0, 5000, 'the chunk sent again');
+    assert.ok(got[0].payload.equals(chunk));
+    assert.deepEqual([got[0].contentType, got[0].payloadFormat], ['image/x-scan', false], 'the re-sent PUBLISH carries the chunk\'s type');
+    await again.endAsync();
+    app.ws.close();
+    await app.closed;
+  });
+
   test('MQTT persistent session: a retained reading is not sent again at reconnection either', async () => {
     const dev = await makeDevice(server);
     await server.hub.relay.put(dev.id, 'client', [{ sensor: 'setpoint', value: 20 }]);

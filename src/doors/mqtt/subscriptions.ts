@@ -1,4 +1,3 @@
-import type { Aedes, Client, PublishPacket } from 'aedes';
 import { Qlobber } from 'qlobber';
 import type { Relay } from '../../core/relay.js';
 import type { Side, Store, StoredBlob, StoredReading } from '../../store/types.js';
@@ -81,34 +80,4 @@ export async function latestBlobsMatching(store: Pick<Store, 'latestBlob' | 'lat
     found = await Promise.all(sensors.map((sensor) => store.latestBlob(deviceId, sensor, side)));
   }
   return found.filter((b): b is StoredBlob => b !== null);
-}
-
-/**
- * A persistent session stores the SUBSCRIBE packet's whole list once any of its filters is granted, refused
- * ones too. Only granted filters (those in the connection's index) may be kept, or refused ones would pile up
- * in memory for the session and come back at every reconnection.
- */
-export function persistOnlyGranted(broker: Aedes, grantedOf: (client: Client) => FilterIndex | undefined): void {
-  type Persistence = { addSubscriptions(client: Client, subs: { topic: string }[]): Promise<unknown> };
-  const persistence = (broker as unknown as { persistence: Persistence }).persistence;
-  const add = persistence.addSubscriptions.bind(persistence);
-  persistence.addSubscriptions = (client, subs) => {
-    const filters = grantedOf(client);
-    const granted = filters ? subs.filter((s) => filters.has(s.topic)) : subs;
-    return granted.length > 0 ? add(client, granted) : Promise.resolve(client);
-  };
-}
-
-/** The aedes delivery a retained copy takes: its own retained messages on SUBSCRIBE go this way. */
-type DeliveringClient = Client & { deliverQoS(packet: object, done: () => void): void };
-
-/**
- * Publishes a packet to one connection. A retained copy goes out like aedes' own retained messages
- * (deliverQoS), not through client.publish: for a persistent session client.publish queues a QoS 1 packet in
- * the session, and aedes clears a queued packet at its PUBACK only if it was not retained, so every retained
- * copy came back at each reconnection, ahead of the newer value or chunk the hub sends then.
- */
-export function publishToConnection(client: Client, packet: PublishPacket): void {
-  if (packet.retain) (client as DeliveringClient).deliverQoS({ ...packet, brokerId: null }, () => {});
-  else client.publish(packet, () => {});
 }

@@ -1,0 +1,56 @@
+/**
+ * MQTT packets cut out of the client's byte stream before any parser sees them, so a packet larger than the
+ * limit is refused before it is buffered (the broker's parser would otherwise collect up to 256 MB for one packet).
+ */
+import { REASON } from './reason-codes.js';
+
+export class WireError extends Error {
+  override name = 'WireError';
+}
+
+/** One whole packet off the front of `buf` and what follows it, or null if it has not all arrived. */
+export function nextFrame(buf: Buffer, maxPacketBytes: number): { frame: Buffer; rest: Buffer } | null {
+  if (buf.length < 2) return null;
+  let remaining = 0;
+  let i = 1;
+  for (let mul = 1; ; mul *= 128, i++) {
+    if (i > 4) throw new WireError('malformed remaining length');
+    if (i >= buf.length) return null;
+    remaining += (buf[i] & 0x7f) * mul;
+    if ((buf[i] & 0x80) === 0) break;
+  }
+  if (remaining > maxPacketBytes) {
+    const err = new WireError(`packet of ${remaining} bytes is larger than the limit of ${maxPacketBytes}`);
+    (err as Error & { reason?: number }).reason = REASON.packetTooLarge;
+    throw err;
+  }
+  const total = i + 1 + remaining;
+  if (buf.length < total) return null;
+  return { frame: buf.subarray(0, total), rest: buf.subarray(total) };
+}
+
+/** Where a CONNECT frame holds its protocol level (3 = 3.1, 4 = 3.1.1, 5 = 5.0; the bridge bit aside); the keep-alive is 2 bytes on. */
+export function connectLevelAt(frame: Buffer): number {
+  let i = 1;
+  while (i < frame.length && frame[i] & 0x80) i++;
+  i++;
+  if (i + 2 > frame.length) throw new WireError('CONNECT too short');
+  const nameLength = frame.readUInt16BE(i);
+  const at = i + 2 + nameLength;
+  if (at >= frame.length) throw new WireError('CONNECT too short');
+  return at;
+}
+
+/**
+ * A 3.1/3.1.1 CONNECT with its keep-alive (2 bytes at `at`) as `grant` holds it: without one, a connection
+ * that goes silent would be kept forever (the broker times out only those that asked for a keep-alive).
+ */
+export function withKeepalive(frame: Buffer, at: number, grant: (asked: number) => number): Buffer {
+  if (at + 2 > frame.length) throw new WireError('CONNECT too short');
+  const asked = frame.readUInt16BE(at);
+  const granted = grant(asked);
+  if (granted === asked) return frame;
+  const copy = Buffer.from(frame);
+  copy.writeUInt16BE(granted, at);
+  return copy;
+}
