@@ -47,6 +47,11 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A socket's error listener that holds nothing but the socket it is called on (it lives as long as the connection). */
+function destroySelf(this: Duplex): void {
+  this.destroy();
+}
+
 /** Builds and starts a node: the hub, the HTTP app and every door, listening on config.port. */
 export async function startServer(config: Config, log: Logger, opts: { tlsPollMs?: number; haPollMs?: number } = {}): Promise<RunningServer> {
   // A bad certificate stops the start before anything is opened.
@@ -134,7 +139,7 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     settleHttp(socket);
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroySelf);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const handler = upgrades.get(url.pathname);
     if (!handler) {
