@@ -102,3 +102,29 @@ test('a migration that fails is rolled back whole: no half-made schema, version 
   assert.deepEqual(inspect(), { version: 0, tables: ['device_events'] });
   assert.equal(openHandles(), 0, 'the database is not left open');
 });
+
+test('every foreign key has an index leading with it: a cascading delete never reads the whole hub', async () => {
+  // Deleting a rule deletes its alerts and deliveries, deleting an account its public links …: without such an
+  // index each of those deletes read every account's rows of the table.
+  await new SqliteStore(file).close();
+  const db = new Database(file, { readonly: true });
+  try {
+    const unindexed: string[] = [];
+    for (const { name: table } of db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]) {
+      const leading = new Set<string>();
+      for (const index of db.prepare('SELECT name, partial FROM pragma_index_list(?)').all(table) as { name: string; partial: number }[]) {
+        if (index.partial) continue; // a partial index does not hold every row a cascade must find
+        const first = db.prepare('SELECT name FROM pragma_index_info(?) WHERE seqno = 0').get(index.name) as { name: string } | undefined;
+        if (first) leading.add(first.name);
+      }
+      const pk = db.prepare('SELECT name FROM pragma_table_info(?) WHERE pk = 1').get(table) as { name: string } | undefined;
+      if (pk) leading.add(pk.name);
+      for (const fk of db.prepare('SELECT "from" AS col, "table" AS parent FROM pragma_foreign_key_list(?)').all(table) as { col: string; parent: string }[]) {
+        if (!leading.has(fk.col)) unindexed.push(`${table}.${fk.col} → ${fk.parent}`);
+      }
+    }
+    assert.deepEqual(unindexed, []);
+  } finally {
+    db.close();
+  }
+});

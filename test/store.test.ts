@@ -75,6 +75,26 @@ describe('PostgreSQL store specifics', { skip: !pgUp && 'PostgreSQL not reachabl
     }
   });
 
+  test('every foreign key has an index leading with it: a cascading delete never reads the whole hub', async () => {
+    const schema = newSchema();
+    const s = await PostgresStore.open(db!.url(schema));
+    await s.close();
+    try {
+      // A partial index (the open alert of a rule) does not hold every row a cascade must find.
+      const { rows } = await db!.query<{ fk: string }>(
+        `SELECT c.conrelid::regclass::text || '.' || a.attname AS fk
+           FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+          WHERE c.contype = 'f' AND c.connamespace = $1::regnamespace
+            AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1] AND i.indpred IS NULL)
+          ORDER BY 1`,
+        [schema],
+      );
+      assert.deepEqual(rows.map((r) => r.fk), []);
+    } finally {
+      await db!.query(`DROP SCHEMA ${schema} CASCADE`);
+    }
+  });
+
   test('a database written by a newer version is refused with a clear message', async () => {
     const schema = newSchema();
     const s = await PostgresStore.open(db!.url(schema));

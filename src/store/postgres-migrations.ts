@@ -281,4 +281,12 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE cursors ADD COLUMN blob_seq BIGINT NOT NULL DEFAULT 0;
   `,
+  // 11: Indexes for the foreign keys that had none: deleting a rule (or the device or account holding it)
+  // deletes its alerts and webhook deliveries, and deleting an account its public links; without an index
+  // leading with the key, each such delete read the whole hub's table (every account's alerts and deliveries).
+  `
+  CREATE INDEX alerts_by_rule ON alerts(rule_id);
+  CREATE INDEX deliveries_by_rule ON deliveries(rule_id);
+  CREATE INDEX public_links_by_user ON public_links(user_id);
+  `,
 ];

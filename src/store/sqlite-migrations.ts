@@ -344,4 +344,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     SELECT e.value ->> 0 AS seq, c.device_id AS device_id, c.sensor AS sensor, c.side AS side, e.value -> 2 AS value, e.value ->> 1 AS time
       FROM readings_journal c, json_each(c.data) e;
   `,
+  // 13: Indexes for the foreign keys that had none: deleting a rule (or the device or account holding it)
+  // deletes its alerts and webhook deliveries, and deleting an account its public links; without an index
+  // leading with the key, each such delete read the whole hub's table (every account's alerts and deliveries).
+  `
+  CREATE INDEX alerts_by_rule ON alerts(rule_id);
+  CREATE INDEX deliveries_by_rule ON deliveries(rule_id);
+  CREATE INDEX public_links_by_user ON public_links(user_id);
+  `,
 ];
