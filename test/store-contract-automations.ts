@@ -55,6 +55,31 @@ export function automationStoreContract(name: string, fixture: StoreFixture, opt
         assert.deepEqual((await store.automations.listRules(device.id)).map((r) => r.id), [b.id]);
       }));
 
+    test("the rules version moves with every change to the rules, anyone's, and not when a rule runs", () =>
+      withStore(async (store) => {
+        const { user, device } = await owner(store);
+        const versions: number[] = [await store.automations.rulesVersion()];
+        const moved = async (what: string) => {
+          const v = await store.automations.rulesVersion();
+          assert.notEqual(v, versions.at(-1), `the version moves when ${what}`);
+          versions.push(v);
+        };
+        const a = rule(device.id, user.id);
+        await store.automations.createRule(a);
+        await moved('a rule is created');
+        await store.automations.createRule(rule(device.id, user.id, { enabled: false }));
+        await moved('a disabled rule is created');
+        await store.automations.recordRuleRun(a.id, 5000, null);
+        assert.equal(await store.automations.rulesVersion(), versions.at(-1), 'a run changes nothing a node evaluates');
+        await store.automations.updateRule({ ...a, enabled: false, updatedAt: a.updatedAt + 1 });
+        await moved('a rule is disabled');
+        await store.automations.deleteRule(a.id);
+        await moved('a rule is deleted');
+        await store.deleteDevice(device.id);
+        await moved("the device, and with it its last rule, is deleted");
+        assert.equal(new Set(versions).size, versions.length, 'never back to an earlier version');
+      }));
+
     test('deleting the device removes its rules, alerts and deliveries', () =>
       withStore(async (store) => {
         const { user, device } = await owner(store);

@@ -44,6 +44,8 @@ export class AutomationEngine {
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
   private lastLoad = 0;
+  /** The store's rules version the loaded rules are from (see AutomationStore.rulesVersion). */
+  private loadedVersion: number | null = null;
   private lastPrune = 0;
   private droppedSaid = 0;
   private stopped = false;
@@ -97,10 +99,19 @@ export class AutomationEngine {
 
   /** Rules changed on this node are seen at once; those changed on other nodes at the next reload. */
   async reload(): Promise<void> {
+    // The version first: a change made while the rules are read moves it past this, and is loaded next time.
+    const version = await this.store.automations.rulesVersion();
     const rules = await this.store.automations.listEnabledRules();
+    this.loadedVersion = version;
     this.lastLoad = this.clock.now();
     this.rules = sortRules(rules, this.rules.states, (rule) => this.nextOccurrence(rule, this.clock.now()));
     this.sieve.index = this.rules.byReading;
+  }
+
+  /** Reads every rule again only when one was created, changed or deleted since they were loaded, anywhere. */
+  private async reloadIfChanged(): Promise<void> {
+    this.lastLoad = this.clock.now();
+    if ((await this.store.automations.rulesVersion()) !== this.loadedVersion) await this.reload();
   }
 
   /** Forget what this node knew of a rule (it was edited or deleted here), then reload. */
@@ -193,7 +204,7 @@ export class AutomationEngine {
         this.droppedSaid = this.sieve.dropped;
       }
       try {
-        if (this.clock.now() - this.lastLoad >= this.reloadEveryMs) await this.reload();
+        if (this.clock.now() - this.lastLoad >= this.reloadEveryMs) await this.reloadIfChanged();
         await this.checkPresence();
         await this.checkSchedules();
         if (this.clock.now() - this.lastPrune >= PRUNE_EVERY_MS) {

@@ -73,6 +73,11 @@ export interface AutomationStore {
   listRules(deviceId: string): Promise<Rule[]>;
   /** Every enabled rule of every device: what a node evaluates. */
   listEnabledRules(): Promise<Rule[]>;
+  /**
+   * A number that changes whenever a rule is created, changed or deleted (by any node, or with its device or
+   * account), and not when one merely runs: a node reloads the rules only when it moved.
+   */
+  rulesVersion(): Promise<number>;
   countRules(userId: number, deviceId: string): Promise<{ user: number; device: number }>;
   /** Replaces the rule's name, enabled, trigger, actions and cooldown; false if it is gone. */
   updateRule(rule: Rule): Promise<boolean>;

@@ -34,6 +34,11 @@ export class PostgresAutomationStore implements AutomationStore {
     return rows.map(toRule);
   }
 
+  async rulesVersion(): Promise<number> {
+    const { rows } = await this.q<{ n: string }>('SELECT n FROM rule_changes WHERE id = 1');
+    return Number(rows[0].n);
+  }
+
   async countRules(userId: number, deviceId: string): Promise<{ user: number; device: number }> {
     const { rows } = await this.q<{ user: number; device: number }>(
       'SELECT COUNT(*)::int AS "user", COUNT(*) FILTER (WHERE device_id = $2)::int AS device FROM rules WHERE user_id = $1', [userId, deviceId]);

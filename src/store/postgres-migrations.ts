@@ -289,4 +289,18 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_by_rule ON deliveries(rule_id);
   CREATE INDEX public_links_by_user ON public_links(user_id);
   `,
+  // 12: A counter of rule changes, kept by triggers, so a node reloads the rules only when one changed (a
+  // full reload every second read every rule of the hub). A rule's runs (last_run_at, last_error) do not count.
+  // One bump per statement: a device's deletion takes all its rules in one.
+  `
+  CREATE TABLE rule_changes (id INT PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+  INSERT INTO rule_changes (id, n) VALUES (1, 0);
+  -- SET search_path FROM CURRENT: the counter of this schema, whichever session changes its rules.
+  CREATE FUNCTION count_rule_change() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN UPDATE rule_changes SET n = n + 1; RETURN NULL; END $$;
+  CREATE TRIGGER rule_added AFTER INSERT ON rules FOR EACH STATEMENT EXECUTE FUNCTION count_rule_change();
+  CREATE TRIGGER rule_changed AFTER UPDATE OF id, device_id, user_id, name, enabled, trigger_json, actions_json, cooldown_ms, secret, created_at, updated_at ON rules
+    FOR EACH STATEMENT EXECUTE FUNCTION count_rule_change();
+  CREATE TRIGGER rule_removed AFTER DELETE ON rules FOR EACH STATEMENT EXECUTE FUNCTION count_rule_change();
+  `,
 ];

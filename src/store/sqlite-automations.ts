@@ -15,6 +15,7 @@ export class SqliteAutomationStore implements AutomationStore {
       ruleById: db.prepare('SELECT * FROM rules WHERE id = ?'),
       rulesByDevice: db.prepare('SELECT * FROM rules WHERE device_id = ? ORDER BY created_at, id'),
       enabledRules: db.prepare('SELECT * FROM rules WHERE enabled = 1'),
+      rulesVersion: db.prepare('SELECT n FROM rule_changes WHERE id = 1').pluck(),
       countRules: db.prepare('SELECT COUNT(*) AS user, COALESCE(SUM(device_id = ?), 0) AS device FROM rules WHERE user_id = ?'),
       updateRule: db.prepare('UPDATE rules SET name = ?, enabled = ?, trigger_json = ?, actions_json = ?, cooldown_ms = ?, updated_at = ? WHERE id = ?'),
       recordRun: db.prepare('UPDATE rules SET last_run_at = ?, last_error = ? WHERE id = ?'),
@@ -61,6 +62,10 @@ export class SqliteAutomationStore implements AutomationStore {
 
   async listEnabledRules(): Promise<Rule[]> {
     return (this.stmt.enabledRules.all() as RuleRow[]).map(toRule);
+  }
+
+  async rulesVersion(): Promise<number> {
+    return this.stmt.rulesVersion.get() as number;
   }
 
   async countRules(userId: number, deviceId: string): Promise<{ user: number; device: number }> {

@@ -352,4 +352,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX deliveries_by_rule ON deliveries(rule_id);
   CREATE INDEX public_links_by_user ON public_links(user_id);
   `,
+  // 14: A counter of rule changes, kept by triggers, so a node reloads the rules only when one changed (a
+  // full reload every second read every rule of the hub: ~0.1 s of the event loop per 10 000 rules). A rule's
+  // runs (last_run_at, last_error) do not count: they change nothing a node evaluates.
+  `
+  CREATE TABLE rule_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+  INSERT INTO rule_changes (id, n) VALUES (1, 0);
+  CREATE TRIGGER rule_added AFTER INSERT ON rules BEGIN UPDATE rule_changes SET n = n + 1; END;
+  CREATE TRIGGER rule_changed AFTER UPDATE OF id, device_id, user_id, name, enabled, trigger_json, actions_json, cooldown_ms, secret, created_at, updated_at ON rules
+    BEGIN UPDATE rule_changes SET n = n + 1; END;
+  CREATE TRIGGER rule_removed AFTER DELETE ON rules BEGIN UPDATE rule_changes SET n = n + 1; END;
+  `,
 ];

@@ -48,6 +48,7 @@ export const NOT_MOVED: Readonly<Record<string, string>> = {
   reading_seq: 'set again from the imported readings',
   sqlite_sequence: "SQLite's own counters: set again from the imported rows",
   schema_migrations: "each store's own record of its migrations",
+  rule_changes: 'a counter of rule changes that tells running nodes to reload their rules; the imported rules move it',
 };
 
 /** The tables of a store that export and import do not know: each one is an error naming it. */
