@@ -421,3 +421,54 @@ test('an engine reads the rules again only when one changed, on this node or ano
     cleanup();
   }
 });
+
+test("a rule changed on this node is taken alone: created, edited, disabled and deleted without reading the others", async () => {
+  // One account editing its rules (20 requests/s per token) must not make the node read every account's rules.
+  const { dir, cleanup } = tempDir();
+  const store = new SqliteStore(`${dir}/iotc.db`);
+  const h = await startReceiver();
+  let now = Date.parse('2026-03-01T05:00:00Z');
+  const clock: Clock = { now: () => now };
+  const config = testConfig({ ...FAST, rulesTick: 50 }, dir);
+  const engine = new AutomationEngine(store, null, config, createLogger('silent'), clock);
+  let reads = 0;
+  const list = store.automations.listEnabledRules.bind(store.automations);
+  store.automations.listEnabledRules = () => (reads++, list());
+  const deliveries = async () => (await store.automations.listDeliveries('LOCALRULEDEVICE00001', 10)).length;
+  /** Fires what is due at `at` and waits for the webhooks to be sent. */
+  const at = async (time: string) => {
+    now = Date.parse(time);
+    await engine.tick();
+    await engine.sender.tick();
+    await engine.sender.idle();
+  };
+  try {
+    const user = await store.createUser({ email: 'local@example.com', name: 'L', passwordHash: 'x' });
+    await store.createDevice({ id: 'LOCALRULEDEVICE00001', userId: user.id, name: 'Pump', keyHash: 'h' });
+    const rules = new Rules(store, config, engine);
+    await engine.reload();
+    const seven = await rules.create(null, 'LOCALRULEDEVICE00001', { trigger: { type: 'schedule', cron: '0 7 * * *', tz: 'Europe/Paris' }, actions: [{ type: 'webhook', url: h.url }] });
+    const eight = await rules.create(null, 'LOCALRULEDEVICE00001', { trigger: { type: 'schedule', cron: '0 8 * * *', tz: 'Europe/Paris' }, actions: [{ type: 'webhook', url: h.url }] });
+    await at('2026-03-01T06:00:01Z');
+    assert.equal(await deliveries(), 1, 'the 07:00 rule created here fires');
+    await rules.update(null, seven.id, { trigger: { type: 'schedule', cron: '30 7 * * *', tz: 'Europe/Paris' } });
+    await at('2026-03-01T06:30:01Z');
+    assert.equal(await deliveries(), 2, 'the edited rule fires at its new time');
+    await rules.update(null, seven.id, { enabled: false });
+    await rules.delete(null, eight.id);
+    await at('2026-03-02T06:30:01Z');
+    await at('2026-03-02T07:00:01Z');
+    assert.equal(await deliveries(), 2, 'neither the disabled nor the deleted rule fires the next day');
+    await rules.update(null, seven.id, { enabled: true });
+    await at('2026-03-03T06:30:01Z');
+    assert.equal(await deliveries(), 3, 'enabled again, it fires');
+    assert.equal(reads, 1, 'none of these changes read the rules again');
+    await h.waitForHooks(3);
+  } finally {
+    await engine.stop();
+    await store.close();
+    await h.close();
+    cleanup();
+  }
+});
+

@@ -15,7 +15,7 @@ import { compare, describeTrigger } from './model.js';
 import type { Rule } from './model.js';
 import { ReadingSieve } from './reading-sieve.js';
 import type { SlowJob } from './reading-sieve.js';
-import { resetState, sortRules } from './rule-state.js';
+import { patchRule, resetState, sortRules } from './rule-state.js';
 import type { RuleSet, RuleState } from './rule-state.js';
 
 export interface Clock {
@@ -114,11 +114,20 @@ export class AutomationEngine {
     if ((await this.store.automations.rulesVersion()) !== this.loadedVersion) await this.reload();
   }
 
-  /** Forget what this node knew of a rule (it was edited or deleted here), then reload. */
+  /**
+   * Forget what this node knew of a rule (it was edited or deleted here), and take its new definition. When that
+   * change is the only one since the rules were loaded, only this rule is read: one account editing its rules
+   * must not make the node read every account's.
+   */
   async ruleChanged(ruleId: string): Promise<void> {
     const s = this.rules.states.get(ruleId);
     if (s) resetState(s);
-    await this.reload();
+    // The version first: a change after it is read moves the counter past it, and is loaded at the next period.
+    const version = await this.store.automations.rulesVersion();
+    if (this.loadedVersion === null || version !== this.loadedVersion + 1) return this.reload();
+    const rule = await this.store.automations.getRule(ruleId);
+    patchRule(this.rules, ruleId, rule, (r) => this.nextOccurrence(r, this.clock.now()));
+    this.loadedVersion = version;
   }
 
   /** Settles once every reading committed so far has been evaluated (tests). */

@@ -49,6 +49,32 @@ export interface RuleSet {
   schedules: RuleState[];
 }
 
+/** Where a rule's state is listed, by how it is evaluated: `change` gives the list that replaces it (empty: none). */
+function withList(set: RuleSet, rule: Rule, change: (list: RuleState[]) => RuleState[]): void {
+  const t = rule.trigger;
+  if (t.type === 'threshold' || t.type === 'changed') {
+    let bySensor = set.byReading.get(rule.deviceId);
+    const list = change(bySensor?.get(t.sensor) ?? []);
+    if (list.length > 0) {
+      if (!bySensor) set.byReading.set(rule.deviceId, (bySensor = new Map()));
+      bySensor.set(t.sensor, list);
+    } else if (bySensor) {
+      bySensor.delete(t.sensor);
+      if (bySensor.size === 0) set.byReading.delete(rule.deviceId);
+    }
+  } else if (t.type === 'offline' || t.type === 'online') set.presence = change(set.presence);
+  else set.schedules = change(set.schedules);
+}
+
+/** The state a rule is evaluated with: the known one, kept; a schedule's next occurrence anew if its definition changed. */
+function stateOf(rule: Rule, old: RuleState | undefined, nextOccurrence: (rule: Rule) => number | null): RuleState {
+  const s = old ?? newState(rule);
+  const sameDefinition = old !== undefined && old.rule.updatedAt === rule.updatedAt;
+  s.rule = rule;
+  if (!sameDefinition && rule.trigger.type === 'schedule') s.next = nextOccurrence(rule);
+  return s;
+}
+
 /**
  * Sorts the enabled rules, keeping the state of rules already known. A schedule keeps its next occurrence while
  * its definition is unchanged; `nextOccurrence` gives it one otherwise.
@@ -56,24 +82,31 @@ export interface RuleSet {
 export function sortRules(rules: Rule[], known: Map<string, RuleState>, nextOccurrence: (rule: Rule) => number | null): RuleSet {
   const set: RuleSet = { states: new Map(), byReading: new Map(), presence: [], schedules: [] };
   for (const rule of rules) {
-    const old = known.get(rule.id);
-    const s = old ?? newState(rule);
-    const sameDefinition = old !== undefined && old.rule.updatedAt === rule.updatedAt;
-    s.rule = rule;
+    const s = stateOf(rule, known.get(rule.id), nextOccurrence);
     set.states.set(rule.id, s);
-    const t = rule.trigger;
-    if (t.type === 'threshold' || t.type === 'changed') {
-      let bySensor = set.byReading.get(rule.deviceId);
-      if (!bySensor) set.byReading.set(rule.deviceId, (bySensor = new Map()));
-      const list = bySensor.get(t.sensor);
-      if (list) list.push(s);
-      else bySensor.set(t.sensor, [s]);
-    } else if (t.type === 'offline' || t.type === 'online') set.presence.push(s);
-    else {
-      if (!sameDefinition) s.next = nextOccurrence(rule);
-      set.schedules.push(s);
-    }
+    // A fresh set: its lists are filled in place.
+    withList(set, rule, (list) => (list.push(s), list));
   }
   for (const [id, s] of known) if (!set.states.has(id) && s.hold) clearTimeout(s.hold.timer);
   return set;
+}
+
+/**
+ * One rule changed on this node: `rule` is what the store holds now (null once deleted). The set is mended in
+ * place without reading or sorting the other rules, so a change costs the same however many rules the hub holds.
+ * The lists it touches are replaced, never changed in place: a tick may be walking one.
+ */
+export function patchRule(set: RuleSet, id: string, rule: Rule | null, nextOccurrence: (rule: Rule) => number | null): void {
+  const old = set.states.get(id);
+  if (old) {
+    set.states.delete(id);
+    withList(set, old.rule, (list) => list.filter((x) => x !== old));
+  }
+  if (!rule?.enabled) {
+    if (old?.hold) clearTimeout(old.hold.timer);
+    return;
+  }
+  const s = stateOf(rule, old, nextOccurrence);
+  set.states.set(id, s);
+  withList(set, rule, (list) => [...list, s]);
 }
