@@ -9,6 +9,8 @@ import mqttPacket from 'mqtt-packet';
 import { freePort, LogCapture, makeDevice, sleep, startTestServer, TestClient, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { mqttConnect } from './mqtt-clients.js';
+import { HandshakeGuard } from '../src/doors/handshake-guard.js';
+import { createLogger } from '../src/log.js';
 
 interface RawSocket {
   socket: net.Socket;
@@ -193,6 +195,29 @@ describe('refused WebSocket upgrades', () => {
       const ms = await s.closedAfter;
       assert.match(s.received.toString(), /^HTTP\/1.1 101/, `${name}: refused inside the WebSocket, where a browser can read why`);
       assert.ok(ms < 3500, `${name} closed after ${ms} ms`);
+    }
+  });
+});
+
+describe('the handshake guard itself', () => {
+  test('at one handshake per address, each newcomer closes the one before; a settled one holds nothing', () => {
+    const guard = new HandshakeGuard({ handshakeTimeout: 60_000, maxUnauthPerAddress: 1 }, createLogger('silent'));
+    const dropped: string[] = [];
+    try {
+      const a = guard.admit('10.0.0.1', () => dropped.push('a'));
+      guard.admit('10.0.0.1', () => dropped.push('b'));
+      assert.deepEqual(dropped, ['a']);
+      guard.admit('10.0.0.1', () => dropped.push('c'));
+      assert.deepEqual(dropped, ['a', 'b'], 'the second is counted too, and closed by the third');
+      assert.equal(guard.pending, 1);
+      a.settle();
+      const d = guard.admit('10.0.0.2', () => dropped.push('d'));
+      d.settle();
+      guard.admit('10.0.0.2', () => dropped.push('e'));
+      assert.deepEqual(dropped, ['a', 'b'], 'a settled handshake is not closed by a newer one');
+      assert.equal(guard.pending, 2);
+    } finally {
+      guard.close();
     }
   });
 });

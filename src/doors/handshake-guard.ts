@@ -101,13 +101,14 @@ export class HandshakeGuard {
     entry.timer.unref();
     const address = entry.address;
     if (address !== null) {
-      let peers = this.byAddress.get(address);
-      if (!peers) this.byAddress.set(address, (peers = new Set()));
-      if (peers.size >= this.config.maxUnauthPerAddress) {
-        // A Set iterates in insertion order: the first is the oldest.
-        peers.values().next().value!.close();
+      const waiting = this.byAddress.get(address);
+      if (waiting && waiting.size >= this.config.maxUnauthPerAddress) {
+        // A Set iterates in insertion order: the first is the oldest. Closing it may empty and drop the set.
+        waiting.values().next().value!.close();
         this.evicted(address);
       }
+      let peers = this.byAddress.get(address);
+      if (!peers) this.byAddress.set(address, (peers = new Set()));
       peers.add(entry);
     }
     this.all.add(entry);
