@@ -378,80 +378,77 @@ describe('schedules on an injectable clock', () => {
   });
 });
 
-test('an engine reads the rules again only when one changed, on this node or another', async () => {
-  // A full read every second cost ~0.1 s of the event loop per 10 000 rules of the hub, changed or not.
+/**
+ * An engine on a clock the test sets, over its own store with one device, counting its full reads of the rules,
+ * and a webhook receiver; `at` moves the clock, ticks, and sends what fired.
+ */
+async function countingEngine(deviceId: string, run: (t: { store: SqliteStore; engine: AutomationEngine; config: ReturnType<typeof testConfig>; hook: Receiver; reads: () => number; at: (time: string) => Promise<void>; ticksOver: (ms: number) => Promise<void> }) => Promise<void>): Promise<void> {
   const { dir, cleanup } = tempDir();
   const store = new SqliteStore(`${dir}/iotc.db`);
-  const h = await startReceiver();
+  const hook = await startReceiver();
   let now = Date.parse('2026-03-01T05:00:00Z');
-  const clock: Clock = { now: () => now };
   const config = testConfig({ ...FAST, rulesTick: 50 }, dir);
-  const engine = new AutomationEngine(store, null, config, createLogger('silent'), clock);
+  const engine = new AutomationEngine(store, null, config, createLogger('silent'), { now: () => now });
   let reads = 0;
   const list = store.automations.listEnabledRules.bind(store.automations);
   store.automations.listEnabledRules = () => (reads++, list());
-  const ticksOver = async (ms: number) => {
-    for (const end = now + ms; now < end; ) {
-      now += 500;
-      await engine.tick();
-    }
-  };
   try {
-    const user = await store.createUser({ email: 'reload@example.com', name: 'R', passwordHash: 'x' });
-    await store.createDevice({ id: 'RELOADDEVICE00000001', userId: user.id, name: 'Pump', keyHash: 'h' });
-    await engine.reload();
-    assert.equal(reads, 1);
-    await ticksOver(10_000);
-    assert.equal(reads, 1, 'nothing changed: not read again');
-    // Created without this engine (another node's work): seen at the next reload, and it fires.
-    await new Rules(store, config, null).create(null, 'RELOADDEVICE00000001', { trigger: { type: 'schedule', cron: '0 7 * * *', tz: 'Europe/Paris' }, actions: [{ type: 'webhook', url: h.url }] });
-    await ticksOver(2_000);
-    assert.equal(reads, 2, 'read again once after the change');
-    now = Date.parse('2026-03-01T06:00:01Z');
-    await engine.tick();
-    await engine.sender.tick();
-    await engine.sender.idle();
-    assert.equal((await h.waitForHooks(1))[0].body.event, 'schedule');
-    await ticksOver(10_000);
-    assert.equal(reads, 2, 'and not again while nothing changes');
+    const user = await store.createUser({ email: `${deviceId.toLowerCase()}@example.com`, name: 'R', passwordHash: 'x' });
+    await store.createDevice({ id: deviceId, userId: user.id, name: 'Pump', keyHash: 'h' });
+    await run({
+      store, engine, config, hook,
+      reads: () => reads,
+      at: async (time) => {
+        now = Date.parse(time);
+        await engine.tick();
+        await engine.sender.tick();
+        await engine.sender.idle();
+      },
+      ticksOver: async (ms) => {
+        for (const end = now + ms; now < end; ) {
+          now += 500;
+          await engine.tick();
+        }
+      },
+    });
   } finally {
     await engine.stop();
     await store.close();
-    await h.close();
+    await hook.close();
     cleanup();
   }
-});
+}
 
-test("a rule changed on this node is taken alone: created, edited, disabled and deleted without reading the others", async () => {
+const DAILY = (hhmm: string) => ({ trigger: { type: 'schedule', cron: `${hhmm.slice(3)} ${hhmm.slice(0, 2)} * * *`, tz: 'Europe/Paris' } });
+
+test('an engine reads the rules again only when one changed, on this node or another', () =>
+  // A full read every second cost ~0.1 s of the event loop per 10 000 rules of the hub, changed or not.
+  countingEngine('RELOADDEVICE00000001', async ({ store, engine, config, hook, reads, at, ticksOver }) => {
+    await engine.reload();
+    assert.equal(reads(), 1);
+    await ticksOver(10_000);
+    assert.equal(reads(), 1, 'nothing changed: not read again');
+    // Created without this engine (another node's work): seen at the next reload, and it fires.
+    await new Rules(store, config, null).create(null, 'RELOADDEVICE00000001', { ...DAILY('07:00'), actions: [{ type: 'webhook', url: hook.url }] });
+    await ticksOver(2_000);
+    assert.equal(reads(), 2, 'read again once after the change');
+    await at('2026-03-01T06:00:01Z');
+    assert.equal((await hook.waitForHooks(1))[0].body.event, 'schedule');
+    await ticksOver(10_000);
+    assert.equal(reads(), 2, 'and not again while nothing changes');
+  }));
+
+test('a rule changed on this node is taken alone: created, edited, disabled and deleted without reading the others', () =>
   // One account editing its rules (20 requests/s per token) must not make the node read every account's rules.
-  const { dir, cleanup } = tempDir();
-  const store = new SqliteStore(`${dir}/iotc.db`);
-  const h = await startReceiver();
-  let now = Date.parse('2026-03-01T05:00:00Z');
-  const clock: Clock = { now: () => now };
-  const config = testConfig({ ...FAST, rulesTick: 50 }, dir);
-  const engine = new AutomationEngine(store, null, config, createLogger('silent'), clock);
-  let reads = 0;
-  const list = store.automations.listEnabledRules.bind(store.automations);
-  store.automations.listEnabledRules = () => (reads++, list());
-  const deliveries = async () => (await store.automations.listDeliveries('LOCALRULEDEVICE00001', 10)).length;
-  /** Fires what is due at `at` and waits for the webhooks to be sent. */
-  const at = async (time: string) => {
-    now = Date.parse(time);
-    await engine.tick();
-    await engine.sender.tick();
-    await engine.sender.idle();
-  };
-  try {
-    const user = await store.createUser({ email: 'local@example.com', name: 'L', passwordHash: 'x' });
-    await store.createDevice({ id: 'LOCALRULEDEVICE00001', userId: user.id, name: 'Pump', keyHash: 'h' });
+  countingEngine('LOCALRULEDEVICE00001', async ({ store, engine, config, hook, reads, at }) => {
+    const deliveries = async () => (await store.automations.listDeliveries('LOCALRULEDEVICE00001', 10)).length;
     const rules = new Rules(store, config, engine);
     await engine.reload();
-    const seven = await rules.create(null, 'LOCALRULEDEVICE00001', { trigger: { type: 'schedule', cron: '0 7 * * *', tz: 'Europe/Paris' }, actions: [{ type: 'webhook', url: h.url }] });
-    const eight = await rules.create(null, 'LOCALRULEDEVICE00001', { trigger: { type: 'schedule', cron: '0 8 * * *', tz: 'Europe/Paris' }, actions: [{ type: 'webhook', url: h.url }] });
+    const seven = await rules.create(null, 'LOCALRULEDEVICE00001', { ...DAILY('07:00'), actions: [{ type: 'webhook', url: hook.url }] });
+    const eight = await rules.create(null, 'LOCALRULEDEVICE00001', { ...DAILY('08:00'), actions: [{ type: 'webhook', url: hook.url }] });
     await at('2026-03-01T06:00:01Z');
     assert.equal(await deliveries(), 1, 'the 07:00 rule created here fires');
-    await rules.update(null, seven.id, { trigger: { type: 'schedule', cron: '30 7 * * *', tz: 'Europe/Paris' } });
+    await rules.update(null, seven.id, DAILY('07:30'));
     await at('2026-03-01T06:30:01Z');
     assert.equal(await deliveries(), 2, 'the edited rule fires at its new time');
     await rules.update(null, seven.id, { enabled: false });
@@ -462,13 +459,6 @@ test("a rule changed on this node is taken alone: created, edited, disabled and 
     await rules.update(null, seven.id, { enabled: true });
     await at('2026-03-03T06:30:01Z');
     assert.equal(await deliveries(), 3, 'enabled again, it fires');
-    assert.equal(reads, 1, 'none of these changes read the rules again');
-    await h.waitForHooks(3);
-  } finally {
-    await engine.stop();
-    await store.close();
-    await h.close();
-    cleanup();
-  }
-});
-
+    assert.equal(reads(), 1, 'none of these changes read the rules again');
+    await hook.waitForHooks(3);
+  }));
