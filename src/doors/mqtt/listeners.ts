@@ -57,11 +57,11 @@ export class MqttListeners {
     server.on('connection', (socket: net.Socket) => {
       const remote = socket.remoteAddress ?? '?';
       const k = key(socket);
-      pending.set(k, this.handshakes.admit(remote, () => socket.destroy()));
-      socket.once('close', () => {
-        pending.get(k)?.settle();
-        pending.delete(k);
+      // Settled when the socket closes before it is handed over, or by the session; forgotten here either way.
+      const handshake = this.handshakes.admitSocket(remote, socket, () => {
+        if (pending.get(k) === handshake) pending.delete(k);
       });
+      pending.set(k, handshake);
     });
     server.on('secureConnection', (socket: tls.TLSSocket) => {
       socket.setNoDelay(true);
@@ -101,8 +101,7 @@ export class MqttListeners {
     }
     // The WebSocket handshake and then the MQTT CONNECT must both be done within the handshake timeout.
     const remote = clientAddress(req, this.config.trustProxy);
-    const handshake = this.handshakes.admit(remote, () => socket.destroy());
-    socket.once('close', () => handshake.settle());
+    const handshake = this.handshakes.admitSocket(remote, socket);
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => stream.destroy());
