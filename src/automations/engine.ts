@@ -97,10 +97,13 @@ export class AutomationEngine {
     await this.sender.stop();
   }
 
-  /** Rules changed on this node are seen at once; those changed on other nodes at the next reload. */
-  async reload(): Promise<void> {
+  /**
+   * Rules changed on this node are seen at once; those changed on other nodes at the next reload. `version`: the
+   * rules version the caller has just read, if it has.
+   */
+  async reload(version?: number): Promise<void> {
     // The version first: a change made while the rules are read moves it past this, and is loaded next time.
-    const version = await this.store.automations.rulesVersion();
+    version ??= await this.store.automations.rulesVersion();
     const rules = await this.store.automations.listEnabledRules();
     this.loadedVersion = version;
     this.lastLoad = this.clock.now();
@@ -111,7 +114,8 @@ export class AutomationEngine {
   /** Reads every rule again only when one was created, changed or deleted since they were loaded, anywhere. */
   private async reloadIfChanged(): Promise<void> {
     this.lastLoad = this.clock.now();
-    if ((await this.store.automations.rulesVersion()) !== this.loadedVersion) await this.reload();
+    const version = await this.store.automations.rulesVersion();
+    if (version !== this.loadedVersion) await this.reload(version);
   }
 
   /**
@@ -124,7 +128,7 @@ export class AutomationEngine {
     if (s) resetState(s);
     // The version first: a change after it is read moves the counter past it, and is loaded at the next period.
     const version = await this.store.automations.rulesVersion();
-    if (this.loadedVersion === null || version !== this.loadedVersion + 1) return this.reload();
+    if (this.loadedVersion === null || version !== this.loadedVersion + 1) return this.reload(version);
     const rule = await this.store.automations.getRule(ruleId);
     patchRule(this.rules, ruleId, rule, (r) => this.nextOccurrence(r, this.clock.now()));
     this.loadedVersion = version;
