@@ -1,10 +1,10 @@
 /**
- * Where an idle authenticated WebSocket connection's memory goes: the hub (the built dist/, as `npm run bench`
+ * Where an idle authenticated WebSocket (or, with --mqtt, MQTT) connection's memory goes: the hub (the built dist/, as `npm run bench`
  * runs it — under tsx every function would carry a `name` property, 256 B each) runs in this process, the
  * connections come from a load-generator worker, and the process's own memory accounts are read (after a
  * full GC) before and after: V8 heap, external/ArrayBuffer memory, and RSS (which also holds the kernel-side
  * socket buffers only partly, and malloc's slack). Run with --expose-gc:
- *   node --expose-gc --import tsx bench/idle-memory.ts [CONNECTIONS] [--by-class] [--snapshot FILE]
+ *   node --expose-gc --import tsx bench/idle-memory.ts [CONNECTIONS] [--mqtt] [--by-class] [--snapshot FILE]
  * (--snapshot keeps the heap snapshot --by-class reads, for a closer look in DevTools.)
  */
 import fs from 'node:fs';
@@ -16,9 +16,11 @@ import { Generator } from './generator.js';
 import { ROOT, testConfig } from '../test/helpers.js';
 import type * as ServerModule from '../src/server.js';
 import type * as LogModule from '../src/log.js';
-import { ensureBuilt } from './targets.js';
+import { ensureBuilt, freePort } from './targets.js';
+import type { Endpoint } from './targets.js';
 
 const count = Number(process.argv[2] ?? 3000);
+const overMqtt = process.argv.includes('--mqtt');
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'iotc-idle-memory-'));
@@ -77,18 +79,22 @@ try {
   ensureBuilt((line) => console.log(line));
   const { startServer } = (await import(path.join(ROOT, 'dist/server.js'))) as typeof ServerModule;
   const { createLogger } = (await import(path.join(ROOT, 'dist/log.js'))) as typeof LogModule;
-  const server = await startServer(testConfig({ rateLimit: 0, maxUnauthPerAddress: 1_000_000 }, dataDir), createLogger('silent'));
+  const mqttPort = overMqtt ? await freePort() : 0;
+  const server = await startServer(testConfig({ rateLimit: 0, maxUnauthPerAddress: 1_000_000, mqttPort }, dataDir), createLogger('silent'));
+  const endpoint: Endpoint = overMqtt ? { protocol: 'mqtt', host: '127.0.0.1', port: mqttPort, login: true } : { protocol: 'iotc', host: '127.0.0.1', port: server.port };
   const gen = await Generator.spawn(1);
   try {
     await sleep(1000);
     const before = snapshot();
-    await gen.setup([{ kind: 'connect', endpoint: { protocol: 'iotc', host: '127.0.0.1', port: server.port }, creds: fixture.devices, rate: 2000, maxPending: 100, localAddresses: ['127.0.0.1'] }]);
+    await gen.setup([{ kind: 'connect', endpoint, creds: fixture.devices, rate: 2000, maxPending: 100, localAddresses: ['127.0.0.1'] }]);
     gen.start();
     for (let m = await gen.mark(); m.opened + m.failed < count; m = await gen.mark()) await sleep(250);
     await sleep(2000);
     const after = snapshot();
     const kib = (a: number, b: number) => ((a - b) / count / 1024).toFixed(2).padStart(7);
-    console.log(`${count} idle authenticated WebSocket connections, per connection (KiB):`);
+    const opened = (await gen.mark()).opened;
+    if (opened < count) console.log(`only ${opened} of ${count} connections opened`);
+    console.log(`${count} idle authenticated ${overMqtt ? 'MQTT' : 'WebSocket'} connections, per connection (KiB):`);
     console.log(`  RSS           ${kib(after.rss, before.rss)}`);
     console.log(`  V8 heap used  ${kib(after.heapUsed, before.heapUsed)}`);
     console.log(`  external      ${kib(after.external, before.external)}  (of which ArrayBuffers ${kib(after.arrayBuffers, before.arrayBuffers).trim()})`);

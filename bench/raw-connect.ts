@@ -19,11 +19,22 @@ function upgradeRequest(endpoint: Endpoint, creds: GroupCreds): string {
   return `GET ${path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 }
 
-function mqttConnect(clientId: string): Buffer {
-  const id = Buffer.from(clientId);
-  const variable = Buffer.from([0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3c]); // "MQTT", v3.1.1, clean session, keep-alive 60 s
-  const remaining = variable.length + 2 + id.length;
-  return Buffer.concat([Buffer.from([0x10, remaining]), variable, Buffer.from([id.length >> 8, id.length & 0xff]), id]);
+function mqttConnect(clientId: string, creds: GroupCreds | null): Buffer {
+  const field = (text: string) => {
+    const b = Buffer.from(text);
+    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
+  };
+  // "MQTT", v3.1.1, clean session (and a user name and password when logging in), keep-alive 60 s
+  const variable = Buffer.from([0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, creds ? 0xc2 : 0x02, 0x00, 0x3c]);
+  const body = Buffer.concat([variable, field(clientId), ...(creds ? [field(creds.id), field(creds.key ?? '')] : [])]);
+  const length: number[] = [];
+  for (let n = body.length; ; ) {
+    const byte = n % 128;
+    n = Math.floor(n / 128);
+    length.push(n > 0 ? byte | 0x80 : byte);
+    if (n === 0) break;
+  }
+  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
 }
 
 /** A masked (zero-key) control frame, as a client must send. */
@@ -49,7 +60,7 @@ export function openIdle(endpoint: Endpoint, creds: GroupCreds, clientId: string
     };
     socket.on('error', (err) => fail(err.message));
     socket.on('close', () => fail('connection closed'));
-    socket.on('connect', () => socket.write(endpoint.protocol === 'mqtt' ? mqttConnect(clientId) : upgradeRequest(endpoint, creds)));
+    socket.on('connect', () => socket.write(endpoint.protocol === 'mqtt' ? mqttConnect(clientId, endpoint.login ? creds : null) : upgradeRequest(endpoint, creds)));
     socket.on('data', (chunk) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       if (!open) {

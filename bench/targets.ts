@@ -21,6 +21,8 @@ export interface Endpoint {
   protocol: Protocol;
   host: string;
   port: number;
+  /** MQTT only: CONNECT carries the device id and key (IOTcommunicate's MQTT door; Mosquitto takes anyone). */
+  login?: boolean;
 }
 
 /** Extra node flags for the IOTcommunicate server, e.g. --cpu-prof (set by `npm run bench -- --profile DIR`). */

@@ -1,7 +1,6 @@
 /** CONNECT on the MQTT door: who the connection is (username and password) and its attachment to the relay. */
 import type { AuthenticateError } from 'aedes';
 import { toIotcError } from '../../core/errors.js';
-import type { Receiver } from '../../core/relay.js';
 import type { Role } from '../../core/sharing.js';
 import { TOKEN_PREFIX } from '../../core/tokens.js';
 import type { Device, Side } from '../../store/types.js';
@@ -49,7 +48,7 @@ export function authenticate(ctx: DoorContext, session: Session | undefined, use
   const viaToken = ctx.users !== undefined && who.side === 'client' && secret.startsWith(TOKEN_PREFIX);
   const authenticated = viaToken
     ? ctx.users!(secret, who.deviceId, session.remote).then(({ device, userId, role }) => {
-        (session.receiver as { grant?: Receiver['grant'] }).grant = { userId, role };
+        session.receiver.grant = { userId, role };
         return device;
       })
     : ctx.relay.authenticate(who.deviceId, secret, session.remote);

@@ -3,7 +3,6 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Aedes } from 'aedes';
 import type { Client } from 'aedes';
-import type { IotcError } from '../../core/errors.js';
 import { TokenBucket } from '../../core/rate-limit.js';
 import type { Relay } from '../../core/relay.js';
 import type { BlobRoom } from '../../core/blobs.js';
@@ -12,14 +11,15 @@ import { HandshakeGuard } from '../handshake-guard.js';
 import type { PendingHandshake } from '../handshake-guard.js';
 import { MqttBlobOutbox } from './blob-outbox.js';
 import { authenticate, preConnect } from './connect.js';
+import { MqttConnection } from './connection.js';
 import type { MqttUserAuthenticator } from './connect.js';
-import { callsSubscribed, deliver, deliverCall, sessionReady } from './delivery.js';
+import { callsSubscribed, sessionReady } from './delivery.js';
 import { MqttListeners } from './listeners.js';
 import { authorizePublish } from './publish.js';
 import { closeSession } from './session.js';
 import type { DoorContext, MqttDoorConfig, Session } from './session.js';
 import { authorizeForward, authorizeSubscribe, subscribed, unsubscribed } from './subscribe.js';
-import { persistOnlyGranted, publishChunk, resendWithContentTypes } from './session-persistence.js';
+import { persistOnlyGranted, resendWithContentTypes } from './session-persistence.js';
 import { FilterIndex } from './subscriptions.js';
 import { REASON } from './reason-codes.js';
 import { MqttWire } from './wire.js';
@@ -125,32 +125,14 @@ export class MqttDoor {
       return;
     }
     const wire = new MqttWire(raw, { maxPacketBytes: this.maxPacketBytes, maxKeepaliveSeconds: Math.ceil(this.config.mqttMaxKeepalive / 1000) });
-    const session: Session = {
+    const { session } = new MqttConnection(this.ctx, {
       wire, remote, transport, device: null, side: 'device', attachment: null, ready: false,
       early: new Map(), sent: new Map(), blobs: null, bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
       revoked: false, closed: false, willTopic: null, filters: new FilterIndex(), firmwareFilters: [], overCap: 0, handshake,
-      receiver: {
-        get side() {
-          return session.side;
-        },
-        door: 'mqtt',
-        deliver: (reading) => deliver(this.ctx, session, client, reading),
-        revoked: (err) => this.revoke(session, client, err),
-        call: (c) => deliverCall(session, client, c),
-      },
-    };
+    });
     const client = this.broker.handle(wire);
-    if (this.ctx.blobs) {
-      const outbox = new MqttBlobOutbox({
-        closed: () => session.closed,
-        ready: () => session.ready,
-        qosFor: (topic) => session.filters.qosFor(topic),
-        queuedBytes: () => session.wire.queuedBytes,
-        publish: (packet, contentType) => publishChunk(client, session.wire, packet, contentType),
-      }, this.config.maxBlobBytes);
-      session.blobs = outbox;
-      session.receiver.deliverBlob = (d) => outbox.deliver(d);
-    }
+    session.receiver.client = client;
+    if (this.ctx.blobs) session.blobs = new MqttBlobOutbox(session.receiver, this.config.maxBlobBytes);
     this.sessions.set(client, session);
     this.live.add(session);
     wire.once('close', () => {
@@ -160,12 +142,6 @@ export class MqttDoor {
       session.attachment?.detach();
     });
     wire.on('error', (err) => this.log.debug({ remote, err: err.message }, 'mqtt stream error'));
-  }
-
-  private revoke(session: Session, client: Client, err: IotcError): void {
-    session.revoked = true;
-    this.log.info({ deviceId: session.device?.id, side: session.side, code: err.code }, 'closing mqtt connection: device key no longer valid');
-    closeSession(session, client, REASON.notAuthorized, err.message);
   }
 
   stopAccepting(): void {

@@ -2,12 +2,13 @@ import type { Client } from 'aedes';
 import type { Config } from '../../config.js';
 import type { BlobRoom } from '../../core/blobs.js';
 import type { TokenBucket } from '../../core/rate-limit.js';
-import type { Attachment, Receiver, Relay } from '../../core/relay.js';
+import type { Attachment, Relay } from '../../core/relay.js';
 import type { Logger } from '../../log.js';
 import type { Device, Side, StoredReading } from '../../store/types.js';
 import type { PendingHandshake } from '../handshake-guard.js';
 import type { MqttBlobOutbox } from './blob-outbox.js';
 import type { MqttUserAuthenticator } from './connect.js';
+import type { MqttConnection } from './connection.js';
 import type { FilterIndex } from './subscriptions.js';
 import type { MqttWire } from './wire.js';
 
@@ -33,7 +34,7 @@ export interface Session {
   device: Device | null;
   side: Side;
   attachment: Attachment | null;
-  receiver: Receiver;
+  receiver: MqttConnection;
   /** True once the broker has restored the session and sent CONNACK: deliveries can be matched to subscriptions. */
   ready: boolean;
   /** Readings handed over before `ready`: the latest per sensor. */
