@@ -128,6 +128,62 @@ test('sensors appear as Home Assistant entities, with states and availability; a
   app.ws.close();
 });
 
+test("a poll reads an idle device's sensors no more; a new reading and a new name are published", { skip: !haveMosquitto }, async () => {
+  const store = server.hub.store;
+  let sensorReads = 0;
+  const latestAll = store.latestAll;
+  store.latestAll = (...args) => {
+    sensorReads++;
+    return latestAll.apply(store, args);
+  };
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    assert.equal(sensorReads, 0, 'five polls of an idle device read none of its sensors');
+    const dev = await TestClient.connect(`ws://127.0.0.1:${server.port}`, device.id, device.key, 'device');
+    assert.equal((await dev.request({ method: 'put', status: { sensor: 'temp', value: 23 } })).ok, true);
+    dev.ws.close();
+    const temp = () => configs().find((c) => c.payload.name === 'temp')!;
+    await waitFor(() => seen.get(temp().payload.state_topic) === '23', 5000, 'the new temperature');
+    assert.ok(sensorReads >= 1);
+    await server.hub.accounts.renameDevice(null, device.id, 'Kitchen');
+    await waitFor(() => configs().length === 5 && configs().every((c) => c.payload.device.name === 'Kitchen'), 5000, 'every entity under the new name');
+  } finally {
+    store.latestAll = latestAll;
+  }
+});
+
+test('a store slower than the poll never has polls pile up', { skip: !haveMosquitto }, async () => {
+  const store = server.hub.store;
+  const read = store.homeAssistantDevices;
+  let slow = true;
+  let running = 0;
+  let most = 0;
+  let calls = 0;
+  store.homeAssistantDevices = async (which) => {
+    calls++;
+    most = Math.max(most, ++running);
+    try {
+      if (slow) await new Promise((resolve) => setTimeout(resolve, 1000));
+      return await read.call(store, which);
+    } finally {
+      running--;
+    }
+  };
+  try {
+    // Polls every 200 ms against reads of a second: about ten would wait in line by the end.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.equal(most, 1, 'one poll at a time');
+    assert.ok(calls <= 4, `${calls} polls started in 2.5 s`);
+    const before = calls;
+    slow = false;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // The read under way, the one poll waiting, then one each 200 ms; a line of waiting polls would run back to back.
+    assert.ok(calls - before <= 8, `${calls - before} polls in the second after the store is quick again`);
+  } finally {
+    store.homeAssistantDevices = read;
+  }
+});
+
 test('opting a device out while the hub runs removes its entities from Home Assistant', { skip: !haveMosquitto }, async () => {
   const off = await runCli(['device', 'ha', device.id, '--off'], { env: { IOTC_DATA_DIR: tmp.dir } });
   assert.equal(off.code, 0, off.stderr);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { IotcError } from '../src/core/errors.js';
-import type { NewReading, Side, Store, StoredReading } from '../src/store/types.js';
+import type { BridgeChoice, NewReading, Side, Store, StoredReading } from '../src/store/types.js';
 import { sleep } from './helpers.js';
 import { automationStoreContract } from './store-contract-automations.js';
 
@@ -786,17 +786,47 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         withStore(async (store) => {
           const { device: a } = await userWithDevice(store, 'ha-a@example.com');
           const { device: b } = await userWithDevice(store, 'ha-b@example.com');
-          assert.deepEqual(await store.homeAssistantDevices(false), []);
+          const ids = async (which: BridgeChoice) => (await store.homeAssistantDevices(which)).map((d) => d.id);
+          assert.deepEqual(await ids('opted'), []);
           assert.equal(await store.setHomeAssistant(a.id, true), true);
           assert.equal(await store.setHomeAssistant(a.id, true), true, 'twice is fine');
           assert.equal(await store.setHomeAssistant(b.id, true), true);
-          assert.deepEqual(await store.homeAssistantDevices(false), [a.id, b.id].sort());
+          assert.deepEqual(await ids('opted'), [a.id, b.id].sort());
           assert.equal(await store.setHomeAssistant(b.id, false), true);
-          assert.deepEqual(await store.homeAssistantDevices(false), [a.id]);
-          assert.deepEqual(await store.homeAssistantDevices(true), [a.id, b.id].sort());
+          assert.deepEqual(await ids('opted'), [a.id]);
+          assert.deepEqual(await ids('all'), [a.id, b.id].sort());
+          assert.deepEqual(await ids([b.id, 'NOSUCHDEVICE00000000']), [b.id], 'listed ids that exist');
           assert.equal(await store.setHomeAssistant('NOSUCHDEVICE00000000', true), false);
           assert.equal(await store.deleteDevice(a.id), true);
-          assert.deepEqual(await store.homeAssistantDevices(false), []);
+          assert.deepEqual(await ids('opted'), []);
+        }));
+      test('each bridged device comes with its name, whether it is online, and a mark that moves with its latest values only', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store, 'ha-mark@example.com');
+          const { device: other } = await userWithDevice(store, 'ha-other@example.com');
+          const view = async () => (await store.homeAssistantDevices([device.id]))[0];
+          const empty = await view();
+          assert.equal(empty.name, device.name);
+          assert.equal(empty.userId, device.userId);
+          assert.equal(empty.online, false);
+          const now = Date.now();
+          await store.savePresence('node-ha', [{ deviceId: device.id, side: 'device', connections: 1 }], now, now + 60_000);
+          assert.equal((await view()).online, true, 'a device-side connection');
+          await store.savePresence('node-ha', [{ deviceId: device.id, side: 'device', connections: 0 }, { deviceId: device.id, side: 'client', connections: 2 }], now, now + 60_000);
+          assert.equal((await view()).online, false, 'apps alone do not make the device online');
+          await store.appendReadings([reading(device.id, 'temp', 21.5, 'device', now)]);
+          const first = (await view()).readingsMark;
+          assert.notEqual(first, empty.readingsMark, 'a first reading');
+          assert.equal((await view()).readingsMark, first, 'nothing new');
+          await store.appendReadings([reading(other.id, 'temp', 1, 'device', now)]);
+          assert.equal((await view()).readingsMark, first, "another device's reading");
+          await store.appendReadings([reading(device.id, 'temp', 21.5, 'device', now + 1)]);
+          const second = (await view()).readingsMark;
+          assert.notEqual(second, first, 'the same value written again');
+          await store.appendReadings([reading(device.id, 'lamp', 'on', 'client', now + 2)]);
+          assert.notEqual((await view()).readingsMark, second, 'an app-side write');
+          assert.equal(await store.renameDevice(device.id, 'Kitchen'), true);
+          assert.equal((await view()).name, 'Kitchen');
         }));
     });
 

@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import type { Config } from '../config.js';
 import type { Relay } from '../core/relay.js';
 import type { Logger } from '../log.js';
-import type { Device, Store, StoredReading } from '../store/types.js';
+import type { BridgeChoice, BridgedDevice, Device, Store, StoredReading } from '../store/types.js';
 
 export type HomeAssistantConfig = Pick<Config, 'haBroker' | 'haUsername' | 'haPassword' | 'haDiscoveryPrefix' | 'haBaseTopic' | 'haDevices'>;
 
@@ -54,6 +54,8 @@ const objectId = (deviceId: string, sensor: string) =>
 interface Bridged {
   device: Device;
   online: boolean | null;
+  /** The device's readings mark when its sensors were last published; null: publish them at the next poll. */
+  readingsMark: string | null;
   /** Sensor → what was last announced and published for it. */
   sensors: Map<string, { component: Component; state: string; value: unknown }>;
 }
@@ -63,13 +65,16 @@ interface Bridged {
  * it in step. For each bridged device it publishes MQTT discovery (one entity per sensor), retained states,
  * availability from the hub's own online tracking, and takes commands on the entities' command topics as
  * app-side writes, which reach the device on whatever door it is connected through. The store is read about
- * once a second, so it works the same on any node of a cluster; run it on one node only.
+ * once a second, so it works the same on any node of a cluster; run it on one node only. Each poll is one query
+ * for all the bridged devices; a device's sensors are read only when its readings moved.
  */
 export class HomeAssistantBridge {
   private readonly client: MqttClient;
   private readonly devices = new Map<string, Bridged>();
   private timer: NodeJS.Timeout | null = null;
   private polling: Promise<void> = Promise.resolve();
+  /** The poll waiting for the running one: at most one, so a slow store or broker never piles polls up. */
+  private queued: Promise<void> | null = null;
   private readonly statusTopic: string;
 
   constructor(
@@ -94,10 +99,9 @@ export class HomeAssistantBridge {
   }
 
   /** The devices to show, read again at every poll so an opt-in or opt-out shows within a second. */
-  private chosen(): Promise<string[]> {
+  private chosen(): BridgeChoice {
     const v = this.config.haDevices;
-    if (v === 'all' || v === '') return this.store.homeAssistantDevices(v === 'all');
-    return Promise.resolve(v.split(','));
+    return v === 'all' ? 'all' : v === '' ? 'opted' : v.split(',');
   }
 
   private async connected(): Promise<void> {
@@ -116,52 +120,62 @@ export class HomeAssistantBridge {
     for (const b of this.devices.values()) {
       b.sensors.clear();
       b.online = null;
+      b.readingsMark = null;
     }
     return this.poll();
   }
 
   private poll(): Promise<void> {
-    this.polling = this.polling.then(async () => {
-      let ids: string[];
-      try {
-        ids = await this.chosen();
-      } catch (err) {
-        this.log.warn({ err }, 'Home Assistant bridge: could not read which devices to show; will retry');
-        return;
-      }
-      for (const id of [...this.devices.keys()]) if (!ids.includes(id)) await this.retract(id).catch(() => {});
-      for (const id of ids) {
-        try {
-          await this.syncDevice(id);
-        } catch (err) {
-          this.log.warn({ err, deviceId: id }, 'Home Assistant bridge: could not read the device; will retry');
-        }
-      }
+    if (this.queued) return this.queued;
+    const next = this.polling.then(() => {
+      this.queued = null;
+      return this.pollNow();
     });
-    return this.polling;
+    this.queued = next;
+    this.polling = next;
+    return next;
   }
 
-  private async syncDevice(id: string): Promise<void> {
-    if (!this.client.connected) return;
-    let bridged = this.devices.get(id);
-    if (!bridged) {
-      const device = await this.store.getDevice(id);
-      if (!device) return;
-      bridged = { device, online: null, sensors: new Map() };
-      this.devices.set(id, bridged);
-    }
-    const status = (await this.store.listDevices(bridged.device.userId)).find((d) => d.id === id);
-    if (!status) {
-      this.devices.delete(id);
-      await this.client.publishAsync(this.availabilityTopic(id), 'offline', { retain: true, qos: 1 });
+  private async pollNow(): Promise<void> {
+    let shown: BridgedDevice[];
+    try {
+      shown = await this.store.homeAssistantDevices(this.chosen());
+    } catch (err) {
+      this.log.warn({ err }, 'Home Assistant bridge: could not read which devices to show; will retry');
       return;
     }
-    if (status.online !== bridged.online) {
-      bridged.online = status.online;
-      await this.client.publishAsync(this.availabilityTopic(id), status.online ? 'online' : 'offline', { retain: true, qos: 1 });
+    const ids = new Set(shown.map((d) => d.id));
+    for (const id of [...this.devices.keys()]) if (!ids.has(id)) await this.retract(id).catch(() => {});
+    for (const d of shown) {
+      try {
+        await this.syncDevice(d);
+      } catch (err) {
+        this.log.warn({ err, deviceId: d.id }, 'Home Assistant bridge: could not read the device; will retry');
+      }
     }
-    const written = new Set((await this.store.latestAll(id, 'client')).map((r) => r.sensor));
-    for (const r of await this.relay.sensors(id)) await this.publishSensor(bridged, r, written.has(r.sensor));
+  }
+
+  private async syncDevice(d: BridgedDevice): Promise<void> {
+    if (!this.client.connected) return;
+    const { online, readingsMark, ...device } = d;
+    let bridged = this.devices.get(d.id);
+    if (!bridged) {
+      bridged = { device, online: null, readingsMark: null, sensors: new Map() };
+      this.devices.set(d.id, bridged);
+    } else if (bridged.device.name !== device.name) {
+      // Renamed: every entity is announced again under the device's new name.
+      bridged.device = device;
+      bridged.sensors.clear();
+      bridged.readingsMark = null;
+    }
+    if (online !== bridged.online) {
+      bridged.online = online;
+      await this.client.publishAsync(this.availabilityTopic(d.id), online ? 'online' : 'offline', { retain: true, qos: 1 });
+    }
+    if (readingsMark === bridged.readingsMark) return;
+    const written = new Set((await this.store.latestAll(d.id, 'client')).map((r) => r.sensor));
+    for (const r of await this.relay.sensors(d.id)) await this.publishSensor(bridged, r, written.has(r.sensor));
+    bridged.readingsMark = readingsMark;
   }
 
   /** A device no longer shown (opted out, deleted): its entities leave Home Assistant. */

@@ -23,6 +23,20 @@ export interface DeviceStatus extends Device {
   clients: number;
 }
 
+/** Which devices the Home Assistant bridge shows: every device, those opted in, or these ids. */
+export type BridgeChoice = 'all' | 'opted' | string[];
+
+/** A device as the Home Assistant bridge reads it at each poll, all of them in one query. */
+export interface BridgedDevice extends Device {
+  /** Open device-side connections across all nodes. */
+  online: boolean;
+  /**
+   * Changes whenever one of the device's latest values does (their count and the sum of their seqs: a sensor's
+   * seq only grows, even where nodes commit out of seq order), so the bridge reads a device's sensors only then.
+   */
+  readingsMark: string;
+}
+
 /** A change that must close a device's live connections on every node. */
 /** 'access': a share of the device was granted, changed or withdrawn (shared users' connections are rechecked). */
 export type DeviceEventKind = 'rotated' | 'deleted' | 'access';

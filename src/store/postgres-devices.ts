@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { IotcError } from '../core/errors.js';
 import type { PostgresAccess } from './calls-postgres.js';
-import type { Device, DeviceEvent, DeviceEventKind, DeviceStatus, PresenceEntry, Side } from './device-types.js';
+import type { BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceEventKind, DeviceStatus, PresenceEntry, Side } from './device-types.js';
 import { toDevice } from './rows.js';
 import type { DeviceRow } from './rows.js';
 
@@ -106,9 +106,16 @@ export class PostgresDevices {
     return (await this.db.q('SELECT 1 FROM devices WHERE id = $1', [deviceId])).rows.length > 0;
   }
 
-  async homeAssistantDevices(all: boolean): Promise<string[]> {
-    const sql = all ? 'SELECT id FROM devices ORDER BY id' : 'SELECT device_id AS id FROM ha_devices ORDER BY device_id';
-    return (await this.db.q<{ id: string }>(sql)).rows.map((r) => r.id);
+  async homeAssistantDevices(which: BridgeChoice): Promise<BridgedDevice[]> {
+    const [filter, args] = which === 'all' ? ['true', []] : which === 'opted' ? ['d.id IN (SELECT device_id FROM ha_devices)', []] : ['d.id = ANY($2::text[])', [which]];
+    const { rows } = await this.db.q<DeviceRow & { device_conns: number; mark: string }>(
+      `SELECT d.*,
+         (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > $1) AS device_conns,
+         (SELECT COUNT(*) || ':' || COALESCE(SUM(seq), 0) FROM latest l WHERE l.device_id = d.id) AS mark
+       FROM devices d WHERE ${filter} ORDER BY d.id`,
+      [Date.now(), ...args],
+    );
+    return rows.map((r) => ({ ...toDevice(r), online: Number(r.device_conns) > 0, readingsMark: r.mark }));
   }
 
   async getCursor(deviceId: string, side: Side): Promise<number> {

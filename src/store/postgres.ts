@@ -12,7 +12,7 @@ import { PostgresSharingStore } from './sharing-postgres.js';
 import { PostgresDashboardStore } from './dashboards-postgres.js';
 import type { SensorKey } from './rollup.js';
 import type {
-  ApiToken, BlobInfo, BucketQuery, Device, DeviceEvent, DeviceStatus, HistoryBucket, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry,
+  ApiToken, BlobInfo, BridgeChoice, BridgedDevice, BucketQuery, Device, DeviceEvent, DeviceStatus, HistoryBucket, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry,
   RetentionPolicy, SensorPage, Side, Store, StoredBlob, StoredReading, User, WebSession,
 } from './types.js';
 
@@ -139,7 +139,7 @@ export class PostgresStore implements Store {
   deviceEventsSince(afterSeq: number): Promise<DeviceEvent[]> { return this.devices.deviceEventsSince(afterSeq); }
   lastDeviceEventSeq(): Promise<number> { return this.devices.lastDeviceEventSeq(); }
   setHomeAssistant(deviceId: string, on: boolean): Promise<boolean> { return this.devices.setHomeAssistant(deviceId, on); }
-  homeAssistantDevices(all: boolean): Promise<string[]> { return this.devices.homeAssistantDevices(all); }
+  homeAssistantDevices(which: BridgeChoice): Promise<BridgedDevice[]> { return this.devices.homeAssistantDevices(which); }
   getCursor(deviceId: string, side: Side): Promise<number> { return this.devices.getCursor(deviceId, side); }
   advanceCursor(deviceId: string, side: Side): Promise<void> { return this.devices.advanceCursor(deviceId, side); }
   savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number): Promise<void> { return this.devices.savePresence(nodeId, entries, now, expiresAt); }

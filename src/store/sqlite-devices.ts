@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { IotcError } from '../core/errors.js';
-import type { Device, DeviceEvent, DeviceEventKind, DeviceStatus, PresenceEntry, Side } from './device-types.js';
+import type { BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceEventKind, DeviceStatus, PresenceEntry, Side } from './device-types.js';
 import { toDevice } from './rows.js';
 import type { DeviceRow } from './rows.js';
 import type { SqliteReadings } from './sqlite-readings.js';
@@ -122,9 +122,16 @@ export class SqliteDevices {
     return true;
   }
 
-  homeAssistantDevices(all: boolean): string[] {
-    const sql = all ? 'SELECT id FROM devices ORDER BY id' : 'SELECT device_id AS id FROM ha_devices ORDER BY device_id';
-    return (this.db.prepare(sql).all() as { id: string }[]).map((r) => r.id);
+  homeAssistantDevices(which: BridgeChoice): BridgedDevice[] {
+    // The latest table is read: the newest readings waiting in memory go into it first.
+    this.readings.writeLatest();
+    const [filter, args] = which === 'all' ? ['true', []] : which === 'opted' ? ['d.id IN (SELECT device_id FROM ha_devices)', []] : ['d.id IN (SELECT value FROM json_each(?))', [JSON.stringify(which)]];
+    // TOTAL, not SUM: a sum past 2^63 would be an error; the mark only has to change when a seq does.
+    const rows = this.db.prepare(`SELECT d.*,
+        (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > ?) AS device_conns,
+        (SELECT COUNT(*) || ':' || TOTAL(seq) FROM latest l WHERE l.device_id = d.id) AS mark
+      FROM devices d WHERE ${filter} ORDER BY d.id`).all(Date.now(), ...args) as (DeviceRow & { device_conns: number; mark: string })[];
+    return rows.map((r) => ({ ...toDevice(r), online: r.device_conns > 0, readingsMark: r.mark }));
   }
 
   getCursor(deviceId: string, side: Side): number {

@@ -16,7 +16,7 @@ import type { SensorKey } from './rollup.js';
 import { SqliteRollup } from './rollup-sqlite.js';
 import { SqliteDashboardStore } from './dashboards-sqlite.js';
 import type {
-  ApiToken, BlobInfo, Device, DeviceEvent, DeviceStatus, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store,
+  ApiToken, BlobInfo, BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceStatus, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store,
   StoredBlob, StoredReading, User, WebSession,
 } from './types.js';
 
@@ -163,7 +163,7 @@ export class SqliteStore implements Store {
   async deviceEventsSince(afterSeq: number): Promise<DeviceEvent[]> { return this.devices.deviceEventsSince(afterSeq); }
   async lastDeviceEventSeq(): Promise<number> { return this.devices.lastDeviceEventSeq(); }
   async setHomeAssistant(deviceId: string, on: boolean): Promise<boolean> { return this.devices.setHomeAssistant(deviceId, on); }
-  async homeAssistantDevices(all: boolean): Promise<string[]> { return this.devices.homeAssistantDevices(all); }
+  async homeAssistantDevices(which: BridgeChoice): Promise<BridgedDevice[]> { return this.devices.homeAssistantDevices(which); }
   async getCursor(deviceId: string, side: Side): Promise<number> { return this.devices.getCursor(deviceId, side); }
   async advanceCursor(deviceId: string, side: Side): Promise<void> { this.devices.advanceCursor(deviceId, side); }
   async savePresence(nodeId: string, entries: PresenceEntry[], now: number, expiresAt: number, heartbeat?: boolean): Promise<void> { this.devices.savePresence(nodeId, entries, now, expiresAt, heartbeat); }

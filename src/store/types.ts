@@ -4,7 +4,7 @@ import type { ApiToken, Invite, User, WebSession } from './account-types.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './blob-types.js';
 import type { CallStore } from './call-types.js';
 import type { DashboardStore } from './dashboard-types.js';
-import type { Device, DeviceEvent, DeviceStatus, PresenceEntry, Side } from './device-types.js';
+import type { BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceStatus, PresenceEntry, Side } from './device-types.js';
 import type { BucketQuery, HistoryBucket, HistoryQuery, NewReading, RetentionPolicy, SensorPage, StoredReading } from './reading-types.js';
 import type { SharingStore } from './sharing-types.js';
 
@@ -82,8 +82,8 @@ export interface Store {
 
   /** Shows the device in Home Assistant (the bridge's opt-in) or stops; false for an unknown device. */
   setHomeAssistant(deviceId: string, on: boolean): Promise<boolean>;
-  /** Ids of the devices opted in to Home Assistant, or of every device with `all`, sorted. */
-  homeAssistantDevices(all: boolean): Promise<string[]>;
+  /** The devices the Home Assistant bridge shows (see BridgeChoice) that exist, sorted by id, with what it publishes of them. */
+  homeAssistantDevices(which: BridgeChoice): Promise<BridgedDevice[]>;
 
   /** Stores the readings in one transaction and returns them with their sequence numbers, in order. */
   appendReadings(readings: NewReading[]): Promise<StoredReading[]>;
