@@ -126,7 +126,7 @@ test('the sensor-name cache keeps the devices in use and reads an evicted one fr
   const id = (i: number) => `D${String(i).padStart(19, '0')}`;
   try {
     const admit = async (i: number) => {
-      await limit.admit(id(i), ['t']);
+      await limit.admit(id(i), [{ sensor: 't' }]);
     };
     // A device in steady use, then 2 500 others passing through (more than the 2 000 the cache holds), the
     // first device writing between each of them.

@@ -8,7 +8,7 @@ import type { Role } from './sharing.js';
 import type { Bus } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
-import type { Device, Side, Store, StoredBlob, StoredReading } from '../store/types.js';
+import type { Device, NewReading, Side, Store, StoredBlob, StoredReading } from '../store/types.js';
 
 /** One open connection of any door, as the relay sees it. */
 export interface Receiver {
@@ -206,14 +206,16 @@ export class LocalReceivers {
   }
 
   /** Hands readings of one device to the other side's connections here. */
-  deliver(readings: StoredReading[]): void {
+  /** `written`, when given, holds each reading as written at `offset` on: its value's JSON text is used as it is. */
+  deliver(readings: StoredReading[], written?: readonly NewReading[], offset = 0): void {
     const entry = this.local.get(readings[0].deviceId);
     if (!entry) return;
-    for (const r of readings) {
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i];
       const to = otherSide(r.side);
       const held = entry[to];
       if (held.length === 0) continue;
-      const json = readingJson(r);
+      const json = readingJson(r, undefined, written?.[offset + i].json);
       for (const h of held) this.send(h.receiver, r, json);
       this.counters.readingsOut += held.length;
       if (r.seq > entry.seen[to]) entry.seen[to] = r.seq;

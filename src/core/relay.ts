@@ -138,7 +138,7 @@ export class Relay {
     this.valueLimits = opts.valueLimits ?? DEFAULT_VALUE_LIMITS;
     this.sensorLimit = new SensorLimit(opts.store, opts.maxSensorsPerDevice ?? 0);
     this.batcher = new WriteBatcher(opts.store, (stored, written) => {
-      this.committed(stored);
+      this.committed(stored, written);
       this.onCommitted?.(stored, written);
     });
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
@@ -236,24 +236,31 @@ export class Relay {
    */
   put(deviceId: string, side: Side, writes: SensorWrite[], opts?: { byRule?: boolean }): Promise<StoredReading[]> {
     if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
-    let jsons: string[];
+    const count = writes.length;
+    const jsons: string[] = new Array(count);
     try {
-      jsons = writes.map((w, i) => checkValue(w.value, this.valueLimits, writes.length === 1 ? 'value' : `value of reading ${i + 1} ("${w.sensor.slice(0, 64)}")`));
+      for (let i = 0; i < count; i++) jsons[i] = checkValue(writes[i].value, this.valueLimits, count === 1 ? 'value' : `value of reading ${i + 1} ("${writes[i].sensor.slice(0, 64)}")`);
     } catch (err) {
       return Promise.reject(err);
     }
-    const store = () => {
-      // A put that waited for its sensors' check may find the server stopping meanwhile.
-      if (!this.accepting) throw new IotcError('E_SHUTTING_DOWN');
-      const time = Date.now();
-      const readings: NewReading[] = writes.map((w, i) => ({ deviceId, sensor: w.sensor, value: w.value, side, time, json: jsons[i] }));
+    const byRule = opts?.byRule === true;
+    const admitted = this.sensorLimit.admit(deviceId, writes);
+    return admitted === null ? this.storeReadings(deviceId, side, writes, jsons, byRule) : admitted.then(() => this.storeReadings(deviceId, side, writes, jsons, byRule));
+  }
+
+  private storeReadings(deviceId: string, side: Side, writes: SensorWrite[], jsons: string[], byRule: boolean): Promise<StoredReading[]> {
+    // A put that waited for its sensors' check may find the server stopping meanwhile.
+    if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
+    const time = Date.now();
+    const readings: NewReading[] = new Array(writes.length);
+    for (let i = 0; i < writes.length; i++) {
+      const r: NewReading = { deviceId, sensor: writes[i].sensor, value: writes[i].value, side, time, json: jsons[i] };
+      readings[i] = r;
       // A rule's own writes are marked, so rules never act on them again (no endless loop).
-      if (opts?.byRule) for (const r of readings) this.ruleWrites.add(r);
-      this.counters.readingsIn += readings.length;
-      return this.batcher.write(readings);
-    };
-    const admitted = this.sensorLimit.admit(deviceId, writes.map((w) => w.sensor));
-    return admitted === null ? store() : admitted.then(store);
+      if (byRule) this.ruleWrites.add(r);
+    }
+    this.counters.readingsIn += readings.length;
+    return this.batcher.write(readings);
   }
 
   /** Retention ran: sensors may have been forgotten, making room under the sensors-per-device limit. */
@@ -294,13 +301,13 @@ export class Relay {
     await this.store.deleteDevice(deviceId);
   }
 
-  private committed(stored: StoredReading[]): void {
+  private committed(stored: StoredReading[], written: NewReading[]): void {
     let start = 0;
     // Readings arrive grouped by writer more often than not; publish one bus event per run of a device.
     for (let i = 1; i <= stored.length; i++) {
       if (i === stored.length || stored[i].deviceId !== stored[start].deviceId) {
         const run = stored.slice(start, i);
-        this.receivers.deliver(run);
+        this.receivers.deliver(run, written, start);
         this.bus.publish({ type: 'readings', deviceId: run[0].deviceId, readings: run }).catch((err) => {
           this.observer.busPublishFailed?.();
           this.log.error({ err, deviceId: run[0].deviceId }, 'could not publish readings to other nodes; they are stored, and other nodes catch up when the bus returns');

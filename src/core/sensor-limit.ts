@@ -33,13 +33,14 @@ export class SensorLimit {
   ) {}
 
   /** Resolves (synchronously when it can: null) once `sensors` may be written to the device; rejects with E_LIMIT. */
-  admit(deviceId: string, sensors: string[]): Promise<void> | null {
+  admit(deviceId: string, writes: readonly { sensor: string }[]): Promise<void> | null {
     if (this.max <= 0) return null;
     const pending = this.busy.get(deviceId);
     if (!pending) {
       const known = this.touch(deviceId);
-      if (known && sensors.every((s) => known.names.has(s))) return null;
+      if (known && allKnown(known.names, writes)) return null;
     }
+    const sensors = writes.map((w) => w.sensor);
     const check = (pending ?? Promise.resolve()).then(() => this.check(deviceId, sensors));
     const tail = check.then(settled, settled);
     this.busy.set(deviceId, tail);
@@ -104,3 +105,9 @@ export class SensorLimit {
 }
 
 const settled = () => undefined;
+
+/** A loop, not every() with a closure: this runs for every put. */
+function allKnown(names: Set<string>, writes: readonly { sensor: string }[]): boolean {
+  for (let i = 0; i < writes.length; i++) if (!names.has(writes[i].sensor)) return false;
+  return true;
+}
