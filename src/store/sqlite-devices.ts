@@ -11,6 +11,8 @@ import type { SqliteReadings } from './sqlite-readings.js';
  */
 export class SqliteDevices {
   private readonly stmt;
+  /** The Home Assistant bridge's query, one per kind of choice, prepared at its first poll. */
+  private readonly bridged = new Map<string, Database.Statement>();
 
   constructor(
     private readonly db: Database.Database,
@@ -125,12 +127,18 @@ export class SqliteDevices {
   homeAssistantDevices(which: BridgeChoice): BridgedDevice[] {
     // The latest table is read: the newest readings waiting in memory go into it first.
     this.readings.writeLatest();
-    const [filter, args] = which === 'all' ? ['true', []] : which === 'opted' ? ['d.id IN (SELECT device_id FROM ha_devices)', []] : ['d.id IN (SELECT value FROM json_each(?))', [JSON.stringify(which)]];
-    // TOTAL, not SUM: a sum past 2^63 would be an error; the mark only has to change when a seq does.
-    const rows = this.db.prepare(`SELECT d.*,
-        (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > ?) AS device_conns,
-        (SELECT COUNT(*) || ':' || TOTAL(seq) FROM latest l WHERE l.device_id = d.id) AS mark
-      FROM devices d WHERE ${filter} ORDER BY d.id`).all(Date.now(), ...args) as (DeviceRow & { device_conns: number; mark: string })[];
+    const kind = Array.isArray(which) ? 'ids' : which;
+    let stmt = this.bridged.get(kind);
+    if (!stmt) {
+      const filter = kind === 'all' ? 'true' : kind === 'opted' ? 'd.id IN (SELECT device_id FROM ha_devices)' : 'd.id IN (SELECT value FROM json_each(?))';
+      // TOTAL, not SUM: a sum past 2^63 would be an error; the mark only has to change when a seq does.
+      stmt = this.db.prepare(`SELECT d.*,
+          (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > ?) AS device_conns,
+          (SELECT COUNT(*) || ':' || TOTAL(seq) FROM latest l WHERE l.device_id = d.id) AS mark
+        FROM devices d WHERE ${filter} ORDER BY d.id`);
+      this.bridged.set(kind, stmt);
+    }
+    const rows = (Array.isArray(which) ? stmt.all(Date.now(), JSON.stringify(which)) : stmt.all(Date.now())) as (DeviceRow & { device_conns: number; mark: string })[];
     return rows.map((r) => ({ ...toDevice(r), online: r.device_conns > 0, readingsMark: r.mark }));
   }
 
