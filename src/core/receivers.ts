@@ -205,8 +205,10 @@ export class LocalReceivers {
     }
   }
 
-  /** Hands readings of one device to the other side's connections here. */
-  /** `written`, when given, holds each reading as written at `offset` on: its value's JSON text is used as it is. */
+  /**
+   * Hands readings of one device to the other side's connections here. `written`, when given, holds each reading
+   * as written from `offset` on: its value's JSON text, made when the put was checked, is sent as it is.
+   */
   deliver(readings: StoredReading[], written?: readonly NewReading[], offset = 0): void {
     const entry = this.local.get(readings[0].deviceId);
     if (!entry) return;

@@ -127,10 +127,12 @@ export class HomeAssistantBridge {
 
   private poll(): Promise<void> {
     if (this.queued) return this.queued;
-    const next = this.polling.then(() => {
+    const run = () => {
       this.queued = null;
       return this.pollNow();
-    });
+    };
+    // Whatever became of the poll before, this one runs.
+    const next = this.polling.then(run, run);
     this.queued = next;
     this.polling = next;
     return next;
