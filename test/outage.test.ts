@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { WebSocket } from 'ws';
+import { encodeBlobFrame } from '../src/core/blobs.js';
 import { makeDevice, serviceAvailable, startTestServer, TestClient, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { createTestDatabase } from './pg-helpers.js';
@@ -185,5 +187,57 @@ describe('NATS outage', { skip: (!pgUp && 'PostgreSQL not reachable') || (!requi
     await device.request({ method: 'put', status: { sensor: 'temp', value: 5 } });
     const live = await client.reading();
     assert.deepEqual([live.value, live.sync], [5, undefined]);
+  });
+
+  test('when a node\'s link to NATS returns, its viewers get the newest chunk of each sensor stored meanwhile, once', async () => {
+    const d = await makeDevice(a);
+    const openWs = (node: TestServer, side: string) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(`${node.wsUrl}/ws?device=${d.id}&key=${d.key}&side=${side}&binary=1`);
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const camera = await openWs(a, 'device');
+    const viewer = await openWs(c, 'client');
+    const frames: { header: Record<string, unknown>; bytes: Buffer }[] = [];
+    viewer.on('message', (data: Buffer, binary) => {
+      if (binary) frames.push({ header: JSON.parse(data.subarray(1, 1 + data[0]).toString()), bytes: Buffer.from(data.subarray(1 + data[0])) });
+    });
+    const answered = (ws: WebSocket) =>
+      new Promise<void>((resolve) => {
+        ws.once('message', () => resolve());
+        ws.send(JSON.stringify({ method: 'ping', id: 1 }));
+      });
+    await answered(viewer);
+    await answered(camera);
+    const send = async (sensor: string, bytes: Buffer) => {
+      const acked = new Promise<void>((resolve) => camera.once('message', () => resolve()));
+      camera.send(encodeBlobFrame({ sensor, type: 'image/jpeg', id: 'c' }, bytes));
+      await acked;
+    };
+    await send('cam', Buffer.from([1, 1]));
+    await waitFor(() => frames.length === 1, 5000, 'the first chunk, live');
+
+    await link.cut();
+    await waitFor(async () => (await readyz(c)).status === 503, 5000, 'node C not ready');
+    // Stored on node A and announced on the bus, which node C does not hear now.
+    await send('cam', Buffer.from([2, 2]));
+    await send('cam', Buffer.from([3, 3]));
+    await send('door', Buffer.from([4, 4]));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(frames.length, 1, 'nothing arrives while the link is down');
+
+    await link.resume();
+    await waitFor(async () => (await readyz(c)).status === 200, 15_000, 'node C ready again');
+    await waitFor(() => frames.length === 3, 5000, 'the newest chunk of each sensor');
+    assert.deepEqual(frames.slice(1).map((f) => [f.header.sensor, [...f.bytes], f.header.sync]), [['cam', [3, 3], true], ['door', [4, 4], true]]);
+    // Live again, and nothing sent twice.
+    await send('cam', Buffer.from([5, 5]));
+    await waitFor(() => frames.length === 4, 5000, 'a live chunk after the return');
+    assert.deepEqual([[...frames[3].bytes], frames[3].header.sync], [[5, 5], undefined]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(frames.length, 4);
+    viewer.close();
+    camera.close();
   });
 });

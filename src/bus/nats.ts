@@ -79,7 +79,9 @@ export class NatsBus implements Bus {
   readonly kind = 'nats';
   private readonly subs = new Map<string, Subscription>();
   private handler: (event: BusEvent) => void = () => {};
-  private readonly reconnectHandlers: (() => void)[] = [];
+  private readonly reconnectHandlers: ((downSince: number) => void)[] = [];
+  /** When the link last dropped. */
+  private downSince = 0;
   private connected = true;
   private closed = false;
   /** Bytes published since the connection dropped; the client holds them and sends them on reconnect. */
@@ -158,6 +160,7 @@ export class NatsBus implements Bus {
       switch (s.type) {
         case 'disconnect':
           if (this.closed) break;
+          if (this.connected) this.downSince = Date.now();
           this.connected = false;
           this.bufferedBytes = 0;
           log?.warn({ server: s.server }, 'NATS connection lost: reconnecting; readings are still stored, and other nodes catch up when it returns');
@@ -166,7 +169,7 @@ export class NatsBus implements Bus {
           this.connected = true;
           this.bufferedBytes = 0;
           log?.info({ server: s.server }, 'NATS connection restored');
-          for (const h of this.reconnectHandlers) h();
+          for (const h of this.reconnectHandlers) h(this.downSince);
           break;
         case 'error':
           log?.error({ err: s.error.message }, 'NATS error');
@@ -254,7 +257,7 @@ export class NatsBus implements Bus {
     this.handler = handler;
   }
 
-  onReconnect(handler: () => void): void {
+  onReconnect(handler: (downSince: number) => void): void {
     this.reconnectHandlers.push(handler);
   }
 

@@ -41,9 +41,10 @@ export interface Bus {
   /**
    * Called after the node's link to the others came back from an outage: events may have been missed
    * meanwhile, so the relay re-reads from the store what its connections should have received.
+   * `downSince`: when the link dropped (ms since epoch, this node's clock).
    * Optional: a bus that cannot lose its link (the in-process one) has nothing to report.
    */
-  onReconnect?(handler: () => void): void;
+  onReconnect?(handler: (downSince: number) => void): void;
   /** A round trip; once it resolves, earlier subscribe/unsubscribe calls are in effect. */
   ping(): Promise<void>;
   close(): Promise<void>;

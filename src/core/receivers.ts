@@ -1,5 +1,5 @@
 import { IotcError } from './errors.js';
-import { handOverBlob, syncedBlobs } from './blobs.js';
+import { blobDelivery, handOverBlob, syncedBlobs } from './blobs.js';
 import type { BlobDelivery } from './blobs.js';
 import type { CallUpdate, DeviceCall } from './calls.js';
 import type { PresenceTracker } from './presence.js';
@@ -9,6 +9,9 @@ import type { Bus } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import { otherSide } from '../store/types.js';
 import type { Device, NewReading, Side, Store, StoredBlob, StoredReading } from '../store/types.js';
+
+/** How far apart the nodes' clocks may be for a resync to still find every chunk stored while the bus was down. */
+const CLOCK_SLACK_MS = 10_000;
 
 /** One open connection of any door, as the relay sees it. */
 export interface Receiver {
@@ -52,6 +55,8 @@ export interface DeviceReceivers {
   client: readonly Held[];
   /** Highest sequence number delivered to each side's connections, so a resync sends only what they missed. */
   seen: { device: number; client: number };
+  /** The same for binary chunks (their own sequence). */
+  blobSeen: { device: number; client: number };
 }
 
 /** What reaches a connection while its sync is made: readings in order, and the newest chunk per sensor. */
@@ -154,7 +159,7 @@ export class LocalReceivers {
       throw new IotcError('E_TOO_MANY_CONNECTIONS', `At most ${this.maxConnectionsPerDevice} ${side} connections per device`);
     }
     if (!entry) {
-      entry = { device: [], client: [], seen: { device: 0, client: 0 } };
+      entry = { device: [], client: [], seen: { device: 0, client: 0 }, blobSeen: { device: 0, client: 0 } };
       this.local.set(device.id, entry);
       this.bus.subscribe(device.id);
     }
@@ -185,7 +190,10 @@ export class LocalReceivers {
       synced.add(r.seq);
     }
     for (const [r, json] of held.readings) if (!synced.has(r.seq)) receiver.deliver(r, json);
-    for (const d of syncedBlobs(sync.chunks, held.blobs)) handOverBlob(receiver, d);
+    for (const d of syncedBlobs(sync.chunks, held.blobs)) {
+      handOverBlob(receiver, d);
+      if (d.info.seq > entry.blobSeen[side]) entry.blobSeen[side] = d.info.seq;
+    }
     entry.seen[side] = sync.missed.reduce((max, r) => Math.max(max, r.seq), Math.max(entry.seen[side], sync.cursor));
   }
 
@@ -233,7 +241,11 @@ export class LocalReceivers {
   /** A chunk for one connection; while its sync is being made, only the newest per sensor is held for after it. */
   sendBlob(receiver: Receiver, d: BlobDelivery): void {
     const held = this.settingUp.size > 0 ? this.settingUp.get(receiver) : undefined;
-    if (!held) return handOverBlob(receiver, d);
+    if (!held) {
+      const entry = this.local.get(d.info.deviceId);
+      if (entry && d.info.seq > entry.blobSeen[receiver.side]) entry.blobSeen[receiver.side] = d.info.seq;
+      return handOverBlob(receiver, d);
+    }
     const had = held.blobs.get(d.info.sensor);
     if (!had || had.info.seq < d.info.seq) held.blobs.set(d.info.sensor, d);
   }
@@ -241,11 +253,13 @@ export class LocalReceivers {
   /**
    * The bus came back after an outage: what other nodes published meanwhile may never have arrived.
    * Each connection gets, as a sync, the newest value of every sensor the other side wrote since the last
-   * reading its side was given, the same rule as sync-on-connect.
+   * reading its side was given, the same rule as sync-on-connect; and the newest chunk of every sensor
+   * stored since the link dropped (`downSince`) that its side was not given.
    */
-  resync(): Promise<void> {
+  resync(downSince = 0): Promise<void> {
     this.resyncing = this.resyncing.then(async () => {
       let sent = 0;
+      let chunks = 0;
       for (const [deviceId, entry] of [...this.local]) {
         for (const side of ['device', 'client'] as const) {
           if (entry[side].length === 0) continue;
@@ -257,15 +271,34 @@ export class LocalReceivers {
               entry.seen[side] = Math.max(entry.seen[side], r.seq);
               sent += entry[side].length;
             }
+            chunks += await this.resyncChunks(deviceId, entry, side, downSince);
           } catch (err) {
             this.log.warn({ err, deviceId }, 'could not resync a device after the bus returned');
           }
         }
       }
       this.counters.readingsOut += sent;
-      if (sent > 0) this.log.info({ readings: sent }, 'resynced connections after the bus returned');
+      if (sent > 0 || chunks > 0) this.log.info({ readings: sent, chunks }, 'resynced connections after the bus returned');
     });
     return this.resyncing;
+  }
+
+  /**
+   * Chunks are announced on the bus, so those stored on another node while the link was down never came. The
+   * chunks' times are the writing node's clock: CLOCK_SLACK_MS keeps a skew between nodes from hiding one.
+   */
+  private async resyncChunks(deviceId: string, entry: DeviceReceivers, side: Side, downSince: number): Promise<number> {
+    let sent = 0;
+    const newest = await this.store.latestBlobs(deviceId, otherSide(side));
+    for (const info of newest.filter((b) => b.seq > entry.blobSeen[side] && b.time >= downSince - CLOCK_SLACK_MS).sort((a, b) => a.seq - b.seq)) {
+      const blob = await this.store.getBlob(deviceId, info.sensor, info.seq);
+      // Pruned meanwhile: a newer chunk of the sensor was stored, and reaches the connections live.
+      if (!blob) continue;
+      const d = blobDelivery(blob, blob.data, true);
+      for (const h of entry[side]) this.sendBlob(h.receiver, d);
+      sent += entry[side].length;
+    }
+    return sent;
   }
 
   /** Resolves once the resync under way (if any) is done. */

@@ -144,7 +144,7 @@ export class Relay {
     this.batcher.onBatch = (size, seconds, ok) => this.observer.batch?.(size, seconds, ok);
     this.calls = new CallRouter(this, opts.callLimits ?? { maxCallsPerDevice: 100, maxCallsPerUser: 1000 }, opts.log);
     this.bus.onEvent((event) => this.fromBus(event));
-    this.bus.onReconnect?.(() => void this.receivers.resync());
+    this.bus.onReconnect?.((downSince) => void this.receivers.resync(downSince));
   }
 
   async start(): Promise<void> {
