@@ -4,6 +4,7 @@
  * upgrade request (or MQTT CONNECT) and waits for 101 (or CONNACK). It answers pings, so it stays up.
  */
 import net from 'node:net';
+import mqttPacket from 'mqtt-packet';
 import type { Endpoint } from './targets.js';
 import type { GroupCreds } from './jobs.js';
 
@@ -19,22 +20,10 @@ function upgradeRequest(endpoint: Endpoint, creds: GroupCreds): string {
   return `GET ${path} HTTP/1.1\r\nHost: ${endpoint.host}:${endpoint.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${WS_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
 }
 
+/** CONNECT: v3.1.1, clean session, keep-alive 60 s; with `creds`, logged in as the device (IOTcommunicate's door). */
 function mqttConnect(clientId: string, creds: GroupCreds | null): Buffer {
-  const field = (text: string) => {
-    const b = Buffer.from(text);
-    return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b]);
-  };
-  // "MQTT", v3.1.1, clean session (and a user name and password when logging in), keep-alive 60 s
-  const variable = Buffer.from([0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, creds ? 0xc2 : 0x02, 0x00, 0x3c]);
-  const body = Buffer.concat([variable, field(clientId), ...(creds ? [field(creds.id), field(creds.key ?? '')] : [])]);
-  const length: number[] = [];
-  for (let n = body.length; ; ) {
-    const byte = n % 128;
-    n = Math.floor(n / 128);
-    length.push(n > 0 ? byte | 0x80 : byte);
-    if (n === 0) break;
-  }
-  return Buffer.concat([Buffer.from([0x10, ...length]), body]);
+  const login = creds ? { username: creds.id, password: Buffer.from(creds.key ?? '') } : {};
+  return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60, clientId, ...login });
 }
 
 /** A masked (zero-key) control frame, as a client must send. */
