@@ -5,6 +5,9 @@ import type { BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceEventKind,
 import { toDevice } from './rows.js';
 import type { DeviceRow } from './rows.js';
 
+/** A device's (d's) open connections of one side across all nodes, as of the time bound as `at`. */
+const openConnections = (side: Side, at: string) => `(SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = '${side}' AND p.expires_at > ${at})`;
+
 /** Devices, their events, their presence on each node, the sync cursors of their two sides and the Home Assistant opt-in, in PostgreSQL. */
 export class PostgresDevices {
   constructor(private readonly db: PostgresAccess) {}
@@ -33,8 +36,8 @@ export class PostgresDevices {
     const { rows } = await this.db.q<DeviceRow & { device_conns: number; client_conns: number }>(
       // Counts per device through the presence key (device_id, side, node_id): only this user's devices are read.
       `SELECT d.*,
-         (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > $2) AS device_conns,
-         (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'client' AND p.expires_at > $2) AS client_conns
+         ${openConnections('device', '$2')} AS device_conns,
+         ${openConnections('client', '$2')} AS client_conns
        FROM devices d WHERE d.user_id = $1 ORDER BY d.created_at, d.id`,
       [userId, Date.now()],
     );
@@ -110,7 +113,7 @@ export class PostgresDevices {
     const [filter, args] = which === 'all' ? ['true', []] : which === 'opted' ? ['d.id IN (SELECT device_id FROM ha_devices)', []] : ['d.id = ANY($2::text[])', [which]];
     const { rows } = await this.db.q<DeviceRow & { device_conns: number; mark: string }>(
       `SELECT d.*,
-         (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > $1) AS device_conns,
+         ${openConnections('device', '$1')} AS device_conns,
          (SELECT COUNT(*) || ':' || COALESCE(SUM(seq), 0) FROM latest l WHERE l.device_id = d.id) AS mark
        FROM devices d WHERE ${filter} ORDER BY d.id`,
       [Date.now(), ...args],

@@ -5,6 +5,9 @@ import { toDevice } from './rows.js';
 import type { DeviceRow } from './rows.js';
 import type { SqliteReadings } from './sqlite-readings.js';
 
+/** A device's (d's) open connections of one side across all nodes, as of the bound time. */
+const openConnections = (side: Side) => `(SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = '${side}' AND p.expires_at > ?)`;
+
 /**
  * Devices, their events, their presence on each node, the sync cursors of their two sides and the Home
  * Assistant opt-in, in the SQLite store. Deleting a device takes its readings, latest values and chunks along.
@@ -23,8 +26,8 @@ export class SqliteDevices {
       deviceById: db.prepare('SELECT * FROM devices WHERE id = ?'),
       devicesByUser: db.prepare(`
         SELECT d.*,
-          (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > ?) AS device_conns,
-          (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'client' AND p.expires_at > ?) AS client_conns
+          ${openConnections('device')} AS device_conns,
+          ${openConnections('client')} AS client_conns
         FROM devices d WHERE d.user_id = ? ORDER BY d.created_at, d.id`),
       setKey: db.prepare('UPDATE devices SET key_hash = ? WHERE id = ?'),
       rename: db.prepare('UPDATE devices SET name = ? WHERE id = ?'),
@@ -133,7 +136,7 @@ export class SqliteDevices {
       const filter = kind === 'all' ? 'true' : kind === 'opted' ? 'd.id IN (SELECT device_id FROM ha_devices)' : 'd.id IN (SELECT value FROM json_each(?))';
       // TOTAL, not SUM: a sum past 2^63 would be an error; the mark only has to change when a seq does.
       stmt = this.db.prepare(`SELECT d.*,
-          (SELECT COALESCE(SUM(connections), 0) FROM presence p WHERE p.device_id = d.id AND p.side = 'device' AND p.expires_at > ?) AS device_conns,
+          ${openConnections('device')} AS device_conns,
           (SELECT COUNT(*) || ':' || TOTAL(seq) FROM latest l WHERE l.device_id = d.id) AS mark
         FROM devices d WHERE ${filter} ORDER BY d.id`);
       this.bridged.set(kind, stmt);
