@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import pino from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type Logger = pino.Logger;
 
@@ -52,6 +53,8 @@ export function resolveLogFormat(setting: string, output: { isTTY?: boolean } = 
 
 /** Readable lines on stdout: local time, level, [component], message, then the other fields. */
 export function prettyDestination(colorize?: boolean): pino.DestinationStream {
+  // Required on first use: a hub logging JSON (a service, a container) never loads the formatter.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   return pretty({
     // Left unset, colours follow the terminal (and NO_COLOR / FORCE_COLOR).
     ...(colorize === undefined ? {} : { colorize }),

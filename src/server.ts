@@ -20,7 +20,6 @@ import { InstanceLock } from './instance.js';
 import { createMetrics, stopMetrics } from './metrics.js';
 import { describeStore } from './store/index.js';
 import { CertificateReloader, readTlsFiles, tlsEnabled } from './tls.js';
-import { HomeAssistantBridge } from './integrations/home-assistant.js';
 import { notFoundPage, sessionUpgradeAuthenticator, webApp, webSessionUser } from './web/index.js';
 import { mqttUserAuthenticator } from './core/sharing-doors.js';
 
@@ -204,7 +203,8 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
     }, log.child({ component: 'tls' }), opts.tlsPollMs);
     if (mqttPort !== null) log.warn(`TLS is on, but the plain MQTT listener on port ${mqttPort} is too: device keys sent there cross the network in the clear (--mqtt-port 0 turns it off)`);
   }
-  const haBridge = config.haBroker ? new HomeAssistantBridge(config, hub.store, hub.relay, log.child({ component: 'home-assistant' }), opts.haPollMs) : null;
+  // Loaded only when configured: the MQTT client library it connects with is a good part of a hub's memory.
+  const haBridge = config.haBroker ? new (await import('./integrations/home-assistant.js')).HomeAssistantBridge(config, hub.store, hub.relay, log.child({ component: 'home-assistant' }), opts.haPollMs) : null;
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const addresses = serverAddresses({ host: config.host, port, mqttPort, mqttOff, tls: tlsFiles !== null });

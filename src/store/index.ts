@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { Config } from '../config.js';
+import { hideUrlPasswords } from '../log.js';
 import type { Logger } from '../log.js';
-import { PostgresStore } from './postgres.js';
-import { redactUrl } from './postgres-connection.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './types.js';
 
@@ -16,7 +15,11 @@ export async function createStore(config: Pick<Config, 'store' | 'dataDir'> & Pa
     for (const warning of store.permissionWarnings) log?.warn(warning);
     return store;
   }
-  if (/^postgres(ql)?:\/\//.test(url)) return PostgresStore.open(url, { poolSize: config.storePool, log: log?.child({ component: 'postgres' }) });
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    // Loaded only when chosen: a hub on the embedded default never holds pg's code in memory.
+    const { PostgresStore } = await import('./postgres.js');
+    return PostgresStore.open(url, { poolSize: config.storePool, log: log?.child({ component: 'postgres' }) });
+  }
   throw new Error(`Store "${url}" is not supported; use "sqlite", "sqlite:FILE" or "postgres://user@host:5432/db"`);
 }
 
@@ -24,7 +27,7 @@ export async function createStore(config: Pick<Config, 'store' | 'dataDir'> & Pa
 export function describeStore(config: Pick<Config, 'store' | 'dataDir'>): string {
   if (config.store === 'sqlite') return path.resolve(config.dataDir, 'iotc.db');
   if (config.store.startsWith('sqlite:')) return path.resolve(config.store.slice('sqlite:'.length));
-  return redactUrl(config.store);
+  return hideUrlPasswords(config.store);
 }
 
 /** The SQLite file the config points at, or null for PostgreSQL. */

@@ -28,17 +28,6 @@ export function parsePostgresUrl(url: string): PostgresTarget {
   return { connectionString: u.toString(), schema };
 }
 
-/** The store URL with its password hidden, for messages and logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
-}
-
 /** SQLSTATE classes and socket errors that mean "the database cannot be reached right now". */
 export function isUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string };

@@ -1,7 +1,8 @@
 import pg from 'pg';
+import { hideUrlPasswords } from '../log.js';
 import type { Logger } from '../log.js';
 import { PostgresAutomationStore } from './postgres-automations.js';
-import { isUnavailable, mapError, migratePostgres, parsePostgresUrl, redactUrl, typeParsers } from './postgres-connection.js';
+import { isUnavailable, mapError, migratePostgres, parsePostgresUrl, typeParsers } from './postgres-connection.js';
 import { PostgresAccounts } from './postgres-accounts.js';
 import { PostgresBlobs } from './postgres-blobs.js';
 import { PostgresDevices } from './postgres-devices.js';
@@ -70,7 +71,7 @@ export class PostgresStore implements Store {
       if (applied > 0) opts.log?.info({ applied, schema: target.schema ?? 'default' }, 'PostgreSQL schema migrated');
     } catch (err) {
       await pool.end().catch(() => {});
-      if (isUnavailable(err)) throw new Error(`Cannot reach PostgreSQL at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err });
+      if (isUnavailable(err)) throw new Error(`Cannot reach PostgreSQL at ${hideUrlPasswords(url)}: ${(err as Error).message}`, { cause: err });
       throw err;
     }
     return new PostgresStore(pool, target.schema);

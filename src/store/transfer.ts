@@ -3,7 +3,7 @@ import readline from 'node:readline';
 import type { Config } from '../config.js';
 import { createStore, sqliteFileOf } from './index.js';
 import { runningServer } from '../instance.js';
-import { PostgresTransferDb, SqliteTransferDb } from './transfer-db.js';
+import { SqliteTransferDb } from './transfer-db.js';
 import type { TransferDb } from './transfer-db.js';
 import { MOVED_TABLES, NOT_MOVED, unknownTables } from './transfer-tables.js';
 import type { TableSpec } from './transfer-tables.js';
@@ -31,7 +31,9 @@ async function openTransferDb(config: Pick<Config, 'store' | 'dataDir' | 'storeP
   // Through the store first: a database is created or brought to this version's schema, as the server would.
   await (await createStore({ ...config, storePool: 1 })).close();
   const file = sqliteFileOf(config);
-  return file ? new SqliteTransferDb(file) : PostgresTransferDb.open(config.store);
+  if (file) return new SqliteTransferDb(file);
+  const { PostgresTransferDb } = await import('./transfer-postgres.js');
+  return PostgresTransferDb.open(config.store);
 }
 
 /** Refuses a store holding a table or a column this version would leave behind. */
