@@ -84,13 +84,14 @@ test('MQTT connections, over TCP and over WebSocket, count as door "mqtt"', asyn
 
 test("/metrics reports the event loop's delay since the previous scrape, to the tail, and starts afresh", async () => {
   await scrape();
-  // A 150 ms pause of the server's own loop (test and server share this process) must show in the next scrape.
-  const until = Date.now() + 150;
+  // A 160 ms pause of the server's own loop (test and server share this process) must show in the next scrape,
+  // whichever resolution the monitor is at (1 ms while readings flow, 10 ms when quiet).
+  const until = Date.now() + 160;
   while (Date.now() < until);
   await new Promise((r) => setTimeout(r, 20));
   const text = await scrape();
   for (const q of ['0.5', '0.99', '0.999']) assert.ok(sample(text, `iotc_eventloop_delay_seconds{quantile="${q}"}`)! >= 0);
-  assert.ok(sample(text, 'iotc_eventloop_delay_seconds{quantile="max"}')! >= 0.14, 'the 150 ms pause is the longest');
+  assert.ok(sample(text, 'iotc_eventloop_delay_seconds{quantile="max"}')! >= 0.14, 'the 160 ms pause is the longest');
   await new Promise((r) => setTimeout(r, 20));
   const next = await scrape();
   const nextMax = sample(next, 'iotc_eventloop_delay_seconds{quantile="max"}')!;
