@@ -9,7 +9,8 @@ const SECRET_QUERY = /([?&](?:key|token|access_token|password|_csrf)=)[^&#\s"]*/
 
 /** URLs (one or several, comma-separated) with the passwords in them hidden, for messages and `iotc config`. */
 export function hideUrlPasswords(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/g, '//$1:***@');
+  // Up to the authority's last `@`, as URL parsers read it: a password written with an `@` in it is hidden whole.
+  return url.replace(/\/\/([^:@/?#,]+):[^/?#,]*@/g, '//$1:***@');
 }
 
 /** Words standing for a secret in documented URLs; a real key, token or password is never one of them. */

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
+import { hideUrlPasswords } from '../src/log.js';
+import { describeStore } from '../src/store/index.js';
 import { freePort, LogCapture, makeDevice, startTestServer, TestClient } from './helpers.js';
 import { pageSocket, webLogIn } from './page-session.js';
 
@@ -66,4 +68,14 @@ test('at trace level every door logs without secrets', async () => {
     const at = text.indexOf(secret);
     assert.equal(at, -1, `a secret (${secret.slice(0, 4)}…) is in the log: …${text.slice(Math.max(0, at - 200), at + 40)}`);
   }
+});
+
+test('store and bus URLs are shown with their passwords hidden whole, one URL or several', () => {
+  assert.equal(describeStore({ store: 'postgres://iotc:s3cret@db:5432/iotc?schema=hub', dataDir: '.' }), 'postgres://iotc:***@db:5432/iotc?schema=hub');
+  // Written unencoded, an `@` in a password belongs to it (URL parsers split at the last one): none of it shows.
+  const shown = describeStore({ store: 'postgres://iotc:pa@ss@db/iotc', dataDir: '.' });
+  assert.equal(shown, 'postgres://iotc:***@db/iotc');
+  assert.equal(hideUrlPasswords('nats://a:p1@h1:4222,nats://b:p@2@h2:4222'), 'nats://a:***@h1:4222,nats://b:***@h2:4222');
+  assert.equal(hideUrlPasswords('postgres://postgres@127.0.0.1:5432/iotc'), 'postgres://postgres@127.0.0.1:5432/iotc');
+  assert.equal(hideUrlPasswords('nats://127.0.0.1:4222'), 'nats://127.0.0.1:4222');
 });
