@@ -10,7 +10,7 @@ interface Panel {
   bars: { label: string; value: number }[];
 }
 
-const COLORS: Record<string, string> = { iotc: '#2b6cb0', mosquitto: '#c05621', bare: '#718096' };
+const COLORS: Record<string, string> = { iotc: '#2b6cb0', 'iotc-mqtt': '#4299e1', mosquitto: '#c05621', bare: '#718096' };
 
 const PANELS: { scenario: ScenarioName; key: string; title: string; unit: string; better: 'higher' | 'lower' }[] = [
   { scenario: 'p2p', key: 'msgPerSec', title: 'Point-to-point throughput', unit: 'msg/s', better: 'higher' },
@@ -71,7 +71,7 @@ export function renderChart(results: Results): string {
       parts.push(`<text x="${(x0 + labelW + w + 6).toFixed(1)}" y="${by + 14}">${esc(fmt(b.value))}</text>`);
     });
   });
-  parts.push(`<text x="16" y="${H - 10}" fill="#718096">iotc = IOTcommunicate (every reading persisted, acked after commit) · mosquitto = MQTT QoS 0 · bare = ws relay, no auth/storage</text>`);
+  parts.push(`<text x="16" y="${H - 10}" fill="#718096">iotc = IOTcommunicate (every reading persisted, acked after commit) · iotc-mqtt = the same through its MQTT door · mosquitto = MQTT QoS 0 · bare = ws relay, no auth/storage</text>`);
   parts.push('</svg>');
   return parts.join('\n') + '\n';
 }

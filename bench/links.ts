@@ -77,7 +77,12 @@ function openWs(endpoint: Endpoint, role: Role, creds: GroupCreds, localAddress:
 }
 
 function openMqtt(endpoint: Endpoint, role: Role, creds: GroupCreds, localAddress: string | undefined, ev: LinkEvents, clientId: string): Promise<Link> {
-  const topic = `iotc-bench/${creds.id}/${SENSOR}`;
+  // IOTcommunicate's door: the device's own topic, its id and key, and the value as the whole payload (what an
+  // MQTT sketch publishes). Mosquitto: a topic of the bench's, anonymous, and the bytes an IOTcommunicate
+  // device puts as its status, {"sensor":…,"value":…}, which the receiver unwraps.
+  const hub = endpoint.login === true;
+  const topic = hub ? `devices/${creds.id}/${SENSOR}` : `iotc-bench/${creds.id}/${SENSOR}`;
+  const login = hub ? { username: role === 'client' ? `${creds.id}:client` : creds.id, password: creds.key } : {};
   const client = new MqttClient(() => net.createConnection({ host: endpoint.host, port: endpoint.port, localAddress, noDelay: true }) as never, {
     protocolVersion: 4,
     clientId,
@@ -85,11 +90,15 @@ function openMqtt(endpoint: Endpoint, role: Role, creds: GroupCreds, localAddres
     keepalive: 60,
     reconnectPeriod: 0,
     connectTimeout: 30_000,
+    ...login,
   });
   let closing = false;
   return new Promise((resolve, reject) => {
     let opened = false;
-    client.on('message', (_topic, payload) => ev.reading(JSON.parse(payload.toString()).value));
+    client.on('message', (_topic, payload) => {
+      const m = JSON.parse(payload.toString());
+      ev.reading(hub ? m : m.value);
+    });
     client.on('error', (err) => {
       if (!opened) reject(err);
     });
@@ -102,10 +111,10 @@ function openMqtt(endpoint: Endpoint, role: Role, creds: GroupCreds, localAddres
         opened = true;
         resolve({
           put(valueJson, id) {
-            // The same bytes an IOTcommunicate device puts as its status: {"sensor":…,"value":…}.
-            const payload = `{"sensor":"${SENSOR}","value":${valueJson}}`;
+            const payload = hub ? valueJson : `{"sensor":"${SENSOR}","value":${valueJson}}`;
             if (id === null) client.publish(topic, payload, { qos: 0 });
-            // Acked puts against QoS 1: the broker's PUBACK plays the hub's ack (Mosquitto runs without persistence).
+            // Acked puts against QoS 1: the PUBACK plays the hub's ack (the MQTT door sends it after the commit;
+            // Mosquitto runs without persistence).
             else client.publish(topic, payload, { qos: 1 }, (err) => ev.reply(!err, id, err ? 'puback' : undefined));
           },
           close() {

@@ -87,7 +87,7 @@ function split<T>(items: T[], n: number): T[][] {
 
 /** Group credentials in the target's terms: a device id and key, a relay pair, or an MQTT topic segment. */
 function creds(ctx: RoundContext, i: number): GroupCreds {
-  if (ctx.target.protocol === 'iotc') return ctx.fixture.devices[i];
+  if (ctx.target.hub) return ctx.fixture.devices[i];
   return { id: `g${i}` };
 }
 
@@ -115,10 +115,10 @@ function errorNote(ctx: RoundContext, s: Snapshot): void {
  * The server's event-loop delay since the previous read (IOTcommunicate's /metrics, which resets it on every
  * scrape): p50, p99, p99.9 and max in ms. Empty for targets without it (other servers, older builds).
  */
-async function loopDelay(ctx: RoundContext, e: Endpoint): Promise<Figures> {
-  if (e.protocol !== 'iotc') return {};
+async function loopDelay(ctx: RoundContext, running: RunningTarget): Promise<Figures> {
+  if (!running.metricsUrl) return {};
   try {
-    const res = await fetch(`http://${e.host}:${e.port}/metrics`);
+    const res = await fetch(running.metricsUrl);
     const text = await res.text();
     const f: Figures = {};
     const names: Record<string, string> = { '0.5': 'loopP50Ms', '0.99': 'loopP99Ms', '0.999': 'loopP999Ms', max: 'loopMaxMs' };
@@ -145,7 +145,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
         await sleep(250);
         ctx.status('warming up');
       }
-      await loopDelay(ctx, running.endpoint);
+      await loopDelay(ctx, running);
       const s0 = sample(running.pids);
       const g0 = sample(gen.pids);
       const c0 = running.counters?.() ?? {};
@@ -171,7 +171,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
       const g1 = sample(gen.pids);
       const c1 = running.counters?.() ?? {};
       const m1 = await gen.mark();
-      const loop = await loopDelay(ctx, running.endpoint);
+      const loop = await loopDelay(ctx, running);
       rssPeak = Math.max(rssPeak, s1.rss);
       const seconds = (m1.at - m0.at) / 1000;
       const delivered = m1.delivered - m0.delivered;
@@ -195,7 +195,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
         ...loop,
       };
       for (const [k, v] of Object.entries(c1)) f[`${k}PerSec`] = (v - (c0[k] ?? 0)) / seconds;
-      if (ctx.target.protocol === 'iotc' || m1.acked > 0) {
+      if (ctx.target.hub || m1.acked > 0) {
         f.ackedPerSec = (m1.acked - m0.acked) / seconds;
         f.ackP50Ms = ms(m1.ackLatency.quantile(0.5));
         f.ackP99Ms = ms(m1.ackLatency.quantile(0.99));
@@ -319,7 +319,7 @@ const connections: Scenario = {
     return withTarget(ctx, 1, async (running) => {
       await sleep((p.settle * 1000) / 2);
       const r0 = sample(running.pids);
-      const all = Array.from({ length: count }, (_, i) => (ctx.target.protocol === 'iotc' ? ctx.fixture.devices[i] : { id: `c${i}` }));
+      const all = Array.from({ length: count }, (_, i) => (ctx.target.hub ? ctx.fixture.devices[i] : { id: `c${i}` }));
       const addresses = nextAddresses(p.connectWorkers);
       const f: Figures = {};
       let opened = 0;

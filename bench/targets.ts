@@ -21,7 +21,10 @@ export interface Endpoint {
   protocol: Protocol;
   host: string;
   port: number;
-  /** MQTT only: CONNECT carries the device id and key (IOTcommunicate's MQTT door; Mosquitto takes anyone). */
+  /**
+   * MQTT only: IOTcommunicate's MQTT door. CONNECT carries the device id and key, topics are `devices/ID/SENSOR`
+   * and the payload is the value itself; Mosquitto takes anyone on the bench's own topics.
+   */
   login?: boolean;
 }
 
@@ -53,12 +56,16 @@ export interface RunningTarget {
   output(): string;
   /** Counts kept outside the server (webhooks its rules delivered): the bench reports each as a rate over the window. */
   counters?(): Record<string, number>;
+  /** IOTcommunicate's /metrics, where the bench reads the server's event-loop delay. */
+  readonly metricsUrl?: string;
 }
 
 export interface Target {
   readonly name: string;
   readonly label: string;
   readonly protocol: Protocol;
+  /** IOTcommunicate itself, through whichever door: its devices are the fixture's, with their ids and keys. */
+  readonly hub: boolean;
   /** Whether it keeps readings, so durability means something for it. */
   readonly persists: boolean;
   /** Null when it can run here, otherwise why not. */
@@ -166,34 +173,59 @@ export function ensureBuilt(log: (s: string) => void): void {
   execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
 }
 
+/** The hub as `npm start` runs it, reached through its WebSocket door or, with an MQTT port, its MQTT door. */
+async function startHub(opts: StartOptions, mqttPort = 0): Promise<RunningTarget> {
+  const dataDir = path.join(opts.workDir, 'data');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const dbFile = path.join(dataDir, 'iotc.db');
+  if (opts.template) fs.copyFileSync(opts.template, dbFile);
+  const port = await freePort();
+  const env = cleanEnv({
+    PORT: String(port),
+    IOTC_HOST: '127.0.0.1',
+    IOTC_DATA_DIR: dataDir,
+    IOTC_LOG_LEVEL: 'warn',
+    // Off unless asked, so the WebSocket target holds no listener it does not use.
+    IOTC_MQTT_PORT: String(mqttPort),
+    // The per-connection flood limit (200/s by default) would cap the load itself; unlimited is documented.
+    IOTC_RATE_LIMIT: '0',
+    // The load generator opens up to 100 connections at once from each of its addresses: past the per-address
+    // cap on connections still in their handshake (64 by default), the hub would close its oldest.
+    IOTC_MAX_UNAUTH_PER_ADDRESS: '1000000',
+    IOTC_MAX_CONNECTIONS_PER_DEVICE: String(opts.maxConnectionsPerDevice),
+    ...opts.env,
+  });
+  const endpoint: Endpoint = mqttPort ? { protocol: 'mqtt', host: '127.0.0.1', port: mqttPort, login: true } : { protocol: 'iotc', host: '127.0.0.1', port };
+  // Both listeners open before startup ends; waiting for the door the load uses is enough.
+  return launch(process.execPath, [...serverNodeArgs, opts.entry ?? path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, endpoint, {
+    dbFile,
+    metricsUrl: `http://127.0.0.1:${port}/metrics`,
+  });
+}
+
 export const iotc: Target = {
   name: 'iotc',
   label: 'IOTcommunicate',
   protocol: 'iotc',
+  hub: true,
   persists: true,
   unavailable: () => null,
   describe: () => 'WebSocket door, SQLite store (WAL, synchronous=NORMAL), every reading persisted and acknowledged after commit; built dist/, IOTC_RATE_LIMIT=0',
-  async start(opts) {
-    const dataDir = path.join(opts.workDir, 'data');
-    fs.mkdirSync(dataDir, { recursive: true });
-    const dbFile = path.join(dataDir, 'iotc.db');
-    if (opts.template) fs.copyFileSync(opts.template, dbFile);
-    const port = await freePort();
-    const env = cleanEnv({
-      PORT: String(port),
-      IOTC_HOST: '127.0.0.1',
-      IOTC_DATA_DIR: dataDir,
-      IOTC_LOG_LEVEL: 'warn',
-      // The per-connection flood limit (200/s by default) would cap the load itself; unlimited is documented.
-      IOTC_RATE_LIMIT: '0',
-      // The load generator opens up to 100 connections at once from each of its addresses: past the per-address
-      // cap on connections still in their handshake (64 by default), the hub would close its oldest.
-      IOTC_MAX_UNAUTH_PER_ADDRESS: '1000000',
-      IOTC_MAX_CONNECTIONS_PER_DEVICE: String(opts.maxConnectionsPerDevice),
-      ...opts.env,
-    });
-    return launch(process.execPath, [...serverNodeArgs, opts.entry ?? path.join(ROOT, 'dist/cli/main.js'), 'serve'], env, { protocol: 'iotc', host: '127.0.0.1', port }, { dbFile });
-  },
+  start: (opts) => startHub(opts),
+};
+
+/**
+ * The same hub through its MQTT door, driven by the MQTT client the bench drives Mosquitto with: the comparison
+ * an MQTT user makes. Devices and apps log in with the device id and key (`ID`, `ID:client`).
+ */
+export const iotcMqtt: Target = {
+  ...iotc,
+  name: 'iotc-mqtt',
+  label: 'IOTcommunicate MQTT',
+  protocol: 'mqtt',
+  describe: () =>
+    'MQTT door of the same hub, MQTT 3.1.1 with the device id and key in CONNECT, topic devices/ID/temp with the value as payload; QoS 1 PUBACK after commit; every reading persisted',
+  start: async (opts) => startHub(opts, await freePort()),
 };
 
 let mosquittoVersion: string | null | undefined;
@@ -261,6 +293,7 @@ export const mosquitto: Target = {
   name: 'mosquitto',
   label: 'Mosquitto',
   protocol: 'mqtt',
+  hub: false,
   persists: false,
   unavailable: () => (findMosquitto() ? null : 'the mosquitto binary is not installed (apt-get install mosquitto)'),
   describe: () => `Mosquitto ${findMosquitto() ?? '?'}, MQTT 3.1.1 QoS 0, anonymous, no persistence, TCP_NODELAY on`,
@@ -307,6 +340,7 @@ export const bare: Target = {
   name: 'bare',
   label: 'bare ws relay',
   protocol: 'bare',
+  hub: false,
   persists: false,
   unavailable: () => null,
   describe: () => 'ws server, no auth, no storage, no acks: JSON.parse + JSON.stringify once + send to the other side',
@@ -316,4 +350,4 @@ export const bare: Target = {
   },
 };
 
-export const ALL_TARGETS: readonly Target[] = [iotc, mosquitto, bare];
+export const ALL_TARGETS: readonly Target[] = [iotc, iotcMqtt, mosquitto, bare];
