@@ -19,7 +19,7 @@ import { finish, judge, renderTables } from './report.js';
 import type { Results, ScenarioResult } from './report.js';
 import { SCENARIO_TABLE, SCENARIOS } from './scenarios.js';
 import type { BenchParams, ScenarioName } from './scenarios.js';
-import { ALL_TARGETS, ROOT, baselineTarget, ensureBuilt, killAllTargets, rulesTarget, serverNodeArgs, showServerOutput } from './targets.js';
+import { ALL_TARGETS, ROOT, baselineTarget, iotcMqtt, ensureBuilt, killAllTargets, rulesTarget, serverNodeArgs, showServerOutput } from './targets.js';
 
 const HELP = `npm run bench -- [options]
 
@@ -54,7 +54,8 @@ const HELP = `npm run bench -- [options]
   --verbose             show the servers' own output
   --report FILE         print the tables and redraw the chart of an earlier results .json
   --baseline DIR        also run another IOTcommunicate build (its dist/ folder) as target "baseline";
-                        several as NAME=DIR,NAME=DIR (each a target of that name, in that order)
+                        several as NAME=DIR,NAME=DIR (each a target of that name, in that order); with
+                        iotc-mqtt among the targets, also through its MQTT door as NAME-mqtt
 `;
 
 function options() {
@@ -191,9 +192,12 @@ async function main(): Promise<void> {
   if (opts.report) return rerender(opts.report);
   if (!procAvailable()) throw new Error('the bench reads server CPU and memory from /proc: run it on Linux');
   const targets = ALL_TARGETS.filter((t) => opts.targets.includes(t.name));
-  // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine.
+  // A baseline build runs right after IOTcommunicate in each round, so the two see the same machine; through the
+  // MQTT door too when that runs (as NAME-mqtt, right after iotc-mqtt).
+  const atMqtt = targets.findIndex((t) => t.name === 'iotc-mqtt') + 1;
+  if (atMqtt > 0) targets.splice(atMqtt, 0, ...opts.baselines.map((b) => baselineTarget(b.dir, `${b.name}-mqtt`, iotcMqtt)));
   const at = targets.findIndex((t) => t.name === 'iotc') + 1;
-  targets.splice(at, 0, ...opts.baselines.map((b) => baselineTarget(b.dir, b.name)));
+  if (at > 0 || atMqtt === 0) targets.splice(at, 0, ...opts.baselines.map((b) => baselineTarget(b.dir, b.name)));
   if (opts.fire && opts.rules === 0) throw new Error('--fire needs --rules N');
   const receiver = opts.fire && at > 0 ? await startWebhookReceiver() : null;
   if (receiver) targets.splice(at, 0, rulesTarget(opts.rules, receiver));

@@ -244,21 +244,19 @@ function findMosquitto(): string | null {
 }
 
 /**
- * Another build of IOTcommunicate (the dist/ folder of an older checkout, say), run exactly like `iotc`,
- * so a change can be measured against what it replaces in the same interleaved run: `--baseline DIR`.
+ * Another build of IOTcommunicate (the dist/ folder of an older checkout, say), run exactly like `iotc` (or, given
+ * `door`, like `iotc-mqtt`), so a change can be measured against what it replaces in the same interleaved run:
+ * `--baseline DIR`.
  */
-export function baselineTarget(distDir: string, name = 'baseline'): Target {
+export function baselineTarget(distDir: string, name = 'baseline', door: Target = iotc): Target {
   const main = path.join(distDir, 'cli/main.js');
   return {
-    ...iotc,
+    ...door,
     name,
-    label: `IOTcommunicate (${name})`,
+    label: `${door.label} (${name.replace(/-mqtt$/, '')})`,
     unavailable: () => (fs.existsSync(main) ? null : `${main} not found: point --baseline at a built dist/ folder`),
-    describe: () => `${iotc.describe()}; built from ${distDir}`,
-    async start(opts) {
-      const running = await iotc.start({ ...opts, entry: main });
-      return running;
-    },
+    describe: () => `${door.describe()}; built from ${distDir}`,
+    start: (opts) => door.start({ ...opts, entry: main }),
   };
 }
 

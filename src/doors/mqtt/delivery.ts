@@ -103,7 +103,7 @@ function send(ctx: DoorContext, session: Session, client: Client, r: StoredReadi
     // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
     const payload = t.firmware ? aliasPayload(r.value) : valuePayload(r.value);
     const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
-    publishToConnection(client, packet);
+    publishToConnection(client, session.wire, packet);
   }
 }
 

@@ -15,7 +15,7 @@ import { MqttConnection } from './connection.js';
 import type { MqttUserAuthenticator } from './connect.js';
 import { callsSubscribed, sessionReady } from './delivery.js';
 import { MqttListeners } from './listeners.js';
-import { authorizePublish } from './publish.js';
+import { authorizePublish, skipConsumedRouting } from './publish.js';
 import { closeSession } from './session.js';
 import type { DoorContext, MqttDoorConfig, Session } from './session.js';
 import { authorizeForward, authorizeSubscribe, subscribed, unsubscribed } from './subscribe.js';
@@ -75,6 +75,7 @@ export class MqttDoor {
       authorizeForward: (client, packet) => authorizeForward(sessionOf(client), packet),
     });
     door = new MqttDoor(broker, relay, config, log, handshakes ?? new HandshakeGuard(config, log, (code) => relay.countError(code)), blobs, users);
+    skipConsumedRouting(broker);
     persistOnlyGranted(broker, (client) => sessionOf(client)?.filters);
     resendWithContentTypes(broker, (client) => sessionOf(client)?.wire);
     broker.on('clientReady', (client) => sessionReady(door.ctx, sessionOf(client), client));

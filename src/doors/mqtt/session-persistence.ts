@@ -37,13 +37,20 @@ export function persistOnlyGranted(broker: Aedes, grantedOf: (client: Client) =>
 type DeliveringClient = Client & { deliverQoS(packet: object, done: () => void): void };
 
 /**
- * Publishes a packet to one connection. A retained copy goes out like aedes' own retained messages
- * (deliverQoS), not through client.publish: for a persistent session client.publish queues a QoS 1 packet in
- * the session, and aedes clears a queued packet at its PUBACK only if it was not retained, so every retained
- * copy came back at each reconnection, ahead of the newer value or chunk the hub sends then.
+ * Publishes a packet to one connection.
+ * - QoS 0 goes onto the connection's wire as one generated packet (MqttWire.publish0). Through aedes each one
+ *   waited for a turn of its own and left in a write of its own; on the wire, what a turn publishes to a
+ *   connection leaves in one write, in publish order. Retained copies and live values of a QoS 0 subscription
+ *   take the same way, so a retained older value never overtakes a live newer one.
+ * - QoS 1 goes through aedes, which numbers it, holds it until its PUBACK and sends it again after a reconnection.
+ *   A retained copy goes out like aedes' own retained messages (deliverQoS), not through client.publish: for a
+ *   persistent session client.publish queues a QoS 1 packet in the session, and aedes clears a queued packet at
+ *   its PUBACK only if it was not retained, so every retained copy came back at each reconnection, ahead of the
+ *   newer value or chunk the hub sends then.
  */
-export function publishToConnection(client: Client, packet: PublishPacket): void {
-  if (packet.retain) (client as DeliveringClient).deliverQoS({ ...packet, brokerId: null }, () => {});
+export function publishToConnection(client: Client, wire: MqttWire, packet: PublishPacket): void {
+  if (packet.qos === 0) wire.publish0(packet.topic, packet.payload, packet.retain);
+  else if (packet.retain) (client as DeliveringClient).deliverQoS({ ...packet, brokerId: null }, () => {});
   else client.publish(packet, () => {});
 }
 
@@ -54,7 +61,7 @@ export function publishToConnection(client: Client, packet: PublishPacket): void
  */
 export function publishChunk(client: Client, wire: MqttWire, packet: PublishPacket, contentType: string): void {
   wire.expectContentType(packet.topic, packet.payload as Buffer, contentType);
-  publishToConnection(client, { ...packet, properties: { contentType } });
+  publishToConnection(client, wire, { ...packet, properties: { contentType } });
 }
 
 /**

@@ -5,6 +5,10 @@ import { Mqtt5Translation } from './mqtt5-translation.js';
 import type { Pkt } from './mqtt5-translation.js';
 import { REASON } from './reason-codes.js';
 
+function endTurn(wire: MqttWire): void {
+  wire.endTurn();
+}
+
 /**
  * The byte stream between one MQTT client and the embedded broker.
  *
@@ -23,6 +27,8 @@ export class MqttWire extends Duplex {
   private v5: Mqtt5Translation | null = null;
   private inParser: ReturnType<typeof mqttPacket.parser> | null = null;
   private outParser: ReturnType<typeof mqttPacket.parser> | null = null;
+  /** Corked by publish0 until the turn ends. */
+  private publishing = false;
 
   /** maxKeepaliveSeconds: a CONNECT asking for no keep-alive (0) or a longer one gets this one instead. */
   constructor(readonly raw: Duplex, opts: { maxPacketBytes: number; maxKeepaliveSeconds?: number }) {
@@ -39,6 +45,27 @@ export class MqttWire extends Duplex {
   /** Bytes waiting to reach the client, here and in the socket. */
   get queuedBytes(): number {
     return this.writableLength + this.raw.writableLength;
+  }
+
+  /**
+   * A QoS 0 PUBLISH of the door's own (see publishToConnection), written where the broker writes, so it keeps its
+   * place among the broker's packets and an MQTT 5 client gets it translated like them. The wire stays corked
+   * until the turn ends: what a turn publishes to this connection leaves in one write.
+   */
+  publish0(topic: string, payload: Buffer | string, retain: boolean): void {
+    if (!this.writable) return;
+    if (!this.publishing) {
+      this.publishing = true;
+      this.cork();
+      process.nextTick(endTurn, this);
+    }
+    this.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 0, retain, dup: false, messageId: undefined } as mqttPacket.IPublishPacket, { protocolVersion: 4 }));
+  }
+
+  /** Ends publish0's cork for this turn. */
+  endTurn(): void {
+    this.publishing = false;
+    this.uncork();
   }
 
   /** MQTT 5: what the client asked for retained messages on this subscription (0 send, 1 only if new, 2 never). */
