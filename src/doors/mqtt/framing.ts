@@ -8,14 +8,17 @@ export class WireError extends Error {
   override name = 'WireError';
 }
 
-/** One whole packet off the front of `buf` and what follows it, or null if it has not all arrived. */
-export function nextFrame(buf: Buffer, maxPacketBytes: number): { frame: Buffer; rest: Buffer } | null {
-  if (buf.length < 2) return null;
+/**
+ * The length of the whole packet that starts at `at` in `buf`, or 0 if it has not all arrived. Throws when its
+ * remaining length is malformed or over the limit, which is known from its first bytes.
+ */
+export function frameLength(buf: Buffer, at: number, maxPacketBytes: number): number {
+  if (buf.length - at < 2) return 0;
   let remaining = 0;
-  let i = 1;
+  let i = at + 1;
   for (let mul = 1; ; mul *= 128, i++) {
-    if (i > 4) throw new WireError('malformed remaining length');
-    if (i >= buf.length) return null;
+    if (i > at + 4) throw new WireError('malformed remaining length');
+    if (i >= buf.length) return 0;
     remaining += (buf[i] & 0x7f) * mul;
     if ((buf[i] & 0x80) === 0) break;
   }
@@ -24,9 +27,8 @@ export function nextFrame(buf: Buffer, maxPacketBytes: number): { frame: Buffer;
     (err as Error & { reason?: number }).reason = REASON.packetTooLarge;
     throw err;
   }
-  const total = i + 1 + remaining;
-  if (buf.length < total) return null;
-  return { frame: buf.subarray(0, total), rest: buf.subarray(total) };
+  const total = i + 1 - at + remaining;
+  return buf.length - at < total ? 0 : total;
 }
 
 /** Where a CONNECT frame holds its protocol level (3 = 3.1, 4 = 3.1.1, 5 = 5.0; the bridge bit aside); the keep-alive is 2 bytes on. */

@@ -1,9 +1,11 @@
 import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
-import { WireError, connectLevelAt, nextFrame, withKeepalive } from './framing.js';
+import { WireError, connectLevelAt, frameLength, withKeepalive } from './framing.js';
 import { Mqtt5Translation } from './mqtt5-translation.js';
 import type { Pkt } from './mqtt5-translation.js';
 import { REASON } from './reason-codes.js';
+
+const EMPTY = Buffer.alloc(0);
 
 function endTurn(wire: MqttWire): void {
   wire.endTurn();
@@ -20,7 +22,7 @@ function endTurn(wire: MqttWire): void {
 export class MqttWire extends Duplex {
   /** 3, 4 or 5 once the CONNECT arrived; 0 before. */
   version = 0;
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private readonly maxPacketBytes: number;
   private readonly maxKeepaliveSeconds: number;
   // MQTT 5 only:
@@ -110,32 +112,46 @@ export class MqttWire extends Duplex {
 
   // ---- client → broker ----
 
+  /**
+   * Cuts the client's bytes into packets, each checked against the limit as soon as its length is known. After
+   * the CONNECT, 3.1/3.1.1 packets pass through untouched, so those a read brought whole go on to the broker in
+   * one piece; MQTT 5 ones are translated one by one.
+   */
   private fromClient(chunk: Buffer): void {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    const buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    let at = 0;
+    let passed = 0;
     try {
-      for (;;) {
-        const next = nextFrame(this.pending, this.maxPacketBytes);
-        if (!next) break;
-        this.pending = next.rest;
-        this.onFrame(next.frame);
-        if (this.destroyed) return;
+      for (let size = frameLength(buf, 0, this.maxPacketBytes); size > 0; size = frameLength(buf, at, this.maxPacketBytes)) {
+        if (this.version === 0 || this.version === 5) {
+          this.onFrame(buf.subarray(at, at + size));
+          if (this.destroyed) return;
+          passed = at + size;
+        }
+        at += size;
       }
     } catch (err) {
+      // What came whole before the bad packet still reaches the broker first, as it would have in a read of its own.
+      if (at > passed) this.toBroker(buf.subarray(passed, at));
       this.fail(err as Error);
+      return;
     }
+    if (at > passed) this.toBroker(passed === 0 && at === buf.length ? buf : buf.subarray(passed, at));
+    this.pending = at === buf.length ? EMPTY : buf.subarray(at);
   }
 
+  /** The CONNECT (which decides the version), or an MQTT 5 packet. */
   private onFrame(frame: Buffer): void {
     if (this.version === 0) {
       if (frame[0] >> 4 !== 1) throw new WireError('the first packet must be CONNECT');
       const at = connectLevelAt(frame);
       this.version = frame[at] & 0x7f;
-      if (this.version === 5) this.startTranslating();
-      else frame = withKeepalive(frame, at + 2, (asked) => this.grantedKeepalive(asked));
-    }
-    if (this.version !== 5) {
-      this.toBroker(frame);
-      return;
+      if (this.version === 5) {
+        this.startTranslating();
+      } else {
+        this.toBroker(withKeepalive(frame, at + 2, (asked) => this.grantedKeepalive(asked)));
+        return;
+      }
     }
     this.inParser!.parse(frame);
   }
