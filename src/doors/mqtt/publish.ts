@@ -119,8 +119,7 @@ type PublishCallback = (error?: Error) => void;
 /**
  * A consumed publish skips the broker's routing altogether. It found no subscriber, but on the way it copied the
  * packet, asked the session store for offline subscribers of its topic and matched the topic in the emitter, for
- * every message (a tenth of the door's CPU under load). The broker's own publishes (none but consumed ones reach
- * it from clients) still take the usual way.
+ * every message. Any other publish (the broker's own) still takes the usual way.
  */
 export function skipConsumedRouting(broker: Aedes): void {
   const route = broker.publish.bind(broker) as (packet: PublishPacket, client: unknown, done?: PublishCallback) => void;
