@@ -29,8 +29,16 @@ export class MqttWire extends Duplex {
   private v5: Mqtt5Translation | null = null;
   private inParser: ReturnType<typeof mqttPacket.parser> | null = null;
   private outParser: ReturnType<typeof mqttPacket.parser> | null = null;
-  /** Corked by publish0 until the turn ends. */
+  /** Corked by writeInTurn until the turn ends. */
   private publishing = false;
+  /** Reading held by the door (too many publishes waiting for their commit) or by the broker (its buffer full). */
+  private held = false;
+  private brokerFull = false;
+  /**
+   * The door's hook for a PUBLISH after the CONNECT (fast-publish.ts): true when it took the packet, which then
+   * never reaches the broker. Only 3.1/3.1.1 packets pass through untouched, so only they are offered.
+   */
+  takePublish: ((buf: Buffer, at: number, size: number) => boolean) | null = null;
 
   /** maxKeepaliveSeconds: a CONNECT asking for no keep-alive (0) or a longer one gets this one instead. */
   constructor(readonly raw: Duplex, opts: { maxPacketBytes: number; maxKeepaliveSeconds?: number }) {
@@ -55,16 +63,32 @@ export class MqttWire extends Duplex {
    * until the turn ends: what a turn publishes to this connection leaves in one write.
    */
   publish0(topic: string, payload: Buffer | string, retain: boolean): void {
+    this.writeInTurn(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 0, retain, dup: false, messageId: undefined } as mqttPacket.IPublishPacket, { protocolVersion: 4 }));
+  }
+
+  /** The PUBACK of a publish the door took itself (see takePublish), written like publish0. */
+  puback(messageId: number): void {
+    this.writeInTurn(Buffer.from([0x40, 2, messageId >> 8, messageId & 0xff]));
+  }
+
+  private writeInTurn(packet: Buffer): void {
     if (!this.writable) return;
     if (!this.publishing) {
       this.publishing = true;
       this.cork();
       process.nextTick(endTurn, this);
     }
-    this.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 0, retain, dup: false, messageId: undefined } as mqttPacket.IPublishPacket, { protocolVersion: 4 }));
+    this.write(packet);
   }
 
-  /** Ends publish0's cork for this turn. */
+  /** Stops (or starts again) reading the client while the door holds too many of its publishes. */
+  hold(on: boolean): void {
+    this.held = on;
+    if (on) this.raw.pause();
+    else if (!this.brokerFull) this.raw.resume();
+  }
+
+  /** Ends writeInTurn's cork for this turn. */
   endTurn(): void {
     this.publishing = false;
     this.uncork();
@@ -115,7 +139,7 @@ export class MqttWire extends Duplex {
   /**
    * Cuts the client's bytes into packets, each checked against the limit as soon as its length is known. After
    * the CONNECT, 3.1/3.1.1 packets pass through untouched, so those a read brought whole go on to the broker in
-   * one piece; MQTT 5 ones are translated one by one.
+   * one piece, but for the publishes the door takes first (takePublish); MQTT 5 ones are translated one by one.
    */
   private fromClient(chunk: Buffer): void {
     const buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
@@ -125,6 +149,10 @@ export class MqttWire extends Duplex {
       for (let size = frameLength(buf, 0, this.maxPacketBytes); size > 0; size = frameLength(buf, at, this.maxPacketBytes)) {
         if (this.version === 0 || this.version === 5) {
           this.onFrame(buf.subarray(at, at + size));
+          if (this.destroyed) return;
+          passed = at + size;
+        } else if (at === passed && this.takePublish !== null && this.takePublish(buf, at, size)) {
+          // Only while nothing of this read went to the broker before it: what follows a packet it has stays in order.
           if (this.destroyed) return;
           passed = at + size;
         }
@@ -157,11 +185,15 @@ export class MqttWire extends Duplex {
   }
 
   private toBroker(bytes: Buffer): void {
-    if (!this.push(bytes)) this.raw.pause();
+    if (!this.push(bytes)) {
+      this.brokerFull = true;
+      this.raw.pause();
+    }
   }
 
   override _read(): void {
-    if (this.raw.isPaused()) this.raw.resume();
+    this.brokerFull = false;
+    if (!this.held && this.raw.isPaused()) this.raw.resume();
   }
 
   private startTranslating(): void {
