@@ -1,12 +1,13 @@
 /**
  * The MQTT door's own paths around the broker: QoS 0 publishes written straight onto a connection's wire (corked
- * for the turn), and the packets one read brings passed to the broker in one piece. Real sockets, real clients.
+ * for the turn), the packets one read brings passed to the broker in one piece, and 3.1.1 publishes taken off
+ * the wire before the broker (fast-publish.ts). Real sockets, real clients.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
-import { freePort, makeDevice, startTestServer, waitFor } from './helpers.js';
+import { TestClient, freePort, makeDevice, startTestServer, waitFor } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { Inbox, mqttConnect } from './mqtt-clients.js';
 
@@ -71,4 +72,140 @@ test('a CONNECT and the publishes after it in one TCP write are each taken, in o
   // A header announcing more than the limit: refused from its first bytes, never buffered.
   socket.write(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]));
   await closed;
+});
+
+/** A 3.1.1 connection on a bare socket, so the test decides every byte (no client library pinging on its own). */
+class RawMqtt {
+  readonly acks: number[] = [];
+  readonly received: mqttPacket.Packet[] = [];
+  readonly closed: Promise<void>;
+  private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
+
+  private constructor(readonly socket: net.Socket) {
+    this.parser.on('packet', (p) => {
+      this.received.push(p);
+      if (p.cmd === 'puback') this.acks.push(p.messageId!);
+    });
+    socket.on('data', (b) => this.parser.parse(b));
+    this.closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  }
+
+  static async open(port: number): Promise<RawMqtt> {
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    return new RawMqtt(socket);
+  }
+
+  static connectPacket(d: { id: string; key: string }, extra: Partial<mqttPacket.IConnectPacket> = {}): Buffer {
+    return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `raw-${Math.random()}`, keepalive: 30, username: d.id, password: Buffer.from(d.key), ...extra } as mqttPacket.IConnectPacket);
+  }
+
+  static publishPacket(topic: string, payload: string, messageId?: number): Buffer {
+    return mqttPacket.generate({ cmd: 'publish', topic, payload, qos: messageId === undefined ? 0 : 1, messageId, retain: false, dup: false } as mqttPacket.IPublishPacket);
+  }
+
+  get open(): boolean {
+    return !this.socket.destroyed;
+  }
+
+  async connack(): Promise<void> {
+    await waitFor(() => this.received.some((p) => p.cmd === 'connack'), 5000, 'CONNACK');
+    const connack = this.received.find((p) => p.cmd === 'connack') as mqttPacket.IConnackPacket;
+    assert.equal(connack.returnCode, 0);
+  }
+}
+
+const seqNumbers = (n: number, from = 1) => Array.from({ length: n }, (_, i) => from + i);
+
+test('publishes sent before the CONNACK and those sent right after it are stored and acknowledged in the order sent', async () => {
+  const d = await makeDevice(server);
+  const raw = await RawMqtt.open(server.mqttPort!);
+  try {
+    const topic = `devices/${d.id}/order`;
+    raw.socket.write(Buffer.concat([RawMqtt.connectPacket(d), ...seqNumbers(30).map((i) => RawMqtt.publishPacket(topic, String(i), i))]));
+    await raw.connack();
+    // Written the moment the CONNACK arrives, while the broker may still hold those sent with the CONNECT.
+    for (let i = 31; i <= 90; i++) raw.socket.write(RawMqtt.publishPacket(topic, String(i), i));
+    await waitFor(() => raw.acks.length === 90, 5000, 'every publish acknowledged');
+    assert.deepEqual(raw.acks, seqNumbers(90));
+    const history = await server.hub.relay.history(d.id, 'order', { limit: 100 });
+    assert.deepEqual(history.sort((a, b) => a.seq - b.seq).map((r) => r.value), seqNumbers(90));
+  } finally {
+    raw.socket.destroy();
+  }
+});
+
+test('a connection that only publishes, never pinging, is kept past 1.5 × its keep-alive', async () => {
+  const d = await makeDevice(server);
+  const raw = await RawMqtt.open(server.mqttPort!);
+  try {
+    raw.socket.write(RawMqtt.connectPacket(d, { keepalive: 1 }));
+    await raw.connack();
+    // Every publish counts as the client being alive, as every packet does (MQTT-3.1.2-24): 3.5 s at a 1 s keep-alive.
+    for (let i = 1; i <= 14; i++) {
+      raw.socket.write(RawMqtt.publishPacket(`devices/${d.id}/alive`, String(i), i));
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.equal(raw.open, true, 'still connected');
+    await waitFor(() => raw.acks.length === 14, 5000, 'every publish acknowledged');
+    // Silent from here: the keep-alive still ends the connection.
+    const started = Date.now();
+    await raw.closed;
+    assert.ok(Date.now() - started < 5000, 'closed for silence');
+  } finally {
+    raw.socket.destroy();
+  }
+});
+
+test('a flood of QoS 1 publishes in one write, more than are held waiting for a commit, is acknowledged whole and in order', async () => {
+  const d = await makeDevice(server);
+  const raw = await RawMqtt.open(server.mqttPort!);
+  try {
+    raw.socket.write(RawMqtt.connectPacket(d));
+    await raw.connack();
+    const n = 3000;
+    raw.socket.write(Buffer.concat(seqNumbers(n).map((i) => RawMqtt.publishPacket(`devices/${d.id}/flood`, String(i), ((i - 1) % 65535) + 1))));
+    await waitFor(() => raw.acks.length === n, 15_000, 'every publish acknowledged');
+    assert.deepEqual(raw.acks, seqNumbers(n));
+    assert.equal((await server.hub.relay.gets(d.id, 'flood'))?.value, n);
+    // Reading went on after the flood: the connection still answers.
+    raw.socket.write(mqttPacket.generate({ cmd: 'pingreq' }));
+    await waitFor(() => raw.received.some((p) => p.cmd === 'pingresp'), 5000, 'PINGRESP');
+  } finally {
+    raw.socket.destroy();
+  }
+});
+
+test('a publish refused on the way in closes a 3.1.1 connection, stores nothing, and its will is published', async () => {
+  const d = await makeDevice(server);
+  const other = await makeDevice(server);
+  const app = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
+  const raw = await RawMqtt.open(server.mqttPort!);
+  try {
+    raw.socket.write(RawMqtt.connectPacket(d, { will: { topic: `devices/${d.id}/status`, payload: Buffer.from('gone'), qos: 1, retain: false } }));
+    await raw.connack();
+    raw.socket.write(RawMqtt.publishPacket(`devices/${d.id}/fine`, '1', 1));
+    await waitFor(() => raw.acks.length === 1, 5000, 'the first publish acknowledged');
+    raw.socket.write(RawMqtt.publishPacket(`devices/${other.id}/x`, '2', 2));
+    await raw.closed;
+    assert.deepEqual(raw.acks, [1]);
+    assert.equal(await server.hub.relay.gets(other.id, 'x'), null);
+    const readings = [await app.reading(), await app.reading()];
+    assert.deepEqual(readings.map((r) => [r.sensor, r.value]), [['fine', 1], ['status', 'gone']]);
+  } finally {
+    raw.socket.destroy();
+    await app.close();
+  }
+});
+
+test('publishes the broker refuses for their form still close the connection: a wildcard in the topic, QoS 3', async () => {
+  const d = await makeDevice(server);
+  for (const bad of [RawMqtt.publishPacket(`devices/${d.id}/+`, '1', 1), Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x31])]) {
+    const raw = await RawMqtt.open(server.mqttPort!);
+    raw.socket.write(RawMqtt.connectPacket(d));
+    await raw.connack();
+    raw.socket.write(bad);
+    await raw.closed;
+    assert.deepEqual(raw.acks, []);
+  }
 });
