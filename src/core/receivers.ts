@@ -18,8 +18,11 @@ export interface Receiver {
   readonly side: Side;
   /** Which door the connection came through ('ws', 'mqtt', 'http'...), for metrics. */
   readonly door?: string;
-  /** Hands over a reading the other side wrote; `json` is its wire form, shared by every receiver. */
-  deliver(reading: StoredReading, json: string): void;
+  /**
+   * Hands over a reading the other side wrote; `json` is its wire form, shared by every receiver, and
+   * `valueJson`, when the put is at hand, its value's JSON text as checked and stored.
+   */
+  deliver(reading: StoredReading, json: string, valueJson?: string): void;
   /** The device's key was rotated or the device deleted: the door closes the connection with this error. */
   revoked(err: IotcError): void;
   /** A call for the device (device-side connections); `json` is its WebSocket frame. A door without it cannot take calls. */
@@ -225,17 +228,18 @@ export class LocalReceivers {
       const to = otherSide(r.side);
       const held = entry[to];
       if (held.length === 0) continue;
-      const json = readingJson(r, undefined, written?.[offset + i].json);
-      for (const h of held) this.send(h.receiver, r, json);
+      const valueJson = written?.[offset + i].json;
+      const json = readingJson(r, undefined, valueJson);
+      for (const h of held) this.send(h.receiver, r, json, valueJson);
       this.counters.readingsOut += held.length;
       if (r.seq > entry.seen[to]) entry.seen[to] = r.seq;
     }
   }
 
-  private send(receiver: Receiver, r: StoredReading, json: string): void {
+  private send(receiver: Receiver, r: StoredReading, json: string, valueJson?: string): void {
     const held = this.settingUp.size > 0 ? this.settingUp.get(receiver) : undefined;
     if (held) held.readings.push([r, json]);
-    else receiver.deliver(r, json);
+    else receiver.deliver(r, json, valueJson);
   }
 
   /** A chunk for one connection; while its sync is being made, only the newest per sensor is held for after it. */

@@ -40,8 +40,8 @@ export class MqttConnection implements Receiver, BlobOutboxPeer {
     return this.session.side;
   }
 
-  deliver(reading: StoredReading): void {
-    deliver(this.ctx, this.session, this.client!, reading);
+  deliver(reading: StoredReading, _json: string, valueJson?: string): void {
+    deliver(this.ctx, this.session, this.client!, reading, valueJson);
   }
 
   revoked(err: IotcError): void {

@@ -39,15 +39,15 @@ function deliveryTargets(session: Pick<Session, 'filters' | 'firmwareFilters'>, 
   return out;
 }
 
-/** A reading from the relay: sent now, or kept (the latest per sensor) until the session is ready. */
-export function deliver(ctx: DoorContext, session: Session, client: Client, reading: StoredReading): void {
+/** A reading from the relay: sent now, or kept (the latest per sensor) until the session is ready. `valueJson`: see Receiver.deliver. */
+export function deliver(ctx: DoorContext, session: Session, client: Client, reading: StoredReading, valueJson?: string): void {
   if (session.closed) return;
   if (!session.ready) {
     const had = session.early.get(reading.sensor);
     if (!had || had.seq < reading.seq) session.early.set(reading.sensor, reading);
     return;
   }
-  send(ctx, session, client, reading, false);
+  send(ctx, session, client, reading, false, valueJson);
 }
 
 /** The broker restored the session and sent CONNACK: what came before goes out now. */
@@ -88,7 +88,7 @@ export async function sendRetained(ctx: DoorContext, session: Session, client: C
   }
 }
 
-function send(ctx: DoorContext, session: Session, client: Client, r: StoredReading, retain: boolean): void {
+function send(ctx: DoorContext, session: Session, client: Client, r: StoredReading, retain: boolean, valueJson?: string): void {
   if (session.closed || isRpcSensor(r.sensor)) return;
   const targets = deliveryTargets(session, r.deviceId, r.sensor);
   if (targets.length === 0) return;
@@ -101,7 +101,7 @@ function send(ctx: DoorContext, session: Session, client: Client, r: StoredReadi
   }
   for (const t of targets) {
     // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
-    const payload = t.firmware ? aliasPayload(r.value) : valuePayload(r.value);
+    const payload = t.firmware ? aliasPayload(r.value) : (valueJson ?? valuePayload(r.value));
     const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
     publishToConnection(client, session.wire, packet);
   }

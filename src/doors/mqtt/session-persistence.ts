@@ -49,9 +49,11 @@ type DeliveringClient = Client & { deliverQoS(packet: object, done: () => void):
  *   newer value or chunk the hub sends then.
  */
 export function publishToConnection(client: Client, wire: MqttWire, packet: PublishPacket): void {
-  if (packet.qos === 0) wire.publish0(packet.topic, packet.payload, packet.retain);
-  else if (packet.retain) (client as DeliveringClient).deliverQoS({ ...packet, brokerId: null }, () => {});
-  else client.publish(packet, () => {});
+  if (packet.qos === 0) return wire.publish0(packet.topic, packet.payload, packet.retain);
+  // What aedes keeps of a session until the PUBACK holds bytes, as the packets it reads from the wire do.
+  const held = typeof packet.payload === 'string' ? { ...packet, payload: Buffer.from(packet.payload) } : packet;
+  if (held.retain) (client as DeliveringClient).deliverQoS({ ...held, brokerId: null }, () => {});
+  else client.publish(held, () => {});
 }
 
 /**

@@ -6,6 +6,9 @@ import { sensorFromTopic, sensorTopic } from './topics.js';
 /** MQTT matching as the broker itself configures qlobber: `+` one level (which may be empty), `#` all the rest. */
 const MQTT_MATCHING = { separator: '/', wildcard_one: '+', wildcard_some: '#', match_empty_levels: true };
 
+/** Topics whose match a FilterIndex keeps; beyond them it matches through the trie each time. */
+const MATCHED_TOPICS = 256;
+
 export function hasWildcard(filter: string): boolean {
   return filter.includes('+') || filter.includes('#');
 }
@@ -18,6 +21,12 @@ export function hasWildcard(filter: string): boolean {
 export class FilterIndex {
   private readonly trie = new Qlobber<string>(MQTT_MATCHING);
   private readonly qosByFilter = new Map<string, number>();
+  /**
+   * qosFor's answers by topic, forgotten whenever the filters change: a connection is handed the same few topics
+   * again and again, and matching each through the trie was a twentieth of the door's time. Made on first use
+   * (an idle connection holds none) and bounded, since call topics are new each time.
+   */
+  private matched: Map<string, number> | null = null;
 
   constructor(filters: Iterable<[string, number]> = []) {
     for (const [filter, qos] of filters) this.set(filter, qos);
@@ -34,10 +43,12 @@ export class FilterIndex {
   set(filter: string, qos: number): void {
     if (!this.qosByFilter.has(filter)) this.trie.add(filter, filter);
     this.qosByFilter.set(filter, qos);
+    this.matched = null;
   }
 
   delete(filter: string): void {
     if (this.qosByFilter.delete(filter)) this.trie.remove(filter, filter);
+    this.matched = null;
   }
 
   /** The QoS granted to this very filter, or -1 when it is not held. */
@@ -47,8 +58,12 @@ export class FilterIndex {
 
   /** The highest QoS among the filters matching `topic`, or -1 when none does. */
   qosFor(topic: string): number {
+    const known = this.matched?.get(topic);
+    if (known !== undefined) return known;
     let qos = -1;
     for (const filter of this.trie.match(topic)) qos = Math.max(qos, this.qosByFilter.get(filter) ?? -1);
+    this.matched ??= new Map();
+    if (this.matched.size < MATCHED_TOPICS) this.matched.set(topic, qos);
     return qos;
   }
 }

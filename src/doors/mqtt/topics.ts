@@ -66,8 +66,8 @@ export function aliasDeliveryTopic(filter: string, sensor: string): string | nul
 }
 
 /** Firmware expects bare words (ON, not "ON"): strings go as their text, anything else as JSON. */
-export function aliasPayload(value: unknown): Buffer {
-  return typeof value === 'string' ? Buffer.from(value) : valuePayload(value);
+export function aliasPayload(value: unknown): string {
+  return typeof value === 'string' ? value : valuePayload(value);
 }
 
 /** A sensor that cannot be a publish topic name (MQTT forbids wildcards and NUL in them). */
@@ -104,6 +104,6 @@ export function payloadValue(payload: Buffer | string): unknown {
 }
 
 /** A reading's value as delivered to MQTT subscribers: its JSON text. */
-export function valuePayload(value: unknown): Buffer {
-  return Buffer.from(JSON.stringify(value) ?? 'null');
+export function valuePayload(value: unknown): string {
+  return JSON.stringify(value) ?? 'null';
 }

@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
-import { WireError, connectLevelAt, frameLength, withKeepalive } from './framing.js';
+import { WireError, connectLevelAt, frameLength, publishFrame, withKeepalive } from './framing.js';
 import { Mqtt5Translation } from './mqtt5-translation.js';
 import type { Pkt } from './mqtt5-translation.js';
 import { REASON } from './reason-codes.js';
@@ -63,7 +63,7 @@ export class MqttWire extends Duplex {
    * until the turn ends: what a turn publishes to this connection leaves in one write.
    */
   publish0(topic: string, payload: Buffer | string, retain: boolean): void {
-    this.writeInTurn(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 0, retain, dup: false, messageId: undefined } as mqttPacket.IPublishPacket, { protocolVersion: 4 }));
+    this.writeInTurn(publishFrame(topic, payload, retain));
   }
 
   /** The PUBACK of a publish the door took itself (see takePublish), written like publish0. */
