@@ -364,7 +364,11 @@ const connections: Scenario = {
         const last = await ctx.gen.mark();
         errorNote(ctx, last);
         // 100 000 connections: what the last step holds plus the rest at the last step's cost per added connection.
-        f.projected100kMiB = prev.rss / 1048576 + (Math.max(0, 100_000 - prev.n) * f.marginalKiB) / 1024;
+        // A step whose RSS fell (the heap returned pages meanwhile, seen at small steps) says nothing of that cost:
+        // the average over all the connections stands in for it then.
+        const perAdded = f.marginalKiB > 0 ? f.marginalKiB : Math.max(0, f.rssPerConnKiB);
+        if (!(f.marginalKiB > 0)) ctx.note(`RSS fell during the last step (${f.marginalKiB.toFixed(2)} KiB per added connection): the projection uses the average, ${perAdded.toFixed(2)} KiB`);
+        f.projected100kMiB = prev.rss / 1048576 + (Math.max(0, 100_000 - prev.n) * perAdded) / 1024;
         return {
           connections: last.opened,
           failed: last.failed,
