@@ -198,6 +198,56 @@ test('a publish refused on the way in closes a 3.1.1 connection, stores nothing,
   }
 });
 
+test('publishes are acknowledged in the order sent, and a refused one ends the connection only after those before it are', async () => {
+  const d = await makeDevice(server);
+  const other = await makeDevice(server);
+  const raw = await RawMqtt.open(server.mqttPort!);
+  try {
+    raw.socket.write(RawMqtt.connectPacket(d));
+    await raw.connack();
+    // A discovery announcement is answered at once, a reading after its commit: the PUBACKs still come in order.
+    // Then, in the same write, a publish to another device: refused, after the four before it are acknowledged.
+    raw.socket.write(Buffer.concat([
+      RawMqtt.publishPacket(`devices/${d.id}/a`, '1', 1),
+      RawMqtt.publishPacket('homeassistant/sensor/x/config', '{}', 2),
+      RawMqtt.publishPacket(`devices/${d.id}/a`, '3', 3),
+      RawMqtt.publishPacket('tasmota/discovery/x/config', '{}', 4),
+      RawMqtt.publishPacket(`devices/${other.id}/x`, '5', 5),
+      RawMqtt.publishPacket(`devices/${d.id}/after`, '6', 6),
+    ]));
+    await raw.closed;
+    assert.deepEqual(raw.acks, [1, 2, 3, 4]);
+    assert.equal((await server.hub.relay.gets(d.id, 'a'))?.value, 3);
+    assert.equal(await server.hub.relay.gets(other.id, 'x'), null);
+    assert.equal(await server.hub.relay.gets(d.id, 'after'), null, 'nothing after the refused publish is handled');
+  } finally {
+    raw.socket.destroy();
+  }
+});
+
+test('a packet for the broker after publishes still waiting for their commit is handled after them', async () => {
+  const d = await makeDevice(server);
+  const raw = await RawMqtt.open(server.mqttPort!);
+  try {
+    raw.socket.write(RawMqtt.connectPacket(d));
+    await raw.connack();
+    // A QoS 2 publish is the broker's: it is stored after the QoS 1 ones before it, and PINGREQ is answered.
+    raw.socket.write(Buffer.concat([
+      ...seqNumbers(50).map((i) => RawMqtt.publishPacket(`devices/${d.id}/mixed`, String(i), i)),
+      mqttPacket.generate({ cmd: 'publish', topic: `devices/${d.id}/mixed`, payload: '51', qos: 2, messageId: 51, retain: false, dup: false } as mqttPacket.IPublishPacket),
+      mqttPacket.generate({ cmd: 'pingreq' }),
+      ...seqNumbers(10, 52).map((i) => RawMqtt.publishPacket(`devices/${d.id}/mixed`, String(i), i)),
+    ]));
+    await waitFor(() => raw.acks.length === 60 && raw.received.some((p) => p.cmd === 'pubrec'), 5000, 'every publish answered');
+    assert.deepEqual(raw.acks, [...seqNumbers(50), ...seqNumbers(10, 52)]);
+    const history = await server.hub.relay.history(d.id, 'mixed', { limit: 100 });
+    assert.deepEqual(history.sort((a, b) => a.seq - b.seq).map((r) => r.value), seqNumbers(61));
+    assert.ok(raw.received.some((p) => p.cmd === 'pingresp'));
+  } finally {
+    raw.socket.destroy();
+  }
+});
+
 test('publishes the broker refuses for their form still close the connection: a wildcard in the topic, QoS 3', async () => {
   const d = await makeDevice(server);
   for (const bad of [RawMqtt.publishPacket(`devices/${d.id}/+`, '1', 1), Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x31])]) {

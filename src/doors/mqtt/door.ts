@@ -21,7 +21,7 @@ import type { DoorContext, MqttDoorConfig, Session } from './session.js';
 import { authorizeForward, authorizeSubscribe, subscribed, unsubscribed } from './subscribe.js';
 import { persistOnlyGranted, resendWithContentTypes } from './session-persistence.js';
 import { FilterIndex } from './subscriptions.js';
-import { fastPublisher } from './fast-publish.js';
+import { FastPublisher } from './fast-publish.js';
 import { REASON } from './reason-codes.js';
 import { MqttWire } from './wire.js';
 
@@ -134,7 +134,7 @@ export class MqttDoor {
     });
     const client = this.broker.handle(wire);
     session.receiver.client = client;
-    wire.takePublish = fastPublisher(this.ctx, session, client);
+    wire.fast = new FastPublisher(this.ctx, session, client);
     if (this.ctx.blobs) session.blobs = new MqttBlobOutbox(session.receiver, this.config.maxBlobBytes);
     this.sessions.set(client, session);
     this.live.add(session);

@@ -62,25 +62,78 @@ function levelsOver(topic: string, max: number): boolean {
   return false;
 }
 
-/** The wire's hook for one connection (MqttWire.takePublish): true when the publish was taken here. */
-export function fastPublisher(ctx: DoorContext, session: Session, client: Client): (buf: Buffer, at: number, size: number) => boolean {
-  const state = client as unknown as BrokerClientState;
-  const wire = session.wire;
-  let inFlight = 0;
-  const settled = (packet: PublishPacket, err?: Error | null): void => {
-    if (--inFlight === MAX_IN_FLIGHT / 2) wire.hold(false);
-    // As the broker does with a refused publish: the connection ends (3.1.1 has no negative acknowledgement).
-    if (err) return void client.emit('error', err);
-    // authorizePublish consumes every publish it lets through (the relay stored it): the broker has none to route.
-    if (packet.qos === 1) wire.puback(packet.messageId!);
-  };
-  return (buf, at, size) => {
-    if (!session.ready || session.closed || state.closed || state.errored || state._parsingBatch !== 0 || wire.readableLength !== 0) return false;
+/** A publish taken here, until it is answered. */
+interface Taken {
+  packet: PublishPacket;
+  done: boolean;
+  err: Error | null | undefined;
+}
+
+/**
+ * One connection's publishes taken off the wire, answered in the order they came, as the broker answered them:
+ * a PUBACK waits for those of every earlier publish, and a refusal ends the connection only after them, so a
+ * publish stored is acknowledged even when a later one is refused (or the hub is shutting down).
+ */
+export class FastPublisher {
+  private readonly state: BrokerClientState;
+  private readonly queue: Taken[] = [];
+  private head = 0;
+  /** A publish was refused: the connection is ending, and nothing it sent after that is handled. */
+  failed = false;
+
+  constructor(
+    private readonly ctx: DoorContext,
+    private readonly session: Session,
+    private readonly client: Client,
+  ) {
+    this.state = client as unknown as BrokerClientState;
+  }
+
+  /** Publishes taken and not yet answered: while there are any, the wire keeps other packets from the broker. */
+  get busy(): boolean {
+    return this.head < this.queue.length;
+  }
+
+  /** The wire's hook (MqttWire.takePublish): true when the publish was taken here. */
+  take(buf: Buffer, at: number, size: number): boolean {
+    const { session, state } = this;
+    if (!session.ready || session.closed || this.failed || state.closed || state.errored || state._parsingBatch !== 0 || session.wire.readableLength !== 0) return false;
     const packet = parsePublish(buf, at, size);
     if (packet === null) return false;
     if (state._keepaliveInterval > 0) state._keepaliveTimer?.refresh();
-    if (++inFlight === MAX_IN_FLIGHT) wire.hold(true);
-    authorizePublish(ctx, client, session, packet, (err) => settled(packet, err));
+    const taken: Taken = { packet, done: false, err: undefined };
+    this.queue.push(taken);
+    if (this.queue.length - this.head === MAX_IN_FLIGHT) session.wire.hold(true);
+    authorizePublish(this.ctx, this.client, session, packet, (err) => {
+      taken.done = true;
+      taken.err = err;
+      // Nothing more is taken from a connection being refused, even while the publishes before are still answered.
+      if (err) this.failed = true;
+      this.answer();
+    });
     return true;
-  };
+  }
+
+  /** Answers the publishes at the head of the queue that are done, in order. */
+  private answer(): void {
+    const wire = this.session.wire;
+    while (this.head < this.queue.length && this.queue[this.head].done) {
+      const { packet, err } = this.queue[this.head++];
+      if (this.queue.length - this.head === MAX_IN_FLIGHT / 2) wire.hold(false);
+      if (err) {
+        // As the broker does with a refused publish: the connection ends (3.1.1 has no negative acknowledgement),
+        // once the acknowledgements written before it have left with this turn's write.
+        this.failed = true;
+        this.queue.length = this.head = 0;
+        setImmediate(() => this.client.emit('error', err));
+        return;
+      }
+      // authorizePublish consumes every publish it lets through (the relay stored it): the broker has none to route.
+      if (packet.qos === 1) wire.puback(packet.messageId!);
+    }
+    if (this.head === this.queue.length) {
+      this.queue.length = this.head = 0;
+      wire.fastDrained();
+    }
+  }
 }

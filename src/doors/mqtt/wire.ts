@@ -4,6 +4,7 @@ import { WireError, connectLevelAt, frameLength, publishFrame, withKeepalive } f
 import { Mqtt5Translation } from './mqtt5-translation.js';
 import type { Pkt } from './mqtt5-translation.js';
 import { REASON } from './reason-codes.js';
+import type { FastPublisher } from './fast-publish.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -35,10 +36,12 @@ export class MqttWire extends Duplex {
   private held = false;
   private brokerFull = false;
   /**
-   * The door's hook for a PUBLISH after the CONNECT (fast-publish.ts): true when it took the packet, which then
-   * never reaches the broker. Only 3.1/3.1.1 packets pass through untouched, so only they are offered.
+   * The door's own publishes (fast-publish.ts): it is offered each PUBLISH after the CONNECT and takes those it
+   * can, which then never reach the broker. Only 3.1/3.1.1 packets pass through untouched, so only they are offered.
    */
-  takePublish: ((buf: Buffer, at: number, size: number) => boolean) | null = null;
+  fast: FastPublisher | null = null;
+  /** Packets for the broker that came after publishes the door still holds: they wait for those to be answered. */
+  private deferred: Buffer[] | null = null;
 
   /** maxKeepaliveSeconds: a CONNECT asking for no keep-alive (0) or a longer one gets this one instead. */
   constructor(readonly raw: Duplex, opts: { maxPacketBytes: number; maxKeepaliveSeconds?: number }) {
@@ -66,7 +69,7 @@ export class MqttWire extends Duplex {
     this.writeInTurn(publishFrame(topic, payload, retain));
   }
 
-  /** The PUBACK of a publish the door took itself (see takePublish), written like publish0. */
+  /** The PUBACK of a publish the door took itself (see `fast`), written like publish0. */
   puback(messageId: number): void {
     this.writeInTurn(Buffer.from([0x40, 2, messageId >> 8, messageId & 0xff]));
   }
@@ -85,7 +88,20 @@ export class MqttWire extends Duplex {
   hold(on: boolean): void {
     this.held = on;
     if (on) this.raw.pause();
-    else if (!this.brokerFull) this.raw.resume();
+    else this.resumeIfFree();
+  }
+
+  /** The door has answered every publish it took: what came after them goes on to the broker. */
+  fastDrained(): void {
+    if (this.deferred === null) return;
+    const bytes = this.deferred.length === 1 ? this.deferred[0] : Buffer.concat(this.deferred);
+    this.deferred = null;
+    if (!this.destroyed) this.toBroker(bytes);
+    this.resumeIfFree();
+  }
+
+  private resumeIfFree(): void {
+    if (!this.held && !this.brokerFull && this.deferred === null && this.raw.isPaused()) this.raw.resume();
   }
 
   /** Ends writeInTurn's cork for this turn. */
@@ -139,7 +155,7 @@ export class MqttWire extends Duplex {
   /**
    * Cuts the client's bytes into packets, each checked against the limit as soon as its length is known. After
    * the CONNECT, 3.1/3.1.1 packets pass through untouched, so those a read brought whole go on to the broker in
-   * one piece, but for the publishes the door takes first (takePublish); MQTT 5 ones are translated one by one.
+   * one piece, but for the publishes the door takes first (`fast`); MQTT 5 ones are translated one by one.
    */
   private fromClient(chunk: Buffer): void {
     const buf = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
@@ -147,11 +163,12 @@ export class MqttWire extends Duplex {
     let passed = 0;
     try {
       for (let size = frameLength(buf, 0, this.maxPacketBytes); size > 0; size = frameLength(buf, at, this.maxPacketBytes)) {
+        if (this.fast?.failed) return;
         if (this.version === 0 || this.version === 5) {
           this.onFrame(buf.subarray(at, at + size));
           if (this.destroyed) return;
           passed = at + size;
-        } else if (at === passed && this.takePublish !== null && this.takePublish(buf, at, size)) {
+        } else if (at === passed && this.deferred === null && this.fast !== null && this.fast.take(buf, at, size)) {
           // Only while nothing of this read went to the broker before it: what follows a packet it has stays in order.
           if (this.destroyed) return;
           passed = at + size;
@@ -185,6 +202,12 @@ export class MqttWire extends Duplex {
   }
 
   private toBroker(bytes: Buffer): void {
+    if (this.deferred !== null || this.fast?.busy) {
+      // Handled by the broker now, it could answer (or close the connection) before publishes sent earlier are.
+      (this.deferred ??= []).push(bytes);
+      this.raw.pause();
+      return;
+    }
     if (!this.push(bytes)) {
       this.brokerFull = true;
       this.raw.pause();
@@ -193,7 +216,7 @@ export class MqttWire extends Duplex {
 
   override _read(): void {
     this.brokerFull = false;
-    if (!this.held && this.raw.isPaused()) this.raw.resume();
+    this.resumeIfFree();
   }
 
   private startTranslating(): void {
