@@ -94,7 +94,7 @@ export class FastPublisher {
     return this.head < this.queue.length;
   }
 
-  /** The wire's hook (MqttWire.takePublish): true when the publish was taken here. */
+  /** Offered each PUBLISH the wire cuts out after the CONNECT (MqttWire.fast): true when it was taken here. */
   take(buf: Buffer, at: number, size: number): boolean {
     const { session, state } = this;
     if (!session.ready || session.closed || this.failed || state.closed || state.errored || state._parsingBatch !== 0 || session.wire.readableLength !== 0) return false;
