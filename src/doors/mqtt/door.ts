@@ -21,7 +21,7 @@ import type { DoorContext, MqttDoorConfig, Session } from './session.js';
 import { authorizeForward, authorizeSubscribe, subscribed, unsubscribed } from './subscribe.js';
 import { persistOnlyGranted, resendWithContentTypes } from './session-persistence.js';
 import { FilterIndex } from './subscriptions.js';
-import { FastPublisher } from './fast-publish.js';
+import { FastPublisher, MAX_TOPIC_LEVELS } from './fast-publish.js';
 import { REASON } from './reason-codes.js';
 import { MqttWire } from './wire.js';
 
@@ -68,7 +68,7 @@ export class MqttDoor {
       drainTimeout: 30_000,
       // Client ids are prefixed with their device (see preConnect), so 3.1's 23-character limit cannot hold.
       maxClientsIdLength: 256,
-      maxTopicLevels: 32,
+      maxTopicLevels: MAX_TOPIC_LEVELS,
       preConnect: (client, packet, done) => preConnect(sessionOf(client), door.listeners.accepting, packet, done),
       authenticate: (client, username, password, done) => authenticate(door.ctx, sessionOf(client), username, password, done),
       authorizePublish: (client, packet, done) => authorizePublish(door.ctx, client, client ? sessionOf(client) : undefined, packet, done),

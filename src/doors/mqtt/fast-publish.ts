@@ -9,6 +9,7 @@
  * so what a client sent is still handled in the order it was sent.
  */
 import type { Client, PublishPacket } from 'aedes';
+import { bodyStart } from './framing.js';
 import { authorizePublish } from './publish.js';
 import type { DoorContext, Session } from './session.js';
 
@@ -22,8 +23,8 @@ interface BrokerClientState {
   errored?: boolean;
 }
 
-/** As the broker is configured (door.ts): a topic deeper than this is refused there. */
-const MAX_TOPIC_LEVELS = 32;
+/** The deepest topic the broker takes (door.ts configures it so): a deeper one is refused there. */
+export const MAX_TOPIC_LEVELS = 32;
 
 /** Publishes of one connection waiting for their commit before its socket is read no further. */
 const MAX_IN_FLIGHT = 256;
@@ -37,9 +38,7 @@ export function parsePublish(buf: Buffer, at: number, size: number): PublishPack
   const qos = (first >> 1) & 3;
   if (first >> 4 !== 3 || qos > 1) return null;
   const end = at + size;
-  let i = at + 1;
-  while (buf[i] & 0x80) i++;
-  i++;
+  let i = bodyStart(buf, at);
   if (i + 2 > end) return null;
   const topicEnd = i + 2 + buf.readUInt16BE(i);
   if (topicEnd > end) return null;

@@ -60,11 +60,16 @@ export function publishFrame(topic: string, payload: Buffer | string, retain: bo
   return out;
 }
 
+/** Where the variable header of the packet at `at` begins: after its first byte and its remaining length. */
+export function bodyStart(buf: Buffer, at: number): number {
+  let i = at + 1;
+  while (i < buf.length && buf[i] & 0x80) i++;
+  return i + 1;
+}
+
 /** Where a CONNECT frame holds its protocol level (3 = 3.1, 4 = 3.1.1, 5 = 5.0; the bridge bit aside); the keep-alive is 2 bytes on. */
 export function connectLevelAt(frame: Buffer): number {
-  let i = 1;
-  while (i < frame.length && frame[i] & 0x80) i++;
-  i++;
+  const i = bodyStart(frame, 0);
   if (i + 2 > frame.length) throw new WireError('CONNECT too short');
   const nameLength = frame.readUInt16BE(i);
   const at = i + 2 + nameLength;
