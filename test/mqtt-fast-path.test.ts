@@ -96,6 +96,14 @@ class RawMqtt {
     return new RawMqtt(socket);
   }
 
+  /** Opened, logged in as the device and past its CONNACK. */
+  static async connected(port: number, d: { id: string; key: string }, extra: Partial<mqttPacket.IConnectPacket> = {}): Promise<RawMqtt> {
+    const raw = await RawMqtt.open(port);
+    raw.socket.write(RawMqtt.connectPacket(d, extra));
+    await raw.connack();
+    return raw;
+  }
+
   static connectPacket(d: { id: string; key: string }, extra: Partial<mqttPacket.IConnectPacket> = {}): Buffer {
     return mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: `raw-${Math.random()}`, keepalive: 30, username: d.id, password: Buffer.from(d.key), ...extra } as mqttPacket.IConnectPacket);
   }
@@ -137,10 +145,8 @@ test('publishes sent before the CONNACK and those sent right after it are stored
 
 test('a connection that only publishes, never pinging, is kept past 1.5 × its keep-alive', async () => {
   const d = await makeDevice(server);
-  const raw = await RawMqtt.open(server.mqttPort!);
+  const raw = await RawMqtt.connected(server.mqttPort!, d, { keepalive: 1 });
   try {
-    raw.socket.write(RawMqtt.connectPacket(d, { keepalive: 1 }));
-    await raw.connack();
     // Every publish counts as the client being alive, as every packet does (MQTT-3.1.2-24): 3.5 s at a 1 s keep-alive.
     for (let i = 1; i <= 14; i++) {
       raw.socket.write(RawMqtt.publishPacket(`devices/${d.id}/alive`, String(i), i));
@@ -159,10 +165,8 @@ test('a connection that only publishes, never pinging, is kept past 1.5 × its k
 
 test('a flood of QoS 1 publishes in one write, more than are held waiting for a commit, is acknowledged whole and in order', async () => {
   const d = await makeDevice(server);
-  const raw = await RawMqtt.open(server.mqttPort!);
+  const raw = await RawMqtt.connected(server.mqttPort!, d);
   try {
-    raw.socket.write(RawMqtt.connectPacket(d));
-    await raw.connack();
     const n = 3000;
     raw.socket.write(Buffer.concat(seqNumbers(n).map((i) => RawMqtt.publishPacket(`devices/${d.id}/flood`, String(i), ((i - 1) % 65535) + 1))));
     await waitFor(() => raw.acks.length === n, 15_000, 'every publish acknowledged');
@@ -180,10 +184,8 @@ test('a publish refused on the way in closes a 3.1.1 connection, stores nothing,
   const d = await makeDevice(server);
   const other = await makeDevice(server);
   const app = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
-  const raw = await RawMqtt.open(server.mqttPort!);
+  const raw = await RawMqtt.connected(server.mqttPort!, d, { will: { topic: `devices/${d.id}/status`, payload: Buffer.from('gone'), qos: 1, retain: false } });
   try {
-    raw.socket.write(RawMqtt.connectPacket(d, { will: { topic: `devices/${d.id}/status`, payload: Buffer.from('gone'), qos: 1, retain: false } }));
-    await raw.connack();
     raw.socket.write(RawMqtt.publishPacket(`devices/${d.id}/fine`, '1', 1));
     await waitFor(() => raw.acks.length === 1, 5000, 'the first publish acknowledged');
     raw.socket.write(RawMqtt.publishPacket(`devices/${other.id}/x`, '2', 2));
@@ -201,10 +203,8 @@ test('a publish refused on the way in closes a 3.1.1 connection, stores nothing,
 test('publishes are acknowledged in the order sent, and a refused one ends the connection only after those before it are', async () => {
   const d = await makeDevice(server);
   const other = await makeDevice(server);
-  const raw = await RawMqtt.open(server.mqttPort!);
+  const raw = await RawMqtt.connected(server.mqttPort!, d);
   try {
-    raw.socket.write(RawMqtt.connectPacket(d));
-    await raw.connack();
     // A discovery announcement is answered at once, a reading after its commit: the PUBACKs still come in order.
     // Then, in the same write, a publish to another device: refused, after the four before it are acknowledged.
     raw.socket.write(Buffer.concat([
@@ -227,10 +227,8 @@ test('publishes are acknowledged in the order sent, and a refused one ends the c
 
 test('a packet for the broker after publishes still waiting for their commit is handled after them', async () => {
   const d = await makeDevice(server);
-  const raw = await RawMqtt.open(server.mqttPort!);
+  const raw = await RawMqtt.connected(server.mqttPort!, d);
   try {
-    raw.socket.write(RawMqtt.connectPacket(d));
-    await raw.connack();
     // A QoS 2 publish is the broker's: it is stored after the QoS 1 ones before it, and PINGREQ is answered.
     raw.socket.write(Buffer.concat([
       ...seqNumbers(50).map((i) => RawMqtt.publishPacket(`devices/${d.id}/mixed`, String(i), i)),
@@ -251,9 +249,7 @@ test('a packet for the broker after publishes still waiting for their commit is 
 test('publishes the broker refuses for their form still close the connection: a wildcard in the topic, QoS 3', async () => {
   const d = await makeDevice(server);
   for (const bad of [RawMqtt.publishPacket(`devices/${d.id}/+`, '1', 1), Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x31])]) {
-    const raw = await RawMqtt.open(server.mqttPort!);
-    raw.socket.write(RawMqtt.connectPacket(d));
-    await raw.connack();
+    const raw = await RawMqtt.connected(server.mqttPort!, d);
     raw.socket.write(bad);
     await raw.closed;
     assert.deepEqual(raw.acks, []);
