@@ -121,7 +121,10 @@ test('SIGTERM mid-stream: every acknowledged put is in the store, nothing unackn
     for (const r of refused) assert.equal(r.code, 'E_SHUTTING_DOWN', JSON.stringify(r));
     const stored = await storedValues(w.deviceId);
     assert.ok(ok.length > 0);
-    assert.ok(w.sent < PUTS_PER_DEVICE && ok.length < w.sent, 'the signal came mid-stream');
+    // Mid-stream means the writer still had puts to send. Whether some were in flight when the socket closed
+    // depends on where the 2 ms send loop stood: a drain that committed and acknowledged every put it took is right.
+    assert.ok(w.sent < PUTS_PER_DEVICE, `the signal came mid-stream: sent ${w.sent} of ${PUTS_PER_DEVICE}`);
+    assert.ok(ok.length <= w.sent);
     // Acks arrive in order, with no gap: the server acknowledges a put only once it and all before it are committed.
     assert.deepEqual(ok, Array.from({ length: ok.length }, (_, i) => i));
     const missing = ok.filter((id) => !stored.includes(id));
@@ -140,7 +143,7 @@ test('SIGKILL mid-stream: every acknowledged put is still in the store', async (
   assert.equal(exit.signal, 'SIGKILL');
   for (const w of writers) {
     const ok = acked(w);
-    assert.ok(w.sent < PUTS_PER_DEVICE && ok.length < w.sent, 'the kill came mid-stream');
+    assert.ok(w.sent < PUTS_PER_DEVICE && ok.length <= w.sent, `the kill came mid-stream: sent ${w.sent} of ${PUTS_PER_DEVICE}`);
     const stored = new Set(await storedValues(w.deviceId));
     const missing = ok.filter((id) => !stored.has(id));
     assert.deepEqual(missing, [], `${missing.length} of ${ok.length} acknowledged puts lost`);
