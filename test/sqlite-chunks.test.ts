@@ -370,3 +370,91 @@ test('latest values: read back at once, written by the move, rebuilt from the jo
     cleanup();
   }
 });
+
+/** A file's chunk rows and latest rows, read on a connection of its own. */
+function tables(file: string): { chunks: unknown[]; latest: unknown[]; journal: number } {
+  const db = new Database(file, { readonly: true });
+  try {
+    return {
+      chunks: db.prepare('SELECT device_id, sensor, side, seq_from, seq_to, time_from, time_to, n, data FROM reading_chunks ORDER BY device_id, sensor, side, seq_from').all(),
+      latest: db.prepare('SELECT device_id, sensor, side, seq, value, time FROM latest ORDER BY device_id, sensor, side').all(),
+      journal: (db.prepare('SELECT COUNT(*) AS n FROM readings_journal').get() as { n: number }).n,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+test('the timer’s move, taken in steps of one key per transaction, makes the chunks and latest rows of a move in one transaction', async () => {
+  const { dir, cleanup } = tempDir();
+  const [fileA, fileB] = [path.join(dir, 'one.db'), path.join(dir, 'steps.db')];
+  const [one, steps] = [await newStore(fileA), await newStore(fileB)];
+  try {
+    // The same commits in both, and the same moves of 7 rows among them: the journal keeps a few hundred rows.
+    await fill(one, random(21));
+    await fill(steps, random(21));
+    assert.ok(tables(fileB).journal > 100, 'rows left to move');
+    while (one.settle(100_000) > 0);
+    steps.beginMove(100_000);
+    let taken = 0;
+    while (steps.moveStep({ readRows: 100_000, sliceKeys: 1 })) taken++;
+    const [a, b] = [tables(fileA), tables(fileB)];
+    assert.ok(taken >= 8, `${taken} steps: a read, then one per key (2 devices × 2 sensors × 2 sides)`);
+    assert.equal(b.journal, 0, 'the journal is empty');
+    assert.deepEqual(b.chunks, a.chunks);
+    assert.deepEqual(b.latest, a.latest);
+  } finally {
+    await one.close();
+    await steps.close();
+    cleanup();
+  }
+});
+
+test('a move in steps loses, repeats and revives nothing when commits, a move in one transaction and a device’s deletion come between its steps', async () => {
+  const { dir, cleanup } = tempDir();
+  const file = path.join(dir, 's.db');
+  const store = await newStore(file);
+  try {
+    const rnd = random(33);
+    let { all } = await fill(store, rnd);
+    const qs = queries(all, rnd);
+    let time = Math.max(...all.map((r) => r.time));
+    let live = [...DEVICES];
+    let stepCount = 0;
+    store.beginMove(60);
+    for (let round = 0; round < 400; round++) {
+      if (!store.moveStep({ readRows: 5, sliceKeys: 1 })) store.beginMove(60);
+      stepCount++;
+      if (round % 4 === 1 && round < 300) {
+        const batch = Array.from({ length: 1 + (round % 7) }, (_, i): NewReading => ({
+          deviceId: live[i % live.length], sensor: SENSORS[round % 2], side: i % 3 === 0 ? 'client' : 'device', value: round * 10 + i, time: (time += 500),
+        }));
+        all.push(...(await store.appendReadings(batch)));
+      }
+      if (round % 9 === 4) store.settle(3);
+      if (round === 150) {
+        // Deleted while rows of it may be read and waiting in the move's slices.
+        assert.equal(await store.deleteDevice(DEVICES[1]), true);
+        live = [DEVICES[0]];
+        all = all.filter((r) => r.deviceId !== DEVICES[1]);
+      }
+    }
+    // Moves until the journal is empty, a bounded number of times: a miscounted journal would never be moved.
+    for (let i = 0; i < 10_000 && tables(file).journal > 0; i++) {
+      if (!store.moveStep({ readRows: 5, sliceKeys: 1 })) store.beginMove(60);
+    }
+    assert.equal(tables(file).journal, 0, 'everything moved');
+    await assertAnswersAsModel(store, all, qs, `after ${stepCount} steps`);
+    assert.deepEqual(await store.history(DEVICES[1], 'temp', { limit: 10 }), [], 'the deleted device’s readings did not come back');
+    assert.deepEqual(await store.latestAll(DEVICES[1]), []);
+    const newest = new Map<string, StoredReading>();
+    for (const r of all) newest.set(key(r), r);
+    for (const side of ['device', 'client'] as const) {
+      const expected = [...newest.values()].filter((r) => r.side === side).sort((x, y) => x.sensor.localeCompare(y.sensor));
+      assert.deepEqual(await store.latestAll(DEVICES[0], side), expected, `latest of the ${side} side`);
+    }
+  } finally {
+    await store.close();
+    cleanup();
+  }
+});

@@ -108,7 +108,7 @@ export type ChunkRow = [string, string, string, number, number, number, number, 
  * allow. Joining is text: each row's elements with its outer brackets cut off, no JSON parsing. With one
  * reading per device per commit, a chunk then holds a device's readings of a whole move, not one.
  */
-export function joinRows(rows: readonly ChunkRow[]): ChunkRow[] {
+export function joinRows(rows: readonly (ChunkRow | JournalRow)[]): ChunkRow[] {
   const open = new Map<string, { row: ChunkRow; parts: string[]; chars: number }>();
   const out: ChunkRow[] = [];
   const close = (g: { row: ChunkRow; parts: string[]; chars: number }) => {
@@ -133,8 +133,40 @@ export function joinRows(rows: readonly ChunkRow[]): ChunkRow[] {
       }
       close(g);
     }
-    open.set(key, { row: [...r], parts: [r[8]], chars: r[8].length });
+    // Only CHUNK_COLS: a row read with its journal id after them gives a chunk row without it.
+    open.set(key, { row: r.slice(0, 9) as ChunkRow, parts: [r[8]], chars: r[8].length });
   }
   for (const g of open.values()) close(g);
+  return out;
+}
+
+/** A journal row as a stepwise move reads it: CHUNK_COLS, then its id. */
+export type JournalRow = [...ChunkRow, number];
+
+/**
+ * Journal rows (in id order) split into slices of at most `keys` keys, each key's rows whole and in order within
+ * one slice, so a slice's move makes the same chunks a move of all the rows would.
+ */
+export function slicesByKey(rows: readonly JournalRow[], keys: number): JournalRow[][] {
+  const byKey = new Map<string, JournalRow[]>();
+  for (const r of rows) {
+    const key = `${r[0]}\u0000${r[1]}\u0000${r[2]}`;
+    const list = byKey.get(key);
+    if (list) list.push(r);
+    else byKey.set(key, [r]);
+  }
+  const out: JournalRow[][] = [];
+  let slice: JournalRow[] = [];
+  let inSlice = 0;
+  for (const list of byKey.values()) {
+    if (inSlice === keys) {
+      out.push(slice);
+      slice = [];
+      inSlice = 0;
+    }
+    for (const r of list) slice.push(r);
+    inSlice++;
+  }
+  if (slice.length > 0) out.push(slice);
   return out;
 }

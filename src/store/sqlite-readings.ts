@@ -4,7 +4,9 @@ import type { BucketQuery, BucketRow } from './buckets.js';
 import { READING_COLS, toReading } from './rows.js';
 import type { ReadingRow } from './rows.js';
 import { CHUNK_COLS, chunkRange, expandSql, joinRows, SPAN_MS, toChunks } from './sqlite-chunks.js';
-import type { ChunkReading, ChunkRow } from './sqlite-chunks.js';
+import type { ChunkReading, ChunkRow, JournalRow } from './sqlite-chunks.js';
+import { JournalMove } from './sqlite-journal-move.js';
+import type { JournalSide, MoveSteps } from './sqlite-journal-move.js';
 import type { HistoryQuery, NewReading, RetentionPolicy, StoredReading } from './types.js';
 
 /** A key's newest reading on its way to the latest table: device_id, sensor, side, seq, value (JSON text), time. */
@@ -39,6 +41,9 @@ export class SqliteReadings {
   private readonly latestTx: Database.Transaction<() => void>;
   /** Each key's newest committed reading not yet in the latest table, by `device\0sensor\0side`. */
   private readonly unwritten = new Map<string, LatestRow>();
+  /** What a move in steps reads and writes. */
+  private readonly journalSide: JournalSide;
+  private move: JournalMove | null = null;
 
   constructor(private readonly db: Database.Database) {
     this.stmt = {
@@ -49,6 +54,8 @@ export class SqliteReadings {
       rememberSeqs: db.prepare('UPDATE reading_seq SET seq = MAX(seq, (SELECT COALESCE(MAX(seq_to), 0) FROM readings_journal WHERE id <= ?))'),
       rememberSeq: db.prepare('UPDATE reading_seq SET seq = MAX(seq, ?)'),
       journalRows: db.prepare(`SELECT ${CHUNK_COLS} FROM readings_journal WHERE id <= ? ORDER BY id`).raw(true),
+      journalAfter: db.prepare(`SELECT ${CHUNK_COLS}, id FROM readings_journal WHERE id > ? ORDER BY id LIMIT ?`).raw(true),
+      takeJournal: db.prepare('DELETE FROM readings_journal WHERE id IN (SELECT value FROM json_each(?)) RETURNING id').pluck(),
       insertChunk: db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       journalChunk: db.prepare(`INSERT INTO readings_journal (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       upsertLatest: db.prepare(`INSERT INTO latest (device_id, sensor, side, seq, value, time) VALUES (?, ?, ?, ?, ?, ?)
@@ -97,6 +104,31 @@ export class SqliteReadings {
       for (const c of joinRows(rows)) this.stmt.insertChunk.run(...c);
       return this.stmt.settleClear.run(upTo).changes;
     });
+    const sliceTx = db.transaction((rows: JournalRow[]): number => {
+      upsertUnwritten();
+      // Only rows still in the journal: another move, or a device's deletion, may have taken some since they were read.
+      const taken = this.stmt.takeJournal.all(JSON.stringify(rows.map((r) => r[9]))) as number[];
+      let kept = rows;
+      if (taken.length < rows.length) {
+        const still = new Set(taken);
+        kept = rows.filter((r) => still.has(r[9]));
+      }
+      let last = 0;
+      for (const r of kept) last = Math.max(last, r[4]);
+      if (last > 0) this.stmt.rememberSeq.run(last);
+      for (const c of joinRows(kept)) this.stmt.insertChunk.run(...c);
+      return kept.length;
+    });
+    this.journalSide = {
+      read: (after, n) => this.stmt.journalAfter.all(after, n) as JournalRow[],
+      moveSlice: (rows) => {
+        const moved = sliceTx.immediate(rows);
+        // The slice's transaction wrote them too.
+        this.unwritten.clear();
+        this.journaled = Math.max(0, this.journaled - moved);
+      },
+      reachedEnd: (rows) => (this.journaled = rows),
+    };
     this.journaled = (this.stmt.journalCount.get() as { n: number }).n;
     // What a crash left in the journal: its newest readings may not have reached latest.
     if (this.journaled > 0) this.stmt.latestFromJournal.run();
@@ -167,6 +199,32 @@ export class SqliteReadings {
     // Less than a batch means the journal is empty now, whatever the count said (the CLI may have deleted rows).
     this.journaled = moved < limit ? 0 : Math.max(0, this.journaled - moved);
     return moved;
+  }
+
+  /** Begins a move of up to `limit` journal rows taken in steps (see JournalMove); with none, writes latest. */
+  beginMove(limit: number): void {
+    this.move = this.journaled === 0 ? null : new JournalMove(limit, this.journalSide);
+    if (!this.move) this.writeLatest();
+  }
+
+  /**
+   * One step of the move begun; returns whether steps are left. A failed step ends the move: its rows stay in the
+   * journal, read as they were, for the next.
+   */
+  moveStep(steps: MoveSteps): boolean {
+    if (!this.move || !this.db.open) return this.endMove();
+    try {
+      return this.move.step(steps) || this.endMove();
+    } catch (err) {
+      this.endMove();
+      throw err;
+    }
+  }
+
+  /** Drops the move under way (its rows not yet moved stay in the journal). */
+  endMove(): false {
+    this.move = null;
+    return false;
   }
 
   /** Call after writeLatest(), inside the transaction that deletes the device's latest rows: nothing of it waits then. */

@@ -9,6 +9,7 @@ import { SqliteLatest } from './sqlite-latest.js';
 import { SqliteCallStore } from './calls-sqlite.js';
 import { SqliteSharingStore } from './sharing-sqlite.js';
 import { SqliteReadings } from './sqlite-readings.js';
+import type { MoveSteps } from './sqlite-journal-move.js';
 import { toBucket, toRawBucket } from './buckets.js';
 import type { BucketQuery, HistoryBucket } from './buckets.js';
 import { planRollup } from './rollup.js';
@@ -24,15 +25,20 @@ import type {
 export interface JournalPolicy {
   /** How often the journal is looked at. */
   everyMs: number;
-  /** Rows moved per transaction: a bigger batch updates each index page once for more readings, but holds the writer longer. */
+  /**
+   * Rows a move takes at most: a bigger batch updates each index page once for more readings. The timer's move goes
+   * in steps of `readRows` rows read and `sliceKeys` keys moved per transaction, each step a turn of its own.
+   */
   batch: number;
+  readRows?: number;
+  sliceKeys?: number;
   /** How often the background checkpoint copies the WAL into the database. */
   checkpointMs?: number;
   /** WAL frames past which commits wait for the WAL to start over (see watchWal). */
   walRestartFrames?: number;
 }
 
-const JOURNAL: JournalPolicy = { everyMs: 100, batch: 5000, checkpointMs: 1000 };
+const JOURNAL: JournalPolicy = { everyMs: 100, batch: 5000, readRows: 1000, sliceKeys: 256, checkpointMs: 1000 };
 /** 16 384 frames of 4 KiB: 64 MiB of WAL before the writer holds its commits back so the WAL can start over. */
 const WAL_RESTART_FRAMES = 16_384;
 /** The longest commits wait for that checkpoint, should the worker not answer. */
@@ -59,6 +65,9 @@ export class SqliteStore implements Store {
   private readonly blobs: SqliteBlobs;
   private readonly journalTimer: NodeJS.Timeout;
   private checkpointer: Checkpointer | null = null;
+  /** A move of the journal is under way, in steps. */
+  private moving = false;
+  private readonly steps: MoveSteps;
   /** While the worker copies the whole WAL, so that the next commit starts it over: commits wait for it. */
   private walRestart: Promise<void> | null = null;
   /** What other users of the machine could read (see secureSqliteFile), logged at start. */
@@ -85,22 +94,48 @@ export class SqliteStore implements Store {
     this.readings = new SqliteReadings(db);
     this.latestValues = new SqliteLatest(db, this.readings);
     this.devices = new SqliteDevices(db, this.readings);
+    this.steps = { readRows: journal.readRows ?? JOURNAL.readRows!, sliceKeys: journal.sliceKeys ?? JOURNAL.sliceKeys! };
     this.journalTimer = setInterval(() => this.settleSome(), journal.everyMs);
     this.journalTimer.unref();
   }
 
-  /** Moves up to one batch of journaled readings into readings; returns how many moved. */
+  /** A move taken in steps, as the timer takes it (see SqliteReadings.beginMove); tests drive it step by step. */
+  beginMove(limit = this.journal.batch): void {
+    this.readings.beginMove(limit);
+  }
+
+  moveStep(steps: MoveSteps = this.steps): boolean {
+    return this.readings.moveStep(steps);
+  }
+
+  /** Moves up to one batch of journaled readings into readings, in one transaction; returns how many moved. */
   settle(limit = this.journal.batch): number {
     return this.readings.settle(limit);
   }
 
   private settleSome(): void {
-    if (this.walRestart) return;
+    if (this.walRestart || this.moving) return;
+    this.readings.beginMove(this.journal.batch);
+    this.stepTimerMove();
+  }
+
+  /** A step of the timer's move, then the next in a turn of its own, so that sockets are read between them. */
+  private stepTimerMove(): void {
+    let more = false;
     try {
-      this.settle();
-      this.watchWal();
+      more = !this.walRestart && this.readings.moveStep(this.steps);
     } catch {
-      // Busy or failing disk: the readings stay in the journal, readable, and the next turn tries again.
+      // Busy or failing disk: the readings stay in the journal, readable, and the next move tries again.
+    }
+    this.moving = more;
+    if (more) setImmediate(() => this.stepTimerMove());
+    else {
+      this.readings.endMove();
+      try {
+        this.watchWal();
+      } catch {
+        // As above: the next move looks again.
+      }
     }
   }
 
