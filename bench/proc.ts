@@ -45,20 +45,36 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/**
+ * How long the process's main thread has waited, runnable, for a CPU (microseconds; /proc/PID/schedstat's second
+ * field): time the event loop lost to other processes on the machine, not to its own work. 0 where not kept.
+ */
+export function runQueueWaitMicros(pid: number): number {
+  try {
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1000 || 0;
+  } catch {
+    return 0;
+  }
+}
+
 export interface ProcSample {
   at: number;
   cpuUs: number;
   rss: number;
+  /** Summed over the pids' main threads. */
+  waitUs: number;
 }
 
 export function sample(pids: readonly number[]): ProcSample {
   let cpuUs = 0;
   let rss = 0;
+  let waitUs = 0;
   for (const pid of pids) {
     cpuUs += cpuMicros(pid);
     rss += rssBytes(pid);
+    waitUs += runQueueWaitMicros(pid);
   }
-  return { at: performance.now(), cpuUs, rss };
+  return { at: performance.now(), cpuUs, rss, waitUs };
 }
 
 /** The soft and hard limits on open files of this process, from /proc/self/limits. */

@@ -99,6 +99,7 @@ const COLUMNS: Record<ScenarioName, Column[]> = {
     fig('p50Ms', 'p50 ms'), fig('p99Ms', 'p99 ms'), vs('p99Ms', 'bare'), vs('p99Ms', 'mosquitto'), fig('p999Ms', 'p99.9 ms'), fig('maxMs', 'max ms'),
     fig('cpuUsPerMsg', 'CPU µs/msg'), vs('cpuUsPerMsg', 'bare'), vs('cpuUsPerMsg', 'mosquitto'), fig('serverCpuPct', 'srv CPU %', 0),
     fig('rssPeakMiB', 'RSS MiB'), fig('loopP99Ms', 'loop p99 ms'), fig('loopP999Ms', 'loop p99.9 ms'), fig('loopMaxMs', 'loop max ms'),
+    fig('mainWaitMsPerSec', 'waits for CPU ms/s'),
   ],
   connections: [
     fig('connections', 'open', 0), fig('failed', 'failed', 0),

@@ -192,6 +192,7 @@ async function streamRound(ctx: RoundContext, maxConns: number, jobs: (e: Endpoi
         maxMs: ms(m1.latency.max),
         rssMiB: s1.rss / 1048576,
         rssPeakMiB: rssPeak / 1048576,
+        mainWaitMsPerSec: (s1.waitUs - s0.waitUs) / 1000 / seconds,
         ...loop,
       };
       for (const [k, v] of Object.entries(c1)) f[`${k}PerSec`] = (v - (c0[k] ?? 0)) / seconds;
