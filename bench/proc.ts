@@ -47,13 +47,14 @@ export function rssBytes(pid: number): number {
 
 /**
  * How long the process's main thread has waited, runnable, for a CPU (microseconds; /proc/PID/schedstat's second
- * field): time the event loop lost to other processes on the machine, not to its own work. 0 where not kept.
+ * field): time the event loop lost to other processes on the machine, not to its own work. NaN where the kernel
+ * keeps no such figure, so the report shows – rather than a wait of 0.
  */
 export function runQueueWaitMicros(pid: number): number {
   try {
-    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1000 || 0;
+    return Number(fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1000;
   } catch {
-    return 0;
+    return NaN;
   }
 }
 
