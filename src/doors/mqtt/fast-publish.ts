@@ -121,8 +121,8 @@ export class FastPublisher {
       if (this.queue.length - this.head === MAX_IN_FLIGHT / 2) wire.hold(false);
       if (err) {
         // As the broker does with a refused publish: the connection ends (3.1.1 has no negative acknowledgement),
-        // once the acknowledgements written before it have left with this turn's write.
-        this.failed = true;
+        // once the acknowledgements written before it have left with this turn's write. (take's callback already
+        // marked the publisher failed when the refusal came.)
         this.queue.length = this.head = 0;
         setImmediate(() => this.client.emit('error', err));
         return;
