@@ -4,7 +4,7 @@ import type { BucketQuery, BucketRow } from './buckets.js';
 import { READING_COLS, toReading } from './rows.js';
 import type { ReadingRow } from './rows.js';
 import { CHUNK_COLS, chunkRange, expandSql, joinRows, SPAN_MS, toChunks } from './sqlite-chunks.js';
-import type { ChunkReading, ChunkRow, JournalRow } from './sqlite-chunks.js';
+import type { ChunkReading, JournalRow } from './sqlite-chunks.js';
 import { JournalMove } from './sqlite-journal-move.js';
 import type { JournalSide, MoveSteps } from './sqlite-journal-move.js';
 import type { HistoryQuery, NewReading, RetentionPolicy, StoredReading } from './types.js';
@@ -53,7 +53,6 @@ export class SqliteReadings {
         COALESCE((SELECT seq_to FROM readings_journal ORDER BY id DESC LIMIT 1), 0)) AS seq`).pluck(),
       rememberSeqs: db.prepare('UPDATE reading_seq SET seq = MAX(seq, (SELECT COALESCE(MAX(seq_to), 0) FROM readings_journal WHERE id <= ?))'),
       rememberSeq: db.prepare('UPDATE reading_seq SET seq = MAX(seq, ?)'),
-      journalRows: db.prepare(`SELECT ${CHUNK_COLS} FROM readings_journal WHERE id <= ? ORDER BY id`).raw(true),
       journalAfter: db.prepare(`SELECT ${CHUNK_COLS}, id FROM readings_journal WHERE id > ? ORDER BY id LIMIT ?`).raw(true),
       takeJournal: db.prepare('DELETE FROM readings_journal WHERE id IN (SELECT value FROM json_each(?)) RETURNING id').pluck(),
       insertChunk: db.prepare(`INSERT INTO reading_chunks (${CHUNK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -69,9 +68,6 @@ export class SqliteReadings {
         ON CONFLICT (device_id, sensor, side) DO UPDATE SET seq = excluded.seq, value = excluded.value, time = excluded.time
         WHERE excluded.seq > latest.seq`),
       journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
-      journalNth: db.prepare('SELECT id FROM readings_journal ORDER BY id LIMIT 1 OFFSET ?'),
-      journalLast: db.prepare('SELECT MAX(id) AS id FROM readings_journal'),
-      settleClear: db.prepare('DELETE FROM readings_journal WHERE id <= ?'),
       deleteChunks: db.prepare('DELETE FROM reading_chunks WHERE device_id = ?'),
       deleteJournal: db.prepare('DELETE FROM readings_journal WHERE device_id = ?'),
       decode: db.prepare('SELECT e.value ->> 0 AS seq, e.value ->> 1 AS time, e.value -> 2 AS json FROM json_each(?) e ORDER BY e.key'),
@@ -92,19 +88,9 @@ export class SqliteReadings {
       for (const row of this.unwritten.values()) this.stmt.upsertLatest.run(...row);
     };
     this.latestTx = db.transaction(upsertUnwritten);
-    this.settleTx = db.transaction((limit: number): number => {
-      upsertUnwritten();
-      const nth = this.stmt.journalNth.get(limit - 1) as { id: number } | undefined;
-      const upTo = nth?.id ?? (this.stmt.journalLast.get() as { id: number | null }).id;
-      if (upTo === null) return 0;
-      const rows = this.stmt.journalRows.all(upTo) as ChunkRow[];
-      let last = 0;
-      for (const r of rows) last = Math.max(last, r[4]);
-      this.stmt.rememberSeq.run(last);
-      for (const c of joinRows(rows)) this.stmt.insertChunk.run(...c);
-      return this.stmt.settleClear.run(upTo).changes;
-    });
-    const sliceTx = db.transaction((rows: JournalRow[]): number => {
+    // Moves journal rows, with the latest rows waiting, into reading_chunks: in one transaction of its own for
+    // settle(), or a slice of rows read in an earlier step for a move in steps.
+    const moveRows = (rows: JournalRow[]): number => {
       upsertUnwritten();
       // Only rows still in the journal: another move, or a device's deletion, may have taken some since they were read.
       const taken = this.stmt.takeJournal.all(JSON.stringify(rows.map((r) => r[9]))) as number[];
@@ -118,7 +104,9 @@ export class SqliteReadings {
       if (last > 0) this.stmt.rememberSeq.run(last);
       for (const c of joinRows(kept)) this.stmt.insertChunk.run(...c);
       return kept.length;
-    });
+    };
+    this.settleTx = db.transaction((limit: number): number => moveRows(this.stmt.journalAfter.all(0, limit) as JournalRow[]));
+    const sliceTx = db.transaction(moveRows);
     this.journalSide = {
       read: (after, n) => this.stmt.journalAfter.all(after, n) as JournalRow[],
       moveSlice: (rows) => {
