@@ -83,6 +83,8 @@ export class LoopDelayMonitor {
       p999: s(from.percentile(99.9)),
       max: Math.max(s(this.busy.max), s(this.quiet.max)),
     };
+    // Node's reset also forgets when the monitor last ticked: the interval under way is not recorded, so a pause
+    // that begins within one resolution of a read (10 ms while quiet) is counted in neither window.
     this.busy.reset();
     this.quiet.reset();
     return out;
