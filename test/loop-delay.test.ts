@@ -56,3 +56,26 @@ test('a pause shows in the next read at either resolution, and each read starts 
     monitor.stop();
   }
 });
+
+test('a pause that begins right after a read, before the timer ticks again, is counted in the next read', async () => {
+  for (const busy of [false, true]) {
+    let activity = 0;
+    const monitor = new LoopDelayMonitor(() => activity, { checkMs: 20, quietAfterMs: 60_000 });
+    try {
+      if (busy) {
+        activity++;
+        await waitFor(() => monitor.measuringFinely, 2000, 'the busy resolution');
+      }
+      await sleep(35);
+      monitor.read();
+      pause(120);
+      await sleep(5);
+      const after = monitor.read();
+      assert.ok(after.max >= 0.118, `${busy ? 'busy' : 'quiet'}: the pause straddling the read is counted (max ${after.max})`);
+      await sleep(30);
+      assert.ok(monitor.read().max < 0.1, 'and only once');
+    } finally {
+      monitor.stop();
+    }
+  }
+});
