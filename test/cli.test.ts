@@ -61,6 +61,9 @@ describe('help, usage errors and configuration', () => {
     const r = await iotc([]);
     assert.equal(r.code, 2);
     assert.match(r.stdout, /Usage:/);
+    // The summaries' column is not pushed out by the longest usage (rule add's): its summary goes below it.
+    assert.match(r.stdout, /^ {2}iotc serve \[settings\] {2,40}run the server/m);
+    assert.match(r.stdout, /^ {2}iotc rule add .*\[--json\]\n {20,70}a rule: when/m);
     const user = await iotc(['user']);
     assert.equal(user.code, 2);
     assert.match(user.stderr, /^iotc: which user command\?\nUsage:\n {2}iotc user add /);

@@ -200,12 +200,22 @@ export function settingsHelp(): string {
   return ['Settings, for every command (a flag, or its environment variable; flags win):', ...rows].join('\n');
 }
 
+/** The widest usage that still gets its summary beside it; a longer one (rule add) has it on the next line. */
+const USAGE_COLUMN = 56;
+
+/** Usages in one column and their summaries in the next, so a terminal's width is not set by the longest usage. */
+function usageList(commands: readonly CommandSpec[]): string {
+  const width = Math.min(USAGE_COLUMN, Math.max(...commands.map((c) => c.usage.length))) + 2;
+  return commands
+    .map((c) => (c.usage.length + 2 <= width ? `  ${c.usage.padEnd(width)}${c.summary}` : `  ${c.usage}\n  ${' '.repeat(width)}${c.summary}`))
+    .join('\n');
+}
+
 export function globalHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.usage.length)) + 2;
   return `iotc — IOTcommunicate, a self-hosted hub for IoT devices and their apps
 
 Usage:
-${COMMANDS.map((c) => `  ${c.usage.padEnd(width)}${c.summary}`).join('\n')}
+${usageList(COMMANDS)}
 
 Run "iotc COMMAND --help" (e.g. iotc device add --help) for one command.
 
@@ -231,8 +241,7 @@ export function commandHelp(name: string): string | null {
   }
   if (GROUPS.has(name)) {
     const members = COMMANDS.filter((c) => c.name.startsWith(`${name} `));
-    const width = Math.max(...members.map((c) => c.usage.length)) + 2;
-    return `Usage:\n${members.map((c) => `  ${c.usage.padEnd(width)}${c.summary}`).join('\n')}\n\nRun "iotc ${name} SUBCOMMAND --help" for one of them.\n`;
+    return `Usage:\n${usageList(members)}\n\nRun "iotc ${name} SUBCOMMAND --help" for one of them.\n`;
   }
   return null;
 }
