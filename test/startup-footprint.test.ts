@@ -13,12 +13,25 @@ import { createTestDatabase } from './pg-helpers.js';
 const OPTIONAL = { pg: '/node_modules/pg/', nats: '/node_modules/@nats-io/', mqttClient: '/node_modules/mqtt/', pinoPretty: '/node_modules/pino-pretty/' };
 
 /**
+ * Evaluated before anything else the child imports: counts the `Intl.DateTimeFormat`s made. The first one pages in
+ * ICU's data, about 8 MiB of RSS, which a hub without schedules has no use for.
+ */
+const COUNT_DATE_TIME_FORMATS = `
+  globalThis.dateTimeFormats = 0;
+  Intl.DateTimeFormat = new Proxy(Intl.DateTimeFormat, {
+    construct(target, args, newTarget) { globalThis.dateTimeFormats++; return Reflect.construct(target, args, newTarget); },
+    apply(target, self, args) { globalThis.dateTimeFormats++; return Reflect.apply(target, self, args); },
+  });
+`;
+
+/**
  * Starts a server in a child process with these config overrides (through the CLI's module, so everything the
  * CLI imports is counted) and returns which optional libraries were loaded. Every one of them is CommonJS, so
  * the module cache names them however they were imported; `ws` is the control that it does.
  */
-async function loadedBy(overrides: string, format = 'json'): Promise<Record<keyof typeof OPTIONAL | 'ws', boolean>> {
+async function loadedBy(overrides: string, format = 'json'): Promise<Record<keyof typeof OPTIONAL | 'ws' | 'dateTimeFormat', boolean>> {
   const script = `
+    import ${JSON.stringify(`data:text/javascript,${encodeURIComponent(COUNT_DATE_TIME_FORMATS)}`)};
     import { createRequire } from 'node:module';
     import './src/cli/main.ts';
     import { createLogger } from './src/log.ts';
@@ -31,16 +44,16 @@ async function loadedBy(overrides: string, format = 'json'): Promise<Record<keyo
     await server.close();
     tmp.cleanup();
     const has = (part) => loaded.some((f) => f.replaceAll('\\\\', '/').includes(part));
-    console.log(JSON.stringify({ ...Object.fromEntries(Object.entries(${JSON.stringify(OPTIONAL)}).map(([k, v]) => [k, has(v)])), ws: has('/node_modules/ws/') }));
+    console.log(JSON.stringify({ ...Object.fromEntries(Object.entries(${JSON.stringify(OPTIONAL)}).map(([k, v]) => [k, has(v)])), ws: has('/node_modules/ws/'), dateTimeFormat: globalThis.dateTimeFormats > 0 }));
   `;
   const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 60_000 });
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 
-test('a hub on the defaults (SQLite, in-process bus, JSON logs, no Home Assistant) loads none of the optional backends', async () => {
+test('a hub on the defaults (SQLite, in-process bus, JSON logs, no Home Assistant) loads none of the optional backends, nor ICU\'s time zones', async () => {
   const loaded = await loadedBy('{}');
   assert.equal(loaded.ws, true, 'the check sees the libraries a hub does load');
-  assert.deepEqual({ ...loaded, ws: undefined }, { pg: false, nats: false, mqttClient: false, pinoPretty: false, ws: undefined });
+  assert.deepEqual({ ...loaded, ws: undefined }, { pg: false, nats: false, mqttClient: false, pinoPretty: false, ws: undefined, dateTimeFormat: false });
 });
 
 test('each optional backend is loaded when it is chosen', async (t) => {
