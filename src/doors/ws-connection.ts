@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
 import { WsBlobChannel } from './ws-blobs.js';
+import { textFrame } from './ws-frames.js';
 
 export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy' | 'maxBlobBytes'> & Partial<Pick<Config, 'maxReplyBytes'>>;
 
@@ -197,7 +198,7 @@ export class WsConnection implements Receiver {
 
   private send(text: string): void {
     this.cork(text.length);
-    this.ws.send(text);
+    this.socket.write(textFrame(text));
   }
 
   private attached(att: Attachment): void {
