@@ -1,8 +1,12 @@
 /** The WebSocket door's own text frames, read back by `ws`'s receiver as a client would read them. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Receiver } from 'ws';
+import { createRequire } from 'node:module';
+import type { Writable } from 'node:stream';
 import { textFrame } from '../src/doors/ws-frames.js';
+
+/** `ws`'s frame parser: exported by the package, though not by its type declarations. */
+const { Receiver } = createRequire(import.meta.url)('ws') as { Receiver: new (opts: { isServer: boolean; maxPayload: number }) => Writable };
 
 /** A text of exactly `bytes` UTF-8 bytes, with two- and four-byte characters in it where it has room. */
 function textOf(bytes: number): string {
