@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: one load generator, several targets, interleaved rounds (A B C A B C …), medians.
+ * `npm run bench`: one load generator, several targets, interleaved rounds (A B C, C B A, A B C …), medians.
  * Prints progress while it runs and a table at the end; writes JSON and an SVG chart under bench/results/.
  *
  *   npm run bench                       full run (a few minutes)
@@ -268,7 +268,7 @@ async function main(): Promise<void> {
         skippedTargets,
         method:
           'Each round starts a fresh server process on a free loopback port (fresh copy of the accounts, empty store). ' +
-          'Rounds run interleaved (A B C A B C …); figures are medians over rounds. Server CPU = utime+stime of the server ' +
+          'Rounds run interleaved, every other one in reverse order (A B C, C B A, A B C …); figures are medians over rounds. Server CPU = utime+stime of the server ' +
           'process from /proc/PID/stat over the measured window, divided by the messages delivered in it; RSS = VmRSS. ' +
           'The load generator runs in separate processes and its own CPU is reported separately (gen µs/msg).',
       },
@@ -286,7 +286,9 @@ async function main(): Promise<void> {
       });
       for (const t of taking) sr.targets[t.name] = { label: t.label, rounds: [], median: {}, notes: [] };
       for (let round = 1; round <= opts.rounds; round++) {
-        for (const target of taking) {
+        // Every other round in reverse (A B C, C B A, …): no target always runs first, right after the previous
+        // round's teardown, and neighbours (IOTcommunicate and a baseline) still run side by side.
+        for (const target of round % 2 === 1 ? taking : [...taking].reverse()) {
           const tag = `[${scenario.name} ${round}/${opts.rounds}] ${target.name}`;
           const tr = sr.targets[target.name];
           const roundStart = performance.now();
