@@ -129,6 +129,16 @@ describe('mqtt npm client', () => {
     await c.endAsync();
   });
 
+  test('v5: a sensor name over 64 characters gets PUBACK "not authorized"; one of 64 is stored', async () => {
+    const a = await makeDevice(server);
+    const c = await mqttConnect(mqttUrl, { username: a.id, password: a.key, protocolVersion: 5 });
+    await assert.rejects(c.publishAsync(`devices/${a.id}/${'s'.repeat(65)}`, '1', { qos: 1 }), (err: any) => err.code === 0x87);
+    await c.publishAsync(`devices/${a.id}/${'s'.repeat(64)}`, '2', { qos: 1 });
+    assert.equal((await server.hub.relay.gets(a.id, 's'.repeat(64)))?.value, 2);
+    assert.equal(await server.hub.relay.gets(a.id, 's'.repeat(65)), null);
+    await c.endAsync();
+  });
+
   test('v3.1.1: a publish to another device closes the connection and stores nothing', async () => {
     const a = await makeDevice(server);
     const b = await makeDevice(server);

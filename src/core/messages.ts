@@ -12,7 +12,7 @@ export const sensorName = z
   .refine((s) => !s.includes('\u0000'), 'sensor must not contain NUL characters');
 
 /** The rules of `sensorName` in one expression, for the hand-checked fast path below (zod words the errors). */
-const isSensorName = (s: unknown): s is string => typeof s === 'string' && s.length >= 1 && s.length <= SENSOR_MAX && !s.includes('\u0000');
+export const isSensorName = (s: unknown): s is string => typeof s === 'string' && s.length >= 1 && s.length <= SENSOR_MAX && !s.includes('\u0000');
 
 /** Any JSON value; `undefined` (a missing field) is not one. */
 export const jsonValue = z.custom<unknown>((v) => v !== undefined, { message: 'value is required (any JSON: number, string, boolean, object, array or null)' });

@@ -4,7 +4,7 @@
  */
 import type { Aedes, Client, PublishPacket } from 'aedes';
 import { IotcError, toIotcError } from '../../core/errors.js';
-import { sensorName } from '../../core/messages.js';
+import { isSensorName } from '../../core/messages.js';
 import { forbidden, roleAllows } from '../../core/sharing.js';
 import type { Device } from '../../store/types.js';
 import { chunkTypeOf } from './content-type.js';
@@ -27,9 +27,10 @@ export function authorizePublish(ctx: DoorContext, client: Client | null, sessio
   const rpc = parseRpcTopic(packet.topic, device.id);
   if (rpc) return rpcPublish(ctx, session, client!, device, packet, rpc, done);
   // The device's own tree, or a firmware's default layout (Tasmota tele/T/…, ESPHome N/…/state) mapped onto it.
-  const alias = sensorFromTopic(packet.topic, device.id) === null ? aliasPublish(packet.topic) : null;
-  const sensor = alias === null ? sensorFromTopic(packet.topic, device.id) : alias === 'drop' ? '' : alias.sensor;
-  if (sensor === null || (alias !== 'drop' && !sensorName.safeParse(sensor).success)) {
+  const own = sensorFromTopic(packet.topic, device.id);
+  const alias = own === null ? aliasPublish(packet.topic) : null;
+  const sensor = own ?? (alias === null ? null : alias === 'drop' ? '' : alias.sensor);
+  if (sensor === null || (alias !== 'drop' && !isSensorName(sensor))) {
     ctx.log.info({ deviceId: device.id, side: session.side, remote: session.remote, topic: packet.topic.slice(0, 100) }, 'mqtt publish refused: topic outside devices/ID/SENSOR of this device');
     return refusePublish(session, packet, REASON.notAuthorized, 'publish only to devices/ID/SENSOR of your own device', done);
   }
