@@ -1,15 +1,15 @@
 /**
  * The WebSocket door's send path alone: CPU per text frame written to real loopback sockets, `ws`'s own send
- * (a header buffer and the string) against the door's one-buffer frame (src/doors/ws-frames.ts), interleaved in
- * one process so the machine's drift falls on both alike. Each turn corks every socket, sends FRAMES frames to
- * each and uncorks, as the door does with a turn's acks and deliveries; the clients read between turns, outside
- * the timed part.
+ * (a header buffer and the string, each socket corked for the turn) against the door's (src/doors/ws-frames.ts:
+ * a turn's frames to one socket framed into one buffer, one write), interleaved in one process so the machine's
+ * drift falls on both alike. Each turn sends FRAMES frames to each socket, as the door does with a turn's acks and
+ * deliveries; the clients read between turns, outside the timed part.
  *   node --import tsx bench/ws-send.ts [--sockets 100] [--frames 1] [--trials 40]
  */
 import { parseArgs } from 'node:util';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { textFrame } from '../src/doors/ws-frames.js';
+import { textFrames } from '../src/doors/ws-frames.js';
 
 const { values } = parseArgs({ options: { sockets: { type: 'string', default: '100' }, frames: { type: 'string', default: '1' }, trials: { type: 'string', default: '40' } } });
 const count = (name: keyof typeof values) => {
@@ -36,21 +36,25 @@ while (peers.length < sockets) await new Promise((resolve) => setTimeout(resolve
 
 // An acknowledgement-sized frame, as most of the door's frames are.
 const text = JSON.stringify({ sensor: 'temperature', value: 21.5, time: Date.now(), seq: 123456, id: 42, side: 'device' });
+const turn = new Array<string>(frames).fill(text);
 const ways = {
-  'ws.send': (p: (typeof peers)[number]) => p.ws.send(text),
-  textFrame: (p: (typeof peers)[number]) => p.socket.write(textFrame(text)),
+  'ws.send': () => {
+    for (const p of peers) p.socket.cork();
+    for (const p of peers) for (let f = 0; f < frames; f++) p.ws.send(text);
+    for (const p of peers) p.socket.uncork();
+  },
+  textFrames: () => {
+    for (const p of peers) p.socket.write(textFrames(turn.slice()));
+  },
 };
 type Way = keyof typeof ways;
-const cpu: Record<Way, number> = { 'ws.send': 0, textFrame: 0 };
+const cpu: Record<Way, number> = { 'ws.send': 0, textFrames: 0 };
 
 for (let trial = 0; trial < trials; trial++) {
-  for (const way of (trial % 2 ? ['ws.send', 'textFrame'] : ['textFrame', 'ws.send']) as Way[]) {
-    const send = ways[way];
+  for (const way of (trial % 2 ? ['ws.send', 'textFrames'] : ['textFrames', 'ws.send']) as Way[]) {
     for (let t = 0; t < TURNS; t++) {
       const before = process.cpuUsage();
-      for (const p of peers) p.socket.cork();
-      for (const p of peers) for (let f = 0; f < frames; f++) send(p);
-      for (const p of peers) p.socket.uncork();
+      ways[way]();
       const used = process.cpuUsage(before);
       if (trial >= WARMUP_TRIALS) cpu[way] += used.user + used.system;
       await new Promise((resolve) => setImmediate(resolve));
@@ -59,6 +63,6 @@ for (let trial = 0; trial < trials; trial++) {
 }
 const sent = (trials - WARMUP_TRIALS) * TURNS * sockets * frames;
 const per = (way: Way) => (cpu[way] / sent).toFixed(3);
-console.log(`${sockets} sockets, ${frames} frame(s) each a turn: ws.send ${per('ws.send')} µs/frame, textFrame ${per('textFrame')} µs/frame, ratio ${(cpu.textFrame / cpu['ws.send']).toFixed(3)}`);
+console.log(`${sockets} sockets, ${frames} frame(s) each a turn: ws.send ${per('ws.send')} µs/frame, textFrames ${per('textFrames')} µs/frame, ratio ${(cpu.textFrames / cpu['ws.send']).toFixed(3)}`);
 for (const c of clients) c.terminate();
 wss.close();

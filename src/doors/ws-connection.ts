@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
 import { WsBlobChannel } from './ws-blobs.js';
-import { textFrame } from './ws-frames.js';
+import { textFrames } from './ws-frames.js';
 
 export type WsDoorConfig = Pick<Config, 'maxFrameBytes' | 'rateLimit' | 'rateBurst' | 'sendQueueBytes' | 'pingInterval' | 'handshakeTimeout' | 'maxUnauthPerAddress' | 'trustProxy' | 'maxBlobBytes'> & Partial<Pick<Config, 'maxReplyBytes'>>;
 
@@ -38,6 +38,10 @@ function uncork(c: WsConnection): void {
   c.uncork();
 }
 
+function flushOutbox(c: WsConnection): void {
+  c.flush();
+}
+
 /** The socket's listeners, made apart from the constructor so that they hold the connection and nothing else. */
 function listen(c: WsConnection, ws: WebSocket): void {
   ws.on('pong', () => (c.alive = true));
@@ -58,9 +62,11 @@ export class WsConnection implements Receiver {
   alive = true;
   /** A copy: the relay changes the role when the owner does. */
   readonly grant: { userId: number; role: Role } | undefined;
-  /** Bytes queued while corked this turn: they count in bufferedAmount, but say nothing of whether the peer reads. */
+  /** Bytes of binary frames queued while corked this turn: they count in bufferedAmount, but say nothing of whether the peer reads. */
   corkedBytes = 0;
   private corked = false;
+  /** This turn's text frames, written as one buffer when the turn ends (see flush). */
+  private outbox: string[] | null = null;
   /** Made on the first message: most connections of a big fleet sit idle. */
   private session: ProtocolSession | null = null;
   /** Messages that came before the relay attached the connection. */
@@ -136,8 +142,20 @@ export class WsConnection implements Receiver {
   }
 
   sendFrame(frame: Buffer): void {
+    this.flush();
     this.cork(frame.length);
     this.ws.send(frame, { binary: true });
+  }
+
+  /**
+   * Writes this turn's text frames, in one buffer: when the turn ends, and before any frame `ws` writes itself
+   * (a binary chunk, the close), which would otherwise overtake them.
+   */
+  flush(): void {
+    const texts = this.outbox;
+    if (texts === null) return;
+    this.outbox = null;
+    if (this.ws.readyState === WebSocket.OPEN) this.socket.write(textFrames(texts));
   }
 
   uncork(): void {
@@ -151,6 +169,7 @@ export class WsConnection implements Receiver {
     const ws = this.ws;
     if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) {
       this.shared.relay.countError(err.code);
+      this.flush();
       ws.close(err.closeCode, closeReason(err.message));
       // A peer that does not read will never take the close frame from behind its full queue.
       setTimeout(() => ws.terminate(), 2000).unref();
@@ -186,7 +205,7 @@ export class WsConnection implements Receiver {
     this.attachment?.detach();
   }
 
-  /** Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one write. */
+  /** Binary frames sent in one turn of the event loop leave in one write. */
   private cork(bytes: number): void {
     if (!this.corked) {
       this.corked = true;
@@ -196,9 +215,13 @@ export class WsConnection implements Receiver {
     this.corkedBytes += bytes;
   }
 
+  /** Frames sent in one turn of the event loop (a committed batch's deliveries and acks) leave in one write. */
   private send(text: string): void {
-    this.cork(text.length);
-    this.socket.write(textFrame(text));
+    if (this.outbox === null) {
+      this.outbox = [];
+      process.nextTick(flushOutbox, this);
+    }
+    this.outbox.push(text);
   }
 
   private attached(att: Attachment): void {

@@ -169,10 +169,13 @@ export class WebSocketDoor {
     this.open = false;
     clearInterval(this.pinger);
     const closing = [...this.peers].map(
-      ({ ws }) =>
+      (peer) =>
         new Promise<void>((resolve) => {
+          const ws = peer.ws;
           if (ws.readyState === WebSocket.CLOSED) return resolve();
           ws.once('close', () => resolve());
+          // The acks of the drain's last commit may still wait for the turn's end: they go before the close.
+          peer.flush();
           ws.close(1001, 'Server is shutting down');
         }),
     );
