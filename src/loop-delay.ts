@@ -105,7 +105,7 @@ export class LoopDelayMonitor {
       p50: s(from.percentile(50)),
       p99: s(from.percentile(99)),
       p999: s(from.percentile(99.9)),
-      max: Math.max(this.busy.count > 0 ? s(this.busy.max) : 0, this.quiet.count > 0 ? s(this.quiet.max) : 0),
+      max: Math.max(s(this.busy.max), s(this.quiet.max)),
     };
     this.busy.reset();
     this.quiet.reset();
