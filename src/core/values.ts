@@ -34,19 +34,33 @@ export function checkValue(value: unknown, limits: ValueLimits, where = 'value')
   return json;
 }
 
+/**
+ * Every array and object under `root`, checked for depth and for numbers JSON cannot hold. Children that are
+ * arrays or objects wait on a stack (no recursion, whatever the depth), made only when there is one: a flat value,
+ * the common reading, is checked without it.
+ */
 function walk(root: object, limits: ValueLimits, where: string): void {
-  const stack: [unknown, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
+  let nodes: object[] | null = null;
+  let depths: number[] | null = null;
+  let node = root;
+  let depth = 1;
+  for (;;) {
     if (depth > limits.maxDepth) {
       throw new IotcError('E_VALIDATION', `${where}: nested deeper than ${limits.maxDepth} levels of arrays and objects (max-value-depth / IOTC_MAX_VALUE_DEPTH)`);
     }
-    const children = Array.isArray(node) ? node : Object.values(node as Record<string, unknown>);
-    for (const child of children) {
+    const children: readonly unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i];
       if (typeof child === 'number') {
         if (!Number.isFinite(child)) throw nonFinite(where);
-      } else if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+      } else if (typeof child === 'object' && child !== null) {
+        (nodes ??= []).push(child);
+        (depths ??= []).push(depth + 1);
+      }
     }
+    if (nodes === null || nodes.length === 0) return;
+    node = nodes.pop()!;
+    depth = depths!.pop()!;
   }
 }
 
