@@ -144,14 +144,20 @@ export class SqliteReadings {
     const out: StoredReading[] = new Array(count);
     const jsons: string[] = new Array(count);
     const byKey = new Map<string, number[]>();
+    let list: number[] = [];
     for (let i = 0; i < count; i++) {
       const r = readings[i];
       jsons[i] = r.json ?? JSON.stringify(r.value);
       out[i] = { seq: first + i, deviceId: r.deviceId, sensor: r.sensor, side: r.side, value: r.value, time: r.time };
-      const key = `${r.deviceId}\u0000${r.sensor}\u0000${r.side}`;
-      const list = byKey.get(key);
-      if (list) list.push(i);
-      else byKey.set(key, [i]);
+      // A run of one writer's readings (a batch put, a deep pipeline, a fan-in) shares the key made for its first.
+      const prev = i > 0 ? readings[i - 1] : undefined;
+      if (prev === undefined || r.deviceId !== prev.deviceId || r.sensor !== prev.sensor || r.side !== prev.side) {
+        const key = `${r.deviceId}\u0000${r.sensor}\u0000${r.side}`;
+        const known = byKey.get(key);
+        if (known) list = known;
+        else byKey.set(key, (list = []));
+      }
+      list.push(i);
     }
     // Keys in the order of their last reading, so the journal's last row holds the commit's highest seq.
     for (const [key, list] of [...byKey].sort(([, a], [, b]) => a[a.length - 1] - b[b.length - 1])) {
