@@ -31,9 +31,10 @@ export function rpcTopic(deviceId: string, kind: RpcKind, id: string): string {
  * `id` is null when the topic is in the rpc space but its last level is no usable id.
  */
 export function parseRpcTopic(topic: string, deviceId: string): { kind: RpcKind; id: string | null } | null {
-  const prefix = `${TOPIC_ROOT}/${deviceId}/rpc/`;
-  if (!topic.startsWith(prefix)) return null;
-  const rest = topic.slice(prefix.length);
+  // Every publish asks: compared in place, so a reading's topic costs no string made for the question.
+  const rpcAt = TOPIC_ROOT.length + 1 + deviceId.length;
+  if (!topic.startsWith('/rpc/', rpcAt) || !topic.startsWith(TOPIC_ROOT) || topic[TOPIC_ROOT.length] !== '/' || !topic.startsWith(deviceId, TOPIC_ROOT.length + 1)) return null;
+  const rest = topic.slice(rpcAt + '/rpc/'.length);
   for (const kind of ['request', 'response'] as const) {
     if (rest.startsWith(`${kind}/`)) {
       const id = rest.slice(kind.length + 1);
