@@ -144,7 +144,7 @@ export class SqliteReadings {
     const out: StoredReading[] = new Array(count);
     const jsons: string[] = new Array(count);
     const byKey = new Map<string, number[]>();
-    let list: number[] = [];
+    let run: number[] = [];
     for (let i = 0; i < count; i++) {
       const r = readings[i];
       jsons[i] = r.json ?? JSON.stringify(r.value);
@@ -154,10 +154,10 @@ export class SqliteReadings {
       if (prev === undefined || r.deviceId !== prev.deviceId || r.sensor !== prev.sensor || r.side !== prev.side) {
         const key = `${r.deviceId}\u0000${r.sensor}\u0000${r.side}`;
         const known = byKey.get(key);
-        if (known) list = known;
-        else byKey.set(key, (list = []));
+        if (known) run = known;
+        else byKey.set(key, (run = []));
       }
-      list.push(i);
+      run.push(i);
     }
     // Keys in the order of their last reading, so the journal's last row holds the commit's highest seq.
     for (const [key, list] of [...byKey].sort(([, a], [, b]) => a[a.length - 1] - b[b.length - 1])) {
