@@ -234,7 +234,7 @@ export async function startServer(config: Config, log: Logger, opts: { tlsPollMs
         await hub.relay.drain();
         await new Promise((r) => setImmediate(r));
         await wsDoor.close(config.shutdownTimeout);
-        await mqttDoor.close();
+        await mqttDoor.close(config.shutdownTimeout);
         await httpClosed;
         handshakes.close();
         await hub.close();

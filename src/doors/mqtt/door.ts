@@ -147,13 +147,21 @@ export class MqttDoor {
     wire.on('error', (err) => this.log.debug({ remote, err: err.message }, 'mqtt stream error'));
   }
 
+  /** Takes no more connections, and reads no more from those open (see MqttWire.stopReading). */
   stopAccepting(): void {
     this.listeners.stopAccepting();
+    for (const session of this.live) session.wire.stopReading();
   }
 
-  /** Closes every MQTT connection (MQTT 5 clients are told the server is shutting down) and the broker. */
-  async close(): Promise<void> {
+  /**
+   * Closes every MQTT connection (MQTT 5 clients are told the server is shutting down) and the broker, once the
+   * acknowledgements of what was stored have left: the broker writes its PUBACKs some turns after the commit, and
+   * a client slow to read holds them in its socket. A client that reads nothing is given up on after `timeoutMs`.
+   */
+  async close(timeoutMs = 2000): Promise<void> {
     this.stopAccepting();
+    const until = Date.now() + timeoutMs;
+    while ([...this.live].some(acknowledging) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
     for (const session of this.live) {
       if (session.wire.version === 5) session.wire.disconnect(REASON.serverShuttingDown, 'Server is shutting down');
     }
@@ -161,4 +169,9 @@ export class MqttDoor {
     for (const session of this.live) session.wire.destroy();
     await this.listeners.close();
   }
+}
+
+/** A connection with publishes not yet answered, or answers not yet handed to its socket's peer. */
+function acknowledging(session: Session): boolean {
+  return !session.closed && (!(session.wire.fast?.answered ?? true) || session.wire.queuedBytes > 0);
 }

@@ -93,6 +93,11 @@ export class FastPublisher {
     return this.head < this.queue.length;
   }
 
+  /** Whether every publish read from the connection is answered: none taken here waits, and the broker handles none. */
+  get answered(): boolean {
+    return !this.busy && (this.state.closed || this.state._parsingBatch === 0);
+  }
+
   /** Offered each PUBLISH the wire cuts out after the CONNECT (MqttWire.fast): true when it was taken here. */
   take(buf: Buffer, at: number, size: number): boolean {
     const { session, state } = this;

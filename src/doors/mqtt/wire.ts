@@ -35,6 +35,8 @@ export class MqttWire extends Duplex {
   /** Reading held by the door (too many publishes waiting for their commit) or by the broker (its buffer full). */
   private held = false;
   private brokerFull = false;
+  /** Reading stopped for good: the hub is shutting down. */
+  private stopped = false;
   /**
    * The door's own publishes (fast-publish.ts): it is offered each PUBLISH after the CONNECT and takes those it
    * can, which then never reach the broker. Only 3.1/3.1.1 packets pass through untouched, so only they are offered.
@@ -91,17 +93,29 @@ export class MqttWire extends Duplex {
     else this.resumeIfFree();
   }
 
+  /**
+   * Reads nothing more from the client: the hub is shutting down and would refuse what it sent, and a 3.1.1 client
+   * loses its connection over a refusal, acknowledgements still queued for it included. What it sent before is
+   * still answered.
+   */
+  stopReading(): void {
+    this.stopped = true;
+    this.raw.pause();
+  }
+
   /** The door has answered every publish it took: what came after them goes on to the broker. */
   fastDrained(): void {
     if (this.deferred === null) return;
     const bytes = this.deferred.length === 1 ? this.deferred[0] : Buffer.concat(this.deferred);
     this.deferred = null;
-    if (!this.destroyed) this.toBroker(bytes);
+    // Once reading stopped, what waited is left unanswered (a client sends it again): the broker would have a
+    // publish refused, and the connection closed with the acknowledgements still on their way.
+    if (!this.destroyed && !this.stopped) this.toBroker(bytes);
     this.resumeIfFree();
   }
 
   private resumeIfFree(): void {
-    if (!this.held && !this.brokerFull && this.deferred === null && this.raw.isPaused()) this.raw.resume();
+    if (!this.stopped && !this.held && !this.brokerFull && this.deferred === null && this.raw.isPaused()) this.raw.resume();
   }
 
   /** Ends writeInTurn's cork for this turn. */
