@@ -9,6 +9,8 @@ import { readingView } from './reading-wire.js';
 import { historyPage, sensorsPage } from './replies.js';
 import type { Attachment, Relay, SensorWrite } from './relay.js';
 import type { Logger } from '../log.js';
+import type { StoredReading } from '../store/types.js';
+import type { WriteSettler } from './write-batcher.js';
 
 export interface ProtocolLimits {
   rateLimit: number;
@@ -28,8 +30,8 @@ export class ProtocolSession {
   private readonly bucket: TokenBucket;
   /** Rejected-for-rate messages in a row; a client that keeps flooding is closed. */
   private floodStrikes = 0;
-  /** The connection's last write; reads wait for it (settled either way) so a client reads what it just wrote. */
-  private lastWrite: Promise<unknown> = Promise.resolve();
+  /** The connection's last write until it settles; reads wait for it (settled either way) so a client reads what it just wrote. */
+  private lastWrite: PendingPut | null = null;
   /** Reads run one at a time, in order: one connection never has more than one reply being made. */
   private reads: Promise<void> = Promise.resolve();
   private waitingReads = 0;
@@ -50,9 +52,10 @@ export class ProtocolSession {
   }
 
   /**
-   * One frame. A put (most frames) is answered from its write's settlement without an async function between:
-   * each suspended async function holds a copy of its registers, which made the two that every put went through
-   * a fifth of the bytes a busy hub allocated per message.
+   * One frame. A put (most frames) is answered by its PendingPut when the store settles it, with no async function
+   * or promise between: each suspended async function holds a copy of its registers, which made the two that every
+   * put went through a fifth of the bytes a busy hub allocated per message. The promise settles once the frame is
+   * handled, which for a put is once it is on its way to the store.
    */
   handle(text: string): Promise<void> {
     if (!this.bucket.take()) {
@@ -82,16 +85,32 @@ export class ProtocolSession {
       return DONE;
     }
     const { device, side } = this.attachment;
-    const id = req.id;
     const batch = Array.isArray(req.status);
-    const written = this.relay.put(device.id, side, batch ? (req.status as SensorWrite[]) : [req.status as SensorWrite]);
-    this.lastWrite = written;
-    // As in the original protocol, a put without an id is fire-and-forget: only a failure is answered.
-    // Give an id to get the durable ack (sent after commit).
-    return written.then(
-      id === undefined ? settled : (stored) => this.reply(putAck(id, stored[0].time, batch ? stored.length : undefined)),
-      (err) => this.failed(err, id),
-    );
+    const writes = batch ? (req.status as SensorWrite[]) : [req.status as SensorWrite];
+    const put = new PendingPut(this, req.id, batch ? writes.length : undefined);
+    this.lastWrite = put;
+    this.relay.putWith(device.id, side, writes, put);
+    return DONE;
+  }
+
+  /**
+   * A put's commit or refusal (PendingPut.settle). As in the original protocol, a put without an id is
+   * fire-and-forget: only a failure is answered. Give an id to get the durable ack (sent after commit).
+   */
+  putSettled(put: PendingPut, err: unknown, stored: readonly StoredReading[] | null, from: number): void {
+    put.settled = true;
+    if (this.lastWrite === put) this.lastWrite = null;
+    if (stored === null) this.failed(err, put.id);
+    else if (put.id !== undefined) this.reply(putAck(put.id, stored[from].time, put.count));
+    const waiters = put.waiters;
+    if (waiters !== null) for (const wake of waiters) wake();
+  }
+
+  /** Settles once the connection's last write so far has (either way). */
+  private writesDone(): Promise<void> {
+    const put = this.lastWrite;
+    if (put === null || put.settled) return DONE;
+    return new Promise((resolve) => (put.waiters ??= []).push(resolve));
   }
 
   private failed(err: unknown, id: string | number | undefined): void {
@@ -104,7 +123,7 @@ export class ProtocolSession {
     const { device, side } = this.attachment;
     switch (req.method) {
       case 'ping':
-        await this.lastWrite.then(settled, settled);
+        await this.writesDone();
         this.ok(req.id, { time: Date.now() });
         return;
       case 'call': {
@@ -144,9 +163,9 @@ export class ProtocolSession {
       throw new IotcError('E_RATE_LIMITED', `At most ${MAX_WAITING_READS} gets, history and sensors requests may wait on one connection: read their replies first`);
     }
     this.waitingReads++;
-    const written = this.lastWrite;
+    const written = this.writesDone();
     const turn = this.reads.then(async () => {
-      await written.then(settled, settled);
+      await written;
       // A read may hold the event loop for a store query (SQLite answers synchronously): between two reads of one
       // connection the loop serves everyone else, or a burst of history requests would stall the whole hub.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -215,6 +234,26 @@ export class ProtocolSession {
 
 const settled = () => undefined;
 const DONE: Promise<void> = Promise.resolve();
+
+/**
+ * One put on its way to the store: one small object per message, where a promise and its reactions cost about ten
+ * times its bytes. Its session answers it and wakes the reads that waited for it.
+ */
+class PendingPut implements WriteSettler<StoredReading> {
+  settled = false;
+  waiters: (() => void)[] | null = null;
+
+  constructor(
+    private readonly session: ProtocolSession,
+    readonly id: string | number | undefined,
+    /** How many readings a batch put wrote (its ack says so); undefined for a single reading. */
+    readonly count: number | undefined,
+  ) {}
+
+  settle(err: unknown, stored: readonly StoredReading[] | null, from: number): void {
+    this.session.putSettled(this, err, stored, from);
+  }
+}
 
 type PutRequest = Extract<Request, { method: 'put' }>;
 

@@ -1,7 +1,8 @@
 import { IotcError } from './errors.js';
 import { CallRouter } from './calls.js';
 import type { CallLimits } from './calls.js';
-import { WriteBatcher } from './write-batcher.js';
+import { WriteBatcher, refuseWrite } from './write-batcher.js';
+import type { WriteSettler } from './write-batcher.js';
 import type { BlobDelivery } from './blobs.js';
 import { DeviceWatch } from './device-watch.js';
 import { PresenceTracker } from './presence.js';
@@ -235,22 +236,38 @@ export class Relay {
    * here, alone, before it can join (and fail) a batch shared with other devices.
    */
   put(deviceId: string, side: Side, writes: SensorWrite[], opts?: { byRule?: boolean }): Promise<StoredReading[]> {
-    if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
+    return new Promise((resolve, reject) => {
+      const settle = (err: unknown, stored: readonly StoredReading[] | null, from: number) =>
+        stored === null ? reject(err) : resolve(stored.slice(from, from + writes.length));
+      this.putWith(deviceId, side, writes, { settle }, opts);
+    });
+  }
+
+  /**
+   * put() for the doors' per-message path: `settler` is told once, after the commit (this put's readings are
+   * `stored[from]` on) or with the refusal, and never before putWith returns.
+   */
+  putWith(deviceId: string, side: Side, writes: SensorWrite[], settler: WriteSettler<StoredReading>, opts?: { byRule?: boolean }): void {
+    if (!this.accepting) return refuseWrite(settler, new IotcError('E_SHUTTING_DOWN'));
     const count = writes.length;
     const jsons: string[] = new Array(count);
     try {
       for (let i = 0; i < count; i++) jsons[i] = checkValue(writes[i].value, this.valueLimits, count === 1 ? 'value' : `value of reading ${i + 1} ("${writes[i].sensor.slice(0, 64)}")`);
     } catch (err) {
-      return Promise.reject(err);
+      return refuseWrite(settler, err);
     }
     const byRule = opts?.byRule === true;
     const admitted = this.sensorLimit.admit(deviceId, writes);
-    return admitted === null ? this.storeReadings(deviceId, side, writes, jsons, byRule) : admitted.then(() => this.storeReadings(deviceId, side, writes, jsons, byRule));
+    if (admitted === null) return this.storeReadings(deviceId, side, writes, jsons, byRule, settler);
+    admitted.then(
+      () => this.storeReadings(deviceId, side, writes, jsons, byRule, settler),
+      (err) => settler.settle(err, null, 0),
+    );
   }
 
-  private storeReadings(deviceId: string, side: Side, writes: SensorWrite[], jsons: string[], byRule: boolean): Promise<StoredReading[]> {
+  private storeReadings(deviceId: string, side: Side, writes: SensorWrite[], jsons: string[], byRule: boolean, settler: WriteSettler<StoredReading>): void {
     // A put that waited for its sensors' check may find the server stopping meanwhile.
-    if (!this.accepting) return Promise.reject(new IotcError('E_SHUTTING_DOWN'));
+    if (!this.accepting) return refuseWrite(settler, new IotcError('E_SHUTTING_DOWN'));
     const time = Date.now();
     const readings: NewReading[] = new Array(writes.length);
     for (let i = 0; i < writes.length; i++) {
@@ -260,7 +277,7 @@ export class Relay {
       if (byRule) this.ruleWrites.add(r);
     }
     this.counters.readingsIn += readings.length;
-    return this.batcher.write(readings);
+    this.batcher.enqueue(readings, settler);
   }
 
   /** Retention ran: sensors may have been forgotten, making room under the sensors-per-device limit. */

@@ -1,11 +1,24 @@
 import { IotcError } from './errors.js';
 import type { NewReading, Store, StoredReading } from '../store/types.js';
 
+/**
+ * Told once how a write ended: `stored` null and the error, or every item of its commit, this write's from `from`
+ * on. An object with a method rather than a pair of callbacks: a door makes one per message, where a promise, its
+ * resolving functions and its reactions were a tenth of the bytes a busy hub allocated per message.
+ */
+export interface WriteSettler<R> {
+  settle(err: unknown, stored: readonly R[] | null, from: number): void;
+}
+
 interface Pending<T, R> {
   items: T[];
   weight: number;
-  resolve: (stored: R[]) => void;
-  reject: (err: unknown) => void;
+  settler: WriteSettler<R>;
+}
+
+/** Settles a write refused before it was queued, in a later tick like a rejected promise, never inside the caller's call. */
+export function refuseWrite<R>(settler: WriteSettler<R>, err: unknown): void {
+  process.nextTick(() => settler.settle(err, null, 0));
 }
 
 export interface CommitBatcherOptions<T, R> {
@@ -42,16 +55,22 @@ export class CommitBatcher<T, R> {
   }
 
   write(items: T[]): Promise<R[]> {
+    return new Promise((resolve, reject) => {
+      this.enqueue(items, { settle: (err, stored, from) => (stored === null ? reject(err) : resolve(stored.slice(from, from + items.length))) });
+    });
+  }
+
+  /** write() without a promise, for the doors' per-message path. */
+  enqueue(items: T[], settler: WriteSettler<R>): void {
     const weigh = this.opts.weigh;
     const weight = weigh ? items.reduce((sum, item) => sum + weigh(item), 0) : items.length;
     if (this.queued + weight > this.opts.maxQueued) {
-      return Promise.reject(new IotcError('E_UNAVAILABLE', 'The store is falling behind; try again shortly', { retryAfterSeconds: 1 }));
+      refuseWrite(settler, new IotcError('E_UNAVAILABLE', 'The store is falling behind; try again shortly', { retryAfterSeconds: 1 }));
+      return;
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ items, weight, resolve, reject });
-      this.queued += weight;
-      this.schedule();
-    });
+    this.queue.push({ items, weight, settler });
+    this.queued += weight;
+    this.schedule();
   }
 
   /** Resolves once everything queued so far is committed (or failed). */
@@ -107,16 +126,14 @@ export class CommitBatcher<T, R> {
         return;
       }
       const failure = refusal(err, this.opts.noun);
-      for (const p of batch) p.reject(failure);
+      const thrown = settleAll(batch, failure, null);
+      if (thrown) throw thrown.err;
       return;
     }
     this.onBatch?.(all.length, (performance.now() - started) / 1000, true);
-    let at = 0;
-    for (const p of batch) {
-      p.resolve(stored.slice(at, at + p.items.length));
-      at += p.items.length;
-    }
+    const thrown = settleAll(batch, null, stored);
     this.opts.onCommitted?.(stored, all);
+    if (thrown) throw thrown.err;
   }
 }
 
@@ -125,6 +142,25 @@ export class WriteBatcher extends CommitBatcher<NewReading, StoredReading> {
   constructor(store: Store, onCommitted: (stored: StoredReading[], written: NewReading[]) => void, maxQueuedReadings = 100_000) {
     super({ commit: (readings) => store.appendReadings(readings), onCommitted, maxQueued: maxQueuedReadings, noun: 'reading' });
   }
+}
+
+/**
+ * Settles every write of a batch, each told where its items start. A settler that throws is a bug, but it must not
+ * leave the writes after it waiting for good, nor the batch undelivered: what it threw is returned, for the caller
+ * to throw once the rest is done.
+ */
+function settleAll<T, R>(batch: Pending<T, R>[], err: unknown, stored: readonly R[] | null): { err: unknown } | null {
+  let at = 0;
+  let thrown: { err: unknown } | null = null;
+  for (const p of batch) {
+    try {
+      p.settler.settle(err, stored, at);
+    } catch (e) {
+      thrown ??= { err: e };
+    }
+    at += p.items.length;
+  }
+  return thrown;
 }
 
 /**

@@ -6,7 +6,8 @@ import type { Aedes, Client, PublishPacket } from 'aedes';
 import { IotcError, toIotcError } from '../../core/errors.js';
 import { isSensorName } from '../../core/messages.js';
 import { forbidden, roleAllows } from '../../core/sharing.js';
-import type { Device } from '../../store/types.js';
+import type { Device, StoredReading } from '../../store/types.js';
+import type { WriteSettler } from '../../core/write-batcher.js';
 import { chunkTypeOf } from './content-type.js';
 import { parseRpcTopic, runRpc } from './rpc.js';
 import type { RpcKind } from './rpc.js';
@@ -68,19 +69,29 @@ export function authorizePublish(ctx: DoorContext, client: Client | null, sessio
   } catch (err) {
     return refuseReading(ctx, session, packet, toIotcError(err), done);
   }
-  ctx.relay.put(device.id, session.side, [{ sensor, value }]).then(
-    () => {
-      consume(packet);
-      done(null);
-    },
-    (err) => {
-      const e = toIotcError(err);
-      if (e.code === 'E_VALIDATION' || e.code === 'E_LIMIT') return refuseReading(ctx, session, packet, e, done);
-      if (e.code === 'E_INTERNAL') ctx.log.error({ err, deviceId: device.id }, 'mqtt publish failed');
-      // No acknowledgement: the connection closes and a QoS 1 client sends the message again after reconnecting.
-      done(e);
-    },
-  );
+  ctx.relay.putWith(device.id, session.side, [{ sensor, value }], new PublishedReading(ctx, session, packet, done));
+}
+
+/** One publish on its way to the store: answered (PUBACK, refusal or a closed connection) once the store settles it. */
+class PublishedReading implements WriteSettler<StoredReading> {
+  constructor(
+    private readonly ctx: DoorContext,
+    private readonly session: Session,
+    private readonly packet: PublishPacket,
+    private readonly done: Done,
+  ) {}
+
+  settle(err: unknown, stored: readonly StoredReading[] | null): void {
+    if (stored !== null) {
+      consume(this.packet);
+      return this.done(null);
+    }
+    const e = toIotcError(err);
+    if (e.code === 'E_VALIDATION' || e.code === 'E_LIMIT') return refuseReading(this.ctx, this.session, this.packet, e, this.done);
+    if (e.code === 'E_INTERNAL') this.ctx.log.error({ err, deviceId: this.session.device?.id }, 'mqtt publish failed');
+    // No acknowledgement: the connection closes and a QoS 1 client sends the message again after reconnecting.
+    this.done(e);
+  }
 }
 
 /** A reading the hub will not store (a value breaking the value rules, a sensor beyond the limit): refused alone, saying why. */

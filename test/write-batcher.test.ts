@@ -1,0 +1,98 @@
+/** The commit batcher's promise-free path (enqueue and its settlers), on a real SQLite store. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { WriteBatcher } from '../src/core/write-batcher.js';
+import type { WriteSettler } from '../src/core/write-batcher.js';
+import type { NewReading, StoredReading } from '../src/store/types.js';
+import { tempDir } from './helpers.js';
+
+const DEVICE = 'BATCHERXXXXXXXXXXXXX';
+let store: SqliteStore;
+let cleanup: () => void;
+
+before(async () => {
+  const tmp = tempDir('iotc-batcher-');
+  cleanup = tmp.cleanup;
+  store = new SqliteStore(`${tmp.dir}/iotc.db`);
+  const user = await store.createUser({ email: 'b@example.com', name: 'B', passwordHash: 'h' });
+  await store.createDevice({ id: DEVICE, userId: user.id, name: 'b', keyHash: 'h' });
+});
+after(async () => {
+  await store.close();
+  cleanup();
+});
+
+const readings = (...values: number[]): NewReading[] => values.map((value) => ({ deviceId: DEVICE, sensor: 'temp', value, side: 'device', time: Date.now() }));
+
+/** A settler that records what it was told, and whether it was told during the call that queued it. */
+function recorder(): WriteSettler<StoredReading> & { calls: { err: unknown; values: unknown[] | null }[]; queuing: boolean } {
+  const r = {
+    calls: [] as { err: unknown; values: unknown[] | null }[],
+    queuing: true,
+    count: 0,
+    settle(err: unknown, stored: readonly StoredReading[] | null, from: number) {
+      assert.equal(r.queuing, false, 'a settler is never called inside the call that queued its write');
+      r.calls.push({ err, values: stored === null ? null : stored.slice(from, from + r.count).map((s) => s.value) });
+    },
+  };
+  return r;
+}
+
+function enqueue(batcher: WriteBatcher, items: NewReading[]) {
+  const r = recorder();
+  r.count = items.length;
+  batcher.enqueue(items, r);
+  r.queuing = false;
+  return r;
+}
+
+test('writes of one turn share a commit; each settler finds its own readings from its offset, and write() its own slice', async () => {
+  const batches: number[] = [];
+  const delivered: unknown[] = [];
+  const batcher = new WriteBatcher(store, (stored) => delivered.push(...stored.map((s) => s.value)));
+  batcher.onBatch = (size, _s, ok) => ok && batches.push(size);
+  const one = enqueue(batcher, readings(1));
+  const three = enqueue(batcher, readings(2, 3, 4));
+  const promised = batcher.write(readings(5, 6));
+  const last = enqueue(batcher, readings(7));
+  assert.deepEqual((await promised).map((s) => s.value), [5, 6]);
+  await batcher.drain();
+  assert.deepEqual(batches, [7], 'one transaction for the turn');
+  assert.deepEqual(one.calls, [{ err: null, values: [1] }]);
+  assert.deepEqual(three.calls, [{ err: null, values: [2, 3, 4] }]);
+  assert.deepEqual(last.calls, [{ err: null, values: [7] }]);
+  assert.deepEqual(delivered, [1, 2, 3, 4, 5, 6, 7]);
+  assert.deepEqual((await store.history(DEVICE, 'temp', { limit: 10 })).map((s) => s.value).sort(), [1, 2, 3, 4, 5, 6, 7]);
+});
+
+test('a write beyond the queue limit is refused in a later tick, with E_UNAVAILABLE, and nothing of it is stored', async () => {
+  const batcher = new WriteBatcher(store, () => {}, 2);
+  const fits = enqueue(batcher, readings(100, 101));
+  const over = enqueue(batcher, readings(102));
+  assert.deepEqual(over.calls, [], 'not yet: the refusal comes after the caller returned');
+  await new Promise((resolve) => process.nextTick(resolve));
+  assert.equal(over.calls.length, 1);
+  assert.equal((over.calls[0].err as { code: string }).code, 'E_UNAVAILABLE');
+  assert.equal(over.calls[0].values, null);
+  await batcher.drain();
+  assert.deepEqual(fits.calls, [{ err: null, values: [100, 101] }]);
+  const stored = (await store.history(DEVICE, 'temp', { limit: 100 })).map((s) => s.value);
+  assert.ok(stored.includes(101) && !stored.includes(102));
+});
+
+test('a settler that throws leaves no other write waiting and the batch still delivered; what it threw surfaces', async () => {
+  const delivered: unknown[] = [];
+  const batcher = new WriteBatcher(store, (stored) => delivered.push(...stored.map((s) => s.value)));
+  const before = enqueue(batcher, readings(200));
+  batcher.enqueue(readings(201), { settle: () => { throw new Error('a bug in a door'); } });
+  const afterIt = enqueue(batcher, readings(202));
+  // Whoever waits for the commit hears of it (with no one waiting, it is an unhandled rejection, as a throwing
+  // promise reaction was).
+  await assert.rejects(batcher.drain(), /a bug in a door/);
+  assert.deepEqual(before.calls, [{ err: null, values: [200] }]);
+  assert.deepEqual(afterIt.calls, [{ err: null, values: [202] }]);
+  assert.deepEqual(delivered, [200, 201, 202]);
+  // The batcher goes on committing.
+  assert.deepEqual((await batcher.write(readings(203))).map((s) => s.value), [203]);
+});
