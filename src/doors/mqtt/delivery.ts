@@ -2,7 +2,7 @@
  * What the relay hands an MQTT connection, published to it: readings (live, retained on SUBSCRIBE, or missed
  * while a persistent session was away), binary chunks, and calls for a device.
  */
-import type { Client, PublishPacket } from 'aedes';
+import type { Client } from 'aedes';
 import { blobDelivery } from '../../core/blobs.js';
 import type { DeviceCall } from '../../core/calls.js';
 import { IotcError } from '../../core/errors.js';
@@ -10,7 +10,7 @@ import { otherSide } from '../../store/types.js';
 import type { StoredReading } from '../../store/types.js';
 import { isRpcSensor, publishTo, rpcTopic } from './rpc.js';
 import { closeSession } from './session.js';
-import type { DoorContext, Session } from './session.js';
+import type { DeliveryTarget, DoorContext, Session } from './session.js';
 import { publishToConnection } from './session-persistence.js';
 import { FilterIndex, latestBlobsMatching, latestMatching } from './subscriptions.js';
 import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
@@ -22,8 +22,23 @@ import { REASON } from './reason-codes.js';
  * subscribed to several (Tasmota: its topic, its group's, its fallback) gets a command once, on the first it
  * subscribed to, so a TOGGLE toggles once. Firmware filters are few (a Tasmota holds three) and within the cap.
  */
-function deliveryTargets(session: Pick<Session, 'filters' | 'firmwareFilters'>, deviceId: string, sensor: string): { topic: string; qos: number; firmware: boolean }[] {
-  const out: { topic: string; qos: number; firmware: boolean }[] = [];
+/** Sensors whose targets a connection keeps; beyond them (a device with more sensors) they are worked out at each delivery. */
+const KEPT_TARGETS = 256;
+
+/**
+ * Where a reading of `sensor` goes on this connection: its own topic if a filter matches it, and a firmware's command
+ * topic. Kept per sensor until the filters change: the topic and its match were made again for every delivery.
+ */
+function deliveryTargets(session: Pick<Session, 'filters' | 'firmwareFilters' | 'targets'>, deviceId: string, sensor: string): readonly DeliveryTarget[] {
+  const generation = session.filters.generation;
+  let kept = session.targets;
+  if (kept !== null && kept.generation === generation) {
+    const known = kept.bySensor.get(sensor);
+    if (known !== undefined) return known;
+  } else {
+    kept = session.targets = { generation, bySensor: new Map() };
+  }
+  const out: DeliveryTarget[] = [];
   if (!unpublishableSensor(sensor)) {
     const topic = sensorTopic(deviceId, sensor);
     const qos = session.filters.qosFor(topic);
@@ -36,6 +51,8 @@ function deliveryTargets(session: Pick<Session, 'filters' | 'firmwareFilters'>, 
       break;
     }
   }
+  // A session is one device's: its readings' device id never changes, so the sensor alone is the key.
+  if (kept.bySensor.size < KEPT_TARGETS) kept.bySensor.set(sensor, out);
   return out;
 }
 
@@ -102,8 +119,7 @@ function send(ctx: DoorContext, session: Session, client: Client, r: StoredReadi
   for (const t of targets) {
     // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
     const payload = t.firmware ? aliasPayload(r.value) : (valueJson ?? valuePayload(r.value));
-    const packet = { cmd: 'publish', topic: t.topic, payload, qos: Math.min(t.qos, 1), retain, dup: false } as PublishPacket;
-    publishToConnection(client, session.wire, packet);
+    publishToConnection(client, session.wire, t.topic, payload, t.qos === 0 ? 0 : 1, retain);
   }
 }
 

@@ -130,7 +130,7 @@ export class MqttDoor {
     const { session } = new MqttConnection(this.ctx, {
       wire, remote, transport, device: null, side: 'device', attachment: null, ready: false,
       early: new Map(), sent: new Map(), blobs: null, bucket: new TokenBucket(this.config.rateLimit, this.config.rateBurst),
-      revoked: false, closed: false, willTopic: null, filters: new FilterIndex(), firmwareFilters: [], overCap: 0, handshake,
+      revoked: false, closed: false, willTopic: null, filters: new FilterIndex(), firmwareFilters: [], targets: null, overCap: 0, handshake,
     });
     const client = this.broker.handle(wire);
     session.receiver.client = client;

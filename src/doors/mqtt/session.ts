@@ -49,12 +49,21 @@ export interface Session {
   willTopic: string | null;
   /** The filters this connection holds (as granted, including those the broker is still adding), by topic level. */
   filters: FilterIndex;
-  /** The firmware command filters among them (cmnd/T/#, N/+/+/command), in the order subscribed. */
+  /** The firmware command filters among them (cmnd/T/#, N/+/+/command), in the order subscribed; changed only with `filters`. */
   firmwareFilters: string[];
+  /** Where each sensor's readings go (see delivery.ts), worked out again once `filters` changed; null until the first delivery. */
+  targets: { generation: number; bySensor: Map<string, readonly DeliveryTarget[]> } | null;
   /** Filters refused over the cap since the last SUBACK, logged once per SUBSCRIBE. */
   overCap: number;
   /** Open until the connection is authenticated. */
   handshake: PendingHandshake;
+}
+
+/** One topic a reading is published on to a connection, at the QoS its filters grant; `firmware` for a firmware's own command topic. */
+export interface DeliveryTarget {
+  topic: string;
+  qos: number;
+  firmware: boolean;
 }
 
 /** Ends a connection the hub gives up on; an MQTT 5 client is told why. */

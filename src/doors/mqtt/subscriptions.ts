@@ -27,6 +27,8 @@ export class FilterIndex {
    * (an idle connection holds none) and bounded, since call topics are new each time.
    */
   private matched: Map<string, number> | null = null;
+  /** Counts the changes of the filters, so that what others derive from them knows when to work it out again. */
+  generation = 0;
 
   constructor(filters: Iterable<[string, number]> = []) {
     for (const [filter, qos] of filters) this.set(filter, qos);
@@ -44,11 +46,13 @@ export class FilterIndex {
     if (!this.qosByFilter.has(filter)) this.trie.add(filter, filter);
     this.qosByFilter.set(filter, qos);
     this.matched = null;
+    this.generation++;
   }
 
   delete(filter: string): void {
     if (this.qosByFilter.delete(filter)) this.trie.remove(filter, filter);
     this.matched = null;
+    this.generation++;
   }
 
   /** The QoS granted to this very filter, or -1 when it is not held. */

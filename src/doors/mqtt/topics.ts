@@ -10,12 +10,18 @@ export function sensorTopic(deviceId: string, sensor: string): string {
   return `${TOPIC_ROOT}/${deviceId}/${sensor}`;
 }
 
-/** The sensor a publish to `topic` writes, or null when the topic is not under the device's own tree. */
+const SLASH = 0x2f;
+
+/**
+ * The sensor a publish to `topic` writes, or null when the topic is not under the device's own tree. The prefix
+ * `devices/ID/` is compared in place, not made for every publish.
+ */
 export function sensorFromTopic(topic: string, deviceId: string): string | null {
-  const prefix = `${TOPIC_ROOT}/${deviceId}/`;
-  if (!topic.startsWith(prefix)) return null;
-  const sensor = topic.slice(prefix.length);
-  return sensor.length > 0 ? sensor : null;
+  const idAt = TOPIC_ROOT.length + 1;
+  const sensorAt = idAt + deviceId.length + 1;
+  if (topic.length <= sensorAt || topic.charCodeAt(idAt - 1) !== SLASH || topic.charCodeAt(sensorAt - 1) !== SLASH) return null;
+  if (!topic.startsWith(TOPIC_ROOT) || !topic.startsWith(deviceId, idAt)) return null;
+  return topic.slice(sensorAt);
 }
 
 // ---- Firmware's own topic layouts ----
