@@ -16,18 +16,15 @@ import { FilterIndex, latestBlobsMatching, latestMatching } from './subscription
 import { aliasDeliveryTopic, aliasFilterAllowed, aliasPayload, sensorTopic, unpublishableSensor, valuePayload } from './topics.js';
 import { REASON } from './reason-codes.js';
 
+/** Sensors whose targets a connection keeps; beyond them (a device with more sensors) they are worked out at each delivery. */
+const KEPT_TARGETS = 256;
+
 /**
  * Where a reading goes on this connection: its devices/ID/SENSOR topic if a subscription matches it (found through
  * the index, whatever the number of filters), and the command topic of a firmware's own layout. A firmware
  * subscribed to several (Tasmota: its topic, its group's, its fallback) gets a command once, on the first it
  * subscribed to, so a TOGGLE toggles once. Firmware filters are few (a Tasmota holds three) and within the cap.
- */
-/** Sensors whose targets a connection keeps; beyond them (a device with more sensors) they are worked out at each delivery. */
-const KEPT_TARGETS = 256;
-
-/**
- * Where a reading of `sensor` goes on this connection: its own topic if a filter matches it, and a firmware's command
- * topic. Kept per sensor until the filters change: the topic and its match were made again for every delivery.
+ * Kept per sensor until the filters change: the topic and its match were made again for every delivery.
  */
 function deliveryTargets(session: Pick<Session, 'filters' | 'firmwareFilters' | 'targets'>, deviceId: string, sensor: string): readonly DeliveryTarget[] {
   const generation = session.filters.generation;
