@@ -458,3 +458,43 @@ test('a move in steps loses, repeats and revives nothing when commits, a move in
     cleanup();
   }
 });
+
+test('a chunk\'s text and its cuts: [[seq,time,value],…] as JSON writes each piece, cut at the size, count and span bounds', async () => {
+  const { toChunks, MAX_CHUNK_CHARS } = await import('../src/store/sqlite-chunks.js');
+  // The plain model: each reading's text on its own, cut where the next would pass a bound.
+  const model = (rs: { seq: number; time: number; json: string }[]) => {
+    const out: { seqFrom: number; seqTo: number; timeFrom: number; timeTo: number; n: number; data: string }[] = [];
+    let cur: typeof rs = [];
+    const text = (r: (typeof rs)[number]) => `[${r.seq},${r.time},${r.json}]`;
+    const close = () => {
+      if (cur.length === 0) return;
+      const times = cur.map((r) => r.time);
+      out.push({ seqFrom: cur[0].seq, seqTo: cur[cur.length - 1].seq, timeFrom: Math.min(...times), timeTo: Math.max(...times), n: cur.length, data: `[${cur.map(text).join(',')}]` });
+      cur = [];
+    };
+    for (const r of rs) {
+      const times = [...cur.map((c) => c.time), r.time];
+      const chars = [...cur, r].reduce((sum, c) => sum + text(c).length + 1, 0);
+      if (cur.length > 0 && (cur.length >= MAX_READINGS || Math.max(...times) - Math.min(...times) > SPAN_MS || chars > MAX_CHUNK_CHARS)) close();
+      cur.push(r);
+    }
+    close();
+    return out;
+  };
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const values = ['1', '-0.5', '"on"', '"température"', '"😀"', 'null', '{"a":[1,2]}', JSON.stringify('x'.repeat(900)), JSON.stringify('y'.repeat(5000))];
+  for (let trial = 0; trial < 40; trial++) {
+    const rs: { seq: number; time: number; json: string }[] = [];
+    let seq = [1, 9, 10, 99_999, 2 ** 40, Number.MAX_SAFE_INTEGER - 3000][trial % 6];
+    let time = [1_764_600_000_000, 0, -5_000, 999, 1e12][trial % 5];
+    const count = 1 + Math.floor(random() * 1500);
+    for (let i = 0; i < count; i++) {
+      rs.push({ seq: seq++, time, json: values[Math.floor(random() * (trial % 3 === 0 ? values.length : 3))] });
+      time += random() < 0.01 ? -70_000 : Math.floor(random() * 200);
+    }
+    const chunks = toChunks(rs);
+    assert.deepEqual(chunks, model(rs), `trial ${trial}`);
+    for (const c of chunks) assert.equal(JSON.parse(c.data).length, c.n);
+  }
+});
