@@ -16,7 +16,7 @@ import type { Device, Side } from '../../store/types.js';
 import { CALL_ERROR_MAX, callTimeout, describeIssues, deviceMethodName } from '../../core/messages.js';
 import type { CallOutcome } from '../../store/types.js';
 import type { FilterIndex } from './subscriptions.js';
-import { TOPIC_ROOT, payloadValue } from './topics.js';
+import { TOPIC_ROOT, deviceTreeAt, payloadValue } from './topics.js';
 
 export type RpcKind = 'request' | 'response';
 
@@ -31,10 +31,9 @@ export function rpcTopic(deviceId: string, kind: RpcKind, id: string): string {
  * `id` is null when the topic is in the rpc space but its last level is no usable id.
  */
 export function parseRpcTopic(topic: string, deviceId: string): { kind: RpcKind; id: string | null } | null {
-  // Every publish asks: compared in place, so a reading's topic costs no string made for the question.
-  const rpcAt = TOPIC_ROOT.length + 1 + deviceId.length;
-  if (!topic.startsWith('/rpc/', rpcAt) || !topic.startsWith(TOPIC_ROOT) || topic[TOPIC_ROOT.length] !== '/' || !topic.startsWith(deviceId, TOPIC_ROOT.length + 1)) return null;
-  const rest = topic.slice(rpcAt + '/rpc/'.length);
+  const at = deviceTreeAt(topic, deviceId);
+  if (at < 0 || !topic.startsWith('rpc/', at)) return null;
+  const rest = topic.slice(at + 'rpc/'.length);
   for (const kind of ['request', 'response'] as const) {
     if (rest.startsWith(`${kind}/`)) {
       const id = rest.slice(kind.length + 1);

@@ -13,15 +13,20 @@ export function sensorTopic(deviceId: string, sensor: string): string {
 const SLASH = 0x2f;
 
 /**
- * The sensor a publish to `topic` writes, or null when the topic is not under the device's own tree. The prefix
- * `devices/ID/` is compared in place, not made for every publish.
+ * Where the rest of `topic` starts after `devices/ID/` of this device, or -1 when it is not under the device's own
+ * tree. Every publish asks (for its sensor, and whether it is a call): compared in place, not made for the question.
  */
-export function sensorFromTopic(topic: string, deviceId: string): string | null {
+export function deviceTreeAt(topic: string, deviceId: string): number {
   const idAt = TOPIC_ROOT.length + 1;
-  const sensorAt = idAt + deviceId.length + 1;
-  if (topic.length <= sensorAt || topic.charCodeAt(idAt - 1) !== SLASH || topic.charCodeAt(sensorAt - 1) !== SLASH) return null;
-  if (!topic.startsWith(TOPIC_ROOT) || !topic.startsWith(deviceId, idAt)) return null;
-  return topic.slice(sensorAt);
+  const restAt = idAt + deviceId.length + 1;
+  if (topic.length < restAt || topic.charCodeAt(idAt - 1) !== SLASH || topic.charCodeAt(restAt - 1) !== SLASH) return -1;
+  return topic.startsWith(TOPIC_ROOT) && topic.startsWith(deviceId, idAt) ? restAt : -1;
+}
+
+/** The sensor a publish to `topic` writes, or null when the topic is not under the device's own tree. */
+export function sensorFromTopic(topic: string, deviceId: string): string | null {
+  const at = deviceTreeAt(topic, deviceId);
+  return at < 0 || at === topic.length ? null : topic.slice(at);
 }
 
 // ---- Firmware's own topic layouts ----
