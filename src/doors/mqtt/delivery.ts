@@ -114,9 +114,8 @@ function send(ctx: DoorContext, session: Session, client: Client, r: StoredReadi
     return;
   }
   for (const t of targets) {
-    // QoS 1 at most: a reading is a latest value, so a newer one supersedes a lost duplicate and QoS 2 buys nothing.
     const payload = t.firmware ? aliasPayload(r.value) : (valueJson ?? valuePayload(r.value));
-    publishToConnection(client, session.wire, t.topic, payload, t.qos === 0 ? 0 : 1, retain);
+    publishToConnection(client, session.wire, t.topic, payload, t.qos, retain);
   }
 }
 

@@ -48,10 +48,11 @@ type DeliveringClient = Client & { deliverQoS(packet: object, done: () => void):
  *   its PUBACK only if it was not retained, so every retained copy came back at each reconnection, ahead of the
  *   newer value or chunk the hub sends then.
  */
-export function publishToConnection(client: Client, wire: MqttWire, topic: string, payload: Buffer | string, qos: 0 | 1, retain: boolean, properties?: PublishPacket['properties']): void {
+export function publishToConnection(client: Client, wire: MqttWire, topic: string, payload: Buffer | string, qos: number, retain: boolean, properties?: PublishPacket['properties']): void {
   if (qos === 0) return wire.publish0(topic, payload, retain);
-  // What aedes keeps of a session until the PUBACK holds bytes, as the packets it reads from the wire do.
-  const held = { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos, retain, dup: false, properties } as PublishPacket;
+  // What aedes keeps of a session until the PUBACK holds bytes, as the packets it reads from the wire do. QoS 1 at
+  // most: what the hub sends is a latest value (or chunk), which a newer one supersedes, so QoS 2 buys nothing.
+  const held = { cmd: 'publish', topic, payload: typeof payload === 'string' ? Buffer.from(payload) : payload, qos: 1, retain, dup: false, properties } as PublishPacket;
   if (retain) (client as DeliveringClient).deliverQoS({ ...held, brokerId: null }, () => {});
   else client.publish(held, () => {});
 }
@@ -63,7 +64,7 @@ export function publishToConnection(client: Client, wire: MqttWire, topic: strin
  */
 export function publishChunk(client: Client, wire: MqttWire, packet: PublishPacket, contentType: string): void {
   wire.expectContentType(packet.topic, packet.payload as Buffer, contentType);
-  publishToConnection(client, wire, packet.topic, packet.payload, packet.qos === 0 ? 0 : 1, packet.retain, { contentType });
+  publishToConnection(client, wire, packet.topic, packet.payload, packet.qos, packet.retain, { contentType });
 }
 
 /**
