@@ -1,13 +1,15 @@
 /** Issue 9, finding 5: password guessing, wrong keys and tokens, and devices/tokens per user, each tried as an attacker would. */
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { WebSocket } from 'ws';
 import { AuthLimits } from '../src/core/auth-limits.js';
 import { IotcError } from '../src/core/errors.js';
+import { SqliteStore } from '../src/store/sqlite.js';
 import { WebSessions } from '../src/web/session.js';
 import { iotc } from './cli-helpers.js';
-import { makeDevice, startTestServer } from './helpers.js';
+import { makeDevice, startTestServer, tempDir } from './helpers.js';
 import type { TestServer } from './helpers.js';
 
 const PASSWORD = 'correct horse battery';
@@ -250,18 +252,28 @@ describe('device keys and API tokens', () => {
   });
 });
 
-test('memory stays bounded when an attacker rotates emails, device ids and addresses', async () => {
-  const limits = new AuthLimits({ loginFailuresPerAccount: 10, keyFailuresPerAddress: 10, keyFailuresPerDevice: 100, authFailuresPerAddress: 60 }, 1000);
-  const fail = async () => {
-    throw new IotcError('E_AUTH');
-  };
-  for (let i = 0; i < 5000; i++) {
-    await limits.forAccount('log-in', `u${i}@example.com`, async () => null);
-    await limits.deviceKey(`D${i}`, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, fail).catch(() => undefined);
+test('memory stays bounded when an attacker rotates emails, device ids and addresses; the store forgets full buckets', async () => {
+  const tmp = tempDir('iotc-limits-');
+  const store = new SqliteStore(path.join(tmp.dir, 'iotc.db'));
+  try {
+    const limits = new AuthLimits({ loginFailuresPerAccount: 10, keyFailuresPerAddress: 10, keyFailuresPerDevice: 100, authFailuresPerAddress: 60 }, store, 1000);
+    const fail = async () => {
+      throw new IotcError('E_AUTH');
+    };
+    const started = Date.now();
+    for (let i = 0; i < 5000; i++) {
+      await limits.forAccount('log-in', `u${i}@example.com`, async () => null);
+      await limits.deviceKey(`D${i}`, `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, fail).catch(() => undefined);
+    }
+    for (const [name, size] of Object.entries(limits.sizes())) assert.ok(size <= 1000, `${name}: ${size} entries`);
+    // Accounts are counted in the store, each failure's bucket full again a minute later (10 per 10 minutes).
+    assert.equal(await store.pruneAttempts(started), 0, 'nothing is full again yet');
+    assert.equal(await store.pruneAttempts(Date.now() + 61_000), 5000, 'every bucket is full again after a minute, and goes');
+    assert.equal(await store.pruneAttempts(Date.now() + 61_000), 0);
+  } finally {
+    await store.close();
+    tmp.cleanup();
   }
-  const sizes = limits.sizes();
-  for (const [name, size] of Object.entries(sizes)) assert.ok(size <= 1000, `${name}: ${size} entries`);
-  assert.equal(sizes.accounts, 1000, 'filled up to the cap, no further');
 });
 
 describe('devices and tokens per user', () => {

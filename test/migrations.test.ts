@@ -11,7 +11,7 @@ import { SqliteStore } from '../src/store/sqlite.js';
 import { startTestServer, tempDir } from './helpers.js';
 
 const KNOWN = SQLITE_MIGRATIONS.length;
-const TABLES = ['alerts', 'api_tokens', 'blobs', 'calls', 'cursors', 'dashboards', 'deliveries', 'device_events', 'device_invitations', 'device_shares', 'devices', 'ha_devices', 'invites', 'latest', 'notifications', 'presence', 'public_links', 'reading_chunks', 'reading_hour_spans', 'reading_hours', 'reading_seq', 'readings_journal', 'rule_changes', 'rule_occurrences', 'rules', 'users', 'web_sessions'];
+const TABLES = ['alerts', 'api_tokens', 'attempt_buckets', 'blobs', 'calls', 'cursors', 'dashboards', 'deliveries', 'device_events', 'device_invitations', 'device_shares', 'devices', 'ha_devices', 'invites', 'latest', 'notifications', 'presence', 'public_links', 'reading_chunks', 'reading_hour_spans', 'reading_hours', 'reading_seq', 'readings_journal', 'rule_changes', 'rule_occurrences', 'rules', 'users', 'web_sessions'];
 
 let tmp: ReturnType<typeof tempDir>;
 let file: string;

@@ -556,6 +556,68 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
         }));
     });
 
+    describe('caps per user, held across nodes', () => {
+      test('a burst of device and token creations through two stores at once makes exactly the cap; the rest get E_LIMIT', () =>
+        withStore(async (store, loc) => {
+          // A second store on the same data: another node of a cluster, or the CLI beside a running hub.
+          const second = await loc.open();
+          try {
+            const { user } = await userWithDevice(store);
+            const { user: other } = await userWithDevice(store, 'other@example.com');
+            const burst = <T>(make: (s: Store, i: number) => Promise<T>) =>
+              Promise.allSettled(Array.from({ length: 16 }, (_, i) => make(i % 2 ? second : store, i)));
+            const devices = await burst((s, i) => s.createDevice({ id: newId(), userId: user.id, name: `D${i}`, keyHash: 'h' }, 4));
+            assert.equal(devices.filter((r) => r.status === 'fulfilled').length, 3, 'the user already had one: three more');
+            for (const r of devices.filter((x) => x.status === 'rejected')) assert.equal(((r as PromiseRejectedResult).reason as IotcError).code, 'E_LIMIT');
+            assert.equal((await store.listDevices(user.id)).length, 4);
+            assert.equal((await store.createDevice({ id: newId(), userId: other.id, name: 'Theirs', keyHash: 'h' }, 2)).userId, other.id, "another user's devices do not count");
+            assert.equal((await store.createDevice({ id: newId(), userId: user.id, name: 'Uncapped', keyHash: 'h' })).name, 'Uncapped', 'no cap given: none');
+            await rejectsWithCode(store.createDevice({ id: newId(), userId: 987654, name: 'Orphan', keyHash: 'x' }, 5), 'E_NOT_FOUND');
+
+            const tokens = await burst((s, i) => s.createApiToken({ userId: user.id, name: `t${i}`, tokenHash: `th-cap-${i}` }, 5));
+            assert.equal(tokens.filter((r) => r.status === 'fulfilled').length, 5);
+            for (const r of tokens.filter((x) => x.status === 'rejected')) assert.equal(((r as PromiseRejectedResult).reason as IotcError).code, 'E_LIMIT');
+            assert.equal((await store.listApiTokens(user.id)).length, 5);
+            await rejectsWithCode(second.createApiToken({ userId: user.id, name: 'one more', tokenHash: 'th-cap-x' }, 5), 'E_LIMIT');
+            assert.equal((await store.createApiToken({ userId: other.id, name: 't', tokenHash: 'th-other' }, 5)).userId, other.id);
+          } finally {
+            await second.close();
+          }
+        }));
+
+      test('attempt buckets: shared by two stores, refilled with time, given back, never overdrawn by a parallel burst, pruned once full', () =>
+        withStore(async (store, loc) => {
+          const second = await loc.open();
+          try {
+            const limit = { burst: 3, perSecond: 1 / 60 };
+            const t0 = 1_700_000_000_000;
+            const takes = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? second : store).takeAttempt('account:a', limit, t0)));
+            assert.equal(takes.filter((w) => w === 0).length, 3, 'exactly the burst is taken, whichever store took it');
+            for (const w of takes.filter((x) => x > 0)) assert.equal(w, 60, 'the wait is until one attempt is back');
+            assert.equal(await store.takeAttempt('account:b', limit, t0), 0, 'another key has its own bucket');
+            assert.equal(await second.takeAttempt('account:a', limit, t0 + 30_000), 30, 'half an attempt back: 30 s more');
+            assert.equal(await second.takeAttempt('account:a', limit, t0 + 60_000), 0, 'a minute later one is back');
+            assert.equal(await store.takeAttempt('account:a', limit, t0 + 60_000), 60);
+            await store.giveAttemptBack('account:a', limit, t0 + 60_000);
+            assert.equal(await second.takeAttempt('account:a', limit, t0 + 60_000), 0, 'a given-back attempt can be taken again');
+            // Full again (3 attempts back) 3 minutes after the last take: then, and only then, the row may go.
+            assert.equal(await store.pruneAttempts(t0 + 60_000 + 179_000), 1, "b's bucket (one taken at t0) is full again");
+            assert.equal(await store.pruneAttempts(t0 + 60_000 + 179_000), 0);
+            assert.equal(await store.pruneAttempts(t0 + 60_000 + 180_000), 1);
+            assert.equal(await store.takeAttempt('account:a', limit, t0 + 60_000 + 180_000), 0, 'a pruned bucket starts full');
+            assert.equal(await store.takeAttempt('account:a', limit, t0 + 60_000 + 180_000), 0);
+            await store.giveAttemptBack('account:a', limit, t0 + 60_000 + 180_000);
+            await store.giveAttemptBack('account:a', limit, t0 + 60_000 + 180_000);
+            await store.giveAttemptBack('account:a', limit, t0 + 60_000 + 180_000);
+            assert.equal(await store.pruneAttempts(t0 + 10 * DAY), 0, 'given back to full: the row went at once');
+            const again = await Promise.all(Array.from({ length: 5 }, () => store.takeAttempt('account:a', limit, t0 + 60_000 + 180_000)));
+            assert.equal(again.filter((w) => w === 0).length, 3, 'never more than the burst, even given back more than was taken');
+          } finally {
+            await second.close();
+          }
+        }));
+    });
+
     describe('retention', () => {
       test('pruning by count keeps the newest N per device, plus the latest of every sensor and side', () =>
         withStore(async (store) => {

@@ -58,27 +58,8 @@ export function invitationsValidSince(inviteTtl: number | undefined, now: number
   return inviteTtl ? now - inviteTtl : 0;
 }
 
-/**
- * Runs `fn` after every earlier call for the same user has finished, so "count, then create" cannot be raced
- * by a burst of parallel requests on this node (across nodes a burst can overshoot by at most one per node).
- */
-export class PerUserQueue {
-  private readonly tails = new Map<number, Promise<unknown>>();
-
-  run<T>(userId: number, fn: () => Promise<T>): Promise<T> {
-    const result = (this.tails.get(userId) ?? Promise.resolve()).then(fn, fn);
-    const tail = result.catch(() => undefined);
-    this.tails.set(userId, tail);
-    void tail.then(() => {
-      if (this.tails.get(userId) === tail) this.tails.delete(userId);
-    });
-    return result;
-  }
-}
-
 /** Users and their devices. Every device operation takes the acting user and answers E_NOT_FOUND for another user's device. */
 export class Accounts {
-  private readonly creating = new PerUserQueue();
 
   constructor(private readonly store: Store, private readonly relay: Relay | null, private readonly limits: AccountLimits = {}) {}
 
@@ -137,26 +118,20 @@ export class Accounts {
     return user;
   }
 
-  /** E_LIMIT once the user has IOTC_MAX_DEVICES_PER_USER devices. */
+  /** E_LIMIT once the user has IOTC_MAX_DEVICES_PER_USER devices: the store counts and inserts under one lock, on every node. */
   async createDevice(userId: number, name: unknown): Promise<NewDevice> {
     const clean = check(deviceName, name);
-    return this.creating.run(userId, async () => {
-      const max = this.limits.maxDevicesPerUser ?? 0;
-      if (max > 0 && (await this.store.listDevices(userId)).length >= max) {
-        throw new IotcError('E_LIMIT', `This account has reached its limit of ${max} devices (set by --max-devices-per-user / IOTC_MAX_DEVICES_PER_USER): delete a device you no longer use first`);
-      }
-      return this.insertDevice(userId, clean);
-    });
-  }
-
-  private async insertDevice(userId: number, clean: string): Promise<NewDevice> {
+    const max = this.limits.maxDevicesPerUser ?? 0;
     const key = newDeviceKey();
     // 36^20 ids make a collision practically impossible; retry anyway rather than fail a user on one.
     for (let attempt = 0; ; attempt++) {
       try {
-        const device = await this.store.createDevice({ id: newDeviceId(), userId, name: clean, keyHash: hashSecret(key) });
+        const device = await this.store.createDevice({ id: newDeviceId(), userId, name: clean, keyHash: hashSecret(key) }, max);
         return { ...info(device), key };
       } catch (err) {
+        if (err instanceof IotcError && err.code === 'E_LIMIT') {
+          throw new IotcError('E_LIMIT', `This account has reached its limit of ${max} devices (set by --max-devices-per-user / IOTC_MAX_DEVICES_PER_USER): delete a device you no longer use first`);
+        }
         if (!(err instanceof IotcError && err.code === 'E_CONFLICT') || attempt >= 3) throw err;
       }
     }

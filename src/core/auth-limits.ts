@@ -1,5 +1,10 @@
 import { IotcError } from './errors.js';
 import { KeyedBuckets } from './rate-limit.js';
+import { hashSecret } from './secrets.js';
+import type { AttemptLimit, Store } from '../store/types.js';
+
+/** Where the per-account buckets live: the store, so that every node of a cluster counts against the same one. */
+export type AttemptStore = Pick<Store, 'takeAttempt' | 'giveAttemptBack'>;
 
 /** The settings behind these limits (see src/config.ts); 0 turns one off. */
 export interface AuthLimitSettings {
@@ -14,11 +19,11 @@ const KEY_WINDOW_S = 60;
 /** How long every key attempt on a device under attack waits: slows a guesser, never refuses the right key. */
 export const DEVICE_SLOWDOWN_MS = 1000;
 /**
- * Map sizes. A forgotten entry starts again full, so an attacker who could push a victim's entry out would win
- * fresh guesses: each new account entry costs the attacker an scrypt check (~20-50 ms a core), so filling
- * 100 000 entries takes far longer than the 10 minutes an entry needs to refill anyway.
+ * Map sizes. A forgotten entry starts again full. These maps guard device keys and API tokens (75 and 190 bits,
+ * unguessable at any rate) and per-address attempts: pushing an entry out wins a few tries at no secret that
+ * matters, where passwords are counted in the store, which forgets nothing.
  */
-const MAX_ACCOUNTS = 100_000;
+const MAX_KEYS = 100_000;
 const MAX_ADDRESSES = 50_000;
 
 export function waitText(seconds: number): string {
@@ -40,14 +45,17 @@ function buckets(perWindow: number, windowS: number, maxKeys: number): KeyedBuck
 
 /**
  * Every log-in path's limits in one place, shared by the web app, the HTTP API and every door:
- * - passwords: failures per account (the email), whatever the address, plus attempts per address;
+ * - passwords: failures per account (the email), whatever the address, counted in the store so that every node
+ *   shares them (a password is the one secret short enough to guess); plus attempts per address;
  * - device keys: failures per (device, address) refused for a while; failures per device from anywhere, and per
  *   address across all devices (spraying ids), only slow every attempt down, so no one can lock a real device out;
  * - API tokens: failures per address refused for a while.
- * Per node: a cluster of N nodes allows N times as much. Entries are capped (least recently seen forgotten first).
+ * The others are per node: a cluster of N nodes allows N times as much. Their entries are capped (least recently
+ * seen forgotten first).
  */
 export class AuthLimits {
-  private readonly accounts: KeyedBuckets;
+  /** Null when failures per account are not limited (the setting is 0). */
+  private readonly accounts: AttemptLimit | null;
   /** Log-in attempts per address (failed or not): 20 a minute, 30 at once. Sign-ups: 2 a minute, 10 at once. */
   private readonly loginAddresses: KeyedBuckets;
   private readonly signUpAddresses: KeyedBuckets;
@@ -59,10 +67,11 @@ export class AuthLimits {
   private readonly keyAddresses: KeyedBuckets;
 
   /** `maxEntries` overrides every map's cap (tests). */
-  constructor(private readonly settings: AuthLimitSettings, maxEntries?: number) {
-    this.accounts = buckets(settings.loginFailuresPerAccount, ACCOUNT_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
-    this.keyPairs = buckets(settings.keyFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
-    this.keyDevices = buckets(settings.keyFailuresPerDevice, KEY_WINDOW_S, maxEntries ?? MAX_ACCOUNTS);
+  constructor(private readonly settings: AuthLimitSettings, private readonly store: AttemptStore, maxEntries?: number) {
+    const perAccount = settings.loginFailuresPerAccount;
+    this.accounts = perAccount > 0 ? { burst: perAccount, perSecond: perAccount / ACCOUNT_WINDOW_S } : null;
+    this.keyPairs = buckets(settings.keyFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_KEYS);
+    this.keyDevices = buckets(settings.keyFailuresPerDevice, KEY_WINDOW_S, maxEntries ?? MAX_KEYS);
     this.tokenAddresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ADDRESSES);
     this.keyAddresses = buckets(settings.authFailuresPerAddress, KEY_WINDOW_S, maxEntries ?? MAX_ADDRESSES);
     this.loginAddresses = new KeyedBuckets(20 / 60, 30, maxEntries ?? MAX_ADDRESSES);
@@ -93,9 +102,12 @@ export class AuthLimits {
 
   /** The per-account half alone, for callers that took the address's attempt earlier. Null = a failure. */
   async forAccount<T>(kind: 'log-in' | 'sign-up', email: string, attempt: () => Promise<T | null>): Promise<T | null> {
-    const key = email.trim().toLowerCase();
-    const taken = this.accounts.take(key);
-    if (!taken.ok) throw limited(kind === 'log-in' ? 'log-in attempts for this account' : 'attempts for this email', taken.retryAfter);
+    const limit = this.accounts;
+    if (!limit) return attempt();
+    // Hashed: the table need not hold the emails people tried, which may be no account's.
+    const key = `account:${hashSecret(email.trim().toLowerCase())}`;
+    const wait = await this.store.takeAttempt(key, limit, Date.now());
+    if (wait > 0) throw limited(kind === 'log-in' ? 'log-in attempts for this account' : 'attempts for this email', wait);
     // Only a wrong password (or a taken email) is a failure; success and errors of ours give the attempt back.
     let failed = false;
     try {
@@ -103,7 +115,7 @@ export class AuthLimits {
       failed = result === null;
       return result;
     } finally {
-      if (!failed) this.accounts.refund(key);
+      if (!failed) await this.store.giveAttemptBack(key, limit, Date.now());
     }
   }
 
@@ -145,9 +157,9 @@ export class AuthLimits {
 
   /** Entries held per map, to show memory stays bounded. */
   sizes(): Record<string, number> {
-    const { accounts, loginAddresses, signUpAddresses, keyPairs, keyDevices, keyAddresses, tokenAddresses } = this;
+    const { loginAddresses, signUpAddresses, keyPairs, keyDevices, keyAddresses, tokenAddresses } = this;
     return {
-      accounts: accounts.size, loginAddresses: loginAddresses.size, signUpAddresses: signUpAddresses.size,
+      loginAddresses: loginAddresses.size, signUpAddresses: signUpAddresses.size,
       keyPairs: keyPairs.size, keyDevices: keyDevices.size, keyAddresses: keyAddresses.size, tokenAddresses: tokenAddresses.size,
     };
   }

@@ -58,7 +58,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
     await store.close();
     throw err;
   }
-  const authLimits = new AuthLimits(config);
+  const authLimits = new AuthLimits(config, store);
   const relay = new Relay({
     store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits, callLimits: config,
     valueLimits: { maxDepth: config.maxValueDepth, maxBytes: config.maxValueBytes }, maxSensorsPerDevice: config.maxSensors,

@@ -28,6 +28,7 @@ export class RetentionJob {
         const removed = await this.store.prune(this.policy, now);
         this.afterPrune();
         await this.store.pruneSessions(now);
+        await this.store.pruneAttempts(now);
         if (removed > 0) this.log.info({ removed }, 'pruned old readings');
       } catch (err) {
         this.log.warn({ err }, 'retention pruning failed; will retry');

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { IotcError } from './errors.js';
 import { describeIssues } from './messages.js';
 import { hashSecret, randomToken } from './secrets.js';
-import { PerUserQueue } from './accounts.js';
 import type { ApiToken, Store, User } from '../store/types.js';
 
 export const tokenName = z.string({ error: 'name is required' }).trim().min(1, 'name is required').max(100, 'name must be at most 100 characters');
@@ -21,27 +20,23 @@ const info = (t: ApiToken): TokenInfo => ({ id: t.id, name: t.name, createdAt: t
 
 /** Personal API tokens: created, named, listed and revoked by their user; only hashes are kept. */
 export class ApiTokens {
-  private readonly creating = new PerUserQueue();
-
   constructor(private readonly store: Store, private readonly limits: { maxTokensPerUser?: number } = {}) {}
 
-  /** The token text is returned once, here. E_LIMIT once the user has IOTC_MAX_TOKENS_PER_USER tokens. */
+  /** The token text is returned once, here. E_LIMIT once the user has IOTC_MAX_TOKENS_PER_USER tokens, on every node. */
   async create(userId: number, name: unknown): Promise<TokenInfo & { token: string }> {
     const parsed = tokenName.safeParse(name);
     if (!parsed.success) throw new IotcError('E_VALIDATION', describeIssues(parsed.error));
-    return this.creating.run(userId, async () => {
-      const max = this.limits.maxTokensPerUser ?? 0;
-      if (max > 0 && (await this.store.listApiTokens(userId)).length >= max) {
+    const max = this.limits.maxTokensPerUser ?? 0;
+    const token = TOKEN_PREFIX + randomToken(32, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789');
+    try {
+      const row = await this.store.createApiToken({ userId, name: parsed.data, tokenHash: hashSecret(token) }, max);
+      return { ...info(row), token };
+    } catch (err) {
+      if (err instanceof IotcError && err.code === 'E_LIMIT') {
         throw new IotcError('E_LIMIT', `This account has reached its limit of ${max} API tokens (set by --max-tokens-per-user / IOTC_MAX_TOKENS_PER_USER): revoke tokens you no longer use first (each API log-in makes one)`);
       }
-      return this.insert(userId, parsed.data);
-    });
-  }
-
-  private async insert(userId: number, name: string): Promise<TokenInfo & { token: string }> {
-    const token = TOKEN_PREFIX + randomToken(32, 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789');
-    const row = await this.store.createApiToken({ userId, name, tokenHash: hashSecret(token) });
-    return { ...info(row), token };
+      throw err;
+    }
   }
 
   async list(userId: number): Promise<TokenInfo[]> {

@@ -1,6 +1,9 @@
+import type pg from 'pg';
 import { IotcError } from '../core/errors.js';
 import type { PostgresAccess } from './calls-postgres.js';
 import type { ApiToken, Invite, User, WebSession } from './account-types.js';
+import { giveOne, takeOne } from './attempt-buckets.js';
+import type { AttemptLimit, AttemptRow, AttemptWrite } from './attempt-buckets.js';
 import { toInvite, toSession, toToken, toUser } from './rows.js';
 import type { InviteRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
@@ -65,12 +68,20 @@ export class PostgresAccounts {
     return (await this.db.q('DELETE FROM web_sessions WHERE expires_at <= $1', [now])).rowCount ?? 0;
   }
 
-  async createApiToken(t: { userId: number; name: string; tokenHash: string }): Promise<ApiToken> {
-    const { rows } = await this.db.q<TokenRow>(
-      'INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING *',
-      [t.userId, t.name, t.tokenHash, Date.now()],
-    );
-    return toToken(rows[0]);
+  async createApiToken(t: { userId: number; name: string; tokenHash: string }, maxPerUser = 0): Promise<ApiToken> {
+    return this.db.tx(async (c) => {
+      if (maxPerUser > 0) {
+        // Nodes creating tokens for one user at once take turns, so the cap holds across a cluster.
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`tokens:${t.userId}`)]);
+        const { rows } = await c.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM api_tokens WHERE user_id = $1', [t.userId]);
+        if (rows[0].n >= maxPerUser) throw new IotcError('E_LIMIT', `This account already has ${maxPerUser} API tokens`);
+      }
+      const { rows } = await c.query<TokenRow>(
+        'INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING *',
+        [t.userId, t.name, t.tokenHash, Date.now()],
+      );
+      return toToken(rows[0]);
+    });
   }
 
   async listApiTokens(userId: number): Promise<ApiToken[]> {
@@ -105,5 +116,42 @@ export class PostgresAccounts {
 
   async listInvites(): Promise<Invite[]> {
     return (await this.db.q<InviteRow>('SELECT * FROM invites ORDER BY created_at DESC, code_hash')).rows.map(toInvite);
+  }
+
+  takeAttempt(key: string, limit: AttemptLimit, now: number): Promise<number> {
+    return this.onAttempt(key, async (c, row) => {
+      const taken = takeOne(row, limit, now);
+      if ('waitSeconds' in taken) return taken.waitSeconds;
+      await this.setAttempt(c, key, taken.write);
+      return 0;
+    });
+  }
+
+  giveAttemptBack(key: string, limit: AttemptLimit, now: number): Promise<void> {
+    return this.onAttempt(key, async (c, row) => {
+      const given = giveOne(row, limit, now);
+      if (given) await this.setAttempt(c, key, given);
+      else await c.query('DELETE FROM attempt_buckets WHERE key = $1', [key]);
+    });
+  }
+
+  async pruneAttempts(now: number): Promise<number> {
+    return (await this.db.q('DELETE FROM attempt_buckets WHERE full_at <= $1', [now])).rowCount ?? 0;
+  }
+
+  /** Runs `fn` on the key's row under a lock of the key's own: the row may not exist yet, so FOR UPDATE would not hold it. */
+  private onAttempt<T>(key: string, fn: (c: pg.PoolClient, row: AttemptRow | null) => Promise<T>): Promise<T> {
+    return this.db.tx(async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`attempts:${key}`)]);
+      const { rows } = await c.query<AttemptRow>('SELECT level, at FROM attempt_buckets WHERE key = $1', [key]);
+      return fn(c, rows[0] ?? null);
+    });
+  }
+
+  private async setAttempt(c: pg.PoolClient, key: string, w: AttemptWrite): Promise<void> {
+    await c.query(
+      'INSERT INTO attempt_buckets (key, level, at, full_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE SET level = excluded.level, at = excluded.at, full_at = excluded.full_at',
+      [key, w.level, w.at, w.fullAt],
+    );
   }
 }

@@ -12,13 +12,21 @@ const openConnections = (side: Side, at: string) => `(SELECT COALESCE(SUM(connec
 export class PostgresDevices {
   constructor(private readonly db: PostgresAccess) {}
 
-  async createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> {
+  async createDevice(d: { id: string; userId: number; name: string; keyHash: string }, maxPerUser = 0): Promise<Device> {
     try {
-      const { rows } = await this.db.q<DeviceRow>(
-        'INSERT INTO devices (id, user_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
-        [d.id, d.userId, d.name, d.keyHash, Date.now()],
-      );
-      return toDevice(rows[0]);
+      return await this.db.tx(async (c) => {
+        if (maxPerUser > 0) {
+          // Nodes creating devices for one user at once take turns, so the cap holds across a cluster.
+          await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`devices:${d.userId}`)]);
+          const { rows } = await c.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM devices WHERE user_id = $1', [d.userId]);
+          if (rows[0].n >= maxPerUser) throw new IotcError('E_LIMIT', `This account already has ${maxPerUser} devices`);
+        }
+        const { rows } = await c.query<DeviceRow>(
+          'INSERT INTO devices (id, user_id, name, key_hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+          [d.id, d.userId, d.name, d.keyHash, Date.now()],
+        );
+        return toDevice(rows[0]);
+      });
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === '23505') throw new IotcError('E_CONFLICT', 'A device with this id already exists');

@@ -303,4 +303,16 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     FOR EACH STATEMENT EXECUTE FUNCTION count_rule_change();
   CREATE TRIGGER rule_removed AFTER DELETE ON rules FOR EACH STATEMENT EXECUTE FUNCTION count_rule_change();
   `,
+  // 13: Log-in attempts per account, kept in the store so that every node counts against the same bucket: a
+  // guesser who reaches several nodes gets no more tries than one. A row lives until its bucket is full again
+  // (full_at), when it holds nothing a new bucket would not, and is pruned.
+  `
+  CREATE TABLE attempt_buckets (
+    key TEXT COLLATE "C" PRIMARY KEY,
+    level DOUBLE PRECISION NOT NULL,
+    at BIGINT NOT NULL,
+    full_at BIGINT NOT NULL
+  );
+  CREATE INDEX attempt_buckets_by_full_at ON attempt_buckets(full_at);
+  `,
 ];

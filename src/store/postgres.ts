@@ -13,7 +13,7 @@ import { PostgresSharingStore } from './sharing-postgres.js';
 import { PostgresDashboardStore } from './dashboards-postgres.js';
 import type { SensorKey } from './rollup.js';
 import type {
-  ApiToken, BlobInfo, BridgeChoice, BridgedDevice, BucketQuery, Device, DeviceEvent, DeviceStatus, HistoryBucket, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry,
+  ApiToken, AttemptLimit, BlobInfo, BridgeChoice, BridgedDevice, BucketQuery, Device, DeviceEvent, DeviceStatus, HistoryBucket, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry,
   RetentionPolicy, SensorPage, Side, Store, StoredBlob, StoredReading, User, WebSession,
 } from './types.js';
 
@@ -122,7 +122,10 @@ export class PostgresStore implements Store {
   getSession(idHash: string, now: number): Promise<WebSession | null> { return this.accounts.getSession(idHash, now); }
   deleteSession(idHash: string): Promise<void> { return this.accounts.deleteSession(idHash); }
   pruneSessions(now: number): Promise<number> { return this.accounts.pruneSessions(now); }
-  createApiToken(t: { userId: number; name: string; tokenHash: string }): Promise<ApiToken> { return this.accounts.createApiToken(t); }
+  takeAttempt(key: string, limit: AttemptLimit, now: number): Promise<number> { return this.accounts.takeAttempt(key, limit, now); }
+  giveAttemptBack(key: string, limit: AttemptLimit, now: number): Promise<void> { return this.accounts.giveAttemptBack(key, limit, now); }
+  pruneAttempts(now: number): Promise<number> { return this.accounts.pruneAttempts(now); }
+  createApiToken(t: { userId: number; name: string; tokenHash: string }, maxPerUser?: number): Promise<ApiToken> { return this.accounts.createApiToken(t, maxPerUser); }
   listApiTokens(userId: number): Promise<ApiToken[]> { return this.accounts.listApiTokens(userId); }
   useApiToken(tokenHash: string, now: number): Promise<ApiToken | null> { return this.accounts.useApiToken(tokenHash, now); }
   deleteApiToken(userId: number, id: number): Promise<boolean> { return this.accounts.deleteApiToken(userId, id); }
@@ -131,7 +134,7 @@ export class PostgresStore implements Store {
   releaseInvite(codeHash: string): Promise<void> { return this.accounts.releaseInvite(codeHash); }
   listInvites(): Promise<Invite[]> { return this.accounts.listInvites(); }
 
-  createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> { return this.devices.createDevice(d); }
+  createDevice(d: { id: string; userId: number; name: string; keyHash: string }, maxPerUser?: number): Promise<Device> { return this.devices.createDevice(d, maxPerUser); }
   getDevice(id: string): Promise<Device | null> { return this.devices.getDevice(id); }
   listDevices(userId: number): Promise<DeviceStatus[]> { return this.devices.listDevices(userId); }
   setDeviceKey(id: string, keyHash: string): Promise<boolean> { return this.devices.setDeviceKey(id, keyHash); }

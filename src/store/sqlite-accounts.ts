@@ -1,6 +1,8 @@
 import type Database from 'better-sqlite3';
 import { IotcError } from '../core/errors.js';
 import type { ApiToken, Invite, User, WebSession } from './account-types.js';
+import { giveOne, takeOne } from './attempt-buckets.js';
+import type { AttemptLimit, AttemptRow, AttemptWrite } from './attempt-buckets.js';
 import { toInvite, toSession, toToken, toUser } from './rows.js';
 import type { InviteRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
@@ -17,10 +19,17 @@ export class SqliteAccounts {
       getSession: db.prepare('SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?'),
       deleteSession: db.prepare('DELETE FROM web_sessions WHERE id_hash = ?'),
       pruneSessions: db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
-      insertToken: db.prepare('INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES (?, ?, ?, ?) RETURNING *'),
+      // One statement counts and inserts, so a burst from several processes cannot pass the cap.
+      insertToken: db.prepare(
+        'INSERT INTO api_tokens (user_id, name, token_hash, created_at) SELECT ?, ?, ?, ? WHERE ? = 0 OR (SELECT COUNT(*) FROM api_tokens WHERE user_id = ?) < ? RETURNING *',
+      ),
       tokensByUser: db.prepare('SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at, id'),
       useToken: db.prepare('UPDATE api_tokens SET last_used = ? WHERE token_hash = ? RETURNING *'),
       deleteToken: db.prepare('DELETE FROM api_tokens WHERE user_id = ? AND id = ?'),
+      attempt: db.prepare('SELECT level, at FROM attempt_buckets WHERE key = ?'),
+      setAttempt: db.prepare('INSERT INTO attempt_buckets (key, level, at, full_at) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET level = excluded.level, at = excluded.at, full_at = excluded.full_at'),
+      dropAttempt: db.prepare('DELETE FROM attempt_buckets WHERE key = ?'),
+      pruneAttempts: db.prepare('DELETE FROM attempt_buckets WHERE full_at <= ?'),
     };
   }
 
@@ -78,8 +87,10 @@ export class SqliteAccounts {
     return this.stmt.pruneSessions.run(now).changes;
   }
 
-  createApiToken(t: { userId: number; name: string; tokenHash: string }): ApiToken {
-    return toToken(this.stmt.insertToken.get(t.userId, t.name, t.tokenHash, Date.now()) as TokenRow);
+  createApiToken(t: { userId: number; name: string; tokenHash: string }, maxPerUser = 0): ApiToken {
+    const row = this.stmt.insertToken.get(t.userId, t.name, t.tokenHash, Date.now(), maxPerUser, t.userId, maxPerUser) as TokenRow | undefined;
+    if (!row) throw new IotcError('E_LIMIT', `This account already has ${maxPerUser} API tokens`);
+    return toToken(row);
   }
 
   listApiTokens(userId: number): ApiToken[] {
@@ -112,5 +123,35 @@ export class SqliteAccounts {
 
   listInvites(): Invite[] {
     return (this.db.prepare('SELECT * FROM invites ORDER BY created_at DESC, code_hash').all() as InviteRow[]).map(toInvite);
+  }
+
+  takeAttempt(key: string, limit: AttemptLimit, now: number): number {
+    // IMMEDIATE: the read and the write hold the write lock together, against the CLI or another process too.
+    return this.db
+      .transaction(() => {
+        const taken = takeOne(this.stmt.attempt.get(key) as AttemptRow | undefined ?? null, limit, now);
+        if ('waitSeconds' in taken) return taken.waitSeconds;
+        this.setAttempt(key, taken.write);
+        return 0;
+      })
+      .immediate();
+  }
+
+  giveAttemptBack(key: string, limit: AttemptLimit, now: number): void {
+    this.db
+      .transaction(() => {
+        const given = giveOne(this.stmt.attempt.get(key) as AttemptRow | undefined ?? null, limit, now);
+        if (given) this.setAttempt(key, given);
+        else this.stmt.dropAttempt.run(key);
+      })
+      .immediate();
+  }
+
+  pruneAttempts(now: number): number {
+    return this.stmt.pruneAttempts.run(now).changes;
+  }
+
+  private setAttempt(key: string, w: AttemptWrite): void {
+    this.stmt.setAttempt.run(key, w.level, w.at, w.fullAt);
   }
 }

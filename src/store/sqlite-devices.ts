@@ -22,7 +22,10 @@ export class SqliteDevices {
     private readonly readings: SqliteReadings,
   ) {
     this.stmt = {
-      insertDevice: db.prepare('INSERT INTO devices (id, user_id, name, key_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING *'),
+      // One statement counts and inserts, so a burst from several processes cannot pass the cap.
+      insertDevice: db.prepare(
+        'INSERT INTO devices (id, user_id, name, key_hash, created_at) SELECT ?, ?, ?, ?, ? WHERE ? = 0 OR (SELECT COUNT(*) FROM devices WHERE user_id = ?) < ? RETURNING *',
+      ),
       deviceById: db.prepare('SELECT * FROM devices WHERE id = ?'),
       devicesByUser: db.prepare(`
         SELECT d.*,
@@ -58,15 +61,18 @@ export class SqliteDevices {
     };
   }
 
-  createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Device {
+  createDevice(d: { id: string; userId: number; name: string; keyHash: string }, maxPerUser = 0): Device {
+    let row: DeviceRow | undefined;
     try {
-      return toDevice(this.stmt.insertDevice.get(d.id, d.userId, d.name, d.keyHash, Date.now()) as DeviceRow);
+      row = this.stmt.insertDevice.get(d.id, d.userId, d.name, d.keyHash, Date.now(), maxPerUser, d.userId, maxPerUser) as DeviceRow | undefined;
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new IotcError('E_CONFLICT', 'A device with this id already exists');
       if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw new IotcError('E_NOT_FOUND', 'No such user');
       throw err;
     }
+    if (!row) throw new IotcError('E_LIMIT', `This account already has ${maxPerUser} devices`);
+    return toDevice(row);
   }
 
   getDevice(id: string): Device | null {

@@ -363,4 +363,16 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     BEGIN UPDATE rule_changes SET n = n + 1; END;
   CREATE TRIGGER rule_removed AFTER DELETE ON rules BEGIN UPDATE rule_changes SET n = n + 1; END;
   `,
+  // 15: Log-in attempts per account, kept in the store so that every node (and the CLI) counts against the same
+  // bucket: a guesser who reaches several nodes gets no more tries than one. A row lives until its bucket is full
+  // again (full_at), when it holds nothing a new bucket would not, and is pruned.
+  `
+  CREATE TABLE attempt_buckets (
+    key TEXT PRIMARY KEY,
+    level REAL NOT NULL,
+    at INTEGER NOT NULL,
+    full_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX attempt_buckets_by_full_at ON attempt_buckets(full_at);
+  `,
 ];

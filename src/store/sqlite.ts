@@ -17,7 +17,7 @@ import type { SensorKey } from './rollup.js';
 import { SqliteRollup } from './rollup-sqlite.js';
 import { SqliteDashboardStore } from './dashboards-sqlite.js';
 import type {
-  ApiToken, BlobInfo, BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceStatus, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store,
+  ApiToken, AttemptLimit, BlobInfo, BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceStatus, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store,
   StoredBlob, StoredReading, User, WebSession,
 } from './types.js';
 
@@ -180,7 +180,10 @@ export class SqliteStore implements Store {
   async getSession(idHash: string, now: number): Promise<WebSession | null> { return this.accounts.getSession(idHash, now); }
   async deleteSession(idHash: string): Promise<void> { this.accounts.deleteSession(idHash); }
   async pruneSessions(now: number): Promise<number> { return this.accounts.pruneSessions(now); }
-  async createApiToken(t: { userId: number; name: string; tokenHash: string }): Promise<ApiToken> { return this.accounts.createApiToken(t); }
+  async takeAttempt(key: string, limit: AttemptLimit, now: number): Promise<number> { return this.accounts.takeAttempt(key, limit, now); }
+  async giveAttemptBack(key: string, limit: AttemptLimit, now: number): Promise<void> { this.accounts.giveAttemptBack(key, limit, now); }
+  async pruneAttempts(now: number): Promise<number> { return this.accounts.pruneAttempts(now); }
+  async createApiToken(t: { userId: number; name: string; tokenHash: string }, maxPerUser?: number): Promise<ApiToken> { return this.accounts.createApiToken(t, maxPerUser); }
   async listApiTokens(userId: number): Promise<ApiToken[]> { return this.accounts.listApiTokens(userId); }
   async useApiToken(tokenHash: string, now: number): Promise<ApiToken | null> { return this.accounts.useApiToken(tokenHash, now); }
   async deleteApiToken(userId: number, id: number): Promise<boolean> { return this.accounts.deleteApiToken(userId, id); }
@@ -189,7 +192,7 @@ export class SqliteStore implements Store {
   async releaseInvite(codeHash: string): Promise<void> { this.accounts.releaseInvite(codeHash); }
   async listInvites(): Promise<Invite[]> { return this.accounts.listInvites(); }
 
-  async createDevice(d: { id: string; userId: number; name: string; keyHash: string }): Promise<Device> { return this.devices.createDevice(d); }
+  async createDevice(d: { id: string; userId: number; name: string; keyHash: string }, maxPerUser?: number): Promise<Device> { return this.devices.createDevice(d, maxPerUser); }
   async getDevice(id: string): Promise<Device | null> { return this.devices.getDevice(id); }
   async listDevices(userId: number): Promise<DeviceStatus[]> { return this.devices.listDevices(userId); }
   async setDeviceKey(id: string, keyHash: string): Promise<boolean> { return this.devices.setDeviceKey(id, keyHash); }

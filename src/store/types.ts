@@ -1,6 +1,7 @@
 import type { AutomationStore } from './automation-types.js';
 import type { SensorKey } from './rollup.js';
 import type { ApiToken, Invite, User, WebSession } from './account-types.js';
+import type { AttemptLimit } from './attempt-buckets.js';
 import type { BlobInfo, NewBlob, StoredBlob } from './blob-types.js';
 import type { CallStore } from './call-types.js';
 import type { DashboardStore } from './dashboard-types.js';
@@ -10,6 +11,7 @@ import type { SharingStore } from './sharing-types.js';
 
 // The types of each area live beside it; importers keep reaching all of them here.
 export * from './account-types.js';
+export type { AttemptLimit } from './attempt-buckets.js';
 export * from './blob-types.js';
 export * from './call-types.js';
 export * from './dashboard-types.js';
@@ -42,7 +44,11 @@ export interface Store {
   /** Ends every web session of the user except `keepIdHash` (after a password change); returns how many. */
   deleteUserSessions(userId: number, keepIdHash?: string): Promise<number>;
 
-  createDevice(device: { id: string; userId: number; name: string; keyHash: string }): Promise<Device>;
+  /**
+   * With `maxPerUser` (0: none), refuses with E_LIMIT once the user has that many devices: counted and inserted
+   * under one lock, so parallel creations on any number of nodes cannot pass the cap.
+   */
+  createDevice(device: { id: string; userId: number; name: string; keyHash: string }, maxPerUser?: number): Promise<Device>;
   getDevice(id: string): Promise<Device | null>;
   /** The user's devices, oldest first, with whether each is online now. */
   listDevices(userId: number): Promise<DeviceStatus[]>;
@@ -63,7 +69,18 @@ export interface Store {
   /** Drops expired sessions; returns how many. */
   pruneSessions(now: number): Promise<number>;
 
-  createApiToken(token: { userId: number; name: string; tokenHash: string }): Promise<ApiToken>;
+  /**
+   * Takes one attempt from `key`'s bucket (src/store/attempt-buckets.ts), the same bucket for every node and
+   * process using this store: 0 when taken, else the whole seconds until an attempt is back.
+   */
+  takeAttempt(key: string, limit: AttemptLimit, now: number): Promise<number>;
+  /** Gives back an attempt takeAttempt took (it succeeded), never above the burst. */
+  giveAttemptBack(key: string, limit: AttemptLimit, now: number): Promise<void>;
+  /** Drops the buckets full again by `now` (they hold nothing a missing bucket would not); returns how many. */
+  pruneAttempts(now: number): Promise<number>;
+
+  /** With `maxPerUser` (0: none), refuses with E_LIMIT once the user has that many tokens, as createDevice does. */
+  createApiToken(token: { userId: number; name: string; tokenHash: string }, maxPerUser?: number): Promise<ApiToken>;
   listApiTokens(userId: number): Promise<ApiToken[]>;
   /** Looks a token up by hash and records its use at `now`. */
   useApiToken(tokenHash: string, now: number): Promise<ApiToken | null>;
