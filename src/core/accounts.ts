@@ -60,7 +60,6 @@ export function invitationsValidSince(inviteTtl: number | undefined, now: number
 
 /** Users and their devices. Every device operation takes the acting user and answers E_NOT_FOUND for another user's device. */
 export class Accounts {
-
   constructor(private readonly store: Store, private readonly relay: Relay | null, private readonly limits: AccountLimits = {}) {}
 
   /** A new account; invitations waiting for its email become shares. */
