@@ -121,18 +121,23 @@ describe('Store.prune', () => {
 });
 
 describe('RetentionJob', () => {
-  test('runOnce applies the policy and drops expired web sessions', async () => {
+  test('runOnce applies the policy and drops expired web sessions and log-in buckets full again', async () => {
     const [a] = deviceIds;
     const now = Date.now();
     await store.appendReadings(Array.from({ length: 8 }, (_, i) => r(a, 'n', i, now - 1000 + i)));
     const user = await store.getUserByEmail('r@example.com');
     await store.createSession({ idHash: 'expired', userId: user!.id, csrfToken: 'c', createdAt: now - 2000, expiresAt: now - 1000 });
     await store.createSession({ idHash: 'live', userId: user!.id, csrfToken: 'c', createdAt: now, expiresAt: now + DAY });
+    const limit = { burst: 2, perSecond: 1 };
+    assert.equal(await store.takeAttempt('account:refilled', limit, now - 5000), 0);
+    assert.equal(await store.takeAttempt('account:recent', limit, now + DAY), 0);
     const job = new RetentionJob(store, createLogger('silent'), { maxCount: 2, maxAgeMs: 0 }, 0);
     await job.runOnce();
     assert.deepEqual(await values(a, 'n'), [6, 7]);
     assert.equal(await store.pruneSessions(now), 0, 'the expired session was already gone');
     assert.ok(await store.getSession('live', now));
+    assert.equal(await store.pruneAttempts(now), 0, 'the bucket full again was already gone');
+    assert.equal(await store.pruneAttempts(now + DAY + 1000), 1, 'the other stayed until it is full again');
     await job.stop();
   });
 
