@@ -105,3 +105,15 @@ test('another account\'s device and rules are "not found"; bad rules are 400 wit
   assert.equal(over.body.error, 'E_LIMIT');
   assert.match(over.body.message, /--rules-per-device 3/);
 });
+
+test('a parallel burst of rule creations makes exactly the cap per device; the rest get E_LIMIT', async () => {
+  const me = await owner();
+  const rule = (i: number) => ({ name: `r${i}`, trigger: { type: 'threshold', sensor: 'temp', op: '>', value: i }, actions: [{ type: 'notify' }] });
+  const all = await Promise.all(Array.from({ length: 12 }, (_, i) => api('POST', `/devices/${me.id}/rules`, me.headers, rule(i))));
+  assert.equal(all.filter((r) => r.status === 201).length, 3, JSON.stringify(all.map((r) => r.status)));
+  for (const r of all.filter((x) => x.status !== 201)) {
+    assert.equal(r.status, 403);
+    assert.equal(r.body.error, 'E_LIMIT');
+  }
+  assert.equal((await api('GET', `/devices/${me.id}/rules`, me.headers)).body.rules.length, 3);
+});

@@ -6,12 +6,12 @@ import { describe, test } from 'node:test';
 import type { Rule } from '../src/automations/model.js';
 import type { Store } from '../src/store/types.js';
 import { withFreshStore } from './store-contract.js';
-import type { StoreFixture } from './store-contract.js';
+import type { StoreFixture, StoreLocation } from './store-contract.js';
 
 let counter = 0;
 
 export function automationStoreContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
-  const withStore = (fn: (store: Store) => Promise<void>) => withFreshStore(fixture, fn);
+  const withStore = (fn: (store: Store, loc: StoreLocation) => Promise<void>) => withFreshStore(fixture, fn);
 
   async function owner(store: Store) {
     const n = ++counter;
@@ -31,6 +31,29 @@ export function automationStoreContract(name: string, fixture: StoreFixture, opt
   }
 
   describe(`Store contract (automations): ${name}`, { skip: opts.skip }, () => {
+    test('rules: a burst of creations through two stores at once stops at the caps per device and per account', () =>
+      withStore(async (store, loc) => {
+        // A second store on the same data: another node of a cluster.
+        const second = await loc.open();
+        try {
+          const { user, device } = await owner(store);
+          const extra = await store.createDevice({ id: `AUTOX${String(++counter).padStart(4, '0')}${'Z'.repeat(11)}`, userId: user.id, name: 'Shed', keyHash: 'h' });
+          const limits = { perDevice: 3, perUser: 5 };
+          const burst = (deviceId: string) =>
+            Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? second : store).automations.createRule(rule(deviceId, user.id), limits)));
+          const first = await burst(device.id);
+          assert.equal(first.filter((r) => r === null).length, 3, 'three on the first device');
+          assert.deepEqual([...new Set(first.filter((r) => r !== null))], ['device']);
+          const next = await burst(extra.id);
+          assert.equal(next.filter((r) => r === null).length, 2, 'two more on the second: five for the account');
+          assert.deepEqual([...new Set(next.filter((r) => r !== null))], ['user']);
+          assert.deepEqual(await store.automations.countRules(user.id, device.id), { user: 5, device: 3 });
+          assert.equal(await store.automations.createRule(rule(device.id, user.id)), null, 'no limits given: stored');
+        } finally {
+          await second.close();
+        }
+      }));
+
     test('rules: create, get, list per device, enabled list, count, update, record a run, delete', () =>
       withStore(async (store) => {
         const { user, device } = await owner(store);

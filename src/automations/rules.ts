@@ -56,19 +56,19 @@ export class Rules {
     const device = await this.device(userId, deviceId);
     const parsed = parseRuleInput(input);
     await this.checkActions(parsed, device.userId);
-    const counts = await this.store.automations.countRules(device.userId, device.id);
-    if (counts.device >= this.config.rulesPerDevice) {
-      throw new IotcError('E_LIMIT', `This device already has ${counts.device} rules, the most this hub allows (--rules-per-device ${this.config.rulesPerDevice})`);
-    }
-    if (counts.user >= this.config.rulesPerUser) {
-      throw new IotcError('E_LIMIT', `This account already has ${counts.user} rules, the most this hub allows (--rules-per-user ${this.config.rulesPerUser})`);
-    }
     const now = Date.now();
     const rule: Rule = {
       ...parsed, id: randomId('r_', 16), deviceId: device.id, userId: device.userId, secret: randomId('whsec_', 32),
       createdAt: now, updatedAt: now, lastRunAt: null, lastError: null,
     };
-    await this.store.automations.createRule(rule);
+    const { rulesPerDevice, rulesPerUser } = this.config;
+    const refused = await this.store.automations.createRule(rule, { perDevice: rulesPerDevice, perUser: rulesPerUser });
+    if (refused === 'device') {
+      throw new IotcError('E_LIMIT', `This device already has ${rulesPerDevice} rules, the most this hub allows (--rules-per-device ${rulesPerDevice})`);
+    }
+    if (refused === 'user') {
+      throw new IotcError('E_LIMIT', `This account already has ${rulesPerUser} rules, the most this hub allows (--rules-per-user ${rulesPerUser})`);
+    }
     await this.engine?.ruleChanged(rule.id);
     return rule;
   }

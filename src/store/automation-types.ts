@@ -5,6 +5,12 @@
  */
 import type { Rule } from '../automations/model.js';
 
+/** The most rules a device and an account may have (0: no cap). */
+export interface RuleLimits {
+  perDevice: number;
+  perUser: number;
+}
+
 export type AlertState = 'active' | 'acknowledged' | 'cleared';
 
 export interface AlertRecord {
@@ -67,7 +73,12 @@ export interface NotificationRecord {
 }
 
 export interface AutomationStore {
-  createRule(rule: Rule): Promise<void>;
+  /**
+   * Stores the rule unless its device or its account already has the most rules `limits` allow: counted and
+   * inserted under one lock per account, so parallel creations on any number of nodes cannot pass the caps.
+   * Returns which cap refused it, or null once stored.
+   */
+  createRule(rule: Rule, limits?: RuleLimits): Promise<'device' | 'user' | null>;
   getRule(id: string): Promise<Rule | null>;
   /** The device's rules, oldest first. */
   listRules(deviceId: string): Promise<Rule[]>;

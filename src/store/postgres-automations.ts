@@ -1,11 +1,13 @@
 import type pg from 'pg';
 import type { Rule } from '../automations/model.js';
-import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord } from './automation-types.js';
+import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord, RuleLimits } from './automation-types.js';
 import { ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
 import type { AlertRow, DeliveryRow, NotificationRow, RuleRow } from './automation-rows.js';
 
 type Query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
 type Tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+
+const COUNT_RULES = 'SELECT COUNT(*)::int AS "user", COUNT(*) FILTER (WHERE device_id = $2)::int AS device FROM rules WHERE user_id = $1';
 
 /**
  * Automations in PostgreSQL. What must happen once across nodes is one statement: the partial unique index on
@@ -14,9 +16,19 @@ type Tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
 export class PostgresAutomationStore implements AutomationStore {
   constructor(private readonly q: Query, private readonly tx: Tx) {}
 
-  async createRule(rule: Rule): Promise<void> {
-    await this.q(`INSERT INTO rules (id, device_id, user_id, name, enabled, trigger_json, actions_json, cooldown_ms, secret, created_at, updated_at)
-      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, ruleValues(rule));
+  async createRule(rule: Rule, limits?: RuleLimits): Promise<'device' | 'user' | null> {
+    return this.tx(async (c) => {
+      if (limits) {
+        // One account's creations take turns, so two nodes (or two requests) cannot both slip under a cap.
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`iotc:rules:${rule.userId}`]);
+        const { rows } = await c.query<{ user: number; device: number }>(COUNT_RULES, [rule.userId, rule.deviceId]);
+        if (limits.perDevice > 0 && rows[0].device >= limits.perDevice) return 'device' as const;
+        if (limits.perUser > 0 && rows[0].user >= limits.perUser) return 'user' as const;
+      }
+      await c.query(`INSERT INTO rules (id, device_id, user_id, name, enabled, trigger_json, actions_json, cooldown_ms, secret, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, ruleValues(rule));
+      return null;
+    });
   }
 
   async getRule(id: string): Promise<Rule | null> {
@@ -40,8 +52,7 @@ export class PostgresAutomationStore implements AutomationStore {
   }
 
   async countRules(userId: number, deviceId: string): Promise<{ user: number; device: number }> {
-    const { rows } = await this.q<{ user: number; device: number }>(
-      'SELECT COUNT(*)::int AS "user", COUNT(*) FILTER (WHERE device_id = $2)::int AS device FROM rules WHERE user_id = $1', [userId, deviceId]);
+    const { rows } = await this.q<{ user: number; device: number }>(COUNT_RULES, [userId, deviceId]);
     return { user: rows[0].user, device: rows[0].device };
   }
 

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Rule } from '../automations/model.js';
-import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord } from './automation-types.js';
+import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord, RuleLimits } from './automation-types.js';
 import { ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
 import type { AlertRow, DeliveryRow, NotificationRow, RuleRow } from './automation-rows.js';
 
@@ -45,10 +45,21 @@ export class SqliteAutomationStore implements AutomationStore {
     };
   }
 
-  async createRule(rule: Rule): Promise<void> {
+  async createRule(rule: Rule, limits?: RuleLimits): Promise<'device' | 'user' | null> {
     const v = ruleValues(rule);
     v[4] = rule.enabled ? 1 : 0;
-    this.stmt.insertRule.run(...v);
+    // IMMEDIATE: the count and the insert hold the write lock together, against another process too.
+    return this.db
+      .transaction(() => {
+        if (limits) {
+          const counts = this.stmt.countRules.get(rule.deviceId, rule.userId) as { user: number; device: number };
+          if (limits.perDevice > 0 && counts.device >= limits.perDevice) return 'device' as const;
+          if (limits.perUser > 0 && counts.user >= limits.perUser) return 'user' as const;
+        }
+        this.stmt.insertRule.run(...v);
+        return null;
+      })
+      .immediate();
   }
 
   async getRule(id: string): Promise<Rule | null> {
