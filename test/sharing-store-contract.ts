@@ -3,17 +3,57 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { IotcError } from '../src/core/errors.js';
 import type { Store } from '../src/store/types.js';
 import { withFreshStore } from './store-contract.js';
-import type { StoreFixture } from './store-contract.js';
+import type { StoreFixture, StoreLocation } from './store-contract.js';
 
 export function sharingStoreContract(name: string, fixture: StoreFixture, opts: { skip?: boolean | string } = {}): void {
-  const withStore = (fn: (store: Store) => Promise<void>) => withFreshStore(fixture, fn);
+  const withStore = (fn: (store: Store, loc: StoreLocation) => Promise<void>) => withFreshStore(fixture, fn);
   let n = 0;
   const user = (store: Store, email = `share${++n}@example.com`) => store.createUser({ email, name: 'U', passwordHash: 'h' });
   const device = async (store: Store, userId: number) => store.createDevice({ id: `SHARE${String(++n).padStart(5, '0')}${'Z'.repeat(10)}`, userId, name: 'Pump', keyHash: 'k' });
 
   describe(`SharingStore contract: ${name}`, { skip: opts.skip }, () => {
+    test('caps: shares and invitations together per device, links per target, held by a burst through two stores at once', () =>
+      withStore(async (store, loc) => {
+        // A second store on the same data: another node of a cluster.
+        const second = await loc.open();
+        try {
+          const owner = await user(store);
+          const d = await device(store, owner.id);
+          const people = await Promise.all([user(store), user(store), user(store)]);
+          const refusals = (results: PromiseSettledResult<unknown>[]) => {
+            for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as IotcError).code, 'E_LIMIT', String(r.reason));
+            return results.filter((r) => r.status === 'fulfilled').length;
+          };
+          const burst = await Promise.allSettled([
+            ...people.map((p, i) => (i % 2 ? second : store).sharing.share(d.id, p.id, 'viewer', 1000, 4)),
+            ...Array.from({ length: 6 }, (_, i) => (i % 2 ? store : second).sharing.invite(d.id, `guest${i}@example.com`, 'viewer', 1000, 4)),
+          ]);
+          assert.equal(refusals(burst), 4, 'four people in all, shares and invitations together');
+          const held = (await store.sharing.sharesOf(d.id)).length + (await store.sharing.invitationsOf(d.id)).length;
+          assert.equal(held, 4);
+          // Someone already there may change role, at the cap.
+          const someone = (await store.sharing.sharesOf(d.id))[0] ?? null;
+          if (someone) assert.equal(await second.sharing.share(d.id, someone.userId, 'operator', 2000, 4), true);
+          const invited = (await store.sharing.invitationsOf(d.id))[0] ?? null;
+          if (invited) await second.sharing.invite(d.id, invited.email.toUpperCase(), 'operator', 2000, 4);
+          await assert.rejects(store.sharing.invite(d.id, 'one.more@example.com', 'viewer', 3000, 4), (e: unknown) => (e as IotcError).code === 'E_LIMIT');
+          await store.sharing.invite(d.id, 'uncapped@example.com', 'viewer', 3000);
+
+          const links = await Promise.allSettled(
+            Array.from({ length: 7 }, (_, i) => (i % 2 ? second : store).sharing.createLink({ tokenHash: `cap-${i}`, scope: 'device', target: d.id, userId: owner.id }, 1000, 3)),
+          );
+          assert.equal(refusals(links), 3);
+          assert.equal((await store.sharing.linksOf('device', d.id)).length, 3);
+          const other = await device(store, owner.id);
+          assert.equal((await store.sharing.createLink({ tokenHash: 'cap-other', scope: 'device', target: other.id, userId: owner.id }, 1000, 3)).target, other.id, 'another target counts apart');
+        } finally {
+          await second.close();
+        }
+      }));
+
     test('share, change the role, read it, list it both ways, unshare; each change records an access event', () =>
       withStore(async (store) => {
         const owner = await user(store);

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { MAX_LINKS_PER_TARGET, MAX_PEOPLE_PER_DEVICE } from '../src/core/sharing.js';
 import { freePort, makeDevice, runCli, startTestServer, TestClient, waitFor, within } from './helpers.js';
 import type { TestServer } from './helpers.js';
 import { pageCsrf, pageSocket as pageSocketOf, webLogIn } from './page-session.js';
@@ -144,6 +145,31 @@ describe('invitations and public links', () => {
     assert.equal((await api('DELETE', `/devices/${d.id}/links/${link.id}`, owner)).status, 204);
     assert.equal((await api('GET', `/public/${link.token}`)).status, 404);
     assert.equal((await api('GET', `/public/iotp_${'A'.repeat(32)}`)).status, 404);
+  });
+});
+
+describe('caps on sharing', () => {
+  test('a device is shared with or waits on at most MAX_PEOPLE_PER_DEVICE people, and has at most MAX_LINKS_PER_TARGET links: then 403 E_LIMIT saying what to do', async () => {
+    const d = await makeDevice(server);
+    const owner = (await server.hub.tokens.create(d.userId, 'owner')).token;
+    const partner = await account();
+    assert.equal((await api('POST', `/devices/${d.id}/shares`, owner, { email: partner.email, role: 'viewer' })).status, 200);
+    for (let i = 1; i < MAX_PEOPLE_PER_DEVICE; i++) await server.hub.sharing.share(d.userId, d.id, { email: `crowd${i}-${Date.now()}@example.com`, role: 'viewer' });
+    const over = await api('POST', `/devices/${d.id}/shares`, owner, { email: `one-more-${Date.now()}@example.com`, role: 'viewer' });
+    assert.equal(over.status, 403);
+    assert.equal(over.body.error, 'E_LIMIT');
+    assert.match(over.body.message, new RegExp(`${MAX_PEOPLE_PER_DEVICE} people.*withdraw a share or an invitation first`));
+    const stranger = await account();
+    assert.equal((await api('POST', `/devices/${d.id}/shares`, owner, { email: stranger.email, role: 'viewer' })).status, 403, 'an account as much as an invitation');
+    assert.equal((await api('POST', `/devices/${d.id}/shares`, owner, { email: partner.email, role: 'operator' })).status, 200, 'someone already there may change role');
+    assert.equal((await api('DELETE', `/devices/${d.id}/shares/${encodeURIComponent(partner.email)}`, owner)).status, 204);
+    assert.equal((await api('POST', `/devices/${d.id}/shares`, owner, { email: stranger.email, role: 'viewer' })).status, 200, 'a withdrawn share frees its place');
+
+    for (let i = 0; i < MAX_LINKS_PER_TARGET; i++) await server.hub.sharing.createDeviceLink(d.userId, d.id);
+    const link = await api('POST', `/devices/${d.id}/links`, owner);
+    assert.equal(link.status, 403);
+    assert.equal(link.body.error, 'E_LIMIT');
+    assert.match(link.body.message, new RegExp(`${MAX_LINKS_PER_TARGET} public links.*revoke one first`));
   });
 });
 

@@ -57,6 +57,17 @@ function check<T>(schema: z.ZodType<T>, input: unknown): T {
 
 /** Public link tokens: `iotp_` + 32 letters and digits (a prefix secret scanners can spot, as API tokens have). */
 export const LINK_PREFIX = 'iotp_';
+/**
+ * Fixed limits of a hub, so that no account can fill the store with rows through sharing: people a device is
+ * shared with or has invited (one row each), and public links per device (or other target).
+ */
+export const MAX_PEOPLE_PER_DEVICE = 100;
+export const MAX_LINKS_PER_TARGET = 20;
+
+/** The store's E_LIMIT said again with what to do about it. */
+function overCap(err: unknown, text: string): unknown {
+  return err instanceof IotcError && err.code === 'E_LIMIT' ? new IotcError('E_LIMIT', text) : err;
+}
 const LINK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 function newLinkToken(): string {
@@ -134,11 +145,16 @@ export class Sharing {
     const user = await this.store.getUserByEmail(address);
     if (user && user.id === device.userId) throw new IotcError('E_VALIDATION', 'This is the owner\'s own email: a device cannot be shared with its owner');
     const now = Date.now();
+    const full = `This device is already shared with or waiting on ${MAX_PEOPLE_PER_DEVICE} people, the most this hub allows: withdraw a share or an invitation first`;
     if (!user) {
-      await this.store.sharing.invite(device.id, address, role, now);
+      await this.store.sharing.invite(device.id, address, role, now, MAX_PEOPLE_PER_DEVICE).catch((err) => {
+        throw overCap(err, full);
+      });
       return { state: 'invited', email: address, role };
     }
-    await this.store.sharing.share(device.id, user.id, role, now);
+    await this.store.sharing.share(device.id, user.id, role, now, MAX_PEOPLE_PER_DEVICE).catch((err) => {
+      throw overCap(err, full);
+    });
     await this.relay?.deviceChanged(device.id, 'access');
     return { state: 'shared', email: user.email, role };
   }
@@ -173,7 +189,11 @@ export class Sharing {
   /** A link for any scope (a dashboard's feature checks the target's ownership before calling this). */
   async createLink(userId: number, scope: string, target: string): Promise<PublicLinkInfo & { token: string }> {
     const token = newLinkToken();
-    const link = await this.store.sharing.createLink({ tokenHash: hashSecret(token), scope, target, userId }, Date.now());
+    const link = await this.store.sharing
+      .createLink({ tokenHash: hashSecret(token), scope, target, userId }, Date.now(), MAX_LINKS_PER_TARGET)
+      .catch((err) => {
+        throw overCap(err, `This ${scope} already has ${MAX_LINKS_PER_TARGET} public links, the most this hub allows: revoke one first`);
+      });
     return { ...linkInfo(link), token };
   }
 

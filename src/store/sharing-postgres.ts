@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { IotcError } from '../core/errors.js';
 import type { PostgresAccess } from './calls-postgres.js';
 import { LINK_COLS, sharedWithSql, toInvitation, toLink, toShare, toSharedDevice } from './sharing-rows.js';
 import type { InvitationRow, LinkRow, SharedDeviceRow, ShareRow } from './sharing-rows.js';
@@ -14,8 +15,9 @@ export class PostgresSharingStore implements SharingStore {
     await c.query("INSERT INTO device_events (device_id, kind, at) VALUES ($1, 'access', $2)", [deviceId, now]);
   }
 
-  async share(deviceId: string, userId: number, role: ShareRole, now: number): Promise<boolean> {
+  async share(deviceId: string, userId: number, role: ShareRole, now: number, maxPeople = 0): Promise<boolean> {
     return this.db.tx(async (c) => {
+      await this.roomFor(c, deviceId, maxPeople, 'SELECT 1 FROM device_shares WHERE device_id = $1 AND user_id = $2', [deviceId, userId]);
       const { rowCount } = await c.query(
         `INSERT INTO device_shares (device_id, user_id, role, created_at)
          SELECT d.id, u.id, $3, $4 FROM devices d, users u WHERE d.id = $1 AND u.id = $2
@@ -26,6 +28,21 @@ export class PostgresSharingStore implements SharingStore {
       await this.event(c, deviceId, now);
       return true;
     });
+  }
+
+  /**
+   * E_LIMIT when the person is new (`existing` finds no row of theirs) and the device's shares and invitations
+   * already number `max` (0: no cap). Under a lock per device, so parallel requests on any node take turns.
+   */
+  private async roomFor(c: pg.PoolClient, deviceId: string, max: number, existing: string, params: unknown[]): Promise<void> {
+    if (max <= 0) return;
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`people:${deviceId}`)]);
+    if ((await c.query(existing, params)).rowCount) return;
+    const { rows } = await c.query<{ n: number }>(
+      'SELECT (SELECT COUNT(*) FROM device_shares WHERE device_id = $1) + (SELECT COUNT(*) FROM device_invitations WHERE device_id = $1) AS n',
+      [deviceId],
+    );
+    if (Number(rows[0].n) >= max) throw new IotcError('E_LIMIT', `This device already has ${max} people`);
   }
 
   async unshare(deviceId: string, userId: number, now: number): Promise<boolean> {
@@ -56,12 +73,15 @@ export class PostgresSharingStore implements SharingStore {
     return rows.map(toSharedDevice);
   }
 
-  async invite(deviceId: string, email: string, role: ShareRole, now: number): Promise<void> {
-    await this.db.q(
-      `INSERT INTO device_invitations (device_id, email, role, created_at) VALUES ($1, lower($2), $3, $4)
-       ON CONFLICT (device_id, email) DO UPDATE SET role = excluded.role, created_at = excluded.created_at`,
-      [deviceId, email, role, now],
-    );
+  async invite(deviceId: string, email: string, role: ShareRole, now: number, maxPeople = 0): Promise<void> {
+    await this.db.tx(async (c) => {
+      await this.roomFor(c, deviceId, maxPeople, 'SELECT 1 FROM device_invitations WHERE device_id = $1 AND email = lower($2)', [deviceId, email]);
+      await c.query(
+        `INSERT INTO device_invitations (device_id, email, role, created_at) VALUES ($1, lower($2), $3, $4)
+         ON CONFLICT (device_id, email) DO UPDATE SET role = excluded.role, created_at = excluded.created_at`,
+        [deviceId, email, role, now],
+      );
+    });
   }
 
   async uninvite(deviceId: string, email: string): Promise<boolean> {
@@ -89,12 +109,20 @@ export class PostgresSharingStore implements SharingStore {
     });
   }
 
-  async createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number): Promise<PublicLink> {
-    const { rows } = await this.db.q<LinkRow>(
-      `INSERT INTO public_links (token_hash, scope, target, user_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING ${LINK_COLS}`,
-      [link.tokenHash, link.scope, link.target, link.userId, now],
-    );
-    return toLink(rows[0]);
+  async createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number, maxPerTarget = 0): Promise<PublicLink> {
+    return this.db.tx(async (c) => {
+      if (maxPerTarget > 0) {
+        // One target's links are made in turns, so parallel requests on any node cannot pass the cap.
+        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`links:${link.scope}:${link.target}`)]);
+        const { rows } = await c.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM public_links WHERE scope = $1 AND target = $2', [link.scope, link.target]);
+        if (rows[0].n >= maxPerTarget) throw new IotcError('E_LIMIT', `This ${link.scope} already has ${maxPerTarget} links`);
+      }
+      const { rows } = await c.query<LinkRow>(
+        `INSERT INTO public_links (token_hash, scope, target, user_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING ${LINK_COLS}`,
+        [link.tokenHash, link.scope, link.target, link.userId, now],
+      );
+      return toLink(rows[0]);
+    });
   }
 
   async linkByHash(tokenHash: string): Promise<PublicLink | null> {

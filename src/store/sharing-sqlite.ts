@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { IotcError } from '../core/errors.js';
 import { LINK_COLS, sharedWithSql, toInvitation, toLink, toShare, toSharedDevice } from './sharing-rows.js';
 import type { InvitationRow, LinkRow, SharedDeviceRow, ShareRow } from './sharing-rows.js';
 import type { Invitation, PublicLink, Share, SharedDevice, ShareRole, SharingStore } from './types.js';
@@ -6,11 +7,11 @@ import type { Invitation, PublicLink, Share, SharedDevice, ShareRole, SharingSto
 /** Shares, invitations and public links in the SQLite store. A share change and its device event commit together. */
 export class SqliteSharingStore implements SharingStore {
   private readonly stmt;
-  private readonly shareTx: Database.Transaction<(deviceId: string, userId: number, role: ShareRole, now: number) => boolean>;
+  private readonly shareTx: Database.Transaction<(deviceId: string, userId: number, role: ShareRole, now: number, maxPeople: number) => boolean>;
   private readonly unshareTx: Database.Transaction<(deviceId: string, userId: number, now: number) => boolean>;
   private readonly acceptTx: Database.Transaction<(userId: number, email: string, now: number, validSince: number) => number>;
 
-  constructor(db: Database.Database) {
+  constructor(private readonly db: Database.Database) {
     this.stmt = {
       exists: db.prepare('SELECT (SELECT COUNT(*) FROM devices WHERE id = ?) + (SELECT COUNT(*) FROM users WHERE id = ?) AS n'),
       upsert: db.prepare(`INSERT INTO device_shares (device_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
@@ -34,9 +35,13 @@ export class SqliteSharingStore implements SharingStore {
       linksOf: db.prepare(`SELECT ${LINK_COLS} FROM public_links WHERE scope = ? AND target = ? ORDER BY id`),
       deleteLink: db.prepare('DELETE FROM public_links WHERE id = ? AND scope = ? AND target = ?'),
       deleteLinksOf: db.prepare('DELETE FROM public_links WHERE scope = ? AND target = ?'),
+      people: db.prepare('SELECT (SELECT COUNT(*) FROM device_shares WHERE device_id = ?) + (SELECT COUNT(*) FROM device_invitations WHERE device_id = ?)').pluck(),
+      invited: db.prepare('SELECT 1 FROM device_invitations WHERE device_id = ? AND email = lower(?)').pluck(),
+      links: db.prepare('SELECT COUNT(*) FROM public_links WHERE scope = ? AND target = ?').pluck(),
     };
-    this.shareTx = db.transaction((deviceId, userId, role, now) => {
+    this.shareTx = db.transaction((deviceId, userId, role, now, maxPeople) => {
       if ((this.stmt.exists.get(deviceId, userId) as { n: number }).n < 2) return false;
+      if (this.stmt.role.get(deviceId, userId) === undefined) this.roomFor(deviceId, maxPeople);
       this.stmt.upsert.run(deviceId, userId, role, now);
       this.stmt.event.run(deviceId, now);
       return true;
@@ -59,8 +64,13 @@ export class SqliteSharingStore implements SharingStore {
     });
   }
 
-  async share(deviceId: string, userId: number, role: ShareRole, now: number): Promise<boolean> {
-    return this.shareTx.immediate(deviceId, userId, role, now);
+  async share(deviceId: string, userId: number, role: ShareRole, now: number, maxPeople = 0): Promise<boolean> {
+    return this.shareTx.immediate(deviceId, userId, role, now, maxPeople);
+  }
+
+  /** E_LIMIT when the device's shares and invitations already number `max` (0: no cap); inside the caller's transaction. */
+  private roomFor(deviceId: string, max: number): void {
+    if (max > 0 && (this.stmt.people.get(deviceId, deviceId) as number) >= max) throw new IotcError('E_LIMIT', `This device already has ${max} people`);
   }
 
   async unshare(deviceId: string, userId: number, now: number): Promise<boolean> {
@@ -79,8 +89,13 @@ export class SqliteSharingStore implements SharingStore {
     return (this.stmt.sharedWith.all(now, now, userId) as SharedDeviceRow[]).map(toSharedDevice);
   }
 
-  async invite(deviceId: string, email: string, role: ShareRole, now: number): Promise<void> {
-    this.stmt.invite.run(deviceId, email, role, now);
+  async invite(deviceId: string, email: string, role: ShareRole, now: number, maxPeople = 0): Promise<void> {
+    this.db
+      .transaction(() => {
+        if (this.stmt.invited.get(deviceId, email) === undefined) this.roomFor(deviceId, maxPeople);
+        this.stmt.invite.run(deviceId, email, role, now);
+      })
+      .immediate();
   }
 
   async uninvite(deviceId: string, email: string): Promise<boolean> {
@@ -95,8 +110,15 @@ export class SqliteSharingStore implements SharingStore {
     return this.acceptTx.immediate(userId, email, now, validSince);
   }
 
-  async createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number): Promise<PublicLink> {
-    return toLink(this.stmt.insertLink.get(link.tokenHash, link.scope, link.target, link.userId, now) as LinkRow);
+  async createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number, maxPerTarget = 0): Promise<PublicLink> {
+    return this.db
+      .transaction(() => {
+        if (maxPerTarget > 0 && (this.stmt.links.get(link.scope, link.target) as number) >= maxPerTarget) {
+          throw new IotcError('E_LIMIT', `This ${link.scope} already has ${maxPerTarget} links`);
+        }
+        return toLink(this.stmt.insertLink.get(link.tokenHash, link.scope, link.target, link.userId, now) as LinkRow);
+      })
+      .immediate();
   }
 
   async linkByHash(tokenHash: string): Promise<PublicLink | null> {

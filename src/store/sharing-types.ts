@@ -45,8 +45,12 @@ export interface PublicLink {
  * every node rechecks the shared user's live connections. The contract tests in test/sharing-store-contract.ts describe it.
  */
 export interface SharingStore {
-  /** Grants or changes a role; false if the device or user does not exist. */
-  share(deviceId: string, userId: number, role: ShareRole, now: number): Promise<boolean>;
+  /**
+   * Grants or changes a role; false if the device or user does not exist. With `maxPeople` (0: none), refuses
+   * with E_LIMIT a new person once the device's shares and invitations together number that many: counted and
+   * written under one lock per device, so parallel requests on any number of nodes cannot pass it.
+   */
+  share(deviceId: string, userId: number, role: ShareRole, now: number, maxPeople?: number): Promise<boolean>;
   /** Withdraws a share; false if there was none. */
   unshare(deviceId: string, userId: number, now: number): Promise<boolean>;
   /** The user's role on a device shared with them, or null. */
@@ -56,8 +60,8 @@ export interface SharingStore {
   /** Devices shared with the user, oldest share first, with their state at `now`. */
   sharedWith(userId: number, now: number): Promise<SharedDevice[]>;
 
-  /** Creates or changes an invitation (email compared case-insensitively, stored lower-case). */
-  invite(deviceId: string, email: string, role: ShareRole, now: number): Promise<void>;
+  /** Creates or changes an invitation (email compared case-insensitively, stored lower-case); `maxPeople` as in share. */
+  invite(deviceId: string, email: string, role: ShareRole, now: number, maxPeople?: number): Promise<void>;
   uninvite(deviceId: string, email: string): Promise<boolean>;
   invitationsOf(deviceId: string): Promise<Invitation[]>;
   /**
@@ -66,7 +70,8 @@ export interface SharingStore {
    */
   acceptInvitations(userId: number, email: string, now: number, validSince: number): Promise<number>;
 
-  createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number): Promise<PublicLink>;
+  /** With `maxPerTarget` (0: none), refuses with E_LIMIT once the target has that many links, as share does. */
+  createLink(link: { tokenHash: string; scope: string; target: string; userId: number }, now: number, maxPerTarget?: number): Promise<PublicLink>;
   linkByHash(tokenHash: string): Promise<PublicLink | null>;
   linksOf(scope: string, target: string): Promise<PublicLink[]>;
   /** Deletes the link if it is `scope`/`target`'s; false otherwise. */

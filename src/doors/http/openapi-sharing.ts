@@ -5,7 +5,7 @@ import type { Json } from './openapi-kit.js';
 const ERRORS: Record<string, string> = {
   '400': 'Invalid field (E_VALIDATION)',
   '401': 'Missing or wrong API token (E_AUTH)',
-  '403': 'A shared account asked to manage a device only its owner manages (E_FORBIDDEN)',
+  '403': 'A shared account asked to manage a device only its owner manages (E_FORBIDDEN), or the device already has the most people (shares and invitations, 100) or public links (20) a hub allows (E_LIMIT)',
   '404': 'No such device, share or link (E_NOT_FOUND); another user\'s device is "not found" too',
   '429': 'Rate limit reached (E_RATE_LIMITED)',
 };
@@ -17,7 +17,7 @@ const invitation = {
   required: [...entry.required, 'expiresAt', 'expired'],
   properties: { ...entry.properties, expiresAt: { type: ['integer', 'null'], description: 'When it stops being accepted at sign-up (IOTC_INVITE_TTL); null = never' }, expired: { type: 'boolean', description: 'Past expiresAt: gives no access; share again to renew it' } },
 };
-const link = { type: 'object', required: ['id', 'scope', 'target', 'createdAt'], properties: { id: { type: 'integer' }, scope: { type: 'string', description: '"device" (dashboards have their own)' }, target: { type: 'string' }, createdAt: { type: 'integer' } } };
+const link = { type: 'object', required: ['id', 'scope', 'target', 'createdAt'], properties: { id: { type: 'integer' }, scope: { type: 'string', description: '"device"' }, target: { type: 'string' }, createdAt: { type: 'integer' } } };
 const linkParam = { name: 'linkId', in: 'path', required: true, schema: { type: 'integer' } };
 
 export const sharingSchemas: Record<string, Json> = {
