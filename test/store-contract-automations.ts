@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Rule } from '../src/automations/model.js';
+import { KEPT_ALERTS_PER_RULE, KEPT_DELIVERIES_PER_DEVICE, KEPT_NOTIFICATIONS_PER_USER } from '../src/store/automation-rows.js';
 import type { Store } from '../src/store/types.js';
 import { withFreshStore } from './store-contract.js';
 import type { StoreFixture, StoreLocation } from './store-contract.js';
@@ -52,6 +53,45 @@ export function automationStoreContract(name: string, fixture: StoreFixture, opt
         } finally {
           await second.close();
         }
+      }));
+
+    test('history past its counts keeps only the newest: alerts per rule, finished deliveries per device, notifications per user', () =>
+      withStore(async (store) => {
+        const { user, device } = await owner(store);
+        const other = await owner(store);
+        const r = rule(device.id, user.id);
+        await store.automations.createRule(r);
+        // A rule toggled without end: every raise adds an alert.
+        for (let at = 1; at <= KEPT_ALERTS_PER_RULE + 5; at++) {
+          assert.ok(await store.automations.raiseAlert({ ruleId: r.id, deviceId: device.id, userId: user.id, detail: null, at: at * 10, cooldownMs: 0 }));
+          if (at <= KEPT_ALERTS_PER_RULE + 4) assert.ok(await store.automations.clearAlert(r.id, at * 10 + 5));
+        }
+        const alerts = await store.automations.listAlerts(device.id, 1000);
+        assert.equal(alerts.length, KEPT_ALERTS_PER_RULE);
+        assert.equal(alerts[0].raisedAt, (KEPT_ALERTS_PER_RULE + 5) * 10, 'the newest, still open, is kept');
+        assert.equal(alerts[0].clearedAt, null);
+        assert.equal(alerts[alerts.length - 1].raisedAt, 60, 'the oldest go first');
+        assert.equal(await store.automations.raiseAlert({ ruleId: r.id, deviceId: device.id, userId: user.id, detail: null, at: 5000, cooldownMs: 0 }), null, 'the open alert holds');
+
+        const delivery = (target: string) => ({ userId: user.id, ruleId: r.id, deviceId: device.id, kind: 'webhook' as const, target, payload: {}, at: 1 });
+        const pending = await store.automations.enqueueDelivery(delivery('still pending'), 100_000);
+        for (let i = 0; i < KEPT_DELIVERIES_PER_DEVICE + 5; i++) {
+          const d = await store.automations.enqueueDelivery(delivery(`done ${i}`), 100_000);
+          await store.automations.finishDelivery(d!.id, { state: 'delivered', attempts: 1, nextAttemptAt: 2, lastStatus: 200, lastError: null, at: 2 });
+        }
+        await store.automations.enqueueDelivery(delivery('last'), 100_000);
+        const deliveries = await store.automations.listDeliveries(device.id, 100_000);
+        assert.equal(deliveries.length, KEPT_DELIVERIES_PER_DEVICE + 1, 'the newest finished ones, and the pending one however old');
+        assert.equal(deliveries[0].target, 'last');
+        assert.ok(deliveries.some((d) => d.id === pending!.id), 'a pending delivery is never trimmed');
+        assert.ok(!deliveries.some((d) => d.target === 'done 4'));
+
+        for (let i = 0; i < KEPT_NOTIFICATIONS_PER_USER + 3; i++) await store.automations.addNotification({ userId: user.id, deviceId: device.id, ruleId: r.id, text: `n${i}`, time: i });
+        await store.automations.addNotification({ userId: other.user.id, deviceId: other.device.id, ruleId: null, text: 'theirs', time: 1 });
+        const notes = await store.automations.listNotifications(user.id, 100_000);
+        assert.equal(notes.length, KEPT_NOTIFICATIONS_PER_USER);
+        assert.equal(notes[0].text, `n${KEPT_NOTIFICATIONS_PER_USER + 2}`);
+        assert.equal((await store.automations.listNotifications(other.user.id, 10)).length, 1, "another account's are not touched");
       }));
 
     test('rules: create, get, list per device, enabled list, count, update, record a run, delete', () =>

@@ -15,6 +15,15 @@ export interface DeliveryRow {
 }
 export interface NotificationRow { id: number; user_id: number; device_id: string; rule_id: string | null; text: string; time: number; read: number | boolean }
 
+/**
+ * History is kept for its age (HISTORY_KEPT_MS) and, past these counts, only the newest: a rule made to fire
+ * without end (a value toggled as fast as its connection may send) must not fill the store in the meantime.
+ * Open alerts and pending deliveries are never trimmed; a rule keeps its last cleared alert, which its cooldown reads.
+ */
+export const KEPT_ALERTS_PER_RULE = 100;
+export const KEPT_DELIVERIES_PER_DEVICE = 1000;
+export const KEPT_NOTIFICATIONS_PER_USER = 1000;
+
 export const ruleValues = (r: Rule) => [
   r.id, r.deviceId, r.userId, r.name, r.enabled, JSON.stringify(r.trigger), JSON.stringify(r.actions), r.cooldownMs, r.secret, r.createdAt, r.updatedAt,
 ];

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Rule } from '../automations/model.js';
 import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord, RuleLimits } from './automation-types.js';
-import { ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
+import { KEPT_ALERTS_PER_RULE, KEPT_DELIVERIES_PER_DEVICE, KEPT_NOTIFICATIONS_PER_USER, ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
 import type { AlertRow, DeliveryRow, NotificationRow, RuleRow } from './automation-rows.js';
 
 type Query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
@@ -80,7 +80,9 @@ export class PostgresAutomationStore implements AutomationStore {
        RETURNING *`,
       [a.ruleId, a.deviceId, a.userId, JSON.stringify(a.detail ?? null), a.at, a.cooldownMs],
     );
-    return rows[0] ? toAlert(rows[0]) : null;
+    if (!rows[0]) return null;
+    await this.q('DELETE FROM alerts WHERE rule_id = $1 AND cleared_at IS NOT NULL AND id <= (SELECT id FROM alerts WHERE rule_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)', [a.ruleId, KEPT_ALERTS_PER_RULE]);
+    return toAlert(rows[0]);
   }
 
   async hasOpenAlert(ruleId: string): Promise<boolean> {
@@ -119,6 +121,10 @@ export class PostgresAutomationStore implements AutomationStore {
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7) RETURNING *`,
         [d.userId, d.ruleId, d.deviceId, d.kind, d.target, JSON.stringify(d.payload), d.at],
       );
+      await c.query(
+        `DELETE FROM deliveries WHERE device_id = $1 AND state <> 'pending' AND id <= (SELECT id FROM deliveries WHERE device_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)`,
+        [d.deviceId, KEPT_DELIVERIES_PER_DEVICE],
+      );
       return toDelivery(rows[0]);
     });
   }
@@ -149,6 +155,7 @@ export class PostgresAutomationStore implements AutomationStore {
 
   async addNotification(n: { userId: number; deviceId: string; ruleId: string | null; text: string; time: number }): Promise<void> {
     await this.q('INSERT INTO notifications (user_id, device_id, rule_id, text, time) VALUES ($1, $2, $3, $4, $5)', [n.userId, n.deviceId, n.ruleId, n.text, n.time]);
+    await this.q('DELETE FROM notifications WHERE user_id = $1 AND id <= (SELECT id FROM notifications WHERE user_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)', [n.userId, KEPT_NOTIFICATIONS_PER_USER]);
   }
 
   async listNotifications(userId: number, limit: number): Promise<NotificationRecord[]> {

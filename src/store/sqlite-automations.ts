@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Rule } from '../automations/model.js';
 import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord, RuleLimits } from './automation-types.js';
-import { ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
+import { KEPT_ALERTS_PER_RULE, KEPT_DELIVERIES_PER_DEVICE, KEPT_NOTIFICATIONS_PER_USER, ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
 import type { AlertRow, DeliveryRow, NotificationRow, RuleRow } from './automation-rows.js';
 
 /** Automations in the SQLite file. Calls are synchronous underneath, so each method is atomic by itself. */
@@ -42,6 +42,10 @@ export class SqliteAutomationStore implements AutomationStore {
       insertNotification: db.prepare('INSERT INTO notifications (user_id, device_id, rule_id, text, time) VALUES (?, ?, ?, ?, ?)'),
       notificationsByUser: db.prepare('SELECT * FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT ?'),
       readNotifications: db.prepare('UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0'),
+      // Each drops what is older than the newest KEPT_… rows of its rule, device or user (see automation-rows.ts).
+      trimAlerts: db.prepare('DELETE FROM alerts WHERE rule_id = ? AND cleared_at IS NOT NULL AND id <= (SELECT id FROM alerts WHERE rule_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)'),
+      trimDeliveries: db.prepare(`DELETE FROM deliveries WHERE device_id = ? AND state <> 'pending' AND id <= (SELECT id FROM deliveries WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`),
+      trimNotifications: db.prepare('DELETE FROM notifications WHERE user_id = ? AND id <= (SELECT id FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)'),
     };
   }
 
@@ -104,6 +108,7 @@ export class SqliteAutomationStore implements AutomationStore {
         if (last !== null && a.at - last < a.cooldownMs) return null;
       }
       const row = this.stmt.insertAlert.get(a.ruleId, a.deviceId, a.userId, JSON.stringify(a.detail ?? null), a.at) as AlertRow | undefined;
+      if (row) this.stmt.trimAlerts.run(a.ruleId, a.ruleId, KEPT_ALERTS_PER_RULE);
       return row ? toAlert(row) : null;
     }).immediate();
   }
@@ -133,6 +138,7 @@ export class SqliteAutomationStore implements AutomationStore {
     return this.db.transaction(() => {
       if ((this.stmt.pendingOfUser.get(d.userId) as { n: number }).n >= maxPendingPerUser) return null;
       const row = this.stmt.insertDelivery.get(d.userId, d.ruleId, d.deviceId, d.kind, d.target, JSON.stringify(d.payload), d.at, d.at, d.at) as DeliveryRow;
+      this.stmt.trimDeliveries.run(d.deviceId, d.deviceId, KEPT_DELIVERIES_PER_DEVICE);
       return toDelivery(row);
     }).immediate();
   }
@@ -150,7 +156,10 @@ export class SqliteAutomationStore implements AutomationStore {
   }
 
   async addNotification(n: { userId: number; deviceId: string; ruleId: string | null; text: string; time: number }): Promise<void> {
-    this.stmt.insertNotification.run(n.userId, n.deviceId, n.ruleId, n.text, n.time);
+    this.db.transaction(() => {
+      this.stmt.insertNotification.run(n.userId, n.deviceId, n.ruleId, n.text, n.time);
+      this.stmt.trimNotifications.run(n.userId, n.userId, KEPT_NOTIFICATIONS_PER_USER);
+    }).immediate();
   }
 
   async listNotifications(userId: number, limit: number): Promise<NotificationRecord[]> {
