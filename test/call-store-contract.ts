@@ -3,6 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { FINAL_CALLS_KEPT_PER_DEVICE } from '../src/store/call-rows.js';
 import type { NewCall, Store } from '../src/store/types.js';
 import { withFreshStore } from './store-contract.js';
 import type { StoreFixture } from './store-contract.js';
@@ -44,6 +45,31 @@ export function callStoreContract(name: string, fixture: StoreFixture, opts: { s
         assert.deepEqual((await store.calls.open(dev, t + 5, { queuedOnly: true })).map((c) => c.id), [b.id]);
         assert.deepEqual((await store.calls.open(dev, t + 5)).map((c) => c.id), [a.id, b.id]);
         assert.deepEqual(await store.calls.open(dev, t + 60_001), [], 'an expired call is not open');
+      }));
+
+    test('final calls past FINAL_CALLS_KEPT_PER_DEVICE per state are forgotten, oldest first; open calls never', () =>
+      withStore(async (store) => {
+        const { userId, ids: [dev, other] } = await owner(store, 2);
+        const t = 1_700_000_000_000;
+        const wide = { perDevice: 100_000, perUser: 100_000 };
+        const first = call(dev, userId, t - 1, { expires: t + 10 * DAY });
+        await store.calls.create(first, wide, t - 1);
+        const theirs = call(other, userId, t - 1);
+        await store.calls.create(theirs, wide, t - 1);
+        await store.calls.finish(theirs.id, other, { result: 0 }, t);
+        const made: string[] = [];
+        for (let i = 0; i < FINAL_CALLS_KEPT_PER_DEVICE + 5; i++) {
+          const c = call(dev, userId, t + i);
+          await store.calls.create(c, wide, t + i);
+          await store.calls.finish(c.id, dev, { result: i }, t + i);
+          made.push(c.id);
+        }
+        await store.calls.create(call(dev, userId, t + 5000), wide, t + 5000);
+        assert.equal(await store.calls.get(made[4]), null, 'the oldest answered calls are forgotten');
+        assert.equal((await store.calls.get(made[5]))?.state, 'answered', 'the newest 1 000 are kept');
+        assert.equal((await store.calls.get(made[made.length - 1]))?.state, 'answered');
+        assert.equal((await store.calls.get(first.id))?.state, 'queued', 'an open call is never forgotten, however old');
+        assert.equal((await store.calls.get(theirs.id))?.state, 'answered', "another device's calls are not touched");
       }));
 
     test('the first answer wins, only from the call\'s own device, with a result or an error', () =>

@@ -19,6 +19,17 @@ export const CALL_COLS = 'id, device_id, user_id, method, params, state, result,
 
 /** How long a final call stays readable by call_status before it is forgotten. */
 export const FINAL_CALL_KEEP_MS = 86_400_000;
+/**
+ * Within that day, final calls past this count per device and state are forgotten, oldest first: a device that
+ * is called and answers as fast as its connections may send must not fill the store meanwhile.
+ */
+export const FINAL_CALLS_KEPT_PER_DEVICE = 1000;
+export const FINAL_STATES = ['answered', 'expired'] as const;
+
+/** Forgets a device's final calls of one state older than its newest FINAL_CALLS_KEPT_PER_DEVICE (`p` numbers the placeholders). */
+export const trimFinalCalls = (p: (n: number) => string) =>
+  `DELETE FROM calls WHERE device_id = ${p(1)} AND state = ${p(2)} AND created_at <= (
+     SELECT created_at FROM calls WHERE device_id = ${p(1)} AND state = ${p(2)} ORDER BY created_at DESC LIMIT 1 OFFSET ${p(3)})`;
 
 export function toCall(r: CallRow): StoredCall {
   const call: StoredCall = {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { CALL_COLS, FINAL_CALL_KEEP_MS, outcomeColumns, toCall } from './call-rows.js';
+import { CALL_COLS, FINAL_CALL_KEEP_MS, FINAL_CALLS_KEPT_PER_DEVICE, FINAL_STATES, outcomeColumns, toCall, trimFinalCalls } from './call-rows.js';
 import type { CallRow } from './call-rows.js';
 import type { CallOutcome, CallStore, NewCall, StoredCall } from './types.js';
 
@@ -30,6 +30,7 @@ export class PostgresCallStore implements CallStore {
         `INSERT INTO calls (${CALL_COLS}) VALUES ($1, $2, $3, $4, $5, 'queued', NULL, NULL, $6, $7, $8) RETURNING ${CALL_COLS}`,
         [call.id, call.deviceId, call.userId, call.method, JSON.stringify(call.params ?? null), call.created, call.expires, now],
       );
+      for (const state of FINAL_STATES) await c.query(trimFinalCalls((n) => `$${n}`), [call.deviceId, state, FINAL_CALLS_KEPT_PER_DEVICE]);
       return { call: toCall(rows[0]) };
     });
   }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { CALL_COLS, FINAL_CALL_KEEP_MS, outcomeColumns, toCall } from './call-rows.js';
+import { CALL_COLS, FINAL_CALL_KEEP_MS, FINAL_CALLS_KEPT_PER_DEVICE, FINAL_STATES, outcomeColumns, toCall, trimFinalCalls } from './call-rows.js';
 import type { CallRow } from './call-rows.js';
 import type { CallOutcome, CallStore, NewCall, StoredCall } from './types.js';
 
@@ -25,11 +25,13 @@ export class SqliteCallStore implements CallStore {
       finish: db.prepare(`UPDATE calls SET state = 'answered', result = ?, error = ?, updated_at = ? WHERE id = ? AND device_id = ? AND ${open} RETURNING ${CALL_COLS}`),
       expire: db.prepare(`UPDATE calls SET state = 'expired', updated_at = ? WHERE state IN ('queued', 'sent') AND expires_at <= ? RETURNING ${CALL_COLS}`),
       forget: db.prepare("DELETE FROM calls WHERE state IN ('answered', 'expired') AND updated_at < ?"),
+      trimFinal: db.prepare(trimFinalCalls(() => '?')),
     };
     this.createTx = db.transaction((call, perDevice, perUser, now) => {
       if ((this.stmt.openOfDevice.get(call.deviceId, now) as { n: number }).n >= perDevice) return { limit: 'device' as const };
       if ((this.stmt.openOfUser.get(call.userId, now) as { n: number }).n >= perUser) return { limit: 'user' as const };
       const row = this.stmt.insert.get(call.id, call.deviceId, call.userId, call.method, JSON.stringify(call.params ?? null), call.created, call.expires, now) as CallRow;
+      for (const state of FINAL_STATES) this.stmt.trimFinal.run(call.deviceId, state, call.deviceId, state, FINAL_CALLS_KEPT_PER_DEVICE);
       return { call: toCall(row) };
     });
     this.expireTx = db.transaction((now) => {
