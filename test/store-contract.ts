@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { IotcError } from '../src/core/errors.js';
+import { KEPT_SESSIONS_PER_USER } from '../src/store/rows.js';
 import type { BridgeChoice, NewReading, Side, Store, StoredReading } from '../src/store/types.js';
 import { sleep } from './helpers.js';
 import { automationStoreContract } from './store-contract-automations.js';
@@ -527,6 +528,22 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.equal(await store.pruneSessions(now), 1);
           assert.deepEqual(await store.getSession('hash-live', now), live);
           assert.equal(await store.pruneSessions(now), 0);
+        }));
+
+      test('a log-in past KEPT_SESSIONS_PER_USER ends the account\'s oldest session, not another account\'s', () =>
+        withStore(async (store) => {
+          const { user } = await userWithDevice(store);
+          const { user: other } = await userWithDevice(store, 'other@example.com');
+          const now = Date.now();
+          const make = (idHash: string, userId: number, at: number) => ({ idHash, userId, csrfToken: 'c', createdAt: at, expiresAt: now + 60_000 });
+          await store.createSession(make('theirs', other.id, now - 10_000));
+          for (let i = 0; i < KEPT_SESSIONS_PER_USER + 2; i++) await store.createSession(make(`mine-${i}`, user.id, now - 5000 + i));
+          assert.equal(await store.getSession('mine-0', now), null);
+          assert.equal(await store.getSession('mine-1', now), null);
+          assert.ok(await store.getSession('mine-2', now), 'the newest are kept');
+          assert.ok(await store.getSession(`mine-${KEPT_SESSIONS_PER_USER + 1}`, now));
+          assert.ok(await store.getSession('theirs', now));
+          assert.equal(await store.deleteUserSessions(user.id), KEPT_SESSIONS_PER_USER, 'exactly the cap was left');
         }));
     });
 

@@ -4,7 +4,7 @@ import type { PostgresAccess } from './calls-postgres.js';
 import type { ApiToken, Invite, User, WebSession } from './account-types.js';
 import { giveOne, takeOne } from './attempt-buckets.js';
 import type { AttemptLimit, AttemptRow, AttemptWrite } from './attempt-buckets.js';
-import { toInvite, toSession, toToken, toUser } from './rows.js';
+import { KEPT_SESSIONS_PER_USER, toInvite, toSession, toToken, toUser } from './rows.js';
 import type { InviteRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
 /** Users, web sessions, API tokens and sign-up invites in the PostgreSQL store. */
@@ -52,6 +52,10 @@ export class PostgresAccounts {
     await this.db.q('INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)', [
       s.idHash, s.userId, s.csrfToken, s.createdAt, s.expiresAt,
     ]);
+    await this.db.q(
+      'DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash LIMIT ALL OFFSET $2)',
+      [s.userId, KEPT_SESSIONS_PER_USER],
+    );
   }
 
   async getSession(idHash: string, now: number): Promise<WebSession | null> {

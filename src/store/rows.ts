@@ -10,6 +10,12 @@ export interface UserRow { id: number; email: string; name: string; password_has
 export interface TokenRow { id: number; user_id: number; name: string; token_hash: string; created_at: number; last_used: number | null }
 export interface SessionRow { id_hash: string; user_id: number; csrf_token: string; created_at: number; expires_at: number }
 
+/**
+ * Web sessions one account keeps, the newest: a log-in past it ends the oldest, so logging in without end (each
+ * one a row for the session's lifetime) cannot fill the store.
+ */
+export const KEPT_SESSIONS_PER_USER = 100;
+
 /** The columns a ReadingRow is selected with. */
 export const READING_COLS = 'seq, device_id, sensor, side, value, time';
 

@@ -3,7 +3,7 @@ import { IotcError } from '../core/errors.js';
 import type { ApiToken, Invite, User, WebSession } from './account-types.js';
 import { giveOne, takeOne } from './attempt-buckets.js';
 import type { AttemptLimit, AttemptRow, AttemptWrite } from './attempt-buckets.js';
-import { toInvite, toSession, toToken, toUser } from './rows.js';
+import { KEPT_SESSIONS_PER_USER, toInvite, toSession, toToken, toUser } from './rows.js';
 import type { InviteRow, SessionRow, TokenRow, UserRow } from './rows.js';
 
 /** Users, web sessions, API tokens and sign-up invites in the SQLite store. */
@@ -16,6 +16,9 @@ export class SqliteAccounts {
       userByEmail: db.prepare('SELECT * FROM users WHERE email = ?'),
       userById: db.prepare('SELECT * FROM users WHERE id = ?'),
       insertSession: db.prepare('INSERT INTO web_sessions (id_hash, user_id, csrf_token, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      trimSessions: db.prepare(
+        'DELETE FROM web_sessions WHERE id_hash IN (SELECT id_hash FROM web_sessions WHERE user_id = ? ORDER BY created_at DESC, id_hash LIMIT -1 OFFSET ?)',
+      ),
       getSession: db.prepare('SELECT * FROM web_sessions WHERE id_hash = ? AND expires_at > ?'),
       deleteSession: db.prepare('DELETE FROM web_sessions WHERE id_hash = ?'),
       pruneSessions: db.prepare('DELETE FROM web_sessions WHERE expires_at <= ?'),
@@ -71,7 +74,10 @@ export class SqliteAccounts {
   }
 
   createSession(s: WebSession): void {
-    this.stmt.insertSession.run(s.idHash, s.userId, s.csrfToken, s.createdAt, s.expiresAt);
+    this.db.transaction(() => {
+      this.stmt.insertSession.run(s.idHash, s.userId, s.csrfToken, s.createdAt, s.expiresAt);
+      this.stmt.trimSessions.run(s.userId, KEPT_SESSIONS_PER_USER);
+    }).immediate();
   }
 
   getSession(idHash: string, now: number): WebSession | null {
