@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ReadingSieve } from '../src/automations/reading-sieve.js';
+import { MAX_WAITING_PER_ACCOUNT, ReadingSieve } from '../src/automations/reading-sieve.js';
 import type { SlowJob } from '../src/automations/reading-sieve.js';
 import { sortRules } from '../src/automations/rule-state.js';
 import type { Rule, Trigger } from '../src/automations/model.js';
@@ -26,6 +26,28 @@ describe('the reading sieve', () => {
     const written = rows.map(([deviceId, sensor, value]) => ({ deviceId, sensor, value, side: 'device' as const, time: Date.now(), json: JSON.stringify(value) }));
     return [written.map((w) => ({ ...w, seq: ++seq })), written];
   };
+
+  test('an account churning its rules has at most MAX_WAITING_PER_ACCOUNT jobs waiting: another account\'s come next, none dropped', async () => {
+    const order: string[] = [];
+    const rules = sortRules([
+      rule('churned', 'a1', { type: 'changed', sensor: 'pos' }),
+      { ...rule('quiet', 'b1', { type: 'changed', sensor: 'pos' }), userId: 2 },
+    ], new Map(), () => null);
+    const sieve = new ReadingSieve(true, () => false, async (job: SlowJob) => {
+      order.push(job.s.rule.id);
+    });
+    sieve.index = rules.byReading;
+    const churn = Array.from({ length: 3 * MAX_WAITING_PER_ACCOUNT }, (_, i): [string, string, unknown] => ['a1', 'pos', i]);
+    sieve.take(...batch(...churn, ['b1', 'pos', 'moved']));
+    await sieve.settled();
+    assert.equal(order.indexOf('quiet'), MAX_WAITING_PER_ACCOUNT, 'the other account\'s job waited behind the cap, not behind the whole churn');
+    assert.equal(order.length, MAX_WAITING_PER_ACCOUNT + 1);
+    assert.equal(sieve.dropped, 2 * MAX_WAITING_PER_ACCOUNT, 'the churning account\'s jobs past the cap were dropped, and counted');
+    order.length = 0;
+    sieve.take(...batch(['a1', 'pos', 'again']));
+    await sieve.settled();
+    assert.deepEqual(order, ['churned'], 'once evaluated, its jobs are taken again');
+  });
 
   test('a reading no rule names, and the steady state, never reach the slow path; the rest does, in order', async () => {
     const jobs: [string, unknown][] = [];

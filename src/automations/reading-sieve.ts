@@ -25,6 +25,12 @@ export interface SlowJob {
 
 /** Readings waiting for the sieve or the slow path; over this, the oldest are dropped (and counted) rather than memory grown. */
 const MAX_WAITING = 50_000;
+/**
+ * Slow jobs one account may have waiting; past it, that account's new ones are dropped (and counted). The slow
+ * path is one queue in commit order, so an account churning its rules without end (a value toggled as fast as its
+ * connections may send) delays another account's rules by at most this many jobs, and never has theirs dropped.
+ */
+export const MAX_WAITING_PER_ACCOUNT = 1000;
 
 export class ReadingSieve {
   index: ReadingIndex = new Map();
@@ -34,7 +40,9 @@ export class ReadingSieve {
   private scheduled = false;
   private slow: SlowJob[] = [];
   private working: Promise<void> | null = null;
-  /** Readings dropped unevaluated because the engine fell too far behind. */
+  /** Slow jobs waiting, per account. */
+  private readonly waitingOf = new Map<number, number>();
+  /** Readings dropped unevaluated because the engine fell too far behind, or their account had too many waiting. */
   dropped = 0;
 
   /**
@@ -116,12 +124,28 @@ export class ReadingSieve {
   }
 
   private toSlow(s: RuleState, r: StoredReading, json: string, previous: string | undefined): void {
+    const account = s.rule.userId;
+    const mine = this.waitingOf.get(account) ?? 0;
+    if (mine >= MAX_WAITING_PER_ACCOUNT) {
+      this.dropped++;
+      return;
+    }
+    this.waitingOf.set(account, mine + 1);
     s.busy++;
     if (this.slow.length >= MAX_WAITING) {
-      this.slow.shift()!.s.busy--;
+      this.done(this.slow.shift()!);
       this.dropped++;
     }
     this.slow.push({ s, r, json, previous });
+  }
+
+  /** A job evaluated or dropped: its rule and its account have one fewer waiting. */
+  private done(job: SlowJob): void {
+    job.s.busy--;
+    const account = job.s.rule.userId;
+    const left = (this.waitingOf.get(account) ?? 1) - 1;
+    if (left > 0) this.waitingOf.set(account, left);
+    else this.waitingOf.delete(account);
   }
 
   private async work(): Promise<void> {
@@ -132,7 +156,7 @@ export class ReadingSieve {
         try {
           await this.evaluate(job);
         } finally {
-          job.s.busy--;
+          this.done(job);
         }
       }
     }
