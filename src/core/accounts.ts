@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IotcError } from './errors.js';
+import { IotcError, overCap } from './errors.js';
 import { describeIssues } from './messages.js';
 import { hashPassword, hashSecret, newDeviceId, newDeviceKey, verifyPassword } from './secrets.js';
 import type { Relay } from './relay.js';
@@ -128,10 +128,9 @@ export class Accounts {
         const device = await this.store.createDevice({ id: newDeviceId(), userId, name: clean, keyHash: hashSecret(key) }, max);
         return { ...info(device), key };
       } catch (err) {
-        if (err instanceof IotcError && err.code === 'E_LIMIT') {
-          throw new IotcError('E_LIMIT', `This account has reached its limit of ${max} devices (set by --max-devices-per-user / IOTC_MAX_DEVICES_PER_USER): delete a device you no longer use first`);
+        if (!(err instanceof IotcError && err.code === 'E_CONFLICT') || attempt >= 3) {
+          throw overCap(err, `This account has reached its limit of ${max} devices (set by --max-devices-per-user / IOTC_MAX_DEVICES_PER_USER): delete a device you no longer use first`);
         }
-        if (!(err instanceof IotcError && err.code === 'E_CONFLICT') || attempt >= 3) throw err;
       }
     }
   }

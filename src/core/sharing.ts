@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { z } from 'zod';
-import { IotcError } from './errors.js';
+import { IotcError, overCap } from './errors.js';
 import { describeIssues } from './messages.js';
 import { hashSecret } from './secrets.js';
 import type { Relay } from './relay.js';
@@ -64,10 +64,6 @@ export const LINK_PREFIX = 'iotp_';
 export const MAX_PEOPLE_PER_DEVICE = 100;
 export const MAX_LINKS_PER_TARGET = 20;
 
-/** The store's E_LIMIT said again with what to do about it. */
-function overCap(err: unknown, text: string): unknown {
-  return err instanceof IotcError && err.code === 'E_LIMIT' ? new IotcError('E_LIMIT', text) : err;
-}
 const LINK_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 function newLinkToken(): string {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { IotcError } from './errors.js';
+import { IotcError, overCap } from './errors.js';
 import { describeIssues } from './messages.js';
 import { hashSecret, randomToken } from './secrets.js';
 import type { ApiToken, Store, User } from '../store/types.js';
@@ -32,10 +32,7 @@ export class ApiTokens {
       const row = await this.store.createApiToken({ userId, name: parsed.data, tokenHash: hashSecret(token) }, max);
       return { ...info(row), token };
     } catch (err) {
-      if (err instanceof IotcError && err.code === 'E_LIMIT') {
-        throw new IotcError('E_LIMIT', `This account has reached its limit of ${max} API tokens (set by --max-tokens-per-user / IOTC_MAX_TOKENS_PER_USER): revoke tokens you no longer use first (each API log-in makes one)`);
-      }
-      throw err;
+      throw overCap(err, `This account has reached its limit of ${max} API tokens (set by --max-tokens-per-user / IOTC_MAX_TOKENS_PER_USER): revoke tokens you no longer use first (each API log-in makes one)`);
     }
   }
 
