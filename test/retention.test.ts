@@ -131,7 +131,7 @@ describe('RetentionJob', () => {
     const limit = { burst: 2, perSecond: 1 };
     assert.equal(await store.takeAttempt('account:refilled', limit, now - 5000), 0);
     assert.equal(await store.takeAttempt('account:recent', limit, now + DAY), 0);
-    const job = new RetentionJob(store, createLogger('silent'), { maxCount: 2, maxAgeMs: 0 }, 0);
+    const job = new RetentionJob(store, createLogger('silent'), { maxCount: 2, maxAgeMs: 0, maxBytesPerDevice: 0 }, 0);
     await job.runOnce();
     assert.deepEqual(await values(a, 'n'), [6, 7]);
     assert.equal(await store.pruneSessions(now), 0, 'the expired session was already gone');
@@ -144,7 +144,7 @@ describe('RetentionJob', () => {
   test('started, it prunes in the background until stopped', async () => {
     const [a] = deviceIds;
     await store.appendReadings(Array.from({ length: 30 }, (_, i) => r(a, 'n', i, Date.now())));
-    const job = new RetentionJob(store, createLogger('silent'), { maxCount: 4, maxAgeMs: 0 }, 50);
+    const job = new RetentionJob(store, createLogger('silent'), { maxCount: 4, maxAgeMs: 0, maxBytesPerDevice: 0 }, 50);
     job.start();
     await waitFor(async () => (await values(a, 'n')).length === 4, 3000, 'background prune');
     await job.stop();
@@ -157,8 +157,8 @@ describe('RetentionJob', () => {
     const [a] = deviceIds;
     await store.appendReadings(Array.from({ length: 5 }, (_, i) => r(a, 'n', i, Date.now() - 100 * DAY)));
     for (const job of [
-      new RetentionJob(store, createLogger('silent'), { maxCount: 0, maxAgeMs: 0 }, 20),
-      new RetentionJob(store, createLogger('silent'), { maxCount: 1, maxAgeMs: DAY }, 0),
+      new RetentionJob(store, createLogger('silent'), { maxCount: 0, maxAgeMs: 0, maxBytesPerDevice: 0 }, 20),
+      new RetentionJob(store, createLogger('silent'), { maxCount: 1, maxAgeMs: DAY, maxBytesPerDevice: 1000 }, 0),
     ]) {
       job.start();
       await new Promise((res) => setTimeout(res, 120));

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { makeDevice, startTestServer, TestClient } from './helpers.js';
 import type { TestServer } from './helpers.js';
+import type { LatestWeight } from '../src/store/types.js';
 import { mqttConnect } from './mqtt-clients.js';
 
 const DAY = 86_400_000;
@@ -74,16 +75,16 @@ describe('sensors per device', () => {
     const d = await makeDevice(server);
     const c = await TestClient.connect(server.wsUrl, d.id, d.key);
     const store = server.hub.store;
-    const names = store.sensorNames.bind(store);
+    const weights = store.latestWeights.bind(store);
     let looks = 0;
-    store.sensorNames = (id) => (looks++, names(id));
+    store.latestWeights = (id) => (looks++, weights(id));
     try {
       assert.equal((await c.request({ method: 'put', status: ['a', 'b', 'c', 'd', 'e'].map((sensor) => ({ sensor, value: 1 })) })).ok, true);
       const refused = await Promise.all(Array.from({ length: 50 }, (_, i) => c.request({ method: 'put', status: { sensor: `new${i}`, value: 1 } })));
       assert.ok(refused.every((m) => m.code === 'E_LIMIT'));
       assert.ok(looks <= 2, `${looks} store look-ups`);
     } finally {
-      store.sensorNames = names;
+      store.latestWeights = weights;
       await c.close();
     }
   });
@@ -102,7 +103,7 @@ describe('sensors per device', () => {
       // What the retention job does: prune, then tell the relay.
       await store.prune({ maxCount: 0, maxAgeMs: 30 * DAY }, Date.now());
       server.hub.relay.sensorsPruned();
-      assert.deepEqual((await store.sensorNames(d.id)).sort(), ['a']);
+      assert.deepEqual((await store.latestWeights(d.id)).map((w) => w.sensor), ['a']);
       for (const sensor of ['new', 'n2', 'n3', 'n4']) assert.equal((await c.request({ method: 'put', status: { sensor, value: 1 } })).ok, true, sensor);
       assert.equal((await c.request({ method: 'put', status: { sensor: 'n5', value: 1 } })).code, 'E_LIMIT');
     } finally {
@@ -116,9 +117,9 @@ test('the sensor-name cache keeps the devices in use and reads an evicted one fr
   const { SqliteStore } = await import('../src/store/sqlite.js');
   class CountingStore extends SqliteStore {
     reads: string[] = [];
-    override async sensorNames(deviceId: string): Promise<string[]> {
+    override async latestWeights(deviceId: string): Promise<LatestWeight[]> {
       this.reads.push(deviceId);
-      return super.sensorNames(deviceId);
+      return super.latestWeights(deviceId);
     }
   }
   const store = new CountingStore(':memory:');
@@ -126,7 +127,7 @@ test('the sensor-name cache keeps the devices in use and reads an evicted one fr
   const id = (i: number) => `D${String(i).padStart(19, '0')}`;
   try {
     const admit = async (i: number) => {
-      await limit.admit(id(i), [{ sensor: 't' }]);
+      await limit.admit(id(i), 'device', [{ sensor: 't' }], ['1']);
     };
     // A device in steady use, then 2 500 others passing through (more than the 2 000 the cache holds), the
     // first device writing between each of them.
@@ -144,4 +145,46 @@ test('the sensor-name cache keeps the devices in use and reads an evicted one fr
   } finally {
     await store.close();
   }
+});
+
+describe('what the latest values of a device weigh together', () => {
+  let server: TestServer;
+  before(async () => (server = await startTestServer({ retentionBytes: 10_000, rateLimit: 0 })));
+  after(() => server.stop());
+
+  test('a put that would make them weigh more than --retention-bytes is refused at every door; puts no heavier pass', async () => {
+    const d = await makeDevice(server);
+    const dev = await TestClient.connect(server.wsUrl, d.id, d.key);
+    const app = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
+    const mq = await mqttConnect(`ws://127.0.0.1:${server.port}/mqtt`, { username: d.id, password: d.key, protocolVersion: 5 });
+    // A string weighing n bytes: its JSON (two quotes more) and the 24 bytes of a reading.
+    const v = (n: number) => 'x'.repeat(n - 26);
+    try {
+      assert.equal((await dev.request({ method: 'put', status: ['a', 'b', 'c', 'd'].map((sensor) => ({ sensor, value: v(2000) })) })).ok, true);
+      assert.equal((await dev.request({ method: 'put', status: { sensor: 'e', value: v(2000) } })).ok, true, 'exactly the limit');
+      const over = await dev.request({ method: 'put', status: { sensor: 'f', value: 'x' } });
+      assert.deepEqual([over.ok, over.code], [false, 'E_LIMIT']);
+      assert.match(over.error, /would weigh 10027 bytes, the most this hub allows is 10000 \(retention-bytes \/ IOTC_RETENTION_BYTES\)/);
+      assert.equal((await app.request({ method: 'put', status: { sensor: 'a', value: 'x' } })).code, 'E_LIMIT', 'the other side’s values weigh in too');
+
+      assert.equal((await dev.request({ method: 'put', status: { sensor: 'a', value: v(1000) } })).ok, true, 'a lighter value makes room');
+      assert.equal((await dev.request({ method: 'put', status: { sensor: 'f', value: 'x' } })).ok, true);
+      const batch = await dev.request({ method: 'put', status: [{ sensor: 'b', value: v(3000) }, { sensor: 'b', value: v(1000) }] });
+      assert.equal(batch.ok, true, 'a batch is weighed by the last value of each sensor');
+
+      const post = await fetch(`${server.url}/api/v1/devices/${d.id}/readings`, {
+        method: 'POST', headers: { 'x-device-key': d.key, 'content-type': 'application/json' }, body: JSON.stringify({ sensor: 'g', value: v(3000) }),
+      });
+      const body = await post.json();
+      assert.deepEqual([post.status, body.error], [403, 'E_LIMIT']);
+      assert.match(body.message, /IOTC_RETENTION_BYTES/);
+      await assert.rejects(mq.publishAsync(`devices/${d.id}/g`, v(3000), { qos: 1 }), (err: any) => err.code === 0x97);
+      assert.equal(await server.hub.relay.gets(d.id, 'g'), null, 'nothing refused was stored');
+      assert.equal((await server.hub.relay.gets(d.id, 'b'))?.value, v(1000));
+      assert.equal((await app.request({ method: 'put', status: { sensor: 'g', value: v(1900) } })).ok, true, 'room for what fits: 8 027 + 1 900');
+    } finally {
+      await mq.endAsync();
+      await Promise.all([dev.close(), app.close()]);
+    }
+  });
 });

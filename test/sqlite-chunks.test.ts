@@ -13,15 +13,9 @@ import { SQLITE_MIGRATIONS } from '../src/store/sqlite-migrations.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { HistoryQuery, NewReading, Side, StoredReading } from '../src/store/types.js';
 import { tempDir } from './helpers.js';
+import { DEVICES, newStore, random } from './sqlite-fixture.js';
 
-const DEVICES = ['A'.repeat(20), 'B'.repeat(20)];
 const SENSORS = ['temp', 'hum'];
-
-/** A small deterministic generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-}
 
 /** What a readings table with one row per reading answered (the SQL the store had before chunks). */
 function modelHistory(all: StoredReading[], deviceId: string, sensor: string, q: HistoryQuery): StoredReading[] {
@@ -64,16 +58,6 @@ function modelPrune(all: StoredReading[], latest: Map<string, StoredReading>, ma
 }
 
 const key = (r: { deviceId: string; sensor: string; side: Side }) => `${r.deviceId}/${r.sensor}/${r.side}`;
-
-async function newStore(file: string): Promise<SqliteStore> {
-  // The journal moves only when a test says so.
-  const store = new SqliteStore(file, { everyMs: 3_600_000, batch: 7 });
-  for (const id of DEVICES) {
-    const user = await store.createUser({ email: `${id}@example.com`, name: 'T', passwordHash: 'x' });
-    await store.createDevice({ id, userId: user.id, name: 'dev', keyHash: 'h' });
-  }
-  return store;
-}
 
 /**
  * Commits of 1 to 60 readings over both devices, sensors and sides, times rising by 0–3 s with clock steps
@@ -336,7 +320,7 @@ test('latest values: read back at once, written by the move, rebuilt from the jo
     // …yet every read of latest values answers with the newest committed reading.
     assert.deepEqual(await store.latest(DEVICES[0], 'temp'), t2);
     assert.deepEqual(await store.latestAll(DEVICES[1]), [h1]);
-    assert.deepEqual(await store.sensorNames(DEVICES[1]), ['hum']);
+    assert.deepEqual((await store.latestWeights(DEVICES[1])).map((w) => w.sensor), ['hum']);
     assert.deepEqual(await store.latestSince(DEVICES[0], 'device', 0), [t2]);
     assert.deepEqual(tableLatest(), [
       { device_id: DEVICES[0], sensor: 'temp', side: 'device', seq: t2.seq, value: '{"c":2}' },

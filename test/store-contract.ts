@@ -44,6 +44,11 @@ async function rejectsWithCode(p: Promise<unknown>, code: string): Promise<void>
   });
 }
 
+/** The device's sensors, each once, whichever side wrote it. */
+async function sensorNames(store: Store, deviceId: string): Promise<string[]> {
+  return [...new Set((await store.latestWeights(deviceId)).map((w) => w.sensor))];
+}
+
 const view = (r: StoredReading) => ({ sensor: r.sensor, value: r.value, side: r.side, time: r.time });
 
 /** Registers the contract tests for one implementation. */
@@ -653,6 +658,40 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
           assert.equal(await store.prune({ maxCount: 3, maxAgeMs: 0 }, Date.now()), 0);
         }));
 
+      test('pruning a device by bytes keeps its newest readings within the budget, plus the latest of every sensor and side', () =>
+        withStore(async (store) => {
+          const { device } = await userWithDevice(store);
+          const { device: other } = await userWithDevice(store, 'other@example.com');
+          const t = Date.now() - 10_000;
+          // A value whose JSON is 1 000 characters: each weighs 1 024 bytes, so ten fit in 10 500 and eleven do not.
+          const big = (i: number) => `${String(i).padStart(4, '0')}${'x'.repeat(994)}`;
+          const values = async (id: string, sensor: string) => (await store.history(id, sensor, { limit: 100 })).map((r) => r.value);
+          await store.appendReadings([reading(device.id, 'rare', 'kept', 'device', t), reading(device.id, 'cmd', 'on', 'client', t)]);
+          await store.appendReadings(Array.from({ length: 30 }, (_, i) => reading(device.id, 'photo', big(i), 'device', t + 1 + i)));
+          await store.appendReadings(Array.from({ length: 30 }, (_, i) => reading(other.id, 'photo', big(i), 'device', t + 1 + i)));
+          assert.equal(await store.pruneDeviceBytes(device.id, 10_500), 20);
+          assert.deepEqual(await values(device.id, 'photo'), Array.from({ length: 10 }, (_, i) => big(20 + i)));
+          assert.deepEqual(await values(device.id, 'rare'), ['kept']);
+          assert.deepEqual(await values(device.id, 'cmd'), ['on']);
+          assert.equal((await values(other.id, 'photo')).length, 30, 'another device is untouched');
+          assert.equal(await store.pruneDeviceBytes(device.id, 10_500), 0, 'nothing more to do');
+
+          // Two sensors written in turn, so their readings interleave: the newest by order of writing stay.
+          await store.appendReadings(Array.from({ length: 20 }, (_, i) => reading(device.id, i % 2 ? 'b' : 'a', big(i), 'device', t + 100 + i)));
+          assert.equal(await store.pruneDeviceBytes(device.id, 10_500), 19, 'the ten oldest of a and b go, and the photos but the latest');
+          assert.deepEqual(await values(device.id, 'a'), [10, 12, 14, 16, 18].map(big));
+          assert.deepEqual(await values(device.id, 'b'), [11, 13, 15, 17, 19].map(big));
+          assert.deepEqual(await values(device.id, 'photo'), [big(29)], 'the latest photo stays');
+
+          // The latest of each key stays, whatever it weighs.
+          assert.equal(await store.pruneDeviceBytes(device.id, 1), 8);
+          assert.deepEqual(await values(device.id, 'a'), [big(18)]);
+          assert.deepEqual(await values(device.id, 'b'), [big(19)]);
+          assert.deepEqual(await values(device.id, 'rare'), ['kept']);
+          assert.equal((await store.latest(device.id, 'photo'))?.value, big(29));
+          assert.equal(await store.pruneDeviceBytes('NOSUCHDEVICE00000000', 1), 0);
+        }));
+
       test('pruning by age drops old readings, keeping the latest of a sensor and side while it is younger than the age', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
@@ -680,22 +719,22 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
             reading(device.id, 'stale', 'gone', 'device', old), reading(device.id, 'temp', 1, 'client', old),
             reading(device.id, 'temp', 2, 'device', now - 1000), reading(other.id, 'stale', 'gone too', 'client', old),
           ]);
-          assert.deepEqual((await store.sensorNames(device.id)).sort(), ['stale', 'temp']);
+          assert.deepEqual((await sensorNames(store, device.id)).sort(), ['stale', 'temp']);
           const removed = await store.prune({ maxCount: 0, maxAgeMs: DAY }, now);
           assert.equal(removed, 3);
           assert.deepEqual((await store.latestAll(device.id)).map((r) => [r.sensor, r.value]), [['temp', 2]]);
           assert.equal(await store.latest(device.id, 'temp', 'client'), null);
           assert.equal(await store.latest(device.id, 'stale'), null);
           assert.deepEqual(await store.history(device.id, 'stale', { limit: 100 }), []);
-          assert.deepEqual(await store.sensorNames(device.id), ['temp']);
-          assert.deepEqual(await store.sensorNames(other.id), []);
+          assert.deepEqual(await sensorNames(store, device.id), ['temp']);
+          assert.deepEqual(await sensorNames(store, other.id), []);
           // Pruning by count alone never forgets a sensor.
           await store.appendReadings([reading(device.id, 'rare', 'kept', 'device', old)]);
           await store.prune({ maxCount: 1, maxAgeMs: 0 }, now);
           assert.equal((await store.latest(device.id, 'rare'))?.value, 'kept');
         }));
 
-      test('sensorNames lists each sensor of the device once, whichever side wrote it', () =>
+      test('latestWeights lists each sensor of the device per side that wrote it, with what its latest value weighs', () =>
         withStore(async (store) => {
           const { device } = await userWithDevice(store);
           const { device: other } = await userWithDevice(store, 'names@example.com');
@@ -704,8 +743,10 @@ export function storeContract(name: string, fixture: StoreFixture, opts: { skip?
             reading(device.id, 'temp', 1, 'device', t), reading(device.id, 'temp', 2, 'client', t), reading(device.id, 'led', true, 'client', t),
             reading(other.id, 'hum', 40, 'device', t),
           ]);
-          assert.deepEqual((await store.sensorNames(device.id)).sort(), ['led', 'temp']);
-          assert.deepEqual(await store.sensorNames('NOSUCHDEVICEXXXXXXXX'), []);
+          await store.appendReadings([reading(device.id, 'temp', 'x'.repeat(100), 'device', t + 1)]);
+          const weights = (await store.latestWeights(device.id)).map((w) => [w.sensor, w.side, Number(w.bytes)]);
+          assert.deepEqual(weights.sort(), [['led', 'client', 4 + 24], ['temp', 'client', 1 + 24], ['temp', 'device', 102 + 24]]);
+          assert.deepEqual(await sensorNames(store, 'NOSUCHDEVICEXXXXXXXX'), []);
         }));
 
       test('a policy of zeros removes no reading; device events older than a day are dropped', () =>

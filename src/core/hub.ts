@@ -62,9 +62,14 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const relay = new Relay({
     store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits, callLimits: config,
     valueLimits: { maxDepth: config.maxValueDepth, maxBytes: config.maxValueBytes }, maxSensorsPerDevice: config.maxSensors,
+    maxLatestBytesPerDevice: config.retentionBytes,
   });
   await relay.start();
-  const retention = new RetentionJob(store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge }, config.pruneInterval, () => relay.sensorsPruned());
+  const retention = new RetentionJob(
+    store, log, { maxCount: config.retentionCount, maxAgeMs: config.retentionAge, maxBytesPerDevice: config.retentionBytes },
+    config.pruneInterval, () => relay.sensorsPruned(),
+  );
+  relay.onDeviceStored = (deviceId, written, from, to) => retention.noteStored(deviceId, written, from, to);
   retention.start();
   const rollupFill = new RollupFillJob(store, log);
   if (config.rollupFill) rollupFill.start();

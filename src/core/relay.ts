@@ -51,6 +51,8 @@ export interface RelayOptions {
   valueLimits?: ValueLimits;
   /** Distinct sensors a device may have (0 = no limit). */
   maxSensorsPerDevice?: number;
+  /** Bytes the latest values of a device's sensors may weigh together (0 = no limit). */
+  maxLatestBytesPerDevice?: number;
 }
 
 /** Hooks for metrics; each is optional and must not throw. */
@@ -119,6 +121,12 @@ export class Relay {
    * callback, before the acks are sent: it must only keep the batch for later, never walk it or wait.
    */
   onCommitted: ((stored: StoredReading[], written: NewReading[]) => void) | null = null;
+  /**
+   * Told of each device's readings in every batch this node committed, a device at a time: `written[from..to)`,
+   * with their JSON text. Runs inside the commit callback, before the acks are sent: retention only sums the
+   * run's sizes there.
+   */
+  onDeviceStored: ((deviceId: string, written: readonly NewReading[], from: number, to: number) => void) | null = null;
   /** Readings written by automation rules: their own writes must never trigger rules again (no endless loops). */
   private readonly ruleWrites = new WeakSet<NewReading>();
   isRuleWrite(r: NewReading): boolean {
@@ -137,7 +145,7 @@ export class Relay {
     this.receivers = new LocalReceivers(opts.store, opts.bus, this.presence, opts.log, this.counters, opts.maxConnectionsPerDevice);
     this.deviceWatch = new DeviceWatch(opts.store, this.receivers, opts.log, opts.deviceEventPollMs ?? 1000, (deviceId) => this.deviceDeleted(deviceId));
     this.valueLimits = opts.valueLimits ?? DEFAULT_VALUE_LIMITS;
-    this.sensorLimit = new SensorLimit(opts.store, opts.maxSensorsPerDevice ?? 0);
+    this.sensorLimit = new SensorLimit(opts.store, opts.maxSensorsPerDevice ?? 0, opts.maxLatestBytesPerDevice ?? 0);
     this.batcher = new WriteBatcher(opts.store, (stored, written) => {
       this.committed(stored, written);
       this.onCommitted?.(stored, written);
@@ -257,7 +265,7 @@ export class Relay {
       return refuseWrite(settler, err);
     }
     const byRule = opts?.byRule === true;
-    const admitted = this.sensorLimit.admit(deviceId, writes);
+    const admitted = this.sensorLimit.admit(deviceId, side, writes, jsons);
     if (admitted === null) return this.storeReadings(deviceId, side, writes, jsons, byRule, settler);
     admitted.then(
       () => this.storeReadings(deviceId, side, writes, jsons, byRule, settler),
@@ -325,6 +333,7 @@ export class Relay {
       if (i === stored.length || stored[i].deviceId !== stored[start].deviceId) {
         const run = stored.slice(start, i);
         this.receivers.deliver(run, written, start);
+        this.onDeviceStored?.(run[0].deviceId, written, start, i);
         this.bus.publish({ type: 'readings', deviceId: run[0].deviceId, readings: run }).catch((err) => {
           this.observer.busPublishFailed?.();
           this.log.error({ err, deviceId: run[0].deviceId }, 'could not publish readings to other nodes; they are stored, and other nodes catch up when the bus returns');

@@ -1,8 +1,15 @@
 import { IotcError } from './errors.js';
-import type { Store } from '../store/types.js';
+import { READING_OVERHEAD_BYTES } from '../store/types.js';
+import type { LatestWeight, Side, Store } from '../store/types.js';
+
+/** What a sensor's latest value weighs on each side (0: none on that side). */
+interface Weights { device: number; client: number }
 
 interface Known {
-  names: Set<string>;
+  /** Every sensor of the device. */
+  names: Map<string, Weights>;
+  /** What the latest values of every sensor and side weigh together. */
+  total: number;
   loadedAt: number;
   /** The cache's use count when the entry last moved to the newest end. */
   movedAt: number;
@@ -16,9 +23,11 @@ const FRESH_MS = 60_000;
 const RECHECK_MS = 5_000;
 
 /**
- * Bounds the distinct sensors of a device. A put of sensors the device already has costs a lookup in a set;
- * only a new name reads the store (the truth, shared by every node), and only when the cached names are
- * stale or the limit would be passed. Checks of one device run in order, so its puts keep their order.
+ * Bounds the distinct sensors of a device, and what their latest values weigh together: the store keeps the
+ * latest value of each sensor whatever retention does, so without this a device could keep max-sensors values
+ * of the largest size. A put of sensors the device already has costs a lookup in a map; only a new name, or a
+ * put past the weight, reads the store (the truth, shared by every node), and only when the cached names are
+ * stale or a limit would be passed. Checks of one device run in order, so its puts keep their order.
  */
 export class SensorLimit {
   private readonly known = new Map<string, Known>();
@@ -30,18 +39,27 @@ export class SensorLimit {
   constructor(
     private readonly store: Store,
     readonly max: number,
+    /** Bytes the latest values of a device's sensors may weigh together (0 = no limit). */
+    readonly maxLatestBytes = 0,
   ) {}
 
-  /** Resolves (synchronously when it can: null) once `sensors` may be written to the device; rejects with E_LIMIT. */
-  admit(deviceId: string, writes: readonly { sensor: string }[]): Promise<void> | null {
-    if (this.max <= 0) return null;
+  /**
+   * Resolves (synchronously when it can: null) once the writes may be stored: `jsons` are their values' JSON
+   * texts. Rejects with E_LIMIT.
+   */
+  admit(deviceId: string, side: Side, writes: readonly { sensor: string }[], jsons: readonly string[]): Promise<void> | null {
+    if (this.max <= 0 && this.maxLatestBytes <= 0) return null;
     const pending = this.busy.get(deviceId);
     if (!pending) {
       const known = this.touch(deviceId);
-      if (known && allKnown(known.names, writes)) return null;
+      if (known && allKnown(known.names, writes)) {
+        const total = this.weightWith(known, side, writes, jsons);
+        // A heavier put goes by the store once the cache is stale: other nodes' puts weigh in too.
+        const stale = total > known.total && this.maxLatestBytes > 0 && Date.now() - known.loadedAt > FRESH_MS;
+        if (!stale && !this.tooHeavy(known, total)) return this.countIn(known, side, writes, jsons, total);
+      }
     }
-    const sensors = writes.map((w) => w.sensor);
-    const check = (pending ?? Promise.resolve()).then(() => this.check(deviceId, sensors));
+    const check = (pending ?? Promise.resolve()).then(() => this.check(deviceId, side, writes, jsons));
     const tail = check.then(settled, settled);
     this.busy.set(deviceId, tail);
     void tail.then(() => {
@@ -50,24 +68,60 @@ export class SensorLimit {
     return check;
   }
 
-  private async check(deviceId: string, sensors: string[]): Promise<void> {
+  private async check(deviceId: string, side: Side, writes: readonly { sensor: string }[], jsons: readonly string[]): Promise<void> {
+    const isNew = (k: Known) => [...new Set(writes.map((w) => w.sensor))].filter((s) => !k.names.has(s));
+    const tooMany = (k: Known) => this.max > 0 && k.names.size + isNew(k).length > this.max;
     let known = this.touch(deviceId);
-    const isNew = (k: Known) => [...new Set(sensors)].filter((s) => !k.names.has(s));
-    if (known && isNew(known).length === 0) return;
     const age = known ? Date.now() - known.loadedAt : Infinity;
-    if (!known || age > FRESH_MS || (known.names.size + isNew(known).length > this.max && age > RECHECK_MS)) {
-      known = this.remember(deviceId, { names: new Set(await this.store.sensorNames(deviceId)), loadedAt: Date.now() });
+    if (!known || age > FRESH_MS || ((tooMany(known) || this.tooHeavy(known, this.weightWith(known, side, writes, jsons))) && age > RECHECK_MS)) {
+      known = this.remember(deviceId, await this.store.latestWeights(deviceId));
     }
-    const added = isNew(known);
-    if (known.names.size + added.length > this.max) {
+    if (tooMany(known)) {
       throw new IotcError(
         'E_LIMIT',
         `This device has ${known.names.size} sensors, the most this hub allows is ${this.max} (max-sensors / IOTC_MAX_SENSORS): ` +
-          `"${added[0].slice(0, 64)}" was not created; existing sensors keep working`,
+          `"${isNew(known)[0].slice(0, 64)}" was not created; existing sensors keep working`,
       );
     }
-    // Counted now, before the write commits, so two puts racing past the limit cannot both get in.
-    for (const s of added) known.names.add(s);
+    const total = this.weightWith(known, side, writes, jsons);
+    if (this.tooHeavy(known, total)) {
+      throw new IotcError(
+        'E_LIMIT',
+        `This device's latest values would weigh ${total} bytes, the most this hub allows is ${this.maxLatestBytes} ` +
+          '(retention-bytes / IOTC_RETENTION_BYTES): nothing was stored; write smaller values, or to fewer sensors',
+      );
+    }
+    this.countIn(known, side, writes, jsons, total);
+  }
+
+  /** What the device's latest values would weigh with the writes' values as their sensors' latest. */
+  private weightWith(known: Known, side: Side, writes: readonly { sensor: string }[], jsons: readonly string[]): number {
+    if (writes.length === 1) return known.total - (known.names.get(writes[0].sensor)?.[side] ?? 0) + jsons[0].length + READING_OVERHEAD_BYTES;
+    // A batch may write a sensor more than once: its last value is the latest.
+    const last = new Map<string, number>();
+    for (let i = 0; i < writes.length; i++) last.set(writes[i].sensor, jsons[i].length + READING_OVERHEAD_BYTES);
+    let total = known.total;
+    for (const [sensor, bytes] of last) total += bytes - (known.names.get(sensor)?.[side] ?? 0);
+    return total;
+  }
+
+  /** Past the weight, and heavier than now: a put that makes a device over its weight no heavier still passes. */
+  private tooHeavy(known: Known, total: number): boolean {
+    return this.maxLatestBytes > 0 && total > this.maxLatestBytes && total > known.total;
+  }
+
+  /**
+   * Counts the writes' sensors and values as the latest, before the write commits, so two puts racing past a
+   * limit cannot both get in.
+   */
+  private countIn(known: Known, side: Side, writes: readonly { sensor: string }[], jsons: readonly string[], total: number): null {
+    for (let i = 0; i < writes.length; i++) {
+      let w = known.names.get(writes[i].sensor);
+      if (!w) known.names.set(writes[i].sensor, (w = { device: 0, client: 0 }));
+      w[side] = jsons[i].length + READING_OVERHEAD_BYTES;
+    }
+    known.total = total;
+    return null;
   }
 
   /**
@@ -85,8 +139,14 @@ export class SensorLimit {
     return known;
   }
 
-  private remember(deviceId: string, loaded: Omit<Known, 'movedAt'>): Known {
-    const known: Known = { ...loaded, movedAt: this.uses };
+  private remember(deviceId: string, weights: readonly LatestWeight[]): Known {
+    const known: Known = { names: new Map(), total: 0, loadedAt: Date.now(), movedAt: this.uses };
+    for (const { sensor, side, bytes } of weights) {
+      let w = known.names.get(sensor);
+      if (!w) known.names.set(sensor, (w = { device: 0, client: 0 }));
+      w[side] = Number(bytes);
+      known.total += Number(bytes);
+    }
     this.known.delete(deviceId);
     this.known.set(deviceId, known);
     if (this.known.size > CACHED_DEVICES) this.known.delete(this.known.keys().next().value!);
@@ -107,7 +167,7 @@ export class SensorLimit {
 const settled = () => undefined;
 
 /** A loop, not every() with a closure: this runs for every put. */
-function allKnown(names: Set<string>, writes: readonly { sensor: string }[]): boolean {
+function allKnown(names: Map<string, Weights>, writes: readonly { sensor: string }[]): boolean {
   for (let i = 0; i < writes.length; i++) if (!names.has(writes[i].sensor)) return false;
   return true;
 }

@@ -6,9 +6,13 @@ import { planRollup } from './rollup.js';
 import type { SensorKey } from './rollup.js';
 import { PostgresRollup } from './rollup-postgres.js';
 import type { Side } from './device-types.js';
-import type { BucketQuery, HistoryBucket, HistoryQuery, NewReading, RetentionPolicy, SensorPage, StoredReading } from './reading-types.js';
+import { READING_OVERHEAD_BYTES } from './reading-types.js';
+import type { BucketQuery, HistoryBucket, HistoryQuery, LatestWeight, NewReading, RetentionPolicy, SensorPage, StoredReading } from './reading-types.js';
 import { READING_COLS, toReading } from './rows.js';
 import type { ReadingRow } from './rows.js';
+
+/** Whether a reading (aliased r) is not its key's latest, which retention by count or bytes keeps. */
+const KEEPS_LATEST = 'NOT EXISTS (SELECT 1 FROM latest l WHERE l.device_id = r.device_id AND l.sensor = r.sensor AND l.side = r.side AND l.seq = r.seq)';
 
 /** Readings in the PostgreSQL store: the readings table, each sensor's latest value, and history with its hourly rollup. */
 export class PostgresReadings {
@@ -86,9 +90,9 @@ export class PostgresReadings {
     return rows.map(toReading);
   }
 
-  async sensorNames(deviceId: string): Promise<string[]> {
-    const { rows } = await this.db.q<{ sensor: string }>('SELECT DISTINCT sensor FROM latest WHERE device_id = $1', [deviceId], 'iotc_sensor_names');
-    return rows.map((r) => r.sensor);
+  async latestWeights(deviceId: string): Promise<LatestWeight[]> {
+    const sql = `SELECT sensor, side, octet_length(value) + ${READING_OVERHEAD_BYTES} AS bytes FROM latest WHERE device_id = $1`;
+    return (await this.db.q<LatestWeight>(sql, [deviceId], 'iotc_latest_weights')).rows;
   }
 
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> {
@@ -150,11 +154,10 @@ export class PostgresReadings {
   /** Deletes readings outside the policy on `c`, which holds the prune lock; returns how many went. */
   async prune(c: pg.PoolClient, policy: RetentionPolicy, now: number): Promise<number> {
     let removed = 0;
-    const keepsLatest = 'NOT EXISTS (SELECT 1 FROM latest l WHERE l.device_id = r.device_id AND l.sensor = r.sensor AND l.side = r.side AND l.seq = r.seq)';
     if (policy.maxAgeMs > 0) {
       // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
       await c.query('DELETE FROM latest WHERE time < $1', [now - policy.maxAgeMs]);
-      const aged = (await c.query(`DELETE FROM readings r WHERE time < $1 AND ${keepsLatest}`, [now - policy.maxAgeMs])).rowCount ?? 0;
+      const aged = (await c.query(`DELETE FROM readings r WHERE time < $1 AND ${KEEPS_LATEST}`, [now - policy.maxAgeMs])).rowCount ?? 0;
       if (aged > 0) await this.rollup.forgetBefore(c, null, now - policy.maxAgeMs - 1);
       removed += aged;
     }
@@ -162,17 +165,32 @@ export class PostgresReadings {
       const over = await c.query<{ device_id: string }>('SELECT device_id FROM readings GROUP BY device_id HAVING COUNT(*) > $1', [policy.maxCount]);
       for (const { device_id } of over.rows) {
         // The time of the newest reading deleted, so the rollup forgets the hours up to it.
-        const { rows: [gone] } = await c.query<{ n: number; newest: number | null }>(
-          `WITH d AS (DELETE FROM readings r WHERE device_id = $1
-           AND seq <= (SELECT seq FROM readings WHERE device_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)
-           AND ${keepsLatest} RETURNING time)
-           SELECT COUNT(*)::bigint AS n, MAX(time) AS newest FROM d`,
-          [device_id, policy.maxCount],
-        );
-        if (gone.newest !== null) await this.rollup.forgetBefore(c, device_id, gone.newest);
-        removed += gone.n;
+        removed += await this.dropUpTo(c, device_id, 'SELECT seq FROM readings WHERE device_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2', policy.maxCount);
       }
     }
     return removed;
+  }
+
+  /** Store.pruneDeviceBytes, in the transaction `c`. */
+  pruneDeviceBytes(c: pg.PoolClient, deviceId: string, maxBytes: number): Promise<number> {
+    // The newest reading that does not fit with every newer one: it and older ones go.
+    const cut = `SELECT MAX(seq) FROM (SELECT seq, SUM(octet_length(value) + ${READING_OVERHEAD_BYTES}) OVER (ORDER BY seq DESC) AS held
+      FROM readings WHERE device_id = $1) w WHERE held > $2`;
+    return this.dropUpTo(c, deviceId, cut, maxBytes);
+  }
+
+  /**
+   * Deletes the device's readings up to the seq that `lastSql` selects (from $1, the device, and $2, `arg`), but
+   * for each key's latest; tells the rollup; returns how many went.
+   */
+  private async dropUpTo(c: pg.PoolClient, deviceId: string, lastSql: string, arg: number): Promise<number> {
+    // The time of the newest reading deleted, so the rollup forgets the hours up to it.
+    const { rows: [gone] } = await c.query<{ n: number; newest: number | null }>(
+      `WITH d AS (DELETE FROM readings r WHERE device_id = $1 AND seq <= (${lastSql}) AND ${KEEPS_LATEST} RETURNING time)
+       SELECT COUNT(*)::bigint AS n, MAX(time) AS newest FROM d`,
+      [deviceId, arg],
+    );
+    if (gone.newest !== null) await this.rollup.forgetBefore(c, deviceId, gone.newest);
+    return gone.n;
   }
 }

@@ -14,7 +14,7 @@ import { PostgresDashboardStore } from './dashboards-postgres.js';
 import type { SensorKey } from './rollup.js';
 import type {
   ApiToken, AttemptLimit, BlobInfo, BridgeChoice, BridgedDevice, BucketQuery, Device, DeviceEvent, DeviceStatus, HistoryBucket, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry,
-  RetentionPolicy, SensorPage, Side, Store, StoredBlob, StoredReading, User, WebSession,
+  RetentionPolicy, SensorPage, Side, Store, StoredBlob, StoredReading, LatestWeight, User, WebSession,
 } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -152,7 +152,7 @@ export class PostgresStore implements Store {
   appendReadings(readings: NewReading[]): Promise<StoredReading[]> { return this.readings.appendReadings(readings); }
   latest(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> { return this.readings.latest(deviceId, sensor, side); }
   latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> { return this.readings.latestAll(deviceId, side, page); }
-  sensorNames(deviceId: string): Promise<string[]> { return this.readings.sensorNames(deviceId); }
+  latestWeights(deviceId: string): Promise<LatestWeight[]> { return this.readings.latestWeights(deviceId); }
   latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> { return this.readings.latestSince(deviceId, side, afterSeq); }
   history(deviceId: string, sensor: string, q: HistoryQuery): Promise<StoredReading[]> { return this.readings.history(deviceId, sensor, q); }
   historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> { return this.readings.historyBuckets(deviceId, sensor, q); }
@@ -194,6 +194,10 @@ export class PostgresStore implements Store {
       // A connection whose unlock failed may still hold the lock: dropping it releases the lock for sure.
       client.release(broken);
     }
+  }
+
+  pruneDeviceBytes(deviceId: string, maxBytes: number): Promise<number> {
+    return this.tx((c) => this.readings.pruneDeviceBytes(c, deviceId, maxBytes));
   }
 
   async ping(): Promise<void> {

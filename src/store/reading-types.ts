@@ -61,3 +61,15 @@ export interface RetentionPolicy {
   /** Drop readings older than this many ms; 0 = keep forever. */
   maxAgeMs: number;
 }
+
+/**
+ * What a reading weighs against a device's byte budget, besides its value's JSON text: about what its time,
+ * sequence number and framing take where it is kept (SQLite's chunks hold `[seq,time,value]`).
+ */
+export const READING_OVERHEAD_BYTES = 24;
+
+export interface LatestWeight {
+  sensor: string;
+  side: Side;
+  bytes: number;
+}

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { Side } from './device-types.js';
-import type { SensorPage, StoredReading } from './reading-types.js';
+import { READING_OVERHEAD_BYTES } from './reading-types.js';
+import type { LatestWeight, SensorPage, StoredReading } from './reading-types.js';
 import { READING_COLS, toReading } from './rows.js';
 import type { ReadingRow } from './rows.js';
 import type { SqliteReadings } from './sqlite-readings.js';
@@ -22,7 +23,7 @@ export class SqliteLatest {
       latestAllAny: db.prepare(`SELECT ${READING_COLS} FROM latest l WHERE device_id = ?
         AND seq = (SELECT MAX(seq) FROM latest m WHERE m.device_id = l.device_id AND m.sensor = l.sensor) ORDER BY sensor`),
       latestAllSide: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? ORDER BY sensor`),
-      sensorNames: db.prepare('SELECT DISTINCT sensor FROM latest WHERE device_id = ?').pluck(),
+      latestWeights: db.prepare(`SELECT sensor, side, octet_length(value) + ${READING_OVERHEAD_BYTES} AS bytes FROM latest WHERE device_id = ?`),
       latestSince: db.prepare(`SELECT ${READING_COLS} FROM latest WHERE device_id = ? AND side = ? AND seq > ? ORDER BY seq`),
     };
   }
@@ -55,9 +56,9 @@ export class SqliteLatest {
     return (this.db.prepare(sql).all(...params) as ReadingRow[]).map(toReading);
   }
 
-  sensorNames(deviceId: string): string[] {
+  latestWeights(deviceId: string): LatestWeight[] {
     this.readings.writeLatest();
-    return this.stmt.sensorNames.all(deviceId) as string[];
+    return this.stmt.latestWeights.all(deviceId) as LatestWeight[];
   }
 
   latestSince(deviceId: string, side: Side, afterSeq: number): StoredReading[] {

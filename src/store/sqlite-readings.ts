@@ -7,18 +7,10 @@ import { CHUNK_COLS, chunkRange, expandSql, joinRows, SPAN_MS, toChunks } from '
 import type { ChunkReading, JournalRow } from './sqlite-chunks.js';
 import { JournalMove } from './sqlite-journal-move.js';
 import type { JournalSide, MoveSteps } from './sqlite-journal-move.js';
-import type { HistoryQuery, NewReading, RetentionPolicy, StoredReading } from './types.js';
+import type { HistoryQuery, NewReading, StoredReading } from './types.js';
 
 /** A key's newest reading on its way to the latest table: device_id, sensor, side, seq, value (JSON text), time. */
 type LatestRow = [string, string, string, number, string, number];
-
-/** A chunk row as retention reads it: `keep` is the seq of its key's latest reading (never pruned by count). */
-interface PartRow { id: number; data: string; keep: number | null }
-
-/** Whether the latest reading of a chunk's key is among the chunk's seqs (SQL over a chunk row aliased c). */
-const HOLDS_LATEST = `EXISTS (SELECT 1 FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side
-  AND l.seq BETWEEN c.seq_from AND c.seq_to)`;
-const KEEP = '(SELECT seq FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side) AS keep';
 
 /**
  * Readings in SQLite: a commit appends one chunk per device+sensor+side to readings_journal (no secondary
@@ -70,18 +62,6 @@ export class SqliteReadings {
       journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
       deleteChunks: db.prepare('DELETE FROM reading_chunks WHERE device_id = ?'),
       deleteJournal: db.prepare('DELETE FROM readings_journal WHERE device_id = ?'),
-      decode: db.prepare('SELECT e.value ->> 0 AS seq, e.value ->> 1 AS time, e.value -> 2 AS json FROM json_each(?) e ORDER BY e.key'),
-      rewrite: db.prepare('UPDATE reading_chunks SET seq_from = ?, seq_to = ?, time_from = ?, time_to = ?, n = ?, data = ? WHERE id = ?'),
-      dropChunk: db.prepare('DELETE FROM reading_chunks WHERE id = ?'),
-      pruneLatest: db.prepare('DELETE FROM latest WHERE time < ?'),
-      dropOld: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.time_to < ? AND NOT ${HOLDS_LATEST} RETURNING n`).pluck(),
-      oldParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.time_from < ?`),
-      devicesOverCount: db.prepare('SELECT device_id FROM reading_chunks GROUP BY device_id HAVING SUM(n) > ?').pluck(),
-      newestChunks: db.prepare('SELECT seq_from, n FROM reading_chunks WHERE device_id = ? ORDER BY seq_to DESC'),
-      nthNewestSeq: db.prepare(`SELECT e.value ->> 0 AS seq FROM reading_chunks c, json_each(c.data) e
-        WHERE c.device_id = ? AND c.seq_to >= ? ORDER BY seq DESC LIMIT 1 OFFSET ?`).pluck(),
-      dropCounted: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.device_id = ? AND c.seq_to <= ? AND NOT ${HOLDS_LATEST} RETURNING n, time_to`),
-      countedParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.device_id = ? AND c.seq_from <= ?`),
     };
     this.appendTx = db.transaction((readings, newest) => this.appendNow(readings, newest));
     const upsertUnwritten = () => {
@@ -315,77 +295,5 @@ export class SqliteReadings {
       if (held >= q.limit) return upTo;
     }
     return q.to;
-  }
-
-  /**
-   * Deletes readings outside the policy (the journal must be settled first); the latest reading of a key is
-   * kept whatever the count, until it is older than the age. Returns how many readings went. `forget` hears,
-   * per device (null: every device), the newest time a deleted reading had, so the hourly rollup drops those hours.
-   */
-  prune(policy: RetentionPolicy, now: number, forget: (deviceId: string | null, upTo: number) => void): number {
-    let removed = 0;
-    if (policy.maxAgeMs > 0) {
-      const cutoff = now - policy.maxAgeMs;
-      // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
-      this.stmt.pruneLatest.run(cutoff);
-      let aged = 0;
-      for (const n of this.stmt.dropOld.all(cutoff) as number[]) aged += n;
-      // What is left before the cutoff: chunks across it, or holding a key's latest reading.
-      for (const c of this.stmt.oldParts.all(cutoff) as PartRow[]) aged += this.cut(c, (seq, time) => time >= cutoff || seq === c.keep).n;
-      if (aged > 0) forget(null, cutoff - 1);
-      removed += aged;
-    }
-    if (policy.maxCount > 0) {
-      for (const deviceId of this.stmt.devicesOverCount.all(policy.maxCount) as string[]) {
-        const last = this.oldestKeptSeq(deviceId, policy.maxCount);
-        if (last === undefined) continue;
-        let newest = -Infinity;
-        for (const c of this.stmt.dropCounted.all(deviceId, last) as { n: number; time_to: number }[]) {
-          removed += c.n;
-          newest = Math.max(newest, c.time_to);
-        }
-        for (const c of this.stmt.countedParts.all(deviceId, last) as PartRow[]) {
-          const cut = this.cut(c, (seq) => seq > last || seq === c.keep);
-          removed += cut.n;
-          newest = Math.max(newest, cut.newest);
-        }
-        if (newest > -Infinity) forget(deviceId, newest);
-      }
-    }
-    return removed;
-  }
-
-  /** The seq of the device's (max+1)-th newest reading: it and older ones go. */
-  private oldestKeptSeq(deviceId: string, max: number): number | undefined {
-    // The newest chunks (by their last seq) holding more than max readings: every reading from the lowest
-    // seq among them up lies in a chunk ending at or after it, so only those are expanded.
-    let held = 0;
-    let lowest = Infinity;
-    for (const c of this.stmt.newestChunks.iterate(deviceId) as IterableIterator<{ seq_from: number; n: number }>) {
-      held += c.n;
-      lowest = Math.min(lowest, c.seq_from);
-      if (held > max) break;
-    }
-    if (held <= max) return undefined;
-    return this.stmt.nthNewestSeq.get(deviceId, lowest, max) as number | undefined;
-  }
-
-  /**
-   * Keeps a chunk's readings that pass `keep` (written again, or the chunk deleted); returns how many went and
-   * the newest time among them.
-   */
-  private cut(c: PartRow, keep: (seq: number, time: number) => boolean): { n: number; newest: number } {
-    const all = this.stmt.decode.all(c.data) as ChunkReading[];
-    const kept = all.filter((r) => keep(r.seq, r.time));
-    if (kept.length === all.length) return { n: 0, newest: -Infinity };
-    let newest = -Infinity;
-    for (const r of all) if (!keep(r.seq, r.time)) newest = Math.max(newest, r.time);
-    if (kept.length === 0) this.stmt.dropChunk.run(c.id);
-    else {
-      // A part of a chunk is within its bounds: one chunk again.
-      const [k] = toChunks(kept);
-      this.stmt.rewrite.run(k.seqFrom, k.seqTo, k.timeFrom, k.timeTo, k.n, k.data, c.id);
-    }
-    return { n: all.length - kept.length, newest };
   }
 }

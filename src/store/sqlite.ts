@@ -8,6 +8,7 @@ import { SqliteDevices } from './sqlite-devices.js';
 import { SqliteLatest } from './sqlite-latest.js';
 import { SqliteCallStore } from './calls-sqlite.js';
 import { SqliteSharingStore } from './sharing-sqlite.js';
+import { SqliteRetention } from './sqlite-retention.js';
 import { SqliteReadings } from './sqlite-readings.js';
 import type { MoveSteps } from './sqlite-journal-move.js';
 import { toBucket, toRawBucket } from './buckets.js';
@@ -18,7 +19,7 @@ import { SqliteRollup } from './rollup-sqlite.js';
 import { SqliteDashboardStore } from './dashboards-sqlite.js';
 import type {
   ApiToken, AttemptLimit, BlobInfo, BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceStatus, HistoryQuery, Invite, NewBlob, NewReading, PresenceEntry, RetentionPolicy, SensorPage, Side, Store,
-  StoredBlob, StoredReading, User, WebSession,
+  LatestWeight, StoredBlob, StoredReading, User, WebSession,
 } from './types.js';
 
 /** How the journal is moved into readings: often enough to stay small, in batches big enough to be cheap. */
@@ -76,6 +77,7 @@ export class SqliteStore implements Store {
   readonly sharing: SqliteSharingStore;
   readonly dashboards: SqliteDashboardStore;
   private readonly rollup: SqliteRollup;
+  private readonly retention: SqliteRetention;
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
@@ -94,6 +96,7 @@ export class SqliteStore implements Store {
     this.readings = new SqliteReadings(db);
     this.latestValues = new SqliteLatest(db, this.readings);
     this.devices = new SqliteDevices(db, this.readings);
+    this.retention = new SqliteRetention(db, (deviceId, upTo) => this.rollup.forgetBefore(deviceId, upTo));
     this.steps = { readRows: journal.readRows ?? JOURNAL.readRows!, sliceKeys: journal.sliceKeys ?? JOURNAL.sliceKeys! };
     this.journalTimer = setInterval(() => this.settleSome(), journal.everyMs);
     this.journalTimer.unref();
@@ -217,7 +220,7 @@ export class SqliteStore implements Store {
 
   async latest(deviceId: string, sensor: string, side?: Side): Promise<StoredReading | null> { return this.latestValues.latest(deviceId, sensor, side); }
   async latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> { return this.latestValues.latestAll(deviceId, side, page); }
-  async sensorNames(deviceId: string): Promise<string[]> { return this.latestValues.sensorNames(deviceId); }
+  async latestWeights(deviceId: string): Promise<LatestWeight[]> { return this.latestValues.latestWeights(deviceId); }
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> { return this.latestValues.latestSince(deviceId, side, afterSeq); }
   async history(deviceId: string, sensor: string, q: HistoryQuery): Promise<StoredReading[]> { return this.readings.history(deviceId, sensor, q); }
 
@@ -251,9 +254,14 @@ export class SqliteStore implements Store {
   async prune(policy: RetentionPolicy, now: number): Promise<number> {
     // Pruning reads and deletes in readings only: move the journal in first, so its readings count too.
     while (this.settle() > 0);
-    const removed = this.db.transaction(() => this.readings.prune(policy, now, (deviceId, upTo) => this.rollup.forgetBefore(deviceId, upTo))).immediate();
+    const removed = this.db.transaction(() => this.retention.prune(policy, now)).immediate();
     this.devices.pruneEvents(now - DAY_MS);
     return removed;
+  }
+
+  async pruneDeviceBytes(deviceId: string, maxBytes: number): Promise<number> {
+    while (this.settle() > 0);
+    return this.db.transaction(() => this.retention.pruneBytes(deviceId, maxBytes)).immediate();
   }
 
   async ping(): Promise<void> {

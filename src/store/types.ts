@@ -6,7 +6,7 @@ import type { BlobInfo, NewBlob, StoredBlob } from './blob-types.js';
 import type { CallStore } from './call-types.js';
 import type { DashboardStore } from './dashboard-types.js';
 import type { BridgeChoice, BridgedDevice, Device, DeviceEvent, DeviceStatus, PresenceEntry, Side } from './device-types.js';
-import type { BucketQuery, HistoryBucket, HistoryQuery, NewReading, RetentionPolicy, SensorPage, StoredReading } from './reading-types.js';
+import type { BucketQuery, HistoryBucket, HistoryQuery, LatestWeight, NewReading, RetentionPolicy, SensorPage, StoredReading } from './reading-types.js';
 import type { SharingStore } from './sharing-types.js';
 
 // The types of each area live beside it; importers keep reaching all of them here.
@@ -112,8 +112,11 @@ export interface Store {
    * (counted as history counts them).
    */
   latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]>;
-  /** Names of the device's sensors (written by either side and not pruned), in no particular order. */
-  sensorNames(deviceId: string): Promise<string[]>;
+  /**
+   * Each sensor of the device (written by either side and not pruned), per side, in no particular order, with
+   * what its latest value weighs: its JSON text plus READING_OVERHEAD_BYTES (the byte budget's measure).
+   */
+  latestWeights(deviceId: string): Promise<LatestWeight[]>;
   /** Latest value of each sensor that `side` wrote after sequence number `afterSeq`, oldest first. */
   latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]>;
   /** Readings of one sensor, oldest first; with only a limit, the most recent `limit`. */
@@ -174,6 +177,13 @@ export interface Store {
    * Returns how many readings went.
    */
   prune(policy: RetentionPolicy, now: number): Promise<number>;
+
+  /**
+   * Deletes a device's oldest readings until the rest weigh at most `maxBytes`, each its value's JSON text plus
+   * READING_OVERHEAD_BYTES; the latest reading of each sensor and side stays, whatever it weighs. Returns how
+   * many readings went.
+   */
+  pruneDeviceBytes(deviceId: string, maxBytes: number): Promise<number>;
 
   /** Cheap round trip, for readiness checks. */
   ping(): Promise<void>;

@@ -1,0 +1,181 @@
+import type Database from 'better-sqlite3';
+import { toChunks } from './sqlite-chunks.js';
+import type { ChunkReading } from './sqlite-chunks.js';
+import { READING_OVERHEAD_BYTES } from './reading-types.js';
+import type { RetentionPolicy } from './reading-types.js';
+
+/** A chunk row as retention reads it: `keep` is the seq of its key's latest reading (never pruned by count). */
+interface PartRow { id: number; data: string; keep: number | null }
+
+/** A chunk weighed without reading its data: SQLite's octet_length reads a text's length from the row's header. */
+interface WeighedChunk { id: number; seq_from: number; seq_to: number; bytes: number }
+
+/** Whether the latest reading of a chunk's key is among the chunk's seqs (SQL over a chunk row aliased c). */
+const HOLDS_LATEST = `EXISTS (SELECT 1 FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side
+  AND l.seq BETWEEN c.seq_from AND c.seq_to)`;
+const KEEP = '(SELECT seq FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side) AS keep';
+/**
+ * A chunk's weight as READING_OVERHEAD_BYTES counts it, from its text `[[seq,time,value],…]`: each reading
+ * takes 5 characters of framing (with the comma after it), its seq and a 13-digit time besides its value, and
+ * the chunk 1 more (exact when its seqs have as many digits as the last one).
+ */
+const CHUNK_BYTES = `octet_length(data) + n * (${READING_OVERHEAD_BYTES - 18} - length(seq_to)) - 1`;
+
+const weighReading = (r: ChunkReading): number => Buffer.byteLength(r.json) + READING_OVERHEAD_BYTES;
+
+/**
+ * Retention over SQLite's chunks: by age and count for every device, and by bytes for one device. The journal
+ * must be settled first, so its readings count too. `forget` hears, per device (null: every device), the newest
+ * time a deleted reading had, so the hourly rollup drops those hours.
+ */
+export class SqliteRetention {
+  private readonly stmt;
+
+  constructor(db: Database.Database, private readonly forget: (deviceId: string | null, upTo: number) => void) {
+    this.stmt = {
+      decode: db.prepare('SELECT e.value ->> 0 AS seq, e.value ->> 1 AS time, e.value -> 2 AS json FROM json_each(?) e ORDER BY e.key'),
+      rewrite: db.prepare('UPDATE reading_chunks SET seq_from = ?, seq_to = ?, time_from = ?, time_to = ?, n = ?, data = ? WHERE id = ?'),
+      dropChunk: db.prepare('DELETE FROM reading_chunks WHERE id = ?'),
+      chunkData: db.prepare('SELECT data FROM reading_chunks WHERE id = ?').pluck(),
+      pruneLatest: db.prepare('DELETE FROM latest WHERE time < ?'),
+      dropOld: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.time_to < ? AND NOT ${HOLDS_LATEST} RETURNING n`).pluck(),
+      oldParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.time_from < ?`),
+      devicesOverCount: db.prepare('SELECT device_id FROM reading_chunks GROUP BY device_id HAVING SUM(n) > ?').pluck(),
+      newestChunks: db.prepare('SELECT seq_from, n FROM reading_chunks WHERE device_id = ? ORDER BY seq_to DESC'),
+      weighedChunks: db.prepare(`SELECT id, seq_from, seq_to, ${CHUNK_BYTES} AS bytes FROM reading_chunks WHERE device_id = ? ORDER BY seq_to DESC`),
+      nthNewestSeq: db.prepare(`SELECT e.value ->> 0 AS seq FROM reading_chunks c, json_each(c.data) e
+        WHERE c.device_id = ? AND c.seq_to >= ? ORDER BY seq DESC LIMIT 1 OFFSET ?`).pluck(),
+      dropCounted: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.device_id = ? AND c.seq_to <= ? AND NOT ${HOLDS_LATEST} RETURNING n, time_to`),
+      countedParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.device_id = ? AND c.seq_from <= ?`),
+    };
+  }
+
+  /**
+   * Deletes readings outside the policy; the latest reading of a key is kept whatever the count, until it is
+   * older than the age. Returns how many readings went.
+   */
+  prune(policy: RetentionPolicy, now: number): number {
+    let removed = 0;
+    if (policy.maxAgeMs > 0) {
+      const cutoff = now - policy.maxAgeMs;
+      // Sensors not written for the whole age go first, so their last readings are pruned with the rest.
+      this.stmt.pruneLatest.run(cutoff);
+      let aged = 0;
+      for (const n of this.stmt.dropOld.all(cutoff) as number[]) aged += n;
+      // What is left before the cutoff: chunks across it, or holding a key's latest reading.
+      for (const c of this.stmt.oldParts.all(cutoff) as PartRow[]) aged += this.cut(c, (seq, time) => time >= cutoff || seq === c.keep).n;
+      if (aged > 0) this.forget(null, cutoff - 1);
+      removed += aged;
+    }
+    if (policy.maxCount > 0) {
+      for (const deviceId of this.stmt.devicesOverCount.all(policy.maxCount) as string[]) {
+        const last = this.oldestKeptSeq(deviceId, policy.maxCount);
+        if (last !== undefined) removed += this.dropUpTo(deviceId, last);
+      }
+    }
+    return removed;
+  }
+
+  /** Deletes the device's oldest readings past `maxBytes` (see Store.pruneDeviceBytes). */
+  pruneBytes(deviceId: string, maxBytes: number): number {
+    const last = this.heaviestKeptSeq(deviceId, maxBytes);
+    return last === undefined ? 0 : this.dropUpTo(deviceId, last);
+  }
+
+  /** The seq of the device's (max+1)-th newest reading: it and older ones go. */
+  private oldestKeptSeq(deviceId: string, max: number): number | undefined {
+    // The newest chunks (by their last seq) holding more than max readings: every reading from the lowest
+    // seq among them up lies in a chunk ending at or after it, so only those are expanded.
+    let held = 0;
+    let lowest = Infinity;
+    for (const c of this.stmt.newestChunks.iterate(deviceId) as IterableIterator<{ seq_from: number; n: number }>) {
+      held += c.n;
+      lowest = Math.min(lowest, c.seq_from);
+      if (held > max) break;
+    }
+    if (held <= max) return undefined;
+    return this.stmt.nthNewestSeq.get(deviceId, lowest, max) as number | undefined;
+  }
+
+  /**
+   * The seq of the newest reading that does not fit in `max` bytes with every newer one: it and older ones go.
+   * Chunks are weighed whole from their headers; only those across the cut are decoded, as a key's chunks
+   * overlap another key's in seq.
+   */
+  private heaviestKeptSeq(deviceId: string, max: number): number | undefined {
+    // Newest chunks first (by their last seq) until they weigh more than max, and every chunk reaching below
+    // the lowest seq among them: every reading from that seq up is in these.
+    const near: WeighedChunk[] = [];
+    let held = 0;
+    let lowest = Infinity;
+    for (const c of this.stmt.weighedChunks.iterate(deviceId) as IterableIterator<WeighedChunk>) {
+      if (held > max && c.seq_to < lowest) break;
+      near.push(c);
+      held += c.bytes;
+      lowest = Math.min(lowest, c.seq_from);
+    }
+    if (held <= max) return undefined;
+    // The cut lies between `low` (by first seqs, the newest chunks already weigh more than max from there
+    // up) and `high` (by last seqs, the newest chunks above it weigh at most max).
+    const weighUntil = (order: WeighedChunk[], key: (c: WeighedChunk) => number): number => {
+      let sum = 0;
+      for (const c of order) {
+        sum += c.bytes;
+        if (sum > max) return key(c);
+      }
+      return lowest;
+    };
+    const low = weighUntil([...near].sort((a, b) => b.seq_from - a.seq_from), (c) => c.seq_from);
+    const high = weighUntil(near, (c) => c.seq_to);
+    let above = 0;
+    const across: ChunkReading[] = [];
+    for (const c of near) {
+      if (c.seq_from > high) above += c.bytes;
+      else if (c.seq_to >= low) across.push(...(this.stmt.decode.all(this.stmt.chunkData.get(c.id)) as ChunkReading[]));
+    }
+    across.sort((a, b) => b.seq - a.seq);
+    for (const r of across) {
+      above += weighReading(r);
+      // The cut is at or below `high`: above it, only a chunk's header weight differing from its readings' could pass max.
+      if (above > max && r.seq <= high) return r.seq;
+    }
+    // Only where a chunk's header weight and its readings' weights differ (times not of 13 digits).
+    return high;
+  }
+
+  /** Deletes the device's readings up to seq `last`, but for each key's latest; returns how many went. */
+  private dropUpTo(deviceId: string, last: number): number {
+    let removed = 0;
+    let newest = -Infinity;
+    for (const c of this.stmt.dropCounted.all(deviceId, last) as { n: number; time_to: number }[]) {
+      removed += c.n;
+      newest = Math.max(newest, c.time_to);
+    }
+    for (const c of this.stmt.countedParts.all(deviceId, last) as PartRow[]) {
+      const cut = this.cut(c, (seq) => seq > last || seq === c.keep);
+      removed += cut.n;
+      newest = Math.max(newest, cut.newest);
+    }
+    if (newest > -Infinity) this.forget(deviceId, newest);
+    return removed;
+  }
+
+  /**
+   * Keeps a chunk's readings that pass `keep` (written again, or the chunk deleted); returns how many went and
+   * the newest time among them.
+   */
+  private cut(c: PartRow, keep: (seq: number, time: number) => boolean): { n: number; newest: number } {
+    const all = this.stmt.decode.all(c.data) as ChunkReading[];
+    const kept = all.filter((r) => keep(r.seq, r.time));
+    if (kept.length === all.length) return { n: 0, newest: -Infinity };
+    let newest = -Infinity;
+    for (const r of all) if (!keep(r.seq, r.time)) newest = Math.max(newest, r.time);
+    if (kept.length === 0) this.stmt.dropChunk.run(c.id);
+    else {
+      // A part of a chunk is within its bounds: one chunk again.
+      const [k] = toChunks(kept);
+      this.stmt.rewrite.run(k.seqFrom, k.seqTo, k.timeFrom, k.timeTo, k.n, k.data, c.id);
+    }
+    return { n: all.length - kept.length, newest };
+  }
+}
