@@ -3,6 +3,7 @@
  * device and credentials — at full dose for `npm run attacks` (scale 1) and in small doses for the soak run.
  * Each reports what it managed (notes) and, where the finding is about a missing limit, whether the limit held.
  */
+import Database from 'better-sqlite3';
 import { ATTACKER_ADDRESS, MqttPeer, WsPeer, createDevice, jsonHeaders, request, webSession } from './arena/index.js';
 import type { Account, Hub, HubOptions } from './arena/index.js';
 
@@ -338,4 +339,47 @@ export const idleSockets: Abuse = {
   },
 };
 
-export const ALL_ABUSES: readonly Abuse[] = [mqttSubscriptions, retainedMatching, deepValue, historySlowReader, manySensors, guessing, idleSockets];
+/** What the store holds, free pages left out: SQLite keeps the file at its largest, and reuses freed pages. */
+function liveBytes(dbFile: string): number {
+  const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+  try {
+    const pages = (db.pragma('page_count', { simple: true }) as number) - (db.pragma('freelist_count', { simple: true }) as number);
+    return pages * (db.pragma('page_size', { simple: true }) as number);
+  } finally {
+    db.close();
+  }
+}
+
+export const diskFill: Abuse = {
+  id: '4b', finding: 4, title: 'Large values as fast as one device may take them, to fill the disk',
+  scaled: '8 connections on one device writing 60 KB values, half to one sensor and half each to a new sensor, at the default limits (the issue: "a disk that can be filled")',
+  async run(ctx) {
+    const peers = await Promise.all(Array.from({ length: n(8, ctx.scale) }, () => WsPeer.connect(ctx.hub.wsUrl, ctx.attacker.device, 'device', ATTACKER_ADDRESS)));
+    const big = 'q'.repeat(60_000);
+    const outcome: Record<string, number> = {};
+    let acked = 0;
+    const end = Date.now() + ctx.seconds * 1000;
+    await Promise.all(peers.map(async (ws, k) => {
+      for (let i = 0; Date.now() < end; i++) {
+        const value = `${k} ${i} ${big}`;
+        const reply = await ws.request({ method: 'put', status: { sensor: i % 2 ? `s${k}_${i}` : 'photo', value } }, 60_000);
+        tally(outcome, codeOf(reply));
+        if (reply?.ok) acked += value.length;
+      }
+    }));
+    for (const ws of peers) ws.close();
+    // The default budget (IOTC_RETENTION_BYTES, 16 MiB): readings up to a quarter over, the latest values as much
+    // again, kept twice (as readings and in the latest-values table), and room for everything else of the hub.
+    const budget = 16 * 2 ** 20;
+    const bound = 3.25 * budget + 16 * 2 ** 20;
+    const live = liveBytes(ctx.hub.dbFile);
+    const MB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    const notes = [`puts: ${show(outcome)}; ${MB(acked)} of values acknowledged; the store holds ${MB(live)}`];
+    const checks = ctx.scale >= 1
+      ? [{ name: 'what a device keeps is bounded by its byte budget', ok: live < bound && acked > 2 * bound, detail: `${MB(live)} held of ${MB(acked)} acknowledged (bound ${MB(bound)}; the check needs twice that written)` }]
+      : [];
+    return { notes, checks };
+  },
+};
+
+export const ALL_ABUSES: readonly Abuse[] = [mqttSubscriptions, retainedMatching, deepValue, historySlowReader, manySensors, guessing, idleSockets, diskFill];
