@@ -149,10 +149,10 @@ test('the sensor-name cache keeps the devices in use and reads an evicted one fr
 
 describe('what the latest values of a device weigh together', () => {
   let server: TestServer;
-  before(async () => (server = await startTestServer({ retentionBytes: 10_000, rateLimit: 0 })));
+  before(async () => (server = await startTestServer({ maxLatestBytes: 10_000, rateLimit: 0 })));
   after(() => server.stop());
 
-  test('a put that would make them weigh more than --retention-bytes is refused at every door; puts no heavier pass', async () => {
+  test('a put that would make them weigh more than --max-latest-bytes is refused at every door; puts no heavier pass', async () => {
     const d = await makeDevice(server);
     const dev = await TestClient.connect(server.wsUrl, d.id, d.key);
     const app = await TestClient.connect(server.wsUrl, d.id, d.key, 'client');
@@ -164,7 +164,7 @@ describe('what the latest values of a device weigh together', () => {
       assert.equal((await dev.request({ method: 'put', status: { sensor: 'e', value: v(2000) } })).ok, true, 'exactly the limit');
       const over = await dev.request({ method: 'put', status: { sensor: 'f', value: 'x' } });
       assert.deepEqual([over.ok, over.code], [false, 'E_LIMIT']);
-      assert.match(over.error, /would weigh 10027 bytes, the most this hub allows is 10000 \(retention-bytes \/ IOTC_RETENTION_BYTES\)/);
+      assert.match(over.error, /would weigh 10027 bytes, the most this hub allows is 10000 \(max-latest-bytes \/ IOTC_MAX_LATEST_BYTES\)/);
       assert.equal((await app.request({ method: 'put', status: { sensor: 'a', value: 'x' } })).code, 'E_LIMIT', 'the other side’s values weigh in too');
 
       assert.equal((await dev.request({ method: 'put', status: { sensor: 'a', value: v(1000) } })).ok, true, 'a lighter value makes room');
@@ -177,7 +177,7 @@ describe('what the latest values of a device weigh together', () => {
       });
       const body = await post.json();
       assert.deepEqual([post.status, body.error], [403, 'E_LIMIT']);
-      assert.match(body.message, /IOTC_RETENTION_BYTES/);
+      assert.match(body.message, /IOTC_MAX_LATEST_BYTES/);
       await assert.rejects(mq.publishAsync(`devices/${d.id}/g`, v(3000), { qos: 1 }), (err: any) => err.code === 0x97);
       assert.equal(await server.hub.relay.gets(d.id, 'g'), null, 'nothing refused was stored');
       assert.equal((await server.hub.relay.gets(d.id, 'b'))?.value, v(1000));

@@ -62,7 +62,7 @@ export async function createHub(config: Config, log: Logger): Promise<Hub> {
   const relay = new Relay({
     store, bus, log, nodeId, maxConnectionsPerDevice: config.maxConnectionsPerDevice, authLimits, callLimits: config,
     valueLimits: { maxDepth: config.maxValueDepth, maxBytes: config.maxValueBytes }, maxSensorsPerDevice: config.maxSensors,
-    maxLatestBytesPerDevice: config.retentionBytes,
+    maxLatestBytesPerDevice: config.maxLatestBytes,
   });
   await relay.start();
   const retention = new RetentionJob(

@@ -88,7 +88,7 @@ export class SensorLimit {
       throw new IotcError(
         'E_LIMIT',
         `This device's latest values would weigh ${total} bytes, the most this hub allows is ${this.maxLatestBytes} ` +
-          '(retention-bytes / IOTC_RETENTION_BYTES): nothing was stored; write smaller values, or to fewer sensors',
+          '(max-latest-bytes / IOTC_MAX_LATEST_BYTES): nothing was stored; write smaller values, or to fewer sensors',
       );
     }
     this.countIn(known, side, writes, jsons, total);
