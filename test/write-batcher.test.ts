@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { SqliteStore } from '../src/store/sqlite.js';
-import { WriteBatcher } from '../src/core/write-batcher.js';
-import type { WriteSettler } from '../src/core/write-batcher.js';
+import { CommitBatcher, WriteBatcher } from '../src/core/write-batcher.js';
+import type { Share, WriteSettler } from '../src/core/write-batcher.js';
 import type { NewReading, StoredReading } from '../src/store/types.js';
 import { tempDir } from './helpers.js';
 
@@ -39,10 +39,10 @@ function recorder(): WriteSettler<StoredReading> & { calls: { err: unknown; valu
   return r;
 }
 
-function enqueue(batcher: WriteBatcher, items: NewReading[]) {
+function enqueue(batcher: CommitBatcher<NewReading, StoredReading>, items: NewReading[], share: Share = '') {
   const r = recorder();
   r.count = items.length;
-  batcher.enqueue(items, r);
+  batcher.enqueue(items, r, share);
   r.queuing = false;
   return r;
 }
@@ -68,8 +68,8 @@ test('writes of one turn share a commit; each settler finds its own readings fro
 
 test('a write beyond the queue limit is refused in a later tick, with E_UNAVAILABLE, and nothing of it is stored', async () => {
   const batcher = new WriteBatcher(store, () => {}, 2);
-  const fits = enqueue(batcher, readings(100, 101));
-  const over = enqueue(batcher, readings(102));
+  const fits = enqueue(batcher, readings(100, 101), 'one account');
+  const over = enqueue(batcher, readings(102), 'another');
   assert.equal(over.calls.length, 0, 'not yet: the refusal comes after the caller returned');
   await new Promise((resolve) => process.nextTick(resolve));
   assert.equal(over.calls.length, 1);
@@ -95,4 +95,47 @@ test('a settler that throws leaves no other write waiting and the batch still de
   assert.deepEqual(delivered, [200, 201, 202]);
   // The batcher goes on committing.
   assert.deepEqual((await batcher.write(readings(203))).map((s) => s.value), [203]);
+});
+
+test('one account cannot fill the queue: past its share its writes are refused (E_RATE_LIMITED) while others still get in', async () => {
+  const batcher = new WriteBatcher(store, () => {}, 10);
+  const first = enqueue(batcher, readings(200, 201, 202, 203, 204), 1);
+  const over = enqueue(batcher, readings(205), 1);
+  const other = enqueue(batcher, readings(206, 207, 208), 2);
+  await batcher.drain();
+  // A refusal is told in a later tick, which a commit made of microtasks alone may not have reached.
+  await new Promise((resolve) => process.nextTick(resolve));
+  assert.deepEqual(first.calls, [{ err: null, values: [200, 201, 202, 203, 204] }]);
+  assert.equal((over.calls[0].err as { code: string }).code, 'E_RATE_LIMITED');
+  assert.match((over.calls[0].err as Error).message, /5 readings of this account wait for the store already, and one account may have 5 waiting/);
+  assert.deepEqual(other.calls, [{ err: null, values: [206, 207, 208] }]);
+  const again = enqueue(batcher, readings(209), 1);
+  await batcher.drain();
+  assert.deepEqual(again.calls, [{ err: null, values: [209] }], 'room again once its writes committed');
+});
+
+test('a commit takes at most a quota of one account\'s writes, in order; the rest waits while others\' join', async () => {
+  const sizes: number[] = [];
+  const delivered: unknown[] = [];
+  const batcher = new CommitBatcher<NewReading, StoredReading>({
+    commit: (items) => store.appendReadings(items), onCommitted: (stored) => delivered.push(...stored.map((r) => r.value)),
+    noun: 'reading', maxQueued: 100, maxPerCommitPerShare: 3,
+  });
+  batcher.onBatch = (size, _s, ok) => ok && sizes.push(size);
+  const writes = [
+    enqueue(batcher, readings(300, 301), 'busy'),
+    enqueue(batcher, readings(302, 303), 'busy'),
+    enqueue(batcher, readings(304), 'quiet'),
+    enqueue(batcher, readings(305), 'busy'),
+    enqueue(batcher, readings(306, 307, 308, 309, 310), 'bulk'),
+  ];
+  await batcher.drain();
+  assert.deepEqual(sizes, [8, 3], 'busy\'s second write waits, and its third behind it; bulk goes whole, being alone');
+  assert.deepEqual(delivered, [300, 301, 304, 306, 307, 308, 309, 310, 302, 303, 305]);
+  assert.ok(writes.every((w) => w.calls.length === 1 && w.calls[0].err === null));
+
+  sizes.length = 0;
+  for (const v of [400, 401, 402, 403, 404]) enqueue(batcher, readings(v), 'alone');
+  await batcher.drain();
+  assert.deepEqual(sizes, [3, 2], 'one account alone: its writes in order, a quota at a time');
 });

@@ -306,7 +306,7 @@ export class AutomationEngine {
           // Only when the condition starts holding: clearing writes nothing.
           if (!raising) continue;
           if (!this.relay) throw new Error('no relay on this node');
-          await this.relay.put(rule.deviceId, 'client', [{ sensor: action.sensor, value: action.value }], { byRule: true });
+          await this.relay.put(rule.deviceId, 'client', [{ sensor: action.sensor, value: action.value }], { byRule: true, owner: rule.userId });
         } else if (action.type === 'notify') {
           await this.store.automations.addNotification({ userId: rule.userId, deviceId: rule.deviceId, ruleId: rule.id, text: `${describeTrigger(rule.trigger)}: ${event}${test ? ' (test)' : ''}`, time });
         } else {

@@ -89,7 +89,7 @@ export class ProtocolSession {
     const writes = batch ? (req.status as SensorWrite[]) : [req.status as SensorWrite];
     const put = new PendingPut(this, req.id, batch ? writes.length : undefined);
     this.lastWrite = put;
-    this.relay.putWith(device.id, side, writes, put);
+    this.relay.putWith(device, side, writes, put);
     return DONE;
   }
 

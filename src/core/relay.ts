@@ -2,6 +2,7 @@ import { IotcError } from './errors.js';
 import { CallRouter } from './calls.js';
 import type { CallLimits } from './calls.js';
 import { WriteBatcher, refuseWrite } from './write-batcher.js';
+import type { Share } from './write-batcher.js';
 import type { WriteSettler } from './write-batcher.js';
 import type { BlobDelivery } from './blobs.js';
 import { DeviceWatch } from './device-watch.js';
@@ -53,6 +54,13 @@ export interface RelayOptions {
   maxSensorsPerDevice?: number;
   /** Bytes the latest values of a device's sensors may weigh together (0 = no limit). */
   maxLatestBytesPerDevice?: number;
+}
+
+export interface PutOptions {
+  /** A rule's own write: rules never act on it again. */
+  byRule?: boolean;
+  /** put(): the account the write counts for, so that one account's backlog in the store does not hold up others'. */
+  owner?: number;
 }
 
 /** Hooks for metrics; each is optional and must not throw. */
@@ -243,19 +251,21 @@ export class Relay {
    * Every value is checked first, and the device's sensor limit: a reading that breaks a rule is refused
    * here, alone, before it can join (and fail) a batch shared with other devices.
    */
-  put(deviceId: string, side: Side, writes: SensorWrite[], opts?: { byRule?: boolean }): Promise<StoredReading[]> {
+  put(deviceId: string, side: Side, writes: SensorWrite[], opts?: PutOptions): Promise<StoredReading[]> {
     return new Promise((resolve, reject) => {
       const settle = (err: unknown, stored: readonly StoredReading[] | null, from: number) =>
         stored === null ? reject(err) : resolve(stored.slice(from, from + writes.length));
-      this.putWith(deviceId, side, writes, { settle }, opts);
+      this.putWith(opts?.owner === undefined ? deviceId : { id: deviceId, userId: opts.owner }, side, writes, { settle }, opts);
     });
   }
 
   /**
    * put() for the doors' per-message path: `settler` is told once, after the commit (this put's readings are
-   * `stored[from]` on) or with the refusal, and never before putWith returns.
+   * `stored[from]` on) or with the refusal, and never before putWith returns. `device` is the device, whose
+   * owner's account the write counts for, or only its id.
    */
-  putWith(deviceId: string, side: Side, writes: SensorWrite[], settler: WriteSettler<StoredReading>, opts?: { byRule?: boolean }): void {
+  putWith(device: string | Pick<Device, 'id' | 'userId'>, side: Side, writes: SensorWrite[], settler: WriteSettler<StoredReading>, opts?: PutOptions): void {
+    const deviceId = typeof device === 'string' ? device : device.id;
     if (!this.accepting) return refuseWrite(settler, new IotcError('E_SHUTTING_DOWN'));
     const count = writes.length;
     const jsons: string[] = new Array(count);
@@ -264,16 +274,16 @@ export class Relay {
     } catch (err) {
       return refuseWrite(settler, err);
     }
-    const byRule = opts?.byRule === true;
     const admitted = this.sensorLimit.admit(deviceId, side, writes, jsons);
-    if (admitted === null) return this.storeReadings(deviceId, side, writes, jsons, byRule, settler);
+    const share = typeof device === 'string' ? device : device.userId;
+    if (admitted === null) return this.storeReadings(deviceId, share, side, writes, jsons, opts, settler);
     admitted.then(
-      () => this.storeReadings(deviceId, side, writes, jsons, byRule, settler),
+      () => this.storeReadings(deviceId, share, side, writes, jsons, opts, settler),
       (err) => settler.settle(err, null, 0),
     );
   }
 
-  private storeReadings(deviceId: string, side: Side, writes: SensorWrite[], jsons: string[], byRule: boolean, settler: WriteSettler<StoredReading>): void {
+  private storeReadings(deviceId: string, share: Share, side: Side, writes: SensorWrite[], jsons: string[], opts: PutOptions | undefined, settler: WriteSettler<StoredReading>): void {
     // A put that waited for its sensors' check may find the server stopping meanwhile.
     if (!this.accepting) return refuseWrite(settler, new IotcError('E_SHUTTING_DOWN'));
     const time = Date.now();
@@ -282,10 +292,11 @@ export class Relay {
       const r: NewReading = { deviceId, sensor: writes[i].sensor, value: writes[i].value, side, time, json: jsons[i] };
       readings[i] = r;
       // A rule's own writes are marked, so rules never act on them again (no endless loop).
-      if (byRule) this.ruleWrites.add(r);
+      if (opts?.byRule) this.ruleWrites.add(r);
     }
     this.counters.readingsIn += readings.length;
-    this.batcher.enqueue(readings, settler);
+    // The store is shared fairly between accounts: the device's owner, or the device itself where not told.
+    this.batcher.enqueue(readings, settler, share);
   }
 
   /** Retention ran: sensors may have been forgotten, making room under the sensors-per-device limit. */

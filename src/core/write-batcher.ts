@@ -10,10 +10,15 @@ export interface WriteSettler<R> {
   settle(err: unknown, stored: readonly R[] | null, from: number): void;
 }
 
+/** Whose writes: an account's id, or a string where no account is at hand. */
+export type Share = number | string;
+
 interface Pending<T, R> {
   items: T[];
   weight: number;
   settler: WriteSettler<R>;
+  /** Whose write it is (an account): the batcher shares the store fairly between them. */
+  share: Share;
 }
 
 /** Settles a write refused before it was queued, in a later tick like a rejected promise, never inside the caller's call. */
@@ -30,6 +35,17 @@ export interface CommitBatcherOptions<T, R> {
   weigh?: (item: T) => number;
   /** Most weight that may wait for the store; beyond it writes are refused (E_UNAVAILABLE) until it catches up. */
   maxQueued: number;
+  /**
+   * Most weight one share may have waiting; beyond it that share's writes are refused (E_RATE_LIMITED) while
+   * the others' still get in. Below maxQueued, so that one share cannot fill the queue for everyone.
+   */
+  maxQueuedPerShare?: number;
+  /**
+   * Most weight of one share in one commit, unless its first write alone is heavier: the rest of that share
+   * waits for the next commit, in order, while the other shares' writes behind it join this one. A share with
+   * a backlog then delays the others by a commit of this size, not by its whole backlog.
+   */
+  maxPerCommitPerShare?: number;
   /** The item's name in a refusal ("reading", "chunk"). */
   noun: string;
 }
@@ -42,6 +58,8 @@ export interface CommitBatcherOptions<T, R> {
 export class CommitBatcher<T, R> {
   private queue: Pending<T, R>[] = [];
   private queued = 0;
+  /** Weight waiting per share (absent: none). */
+  private readonly waiting = new Map<Share, number>();
   private flushing: Promise<void> | null = null;
   private scheduled = false;
   /** Told about every transaction: how many items, how long it took, whether it committed (for metrics). */
@@ -60,16 +78,24 @@ export class CommitBatcher<T, R> {
     });
   }
 
-  /** write() without a promise, for the doors' per-message path. */
-  enqueue(items: T[], settler: WriteSettler<R>): void {
+  /** write() without a promise, for the doors' per-message path; `share` says whose write it is. */
+  enqueue(items: T[], settler: WriteSettler<R>, share: Share = ''): void {
     const weigh = this.opts.weigh;
     const weight = weigh ? items.reduce((sum, item) => sum + weigh(item), 0) : items.length;
+    const mine = this.waiting.get(share) ?? 0;
+    const perShare = this.opts.maxQueuedPerShare;
+    if (perShare !== undefined && mine + weight > perShare && mine > 0) {
+      const what = `${mine} ${this.opts.noun}s of this account wait for the store already, and one account may have ${perShare} waiting`;
+      refuseWrite(settler, new IotcError('E_RATE_LIMITED', `${what}: try again shortly`, { retryAfterSeconds: 1 }));
+      return;
+    }
     if (this.queued + weight > this.opts.maxQueued) {
       refuseWrite(settler, new IotcError('E_UNAVAILABLE', 'The store is falling behind; try again shortly', { retryAfterSeconds: 1 }));
       return;
     }
-    this.queue.push({ items, weight, settler });
+    this.queue.push({ items, weight, settler, share });
     this.queued += weight;
+    this.waiting.set(share, mine + weight);
     this.schedule();
   }
 
@@ -92,14 +118,52 @@ export class CommitBatcher<T, R> {
 
   private flush(): Promise<void> {
     if (this.flushing || this.queue.length === 0) return this.flushing ?? Promise.resolve();
-    const batch = this.queue;
-    this.queue = [];
-    this.queued = 0;
+    const batch = this.takeBatch();
+    for (const p of batch) {
+      this.queued -= p.weight;
+      const left = this.waiting.get(p.share)! - p.weight;
+      if (left > 0) this.waiting.set(p.share, left);
+      else this.waiting.delete(p.share);
+    }
     this.flushing = this.commit(batch).finally(() => {
       this.flushing = null;
       if (this.queue.length > 0) this.schedule();
     });
     return this.flushing;
+  }
+
+  /** What the next commit takes: everything waiting, but at most maxPerCommitPerShare of each share. */
+  private takeBatch(): Pending<T, R>[] {
+    const quota = this.opts.maxPerCommitPerShare;
+    // Under the quota in all, no share can be over it: the common case takes the queue as it is.
+    if (quota === undefined || this.queued <= quota) {
+      const all = this.queue;
+      this.queue = [];
+      return all;
+    }
+    if (this.waiting.size === 1) {
+      // One share only (one busy account): its first writes up to the quota, without a look at each of the rest.
+      let end = 1;
+      for (let t = this.queue[0].weight; end < this.queue.length && t + this.queue[end].weight <= quota; end++) t += this.queue[end].weight;
+      return this.queue.splice(0, end);
+    }
+    const batch: Pending<T, R>[] = [];
+    const rest: Pending<T, R>[] = [];
+    const taken = new Map<Share, number>();
+    const deferred = new Set<Share>();
+    for (const p of this.queue) {
+      const t = taken.get(p.share) ?? 0;
+      // Once one write of a share waits, so do its later ones: a share's writes commit in their order.
+      if (deferred.has(p.share) || (t > 0 && t + p.weight > quota)) {
+        deferred.add(p.share);
+        rest.push(p);
+      } else {
+        taken.set(p.share, t + p.weight);
+        batch.push(p);
+      }
+    }
+    this.queue = rest;
+    return batch;
   }
 
   /**
@@ -137,10 +201,16 @@ export class CommitBatcher<T, R> {
   }
 }
 
-/** Readings: one transaction per turn, at most `maxQueuedReadings` waiting. */
+/**
+ * Readings: one transaction per turn, shared fairly between accounts. At most `maxQueuedReadings` wait, half of
+ * them one account's; a commit takes at most 10 000 of one account's while others' wait.
+ */
 export class WriteBatcher extends CommitBatcher<NewReading, StoredReading> {
-  constructor(store: Store, onCommitted: (stored: StoredReading[], written: NewReading[]) => void, maxQueuedReadings = 100_000) {
-    super({ commit: (readings) => store.appendReadings(readings), onCommitted, maxQueued: maxQueuedReadings, noun: 'reading' });
+  constructor(store: Store, onCommitted: (stored: StoredReading[], written: NewReading[]) => void, maxQueuedReadings = 200_000) {
+    super({
+      commit: (readings) => store.appendReadings(readings), onCommitted, noun: 'reading',
+      maxQueued: maxQueuedReadings, maxQueuedPerShare: maxQueuedReadings / 2, maxPerCommitPerShare: 10_000,
+    });
   }
 }
 

@@ -107,7 +107,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
   app.get('/update', async (req) => {
     const caller = await auth.caller(req, undefined, 'write');
     const writes = updateWrites(req.query as Record<string, unknown>);
-    return written(await relay.put(caller.device.id, caller.side, writes));
+    return written(await relay.put(caller.device.id, caller.side, writes, { owner: caller.device.userId }));
   });
 
   app.post('/devices/:id/readings', async (req, reply) => {
@@ -115,7 +115,7 @@ export async function httpApiRoutes(app: FastifyInstance, opts: HttpApiOptions):
     const caller = await auth.caller(req, id, 'write');
     const body = check(readingsBody, jsonBody(req.body));
     const writes: SensorWrite[] = Array.isArray(body) ? body : [body];
-    const stored = await relay.put(caller.device.id, caller.side, writes);
+    const stored = await relay.put(caller.device.id, caller.side, writes, { owner: caller.device.userId });
     return reply.code(201).send(written(stored));
   });
 

@@ -69,7 +69,7 @@ export function authorizePublish(ctx: DoorContext, client: Client | null, sessio
   } catch (err) {
     return refuseReading(ctx, session, packet, toIotcError(err), done);
   }
-  ctx.relay.putWith(device.id, session.side, [{ sensor, value }], new PublishedReading(ctx, session, packet, done));
+  ctx.relay.putWith(device, session.side, [{ sensor, value }], new PublishedReading(ctx, session, packet, done));
 }
 
 /** One publish on its way to the store: answered (PUBACK, refusal or a closed connection) once the store settles it. */
