@@ -8,6 +8,8 @@ export interface PostgresAccess {
   tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T>;
   /** A lock name unique to this store's schema. */
   lockKey(purpose: string): string;
+  /** Holds the lock named `purpose` in this store's schema until `c`'s transaction ends: holders take turns, on any node. */
+  lock(c: pg.ClientBase, purpose: string): Promise<void>;
 }
 
 const OPEN = "state IN ('queued', 'sent') AND expires_at > $2";
@@ -19,7 +21,7 @@ export class PostgresCallStore implements CallStore {
   async create(call: NewCall, limits: { perDevice: number; perUser: number }, now: number): Promise<{ call: StoredCall } | { limit: 'device' | 'user' }> {
     return this.db.tx(async (c) => {
       // Nodes creating calls for one user at once take turns, so the limits hold across a cluster.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`calls:${call.userId}`)]);
+      await this.db.lock(c, `calls:${call.userId}`);
       const { rows: counts } = await c.query<{ device: number; user: number }>(
         `SELECT COUNT(*) FILTER (WHERE device_id = $3)::int AS device, COUNT(*)::int AS user FROM calls WHERE user_id = $1 AND ${OPEN}`,
         [call.userId, now, call.deviceId],

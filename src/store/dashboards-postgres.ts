@@ -10,7 +10,7 @@ export class PostgresDashboardStore implements DashboardStore {
   async create(userId: number, d: { name: string; widgets: unknown[] }, max: number, now: number): Promise<Dashboard | null> {
     return this.db.tx(async (c) => {
       // Nodes creating dashboards for one user at once take turns, so the cap holds across a cluster.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`dashboards:${userId}`)]);
+      await this.db.lock(c, `dashboards:${userId}`);
       const { rows: counts } = await c.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM dashboards WHERE user_id = $1', [userId]);
       if (counts[0].n >= max) return null;
       const { rows } = await c.query<DashboardRow>(

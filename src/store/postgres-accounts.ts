@@ -76,7 +76,7 @@ export class PostgresAccounts {
     return this.db.tx(async (c) => {
       if (maxPerUser > 0) {
         // Nodes creating tokens for one user at once take turns, so the cap holds across a cluster.
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`tokens:${t.userId}`)]);
+        await this.db.lock(c, `tokens:${t.userId}`);
         const { rows } = await c.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM api_tokens WHERE user_id = $1', [t.userId]);
         if (rows[0].n >= maxPerUser) throw new IotcError('E_LIMIT', `This account already has ${maxPerUser} API tokens`);
       }
@@ -146,7 +146,7 @@ export class PostgresAccounts {
   /** Runs `fn` on the key's row under a lock of the key's own: the row may not exist yet, so FOR UPDATE would not hold it. */
   private onAttempt<T>(key: string, fn: (c: pg.PoolClient, row: AttemptRow | null) => Promise<T>): Promise<T> {
     return this.db.tx(async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`attempts:${key}`)]);
+      await this.db.lock(c, `attempts:${key}`);
       const { rows } = await c.query<AttemptRow>('SELECT level, at FROM attempt_buckets WHERE key = $1', [key]);
       return fn(c, rows[0] ?? null);
     });

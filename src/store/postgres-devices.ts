@@ -17,7 +17,7 @@ export class PostgresDevices {
       return await this.db.tx(async (c) => {
         if (maxPerUser > 0) {
           // Nodes creating devices for one user at once take turns, so the cap holds across a cluster.
-          await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`devices:${d.userId}`)]);
+          await this.db.lock(c, `devices:${d.userId}`);
           const { rows } = await c.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM devices WHERE user_id = $1', [d.userId]);
           if (rows[0].n >= maxPerUser) throw new IotcError('E_LIMIT', `This account already has ${maxPerUser} devices`);
         }
@@ -57,7 +57,7 @@ export class PostgresDevices {
    * node reading "events after N" can never skip one that commits late.
    */
   private async recordDeviceEvent(c: pg.PoolClient, sql: string, values: unknown[]): Promise<boolean> {
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey('events')]);
+    await this.db.lock(c, 'events');
     return ((await c.query(sql, values)).rowCount ?? 0) > 0;
   }
 

@@ -32,7 +32,7 @@ export interface PostgresStoreOptions {
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
-  private readonly db: PostgresAccess = { q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p) };
+  private readonly db: PostgresAccess = { q: (text, values, name) => this.q(text, values, name), tx: (fn) => this.tx(fn), lockKey: (p) => this.lockKey(p), lock: (c, p) => this.lock(c, p) };
   readonly calls = new PostgresCallStore(this.db);
   readonly automations: PostgresAutomationStore;
   readonly sharing = new PostgresSharingStore(this.db);
@@ -79,6 +79,10 @@ export class PostgresStore implements Store {
 
   private lockKey(purpose: string): string {
     return `iotc:${purpose}:${this.schema ?? ''}`;
+  }
+
+  private async lock(c: pg.ClientBase, purpose: string): Promise<void> {
+    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.lockKey(purpose)]);
   }
 
   private async q<R extends pg.QueryResultRow>(text: string, values: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {

@@ -95,7 +95,7 @@ export class PostgresRollup {
     const params = deviceId === null ? [cut] : [cut, deviceId];
     await c.query('BEGIN');
     try {
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey('rollup')]);
+      await this.db.lock(c, 'rollup');
       await c.query(`DELETE FROM reading_hours WHERE hour < $1 ${device}`, params);
       // Spans starting before the cut now start at it (those ending before it go).
       await c.query(

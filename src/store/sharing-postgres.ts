@@ -11,7 +11,7 @@ export class PostgresSharingStore implements SharingStore {
 
   /** Device events are numbered under the store's events lock, as every other event (see PostgresDevices). */
   private async event(c: pg.PoolClient, deviceId: string, now: number): Promise<void> {
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey('events')]);
+    await this.db.lock(c, 'events');
     await c.query("INSERT INTO device_events (device_id, kind, at) VALUES ($1, 'access', $2)", [deviceId, now]);
   }
 
@@ -36,7 +36,7 @@ export class PostgresSharingStore implements SharingStore {
    */
   private async roomFor(c: pg.PoolClient, deviceId: string, max: number, existing: string, params: unknown[]): Promise<void> {
     if (max <= 0) return;
-    await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`people:${deviceId}`)]);
+    await this.db.lock(c, `people:${deviceId}`);
     if ((await c.query(existing, params)).rowCount) return;
     const { rows } = await c.query<{ n: number }>(
       'SELECT (SELECT COUNT(*) FROM device_shares WHERE device_id = $1) + (SELECT COUNT(*) FROM device_invitations WHERE device_id = $1) AS n',
@@ -113,7 +113,7 @@ export class PostgresSharingStore implements SharingStore {
     return this.db.tx(async (c) => {
       if (maxPerTarget > 0) {
         // One target's links are made in turns, so parallel requests on any node cannot pass the cap.
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [this.db.lockKey(`links:${link.scope}:${link.target}`)]);
+        await this.db.lock(c, `links:${link.scope}:${link.target}`);
         const { rows } = await c.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM public_links WHERE scope = $1 AND target = $2', [link.scope, link.target]);
         if (rows[0].n >= maxPerTarget) throw new IotcError('E_LIMIT', `This ${link.scope} already has ${maxPerTarget} links`);
       }
