@@ -43,12 +43,12 @@ export class IotcError extends Error {
   }
 }
 
-/** Anything thrown becomes an IotcError; unknown failures are internal and keep their cause for the log only. */
 /** A store's E_LIMIT said again in the caller's words (which setting, what to do); any other error as it is. */
 export function overCap(err: unknown, message: string): unknown {
   return err instanceof IotcError && err.code === 'E_LIMIT' ? new IotcError('E_LIMIT', message) : err;
 }
 
+/** Anything thrown becomes an IotcError; unknown failures are internal and keep their cause for the log only. */
 export function toIotcError(err: unknown): IotcError {
   if (err instanceof IotcError) return err;
   return new IotcError('E_INTERNAL', undefined, { cause: err });

@@ -1,6 +1,6 @@
 /** Automation rows as both SQL stores read them, and their domain objects. */
 import type { Rule } from '../automations/model.js';
-import type { AlertRecord, DeliveryRecord, NotificationRecord } from './automation-types.js';
+import type { AlertRecord, DeliveryRecord, NotificationRecord, RuleLimits } from './automation-types.js';
 
 export interface RuleRow {
   id: string; device_id: string; user_id: number; name: string; enabled: number | boolean; trigger_json: string; actions_json: string;
@@ -23,6 +23,23 @@ export interface NotificationRow { id: number; user_id: number; device_id: strin
 export const KEPT_ALERTS_PER_RULE = 100;
 export const KEPT_DELIVERIES_PER_DEVICE = 1000;
 export const KEPT_NOTIFICATIONS_PER_USER = 1000;
+
+/**
+ * The SQL of those trims, in either dialect: what is older than the newest `kept` rows of the rule, device or
+ * user goes. `p` numbers the placeholders (SQLite's `?` takes the key twice): 1 the key, 2 the count kept.
+ */
+const keepNewest = (table: string, key: string, dropOnly: string) => (p: (n: number) => string) =>
+  `DELETE FROM ${table} WHERE ${key} = ${p(1)}${dropOnly} AND id <= (SELECT id FROM ${table} WHERE ${key} = ${p(1)} ORDER BY id DESC LIMIT 1 OFFSET ${p(2)})`;
+export const trimAlertsSql = keepNewest('alerts', 'rule_id', ' AND cleared_at IS NOT NULL');
+export const trimDeliveriesSql = keepNewest('deliveries', 'device_id', " AND state <> 'pending'");
+export const trimNotificationsSql = keepNewest('notifications', 'user_id', '');
+
+/** Which cap a new rule would pass, given the rules its account and device have now; null if none. */
+export function ruleCapReached(counts: { user: number; device: number }, limits: RuleLimits): 'device' | 'user' | null {
+  if (limits.perDevice > 0 && counts.device >= limits.perDevice) return 'device';
+  if (limits.perUser > 0 && counts.user >= limits.perUser) return 'user';
+  return null;
+}
 
 export const ruleValues = (r: Rule) => [
   r.id, r.deviceId, r.userId, r.name, r.enabled, JSON.stringify(r.trigger), JSON.stringify(r.actions), r.cooldownMs, r.secret, r.createdAt, r.updatedAt,

@@ -89,7 +89,6 @@ export interface AutomationStore {
    * account), and not when one merely runs: a node reloads the rules only when it moved.
    */
   rulesVersion(): Promise<number>;
-  countRules(userId: number, deviceId: string): Promise<{ user: number; device: number }>;
   /** Replaces the rule's name, enabled, trigger, actions and cooldown; false if it is gone. */
   updateRule(rule: Rule): Promise<boolean>;
   recordRuleRun(id: string, at: number, error: string | null): Promise<void>;

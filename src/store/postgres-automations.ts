@@ -1,12 +1,18 @@
 import type pg from 'pg';
 import type { Rule } from '../automations/model.js';
 import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord, RuleLimits } from './automation-types.js';
-import { KEPT_ALERTS_PER_RULE, KEPT_DELIVERIES_PER_DEVICE, KEPT_NOTIFICATIONS_PER_USER, ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
+import {
+  KEPT_ALERTS_PER_RULE, KEPT_DELIVERIES_PER_DEVICE, KEPT_NOTIFICATIONS_PER_USER, ruleCapReached, ruleValues, toAlert, toDelivery, toNotification, toRule,
+  trimAlertsSql, trimDeliveriesSql, trimNotificationsSql,
+} from './automation-rows.js';
 import type { AlertRow, DeliveryRow, NotificationRow, RuleRow } from './automation-rows.js';
 
 type Query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => Promise<pg.QueryResult<R>>;
 type Tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+type Lock = (c: pg.ClientBase, purpose: string) => Promise<void>;
 
+/** PostgreSQL's numbered placeholders. */
+const PG = (n: number) => `$${n}`;
 const COUNT_RULES = 'SELECT COUNT(*)::int AS "user", COUNT(*) FILTER (WHERE device_id = $2)::int AS device FROM rules WHERE user_id = $1';
 
 /**
@@ -14,16 +20,16 @@ const COUNT_RULES = 'SELECT COUNT(*)::int AS "user", COUNT(*) FILTER (WHERE devi
  * open alerts, the primary key of rule_occurrences, and SKIP LOCKED leases on the delivery queue.
  */
 export class PostgresAutomationStore implements AutomationStore {
-  constructor(private readonly q: Query, private readonly tx: Tx) {}
+  constructor(private readonly q: Query, private readonly tx: Tx, private readonly lock: Lock) {}
 
   async createRule(rule: Rule, limits?: RuleLimits): Promise<'device' | 'user' | null> {
     return this.tx(async (c) => {
       if (limits) {
         // One account's creations take turns, so two nodes (or two requests) cannot both slip under a cap.
-        await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`iotc:rules:${rule.userId}`]);
+        await this.lock(c, `rules:${rule.userId}`);
         const { rows } = await c.query<{ user: number; device: number }>(COUNT_RULES, [rule.userId, rule.deviceId]);
-        if (limits.perDevice > 0 && rows[0].device >= limits.perDevice) return 'device' as const;
-        if (limits.perUser > 0 && rows[0].user >= limits.perUser) return 'user' as const;
+        const refused = ruleCapReached(rows[0], limits);
+        if (refused) return refused;
       }
       await c.query(`INSERT INTO rules (id, device_id, user_id, name, enabled, trigger_json, actions_json, cooldown_ms, secret, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, ruleValues(rule));
@@ -51,11 +57,6 @@ export class PostgresAutomationStore implements AutomationStore {
     return Number(rows[0].n);
   }
 
-  async countRules(userId: number, deviceId: string): Promise<{ user: number; device: number }> {
-    const { rows } = await this.q<{ user: number; device: number }>(COUNT_RULES, [userId, deviceId]);
-    return { user: rows[0].user, device: rows[0].device };
-  }
-
   async updateRule(r: Rule): Promise<boolean> {
     const res = await this.q('UPDATE rules SET name = $1, enabled = $2, trigger_json = $3, actions_json = $4, cooldown_ms = $5, updated_at = $6 WHERE id = $7',
       [r.name, r.enabled, JSON.stringify(r.trigger), JSON.stringify(r.actions), r.cooldownMs, r.updatedAt, r.id]);
@@ -81,7 +82,7 @@ export class PostgresAutomationStore implements AutomationStore {
       [a.ruleId, a.deviceId, a.userId, JSON.stringify(a.detail ?? null), a.at, a.cooldownMs],
     );
     if (!rows[0]) return null;
-    await this.q('DELETE FROM alerts WHERE rule_id = $1 AND cleared_at IS NOT NULL AND id <= (SELECT id FROM alerts WHERE rule_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)', [a.ruleId, KEPT_ALERTS_PER_RULE]);
+    await this.q(trimAlertsSql(PG), [a.ruleId, KEPT_ALERTS_PER_RULE]);
     return toAlert(rows[0]);
   }
 
@@ -113,7 +114,7 @@ export class PostgresAutomationStore implements AutomationStore {
   async enqueueDelivery(d: NewDelivery, maxPendingPerUser: number): Promise<DeliveryRecord | null> {
     return this.tx(async (c) => {
       // One user's enqueues take turns, so two nodes cannot both slip under the cap.
-      await c.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`iotc:deliveries:${d.userId}`]);
+      await this.lock(c, `deliveries:${d.userId}`);
       const { rows: count } = await c.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM deliveries WHERE user_id = $1 AND state = 'pending'`, [d.userId]);
       if (count[0].n >= maxPendingPerUser) return null;
       const { rows } = await c.query<DeliveryRow>(
@@ -121,10 +122,7 @@ export class PostgresAutomationStore implements AutomationStore {
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7) RETURNING *`,
         [d.userId, d.ruleId, d.deviceId, d.kind, d.target, JSON.stringify(d.payload), d.at],
       );
-      await c.query(
-        `DELETE FROM deliveries WHERE device_id = $1 AND state <> 'pending' AND id <= (SELECT id FROM deliveries WHERE device_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)`,
-        [d.deviceId, KEPT_DELIVERIES_PER_DEVICE],
-      );
+      await c.query(trimDeliveriesSql(PG), [d.deviceId, KEPT_DELIVERIES_PER_DEVICE]);
       return toDelivery(rows[0]);
     });
   }
@@ -155,7 +153,7 @@ export class PostgresAutomationStore implements AutomationStore {
 
   async addNotification(n: { userId: number; deviceId: string; ruleId: string | null; text: string; time: number }): Promise<void> {
     await this.q('INSERT INTO notifications (user_id, device_id, rule_id, text, time) VALUES ($1, $2, $3, $4, $5)', [n.userId, n.deviceId, n.ruleId, n.text, n.time]);
-    await this.q('DELETE FROM notifications WHERE user_id = $1 AND id <= (SELECT id FROM notifications WHERE user_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)', [n.userId, KEPT_NOTIFICATIONS_PER_USER]);
+    await this.q(trimNotificationsSql(PG), [n.userId, KEPT_NOTIFICATIONS_PER_USER]);
   }
 
   async listNotifications(userId: number, limit: number): Promise<NotificationRecord[]> {

@@ -47,7 +47,7 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool,
     private readonly schema: string | null,
   ) {
-    this.automations = new PostgresAutomationStore((text, values) => this.q(text, values), (fn) => this.tx(fn));
+    this.automations = new PostgresAutomationStore((text, values) => this.q(text, values), (fn) => this.tx(fn), this.db.lock);
   }
 
   /** Connects, creates the schema if asked, and migrates. Fails with a clear message if the database is unreachable. */

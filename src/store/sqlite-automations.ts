@@ -1,7 +1,10 @@
 import type Database from 'better-sqlite3';
 import type { Rule } from '../automations/model.js';
 import type { AlertRecord, AutomationStore, DeliveryOutcome, DeliveryRecord, NewDelivery, NotificationRecord, RuleLimits } from './automation-types.js';
-import { KEPT_ALERTS_PER_RULE, KEPT_DELIVERIES_PER_DEVICE, KEPT_NOTIFICATIONS_PER_USER, ruleValues, toAlert, toDelivery, toNotification, toRule } from './automation-rows.js';
+import {
+  KEPT_ALERTS_PER_RULE, KEPT_DELIVERIES_PER_DEVICE, KEPT_NOTIFICATIONS_PER_USER, ruleCapReached, ruleValues, toAlert, toDelivery, toNotification, toRule,
+  trimAlertsSql, trimDeliveriesSql, trimNotificationsSql,
+} from './automation-rows.js';
 import type { AlertRow, DeliveryRow, NotificationRow, RuleRow } from './automation-rows.js';
 
 /** Automations in the SQLite file. Calls are synchronous underneath, so each method is atomic by itself. */
@@ -43,9 +46,9 @@ export class SqliteAutomationStore implements AutomationStore {
       notificationsByUser: db.prepare('SELECT * FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT ?'),
       readNotifications: db.prepare('UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0'),
       // Each drops what is older than the newest KEPT_… rows of its rule, device or user (see automation-rows.ts).
-      trimAlerts: db.prepare('DELETE FROM alerts WHERE rule_id = ? AND cleared_at IS NOT NULL AND id <= (SELECT id FROM alerts WHERE rule_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)'),
-      trimDeliveries: db.prepare(`DELETE FROM deliveries WHERE device_id = ? AND state <> 'pending' AND id <= (SELECT id FROM deliveries WHERE device_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`),
-      trimNotifications: db.prepare('DELETE FROM notifications WHERE user_id = ? AND id <= (SELECT id FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)'),
+      trimAlerts: db.prepare(trimAlertsSql(() => '?')),
+      trimDeliveries: db.prepare(trimDeliveriesSql(() => '?')),
+      trimNotifications: db.prepare(trimNotificationsSql(() => '?')),
     };
   }
 
@@ -56,9 +59,8 @@ export class SqliteAutomationStore implements AutomationStore {
     return this.db
       .transaction(() => {
         if (limits) {
-          const counts = this.stmt.countRules.get(rule.deviceId, rule.userId) as { user: number; device: number };
-          if (limits.perDevice > 0 && counts.device >= limits.perDevice) return 'device' as const;
-          if (limits.perUser > 0 && counts.user >= limits.perUser) return 'user' as const;
+          const refused = ruleCapReached(this.stmt.countRules.get(rule.deviceId, rule.userId) as { user: number; device: number }, limits);
+          if (refused) return refused;
         }
         this.stmt.insertRule.run(...v);
         return null;
@@ -81,11 +83,6 @@ export class SqliteAutomationStore implements AutomationStore {
 
   async rulesVersion(): Promise<number> {
     return this.stmt.rulesVersion.get() as number;
-  }
-
-  async countRules(userId: number, deviceId: string): Promise<{ user: number; device: number }> {
-    const row = this.stmt.countRules.get(deviceId, userId) as { user: number; device: number };
-    return { user: row.user, device: row.device };
   }
 
   async updateRule(r: Rule): Promise<boolean> {
