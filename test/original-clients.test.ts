@@ -176,3 +176,41 @@ test('a call from a new app reaches an original device as a plain sensor and val
     await app.close();
   }
 });
+
+test('a put the hub refuses, a flood and a wrong key are answered with frames an original script can read, and it keeps its connection', { skip }, async () => {
+  const strict = await startTestServer({ maxSensors: 2, rateLimit: 5, rateBurst: 5 });
+  const d = await makeDevice(strict);
+  const device = new OriginalPeer(strict, d.id, d.key, 'device');
+  const app = await TestClient.connect(strict.wsUrl, d.id, d.key, 'client');
+  const stranger = new OriginalPeer(strict, d.id, 'X'.repeat(15), 'client');
+  try {
+    await device.opened();
+    device.type('a 1');
+    device.type('b 2');
+    await app.next((m) => m.sensor === 'b');
+    // A third sensor is past max-sensors (E_LIMIT); a 70-character name breaks the rules (E_VALIDATION).
+    device.type('c 3');
+    device.type(`${'n'.repeat(70)} 4`);
+    await device.waitTick('c', null);
+    await waitFor(() => device.ticks().some((e) => e.sensor === null), 5000, `the refusal of a bad name; ${device.describe()}`);
+    // More than five a second: the rest are refused one by one, each naming its sensor.
+    await sleep(1100);
+    for (let i = 0; i < 12; i++) device.type(`a ${i}`);
+    await waitFor(() => device.ticks('a').filter((e) => e.value === null).length >= 5, 5000, `rate refusals; ${device.describe()}`);
+    await sleep(1100);
+    device.type('a done');
+    await app.next((m) => m.sensor === 'a' && m.value === 'done');
+    assert.equal(await strict.hub.relay.gets(d.id, 'c'), null, 'the refused reading was not stored');
+    assert.deepEqual(device.events.filter((e) => e.event === 'error' || e.event === 'closed'), [], device.describe());
+    assert.equal(await device.quit(), 0, device.describe());
+
+    // A wrong key: one readable frame, then the close, and the script ends without an error.
+    assert.equal(await stranger.exited, 0, stranger.describe());
+    assert.deepEqual(stranger.events.map((e) => e.event), ['open', 'tick', 'closed'], stranger.describe());
+  } finally {
+    device.kill();
+    stranger.kill();
+    await app.close();
+    await strict.stop();
+  }
+});

@@ -93,7 +93,8 @@ describe('bad input over a socket', () => {
     for (const [frame, expected] of BAD) {
       dev.send(frame);
       const reply = await dev.next();
-      assert.deepEqual(reply, { ok: false, ...expected }, `reply to ${frame.slice(0, 80)}`);
+      // A refusal without an id names no sensor here (none could be read) and carries value null, for the original clients.
+      assert.deepEqual(reply, { ok: false, ...expected, ...('id' in expected ? {} : { sensor: null, value: null }) }, `reply to ${frame.slice(0, 80)}`);
       // The same connection still works...
       const ack = await dev.request({ method: 'put', status: { sensor: 'good', value: ++n } });
       assert.equal(ack.ok, true);
@@ -136,7 +137,12 @@ describe('the original protocol', () => {
     await app.reading();
     await app.reading();
     dev.send({ method: 'put', status: { sensor: '', value: 1 } });
-    assert.deepEqual(await dev.next(), { ok: false, error: 'status.sensor: sensor must not be empty', code: 'E_VALIDATION' });
+    assert.deepEqual(await dev.next(), { ok: false, error: 'status.sensor: sensor must not be empty', code: 'E_VALIDATION', sensor: null, value: null });
+    // A refused reading's sensor is named, so an original script reading tick['sensor'] and tick['value'] carries on.
+    dev.send({ method: 'put', status: { sensor: 'big', value: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]] } });
+    const deep = await dev.next();
+    assert.match(String(deep.error), /deeper than 32 levels/);
+    assert.deepEqual({ ...deep, error: '' }, { ok: false, error: '', code: 'E_VALIDATION', sensor: 'big', value: null });
     // With an id, the durable ack as before.
     const ack = await dev.request({ method: 'put', status: { sensor: 'temp', value: 23 } });
     assert.deepEqual(Object.keys(ack).sort(), ['id', 'ok', 'time']);

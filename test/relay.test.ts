@@ -322,7 +322,7 @@ describe('limits', () => {
     for (let i = 0; i < 3; i++) open.push(await TestClient.connect(server.wsUrl, d.id, d.key, 'device'));
     const extra = await TestClient.connect(server.wsUrl, d.id, d.key, 'device');
     const msg = await extra.next();
-    assert.deepEqual(msg, { ok: false, error: 'At most 3 device connections per device', code: 'E_TOO_MANY_CONNECTIONS' });
+    assert.deepEqual(msg, { ok: false, error: 'At most 3 device connections per device', code: 'E_TOO_MANY_CONNECTIONS', sensor: null, value: null });
     const closed = await within(extra.closed, 5000, 'the socket to close');
     assert.equal(closed.code, 4429);
     assert.equal(closed.reason, 'At most 3 device connections per device');
@@ -401,7 +401,7 @@ describe('store failures', () => {
       // A real store failure between authentication and sync: the cursors table is gone for a moment.
       other.exec('ALTER TABLE cursors RENAME TO cursors_away');
       const failed = await TestClient.connect(s.wsUrl, d.id, d.key, 'device');
-      assert.deepEqual(await failed.next(), { ok: false, error: 'Internal error', code: 'E_INTERNAL' });
+      assert.deepEqual(await failed.next(), { ok: false, error: 'Internal error', code: 'E_INTERNAL', sensor: null, value: null });
       assert.equal((await within(failed.closed, 5000, 'the socket to close')).code, 1011);
       other.exec('ALTER TABLE cursors_away RENAME TO cursors');
 

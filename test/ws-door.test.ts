@@ -35,7 +35,7 @@ describe('refused connections', () => {
     const d = await makeDevice(server);
     const wrongKey = d.key.slice(0, 14) + (d.key.endsWith('A') ? 'B' : 'A');
     const r = await refused(server, { device: d.id, key: wrongKey, side: 'device' });
-    assert.deepEqual(r.messages, [{ ok: false, error: 'Wrong device id or key', code: 'E_AUTH' }]);
+    assert.deepEqual(r.messages, [{ ok: false, error: 'Wrong device id or key', code: 'E_AUTH', sensor: null, value: null }]);
     assert.deepEqual(r.closed, { code: 4401, reason: 'Wrong device id or key' });
     await nothingStored(server, d.id);
   });
@@ -43,7 +43,7 @@ describe('refused connections', () => {
   test('an unknown device id gets exactly the same refusal as a wrong key', async () => {
     const d = await makeDevice(server);
     const r = await refused(server, { device: 'ZZZZZZZZZZZZZZZZZZZZ', key: d.key, side: 'client' });
-    assert.deepEqual(r.messages, [{ ok: false, error: 'Wrong device id or key', code: 'E_AUTH' }]);
+    assert.deepEqual(r.messages, [{ ok: false, error: 'Wrong device id or key', code: 'E_AUTH', sensor: null, value: null }]);
     assert.deepEqual(r.closed, { code: 4401, reason: 'Wrong device id or key' });
   });
 
@@ -52,7 +52,7 @@ describe('refused connections', () => {
     const queries: Record<string, string>[] = [{ device: d.id }, { key: d.key }, {}, { device: '', key: d.key }];
     for (const query of queries) {
       const r = await refused(server, query);
-      assert.deepEqual(r.messages, [{ ok: false, error: 'The URL needs ?device=ID&key=KEY', code: 'E_AUTH' }], JSON.stringify(query));
+      assert.deepEqual(r.messages, [{ ok: false, error: 'The URL needs ?device=ID&key=KEY', code: 'E_AUTH', sensor: null, value: null }], JSON.stringify(query));
       assert.deepEqual(r.closed, { code: 4401, reason: 'The URL needs ?device=ID&key=KEY' });
     }
     await nothingStored(server, d.id);
@@ -61,7 +61,7 @@ describe('refused connections', () => {
   test('a bad side: E_VALIDATION 4400, even with the right key', async () => {
     const d = await makeDevice(server);
     const r = await refused(server, { device: d.id, key: d.key, side: 'server' });
-    assert.deepEqual(r.messages, [{ ok: false, error: 'side must be "device" or "client"', code: 'E_VALIDATION' }]);
+    assert.deepEqual(r.messages, [{ ok: false, error: 'side must be "device" or "client"', code: 'E_VALIDATION', sensor: null, value: null }]);
     assert.deepEqual(r.closed, { code: 4400, reason: 'side must be "device" or "client"' });
     await nothingStored(server, d.id);
   });

@@ -54,6 +54,18 @@ export function toIotcError(err: unknown): IotcError {
   return new IotcError('E_INTERNAL', undefined, { cause: err });
 }
 
+/**
+ * A socket's `{"ok":false,…}` frame. One answering a request without an id (a fire-and-forget put, a refusal at
+ * connect) carries "sensor" and "value" too, `value` null: the original clients read both from every frame they
+ * receive, and a frame without them breaks their callback, which closes their connection.
+ */
+export function errorFrame(err: IotcError, id: string | number | undefined, extra?: { sensor?: string | null; value?: null; call?: string }): string {
+  const frame: Record<string, unknown> = id === undefined
+    ? { ok: false, error: err.message, code: err.code, sensor: null, value: null }
+    : { ok: false, id, error: err.message, code: err.code };
+  return JSON.stringify(extra === undefined ? frame : Object.assign(frame, extra));
+}
+
 /** Close reasons are limited to 123 bytes by RFC 6455. */
 export function closeReason(text: string): string {
   const buf = Buffer.from(text);

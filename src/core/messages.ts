@@ -178,12 +178,28 @@ function plainPut(data: Record<string, unknown>): Request | null {
   return out;
 }
 
-/** The request's id, if it has a usable one, so an error reply can still echo it. */
-export function peekId(text: string): string | number | undefined {
-  try {
-    const id = (JSON.parse(text) as { id?: unknown }).id;
-    return typeof id === 'string' || typeof id === 'number' ? id : undefined;
-  } catch {
-    return undefined;
-  }
+/** What an error reply can still echo of a request it could not take: its id, and the sensor it was about. */
+export interface RequestPeek {
+  id: string | number | undefined;
+  /** The request's sensor (a put's first reading's) when it is a usable name, else null. */
+  sensor: string | null;
 }
+
+export function peekRequest(text: string): RequestPeek {
+  let req: { id?: unknown; sensor?: unknown; status?: unknown };
+  try {
+    req = JSON.parse(text) as typeof req;
+  } catch {
+    return { id: undefined, sensor: null };
+  }
+  if (typeof req !== 'object' || req === null) return { id: undefined, sensor: null };
+  const id = typeof req.id === 'string' || typeof req.id === 'number' ? req.id : undefined;
+  return { id, sensor: usableSensor(req.sensor) ?? usableSensor(firstWrite(req.status)?.sensor) };
+}
+
+const firstWrite = (status: unknown): { sensor?: unknown } | undefined => {
+  const w: unknown = Array.isArray(status) ? status[0] : status;
+  return typeof w === 'object' && w !== null ? (w as { sensor?: unknown }) : undefined;
+};
+
+const usableSensor = (s: unknown): string | null => (typeof s === 'string' && sensorName.safeParse(s).success ? s : null);

@@ -1,6 +1,6 @@
-import { IotcError, toIotcError } from './errors.js';
+import { errorFrame, IotcError, toIotcError } from './errors.js';
 import { CallFailed, callTimeoutMs } from './calls.js';
-import { parseRequest, peekId } from './messages.js';
+import { parseRequest, peekRequest } from './messages.js';
 import type { Request } from './messages.js';
 import { TokenBucket } from './rate-limit.js';
 import { forbidden, roleAllows } from './sharing.js';
@@ -63,7 +63,7 @@ export class ProtocolSession {
         this.close(new IotcError('E_RATE_LIMITED', 'Message flood: connection closed'));
         return DONE;
       }
-      this.fail(new IotcError('E_RATE_LIMITED', `Too many messages: slow down (retry in ${this.bucket.waitSeconds()}s)`), peekId(text));
+      this.refuse(new IotcError('E_RATE_LIMITED', `Too many messages: slow down (retry in ${this.bucket.waitSeconds()}s)`), text);
       return DONE;
     }
     this.floodStrikes = 0;
@@ -71,11 +71,11 @@ export class ProtocolSession {
     try {
       req = parseRequest(text);
     } catch (err) {
-      this.fail(toIotcError(err), peekId(text));
+      this.refuse(toIotcError(err), text);
       return DONE;
     }
     if (req.method === 'put') return this.put(req);
-    return this.dispatch(req).catch((err) => this.failed(err, req.id));
+    return this.dispatch(req).catch((err) => this.failed(err, req.id, req.id === undefined && 'sensor' in req ? req.sensor : undefined));
   }
 
   private put(req: PutRequest): Promise<void> {
@@ -87,7 +87,7 @@ export class ProtocolSession {
     const { device, side } = this.attachment;
     const batch = Array.isArray(req.status);
     const writes = batch ? (req.status as SensorWrite[]) : [req.status as SensorWrite];
-    const put = new PendingPut(this, req.id, batch ? writes.length : undefined);
+    const put = new PendingPut(this, req.id, batch ? writes.length : undefined, req.id === undefined ? writes[0].sensor : undefined);
     this.lastWrite = put;
     this.relay.putWith(device, side, writes, put);
     return DONE;
@@ -100,7 +100,7 @@ export class ProtocolSession {
   putSettled(put: PendingPut, err: unknown, stored: readonly StoredReading[] | null, from: number): void {
     put.settled = true;
     if (this.lastWrite === put) this.lastWrite = null;
-    if (stored === null) this.failed(err, put.id);
+    if (stored === null) this.failed(err, put.id, put.sensor);
     else if (put.id !== undefined) this.reply(putAck(put.id, stored[from].time, put.count));
     const waiters = put.waiters;
     if (waiters !== null) for (const wake of waiters) wake();
@@ -113,10 +113,16 @@ export class ProtocolSession {
     return new Promise((resolve) => (put.waiters ??= []).push(resolve));
   }
 
-  private failed(err: unknown, id: string | number | undefined): void {
+  private failed(err: unknown, id: string | number | undefined, sensor?: string): void {
     const e = toIotcError(err);
     if (e.code === 'E_INTERNAL') this.log.error({ err, deviceId: this.attachment.device.id }, 'request failed');
-    this.fail(e, id);
+    this.fail(e, id, sensor === undefined ? undefined : { sensor });
+  }
+
+  /** A frame refused before it was understood: the reply echoes what can be read of it. */
+  private refuse(err: IotcError, text: string): void {
+    const { id, sensor } = peekRequest(text);
+    this.fail(err, id, id === undefined ? { sensor } : undefined);
   }
 
   private async dispatch(req: Exclude<Request, PutRequest>): Promise<void> {
@@ -223,12 +229,9 @@ export class ProtocolSession {
     this.reply(JSON.stringify(id === undefined ? { ok: true, ...body } : { ok: true, id, ...body }));
   }
 
-  private fail(err: IotcError, id: string | number | undefined, extra?: Record<string, unknown>): void {
+  private fail(err: IotcError, id: string | number | undefined, extra?: { sensor?: string | null; value?: null }): void {
     this.relay.countError(err.code);
-    const body: Record<string, unknown> = { ok: false, error: err.message, code: err.code, ...extra };
-    if (id !== undefined) body.id = id;
-    if (err instanceof CallFailed) body.call = err.call;
-    this.reply(JSON.stringify(body));
+    this.reply(errorFrame(err, id, err instanceof CallFailed ? { ...extra, call: err.call } : extra));
   }
 }
 
@@ -248,6 +251,8 @@ class PendingPut implements WriteSettler<StoredReading> {
     readonly id: string | number | undefined,
     /** How many readings a batch put wrote (its ack says so); undefined for a single reading. */
     readonly count: number | undefined,
+    /** Without an id, the (first) reading's sensor, which a refusal names for the original clients. */
+    readonly sensor: string | undefined,
   ) {}
 
   settle(err: unknown, stored: readonly StoredReading[] | null, from: number): void {

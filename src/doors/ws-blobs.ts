@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { decodeBlobFrame } from '../core/blobs.js';
 import type { BlobDelivery, BlobRoom } from '../core/blobs.js';
-import { IotcError, toIotcError } from '../core/errors.js';
+import { errorFrame, IotcError, toIotcError } from '../core/errors.js';
 import { TokenBucket } from '../core/rate-limit.js';
 import type { Logger } from '../log.js';
 import type { Device, Side } from '../store/types.js';
@@ -66,7 +66,7 @@ export class WsBlobChannel {
     } catch (err) {
       const e = toIotcError(err);
       if (e.code === 'E_INTERNAL') this.log.error({ err, deviceId: this.link.device.id }, 'binary chunk failed');
-      this.link.reply(JSON.stringify(id === undefined ? { ok: false, error: e.message, code: e.code } : { ok: false, id, error: e.message, code: e.code }));
+      this.link.reply(errorFrame(e, id));
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
-import { IotcError, closeReason, toIotcError } from '../core/errors.js';
+import { IotcError, closeReason, errorFrame, toIotcError } from '../core/errors.js';
 import { ProtocolSession } from '../core/protocol.js';
 import type { ProtocolLimits } from '../core/protocol.js';
 import type { Attachment, Receiver, Relay } from '../core/relay.js';
@@ -123,7 +123,7 @@ export class WsConnection implements Receiver {
       (err) => {
         const e = toIotcError(err);
         if (e.code === 'E_INTERNAL') shared.log.error({ err }, 'could not attach connection');
-        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ ok: false, error: e.message, code: e.code }));
+        if (ws.readyState === WebSocket.OPEN) ws.send(errorFrame(e, undefined));
         this.closeWith(e);
       },
     );

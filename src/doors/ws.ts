@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket } from 'ws';
-import { IotcError, closeReason, toIotcError } from '../core/errors.js';
+import { IotcError, closeReason, errorFrame, toIotcError } from '../core/errors.js';
 import type { Relay } from '../core/relay.js';
 import type { Role } from '../core/sharing.js';
 import { clientAddress } from './client-address.js';
@@ -136,7 +136,7 @@ export class WebSocketDoor {
       // What the refused peer sends meanwhile (invalid UTF-8, an oversize frame) errors this socket: without a
       // listener that error would be thrown and take the whole hub down.
       ws.on('error', () => ws.terminate());
-      ws.send(JSON.stringify({ ok: false, error: err.message, code: err.code }));
+      ws.send(errorFrame(err, undefined));
       ws.close(err.closeCode, closeReason(err.message));
       // A peer that never answers the close would otherwise hold the socket for the library's 30 s.
       setTimeout(() => ws.terminate(), 2000).unref();
