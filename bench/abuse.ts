@@ -3,6 +3,9 @@
  * device and credentials — at full dose for `npm run attacks` (scale 1) and in small doses for the soak run.
  * Each reports what it managed (notes) and, where the finding is about a missing limit, whether the limit held.
  */
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { ATTACKER_ADDRESS, MqttPeer, WsPeer, createDevice, jsonHeaders, request, webSession } from './arena/index.js';
 import type { Account, Hub, HubOptions } from './arena/index.js';
@@ -383,4 +386,27 @@ export const diskFill: Abuse = {
   },
 };
 
-export const ALL_ABUSES: readonly Abuse[] = [mqttSubscriptions, retainedMatching, deepValue, historySlowReader, manySensors, guessing, idleSockets, diskFill];
+
+export const accountFlood: Abuse = {
+  id: '7', finding: 7, title: 'One account writes as fast as the hub takes it: batch puts on many connections of its devices',
+  scaled: '4 devices × 8 connections, each with 8 batch puts of 500 small readings in flight, at the default limits (a batch counts as one message), from a process of its own (the brief: "one account\'s abuse must never slow or break another\'s")',
+  async run(ctx) {
+    const extra = await Promise.all(Array.from({ length: 3 }, (_, i) => createDevice(ctx.hub.url, ctx.attacker.token, `flood ${i}`, ATTACKER_ADDRESS)));
+    const devices = [ctx.attacker.device, ...extra].map((d) => ({ ...d, connections: n(8, ctx.scale) }));
+    const child = fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'arena/flood.ts'), [ctx.hub.wsUrl, String(ctx.seconds), '8', JSON.stringify(devices)], {
+      execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    if (code !== 0) throw new Error(`the flood's process exited with ${code}`);
+    const { outcome, readings } = JSON.parse(out) as { outcome: Record<string, number>; readings: number };
+    const refused = Object.entries(outcome).filter(([k]) => k !== 'ok').reduce((sum, [, v]) => sum + v, 0);
+    return {
+      notes: [`puts: ${show(outcome)}; ${readings} readings acknowledged, ${Math.round(readings / ctx.seconds)}/s`],
+      checks: ctx.scale >= 1 ? [{ name: 'the flooding account is slowed by flow control, not refused', ok: readings > 0 && refused === 0, detail: `${refused} of its puts refused` }] : [],
+    };
+  },
+};
+
+export const ALL_ABUSES: readonly Abuse[] = [mqttSubscriptions, retainedMatching, deepValue, historySlowReader, manySensors, guessing, idleSockets, diskFill, accountFlood];

@@ -139,3 +139,33 @@ test('a commit takes at most a quota of one account\'s writes, in order; the res
   await batcher.drain();
   assert.deepEqual(sizes, [3, 2], 'one account alone: its writes in order, a quota at a time');
 });
+
+test('a share with holdShareAt waiting tells its sources to hold; they resume once, when half is left; other shares and let-go sources are untouched', async () => {
+  const batcher = new CommitBatcher<NewReading, StoredReading>({
+    commit: (items) => store.appendReadings(items), noun: 'reading', maxQueued: 100, maxPerCommitPerShare: 4, holdShareAt: 4,
+  });
+  const resumed: string[] = [];
+  const source = (name: string) => ({ resumeReading: () => resumed.push(name) });
+  const [a, b, gone, quiet] = [source('a'), source('b'), source('gone'), source('quiet')];
+  enqueue(batcher, readings(500, 501, 502), 'flood');
+  assert.equal(batcher.holdWhileBusy('flood', a), false, 'three waiting, under four');
+  const writes = [enqueue(batcher, readings(503, 504), 'flood'), enqueue(batcher, readings(505, 506, 507, 508), 'flood')];
+  assert.equal(batcher.holdWhileBusy('flood', a), true, 'nine waiting');
+  assert.equal(batcher.holdWhileBusy('flood', b), true);
+  assert.equal(batcher.holdWhileBusy('flood', gone), true);
+  assert.equal(batcher.holdWhileBusy('quiet', quiet), false, 'another account is not held by this one\'s backlog');
+  batcher.letGo('flood', gone);
+  // Commits take whole writes up to the quota of four: 500–502, then 503–504 (six, then four left: more than half
+  // of holdShareAt), then 505–508: the sources resume, each once.
+  const commits: number[] = [];
+  batcher.onBatch = (size) => {
+    commits.push(size);
+    if (commits.length < 3) assert.deepEqual(resumed, [], `still ${commits.length === 1 ? 6 : 4} waiting`);
+  };
+  await batcher.drain();
+  assert.deepEqual(commits, [3, 2, 4]);
+  assert.deepEqual(resumed, ['a', 'b'], 'each held source resumed once, the one let go not at all');
+  assert.ok(writes.every((w) => w.calls.length === 1 && w.calls[0].err === null));
+  await batcher.drain();
+  assert.deepEqual(resumed, ['a', 'b']);
+});

@@ -2,7 +2,7 @@ import { IotcError } from './errors.js';
 import { CallRouter } from './calls.js';
 import type { CallLimits } from './calls.js';
 import { WriteBatcher, refuseWrite } from './write-batcher.js';
-import type { Share } from './write-batcher.js';
+import type { HeldSource, Share } from './write-batcher.js';
 import type { WriteSettler } from './write-batcher.js';
 import type { BlobDelivery } from './blobs.js';
 import { DeviceWatch } from './device-watch.js';
@@ -193,6 +193,20 @@ export class Relay {
   /** Readings accepted but not yet committed: the store's backlog. */
   get pendingWrites(): number {
     return this.batcher.pending;
+  }
+
+  /**
+   * Asked by a door after each message of a connection writing for `owner` (the device's account): true when
+   * that account has a commit's worth of readings waiting for the store, and the door should stop reading the
+   * connection until `source.resumeReading()` is called. Flow control, not a refusal: nothing is lost or refused.
+   */
+  holdWhileBusy(owner: Share, source: HeldSource): boolean {
+    return this.batcher.holdWhileBusy(owner, source);
+  }
+
+  /** A held connection closed. */
+  letGo(owner: Share, source: HeldSource): void {
+    this.batcher.letGo(owner, source);
   }
 
   /** Doors report every error they send or close with, so errors can be counted by code. */

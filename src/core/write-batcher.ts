@@ -46,8 +46,19 @@ export interface CommitBatcherOptions<T, R> {
    * a backlog then delays the others by a commit of this size, not by its whole backlog.
    */
   maxPerCommitPerShare?: number;
+  /**
+   * Weight of one share waiting at which a source that asks (holdWhileBusy) stops reading that share's writes,
+   * until half of it is left: a flooding account is slowed by its own sockets' flow control, where refusing
+   * would first cost the hub the parsing of everything it sent.
+   */
+  holdShareAt?: number;
   /** The item's name in a refusal ("reading", "chunk"). */
   noun: string;
+}
+
+/** A source of writes that stops reading while its share's backlog is high (a connection). */
+export interface HeldSource {
+  resumeReading(): void;
 }
 
 /**
@@ -62,6 +73,8 @@ export class CommitBatcher<T, R> {
   private readonly waiting = new Map<Share, number>();
   private flushing: Promise<void> | null = null;
   private scheduled = false;
+  /** Sources holding until their share's backlog falls (see holdShareAt). */
+  private readonly holding = new Map<Share, Set<HeldSource>>();
   /** Told about every transaction: how many items, how long it took, whether it committed (for metrics). */
   onBatch: ((size: number, seconds: number, ok: boolean) => void) | null = null;
 
@@ -99,6 +112,35 @@ export class CommitBatcher<T, R> {
     this.schedule();
   }
 
+  /**
+   * Whether `source`, writing for `share`, should stop reading now: true when the share has holdShareAt or more
+   * waiting, and then `source.resumeReading()` is called once, when half of it is left (or the source is let go).
+   */
+  holdWhileBusy(share: Share, source: HeldSource): boolean {
+    const at = this.opts.holdShareAt;
+    if (at === undefined || (this.waiting.get(share) ?? 0) < at) return false;
+    let sources = this.holding.get(share);
+    if (sources === undefined) this.holding.set(share, (sources = new Set()));
+    sources.add(source);
+    return true;
+  }
+
+  /** Forgets a held source (its connection closed). */
+  letGo(share: Share, source: HeldSource): void {
+    const sources = this.holding.get(share);
+    if (sources?.delete(source) && sources.size === 0) this.holding.delete(share);
+  }
+
+  /** Resumes the sources of every share whose backlog fell to half of holdShareAt. */
+  private release(): void {
+    const low = (this.opts.holdShareAt ?? 0) / 2;
+    for (const [share, sources] of this.holding) {
+      if ((this.waiting.get(share) ?? 0) > low) continue;
+      this.holding.delete(share);
+      for (const source of sources) source.resumeReading();
+    }
+  }
+
   /** Resolves once everything queued so far is committed (or failed). */
   async drain(): Promise<void> {
     while (this.queue.length > 0 || this.flushing) {
@@ -125,6 +167,7 @@ export class CommitBatcher<T, R> {
       if (left > 0) this.waiting.set(p.share, left);
       else this.waiting.delete(p.share);
     }
+    if (this.holding.size > 0) this.release();
     this.flushing = this.commit(batch).finally(() => {
       this.flushing = null;
       if (this.queue.length > 0) this.schedule();
@@ -203,13 +246,15 @@ export class CommitBatcher<T, R> {
 
 /**
  * Readings: one transaction per turn, shared fairly between accounts. At most `maxQueuedReadings` wait, half of
- * them one account's; a commit takes at most 10 000 of one account's while others' wait.
+ * them one account's; a commit takes at most 10 000 of one account's while others' wait, and an account's
+ * connections stop being read while it has a commit's worth waiting.
  */
 export class WriteBatcher extends CommitBatcher<NewReading, StoredReading> {
   constructor(store: Store, onCommitted: (stored: StoredReading[], written: NewReading[]) => void, maxQueuedReadings = 200_000) {
     super({
       commit: (readings) => store.appendReadings(readings), onCommitted, noun: 'reading',
-      maxQueued: maxQueuedReadings, maxQueuedPerShare: maxQueuedReadings / 2, maxPerCommitPerShare: 10_000,
+      // An account is held when it has more waiting than the next commit takes of it.
+      maxQueued: maxQueuedReadings, maxQueuedPerShare: maxQueuedReadings / 2, maxPerCommitPerShare: 10_000, holdShareAt: 10_000,
     });
   }
 }

@@ -51,6 +51,9 @@ const CONNECTION = Symbol('iotc.wsConnection');
 type TaggedSocket = WebSocket & { [CONNECTION]: WsConnection };
 const connectionOf = (ws: WebSocket) => (ws as TaggedSocket)[CONNECTION];
 
+function resumeConnection(c: WsConnection): void {
+  c.resumeNow();
+}
 function onPong(this: WebSocket): void {
   connectionOf(this).alive = true;
 }
@@ -92,7 +95,10 @@ export class WsConnection implements Receiver {
   private outbox: string[] | null = null;
   /** Made on the first message: most connections of a big fleet sit idle. */
   private session: ProtocolSession | null = null;
-  /** Messages that came before the relay attached the connection. */
+  /**
+   * Messages to handle later: those that came before the relay attached the connection, and those read while the
+   * account's backlog holds it (what the socket had already read when it was paused: one read's worth at most).
+   */
   private early: string[] | null = [];
   private attachment: Attachment | null = null;
   private isClosed = false;
@@ -222,6 +228,7 @@ export class WsConnection implements Receiver {
 
   closed(): void {
     this.isClosed = true;
+    if (this.ws.isPaused) this.shared.relay.letGo(this.device.userId, this);
     this.blobChannel?.close();
     this.unwatch?.();
     this.shared.peers.delete(this);
@@ -253,9 +260,21 @@ export class WsConnection implements Receiver {
       att.detach();
       return;
     }
+    this.handleEarly();
+  }
+
+  /** Handles the messages kept for later, in order, until they are done or the account's backlog holds it again. */
+  private handleEarly(): void {
     const queued = this.early!;
     this.early = null;
-    for (const text of queued) this.handle(text);
+    for (let i = 0; i < queued.length; i++) {
+      if (this.early !== null) {
+        // Held again: what is left goes before anything read meanwhile.
+        this.early = [...queued.slice(i), ...this.early];
+        return;
+      }
+      this.handle(queued[i]);
+    }
   }
 
   private handle(text: string): void {
@@ -269,6 +288,23 @@ export class WsConnection implements Receiver {
       () => this.roomForReply(),
     );
     void this.session.handle(text);
+    // An account with a commit's worth of readings waiting is read no further until they leave: its flood waits
+    // in its own sockets, not in the hub's memory, and the turns it takes leave room for everyone else's.
+    if (this.early === null && this.shared.relay.holdWhileBusy(this.device.userId, this)) {
+      this.early = [];
+      this.ws.pause();
+    }
+  }
+
+  /** The account's backlog fell: go on in a later turn, not inside the store's flush that said so. */
+  resumeReading(): void {
+    setImmediate(resumeConnection, this);
+  }
+
+  resumeNow(): void {
+    if (this.isClosed) return;
+    this.handleEarly();
+    if (this.early === null) this.ws.resume();
   }
 
   /** A peer that asks and does not read waits (and is dropped by the keep-alive), holding no more than its queue. */

@@ -140,6 +140,7 @@ export class MqttDoor {
     this.live.add(session);
     wire.once('close', () => {
       session.closed = true;
+      if (wire.accountHeld && session.device !== null) this.ctx.relay.letGo(session.device.userId, wire);
       handshake.settle();
       this.live.delete(session);
       session.attachment?.detach();

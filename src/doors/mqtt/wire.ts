@@ -35,6 +35,8 @@ export class MqttWire extends Duplex {
   /** Reading held by the door (too many publishes waiting for their commit) or by the broker (its buffer full). */
   private held = false;
   private brokerFull = false;
+  /** Reading held while the connection's account has a commit's worth of readings waiting (Relay.holdWhileBusy). */
+  accountHeld = false;
   /** Reading stopped for good: the hub is shutting down. */
   private stopped = false;
   /**
@@ -93,6 +95,20 @@ export class MqttWire extends Duplex {
     else this.resumeIfFree();
   }
 
+  /** Stops reading the client until its account's backlog falls (resumeReading). */
+  holdForAccount(): void {
+    this.accountHeld = true;
+    this.raw.pause();
+  }
+
+  /** The account's backlog fell: go on in a later turn, not inside the store's flush that said so. */
+  resumeReading(): void {
+    setImmediate(() => {
+      this.accountHeld = false;
+      this.resumeIfFree();
+    });
+  }
+
   /**
    * Reads nothing more from the client: the hub is shutting down and would refuse what it sent, and a 3.1.1 client
    * loses its connection over a refusal, acknowledgements still queued for it included. What it sent before is
@@ -115,7 +131,7 @@ export class MqttWire extends Duplex {
   }
 
   private resumeIfFree(): void {
-    if (!this.stopped && !this.held && !this.brokerFull && this.deferred === null && this.raw.isPaused()) this.raw.resume();
+    if (!this.stopped && !this.held && !this.accountHeld && !this.brokerFull && this.deferred === null && this.raw.isPaused()) this.raw.resume();
   }
 
   /** Ends writeInTurn's cork for this turn. */
