@@ -372,10 +372,10 @@ export const diskFill: Abuse = {
       }
     }));
     for (const ws of peers) ws.close();
-    // Readings up to a quarter over their budget; the latest values (IOTC_MAX_LATEST_BYTES, 16 MiB by default)
+    // Readings up to an eighth over their budget; the latest values (IOTC_MAX_LATEST_BYTES, 16 MiB by default)
     // kept twice, as readings and in the latest-values table; and room for everything else of the hub.
     const budget = 16 * 2 ** 20;
-    const bound = 1.25 * budget + 2 * 16 * 2 ** 20 + 16 * 2 ** 20;
+    const bound = 1.125 * budget + 2 * 16 * 2 ** 20 + 16 * 2 ** 20;
     const live = liveBytes(ctx.hub.dbFile);
     const MB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
     const notes = [`puts: ${show(outcome)}; ${MB(acked)} of values acknowledged; the store holds ${MB(live)}`];

@@ -32,15 +32,16 @@ function modelPruneBytes(all: StoredReading[], deviceId: string, max: number): S
   return all.filter((r) => r.deviceId !== deviceId || r.seq > cut || latest.get(key(r)) === r.seq);
 }
 
-test('SQLite cuts its chunks by bytes as a table of single readings would: interleaved keys, values large and small, partly moved', async () => {
-  for (const [seed, max] of [[1, 1], [2, 900], [3, 20_000], [4, 150_000], [5, 10_000_000]]) {
+test('SQLite cuts its chunks by bytes as a table of single readings would: interleaved keys, values large and small, partly moved, in steps', async () => {
+  // The last: thousands of chunks past the budget, deleted in several steps (256 chunks each).
+  for (const [seed, max, commits] of [[1, 1, 60], [2, 900, 60], [3, 20_000, 60], [4, 150_000, 60], [5, 10_000_000, 60], [6, 60_000, 900]]) {
     await withStore(async (store) => {
       // Seqs of four digits throughout, as chunks are weighed by the digits of their last seq.
       await store.appendReadings(Array.from({ length: 1000 }, (_, i): NewReading => ({ deviceId: DEVICES[1], sensor: 'pad', side: 'device', value: i, time: Date.now() })));
       const rnd = random(seed);
       const all: StoredReading[] = [];
       let time = Date.now() - 3_600_000;
-      for (let c = 0; c < 60; c++) {
+      for (let c = 0; c < commits; c++) {
         const batch: NewReading[] = [];
         for (let i = 0, n = 1 + Math.floor(rnd() * 40); i < n; i++) {
           time += Math.floor(rnd() * 2000);
@@ -65,7 +66,7 @@ test('SQLite cuts its chunks by bytes as a table of single readings would: inter
   }
 });
 
-test('the job weighs a device once a quarter of its budget was written since, and each device once after start', () => withStore(async (store) => {
+test('the job weighs a device once an eighth of its budget was written since, and each device once after start', () => withStore(async (store) => {
   const weighed: string[] = [];
   const real = store.pruneDeviceBytes.bind(store);
   store.pruneDeviceBytes = (id, max) => {
@@ -85,13 +86,13 @@ test('the job weighs a device once a quarter of its budget was written since, an
       job.noteStored(deviceId, written, 0, n);
     };
     await write(b, 1);
-    await write(a, 9);
+    await write(a, 4);
     await new Promise((res) => setTimeout(res, 50));
-    assert.deepEqual(weighed, [], '9 000 bytes is under a quarter of 40 000: nothing weighed yet');
+    assert.deepEqual(weighed, [], '4 000 bytes is under an eighth of 40 000: nothing weighed yet');
     await write(a, 1);
     await waitFor(() => weighed.length === 1, 2000, 'A weighed');
-    assert.deepEqual(weighed, [a], 'a quarter written: weighed at once');
-    await write(a, 9);
+    assert.deepEqual(weighed, [a], 'an eighth written: weighed at once');
+    await write(a, 4);
     await new Promise((res) => setTimeout(res, 50));
     assert.deepEqual(weighed, [a], 'counted again from the weighing');
     await job.runOnce();
@@ -121,9 +122,9 @@ test('a running server keeps a device within its byte budget while it writes lar
         most = Math.max(most, held);
       }
     }
-    // 8 030 bytes a reading: 24 fit in the budget; a device is weighed after each quarter of it written.
-    assert.ok(most <= 24 + 7, `at most a quarter over the budget at any time (${most} held)`);
-    await waitFor(async () => (await s.hub.store.history(d.id, 'photo', { limit: 10_000 })).length <= 24 + 7, 3000, 'the last weighing');
+    // 8 030 bytes a reading: 24 fit in the budget; a device is weighed after each eighth of it written.
+    assert.ok(most <= 24 + 4, `at most an eighth over the budget at any time (${most} held)`);
+    await waitFor(async () => (await s.hub.store.history(d.id, 'photo', { limit: 10_000 })).length <= 24 + 4, 3000, 'the last weighing');
     const left = await dev.request({ method: 'history', sensor: 'photo', limit: 100 });
     assert.ok(left.readings.length >= 24, `the newest readings that fit stay (${left.readings.length})`);
     assert.equal(left.readings.at(-1).value, `149 ${big}`);

@@ -9,13 +9,18 @@ export interface RetentionSettings extends RetentionPolicy {
 
 /** Devices weighed by one periodic run, of those written since start and not weighed yet (a restart's backlog). */
 const FIRST_WEIGHINGS_PER_RUN = 500;
+/**
+ * A device is weighed once this share of its budget was written to it since (an eighth): how far over its budget
+ * it may get on one node, and how much one weighing deletes (its time on the event loop grows with that).
+ */
+const WEIGH_EVERY_SHARE = 8;
 /** Devices whose writes are tracked at once; past it the tracking starts over (each is weighed again). */
 const MAX_TRACKED_DEVICES = 100_000;
 
 /**
  * Prunes readings by age and count in the background (the latest value of every sensor is kept by the store),
  * and keeps each device within its byte budget. Weighing a device reads its store, so it is done when the
- * device was written a quarter of its budget on this node since it was last weighed: at most a quarter over
+ * device was written an eighth of its budget on this node since it was last weighed: at most an eighth over
  * on each node, however fast it is written. A device is weighed once after start too, for what it held before.
  */
 export class RetentionJob {
@@ -26,7 +31,7 @@ export class RetentionJob {
   private readonly sinceWeighed = new Map<string, number>();
   /** Written since start, not weighed yet. */
   private readonly unweighed = new Set<string>();
-  /** Written a quarter of the budget since last weighed: weighed as soon as the job is free. */
+  /** Written an eighth of the budget since last weighed: weighed as soon as the job is free. */
   private readonly heavy = new Set<string>();
 
   constructor(
@@ -57,7 +62,7 @@ export class RetentionJob {
     }
     const total = (before ?? 0) + bytes;
     this.sinceWeighed.set(deviceId, total);
-    if (total >= budget / 4 && !this.heavy.has(deviceId)) {
+    if (total >= budget / WEIGH_EVERY_SHARE && !this.heavy.has(deviceId)) {
       this.heavy.add(deviceId);
       if (this.heavy.size === 1) this.queue(() => this.weigh(this.takeAll(this.heavy)));
     }
@@ -114,8 +119,10 @@ export class RetentionJob {
       this.unweighed.delete(id);
       try {
         removed += await this.store.pruneDeviceBytes(id, budget);
+        // One device at a time: several weighed back to back held the event loop for all of them.
+        await new Promise((resolve) => setImmediate(resolve));
       } catch (err) {
-        // Weighed again once a quarter more is written to it.
+        // Weighed again once an eighth more is written to it.
         this.log.warn({ err, deviceId: id }, 'could not prune a device to its byte budget; will retry');
       }
     }

@@ -64,7 +64,8 @@ export interface RetentionPolicy {
 
 /**
  * What a reading weighs against a device's byte budget, besides its value's JSON text: about what its time,
- * sequence number and framing take where it is kept (SQLite's chunks hold `[seq,time,value]`).
+ * sequence number and framing take where it is kept (SQLite's chunks hold `[seq,time,value]`). SQLite's
+ * reading_chunks.weight (migration 16) is written with it: changing it needs a migration there.
  */
 export const READING_OVERHEAD_BYTES = 24;
 

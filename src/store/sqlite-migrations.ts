@@ -375,4 +375,13 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX attempt_buckets_by_full_at ON attempt_buckets(full_at);
   `,
+  // 16: A chunk's weight as byte retention counts it (sqlite-retention.ts: its readings' values' JSON and 24
+  // bytes each, from the chunk's text length), computed by SQLite and kept in the device index, so that
+  // weighing a device reads the index alone: iterating its chunks' rows held the event loop 100–200 ms for a
+  // device at a 64 MiB budget of small readings.
+  `
+  ALTER TABLE reading_chunks ADD COLUMN weight INTEGER GENERATED ALWAYS AS (octet_length(data) + n * (6 - length(seq_to)) - 1) VIRTUAL;
+  DROP INDEX reading_chunks_by_device;
+  CREATE INDEX reading_chunks_by_device ON reading_chunks(device_id, seq_to, seq_from, n, weight);
+  `,
 ];

@@ -7,20 +7,16 @@ import type { RetentionPolicy } from './reading-types.js';
 /** A chunk row as retention reads it: `keep` is the seq of its key's latest reading (never pruned by count). */
 interface PartRow { id: number; data: string; keep: number | null }
 
-/** A chunk weighed without reading its data: SQLite's octet_length reads a text's length from the row's header. */
-interface WeighedChunk { id: number; seq_from: number; seq_to: number; bytes: number }
-
 /** Whether the latest reading of a chunk's key is among the chunk's seqs (SQL over a chunk row aliased c). */
 const HOLDS_LATEST = `EXISTS (SELECT 1 FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side
   AND l.seq BETWEEN c.seq_from AND c.seq_to)`;
 const KEEP = '(SELECT seq FROM latest l WHERE l.device_id = c.device_id AND l.sensor = c.sensor AND l.side = c.side) AS keep';
-/**
- * A chunk's weight as READING_OVERHEAD_BYTES counts it, from its text `[[seq,time,value],…]`: each reading
- * takes 5 characters of framing (with the comma after it), its seq and a 13-digit time besides its value, and
- * the chunk 1 more (exact when its seqs have as many digits as the last one).
- */
-const CHUNK_BYTES = `octet_length(data) + n * (${READING_OVERHEAD_BYTES - 18} - length(seq_to)) - 1`;
 
+/*
+ * A chunk's weight as READING_OVERHEAD_BYTES counts it is its `weight` column (migration 16), from its text
+ * `[[seq,time,value],…]`: each reading takes 5 characters of framing (with the comma after it), its seq and a
+ * 13-digit time besides its value, and the chunk 1 more (exact when its seqs have as many digits as the last one).
+ */
 const weighReading = (r: ChunkReading): number => Buffer.byteLength(r.json) + READING_OVERHEAD_BYTES;
 
 /**
@@ -42,7 +38,13 @@ export class SqliteRetention {
       oldParts: db.prepare(`SELECT c.id, c.data, ${KEEP} FROM reading_chunks c WHERE c.time_from < ?`),
       devicesOverCount: db.prepare('SELECT device_id FROM reading_chunks GROUP BY device_id HAVING SUM(n) > ?').pluck(),
       newestChunks: db.prepare('SELECT seq_from, n FROM reading_chunks WHERE device_id = ? ORDER BY seq_to DESC'),
-      weighedChunks: db.prepare(`SELECT id, seq_from, seq_to, ${CHUNK_BYTES} AS bytes FROM reading_chunks WHERE device_id = ? ORDER BY seq_to DESC`),
+      // Each read from the device index alone (reading_chunks_by_device holds the weight).
+      deviceWeight: db.prepare('SELECT SUM(weight) FROM reading_chunks WHERE device_id = ?').pluck(),
+      oldestByLast: db.prepare('SELECT seq_to, weight FROM reading_chunks WHERE device_id = ? ORDER BY seq_to').raw(),
+      oldestByFirst: db.prepare('SELECT seq_from, weight FROM reading_chunks WHERE device_id = ? AND seq_from <= ? ORDER BY seq_from').raw(),
+      weightAfter: db.prepare('SELECT SUM(weight) FROM reading_chunks WHERE device_id = ? AND seq_from > ?').pluck(),
+      across: db.prepare('SELECT id FROM reading_chunks WHERE device_id = ? AND seq_to >= ? AND seq_from <= ?').pluck(),
+      nthOldestEnd: db.prepare('SELECT seq_to FROM reading_chunks WHERE device_id = ? AND seq_to > ? AND seq_to <= ? ORDER BY seq_to LIMIT 1 OFFSET ?').pluck(),
       nthNewestSeq: db.prepare(`SELECT e.value ->> 0 AS seq FROM reading_chunks c, json_each(c.data) e
         WHERE c.device_id = ? AND c.seq_to >= ? ORDER BY seq DESC LIMIT 1 OFFSET ?`).pluck(),
       dropCounted: db.prepare(`DELETE FROM reading_chunks AS c WHERE c.device_id = ? AND c.seq_to <= ? AND NOT ${HOLDS_LATEST} RETURNING n, time_to`),
@@ -76,10 +78,39 @@ export class SqliteRetention {
     return removed;
   }
 
-  /** Deletes the device's oldest readings past `maxBytes` (see Store.pruneDeviceBytes). */
-  pruneBytes(deviceId: string, maxBytes: number): number {
-    const last = this.heaviestKeptSeq(deviceId, maxBytes);
-    return last === undefined ? 0 : this.dropUpTo(deviceId, last);
+  /**
+   * Where the device's readings past `maxBytes` end (see Store.pruneDeviceBytes): the seq up to which they go,
+   * or undefined when it is within its budget. Deleting them is `dropUpTo`, or `dropWhole` steps first.
+   */
+  bytesCut(deviceId: string, maxBytes: number): number | undefined {
+    return this.heaviestKeptSeq(deviceId, maxBytes);
+  }
+
+  /**
+   * The seq_to of the device's `chunks`-th oldest chunk ending after `after` and at or before `last`, or `last`
+   * when fewer end there: the bound of one step of a long deletion (dropWhole), so that each step holds the event
+   * loop briefly. Counting from `after` (the last step's bound), the chunks a step kept (a key's latest) do not
+   * hold the next one back.
+   */
+  stepBound(deviceId: string, after: number, last: number, chunks: number): number {
+    return (this.stmt.nthOldestEnd.get(deviceId, after, last, chunks - 1) as number | undefined) ?? last;
+  }
+
+  /** Deletes the device's chunks that end at or before `upTo` (but a key's latest); returns how many readings went. */
+  dropWhole(deviceId: string, upTo: number): number {
+    const { removed, newest } = this.dropWholeChunks(deviceId, upTo);
+    if (newest > -Infinity) this.forget(deviceId, newest);
+    return removed;
+  }
+
+  private dropWholeChunks(deviceId: string, upTo: number): { removed: number; newest: number } {
+    let removed = 0;
+    let newest = -Infinity;
+    for (const c of this.stmt.dropCounted.all(deviceId, upTo) as { n: number; time_to: number }[]) {
+      removed += c.n;
+      newest = Math.max(newest, c.time_to);
+    }
+    return { removed, newest };
   }
 
   /** The seq of the device's (max+1)-th newest reading: it and older ones go. */
@@ -99,39 +130,33 @@ export class SqliteRetention {
 
   /**
    * The seq of the newest reading that does not fit in `max` bytes with every newer one: it and older ones go.
-   * Chunks are weighed whole from their headers; only those across the cut are decoded, as a key's chunks
-   * overlap another key's in seq.
+   * Chunks are weighed whole from the device index, oldest first, only as far as the excess over `max`; only
+   * those across the cut are decoded, as a key's chunks overlap another key's in seq.
    */
   private heaviestKeptSeq(deviceId: string, max: number): number | undefined {
-    // Newest chunks first (by their last seq) until they weigh more than max, and every chunk reaching below
-    // the lowest seq among them: every reading from that seq up is in these.
-    const near: WeighedChunk[] = [];
-    let held = 0;
-    let lowest = Infinity;
-    for (const c of this.stmt.weighedChunks.iterate(deviceId) as IterableIterator<WeighedChunk>) {
-      if (held > max && c.seq_to < lowest) break;
-      near.push(c);
-      held += c.bytes;
-      lowest = Math.min(lowest, c.seq_from);
-    }
-    if (held <= max) return undefined;
-    // The cut lies between `low` (by first seqs, the newest chunks already weigh more than max from there
-    // up) and `high` (by last seqs, the newest chunks above it weigh at most max).
-    const weighUntil = (order: WeighedChunk[], key: (c: WeighedChunk) => number): number => {
+    const total = (this.stmt.deviceWeight.get(deviceId) as number | null) ?? 0;
+    if (total <= max) return undefined;
+    const excess = total - max;
+    // The cut lies between `low` and `high`: by first seqs, the chunks from `low` up already weigh more than
+    // max; by last seqs, those above `high` weigh at most max. Each is where the oldest chunks, in that order,
+    // first weigh as much as the excess.
+    const reach = (rows: IterableIterator<[number, number]>): number => {
       let sum = 0;
-      for (const c of order) {
-        sum += c.bytes;
-        if (sum > max) return key(c);
+      for (const [seq, weight] of rows) {
+        sum += weight;
+        if (sum >= excess) {
+          rows.return?.();
+          return seq;
+        }
       }
-      return lowest;
+      throw new Error('a device weighs less than its chunks');
     };
-    const low = weighUntil([...near].sort((a, b) => b.seq_from - a.seq_from), (c) => c.seq_from);
-    const high = weighUntil(near, (c) => c.seq_to);
-    let above = 0;
+    const high = reach(this.stmt.oldestByLast.iterate(deviceId) as IterableIterator<[number, number]>);
+    const low = reach(this.stmt.oldestByFirst.iterate(deviceId, high) as IterableIterator<[number, number]>);
+    let above = (this.stmt.weightAfter.get(deviceId, high) as number | null) ?? 0;
     const across: ChunkReading[] = [];
-    for (const c of near) {
-      if (c.seq_from > high) above += c.bytes;
-      else if (c.seq_to >= low) across.push(...(this.stmt.decode.all(this.stmt.chunkData.get(c.id)) as ChunkReading[]));
+    for (const id of this.stmt.across.all(deviceId, low, high) as number[]) {
+      across.push(...(this.stmt.decode.all(this.stmt.chunkData.get(id)) as ChunkReading[]));
     }
     across.sort((a, b) => b.seq - a.seq);
     for (const r of across) {
@@ -144,13 +169,8 @@ export class SqliteRetention {
   }
 
   /** Deletes the device's readings up to seq `last`, but for each key's latest; returns how many went. */
-  private dropUpTo(deviceId: string, last: number): number {
-    let removed = 0;
-    let newest = -Infinity;
-    for (const c of this.stmt.dropCounted.all(deviceId, last) as { n: number; time_to: number }[]) {
-      removed += c.n;
-      newest = Math.max(newest, c.time_to);
-    }
+  dropUpTo(deviceId: string, last: number): number {
+    let { removed, newest } = this.dropWholeChunks(deviceId, last);
     for (const c of this.stmt.countedParts.all(deviceId, last) as PartRow[]) {
       const cut = this.cut(c, (seq) => seq > last || seq === c.keep);
       removed += cut.n;

@@ -45,6 +45,8 @@ const WAL_RESTART_FRAMES = 16_384;
 /** The longest commits wait for that checkpoint, should the worker not answer. */
 const WAL_RESTART_WAIT_MS = 1000;
 const DAY_MS = 86_400_000;
+/** Whole chunks one step of a byte pruning deletes (pruneDeviceBytes): a few milliseconds of the event loop. */
+const PRUNE_STEP_CHUNKS = 256;
 
 /**
  * The embedded default store: one SQLite file in WAL mode. Calls are synchronous underneath, so they run in order.
@@ -259,9 +261,24 @@ export class SqliteStore implements Store {
     return removed;
   }
 
+  /**
+   * Deletes in steps of at most PRUNE_STEP_CHUNKS whole chunks, each its own transaction, with the event loop
+   * free between them: a quarter of a 64 MiB budget of small readings is thousands of chunks, 30–60 ms to delete
+   * at once. Each step deletes only readings the whole cut would, so a step is never wrong, only not yet done;
+   * the chunks across the cut are trimmed by the last.
+   */
   async pruneDeviceBytes(deviceId: string, maxBytes: number): Promise<number> {
     while (this.settle() > 0);
-    return this.db.transaction(() => this.retention.pruneBytes(deviceId, maxBytes)).immediate();
+    const last = this.retention.bytesCut(deviceId, maxBytes);
+    if (last === undefined) return 0;
+    let removed = 0;
+    for (let upTo = this.retention.stepBound(deviceId, -1, last, PRUNE_STEP_CHUNKS); upTo < last; upTo = this.retention.stepBound(deviceId, upTo, last, PRUNE_STEP_CHUNKS)) {
+      const bound = upTo;
+      removed += this.db.transaction(() => this.retention.dropWhole(deviceId, bound)).immediate();
+      await new Promise((resolve) => setImmediate(resolve));
+      if (!this.db.open) return removed;
+    }
+    return removed + this.db.transaction(() => this.retention.dropUpTo(deviceId, last)).immediate();
   }
 
   async ping(): Promise<void> {
