@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { startReceiver } from './automation-helpers.js';
 import type { Receiver } from './automation-helpers.js';
 import { clusterSkip, twoNodeCluster } from './cluster-helpers.js';
-import { sleep } from './helpers.js';
+import { sleep, waitFor } from './helpers.js';
 
 const skip = await clusterSkip();
 
@@ -49,9 +49,14 @@ describe('automations in a cluster of two nodes on PostgreSQL and NATS', { skip 
       const writer = i % 2 ? device : app;
       assert.equal((await writer.request({ method: 'put', status: { sensor: 'n', value: i } })).ok, true);
     }
-    for (const [writer, temp] of [[device, 31], [app, 32], [device, 33], [app, 20], [device, 10], [app, 35]] as const) {
+    // Each edge is waited for before the next reading: two readings through different nodes are evaluated side by
+    // side, and of two that would both raise, whichever node gets there first raises, with its own reading.
+    let edges = 0;
+    for (const [writer, temp, edge] of [[device, 31, true], [app, 32, false], [device, 33, false], [app, 20, true], [device, 10, false], [app, 35, true]] as const) {
       assert.equal((await writer.request({ method: 'put', status: { sensor: 'temp', value: temp } })).ok, true);
-      await sleep(150);
+      if (edge) await waitFor(() => hook.hooks.filter((h) => h.body.rule === hot.id).length > edges, 8000, `the edge at ${temp}`);
+      else await sleep(150);
+      if (edge) edges++;
     }
     await hook.waitForHooks(8, 8000);
     await sleep(800);

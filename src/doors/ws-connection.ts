@@ -268,6 +268,8 @@ export class WsConnection implements Receiver {
     const queued = this.early!;
     this.early = null;
     for (let i = 0; i < queued.length; i++) {
+      // Closing (a rotated key, a deleted device): nothing more it sent is acted on.
+      if (this.closing) return;
       if (this.early !== null) {
         // Held again: what is left goes before anything read meanwhile.
         this.early = [...queued.slice(i), ...this.early];
@@ -302,7 +304,7 @@ export class WsConnection implements Receiver {
   }
 
   resumeNow(): void {
-    if (this.isClosed) return;
+    if (this.isClosed || this.closing) return;
     this.handleEarly();
     if (this.early === null) this.ws.resume();
   }

@@ -108,8 +108,6 @@ export class FastPublisher {
     const taken: Taken = { packet, done: false, err: undefined };
     this.queue.push(taken);
     if (this.queue.length - this.head === MAX_IN_FLIGHT) session.wire.hold(true);
-    // As a WebSocket's: an account with a commit's worth of readings waiting is read no further until they leave.
-    if (!session.wire.accountHeld && session.device !== null && this.ctx.relay.holdWhileBusy(session.device.userId, session.wire)) session.wire.holdForAccount();
     authorizePublish(this.ctx, this.client, session, packet, (err) => {
       taken.done = true;
       taken.err = err;

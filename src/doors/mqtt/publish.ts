@@ -70,6 +70,8 @@ export function authorizePublish(ctx: DoorContext, client: Client | null, sessio
     return refuseReading(ctx, session, packet, toIotcError(err), done);
   }
   ctx.relay.putWith(device, session.side, [{ sensor, value }], new PublishedReading(ctx, session, packet, done));
+  // As a WebSocket's: an account with a commit's worth of readings waiting is read no further until they leave.
+  if (!session.wire.accountHeld && ctx.relay.holdWhileBusy(device.userId, session.wire)) session.wire.holdForAccount();
 }
 
 /** One publish on its way to the store: answered (PUBACK, refusal or a closed connection) once the store settles it. */
