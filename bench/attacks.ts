@@ -1,5 +1,6 @@
 /**
- * `npm run attacks`: re-runs each attack of issue 9 (findings 1–6) against a fresh built hub while another
+ * `npm run attacks`: re-runs each attack of issue 9 (findings 1–6), and attack 7 (one account's write flood, finding
+ * "–": the brief's "one account's abuse must never slow or break another's"), against a fresh built hub while another
  * account (the victim) writes puts with ids, and judges each against the issue's "done when": the victim's
  * writes ≥ 99 % acknowledged with p99 under 500 ms, /healthz under a second, server RSS growth under 200 MiB —
  * plus nothing acknowledged lost, the hub still running, and, where a finding is a missing limit, that limit.
@@ -116,7 +117,7 @@ function verdictChecks(r: AttackReport): Check[] {
 }
 
 function printReport(r: AttackReport): void {
-  console.log(`  ${r.pass ? 'PASS' : 'FAIL'}  attack ${r.id} (finding ${r.finding})`);
+  console.log(`  ${r.pass ? 'PASS' : 'FAIL'}  attack ${r.id} (finding ${r.finding || '–'})`);
   for (const note of r.notes) console.log(`    · ${note}`);
   for (const c of r.checks) console.log(`    ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
 }
@@ -138,14 +139,14 @@ async function main(): Promise<void> {
     return;
   }
   const only = values.only?.split(',').map((s) => s.trim());
-  const selected = ALL_ABUSES.filter((a) => !only || only.includes(a.id) || only.includes(String(a.finding)));
+  const selected = ALL_ABUSES.filter((a) => !only || only.includes(a.id) || (a.finding > 0 && only.includes(String(a.finding))));
   if (selected.length === 0) throw new Error(`no attack matches --only ${values.only}`);
   const seconds = Number(values.seconds);
   console.log(`IOTcommunicate attacks (issue 9): ${selected.length} attack(s), ${seconds} s each, every one on a fresh built hub`);
   console.log(`goals: victim ≥ ${GOALS.ackedPct} % acknowledged, p99 < ${GOALS.p99Ms} ms, /healthz < ${GOALS.healthzMs} ms, RSS growth < ${GOALS.rssGrowthMiB} MiB\n`);
   const reports: AttackReport[] = [];
   for (const abuse of selected) {
-    console.log(`attack ${abuse.id} (finding ${abuse.finding}): ${abuse.title}\n  scaled: ${abuse.scaled}`);
+    console.log(`attack ${abuse.id} (finding ${abuse.finding || '–'}): ${abuse.title}\n  scaled: ${abuse.scaled}`);
     const r = await runAttack(abuse, seconds, values.verbose);
     printReport(r);
     reports.push(r);
@@ -154,7 +155,7 @@ async function main(): Promise<void> {
   console.log('attack  finding  victim acked  victim p99  max /healthz  RSS growth  verdict');
   for (const r of reports) {
     console.log(
-      `${r.id.padEnd(8)}${String(r.finding).padEnd(9)}${`${fmt(r.victim.ackedPct, 1)} %`.padStart(12)}${`${fmt(r.victim.p99Ms)} ms`.padStart(12)}${`${fmt(r.healthz.maxMs)} ms`.padStart(14)}${`${fmt(r.rss.growthMiB)} MiB`.padStart(12)}  ${r.pass ? 'pass' : `FAIL (${r.checks.filter((c) => !c.ok).map((c) => c.name).join('; ')})`}`,
+      `${r.id.padEnd(8)}${String(r.finding || '–').padEnd(9)}${`${fmt(r.victim.ackedPct, 1)} %`.padStart(12)}${`${fmt(r.victim.p99Ms)} ms`.padStart(12)}${`${fmt(r.healthz.maxMs)} ms`.padStart(14)}${`${fmt(r.rss.growthMiB)} MiB`.padStart(12)}  ${r.pass ? 'pass' : `FAIL (${r.checks.filter((c) => !c.ok).map((c) => c.name).join('; ')})`}`,
     );
   }
   fs.mkdirSync(values.out, { recursive: true });
