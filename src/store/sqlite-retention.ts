@@ -39,10 +39,11 @@ export class SqliteRetention {
       devicesOverCount: db.prepare('SELECT device_id FROM reading_chunks GROUP BY device_id HAVING SUM(n) > ?').pluck(),
       newestChunks: db.prepare('SELECT seq_from, n FROM reading_chunks WHERE device_id = ? ORDER BY seq_to DESC'),
       // Each read from the device index alone (reading_chunks_by_device holds the weight).
-      deviceWeight: db.prepare('SELECT SUM(weight) FROM reading_chunks WHERE device_id = ?').pluck(),
+      deviceWeight: db.prepare('SELECT SUM(weight) AS total, MAX(seq_to - seq_from) AS span FROM reading_chunks WHERE device_id = ?'),
       oldestByLast: db.prepare('SELECT seq_to, weight FROM reading_chunks WHERE device_id = ? ORDER BY seq_to').raw(),
-      oldestByFirst: db.prepare('SELECT seq_from, weight FROM reading_chunks WHERE device_id = ? AND seq_from <= ? ORDER BY seq_from').raw(),
-      weightAfter: db.prepare('SELECT SUM(weight) FROM reading_chunks WHERE device_id = ? AND seq_from > ?').pluck(),
+      // Chunks starting at or before a seq all end before it plus the device's widest chunk: a range of the index.
+      oldestByFirst: db.prepare('SELECT seq_from, weight FROM reading_chunks WHERE device_id = ? AND seq_to <= ? AND seq_from <= ? ORDER BY seq_from').raw(),
+      weightUpTo: db.prepare('SELECT SUM(weight) FROM reading_chunks WHERE device_id = ? AND seq_to <= ? AND seq_from <= ?').pluck(),
       across: db.prepare('SELECT id FROM reading_chunks WHERE device_id = ? AND seq_to >= ? AND seq_from <= ?').pluck(),
       nthOldestEnd: db.prepare('SELECT seq_to FROM reading_chunks WHERE device_id = ? AND seq_to > ? AND seq_to <= ? ORDER BY seq_to LIMIT 1 OFFSET ?').pluck(),
       nthNewestSeq: db.prepare(`SELECT e.value ->> 0 AS seq FROM reading_chunks c, json_each(c.data) e
@@ -134,8 +135,8 @@ export class SqliteRetention {
    * those across the cut are decoded, as a key's chunks overlap another key's in seq.
    */
   private heaviestKeptSeq(deviceId: string, max: number): number | undefined {
-    const total = (this.stmt.deviceWeight.get(deviceId) as number | null) ?? 0;
-    if (total <= max) return undefined;
+    const { total, span } = this.stmt.deviceWeight.get(deviceId) as { total: number | null; span: number | null };
+    if (total === null || total <= max) return undefined;
     const excess = total - max;
     // The cut lies between `low` and `high`: by first seqs, the chunks from `low` up already weigh more than
     // max; by last seqs, those above `high` weigh at most max. Each is where the oldest chunks, in that order,
@@ -152,8 +153,9 @@ export class SqliteRetention {
       throw new Error('a device weighs less than its chunks');
     };
     const high = reach(this.stmt.oldestByLast.iterate(deviceId) as IterableIterator<[number, number]>);
-    const low = reach(this.stmt.oldestByFirst.iterate(deviceId, high) as IterableIterator<[number, number]>);
-    let above = (this.stmt.weightAfter.get(deviceId, high) as number | null) ?? 0;
+    const reachOf = high + (span ?? 0);
+    const low = reach(this.stmt.oldestByFirst.iterate(deviceId, reachOf, high) as IterableIterator<[number, number]>);
+    let above = total - ((this.stmt.weightUpTo.get(deviceId, reachOf, high) as number | null) ?? 0);
     const across: ChunkReading[] = [];
     for (const id of this.stmt.across.all(deviceId, low, high) as number[]) {
       across.push(...(this.stmt.decode.all(this.stmt.chunkData.get(id)) as ChunkReading[]));
