@@ -55,6 +55,38 @@ describe('Store.prune', () => {
     assert.equal(await store.prune({ maxCount: 5, maxAgeMs: 0 }, NOW), 0, 'nothing more to do');
   });
 
+  test('in steps: count and age cuts across thousands of chunks keep exactly what one cut would', async () => {
+    const [a, b] = deviceIds;
+    const all: { deviceId: string; sensor: string; seq: number; time: number }[] = [];
+    // 200 moves of the journal × 30 sensors: 6 000 chunks per device, each of one reading, a minute apart.
+    for (let m = 0; m < 200; m++) {
+      for (const d of [a, b]) {
+        const stored = await store.appendReadings(Array.from({ length: 30 }, (_, i) => r(d, `s${i}`, m, NOW - (200 - m) * 60_000)));
+        all.push(...stored.map((x) => ({ deviceId: x.deviceId, sensor: x.sensor, seq: x.seq, time: x.time })));
+      }
+      store.settle();
+    }
+    const seqs = async (d: string) => {
+      const out: number[] = [];
+      for (let i = 0; i < 30; i++) out.push(...(await store.history(d, `s${i}`, { limit: 10_000 })).map((x) => x.seq));
+      return out.sort((x, y) => x - y);
+    };
+    const latest = new Set([a, b].flatMap((d) => Array.from({ length: 30 }, (_, i) => Math.max(...all.filter((x) => x.deviceId === d && x.sensor === `s${i}`).map((x) => x.seq)))));
+    // By count: each device keeps its newest 4 000 (each sensor's latest among them).
+    assert.equal(await store.prune({ maxCount: 4000, maxAgeMs: 0 }, NOW), 4000);
+    const newest = new Set([a, b].flatMap((d) => all.filter((x) => x.deviceId === d).map((x) => x.seq).sort((x, y) => x - y).slice(-4000)));
+    for (const d of [a, b]) assert.deepEqual(await seqs(d), all.filter((x) => x.deviceId === d && newest.has(x.seq)).map((x) => x.seq), d);
+    // By age: of those, everything written more than 100 minutes before NOW goes.
+    const cutoff = NOW - 100 * 60_000;
+    const aged = all.filter((x) => newest.has(x.seq) && x.time < cutoff && !latest.has(x.seq)).length;
+    assert.ok(aged > 1000, `${aged} readings to age out`);
+    assert.equal(await store.prune({ maxCount: 0, maxAgeMs: NOW - cutoff }, NOW), aged);
+    for (const d of [a, b]) {
+      const want = all.filter((x) => x.deviceId === d && newest.has(x.seq) && (x.time >= cutoff || latest.has(x.seq))).map((x) => x.seq);
+      assert.deepEqual(await seqs(d), want, d);
+    }
+  });
+
   test('by age: drops readings older than the limit, keeping the latest of a sensor while it is younger', async () => {
     const [a] = deviceIds;
     await store.appendReadings([

@@ -45,8 +45,6 @@ const WAL_RESTART_FRAMES = 16_384;
 /** The longest commits wait for that checkpoint, should the worker not answer. */
 const WAL_RESTART_WAIT_MS = 1000;
 const DAY_MS = 86_400_000;
-/** Whole chunks one step of a byte pruning deletes (pruneDeviceBytes): a few milliseconds of the event loop. */
-const PRUNE_STEP_CHUNKS = 256;
 
 /**
  * The embedded default store: one SQLite file in WAL mode. Calls are synchronous underneath, so they run in order.
@@ -256,29 +254,14 @@ export class SqliteStore implements Store {
   async prune(policy: RetentionPolicy, now: number): Promise<number> {
     // Pruning reads and deletes in readings only: move the journal in first, so its readings count too.
     while (this.settle() > 0);
-    const removed = this.db.transaction(() => this.retention.prune(policy, now)).immediate();
-    this.devices.pruneEvents(now - DAY_MS);
+    const removed = await this.retention.prune(policy, now);
+    if (this.db.open) this.devices.pruneEvents(now - DAY_MS);
     return removed;
   }
 
-  /**
-   * Deletes in steps of at most PRUNE_STEP_CHUNKS whole chunks, each its own transaction, with the event loop
-   * free between them: a quarter of a 64 MiB budget of small readings is thousands of chunks, 30–60 ms to delete
-   * at once. Each step deletes only readings the whole cut would, so a step is never wrong, only not yet done;
-   * the chunks across the cut are trimmed by the last.
-   */
   async pruneDeviceBytes(deviceId: string, maxBytes: number): Promise<number> {
     while (this.settle() > 0);
-    const last = this.retention.bytesCut(deviceId, maxBytes);
-    if (last === undefined) return 0;
-    let removed = 0;
-    for (let upTo = this.retention.stepBound(deviceId, -1, last, PRUNE_STEP_CHUNKS); upTo < last; upTo = this.retention.stepBound(deviceId, upTo, last, PRUNE_STEP_CHUNKS)) {
-      const bound = upTo;
-      removed += this.db.transaction(() => this.retention.dropWhole(deviceId, bound)).immediate();
-      await new Promise((resolve) => setImmediate(resolve));
-      if (!this.db.open) return removed;
-    }
-    return removed + this.db.transaction(() => this.retention.dropUpTo(deviceId, last)).immediate();
+    return this.retention.pruneBytes(deviceId, maxBytes);
   }
 
   async ping(): Promise<void> {
