@@ -390,11 +390,13 @@ export const diskFill: Abuse = {
 
 export const accountFlood: Abuse = {
   id: '7', finding: 0, title: 'One account writes as fast as the hub takes it: batch puts on many connections of its devices',
-  scaled: '4 devices × 8 connections, each with 8 batch puts of 500 small readings in flight, at the default limits (a batch counts as one message), from a process of its own (the brief: "one account\'s abuse must never slow or break another\'s")',
+  scaled: '4 devices × 8 connections, each with 8 batch puts of 500 small readings in flight, at the default limits (a batch counts as one message), from a process of its own, for at least 75 s at full dose so that the minute\'s retention run falls inside it (the brief: "one account\'s abuse must never slow or break another\'s")',
   async run(ctx) {
+    // The retention run comes every minute (IOTC_PRUNE_INTERVAL) and deletes what the flood wrote past the count.
+    const seconds = ctx.scale >= 1 ? Math.max(ctx.seconds, 75) : ctx.seconds;
     const extra = await Promise.all(Array.from({ length: 3 }, (_, i) => createDevice(ctx.hub.url, ctx.attacker.token, `flood ${i}`, ATTACKER_ADDRESS)));
     const devices = [ctx.attacker.device, ...extra].map((d) => ({ ...d, connections: n(8, ctx.scale) }));
-    const child = fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'arena/flood.ts'), [ctx.hub.wsUrl, String(ctx.seconds), '8', JSON.stringify(devices)], {
+    const child = fork(path.join(path.dirname(fileURLToPath(import.meta.url)), 'arena/flood.ts'), [ctx.hub.wsUrl, String(seconds), '8', JSON.stringify(devices)], {
       execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     });
     let out = '';
@@ -404,7 +406,7 @@ export const accountFlood: Abuse = {
     const { outcome, readings } = JSON.parse(out) as { outcome: Record<string, number>; readings: number };
     const refused = Object.entries(outcome).filter(([k]) => k !== 'ok').reduce((sum, [, v]) => sum + v, 0);
     return {
-      notes: [`puts: ${show(outcome)}; ${readings} readings acknowledged, ${Math.round(readings / ctx.seconds)}/s`],
+      notes: [`puts: ${show(outcome)}; ${readings} readings acknowledged in ${seconds} s, ${Math.round(readings / seconds)}/s`],
       checks: ctx.scale >= 1 ? [{ name: 'the flooding account is slowed by flow control, not refused', ok: readings > 0 && refused === 0, detail: `${refused} of its puts refused` }] : [],
     };
   },
