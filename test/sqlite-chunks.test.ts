@@ -13,7 +13,7 @@ import { SQLITE_MIGRATIONS } from '../src/store/sqlite-migrations.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import type { HistoryQuery, NewReading, Side, StoredReading } from '../src/store/types.js';
 import { tempDir } from './helpers.js';
-import { DEVICES, newStore, random } from './sqlite-fixture.js';
+import { DEVICES, newStore, random, withStore } from './sqlite-fixture.js';
 
 const SENSORS = ['temp', 'hum'];
 
@@ -481,4 +481,29 @@ test('a chunk\'s text and its cuts: [[seq,time,value],…] as JSON writes each p
     assert.deepEqual(chunks, model(rs), `trial ${trial}`);
     for (const c of chunks) assert.equal(JSON.parse(c.data).length, c.n);
   }
+});
+
+test('deleting a device with many chunks goes in steps: its readings all go, those written between the steps too; the other device keeps its own', async () => {
+  await withStore(async (store) => {
+    const [a, b] = DEVICES;
+    // 20 moves × 30 sensors, each move more than a chunk's span after the last: 600 chunks of A, several steps.
+    for (let m = 0; m < 20; m++) {
+      const time = Date.now() - (20 - m) * 2 * SPAN_MS;
+      await store.appendReadings(Array.from({ length: 30 }, (_, i): NewReading => ({ deviceId: a, sensor: `s${i}`, side: 'device', value: m, time })));
+      await store.appendReadings([{ deviceId: b, sensor: 'kept', side: 'device', value: m, time }]);
+      while (store.settle() > 0);
+    }
+    const db = new Database(store.file, { readonly: true });
+    assert.equal(db.prepare('SELECT COUNT(*) FROM reading_chunks WHERE device_id = ?').pluck().get(a), 600);
+    db.close();
+    const deleting = store.deleteDevice(a);
+    // After the first step, A writes again: that reading goes with the device at the end.
+    await new Promise((resolve) => setImmediate(resolve));
+    await store.appendReadings([{ deviceId: a, sensor: 's0', side: 'device', value: 'late', time: Date.now() }]);
+    while (store.settle() > 0);
+    assert.equal(await deleting, true);
+    for (let i = 0; i < 30; i++) assert.deepEqual(await store.history(a, `s${i}`, { limit: 100 }), [], `s${i}`);
+    assert.equal(await store.latest(a, 's0'), null);
+    assert.deepEqual((await store.history(b, 'kept', { limit: 100 })).map((r) => r.value), Array.from({ length: 20 }, (_, m) => m));
+  });
 });

@@ -9,6 +9,9 @@ import { JournalMove } from './sqlite-journal-move.js';
 import type { JournalSide, MoveSteps } from './sqlite-journal-move.js';
 import type { HistoryQuery, NewReading, StoredReading } from './types.js';
 
+/** Chunks one step of a device's deletion deletes: a few milliseconds of the event loop. */
+const DELETE_STEP_CHUNKS = 128;
+
 /** A key's newest reading on its way to the latest table: device_id, sensor, side, seq, value (JSON text), time. */
 type LatestRow = [string, string, string, number, string, number];
 
@@ -61,6 +64,9 @@ export class SqliteReadings {
         WHERE excluded.seq > latest.seq`),
       journalCount: db.prepare('SELECT COUNT(*) AS n FROM readings_journal'),
       deleteChunks: db.prepare('DELETE FROM reading_chunks WHERE device_id = ?'),
+      lastChunkOf: db.prepare('SELECT MAX(seq_to) FROM reading_chunks WHERE device_id = ?').pluck(),
+      // In the device index's order: neighbouring chunks share pages.
+      deleteSomeChunks: db.prepare('DELETE FROM reading_chunks WHERE id IN (SELECT id FROM reading_chunks WHERE device_id = ? AND seq_to <= ? ORDER BY seq_to LIMIT ?)'),
       deleteJournal: db.prepare('DELETE FROM readings_journal WHERE device_id = ?'),
     };
     this.appendTx = db.transaction((readings, newest) => this.appendNow(readings, newest));
@@ -199,6 +205,19 @@ export class SqliteReadings {
   endMove(): false {
     this.move = null;
     return false;
+  }
+
+  /**
+   * Deletes a device's chunks as they are now, DELETE_STEP_CHUNKS at a time, each step its own transaction with the
+   * event loop free between them: a device at its byte budget of small readings is 20 000 chunks, 0.7 s to delete in
+   * one. What it writes meanwhile is left for deleteDevice, with the device itself.
+   */
+  async deleteChunksInSteps(deviceId: string): Promise<void> {
+    const last = this.stmt.lastChunkOf.get(deviceId) as number | null;
+    if (last === null) return;
+    while (this.db.open && this.db.transaction(() => this.stmt.deleteSomeChunks.run(deviceId, last, DELETE_STEP_CHUNKS).changes).immediate() === DELETE_STEP_CHUNKS) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Call after writeLatest(), inside the transaction that deletes the device's latest rows: nothing of it waits then. */

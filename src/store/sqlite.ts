@@ -200,7 +200,11 @@ export class SqliteStore implements Store {
   async listDevices(userId: number): Promise<DeviceStatus[]> { return this.devices.listDevices(userId); }
   async setDeviceKey(id: string, keyHash: string): Promise<boolean> { return this.devices.setDeviceKey(id, keyHash); }
   async renameDevice(id: string, name: string): Promise<boolean> { return this.devices.renameDevice(id, name); }
-  async deleteDevice(id: string): Promise<boolean> { return this.devices.deleteDevice(id); }
+  async deleteDevice(id: string): Promise<boolean> {
+    // Most of its readings first, in steps; the rest, written meanwhile, go with the device in one transaction.
+    await this.readings.deleteChunksInSteps(id);
+    return this.devices.deleteDevice(id);
+  }
   async deviceEventsSince(afterSeq: number): Promise<DeviceEvent[]> { return this.devices.deviceEventsSince(afterSeq); }
   async lastDeviceEventSeq(): Promise<number> { return this.devices.lastDeviceEventSeq(); }
   async setHomeAssistant(deviceId: string, on: boolean): Promise<boolean> { return this.devices.setHomeAssistant(deviceId, on); }
