@@ -507,3 +507,33 @@ test('deleting a device with many chunks goes in steps: its readings all go, tho
     assert.deepEqual((await store.history(b, 'kept', { limit: 100 })).map((r) => r.value), Array.from({ length: 20 }, (_, m) => m));
   });
 });
+
+test('aggregating a range of many readings runs off the event loop, and answers as the store itself would', async () => {
+  await withStore(async (store) => {
+    const [a] = DEVICES;
+    const now = Date.now();
+    // 30 000 readings of one sensor in the last ten minutes (more than the 10 000 aggregated in the event loop).
+    for (let m = 0; m < 30; m++) {
+      await store.appendReadings(Array.from({ length: 1000 }, (_, i): NewReading => ({ deviceId: a, sensor: 'temp', side: 'device', value: i % 50, time: now - 600_000 + m * 20_000 })));
+      while (store.settle() > 0);
+    }
+    await store.appendReadings([{ deviceId: a, sensor: 'temp', side: 'device', value: 7, time: now }]);
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      if (!counting) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
+    const q = { from: now - 3_600_000, to: now, bucketMs: 3_600_000, limit: 10 };
+    const buckets = await store.historyBuckets(a, 'temp', q);
+    counting = false;
+    assert.ok(turns > 0, 'the event loop turned while the readings were aggregated');
+    const all = buckets.reduce((n, b) => n + b.count, 0);
+    assert.equal(all, 30_001);
+    assert.equal(Math.min(...buckets.map((b) => b.min)), 0);
+    assert.equal(Math.max(...buckets.map((b) => b.max)), 49);
+    assert.equal(buckets.at(-1)!.last, 7, 'the newest reading, still in the journal, is counted too');
+  });
+});

@@ -3,17 +3,19 @@ import { compose, fillablePart, gapsIn, HOUR_MS, hourQuery, mergedSpan, rollupBu
 import type { HourSpan, RawBucket, RollupPlan, SensorKey } from './rollup.js';
 import type { BucketQuery, HistoryBucket } from './types.js';
 
-/** The store's own raw bucket query, synchronous: a fill reads and writes in one transaction, nothing in between. */
-export type RawBuckets = (deviceId: string, sensor: string, q: BucketQuery) => RawBucket[];
+/** The store's own raw bucket query, off the event loop when it reads many readings. */
+export type RawBuckets = (deviceId: string, sensor: string, q: BucketQuery) => Promise<RawBucket[]>;
 
 /** The hourly rollup in SQLite (see src/store/rollup.ts). */
 export class SqliteRollup {
   private readonly stmt;
-  private readonly fillTx: Database.Transaction<(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan) => void>;
+  private readonly writeTx: Database.Transaction<(deviceId: string, sensor: string, side: string, plan: RollupPlan, hours: RawBucket[]) => void>;
+  /** Moved each time retention or a deletion forgets hours: a fill whose readings were read before does not write. */
+  private forgotten = 0;
 
   constructor(
     db: Database.Database,
-    private readonly raw: RawBuckets,
+    private readonly rawLater: RawBuckets,
   ) {
     this.stmt = {
       spans: db.prepare('SELECT lo, hi FROM reading_hour_spans WHERE device_id = ? AND sensor = ? AND side = ? AND hi >= ? AND lo <= ?'),
@@ -31,16 +33,19 @@ export class SqliteRollup {
       forgetDeviceSpans: db.prepare('DELETE FROM reading_hour_spans WHERE device_id = ? AND hi <= ?'),
       trimDeviceSpans: db.prepare('UPDATE reading_hour_spans SET lo = ? WHERE device_id = ? AND lo < ?'),
     };
-    this.fillTx = db.transaction((deviceId, sensor, q, plan) => this.fill(deviceId, sensor, q, plan));
+    this.writeTx = db.transaction((deviceId, sensor, side, plan, hours) => this.write(deviceId, sensor, side, plan, hours));
   }
 
   async buckets(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): Promise<HistoryBucket[]> {
     const side = sideKey(q.side);
     // Most charts find their hours filled: only a query with a gap takes the writer.
     const fillable = fillablePart(plan, this.oldest(deviceId, sensor));
-    if (fillable && this.gaps(deviceId, sensor, side, fillable).length > 0) this.fillTx.immediate(deviceId, sensor, q, fillable);
+    if (fillable && this.gaps(deviceId, sensor, side, fillable).length > 0 && !(await this.fill(deviceId, sensor, q, fillable))) {
+      // Retention forgot hours while they were read: the whole range from the readings, this once.
+      return compose(await this.rawLater(deviceId, sensor, q), q.bucketMs, q.limit);
+    }
     const hours = this.stmt.hours.all({ device: deviceId, sensor, side, from: plan.hoursFrom, to: plan.hoursTo, bucket: q.bucketMs }) as RawBucket[];
-    const rows = await withEdges(plan, q.side, (edge) => this.raw(deviceId, sensor, edge), hours);
+    const rows = await withEdges(plan, q.side, (edge) => this.rawLater(deviceId, sensor, edge), hours);
     return compose(rows, q.bucketMs, q.limit);
   }
 
@@ -57,24 +62,34 @@ export class SqliteRollup {
   }
 
   /** The background fill's step for one sensor (see sliceToFill): the hours it filled, 0 when none lacked. */
-  fillSlice(deviceId: string, sensor: string, now: number, maxHours: number): number {
+  async fillSlice(deviceId: string, sensor: string, now: number, maxHours: number): Promise<number> {
     const oldest = this.oldest(deviceId, sensor);
     if (oldest === null) return 0;
     const slice = sliceToFill(this.stmt.spans.all(deviceId, sensor, '', oldest, settledHours(now)) as HourSpan[], oldest, now, maxHours);
     if (!slice) return 0;
-    this.fillTx.immediate(deviceId, sensor, hourQuery(slice.lo, slice.hi - 1, undefined), slicePlan(slice));
+    await this.fill(deviceId, sensor, hourQuery(slice.lo, slice.hi - 1, undefined), slicePlan(slice));
     return (slice.hi - slice.lo) / HOUR_MS;
   }
 
-  /** Fills the hours of the plan no span covers, from the readings, and makes the spans touching it one. */
-  private fill(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): void {
+  /**
+   * Fills the hours of the plan no span covers, from the readings, and makes the spans touching it one. The hours
+   * are read first (off the event loop when they hold many readings: an hour may hold a million), then written in
+   * one transaction; false, and nothing written, when retention forgot hours meanwhile.
+   */
+  private async fill(deviceId: string, sensor: string, q: BucketQuery, plan: RollupPlan): Promise<boolean> {
     const side = sideKey(q.side);
+    const forgotten = this.forgotten;
+    const hours: RawBucket[] = [];
+    for (const gap of this.gaps(deviceId, sensor, side, plan)) hours.push(...(await this.rawLater(deviceId, sensor, hourQuery(gap.lo, gap.hi - 1, q.side))));
+    if (this.forgotten !== forgotten) return false;
+    this.writeTx.immediate(deviceId, sensor, side, plan, hours);
+    return true;
+  }
+
+  /** A settled hour holds what it held when read: written again by a fill that ran alongside, it is the same. */
+  private write(deviceId: string, sensor: string, side: string, plan: RollupPlan, hours: RawBucket[]): void {
+    for (const h of hours) this.stmt.addHour.run(deviceId, sensor, side, h.time, h.min, h.max, h.sum, h.count, h.last);
     const spans = this.stmt.spans.all(deviceId, sensor, side, plan.hoursFrom, plan.hoursTo) as HourSpan[];
-    for (const gap of gapsIn(spans, plan.hoursFrom, plan.hoursTo)) {
-      for (const h of this.raw(deviceId, sensor, hourQuery(gap.lo, gap.hi - 1, q.side))) {
-        this.stmt.addHour.run(deviceId, sensor, side, h.time, h.min, h.max, h.sum, h.count, h.last);
-      }
-    }
     for (const s of spans) this.stmt.dropSpan.run(deviceId, sensor, side, s.lo);
     const merged = mergedSpan(spans, plan.hoursFrom, plan.hoursTo);
     this.stmt.addSpan.run(deviceId, sensor, side, merged.lo, merged.hi);
@@ -85,6 +100,7 @@ export class SqliteRollup {
    * forgotten, to be filled again from what is left when next charted. Call it in the deleting transaction.
    */
   forgetBefore(deviceId: string | null, time: number): void {
+    this.forgotten++;
     const cut = (Math.floor(time / HOUR_MS) + 1) * HOUR_MS;
     if (deviceId === null) {
       this.stmt.forgetHours.run(cut);

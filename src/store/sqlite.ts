@@ -8,6 +8,7 @@ import { SqliteDevices } from './sqlite-devices.js';
 import { SqliteLatest } from './sqlite-latest.js';
 import { SqliteCallStore } from './calls-sqlite.js';
 import { SqliteSharingStore } from './sharing-sqlite.js';
+import { SqliteReader } from './sqlite-reader.js';
 import { SqliteRetention } from './sqlite-retention.js';
 import { SqliteReadings } from './sqlite-readings.js';
 import type { MoveSteps } from './sqlite-journal-move.js';
@@ -66,6 +67,8 @@ export class SqliteStore implements Store {
   private readonly blobs: SqliteBlobs;
   private readonly journalTimer: NodeJS.Timeout;
   private checkpointer: Checkpointer | null = null;
+  /** Heavy reads off the event loop (a file's store only: an in-memory database has no second connection). */
+  private readonly reader: SqliteReader | null;
   /** A move of the journal is under way, in steps. */
   private moving = false;
   private readonly steps: MoveSteps;
@@ -81,6 +84,7 @@ export class SqliteStore implements Store {
 
   constructor(file: string, private readonly journal: JournalPolicy = JOURNAL) {
     this.file = file;
+    this.reader = file === ':memory:' ? null : new SqliteReader(file);
     const opened = openSqlite(file);
     this.db = opened.db;
     this.permissionWarnings = opened.permissionWarnings;
@@ -89,7 +93,7 @@ export class SqliteStore implements Store {
     this.automations = new SqliteAutomationStore(db);
     this.sharing = new SqliteSharingStore(db);
     this.dashboards = new SqliteDashboardStore(db);
-    this.rollup = new SqliteRollup(db, (deviceId, sensor, q) => this.readings.rawBuckets(deviceId, sensor, q).map(toRawBucket));
+    this.rollup = new SqliteRollup(db, async (deviceId, sensor, q) => (await this.readings.rawBucketsOff(deviceId, sensor, q, this.reader)).map(toRawBucket));
     this.accounts = new SqliteAccounts(db);
     this.blobs = new SqliteBlobs(db);
     this.pingStmt = db.prepare('SELECT 1');
@@ -240,7 +244,7 @@ export class SqliteStore implements Store {
   async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
     const plan = planRollup(q, Date.now());
     if (plan) return this.rollup.buckets(deviceId, sensor, q, plan);
-    return this.readings.rawBuckets(deviceId, sensor, q).map(toBucket);
+    return (await this.readings.rawBucketsOff(deviceId, sensor, q, this.reader)).map(toBucket);
   }
 
   async appendBlobs(blobs: NewBlob[], budgetBytes: number): Promise<BlobInfo[]> {
@@ -274,6 +278,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     clearInterval(this.journalTimer);
+    await this.reader?.stop();
     await this.checkpointer?.stop();
     this.checkpointer = null;
     if (!this.db.open) return;
