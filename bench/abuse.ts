@@ -390,7 +390,7 @@ export const diskFill: Abuse = {
 
 export const accountFlood: Abuse = {
   id: '7', finding: 0, title: 'One account writes as fast as the hub takes it: batch puts on many connections of its devices',
-  scaled: '4 devices × 8 connections, each with 8 batch puts of 500 small readings in flight, at the default limits (a batch counts as one message), from a process of its own, for at least 75 s at full dose so that the minute\'s retention run falls inside it (the brief: "one account\'s abuse must never slow or break another\'s")',
+  scaled: '4 devices × 8 connections, each with 8 batch puts of 500 small readings in flight, at the default limits (a batch counts as one message), from a process of its own, for at least 75 s at full dose so that the minute\'s retention run falls inside it (one account\'s abuse must never slow or break another\'s)',
   async run(ctx) {
     // The retention run comes every minute (IOTC_PRUNE_INTERVAL) and deletes what the flood wrote past the count.
     const seconds = ctx.scale >= 1 ? Math.max(ctx.seconds, 75) : ctx.seconds;

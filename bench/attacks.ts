@@ -1,6 +1,6 @@
 /**
  * `npm run attacks`: re-runs each attack of issue 9 (findings 1–6), and attack 7 (one account's write flood, finding
- * "–": the brief's "one account's abuse must never slow or break another's"), against a fresh built hub while another
+ * "–": one account's abuse must never slow or break another's), against a fresh built hub while another
  * account (the victim) writes puts with ids, and judges each against the issue's "done when": the victim's
  * writes ≥ 99 % acknowledged with p99 under 500 ms, /healthz under a second, server RSS growth under 200 MiB —
  * plus nothing acknowledged lost, the hub still running, and, where a finding is a missing limit, that limit.
