@@ -508,7 +508,7 @@ test('deleting a device with many chunks goes in steps: its readings all go, tho
   });
 });
 
-test('aggregating a range of many readings runs off the event loop, and answers as the store itself would', async () => {
+test('aggregating, or paging through, a range of many readings runs off the event loop, and answers as the store itself would', async () => {
   await withStore(async (store) => {
     const [a] = DEVICES;
     const now = Date.now();
@@ -535,5 +535,22 @@ test('aggregating a range of many readings runs off the event loop, and answers 
     assert.equal(Math.min(...buckets.map((b) => b.min)), 0);
     assert.equal(Math.max(...buckets.map((b) => b.max)), 49);
     assert.equal(buckets.at(-1)!.last, 7, 'the newest reading, still in the journal, is counted too');
+
+    // Pages of it: many readings share each time, so the chunks to expand count more than a page; read off the
+    // event loop too, in order, the journal's newest reading with them.
+    turns = 0;
+    counting = true;
+    setImmediate(count);
+    const newest = await store.history(a, 'temp', { limit: 5000, maxBytes: 1_048_576 });
+    const oldest = await store.history(a, 'temp', { from: now - 600_000, limit: 5000, maxBytes: 1_048_576 });
+    counting = false;
+    assert.ok(turns > 0, 'the event loop turned while the pages were read');
+    assert.equal(newest.length, 5000);
+    assert.equal(newest.at(-1)!.value, 7);
+    assert.deepEqual(newest.slice(-3, -1).map((r) => r.value), [48, 49], 'the last batch\'s last readings, in order');
+    assert.ok(newest.every((r, i) => i === 0 || r.seq > newest[i - 1].seq), 'oldest first');
+    assert.equal(oldest.length, 5000);
+    assert.deepEqual(oldest.slice(0, 3).map((r) => r.value), [0, 1, 2], 'the first batch\'s first readings');
+    assert.ok(oldest.every((r, i) => i === 0 || r.seq > oldest[i - 1].seq));
   });
 });

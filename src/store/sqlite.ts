@@ -230,7 +230,7 @@ export class SqliteStore implements Store {
   async latestAll(deviceId: string, side?: Side, page?: SensorPage): Promise<StoredReading[]> { return this.latestValues.latestAll(deviceId, side, page); }
   async latestWeights(deviceId: string): Promise<LatestWeight[]> { return this.latestValues.latestWeights(deviceId); }
   async latestSince(deviceId: string, side: Side, afterSeq: number): Promise<StoredReading[]> { return this.latestValues.latestSince(deviceId, side, afterSeq); }
-  async history(deviceId: string, sensor: string, q: HistoryQuery): Promise<StoredReading[]> { return this.readings.history(deviceId, sensor, q); }
+  async history(deviceId: string, sensor: string, q: HistoryQuery): Promise<StoredReading[]> { return this.readings.history(deviceId, sensor, q, this.reader); }
 
   async rollupSensors(after: SensorKey | null, limit: number): Promise<SensorKey[]> {
     this.readings.writeLatest();
