@@ -76,6 +76,8 @@ export class SqliteReader {
     const worker = this.worker;
     if (!worker) return;
     const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    // Held until it has exited: an idle reader is let go, and the process would not wait for it.
+    worker.ref();
     worker.postMessage('stop');
     await exited;
   }
