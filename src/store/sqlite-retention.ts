@@ -108,7 +108,7 @@ export class SqliteRetention {
 
   /**
    * Deletes the device's readings up to seq `last` (but each key's latest) in steps of at most DROP_STEP_CHUNKS
-   * whole chunks: a quarter of a 64 MiB budget of small readings is thousands of chunks, 30–60 ms to delete at
+   * whole chunks: an eighth of a 64 MiB budget of small readings is thousands of chunks, tens of ms to delete at
    * once. Each step deletes only readings the whole cut would, so a step is never wrong, only not yet done; the
    * chunks across the cut are trimmed by the last.
    */
