@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { bucketsSql, SQLITE_NUMERIC } from './buckets.js';
 import type { BucketQuery, BucketRow } from './buckets.js';
@@ -221,7 +222,7 @@ export class SqliteReadings {
     const last = this.stmt.lastChunkOf.get(deviceId) as number | null;
     if (last === null) return;
     while (this.db.open && this.db.transaction(() => this.stmt.deleteSomeChunks.run(deviceId, last, DELETE_STEP_CHUNKS).changes).immediate() === DELETE_STEP_CHUNKS) {
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToLoop();
     }
   }
 
@@ -246,8 +247,7 @@ export class SqliteReadings {
    */
   async history(deviceId: string, sensor: string, q: HistoryQuery, reader: SqliteReader | null): Promise<StoredReading[]> {
     const { sql, args, newestFirst, range } = this.historySql(deviceId, sensor, q);
-    if (reader === null || this.readingsIn(deviceId, sensor, range) <= OFFLOADED_PAGE_READINGS) return inOrder(this.prepared(sql).all(...args) as ReadingRow[], newestFirst);
-    return inOrder((await reader.all(sql, args)) as ReadingRow[], newestFirst);
+    return inOrder(await this.readWhere<ReadingRow>(reader, OFFLOADED_PAGE_READINGS, { deviceId, sensor, ...range }, sql, args), newestFirst);
   }
 
   private historySql(deviceId: string, sensor: string, q: HistoryQuery) {
@@ -268,34 +268,29 @@ export class SqliteReadings {
     return { sql, args, newestFirst, range: { from, to, side: q.side } };
   }
 
-  /** Aggregated history straight from the chunks and the journal (with each bucket's sum, for the rollup). */
-  rawBuckets(deviceId: string, sensor: string, q: BucketQuery): BucketRow[] {
-    const { sql, params } = this.rawBucketsSql(deviceId, sensor, q);
-    return this.prepared(sql).all(...params) as BucketRow[];
-  }
-
   /**
-   * rawBuckets, from the reader's thread when the range holds more than OFFLOADED_READINGS (by its chunks'
-   * counts, read from the sensor index): aggregating costs about 3 µs a reading, and one sensor may hold millions.
+   * Aggregated history straight from the chunks and the journal (with each bucket's sum, for the rollup);
+   * aggregating costs about 3 µs a reading, and one sensor may hold millions.
    */
-  async rawBucketsOff(deviceId: string, sensor: string, q: BucketQuery, reader: SqliteReader | null): Promise<BucketRow[]> {
-    if (reader === null || this.readingsIn(deviceId, sensor, q) <= OFFLOADED_READINGS) return this.rawBuckets(deviceId, sensor, q);
-    const { sql, params } = this.rawBucketsSql(deviceId, sensor, q);
-    return (await reader.all(sql, params)) as BucketRow[];
-  }
-
-  private rawBucketsSql(deviceId: string, sensor: string, q: BucketQuery): { sql: string; params: unknown[] } {
+  rawBuckets(deviceId: string, sensor: string, q: BucketQuery, reader: SqliteReader | null): Promise<BucketRow[]> {
     const { where, params } = this.source(deviceId, sensor, q.from, q.to, q.side);
     const arm = (table: string) => `SELECT time, seq, value FROM (${expandSql(table, where.chunk)}) WHERE ${where.row}`;
     // Placeholders bind in text order: the bucket size twice, then the source's, then the limit.
     const sql = bucketsSql(SQLITE_NUMERIC, `(${arm('reading_chunks')} UNION ALL ${arm('readings_journal')})`, () => 'CAST(? AS INTEGER)');
-    return { sql, params: [q.bucketMs, q.bucketMs, ...params, ...params, q.limit] };
+    return this.readWhere<BucketRow>(reader, OFFLOADED_READINGS, { deviceId, sensor, ...q }, sql, [q.bucketMs, q.bucketMs, ...params, ...params, q.limit]);
   }
 
-  /** How many readings the chunks that may hold the range count (the journal's are few). */
-  private readingsIn(deviceId: string, sensor: string, q: { from?: number; to?: number; side?: string }): number {
-    const { where, chunkParams } = this.source(deviceId, sensor, q.from, q.to, q.side);
-    return this.prepared(`SELECT COALESCE(SUM(n), 0) FROM reading_chunks c WHERE ${where.chunk}`).pluck().get(...chunkParams) as number;
+  /**
+   * The rows of `sql`: here, or from the reader's thread when the chunks that may hold the range count more than
+   * `over` readings (read from the sensor index; the journal's are few).
+   */
+  private async readWhere<R>(reader: SqliteReader | null, over: number, range: { deviceId: string; sensor: string; from?: number; to?: number; side?: string }, sql: string, args: unknown[]): Promise<R[]> {
+    if (reader !== null) {
+      const { where, chunkParams } = this.source(range.deviceId, range.sensor, range.from, range.to, range.side);
+      const readings = this.prepared(`SELECT COALESCE(SUM(n), 0) FROM reading_chunks c WHERE ${where.chunk}`).pluck().get(...chunkParams) as number;
+      if (readings > over) return (await reader.all(sql, args)) as R[];
+    }
+    return this.prepared(sql).all(...args) as R[];
   }
 
   /** SQL picking one sensor's chunks that may hold readings in [from, to], and its readings in that range. */

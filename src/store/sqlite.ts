@@ -93,7 +93,7 @@ export class SqliteStore implements Store {
     this.automations = new SqliteAutomationStore(db);
     this.sharing = new SqliteSharingStore(db);
     this.dashboards = new SqliteDashboardStore(db);
-    this.rollup = new SqliteRollup(db, async (deviceId, sensor, q) => (await this.readings.rawBucketsOff(deviceId, sensor, q, this.reader)).map(toRawBucket));
+    this.rollup = new SqliteRollup(db, async (deviceId, sensor, q) => (await this.readings.rawBuckets(deviceId, sensor, q, this.reader)).map(toRawBucket));
     this.accounts = new SqliteAccounts(db);
     this.blobs = new SqliteBlobs(db);
     this.pingStmt = db.prepare('SELECT 1');
@@ -244,7 +244,7 @@ export class SqliteStore implements Store {
   async historyBuckets(deviceId: string, sensor: string, q: BucketQuery): Promise<HistoryBucket[]> {
     const plan = planRollup(q, Date.now());
     if (plan) return this.rollup.buckets(deviceId, sensor, q, plan);
-    return (await this.readings.rawBucketsOff(deviceId, sensor, q, this.reader)).map(toBucket);
+    return (await this.readings.rawBuckets(deviceId, sensor, q, this.reader)).map(toBucket);
   }
 
   async appendBlobs(blobs: NewBlob[], budgetBytes: number): Promise<BlobInfo[]> {
