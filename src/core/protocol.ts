@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { errorFrame, IotcError, toIotcError } from './errors.js';
 import { CallFailed, callTimeoutMs } from './calls.js';
 import { parseRequest, peekRequest } from './messages.js';
@@ -174,7 +175,7 @@ export class ProtocolSession {
       await written;
       // A read may hold the event loop for a store query (SQLite answers synchronously): between two reads of one
       // connection the loop serves everyone else, or a burst of history requests would stall the whole hub.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToLoop();
       // A connection gone while its reads waited gets none of them made.
       if (await this.roomForReply()) await this.read(req);
     });

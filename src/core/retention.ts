@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from '../log.js';
 import { READING_OVERHEAD_BYTES } from '../store/types.js';
 import type { NewReading, RetentionPolicy, Store } from '../store/types.js';
@@ -120,7 +121,7 @@ export class RetentionJob {
       try {
         removed += await this.store.pruneDeviceBytes(id, budget);
         // One device at a time: several weighed back to back held the event loop for all of them.
-        await new Promise((resolve) => setImmediate(resolve));
+        await yieldToLoop();
       } catch (err) {
         // Weighed again once an eighth more is written to it.
         this.log.warn({ err, deviceId: id }, 'could not prune a device to its byte budget; will retry');

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import { toChunks } from './sqlite-chunks.js';
 import type { ChunkReading } from './sqlite-chunks.js';
@@ -125,7 +126,7 @@ export class SqliteRetention {
 
   /** Lets the event loop run; false once the store closed meanwhile. */
   private async breathe(): Promise<boolean> {
-    await new Promise((resolve) => setImmediate(resolve));
+    await yieldToLoop();
     return this.db.open;
   }
 
